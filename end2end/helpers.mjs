@@ -1,0 +1,98 @@
+// Shared helpers for the end-to-end tests: start the real server binary on
+// a free port with a fresh SQLite database, and drive Debian's Chromium.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import otplib from 'otplib';
+
+export const { authenticator } = otplib;
+
+export const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/** Starts `target/debug/gatehouse serve`; resolves once it prints its setup URL. */
+export async function startServer() {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-'));
+  const port = await freePort();
+  const bin = process.env.GATEHOUSE_BIN || 'target/debug/gatehouse';
+  const child = spawn(bin, ['serve'], {
+    env: {
+      ...process.env,
+      GATEHOUSE_DATA_DIR: dir,
+      GATEHOUSE_DATABASE_URL: `sqlite://${dir}/gatehouse.db`,
+      GATEHOUSE_LISTEN: `127.0.0.1:${port}`,
+      LEPTOS_SITE_ROOT: 'target/site',
+      RUST_LOG: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let log = '';
+  child.stderr.on('data', (d) => { log += d; });
+  const setupUrl = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}\n${log}`)), 30000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/(http:\/\/\S+\/setup\?token=\S+)/);
+      if (m && out.includes('Gatehouse is running')) { clearTimeout(timer); resolve(m[1]); }
+    });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}\n${log}`)));
+  });
+  return {
+    base: `http://127.0.0.1:${port}`,
+    setupUrl,
+    logs: () => log,
+    async stop() {
+      child.kill('SIGINT');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launch() {
+  return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+/** A page that records console errors, CSP violations among them. */
+export async function newPage(browser) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') page.problems.push(m.text()); });
+  page.on('pageerror', (e) => page.problems.push(String(e)));
+  return page;
+}
+
+/** Waits until the app has hydrated (the wasm bundle is running). */
+export async function hydrated(page) {
+  await page.waitForFunction(() => document.documentElement.dataset.hydrated === 'true', null, { timeout: 20000 });
+}
+
+/** The current TOTP code, waiting for a fresh time step if `notStep` is the current one. */
+export async function freshCode(key, usedSteps) {
+  for (;;) {
+    const step = Math.floor(Date.now() / 30000);
+    if (!usedSteps.has(step) && (Date.now() % 30000) < 27000) {
+      usedSteps.add(step);
+      return authenticator.generate(key);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}

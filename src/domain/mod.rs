@@ -1,0 +1,19 @@
+//! Plain Rust domain rules: no axum, sqlx or leptos. Every function takes the
+//! current time as an argument (milliseconds since the Unix epoch), so tests
+//! control the clock.
+
+pub mod audit;
+pub mod lockout;
+pub mod password;
+pub mod recovery;
+pub mod roles;
+pub mod session_policy;
+pub mod totp;
+pub mod validation;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+pub const SECOND: Millis = 1_000;
+pub const MINUTE: Millis = 60 * SECOND;
+pub const HOUR: Millis = 60 * MINUTE;

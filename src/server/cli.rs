@@ -1,0 +1,90 @@
+//! The `gatehouse` command line.
+
+use super::{audit_log, auth, clock::Clock, config::Config, startup};
+use crate::domain::audit::Actor;
+
+pub const USAGE: &str = "usage: gatehouse [COMMAND]
+
+Commands:
+  serve                       run the web server (the default)
+  migrate                     create or upgrade the database, then exit
+  seed-demo                   fill an empty database with the demo company
+  unlock EMAIL                clear the sign-in lockout of an account
+  audit verify [--database URL]
+                              verify the audit chain of the configured (or given) database
+
+Configuration comes from GATEHOUSE_* environment variables; see README.md.";
+
+/// Runs the command line and returns the process exit code.
+pub async fn run(args: Vec<String>) -> i32 {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    if matches!(args.first(), Some(&"-h" | &"--help" | &"help")) {
+        println!("{USAGE}");
+        return 0;
+    }
+    let mut config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    super::telemetry::init(config.log_json);
+    let result = match args.as_slice() {
+        [] | ["serve"] => startup::serve(config).await.map_err(|e| e.to_string()),
+        ["migrate"] => startup::state(config, Clock::system()).await.map(|_| println!("database is up to date")).map_err(|e| e.to_string()),
+        ["seed-demo"] => seed(config).await,
+        ["unlock", email] => unlock(config, email).await,
+        ["audit", "verify"] => verify(config).await,
+        ["audit", "verify", "--database", url] => {
+            config.database_url = (*url).to_owned();
+            verify(config).await
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return 2;
+        }
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("gatehouse: {e}");
+            1
+        }
+    }
+}
+
+async fn seed(config: Config) -> Result<(), String> {
+    let st = startup::state(config, Clock::system()).await.map_err(|e| e.to_string())?;
+    let people = super::seed::seed_demo(&st).await.map_err(|e| e.to_string())?;
+    println!("Demo company created. These passwords are shown only now:\n");
+    println!("{:<42} {:<10} PASSWORD", "EMAIL", "ROLE");
+    for (email, role, password) in people {
+        println!("{email:<42} {:<10} {password}", role.as_str());
+    }
+    println!("\nEach person sets up an authenticator app at first sign-in.");
+    Ok(())
+}
+
+async fn unlock(config: Config, email: &str) -> Result<(), String> {
+    let st = startup::state(config, Clock::system()).await.map_err(|e| e.to_string())?;
+    let actor = Actor { user_agent: Some("gatehouse unlock (command line)".into()), ..Default::default() };
+    match auth::unlock(&st, actor, email).await {
+        Ok(true) => Ok(println!("{email}: unlocked")),
+        Ok(false) => Ok(println!("{email}: was not locked")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn verify(config: Config) -> Result<(), String> {
+    let st = startup::state(config, Clock::system()).await.map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let report = audit_log::verify(&st.db).await.map_err(|e| e.to_string())?;
+    match report.error {
+        None => {
+            println!("OK: {} events verified, head at event {} ({} ms)", report.checked, report.head_seq, started.elapsed().as_millis());
+            Ok(())
+        }
+        Some(e) => Err(format!("audit chain BROKEN after {} good events: {e}", report.checked)),
+    }
+}

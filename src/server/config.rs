@@ -1,0 +1,212 @@
+//! Configuration from environment variables. Every variable has a documented
+//! default (README.md); a malformed value is reported in one line naming the
+//! variable, and the process exits with code 2.
+
+use crate::domain::{session_policy::Lifetimes, HOUR, MINUTE};
+use secrecy::SecretString;
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+#[derive(Debug)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "configuration error: {}: {}", self.variable, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    /// Base64 of 32 bytes, when given in the environment.
+    pub master_key: Option<SecretString>,
+    pub listen: SocketAddr,
+    /// The URL people use to reach Gatehouse; decides Secure cookies and the
+    /// `__Host-` cookie prefix (https) and the accepted Origin.
+    pub public_url: url::Url,
+    pub session: Lifetimes,
+    pub site_root: PathBuf,
+    pub log_json: bool,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("data_dir", &self.data_dir)
+            .field("master_key", &self.master_key.as_ref().map(|_| "[redacted]"))
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url.as_str())
+            .field("session", &self.session)
+            .finish()
+    }
+}
+
+/// The URL with any password replaced, for logs.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &'static str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+
+        let data_dir = PathBuf::from(var("GATEHOUSE_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = var("GATEHOUSE_DATABASE_URL").unwrap_or_else(|| "sqlite://data/gatehouse.db".into());
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("mysql:")) {
+            return Err(ConfigError {
+                variable: "GATEHOUSE_DATABASE_URL",
+                problem: "must start with sqlite: or mysql: (for example sqlite://data/gatehouse.db)".into(),
+            });
+        }
+        if database_url.starts_with("mysql:") && url::Url::parse(&database_url).is_err() {
+            return Err(ConfigError {
+                variable: "GATEHOUSE_DATABASE_URL",
+                problem: "is not a valid URL (for example mysql://user:password@127.0.0.1:3306/gatehouse)".into(),
+            });
+        }
+
+        let master_key = match var("GATEHOUSE_MASTER_KEY") {
+            None => None,
+            Some(v) => {
+                use base64::Engine;
+                let bytes = base64::engine::general_purpose::STANDARD.decode(v.as_bytes()).map_err(|_| ConfigError {
+                    variable: "GATEHOUSE_MASTER_KEY",
+                    problem: "must be 32 bytes in base64 (generate one with: openssl rand -base64 32)".into(),
+                })?;
+                if bytes.len() != 32 {
+                    return Err(ConfigError {
+                        variable: "GATEHOUSE_MASTER_KEY",
+                        problem: format!("must be 32 bytes in base64, got {} bytes", bytes.len()),
+                    });
+                }
+                Some(SecretString::from(v))
+            }
+        };
+
+        let listen_raw = var("GATEHOUSE_LISTEN").unwrap_or_else(|| "127.0.0.1:3000".into());
+        let listen: SocketAddr = listen_raw.parse().map_err(|_| ConfigError {
+            variable: "GATEHOUSE_LISTEN",
+            problem: format!("must be an address and port such as 127.0.0.1:3000, got {listen_raw:?}"),
+        })?;
+
+        let public_raw = var("GATEHOUSE_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}"));
+        let public_url = url::Url::parse(&public_raw)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| ConfigError {
+                variable: "GATEHOUSE_PUBLIC_URL",
+                problem: format!("must be an http(s) URL such as https://gatehouse.example.com, got {public_raw:?}"),
+            })?;
+
+        let minutes = |name: &'static str, default: i64, max: i64| -> Result<i64, ConfigError> {
+            match var(name) {
+                None => Ok(default),
+                Some(v) => v.parse::<i64>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| ConfigError {
+                    variable: name,
+                    problem: format!("must be a whole number from 1 to {max}, got {v:?}"),
+                }),
+            }
+        };
+        let idle = minutes("GATEHOUSE_SESSION_IDLE_MINUTES", 30, 24 * 60)? * MINUTE;
+        let absolute = minutes("GATEHOUSE_SESSION_ABSOLUTE_HOURS", 12, 24 * 30)? * HOUR;
+
+        let log_json = match var("GATEHOUSE_LOG_FORMAT").as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "GATEHOUSE_LOG_FORMAT",
+                    problem: format!("must be text or json, got {other:?}"),
+                })
+            }
+        };
+
+        let site_root = PathBuf::from(var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()));
+
+        Ok(Self {
+            database_url,
+            data_dir,
+            master_key,
+            listen,
+            public_url,
+            session: Lifetimes { idle, absolute },
+            site_root,
+            log_json,
+        })
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// `scheme://host[:port]` as browsers send it in the Origin header.
+    pub fn public_origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.database_url, "sqlite://data/gatehouse.db");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.public_origin(), "http://127.0.0.1:3000");
+        assert!(!c.secure_cookies());
+        assert_eq!(c.session, Lifetimes::default());
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        assert_eq!(cfg(&[("GATEHOUSE_DATABASE_URL", "postgres://x")]).unwrap_err().variable, "GATEHOUSE_DATABASE_URL");
+        assert_eq!(cfg(&[("GATEHOUSE_LISTEN", "nope")]).unwrap_err().variable, "GATEHOUSE_LISTEN");
+        assert_eq!(cfg(&[("GATEHOUSE_MASTER_KEY", "c2hvcnQ=")]).unwrap_err().variable, "GATEHOUSE_MASTER_KEY");
+        assert_eq!(cfg(&[("GATEHOUSE_MASTER_KEY", "***")]).unwrap_err().variable, "GATEHOUSE_MASTER_KEY");
+        assert_eq!(cfg(&[("GATEHOUSE_PUBLIC_URL", "ftp://x")]).unwrap_err().variable, "GATEHOUSE_PUBLIC_URL");
+        assert_eq!(cfg(&[("GATEHOUSE_SESSION_IDLE_MINUTES", "0")]).unwrap_err().variable, "GATEHOUSE_SESSION_IDLE_MINUTES");
+        assert_eq!(cfg(&[("GATEHOUSE_LOG_FORMAT", "xml")]).unwrap_err().variable, "GATEHOUSE_LOG_FORMAT");
+    }
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let c = cfg(&[("GATEHOUSE_MASTER_KEY", key), ("GATEHOUSE_DATABASE_URL", "mysql://u:hunter2@db/x")]).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains(key));
+        assert!(!dbg.contains("hunter2"));
+    }
+
+    #[test]
+    fn https_public_url_means_secure_cookies() {
+        let c = cfg(&[("GATEHOUSE_PUBLIC_URL", "https://gatehouse.example.com")]).unwrap();
+        assert!(c.secure_cookies());
+        assert_eq!(c.public_origin(), "https://gatehouse.example.com");
+    }
+}

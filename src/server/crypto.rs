@@ -1,0 +1,217 @@
+//! Secrets at rest: AES-256-GCM under the master key, random tokens, and
+//! Argon2id password hashing.
+
+use aes_gcm::{
+    aead::{Aead, KeyInit, Payload},
+    Aes256Gcm, Nonce,
+};
+use base64::{engine::general_purpose::STANDARD, Engine};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretBox};
+use std::path::Path;
+
+/// The master key. Its Debug output never shows the key.
+pub struct MasterKey(SecretBox<[u8; 32]>);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey([redacted])")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the key file {path} cannot be read or written: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("the key file {path} must hold 32 bytes in base64")]
+    Malformed { path: String },
+    #[error("the key file {path} is readable by other users; run: chmod 600 {path}")]
+    Permissions { path: String },
+}
+
+impl MasterKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(SecretBox::new(Box::new(bytes)))
+    }
+
+    pub fn from_base64(b64: &str) -> Option<Self> {
+        let bytes = STANDARD.decode(b64.trim().as_bytes()).ok()?;
+        let arr: [u8; 32] = bytes.try_into().ok()?;
+        Some(Self::from_bytes(arr))
+    }
+
+    /// Loads `master.key` from the data directory, creating it with mode
+    /// 0600 on first start.
+    pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let path = data_dir.join("master.key");
+        let shown = path.display().to_string();
+        let io = |source| KeyError::Io { path: shown.clone(), source };
+        std::fs::create_dir_all(data_dir).map_err(io)?;
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let mode = std::fs::metadata(&path).map_err(io)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    return Err(KeyError::Permissions { path: shown });
+                }
+                Self::from_base64(&text).ok_or(KeyError::Malformed { path: shown })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut bytes = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut bytes);
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(io)?;
+                use std::io::Write;
+                f.write_all(STANDARD.encode(bytes).as_bytes()).map_err(io)?;
+                f.sync_all().map_err(io)?;
+                Ok(Self::from_bytes(bytes))
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// Encrypts with a fresh random nonce; `context` is bound as associated
+    /// data (for example "totp:42"), so a ciphertext cannot be moved to
+    /// another row. Output: base64(nonce || ciphertext).
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> String {
+        let cipher = Aes256Gcm::new(self.0.expose_secret().into());
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let ct = cipher
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: context.as_bytes() })
+            .expect("AES-GCM encryption cannot fail for in-memory buffers");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        STANDARD.encode(out)
+    }
+
+    pub fn open(&self, context: &str, sealed: &str) -> Option<Vec<u8>> {
+        let raw = STANDARD.decode(sealed.as_bytes()).ok()?;
+        if raw.len() < 12 + 16 {
+            return None;
+        }
+        let (nonce, ct) = raw.split_at(12);
+        let cipher = Aes256Gcm::new(self.0.expose_secret().into());
+        cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: context.as_bytes() }).ok()
+    }
+}
+
+/// A URL-safe random token of `bytes` random bytes.
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    buf
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(data))
+}
+
+pub mod password {
+    //! Argon2id at OWASP's recommended minimum: m = 19 MiB, t = 2, p = 1.
+    use argon2::{
+        password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
+        Algorithm, Argon2, Params, Version,
+    };
+    use std::sync::LazyLock;
+
+    pub const MEMORY_KIB: u32 = 19 * 1024;
+    pub const ITERATIONS: u32 = 2;
+    pub const PARALLELISM: u32 = 1;
+
+    fn hasher() -> Argon2<'static> {
+        let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid Argon2 parameters");
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    }
+
+    pub fn hash(password: &str) -> String {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        hasher()
+            .hash_password(password.as_bytes(), &salt)
+            .expect("Argon2 hashing of a bounded password cannot fail")
+            .to_string()
+    }
+
+    pub fn verify(password: &str, stored: &str) -> bool {
+        match PasswordHash::new(stored) {
+            Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// A hash to check against when the account does not exist, so unknown
+    /// emails take as long as known ones.
+    static DUMMY: LazyLock<String> = LazyLock::new(|| hash("gatehouse timing equaliser"));
+
+    pub fn verify_dummy(password: &str) {
+        let _ = verify(password, &DUMMY);
+    }
+
+    /// Hashing is CPU-bound for tens of milliseconds: keep it off the async workers.
+    pub async fn hash_blocking(password: String) -> String {
+        tokio::task::spawn_blocking(move || hash(&password)).await.expect("hashing task")
+    }
+
+    pub async fn verify_blocking(password: String, stored: Option<String>) -> bool {
+        tokio::task::spawn_blocking(move || match stored {
+            Some(s) => verify(&password, &s),
+            None => {
+                verify_dummy(&password);
+                false
+            }
+        })
+        .await
+        .expect("verify task")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_and_open_round_trip_with_context() {
+        let k = MasterKey::from_bytes([7; 32]);
+        let sealed = k.seal("totp:1", b"secret");
+        assert_eq!(k.open("totp:1", &sealed).as_deref(), Some(&b"secret"[..]));
+        assert_eq!(k.open("totp:2", &sealed), None, "context is bound");
+        assert_eq!(MasterKey::from_bytes([8; 32]).open("totp:1", &sealed), None, "wrong key fails");
+        assert_ne!(k.seal("totp:1", b"secret"), sealed, "fresh nonce each time");
+        assert!(!format!("{k:?}").contains('7'));
+    }
+
+    #[test]
+    fn key_file_is_created_with_mode_0600_and_reloaded() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("gh-key-{}", random_token(6)));
+        let k1 = MasterKey::load_or_create(&dir).unwrap();
+        let mode = std::fs::metadata(dir.join("master.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let k2 = MasterKey::load_or_create(&dir).unwrap();
+        let sealed = k1.seal("x", b"y");
+        assert_eq!(k2.open("x", &sealed).as_deref(), Some(&b"y"[..]));
+        std::fs::set_permissions(dir.join("master.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(MasterKey::load_or_create(&dir), Err(KeyError::Permissions { .. })));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn argon2id_parameters_meet_owasp_minimum() {
+        let h = password::hash("correct horse battery staple");
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(password::verify("correct horse battery staple", &h));
+        assert!(!password::verify("correct horse battery stapler", &h));
+        assert!(!password::verify("x", "not a hash"));
+    }
+}

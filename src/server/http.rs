@@ -1,0 +1,247 @@
+//! Middleware: request ids, security headers with a per-response CSP nonce,
+//! cross-origin refusal, session checks and page gating.
+
+use super::{
+    auth::{self, AuthState, RequestCtx, Stage},
+    errors::RequestId,
+    session_store,
+    state::AppState,
+};
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, Request, State},
+    http::{header, HeaderValue, Method, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+use std::net::SocketAddr;
+use tower_sessions::Session;
+
+/// The CSP nonce of this response, shared with the page renderer.
+#[derive(Clone, Debug)]
+pub struct CspNonce(pub String);
+
+pub fn csp(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; \
+         font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
+    )
+}
+
+/// Outermost layer: gives each request an id and a nonce, and puts the
+/// security headers on every response, errors included.
+pub async fn security_headers(mut req: Request, next: Next) -> Response {
+    let request_id = super::crypto::random_token(9);
+    let nonce = super::crypto::random_token(18);
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    req.extensions_mut().insert(CspNonce(nonce.clone()));
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let span = tracing::info_span!("request", request_id = %request_id, %method, path = %path);
+    let _enter = span.enter();
+    drop(_enter);
+    let started = std::time::Instant::now();
+    let mut res = next.run(req).await;
+    let status = res.status();
+    tracing::info!(request_id = %request_id, %method, path = %path, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+
+    // A bare error from the framework (bad body, too large, unknown
+    // server function) may carry internal text: replace it.
+    if (status.is_client_error() || status.is_server_error()) && is_bare_text(&res) {
+        res = plain_error(status, &request_id);
+    }
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &str| {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(k, v);
+        }
+    };
+    set(h, "content-security-policy", &csp(&nonce));
+    set(h, "strict-transport-security", "max-age=63072000; includeSubDomains");
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "referrer-policy", "no-referrer");
+    set(
+        h,
+        "permissions-policy",
+        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=()",
+    );
+    set(h, "cross-origin-opener-policy", "same-origin");
+    set(h, "cross-origin-resource-policy", "same-origin");
+    set(h, "x-frame-options", "DENY");
+    set(h, "x-request-id", &request_id);
+    if !h.contains_key(header::CACHE_CONTROL) && !path.starts_with("/pkg/") {
+        set(h, "cache-control", "no-store");
+    }
+    res
+}
+
+fn is_bare_text(res: &Response) -> bool {
+    match res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(ct) => ct.starts_with("text/plain"),
+    }
+}
+
+/// A short error message with the request id, as JSON for API clients and
+/// plain text otherwise. Never includes internal details.
+pub fn plain_error(status: StatusCode, request_id: &str) -> Response {
+    let message = match status {
+        StatusCode::BAD_REQUEST => "The request could not be read.",
+        StatusCode::FORBIDDEN => "This request was refused.",
+        StatusCode::NOT_FOUND => "Not found.",
+        StatusCode::METHOD_NOT_ALLOWED => "That method is not allowed here.",
+        StatusCode::PAYLOAD_TOO_LARGE => "The request is too large.",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "The request's content type is not supported.",
+        StatusCode::UNPROCESSABLE_ENTITY => "The request could not be processed.",
+        s if s.is_server_error() => "Something went wrong on our side.",
+        _ => "The request could not be completed.",
+    };
+    let body = serde_json::json!({ "error": message, "request_id": request_id }).to_string();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Refuses state-changing requests that come from another site, checked
+/// with Sec-Fetch-Site and Origin (besides SameSite=Strict cookies).
+pub async fn origin_check(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let same_site_fetch = matches!(fetch_site, None | Some("same-origin") | Some("none"));
+    let origin_ok = match origin {
+        None => true,
+        Some(o) => {
+            o == st.config.public_origin()
+                || host.is_some_and(|h| o == format!("{}://{h}", st.config.public_url.scheme()))
+        }
+    };
+    if same_site_fetch && origin_ok {
+        return next.run(req).await;
+    }
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    tracing::warn!(request_id = %request_id, origin = ?origin, sec_fetch_site = ?fetch_site, "cross-origin request refused");
+    let body = serde_json::json!({
+        "error": "Cross-origin requests that change data are refused.",
+        "request_id": request_id,
+    });
+    (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+fn is_static(path: &str) -> bool {
+    path.starts_with("/pkg/") || path == "/favicon.ico" || path == "/healthz"
+}
+
+/// Reads the session, ends it when it has timed out or its user can no
+/// longer sign in, refreshes its idle timer, and publishes the request
+/// context. Pages that need a signed-in user redirect to the right step.
+pub async fn auth_layer(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if is_static(&path) {
+        return next.run(req).await;
+    }
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(512).collect::<String>());
+    let Some(session) = req.extensions().get::<Session>().cloned() else {
+        return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &request_id);
+    };
+
+    let mut ctx = RequestCtx { request_id: request_id.clone(), ip, user_agent, session_tag: None, auth: None };
+    match load_auth(&st, &session, &ctx).await {
+        Ok(auth) => ctx.auth = auth,
+        Err(e) => {
+            tracing::error!(request_id = %request_id, error = %e, "session check failed");
+            return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &request_id);
+        }
+    }
+    ctx.session_tag = session.id().map(|id| session_store::session_tag(&id));
+
+    if req.method() == Method::GET {
+        if let Some(to) = page_redirect(&path, ctx.auth.as_ref()) {
+            return Redirect::to(to).into_response();
+        }
+    }
+    req.extensions_mut().insert(ctx);
+    next.run(req).await
+}
+
+async fn load_auth(st: &AppState, session: &Session, ctx: &RequestCtx) -> Result<Option<AuthState>, String> {
+    let auth: Option<AuthState> = session.get(auth::AUTH_KEY).await.map_err(|e| e.to_string())?;
+    let Some(mut auth) = auth else { return Ok(None) };
+    let now = st.clock.now();
+    let id_hash = session.id().map(|id| session_store::id_hash(&id)).unwrap_or_default();
+    let state = st.config.session.state(auth.created_at, auth.last_seen, now);
+    if state != crate::domain::session_policy::SessionState::Live {
+        auth::expire_session(st, &id_hash, Some(auth.user_id), state.reason(), Some(ctx)).await.map_err(|e| e.to_string())?;
+        session.clear().await;
+        return Ok(None);
+    }
+    let active = super::users::by_id(&st.db.pool, auth.user_id).await.map_err(|e| e.to_string())?.is_some_and(|u| u.is_active());
+    if !active {
+        let _ = session.delete().await;
+        return Ok(None);
+    }
+    auth.last_seen = now;
+    session.insert(auth::AUTH_KEY, &auth).await.map_err(|e| e.to_string())?;
+    Ok(Some(auth))
+}
+
+/// Where a page request must go instead, given the sign-in stage.
+pub fn page_redirect(path: &str, auth: Option<&AuthState>) -> Option<&'static str> {
+    // Unknown paths are not gated: they get the 404 page.
+    if !crate::app::PAGES.contains(&path) {
+        return None;
+    }
+    let public = path == "/signin" || path == "/setup";
+    let stage = auth.map(|a| a.stage);
+    match (path, stage) {
+        ("/signin", Some(Stage::Full)) | ("/setup", Some(Stage::Full)) => Some("/"),
+        (_, _) if public => None,
+        ("/mfa" | "/mfa/recovery", Some(Stage::NeedsCode)) => None,
+        ("/mfa/enrol", Some(Stage::NeedsEnrolment)) => None,
+        (_, Some(Stage::NeedsCode)) => Some("/mfa"),
+        (_, Some(Stage::NeedsEnrolment)) => Some("/mfa/enrol"),
+        ("/mfa" | "/mfa/recovery" | "/mfa/enrol", Some(Stage::Full)) => Some("/"),
+        (_, Some(Stage::Full)) => None,
+        (_, None) => Some("/signin"),
+    }
+}
+
+pub async fn healthz() -> impl IntoResponse {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], Body::from("ok"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(stage: Stage) -> AuthState {
+        AuthState { user_id: 1, stage, created_at: 0, last_seen: 0, mfa_at: None }
+    }
+
+    #[test]
+    fn pages_route_each_stage() {
+        assert_eq!(page_redirect("/", None), Some("/signin"));
+        assert_eq!(page_redirect("/activity", None), Some("/signin"));
+        assert_eq!(page_redirect("/signin", None), None);
+        assert_eq!(page_redirect("/setup", None), None);
+        assert_eq!(page_redirect("/mfa", None), Some("/signin"));
+        assert_eq!(page_redirect("/", Some(&at(Stage::NeedsCode))), Some("/mfa"));
+        assert_eq!(page_redirect("/mfa/recovery", Some(&at(Stage::NeedsCode))), None);
+        assert_eq!(page_redirect("/mfa/enrol", Some(&at(Stage::NeedsCode))), Some("/mfa"));
+        assert_eq!(page_redirect("/activity", Some(&at(Stage::NeedsEnrolment))), Some("/mfa/enrol"));
+        assert_eq!(page_redirect("/mfa/enrol", Some(&at(Stage::NeedsEnrolment))), None);
+        assert_eq!(page_redirect("/", Some(&at(Stage::Full))), None);
+        assert_eq!(page_redirect("/signin", Some(&at(Stage::Full))), Some("/"));
+        assert_eq!(page_redirect("/mfa", Some(&at(Stage::Full))), Some("/"));
+        assert_eq!(page_redirect("/no-such-page", None), None);
+        assert_eq!(page_redirect("/api/sign_in", None), None);
+    }
+}

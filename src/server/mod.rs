@@ -1,0 +1,19 @@
+//! Server-only code (feature "ssr").
+
+pub mod activity;
+pub mod audit_log;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod errors;
+pub mod http;
+pub mod mfa;
+pub mod seed;
+pub mod session_store;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod users;

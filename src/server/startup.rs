@@ -1,0 +1,142 @@
+//! Builds and runs the server.
+
+use super::{
+    auth, clock::Clock, config::Config, crypto::MasterKey, db::Db, http, session_store::DbSessionStore, state::AppState,
+};
+use crate::app::{shell, App};
+use axum::{middleware, routing::get, Router};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
+
+/// Largest request body accepted (forms and server-function calls).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Db(#[from] super::db::DbError),
+    #[error("master key: {0}")]
+    Key(#[from] super::crypto::KeyError),
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+}
+
+pub async fn state(config: Config, clock: Clock) -> Result<AppState, StartError> {
+    let db = Db::connect(&config.database_url).await?;
+    let key = match &config.master_key {
+        Some(k) => {
+            use secrecy::ExposeSecret;
+            MasterKey::from_base64(k.expose_secret()).expect("validated when the configuration was read")
+        }
+        None => MasterKey::load_or_create(&config.data_dir)?,
+    };
+    let leptos_options = LeptosOptions::builder()
+        .output_name("gatehouse")
+        .site_root(config.site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(config.listen)
+        .env(leptos::config::Env::PROD)
+        .build();
+    Ok(AppState { leptos_options, db, key: Arc::new(key), config: Arc::new(config), clock })
+}
+
+/// The cookie name: `__Host-` prefixed (Secure, no Domain, Path=/) when
+/// served over https.
+pub fn cookie_name(config: &Config) -> &'static str {
+    if config.secure_cookies() {
+        "__Host-gatehouse"
+    } else {
+        "gatehouse"
+    }
+}
+
+pub fn router(st: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let ctx_state = st.clone();
+    let context = move || {
+        provide_context(ctx_state.clone());
+        // Use the nonce that the security-headers layer put in the CSP.
+        if let Some(parts) = use_context::<::http::request::Parts>() {
+            if let Some(n) = parts.extensions.get::<super::http::CspNonce>() {
+                provide_context(leptos::nonce::Nonce::from_value(n.0.clone()));
+            }
+        }
+    };
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(st.db.clone(), st.clock.clone(), st.config.session))
+        .with_name(cookie_name(&st.config))
+        .with_secure(st.config.secure_cookies())
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_path("/")
+        .with_expiry(Expiry::OnSessionEnd);
+
+    Router::new()
+        .route("/healthz", get(http::healthz))
+        .leptos_routes_with_context(&st, routes, context.clone(), {
+            let options = st.leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .layer(middleware::from_fn_with_state(st.clone(), http::auth_layer))
+        .layer(sessions)
+        .layer(middleware::from_fn_with_state(st.clone(), http::origin_check))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(middleware::from_fn(http::security_headers))
+        .with_state(st)
+}
+
+/// Ends timed-out sessions every `every`, recording each in the audit chain.
+pub fn spawn_janitor(st: AppState, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if let Err(e) = sweep_sessions(&st).await {
+                tracing::error!(error = %e, "session sweep failed");
+            }
+        }
+    });
+}
+
+pub async fn sweep_sessions(st: &AppState) -> Result<usize, sqlx::Error> {
+    let expired = super::session_store::expired(&st.db, st.clock.now(), 500).await?;
+    for (id_hash, user_id) in &expired {
+        auth::expire_session(st, id_hash, *user_id, "timed out while unused", None).await?;
+    }
+    Ok(expired.len())
+}
+
+/// Prints the one-time setup address when no administrator exists yet.
+pub async fn announce_setup(st: &AppState) -> Result<(), sqlx::Error> {
+    if let Some(token) = auth::issue_setup_token(st).await? {
+        let mut url = st.config.public_url.clone();
+        url.set_path("/setup");
+        url.set_query(Some(&format!("token={token}")));
+        // Printed to standard output for the operator, never to the log.
+        println!("\nGatehouse has no administrator yet. Open this address within one hour to create the first one:\n\n    {url}\n");
+    }
+    Ok(())
+}
+
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let listen = config.listen;
+    let st = state(config, Clock::system()).await?;
+    announce_setup(&st).await?;
+    spawn_janitor(st.clone(), Duration::from_secs(30));
+    let app = router(st);
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|source| StartError::Listen { addr: listen, source })?;
+    let addr = listener.local_addr().unwrap_or(listen);
+    tracing::info!(%addr, "Gatehouse is listening");
+    println!("Gatehouse is running at http://{addr}");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|source| StartError::Listen { addr, source })
+}

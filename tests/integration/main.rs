@@ -1,0 +1,29 @@
+//! Integration tests: the real server over HTTP on a free port, with a real
+//! database. Every test runs on SQLite and on MySQL (MariaDB).
+
+mod helpers;
+
+/// Runs an async test body once per backend.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(crate::helpers::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    if let Some(b) = crate::helpers::Backend::mysql().await {
+                        super::$name(b).await
+                    }
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_both;
+
+mod auth_flows;
+mod http_security;
+mod storage;

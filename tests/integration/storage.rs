@@ -1,0 +1,145 @@
+use crate::helpers::*;
+use gatehouse::domain::audit::{Actor, ChainError, NewEvent, Outcome};
+use gatehouse::server::audit_log;
+
+on_both!(
+    audit_events_are_append_only_in_the_database,
+    concurrent_appends_never_fork_the_chain,
+    rolled_back_changes_leave_no_event,
+    tampering_is_detected,
+    seed_demo_fills_an_empty_database_once,
+);
+
+fn ev(i: usize) -> NewEvent {
+    NewEvent::new("test.event", Outcome::Success, Actor { user_id: Some(i as i64), ..Default::default() })
+        .details(serde_json::json!({ "i": i }))
+}
+
+async fn append_n(app: &TestApp, n: usize) {
+    let mut tx = app.state.db.begin_write().await.unwrap();
+    audit_log::append(&mut tx, app.clock.now(), (0..n).map(ev).collect()).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn audit_events_are_append_only_in_the_database(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    append_n(&app, 3).await;
+    let pool = &app.state.db.pool;
+    let upd = sqlx::query("UPDATE audit_events SET reason = 'x' WHERE seq = 2").execute(pool).await;
+    assert!(upd.unwrap_err().to_string().contains("append-only"));
+    let del = sqlx::query("DELETE FROM audit_events WHERE seq = 3").execute(pool).await;
+    assert!(del.unwrap_err().to_string().contains("append-only"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events").await, 3);
+    app.verify_chain().await;
+    app.cleanup().await;
+}
+
+async fn concurrent_appends_never_fork_the_chain(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let st = app.state.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                let mut tx = st.db.begin_write().await.unwrap();
+                audit_log::append(&mut tx, st.clock.now(), vec![ev(t * 100 + i)]).await.unwrap();
+                tx.commit().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events").await, 200);
+    assert_eq!(app.count("SELECT MAX(seq) FROM audit_events").await, 200, "gapless");
+    let report = audit_log::verify(&app.state.db).await.unwrap();
+    assert_eq!(report.error, None);
+    assert_eq!(report.checked, 200);
+    app.cleanup().await;
+}
+
+async fn rolled_back_changes_leave_no_event(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    append_n(&app, 2).await;
+    let mut tx = app.state.db.begin_write().await.unwrap();
+    audit_log::append(&mut tx, app.clock.now(), vec![ev(9)]).await.unwrap();
+    drop(tx); // rolled back
+    append_n(&app, 1).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events").await, 3);
+    assert_eq!(app.count("SELECT MAX(seq) FROM audit_events").await, 3);
+    app.verify_chain().await;
+    app.cleanup().await;
+}
+
+/// Removes the append-only triggers, as an attacker with database access could.
+async fn drop_triggers(app: &TestApp) {
+    for t in ["audit_events_no_update", "audit_events_no_delete"] {
+        sqlx::query(&format!("DROP TRIGGER {t}")).execute(&app.state.db.pool).await.unwrap();
+    }
+}
+
+async fn tampering_is_detected(b: Backend) {
+    // A changed field.
+    let app = TestApp::spawn(&b).await;
+    append_n(&app, 10).await;
+    drop_triggers(&app).await;
+    sqlx::query("UPDATE audit_events SET outcome = 'denied' WHERE seq = 4").execute(&app.state.db.pool).await.unwrap();
+    let r = audit_log::verify(&app.state.db).await.unwrap();
+    assert_eq!(r.error, Some(ChainError::HashMismatch { seq: 4 }));
+    assert_eq!(r.checked, 3);
+    app.cleanup().await;
+
+    // A deleted event.
+    let app = TestApp::spawn(&b).await;
+    append_n(&app, 10).await;
+    drop_triggers(&app).await;
+    sqlx::query("DELETE FROM audit_events WHERE seq = 6").execute(&app.state.db.pool).await.unwrap();
+    let r = audit_log::verify(&app.state.db).await.unwrap();
+    assert_eq!(r.error, Some(ChainError::Gap { expected: 6, found: 7 }));
+    app.cleanup().await;
+
+    // Two events swapped (sequence numbers exchanged).
+    let app = TestApp::spawn(&b).await;
+    append_n(&app, 10).await;
+    drop_triggers(&app).await;
+    let pool = &app.state.db.pool;
+    sqlx::query("UPDATE audit_events SET seq = 1000 WHERE seq = 2").execute(pool).await.unwrap();
+    sqlx::query("UPDATE audit_events SET seq = 2 WHERE seq = 3").execute(pool).await.unwrap();
+    sqlx::query("UPDATE audit_events SET seq = 3 WHERE seq = 1000").execute(pool).await.unwrap();
+    let r = audit_log::verify(&app.state.db).await.unwrap();
+    assert_eq!(r.error, Some(ChainError::HashMismatch { seq: 2 }));
+    app.cleanup().await;
+
+    // The tail cut off.
+    let app = TestApp::spawn(&b).await;
+    append_n(&app, 10).await;
+    drop_triggers(&app).await;
+    sqlx::query("DELETE FROM audit_events WHERE seq > 8").execute(&app.state.db.pool).await.unwrap();
+    let r = audit_log::verify(&app.state.db).await.unwrap();
+    assert_eq!(r.error, Some(ChainError::Truncated { head_seq: 10, last_seq: 8 }));
+    app.cleanup().await;
+}
+
+async fn seed_demo_fills_an_empty_database_once(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    let people = gatehouse::server::seed::seed_demo(&app.state).await.unwrap();
+    assert_eq!(people.len(), 18);
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 18);
+    assert_eq!(app.count("SELECT COUNT(*) FROM grants WHERE role = 'engineer'").await, 12);
+    assert_eq!(app.count("SELECT COUNT(*) FROM grants WHERE role = 'support'").await, 3);
+    assert_eq!(app.audit_count("demo.seeded", "success").await, 1);
+    // No password is stored in clear.
+    let (email, _, password) = &people[2];
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM users WHERE password_hash LIKE '%{password}%'")).await, 0);
+    assert!(matches!(gatehouse::server::seed::seed_demo(&app.state).await, Err(gatehouse::server::seed::SeedError::NotEmpty)));
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 18);
+    // A seeded person signs in and is sent to enrolment.
+    let c = client();
+    let r = app.call(&c, "sign_in", &[("email", email), ("password", password)]).await;
+    assert_eq!(r.headers().get("location").unwrap(), "/mfa/enrol");
+    let (_, codes) = app.enrol(&c).await;
+    assert_eq!(codes.len(), 10);
+    assert_eq!(app.me(&c).await["roles"][0], "Engineer");
+    app.verify_chain().await;
+    app.cleanup().await;
+}
