@@ -140,3 +140,17 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         .await
         .map_err(|source| StartError::Listen { addr, source })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_prefixed_cookie_over_https_only() {
+        let plain = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(cookie_name(&plain), "gatehouse");
+        let https = Config::from_lookup(|k| (k == "GATEHOUSE_PUBLIC_URL").then(|| "https://gatehouse.example.com".to_owned())).unwrap();
+        assert_eq!(cookie_name(&https), "__Host-gatehouse");
+        assert!(https.secure_cookies());
+    }
+}

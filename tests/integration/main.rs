@@ -25,5 +25,6 @@ macro_rules! on_both {
 pub(crate) use on_both;
 
 mod auth_flows;
+mod cli;
 mod http_security;
 mod storage;
