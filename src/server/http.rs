@@ -37,9 +37,6 @@ pub async fn security_headers(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(CspNonce(nonce.clone()));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let span = tracing::info_span!("request", request_id = %request_id, %method, path = %path);
-    let _enter = span.enter();
-    drop(_enter);
     let started = std::time::Instant::now();
     let mut res = next.run(req).await;
     let status = res.status();
