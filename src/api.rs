@@ -144,8 +144,8 @@ pub async fn confirm_enrolment(code: String) -> Result<(), AppError> {
 pub async fn take_recovery_codes() -> Result<Vec<String>, AppError> {
     use ssr::*;
     finish(async {
-        let (st, ctx, session) = request()?;
-        crate::server::auth::take_stashed_codes(&st, &ctx, &session).await
+        let (st, ctx, _) = request()?;
+        crate::server::auth::take_stashed_codes(&st, &ctx).await
     }
     .await)
 }

@@ -13,6 +13,7 @@ CREATE TABLE users (
     totp_pending_enc      VARCHAR(255),
     totp_enrolled_at      BIGINT,
     totp_last_step        BIGINT,
+    recovery_reveal_enc   VARCHAR(1024),
     created_at            BIGINT       NOT NULL,
     updated_at            BIGINT       NOT NULL,
     UNIQUE KEY users_email (email)

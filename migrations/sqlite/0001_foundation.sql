@@ -12,6 +12,7 @@ CREATE TABLE users (
     totp_pending_enc      TEXT,
     totp_enrolled_at      INTEGER,
     totp_last_step        INTEGER,
+    recovery_reveal_enc   TEXT,
     created_at            INTEGER NOT NULL,
     updated_at            INTEGER NOT NULL
 );

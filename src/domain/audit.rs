@@ -134,31 +134,55 @@ pub struct Event {
     pub hash: String,
 }
 
-impl Event {
+/// A borrowed view of a stored event, so verification can hash rows
+/// without copying them. `outcome` is the stored text, whatever it is.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRef<'a> {
+    pub seq: i64,
+    pub at: super::Millis,
+    pub user_id: Option<i64>,
+    pub session: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub action: &'a str,
+    pub target_type: Option<&'a str>,
+    pub target_id: Option<&'a str>,
+    pub customer_id: Option<&'a str>,
+    pub outcome: &'a str,
+    pub reason: Option<&'a str>,
+    pub details: &'a str,
+    pub prev_hash: &'a str,
+    pub hash: &'a str,
+}
+
+impl EventRef<'_> {
     /// The canonical encoding: `FORMAT`, then each field in a fixed order,
     /// every field as a tag byte (0 = absent, 1 = present) and, when present,
     /// a 4-byte big-endian length and the UTF-8 bytes (integers as decimal).
-    pub fn canonical_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256 + self.details.len());
+    pub fn write_canonical(&self, out: &mut Vec<u8>) {
+        out.clear();
         out.extend_from_slice(FORMAT);
-        let seq = self.seq.to_string();
-        let at = self.at.to_string();
-        let user = self.actor.user_id.map(|u| u.to_string());
+        let mut seq = itoa_buf();
+        let mut at = itoa_buf();
+        let mut user = itoa_buf();
+        let seq = fmt_i64(&mut seq, self.seq);
+        let at = fmt_i64(&mut at, self.at);
+        let user = self.user_id.map(|u| fmt_i64(&mut user, u));
         let fields: [Option<&str>; 14] = [
-            Some(&seq),
-            Some(&at),
-            user.as_deref(),
-            self.actor.session.as_deref(),
-            self.actor.ip.as_deref(),
-            self.actor.user_agent.as_deref(),
-            Some(&self.action),
-            self.target_type.as_deref(),
-            self.target_id.as_deref(),
-            self.customer_id.as_deref(),
-            Some(self.outcome.as_str()),
-            self.reason.as_deref(),
-            Some(&self.details),
-            Some(&self.prev_hash),
+            Some(seq),
+            Some(at),
+            user,
+            self.session,
+            self.ip,
+            self.user_agent,
+            Some(self.action),
+            self.target_type,
+            self.target_id,
+            self.customer_id,
+            Some(self.outcome),
+            self.reason,
+            Some(self.details),
+            Some(self.prev_hash),
         ];
         for field in fields {
             match field {
@@ -170,6 +194,68 @@ impl Event {
                 }
             }
         }
+    }
+
+    /// True when the stored hash is the SHA-256 of the canonical encoding;
+    /// `buf` is scratch space reused between events.
+    pub fn hash_matches(&self, buf: &mut Vec<u8>) -> bool {
+        self.write_canonical(buf);
+        let digest = Sha256::digest(&buf[..]);
+        let mut hexed = [0u8; 64];
+        hex::encode_to_slice(digest, &mut hexed).is_ok() && hexed[..] == *self.hash.as_bytes()
+    }
+}
+
+fn itoa_buf() -> [u8; 20] {
+    [0u8; 20]
+}
+
+/// Formats an integer as decimal into `buf` without allocating.
+fn fmt_i64(buf: &mut [u8; 20], n: i64) -> &str {
+    let mut i = buf.len();
+    let neg = n < 0;
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if neg {
+        // i64::MIN has 19 digits, so there is room for the sign.
+        i -= 1;
+        buf[i] = b'-';
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
+}
+
+impl Event {
+    pub fn as_ref(&self) -> EventRef<'_> {
+        EventRef {
+            seq: self.seq,
+            at: self.at,
+            user_id: self.actor.user_id,
+            session: self.actor.session.as_deref(),
+            ip: self.actor.ip.as_deref(),
+            user_agent: self.actor.user_agent.as_deref(),
+            action: &self.action,
+            target_type: self.target_type.as_deref(),
+            target_id: self.target_id.as_deref(),
+            customer_id: self.customer_id.as_deref(),
+            outcome: self.outcome.as_str(),
+            reason: self.reason.as_deref(),
+            details: &self.details,
+            prev_hash: &self.prev_hash,
+            hash: &self.hash,
+        }
+    }
+
+    /// See [`EventRef::write_canonical`].
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + self.details.len());
+        self.as_ref().write_canonical(&mut out);
         out
     }
 
@@ -217,6 +303,7 @@ pub struct Verifier {
     expected_seq: i64,
     prev_hash: String,
     count: u64,
+    buf: Vec<u8>,
 }
 
 impl Default for Verifier {
@@ -227,20 +314,25 @@ impl Default for Verifier {
 
 impl Verifier {
     pub fn new() -> Self {
-        Self { expected_seq: 1, prev_hash: GENESIS_HASH.to_owned(), count: 0 }
+        Self { expected_seq: 1, prev_hash: GENESIS_HASH.to_owned(), count: 0, buf: Vec::with_capacity(1024) }
     }
 
     pub fn push(&mut self, event: &Event) -> Result<(), ChainError> {
+        self.push_ref(&event.as_ref())
+    }
+
+    pub fn push_ref(&mut self, event: &EventRef<'_>) -> Result<(), ChainError> {
         if event.seq != self.expected_seq {
             return Err(ChainError::Gap { expected: self.expected_seq, found: event.seq });
         }
-        if event.compute_hash() != event.hash {
+        if !event.hash_matches(&mut self.buf) {
             return Err(ChainError::HashMismatch { seq: event.seq });
         }
         if event.prev_hash != self.prev_hash {
             return Err(ChainError::BrokenLink { seq: event.seq });
         }
-        self.prev_hash.clone_from(&event.hash);
+        self.prev_hash.clear();
+        self.prev_hash.push_str(event.hash);
         self.expected_seq += 1;
         self.count += 1;
         Ok(())
@@ -384,6 +476,23 @@ mod tests {
         let (s, h) = head(&c);
         c.pop();
         assert_eq!(verify_chain(&c, s, &h), Err(ChainError::Truncated { head_seq: 5, last_seq: 4 }));
+    }
+
+    #[test]
+    fn integers_format_like_to_string() {
+        for n in [0i64, 7, -7, 10, 1_767_225_600_000, i64::MAX, i64::MIN] {
+            let mut b = itoa_buf();
+            assert_eq!(fmt_i64(&mut b, n), n.to_string());
+        }
+    }
+
+    #[test]
+    fn an_unknown_stored_outcome_fails_the_hash() {
+        let c = chain(1);
+        let mut r = c[0].as_ref();
+        assert!(r.hash_matches(&mut Vec::new()));
+        r.outcome = "approved";
+        assert!(!r.hash_matches(&mut Vec::new()));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::db::{opt_text, text, Db, WriteTx};
 use crate::domain::{
-    audit::{Actor, ChainError, Event, NewEvent, Outcome, Verifier},
+    audit::{Actor, ChainError, Event, EventRef, NewEvent, Outcome, Verifier},
     Millis,
 };
 use futures::TryStreamExt;
@@ -102,6 +102,45 @@ pub fn event_from_row(row: &sqlx::any::AnyRow) -> Result<Event, sqlx::Error> {
     })
 }
 
+/// Borrows a row's text; MySQL hands long text over as bytes.
+fn str_at(row: &sqlx::any::AnyRow, i: usize) -> Result<&str, sqlx::Error> {
+    match row.try_get::<&str, _>(i) {
+        Ok(s) => Ok(s),
+        Err(_) => std::str::from_utf8(row.try_get::<&[u8], _>(i)?).map_err(|e| sqlx::Error::Decode(Box::new(e))),
+    }
+}
+
+fn opt_str_at(row: &sqlx::any::AnyRow, i: usize) -> Result<Option<&str>, sqlx::Error> {
+    match row.try_get::<Option<&str>, _>(i) {
+        Ok(s) => Ok(s),
+        Err(_) => row
+            .try_get::<Option<&[u8]>, _>(i)?
+            .map(|b| std::str::from_utf8(b).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+            .transpose(),
+    }
+}
+
+/// A view of a row selected with `COLUMNS`, without copying.
+fn event_ref(row: &sqlx::any::AnyRow) -> Result<EventRef<'_>, sqlx::Error> {
+    Ok(EventRef {
+        seq: row.try_get(0)?,
+        at: row.try_get(1)?,
+        user_id: row.try_get(2)?,
+        session: opt_str_at(row, 3)?,
+        ip: opt_str_at(row, 4)?,
+        user_agent: opt_str_at(row, 5)?,
+        action: str_at(row, 6)?,
+        target_type: opt_str_at(row, 7)?,
+        target_id: opt_str_at(row, 8)?,
+        customer_id: opt_str_at(row, 9)?,
+        outcome: str_at(row, 10)?,
+        reason: opt_str_at(row, 11)?,
+        details: str_at(row, 12)?,
+        prev_hash: str_at(row, 13)?,
+        hash: str_at(row, 14)?,
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
     pub checked: u64,
@@ -125,8 +164,8 @@ pub async fn verify(db: &Db) -> Result<VerifyReport, sqlx::Error> {
     {
         let mut rows = sqlx::query(&sql).fetch(&mut *tx);
         while let Some(row) = rows.try_next().await? {
-            let event = event_from_row(&row)?;
-            if let Err(error) = verifier.push(&event) {
+            let event = event_ref(&row)?;
+            if let Err(error) = verifier.push_ref(&event) {
                 return Ok(VerifyReport { checked: verifier.count(), head_seq, error: Some(error) });
             }
         }

@@ -24,7 +24,6 @@ use sqlx::Row;
 use tower_sessions::Session;
 
 pub const AUTH_KEY: &str = "auth";
-const RECOVERY_STASH_KEY: &str = "recovery_codes_once";
 pub const MAX_PASSWORD_INPUT: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -595,19 +594,32 @@ async fn store_recovery_batch(tx: &mut WriteTx, user_id: i64, now: Millis) -> Re
     Ok(plain)
 }
 
-/// Keeps freshly generated recovery codes, encrypted, in the session until
-/// the page that shows them once has read them.
-async fn stash_codes(st: &AppState, session: &Session, user_id: i64, codes: &[String]) -> Result<(), AppError> {
-    let sealed = st.key.seal(&format!("recovery-stash:{user_id}"), codes.join("\n").as_bytes());
-    session.insert(RECOVERY_STASH_KEY, sealed).await.map_err(session_err)
+/// Keeps freshly generated recovery codes, encrypted, until the page that
+/// shows them once has read them. Kept on the user row (not in the session,
+/// which concurrent requests rewrite), in the transaction that created them.
+async fn stash_codes(st: &AppState, tx: &mut WriteTx, user_id: i64, codes: &[String]) -> Result<(), sqlx::Error> {
+    let sealed = st.key.seal(&format!("recovery-reveal:{user_id}"), codes.join("\n").as_bytes());
+    sqlx::query("UPDATE users SET recovery_reveal_enc = ? WHERE id = ?").bind(sealed).bind(user_id).execute(&mut ***tx).await?;
+    Ok(())
 }
 
-/// Returns the stashed recovery codes and forgets them.
-pub async fn take_stashed_codes(st: &AppState, ctx: &RequestCtx, session: &Session) -> Result<Vec<String>, AppError> {
+/// Returns the recovery codes waiting to be shown and forgets them.
+pub async fn take_stashed_codes(st: &AppState, ctx: &RequestCtx) -> Result<Vec<String>, AppError> {
     let auth = ctx.full()?;
-    let sealed: Option<String> = session.remove(RECOVERY_STASH_KEY).await.map_err(session_err)?;
+    let mut tx = st.db.begin_write().await?;
+    let sql = format!("SELECT recovery_reveal_enc FROM users WHERE id = ?{}", tx.for_update());
+    let row = sqlx::query(&sql).bind(auth.user_id).fetch_optional(&mut **tx).await?;
+    let sealed = match row {
+        Some(r) => super::db::opt_text(&r, "recovery_reveal_enc")?,
+        None => None,
+    };
+    if sealed.is_none() {
+        return Ok(Vec::new());
+    }
+    sqlx::query("UPDATE users SET recovery_reveal_enc = NULL WHERE id = ?").bind(auth.user_id).execute(&mut **tx).await?;
+    tx.commit().await?;
     Ok(sealed
-        .and_then(|s| st.key.open(&format!("recovery-stash:{}", auth.user_id), &s))
+        .and_then(|s| st.key.open(&format!("recovery-reveal:{}", auth.user_id), &s))
         .and_then(|b| String::from_utf8(b).ok())
         .map(|s| s.lines().map(str::to_owned).collect())
         .unwrap_or_default())
@@ -656,6 +668,7 @@ pub async fn confirm_enrolment(st: &AppState, ctx: &RequestCtx, session: &Sessio
         return Err(AppError::Conflict("An authenticator is already set up for this account.".into()));
     }
     let codes = store_recovery_batch(&mut tx, user.id, now).await?;
+    stash_codes(st, &mut tx, user.id, &codes).await?;
     clear_account_failures(&mut tx, &user.email).await?;
     audit_log::append(
         &mut tx,
@@ -672,8 +685,7 @@ pub async fn confirm_enrolment(st: &AppState, ctx: &RequestCtx, session: &Sessio
     .await?;
     tx.commit().await?;
     rotate(session).await?;
-    set_auth(session, &AuthState { stage: Stage::Full, mfa_at: Some(now), last_seen: now, ..auth }).await?;
-    stash_codes(st, session, user.id, &codes).await
+    set_auth(session, &AuthState { stage: Stage::Full, mfa_at: Some(now), last_seen: now, ..auth }).await
 }
 
 /// Replaces the recovery codes after a fresh TOTP code; the old set stops
@@ -685,6 +697,7 @@ pub async fn regenerate_recovery_codes(st: &AppState, ctx: &RequestCtx, session:
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
     let codes = store_recovery_batch(&mut tx, user.id, now).await?;
+    stash_codes(st, &mut tx, user.id, &codes).await?;
     audit_log::append(
         &mut tx,
         now,
@@ -694,8 +707,7 @@ pub async fn regenerate_recovery_codes(st: &AppState, ctx: &RequestCtx, session:
     )
     .await?;
     tx.commit().await?;
-    set_auth(session, &AuthState { mfa_at: Some(now), last_seen: now, ..auth }).await?;
-    stash_codes(st, session, user.id, &codes).await
+    set_auth(session, &AuthState { mfa_at: Some(now), last_seen: now, ..auth }).await
 }
 
 pub async fn recovery_codes_left(st: &AppState, user_id: i64) -> Result<i64, AppError> {
