@@ -6,12 +6,24 @@ use crate::errors::AppError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub mod access;
+pub mod types;
+pub use access::*;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
     pub name: String,
     pub email: String,
     pub roles: Vec<String>,
+    /// Permission identifiers held now (what the navigation offers).
+    pub permissions: Vec<String>,
     pub recovery_codes_left: i64,
+}
+
+impl Profile {
+    pub fn can(&self, permission: &str) -> bool {
+        self.permissions.iter().any(|p| p == permission)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,7 +45,7 @@ pub struct EnrolmentView {
 }
 
 #[cfg(feature = "ssr")]
-mod ssr {
+pub(crate) mod ssr {
     pub use crate::server::{auth::RequestCtx, errors::finish, state::AppState};
     use crate::errors::AppError;
     use leptos::prelude::*;
@@ -169,11 +181,15 @@ pub async fn me() -> Result<Option<Profile>, AppError> {
         let (st, ctx, _) = request()?;
         let Ok(auth) = ctx.full() else { return Ok(None) };
         let Some(user) = crate::server::users::by_id(&st.db.pool, auth.user_id).await? else { return Ok(None) };
-        let roles = crate::server::users::active_roles(&st.db.pool, user.id, st.clock.now()).await?;
+        let now = st.clock.now();
+        let keys = crate::server::users::active_roles(&st.db.pool, user.id, now).await?;
+        let catalogue = crate::server::access::all_roles(&st.db.pool).await?;
+        let perms = crate::server::access::permissions_at(&st.db.pool, user.id, now).await?;
         Ok(Some(Profile {
             name: user.display_name,
             email: user.email,
-            roles: roles.iter().map(|r| r.label().to_owned()).collect(),
+            roles: keys.iter().map(|k| catalogue.iter().find(|r| &r.key == k).map(|r| r.name.clone()).unwrap_or_else(|| k.clone())).collect(),
+            permissions: perms.iter().map(|p| p.id().to_owned()).collect(),
             recovery_codes_left: crate::server::auth::recovery_codes_left(&st, user.id).await?,
         }))
     }

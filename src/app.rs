@@ -1,6 +1,7 @@
 //! The HTML shell, the application frame and the route table.
 
 use crate::components::Shell;
+use crate::domain::permissions::Permission;
 use crate::pages::*;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
@@ -9,9 +10,52 @@ use leptos_router::{
     path, SsrMode,
 };
 
-/// Every page path, for server-side gating (see `server::http`).
-pub const PAGES: &[&str] =
-    &["/", "/signin", "/setup", "/mfa", "/mfa/recovery", "/mfa/enrol", "/mfa/recovery-codes", "/activity", "/security"];
+/// Every fixed page path, for server-side gating (see `server::http`).
+pub const PAGES: &[&str] = &[
+    "/",
+    "/signin",
+    "/setup",
+    "/invite",
+    "/mfa",
+    "/mfa/recovery",
+    "/mfa/enrol",
+    "/mfa/recovery-codes",
+    "/activity",
+    "/security",
+    "/access",
+    "/admin",
+    "/employees",
+    "/employees/new",
+    "/roles",
+    "/grants",
+    "/offboarding",
+];
+
+/// Is `path` one of the app's pages (fixed, or an employee's page)?
+pub fn is_page(path: &str) -> bool {
+    PAGES.contains(&path) || employee_page_id(path).is_some()
+}
+
+pub fn employee_page_id(path: &str) -> Option<i64> {
+    let id = path.strip_prefix("/employees/")?;
+    if id.is_empty() || id.len() > 18 || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    id.parse().ok()
+}
+
+/// The permissions a page needs (any one of them); empty for pages every
+/// signed-in employee may open. Checked on the server before rendering.
+pub fn page_permissions(path: &str) -> &'static [Permission] {
+    const MANAGE: &[Permission] = &[Permission::EmployeesManage];
+    const ACCESS: &[Permission] = &[Permission::AccessGrant, Permission::EmployeesManage];
+    match path {
+        "/admin" | "/employees" | "/employees/new" | "/offboarding" => MANAGE,
+        "/roles" | "/grants" => ACCESS,
+        p if employee_page_id(p).is_some() => MANAGE,
+        _ => &[],
+    }
+}
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -49,6 +93,15 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/mfa/recovery-codes") view=RecoveryCodesPage ssr=SsrMode::Async/>
                     <Route path=path!("/activity") view=ActivityPage/>
                     <Route path=path!("/security") view=SecurityPage/>
+                    <Route path=path!("/access") view=MyAccessPage/>
+                    <Route path=path!("/invite") view=InvitePage/>
+                    <Route path=path!("/admin") view=DashboardPage/>
+                    <Route path=path!("/employees") view=DirectoryPage/>
+                    <Route path=path!("/employees/new") view=OnboardPage/>
+                    <Route path=path!("/employees/:id") view=EmployeePage/>
+                    <Route path=path!("/roles") view=RolesPage/>
+                    <Route path=path!("/grants") view=GrantsPage/>
+                    <Route path=path!("/offboarding") view=OffboardingPage/>
                 </Routes>
             </Shell>
         </Router>

@@ -45,6 +45,14 @@ fn SignedInNav(me: Profile) -> impl IntoView {
         <nav aria-label="Main" class="flex items-center gap-1 text-sm">
             <A href="/" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"Overview"</A>
             <A href="/activity" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"Sign-in activity"</A>
+            <A href="/access" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"My access"</A>
+            {me.can("employees:manage").then(|| view! {
+                <A href="/admin" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"Administration"</A>
+                <A href="/employees" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"Employees"</A>
+            })}
+            {(me.can("access:grant") || me.can("employees:manage")).then(|| view! {
+                <A href="/roles" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"Roles"</A>
+            })}
             <A href="/security" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"Security"</A>
             <div class="relative ml-2">
                 <button

@@ -16,6 +16,9 @@ pub enum AppError {
     Unauthorized(String),
     #[error("You don't have permission to do that.")]
     Forbidden,
+    /// Allowed in general, refused here by a rule; the message says which.
+    #[error("{0}")]
+    Refused(String),
     #[error("Not found.")]
     NotFound,
     #[error("{0}")]
@@ -33,6 +36,7 @@ impl AppError {
             AppError::Validation(_) => 422,
             AppError::Unauthorized(_) => 401,
             AppError::Forbidden => 403,
+            AppError::Refused(_) => 403,
             AppError::NotFound => 404,
             AppError::Conflict(_) => 409,
             AppError::TooManyAttempts { .. } => 429,
@@ -77,6 +81,34 @@ impl FromServerFnError for AppError {
 impl From<crate::domain::validation::ValidationError> for AppError {
     fn from(e: crate::domain::validation::ValidationError) -> Self {
         AppError::Validation(capitalise(&e.to_string()))
+    }
+}
+
+impl From<crate::domain::grants::RuleError> for AppError {
+    fn from(e: crate::domain::grants::RuleError) -> Self {
+        use crate::domain::grants::RuleError as R;
+        let msg = e.to_string();
+        match e {
+            R::OwnAccess | R::SameApprover | R::LastAdmin => AppError::Refused(msg),
+            R::ExpiryRequired(..) | R::TooLong(..) | R::ExpiryInPast | R::ReasonRequired | R::BadDuration => AppError::Validation(msg),
+            R::NotGrantable(_) | R::SeparationOfDuties | R::AlreadyHeld(_) | R::NotPending | R::AlreadyEnded => AppError::Conflict(msg),
+        }
+    }
+}
+
+impl From<crate::domain::roles::RoleError> for AppError {
+    fn from(e: crate::domain::roles::RoleError) -> Self {
+        AppError::Validation(e.to_string())
+    }
+}
+
+impl From<crate::domain::offboarding::OffboardError> for AppError {
+    fn from(e: crate::domain::offboarding::OffboardError) -> Self {
+        use crate::domain::offboarding::OffboardError as O;
+        match e {
+            O::AlreadyOffboarded => AppError::Conflict(e.to_string()),
+            _ => AppError::Validation(e.to_string()),
+        }
     }
 }
 

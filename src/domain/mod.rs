@@ -3,8 +3,11 @@
 //! control the clock.
 
 pub mod audit;
+pub mod grants;
 pub mod lockout;
+pub mod offboarding;
 pub mod password;
+pub mod permissions;
 pub mod recovery;
 pub mod roles;
 pub mod session_policy;

@@ -119,3 +119,29 @@ pub fn NotFound() -> impl IntoView {
         <p><a class="text-indigo-700 underline" href="/">"Go to the start page"</a></p>
     }
 }
+
+#[component]
+pub fn MyAccessPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| crate::api::my_access());
+    view! {
+        <h1 class="mb-2 text-2xl font-semibold">"My access"</h1>
+        <p class="mb-4 text-sm text-slate-600">"What you may do now, and the grant each permission comes from."</p>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(a) => view! {
+                        <section class="mb-6 rounded-lg border border-slate-200 bg-white p-4" aria-labelledby="my-perms-h">
+                            <h2 id="my-perms-h" class="mb-2 font-semibold">"Permissions"</h2>
+                            <crate::pages::admin::PermissionTable perms=a.permissions/>
+                        </section>
+                        <section class="rounded-lg border border-slate-200 bg-white p-4" aria-labelledby="my-grants-h">
+                            <h2 id="my-grants-h" class="mb-2 font-semibold">"Grants"</h2>
+                            <crate::pages::admin::GrantTable grants=a.grants revoke=None approve=None show_user=false/>
+                        </section>
+                    }.into_any(),
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}

@@ -1,7 +1,9 @@
 //! One module per group of screens.
 
 mod account;
+pub mod admin;
 mod sign_in;
 
-pub use account::{ActivityPage, HomePage, NotFound, SecurityPage};
-pub use sign_in::{EnrolPage, MfaPage, RecoveryCodesPage, RecoverySignInPage, SetupPage, SignInPage};
+pub use account::{ActivityPage, HomePage, MyAccessPage, NotFound, SecurityPage};
+pub use admin::{DashboardPage, DirectoryPage, EmployeePage, GrantsPage, OffboardingPage, OnboardPage, RolesPage};
+pub use sign_in::{EnrolPage, InvitePage, MfaPage, RecoveryCodesPage, RecoverySignInPage, SetupPage, SignInPage};

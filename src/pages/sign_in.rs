@@ -185,3 +185,48 @@ pub fn RecoveryCodesPage() -> impl IntoView {
         </Card>
     }
 }
+
+#[component]
+pub fn InvitePage() -> impl IntoView {
+    let query = use_query_map();
+    let token = move || query.with(|q| q.get("token").unwrap_or_default());
+    let info = Resource::new(token, crate::api::invitation_status);
+    let action = ServerAction::<crate::api::AcceptInvitation>::new();
+    view! {
+        <Card title="Join Gatehouse">
+            <Suspense fallback=|| view! { <p>"Checking the invitation…"</p> }>
+                {move || Suspend::new(async move {
+                    match info.await {
+                        Ok(Some(i)) => view! {
+                            <p class="mb-4 text-sm text-slate-600">
+                                "Welcome, " {i.name.clone()} ". Choose a password for " <span class="font-medium">{i.email.clone()}</span>
+                                "; you will set up an authenticator app next."
+                            </p>
+                            <FormError action/>
+                            <ActionForm action=action>
+                                <input type="hidden" name="token" value=token()/>
+                                <input type="hidden" name="username" autocomplete="username" value=i.email.clone()/>
+                                <Field
+                                    label="Password"
+                                    name="password"
+                                    kind="password"
+                                    autocomplete="new-password"
+                                    autofocus=true
+                                    hint="At least 12 characters. A few unrelated words make a good password."
+                                />
+                                <Field label="Repeat the password" name="confirm" kind="password" autocomplete="new-password"/>
+                                <Submit label="Set password" pending=action.pending()/>
+                            </ActionForm>
+                        }.into_any(),
+                        Ok(None) => view! {
+                            <p role="alert" class="text-sm text-slate-700">
+                                "This invitation link is not valid: it has expired, was already used or was cancelled. Ask your administrator for a new one."
+                            </p>
+                        }.into_any(),
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </Card>
+    }
+}

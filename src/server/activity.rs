@@ -25,6 +25,24 @@ fn describe(action: &str, outcome: &str, details: &serde_json::Value) -> &'stati
         ("mfa.enrol", _) => "Authenticator setup code refused",
         ("mfa.recovery_codes_regenerated", _) => "New recovery codes generated",
         ("setup.first_admin", _) => "Gatehouse set up, account created",
+        ("grant.created", _) => "Role granted",
+        ("grant.requested", _) => "Role granted, awaiting a second administrator",
+        ("grant.approved", _) => "Role grant approved",
+        ("grant.rejected", _) => "Role grant rejected",
+        ("grant.revoked", _) => "Role revoked",
+        ("grant.expired", _) => "Role expired",
+        ("grant.create", _) => "Role grant refused",
+        ("grant.revoke", _) => "Revocation refused",
+        ("employee.onboarded", _) => "Employee onboarded",
+        ("invitation.created", _) => "Invitation link created",
+        ("invitation.accepted", _) => "Invitation accepted",
+        ("employee.suspended", _) => "Suspended",
+        ("employee.reactivated", _) => "Reactivated",
+        ("employee.offboarded", _) => "Offboarded",
+        ("employee.offboarding_scheduled", _) => "Offboarding scheduled",
+        ("employee.offboarding_cancelled", _) => "Scheduled offboarding cancelled",
+        ("employee.offboard" | "employee.suspend", _) => "Refused: would lock out the last administrator or yourself",
+        ("offboarding.checklist", _) => "Offboarding step done",
         _ => "Account event",
     }
 }
@@ -47,8 +65,12 @@ pub async fn for_user(st: &AppState, user_id: i64, limit: i64) -> Result<Vec<Act
     .bind(limit)
     .fetch_all(&st.db.pool)
     .await?;
+    items(&rows)
+}
+
+fn items(rows: &[sqlx::any::AnyRow]) -> Result<Vec<ActivityItem>, AppError> {
     let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
+    for r in rows {
         let e = audit_log::event_from_row(r)?;
         let details: serde_json::Value = serde_json::from_str(&e.details).unwrap_or_default();
         out.push(ActivityItem {

@@ -323,11 +323,11 @@ pub async fn complete_setup(st: &AppState, ctx: &RequestCtx, session: &Session, 
     }
     let user_id = users::insert(
         &mut tx,
-        users::NewUser { email: email.as_str(), display_name: name.as_str(), department: "administration", password_hash: &hash },
+        users::NewUser { email: email.as_str(), display_name: name.as_str(), department: "administration", password_hash: Some(&hash), status: "active" },
         now,
     )
     .await?;
-    let grant_id = users::insert_grant(&mut tx, user_id, crate::domain::roles::Role::Admin, None, "first administrator (setup)", now).await?;
+    let grant_id = users::insert_grant(&mut tx, user_id, crate::domain::roles::ADMIN, None, "first administrator (setup)", now).await?;
     audit_log::append(
         &mut tx,
         now,
@@ -774,4 +774,102 @@ pub async fn expire_session(st: &AppState, id_hash: &str, user_id: Option<i64>, 
         }
     }
     tx.commit().await
+}
+
+// ---------------------------------------------------------------- step-up
+
+/// Sensitive actions need an authenticator code entered within the last
+/// five minutes: either the session has one that fresh, or `code` is one.
+pub async fn step_up(st: &AppState, ctx: &RequestCtx, session: &Session, code: &str, purpose: &str) -> Result<(), AppError> {
+    let auth = ctx.full()?.clone();
+    let now = st.clock.now();
+    if crate::domain::session_policy::step_up_fresh(auth.mfa_at, now) {
+        return Ok(());
+    }
+    if code.trim().is_empty() {
+        return Err(AppError::Unauthorized(
+            "Enter a code from your authenticator app to confirm: your last one is more than 5 minutes old.".into(),
+        ));
+    }
+    let user = active_user(st, auth.user_id).await?;
+    let ok = NewEvent::new("mfa.step_up", Outcome::Success, ctx.actor()).target("user", user.id).details(json!({ "for": purpose }));
+    check_totp(st, ctx, &user, code, "mfa.step_up", vec![ok]).await?;
+    set_auth(session, &AuthState { mfa_at: Some(now), last_seen: now, ..auth }).await
+}
+
+// ---------------------------------------------------------------- invitations
+
+pub const INVITATION_LIFETIME: Millis = 72 * HOUR;
+
+/// The invited person, when the token is valid.
+pub async fn invitation(st: &AppState, token: &str) -> Result<Option<(i64, UserRow)>, AppError> {
+    if token.is_empty() || token.len() > 200 {
+        return Ok(None);
+    }
+    let now = st.clock.now();
+    let row = sqlx::query(
+        "SELECT id, user_id FROM invitations WHERE token_hash = ? AND used_at IS NULL AND cancelled_at IS NULL AND expires_at > ?",
+    )
+    .bind(crypto::sha256_hex(token.as_bytes()))
+    .bind(now)
+    .fetch_optional(&st.db.pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let user = users::by_id(&st.db.pool, row.try_get("user_id")?).await?;
+    Ok(user.filter(|u| u.status == "invited").map(|u| (row.try_get("id").unwrap_or_default(), u)))
+}
+
+/// The invited employee sets a password; the account becomes active and
+/// the session continues to authenticator enrolment.
+pub async fn accept_invitation(
+    st: &AppState,
+    ctx: &RequestCtx,
+    session: &Session,
+    token: &str,
+    pw: String,
+    confirm: String,
+) -> Result<(), AppError> {
+    let now = st.clock.now();
+    if pw.chars().count() > MAX_PASSWORD_INPUT {
+        return Err(AppError::Validation("The password is too long.".into()));
+    }
+    let Some((_, user)) = invitation(st, token).await? else {
+        audit_log::record(&st.db, now, NewEvent::new("invitation.accept", Outcome::Denied, ctx.actor()).reason("link invalid, used, cancelled or expired"))
+            .await?;
+        return Err(AppError::Refused("This invitation link is not valid: it has expired, was already used or was cancelled. Ask your administrator for a new one.".into()));
+    };
+    let local = user.email.split('@').next().unwrap_or_default().to_owned();
+    pw_rules::check(&pw, &confirm, &[local.as_str()], pw_rules::is_common).map_err(|e| AppError::Validation(e.to_string()))?;
+    let hash = password::hash_blocking(pw).await;
+    let mut tx = st.db.begin_write().await?;
+    let used = sqlx::query(
+        "UPDATE invitations SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND cancelled_at IS NULL AND expires_at > ?",
+    )
+    .bind(now)
+    .bind(crypto::sha256_hex(token.as_bytes()))
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    let activated = sqlx::query("UPDATE users SET status = 'active', password_hash = ?, updated_at = ? WHERE id = ? AND status = 'invited'")
+        .bind(&hash)
+        .bind(now)
+        .bind(user.id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if used != 1 || activated != 1 {
+        return Err(AppError::Conflict("This invitation was used or cancelled a moment ago.".into()));
+    }
+    audit_log::append(
+        &mut tx,
+        now,
+        vec![NewEvent::new("invitation.accepted", Outcome::Success, ctx.actor_for(Some(user.id)))
+            .target("user", user.id)
+            .details(json!({ "before": { "status": "invited" }, "after": { "status": "active" } }))],
+    )
+    .await?;
+    tx.commit().await?;
+    rotate(session).await?;
+    set_auth(session, &AuthState { user_id: user.id, stage: Stage::NeedsEnrolment, created_at: now, last_seen: now, mfa_at: None }).await
 }

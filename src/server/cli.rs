@@ -60,7 +60,7 @@ async fn seed(config: Config) -> Result<(), String> {
     println!("Demo company created. These passwords are shown only now:\n");
     println!("{:<42} {:<10} PASSWORD", "EMAIL", "ROLE");
     for (email, role, password) in people {
-        println!("{email:<42} {:<10} {password}", role.as_str());
+        println!("{email:<42} {role:<10} {password}");
     }
     println!("\nEach person sets up an authenticator app at first sign-in.");
     Ok(())

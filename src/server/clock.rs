@@ -37,4 +37,12 @@ impl Clock {
             t.fetch_add(by, Ordering::SeqCst);
         }
     }
+
+    /// Sets a manual clock to `at` (tests only: time going backwards is
+    /// never asked of the system clock).
+    pub fn set(&self, at: Millis) {
+        if let Some(t) = &self.manual {
+            t.store(at, Ordering::SeqCst);
+        }
+    }
 }

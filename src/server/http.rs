@@ -164,9 +164,38 @@ pub async fn auth_layer(State(st): State<AppState>, mut req: Request, next: Next
         if let Some(to) = page_redirect(&path, ctx.auth.as_ref()) {
             return Redirect::to(to).into_response();
         }
+        let needs = crate::app::page_permissions(&path);
+        if !needs.is_empty() && crate::app::is_page(&path) {
+            if let Some(auth) = &ctx.auth {
+                match super::access::permissions_at(&st.db.pool, auth.user_id, st.clock.now()).await {
+                    Ok(held) if needs.iter().any(|p| held.contains(*p)) => {}
+                    Ok(_) => {
+                        if let Err(e) = super::access::deny(&st, &ctx, needs, &format!("page {path}")).await {
+                            tracing::error!(request_id = %request_id, error = %e, "recording a refusal failed");
+                        }
+                        return forbidden_page(&request_id);
+                    }
+                    Err(e) => {
+                        tracing::error!(request_id = %request_id, error = %e, "permission check failed");
+                        return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &request_id);
+                    }
+                }
+            }
+        }
     }
     req.extensions_mut().insert(ctx);
     next.run(req).await
+}
+
+/// A page refused for lack of permission: a short HTML page with the
+/// request id.
+fn forbidden_page(request_id: &str) -> Response {
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not allowed - Gatehouse</title></head>\
+         <body><main><h1>You don't have permission to open this page.</h1>\
+         <p>If you need it, ask an administrator. Request id: {request_id}</p><p><a href=\"/\">Go to the start page</a></p></main></body></html>"
+    );
+    (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
 async fn load_auth(st: &AppState, session: &Session, ctx: &RequestCtx) -> Result<Option<AuthState>, String> {
@@ -193,13 +222,13 @@ async fn load_auth(st: &AppState, session: &Session, ctx: &RequestCtx) -> Result
 /// Where a page request must go instead, given the sign-in stage.
 pub fn page_redirect(path: &str, auth: Option<&AuthState>) -> Option<&'static str> {
     // Unknown paths are not gated: they get the 404 page.
-    if !crate::app::PAGES.contains(&path) {
+    if !crate::app::is_page(path) {
         return None;
     }
-    let public = path == "/signin" || path == "/setup";
+    let public = path == "/signin" || path == "/setup" || path == "/invite";
     let stage = auth.map(|a| a.stage);
     match (path, stage) {
-        ("/signin", Some(Stage::Full)) | ("/setup", Some(Stage::Full)) => Some("/"),
+        ("/signin" | "/setup" | "/invite", Some(Stage::Full)) => Some("/"),
         (_, _) if public => None,
         ("/mfa" | "/mfa/recovery", Some(Stage::NeedsCode)) => None,
         ("/mfa/enrol", Some(Stage::NeedsEnrolment)) => None,

@@ -1,5 +1,6 @@
 //! Server-only code (feature "ssr").
 
+pub mod access;
 pub mod activity;
 pub mod audit_log;
 pub mod auth;
@@ -9,8 +10,10 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod errors;
+pub mod grants;
 pub mod http;
 pub mod mfa;
+pub mod people;
 pub mod seed;
 pub mod session_store;
 pub mod startup;

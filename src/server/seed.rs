@@ -4,32 +4,32 @@
 use super::{audit_log, crypto, state::AppState, users};
 use crate::domain::{
     audit::{Actor, NewEvent, Outcome},
-    roles::Role,
+    roles::{ADMIN, AUDITOR, ENGINEER, SALES, SUPPORT},
 };
 use serde_json::json;
 
 pub const DOMAIN: &str = "sunridge-solar.example";
 
 /// (name, department, role)
-pub const PEOPLE: [(&str, &str, Role); 18] = [
-    ("Maya Okafor", "administration", Role::Admin),
-    ("Daniel Brandt", "audit", Role::Auditor),
-    ("Priya Raman", "engineering", Role::Engineer),
-    ("Lukas Meyer", "engineering", Role::Engineer),
-    ("Sofia Alvarez", "engineering", Role::Engineer),
-    ("Kenji Watanabe", "engineering", Role::Engineer),
-    ("Amara Nwosu", "engineering", Role::Engineer),
-    ("Elias Lindqvist", "engineering", Role::Engineer),
-    ("Chloe Dubois", "engineering", Role::Engineer),
-    ("Mateo Rossi", "engineering", Role::Engineer),
-    ("Hannah Schulz", "engineering", Role::Engineer),
-    ("Omar Haddad", "engineering", Role::Engineer),
-    ("Grace Kim", "engineering", Role::Engineer),
-    ("Tomasz Nowak", "engineering", Role::Engineer),
-    ("Leila Farahani", "support", Role::Support),
-    ("Jonas Becker", "support", Role::Support),
-    ("Aisha Bello", "support", Role::Support),
-    ("Ryan O'Connell", "sales", Role::Sales),
+pub const PEOPLE: [(&str, &str, &str); 18] = [
+    ("Maya Okafor", "administration", ADMIN),
+    ("Daniel Brandt", "audit", AUDITOR),
+    ("Priya Raman", "engineering", ENGINEER),
+    ("Lukas Meyer", "engineering", ENGINEER),
+    ("Sofia Alvarez", "engineering", ENGINEER),
+    ("Kenji Watanabe", "engineering", ENGINEER),
+    ("Amara Nwosu", "engineering", ENGINEER),
+    ("Elias Lindqvist", "engineering", ENGINEER),
+    ("Chloe Dubois", "engineering", ENGINEER),
+    ("Mateo Rossi", "engineering", ENGINEER),
+    ("Hannah Schulz", "engineering", ENGINEER),
+    ("Omar Haddad", "engineering", ENGINEER),
+    ("Grace Kim", "engineering", ENGINEER),
+    ("Tomasz Nowak", "engineering", ENGINEER),
+    ("Leila Farahani", "support", SUPPORT),
+    ("Jonas Becker", "support", SUPPORT),
+    ("Aisha Bello", "support", SUPPORT),
+    ("Ryan O'Connell", "sales", SALES),
 ];
 
 pub fn email_for(name: &str) -> String {
@@ -55,7 +55,7 @@ pub enum SeedError {
 
 /// Creates the demo company and returns (email, role, password) for each
 /// person. Passwords are random and exist only in this return value.
-pub async fn seed_demo(st: &AppState) -> Result<Vec<(String, Role, String)>, SeedError> {
+pub async fn seed_demo(st: &AppState) -> Result<Vec<(String, &'static str, String)>, SeedError> {
     let now = st.clock.now();
     let mut people = Vec::new();
     for (name, dept, role) in PEOPLE {
@@ -70,24 +70,24 @@ pub async fn seed_demo(st: &AppState) -> Result<Vec<(String, Role, String)>, See
     let mut out = Vec::new();
     let mut admin_id = None;
     for (name, dept, role, email, password, hash) in people {
-        let id = users::insert(&mut tx, users::NewUser { email: &email, display_name: name, department: dept, password_hash: &hash }, now).await?;
+        let id = users::insert(&mut tx, users::NewUser { email: &email, display_name: name, department: dept, password_hash: Some(&hash), status: "active" }, now).await?;
         users::insert_grant(&mut tx, id, role, admin_id, "demo company (seed-demo)", now).await?;
-        if role == Role::Admin {
+        if role == ADMIN {
             admin_id = Some(id);
         }
         out.push((email, role, password));
     }
-    let count = |r: Role| out.iter().filter(|(_, role, _)| *role == r).count();
+    let count = |r: &str| out.iter().filter(|(_, role, _)| *role == r).count();
     audit_log::append(
         &mut tx,
         now,
         vec![NewEvent::new("demo.seeded", Outcome::Success, Actor::default()).details(json!({
             "users": out.len(),
-            "engineers": count(Role::Engineer),
-            "support": count(Role::Support),
-            "sales": count(Role::Sales),
-            "admins": count(Role::Admin),
-            "auditors": count(Role::Auditor),
+            "engineers": count(ENGINEER),
+            "support": count(SUPPORT),
+            "sales": count(SALES),
+            "admins": count(ADMIN),
+            "auditors": count(AUDITOR),
         }))],
     )
     .await?;
@@ -101,8 +101,8 @@ mod tests {
 
     #[test]
     fn the_company_from_the_brief() {
-        let n = |r: Role| PEOPLE.iter().filter(|p| p.2 == r).count();
-        assert_eq!((n(Role::Engineer), n(Role::Support), n(Role::Sales), n(Role::Admin), n(Role::Auditor)), (12, 3, 1, 1, 1));
+        let n = |r: &str| PEOPLE.iter().filter(|p| p.2 == r).count();
+        assert_eq!((n(ENGINEER), n(SUPPORT), n(SALES), n(ADMIN), n(AUDITOR)), (12, 3, 1, 1, 1));
         assert_eq!(email_for("Ryan O'Connell"), "ryan.oconnell@sunridge-solar.example");
         let mut emails: Vec<String> = PEOPLE.iter().map(|p| email_for(p.0)).collect();
         emails.sort();

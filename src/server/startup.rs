@@ -103,6 +103,29 @@ pub fn spawn_janitor(st: AppState, every: Duration) {
     });
 }
 
+/// Records grant expiries and carries out scheduled offboardings every
+/// `every` (two seconds in production), so each lands in the audit chain
+/// within seconds of its time.
+pub fn spawn_access_jobs(st: AppState, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            run_access_jobs(&st).await;
+        }
+    });
+}
+
+pub async fn run_access_jobs(st: &AppState) {
+    if let Err(e) = super::grants::sweep_expired(st).await {
+        tracing::error!(error = %e, "grant expiry job failed");
+    }
+    if let Err(e) = super::people::sweep_scheduled(st).await {
+        tracing::error!(error = %e, "scheduled offboarding job failed");
+    }
+}
+
 pub async fn sweep_sessions(st: &AppState) -> Result<usize, sqlx::Error> {
     let expired = super::session_store::expired(&st.db, st.clock.now(), 500).await?;
     for (id_hash, user_id) in &expired {
@@ -128,6 +151,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let st = state(config, Clock::system()).await?;
     announce_setup(&st).await?;
     spawn_janitor(st.clone(), Duration::from_secs(30));
+    spawn_access_jobs(st.clone(), Duration::from_secs(2));
     let app = router(st);
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|source| StartError::Listen { addr: listen, source })?;
     let addr = listener.local_addr().unwrap_or(listen);

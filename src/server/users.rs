@@ -2,7 +2,6 @@
 //! a server-only struct that is never serialised.
 
 use super::db::{opt_text, text, WriteTx};
-use crate::domain::roles::Role;
 use sqlx::{any::AnyRow, Any, Executor, Row};
 
 #[derive(Clone)]
@@ -65,11 +64,11 @@ pub async fn count<'e>(ex: impl Executor<'e, Database = Any>) -> Result<i64, sql
     sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(ex).await?.try_get("n")
 }
 
-/// Active grants at `now`: started, not expired (an expired grant stops
-/// counting at its expiry instant), not revoked.
-pub async fn active_roles<'e>(ex: impl Executor<'e, Database = Any>, user_id: i64, now: i64) -> Result<Vec<Role>, sqlx::Error> {
+/// Keys of the roles active at `now`: started, approved, not expired (an
+/// expired grant stops counting at its expiry instant), not revoked.
+pub async fn active_roles<'e>(ex: impl Executor<'e, Database = Any>, user_id: i64, now: i64) -> Result<Vec<String>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT role FROM grants WHERE user_id = ? AND revoked_at IS NULL AND starts_at <= ? \
+        "SELECT DISTINCT role FROM grants WHERE user_id = ? AND revoked_at IS NULL AND pending = 0 AND starts_at <= ? \
          AND (expires_at IS NULL OR expires_at > ?) ORDER BY role",
     )
     .bind(user_id)
@@ -77,21 +76,13 @@ pub async fn active_roles<'e>(ex: impl Executor<'e, Database = Any>, user_id: i6
     .bind(now)
     .fetch_all(ex)
     .await?;
-    let mut roles = Vec::new();
-    for r in rows {
-        if let Some(role) = Role::parse(&text(&r, "role")?) {
-            if !roles.contains(&role) {
-                roles.push(role);
-            }
-        }
-    }
-    Ok(roles)
+    rows.iter().map(|r| text(r, "role")).collect()
 }
 
 pub async fn admin_exists<'e>(ex: impl Executor<'e, Database = Any>, now: i64) -> Result<bool, sqlx::Error> {
     let n: i64 = sqlx::query(
         "SELECT COUNT(*) AS n FROM grants g JOIN users u ON u.id = g.user_id WHERE g.role = 'admin' \
-         AND g.revoked_at IS NULL AND g.starts_at <= ? AND (g.expires_at IS NULL OR g.expires_at > ?) AND u.status = 'active'",
+         AND g.revoked_at IS NULL AND g.pending = 0 AND g.starts_at <= ? AND (g.expires_at IS NULL OR g.expires_at > ?) AND u.status = 'active'",
     )
     .bind(now)
     .bind(now)
@@ -105,17 +96,20 @@ pub struct NewUser<'a> {
     pub email: &'a str,
     pub display_name: &'a str,
     pub department: &'a str,
-    pub password_hash: &'a str,
+    /// None for an invited employee, who sets it through the invitation.
+    pub password_hash: Option<&'a str>,
+    pub status: &'a str,
 }
 
 pub async fn insert(tx: &mut WriteTx, u: NewUser<'_>, now: i64) -> Result<i64, sqlx::Error> {
     let q = sqlx::query(
         "INSERT INTO users (email, display_name, department, status, password_hash, created_at, updated_at) \
-         VALUES (?, ?, ?, 'active', ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(u.email)
     .bind(u.display_name)
     .bind(u.department)
+    .bind(u.status)
     .bind(u.password_hash)
     .bind(now)
     .bind(now);
@@ -124,7 +118,7 @@ pub async fn insert(tx: &mut WriteTx, u: NewUser<'_>, now: i64) -> Result<i64, s
 
 /// Runs an INSERT and returns the new row's id: through `last_insert_id` on
 /// MySQL, and `last_insert_rowid()` on SQLite (which the Any driver does not pass on).
-async fn insert_returning_id<'q>(
+pub async fn insert_returning_id<'q>(
     tx: &mut WriteTx,
     q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
 ) -> Result<i64, sqlx::Error> {
@@ -132,22 +126,15 @@ async fn insert_returning_id<'q>(
     if let Some(id) = r.last_insert_id() {
         return Ok(id);
     }
-        sqlx::query("SELECT last_insert_rowid() AS id").fetch_one(&mut ***tx).await?.try_get("id")
+    sqlx::query("SELECT last_insert_rowid() AS id").fetch_one(&mut ***tx).await?.try_get("id")
 }
 
-pub async fn insert_grant(
-    tx: &mut WriteTx,
-    user_id: i64,
-    role: Role,
-    granted_by: Option<i64>,
-    reason: &str,
-    now: i64,
-) -> Result<i64, sqlx::Error> {
+pub async fn insert_grant(tx: &mut WriteTx, user_id: i64, role: &str, granted_by: Option<i64>, reason: &str, now: i64) -> Result<i64, sqlx::Error> {
     let q = sqlx::query(
         "INSERT INTO grants (user_id, role, granted_by, reason, starts_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
     )
     .bind(user_id)
-    .bind(role.as_str())
+    .bind(role)
     .bind(granted_by)
     .bind(reason)
     .bind(now)

@@ -196,6 +196,58 @@ impl TestApp {
         c
     }
 
+    /// Password sign-in for an account that may still need to enrol;
+    /// returns the signed-in client and the TOTP key.
+    pub async fn sign_in_enrolling(&self, email: &str, password: &str) -> (Client, String) {
+        let c = client();
+        let r = self.call(&c, "sign_in", &[("email", email), ("password", password)]).await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        assert_eq!(r.headers().get("location").unwrap(), "/mfa/enrol");
+        let (key, _) = self.enrol(&c).await;
+        (c, key)
+    }
+
+    /// Onboards an employee through the API; returns the invitation link.
+    pub async fn onboard(&self, admin: &Client, name: &str, email: &str, department: &str, roles: &[&str]) -> serde_json::Value {
+        let mut form = vec![("name", name.to_owned()), ("email", email.to_owned()), ("department", department.to_owned())];
+        for r in roles {
+            form.push(("roles[]", r.to_string()));
+        }
+        let r = admin.post(self.url("/api/onboard_employee")).form(&form).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        r.json().await.unwrap()
+    }
+
+    /// Accepts an invitation link and enrols TOTP; returns the signed-in
+    /// client and the key.
+    pub async fn join(&self, link: &str, password: &str) -> (Client, String) {
+        let token = link.split("token=").nth(1).expect("token in link");
+        let c = client();
+        let r = self.call(&c, "accept_invitation", &[("token", token), ("password", password), ("confirm", password)]).await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        assert_eq!(r.headers().get("location").unwrap(), "/mfa/enrol");
+        let (key, _) = self.enrol(&c).await;
+        (c, key)
+    }
+
+    /// Onboards and signs in an employee with the given roles.
+    pub async fn employee(&self, admin: &Client, name: &str, email: &str, department: &str, roles: &[&str]) -> (Client, String, i64) {
+        let inv = self.onboard(admin, name, email, department, roles).await;
+        let (c, key) = self.join(inv["link"].as_str().unwrap(), "quiet meadow lantern 7").await;
+        (c, key, inv["user_id"].as_i64().unwrap())
+    }
+
+    pub async fn user_id(&self, email: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query("SELECT id FROM users WHERE email = ?").bind(email).fetch_one(&self.state.db.pool).await.unwrap().try_get(0).unwrap()
+    }
+
+    /// Permission identifiers the client's user holds, as `me` reports.
+    pub async fn perms(&self, c: &Client) -> Vec<String> {
+        let me = self.me(c).await;
+        me["permissions"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect()).unwrap_or_default()
+    }
+
     pub async fn me(&self, c: &Client) -> serde_json::Value {
         let r = self.call(c, "me", &[]).await;
         assert_eq!(r.status(), StatusCode::OK);

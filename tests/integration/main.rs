@@ -24,7 +24,9 @@ macro_rules! on_both {
 }
 pub(crate) use on_both;
 
+mod access;
 mod auth_flows;
+mod authz;
 mod cli;
 mod http_security;
 mod storage;

@@ -1,0 +1,279 @@
+//! Server functions for roles, grants, the employee directory, onboarding
+//! and offboarding. Each one checks its permission on the server first
+//! (`access::require`, which records refusals) and then calls one service
+//! function.
+
+use super::types::*;
+use crate::errors::AppError;
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    pub use super::super::ssr::*;
+    pub use crate::domain::permissions::Permission as P;
+    pub use crate::server::{access, grants, people};
+}
+
+#[server(endpoint = "catalogue")]
+pub async fn catalogue() -> Result<CatalogueView, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require_any(&st, &ctx, &[P::AccessGrant, P::EmployeesManage], "catalogue").await?;
+        let holders = grants::holders(&st).await?;
+        let roles = access::catalogue(&st.db.pool).await?;
+        Ok(CatalogueView {
+            permissions: P::ALL.iter().map(|p| grants::permission_info(*p)).collect(),
+            roles: roles.iter().map(|r| grants::role_info(r, holders.get(&r.key).copied().unwrap_or(0))).collect(),
+        })
+    }
+    .await)
+}
+
+#[server(endpoint = "save_role")]
+pub async fn save_role(
+    key: String,
+    name: String,
+    #[server(default)] description: String,
+    #[server(default)] permissions: Vec<String>,
+    #[server(default)] max_duration: String,
+    #[server(default)] requestable: Option<String>,
+) -> Result<(), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let p = access::require(&st, &ctx, P::AccessGrant, "save_role").await?;
+        let input = grants::RoleInput { key, name, description, permissions, max_duration, requestable: requestable.is_some() };
+        grants::save_role(&st, &ctx, &p, input).await
+    }
+    .await)
+}
+
+#[server(endpoint = "delete_role")]
+pub async fn delete_role(key: String) -> Result<(), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require(&st, &ctx, P::AccessGrant, "delete_role").await?;
+        grants::delete_role(&st, &ctx, &key).await
+    }
+    .await)
+}
+
+#[server(endpoint = "list_employees")]
+pub async fn list_employees(
+    #[server(default)] q: String,
+    #[server(default)] department: String,
+    #[server(default)] role: String,
+    #[server(default)] status: String,
+    #[server(default)] mfa: String,
+) -> Result<Vec<EmployeeRow>, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require(&st, &ctx, P::EmployeesManage, "list_employees").await?;
+        people::list(&st, &people::Filter { q, department, role, status, mfa }).await
+    }
+    .await)
+}
+
+#[server(endpoint = "employee")]
+pub async fn employee(id: i64) -> Result<EmployeeDetail, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let p = access::require(&st, &ctx, P::EmployeesManage, "employee").await?;
+        people::detail(&st, &p, id).await
+    }
+    .await)
+}
+
+#[server(endpoint = "onboard_employee")]
+pub async fn onboard_employee(
+    name: String,
+    email: String,
+    department: String,
+    #[server(default)] roles: Vec<String>,
+    #[server(default)] reason: String,
+) -> Result<Invited, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let p = access::require(&st, &ctx, P::EmployeesManage, "onboard_employee").await?;
+        people::onboard(&st, &ctx, &p, people::OnboardInput { name, email, department, roles, reason }).await
+    }
+    .await)
+}
+
+#[server(endpoint = "reissue_invitation")]
+pub async fn reissue_invitation(user_id: i64) -> Result<Invited, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let p = access::require(&st, &ctx, P::EmployeesManage, "reissue_invitation").await?;
+        people::reissue_invitation(&st, &ctx, &p, user_id).await
+    }
+    .await)
+}
+
+/// Returns whether the grant waits for a second administrator.
+#[server(endpoint = "grant_role")]
+pub async fn grant_role(user_id: i64, role: String, reason: String, #[server(default)] expires_in: String) -> Result<bool, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let p = access::require(&st, &ctx, P::AccessGrant, "grant_role").await?;
+        let (_, pending) = grants::grant(&st, &ctx, &p, grants::GrantInput { user_id, role, reason, expires_in }).await?;
+        Ok(pending)
+    }
+    .await)
+}
+
+#[server(endpoint = "approve_grant")]
+pub async fn approve_grant(grant_id: i64) -> Result<(), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let p = access::require(&st, &ctx, P::AccessGrant, "approve_grant").await?;
+        grants::approve(&st, &ctx, &p, grant_id).await
+    }
+    .await)
+}
+
+#[server(endpoint = "revoke_grant")]
+pub async fn revoke_grant(grant_id: i64, reason: String) -> Result<(), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let p = access::require(&st, &ctx, P::AccessGrant, "revoke_grant").await?;
+        grants::revoke(&st, &ctx, &p, grant_id, &reason).await
+    }
+    .await)
+}
+
+#[server(endpoint = "suspend_employee")]
+pub async fn suspend_employee(user_id: i64, reason: String) -> Result<(), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let p = access::require(&st, &ctx, P::EmployeesManage, "suspend_employee").await?;
+        people::suspend(&st, &ctx, &p, user_id, &reason).await
+    }
+    .await)
+}
+
+#[server(endpoint = "reactivate_employee")]
+pub async fn reactivate_employee(user_id: i64) -> Result<(), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let p = access::require(&st, &ctx, P::EmployeesManage, "reactivate_employee").await?;
+        people::reactivate(&st, &ctx, &p, user_id).await
+    }
+    .await)
+}
+
+#[server(endpoint = "offboard_employee")]
+pub async fn offboard_employee(
+    user_id: i64,
+    confirm_email: String,
+    #[server(default)] code: String,
+    #[server(default)] at: String,
+) -> Result<(), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, session) = request()?;
+        let p = access::require(&st, &ctx, P::EmployeesManage, "offboard_employee").await?;
+        people::offboard(&st, &ctx, &session, &p, people::OffboardInput { user_id, confirm_email, code, at }).await
+    }
+    .await)
+}
+
+#[server(endpoint = "cancel_offboarding")]
+pub async fn cancel_offboarding(user_id: i64) -> Result<(), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require(&st, &ctx, P::EmployeesManage, "cancel_offboarding").await?;
+        people::cancel_scheduled(&st, &ctx, user_id).await
+    }
+    .await)
+}
+
+#[server(endpoint = "mark_checklist")]
+pub async fn mark_checklist(user_id: i64, item: String) -> Result<(), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let p = access::require(&st, &ctx, P::EmployeesManage, "mark_checklist").await?;
+        people::mark_checklist(&st, &ctx, &p, user_id, &item).await
+    }
+    .await)
+}
+
+#[server(endpoint = "offboarding_report")]
+pub async fn offboarding_report() -> Result<Vec<OffboardingRow>, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require(&st, &ctx, P::EmployeesManage, "offboarding_report").await?;
+        people::offboarding_report(&st).await
+    }
+    .await)
+}
+
+#[server(endpoint = "dashboard")]
+pub async fn dashboard() -> Result<DashboardView, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require(&st, &ctx, P::EmployeesManage, "dashboard").await?;
+        people::dashboard(&st).await
+    }
+    .await)
+}
+
+#[server(endpoint = "grant_list")]
+pub async fn grant_list(#[server(default)] filter: String) -> Result<Vec<GrantInfo>, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require_any(&st, &ctx, &[P::AccessGrant, P::EmployeesManage], "grant_list").await?;
+        people::grant_list(&st, &filter).await
+    }
+    .await)
+}
+
+#[server(endpoint = "my_access")]
+pub async fn my_access() -> Result<MyAccessView, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let auth = ctx.full()?;
+        people::my_access(&st, auth.user_id).await
+    }
+    .await)
+}
+
+/// Who an invitation is for, when the link is valid.
+#[server(endpoint = "invitation_status")]
+pub async fn invitation_status(token: String) -> Result<Option<InvitationInfo>, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, _, _) = request()?;
+        Ok(crate::server::auth::invitation(&st, &token).await?.map(|(_, u)| InvitationInfo { name: u.display_name, email: u.email }))
+    }
+    .await)
+}
+
+#[server(endpoint = "accept_invitation")]
+pub async fn accept_invitation(token: String, password: String, confirm: String) -> Result<(), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, session) = request()?;
+        crate::server::auth::accept_invitation(&st, &ctx, &session, &token, password, confirm).await?;
+        leptos_axum::redirect("/mfa/enrol");
+        Ok(())
+    }
+    .await)
+}

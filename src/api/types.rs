@@ -1,0 +1,153 @@
+//! What the access-management screens receive from the server.
+
+use super::ActivityItem;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionInfo {
+    pub id: String,
+    pub description: String,
+    pub sensitivity: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleInfo {
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+    /// "8 hours", or None for a standing role.
+    pub max_duration: Option<String>,
+    /// The same as a form value ("8h").
+    pub max_duration_input: String,
+    pub requestable: bool,
+    pub builtin: bool,
+    pub critical: bool,
+    /// Employees holding it now (active or pending grants).
+    pub holders: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogueView {
+    pub permissions: Vec<PermissionInfo>,
+    pub roles: Vec<RoleInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmployeeRow {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub department: String,
+    pub status: String,
+    /// Names of the roles active now.
+    pub roles: Vec<String>,
+    pub mfa: bool,
+    pub offboard_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantInfo {
+    pub id: i64,
+    pub user_id: i64,
+    pub user_name: String,
+    pub role: String,
+    pub role_name: String,
+    /// active, pending, scheduled, expired or revoked.
+    pub state: String,
+    pub critical: bool,
+    pub granted_by: Option<String>,
+    pub reason: String,
+    pub starts_at: String,
+    pub expires_at: Option<String>,
+    pub approved_by: Option<String>,
+    pub revoked_by: Option<String>,
+    pub revoked_at: Option<String>,
+    pub revoke_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionSource {
+    pub id: String,
+    pub description: String,
+    pub sensitivity: String,
+    /// "Customer support (grant 12, until 2026-…)".
+    pub sources: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub tag: String,
+    pub started: String,
+    pub last_seen: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecklistEntry {
+    pub item: String,
+    pub label: String,
+    pub done_by: Option<String>,
+    pub done_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmployeeDetail {
+    pub employee: EmployeeRow,
+    pub status_reason: Option<String>,
+    pub grants: Vec<GrantInfo>,
+    pub permissions: Vec<PermissionSource>,
+    pub sessions: Vec<SessionInfo>,
+    pub activity: Vec<ActivityItem>,
+    pub checklist: Vec<ChecklistEntry>,
+    pub invitation_expires_at: Option<String>,
+    pub offboarded_at: Option<String>,
+    pub offboarded_by: Option<String>,
+    pub is_self: bool,
+    /// The viewer entered an authenticator code in the last 5 minutes.
+    pub step_up_fresh: bool,
+    /// Roles that can be granted (for the grant form).
+    pub roles: Vec<RoleInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invited {
+    pub user_id: i64,
+    pub link: String,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardView {
+    pub employees: i64,
+    pub without_mfa: i64,
+    pub critical_standing: i64,
+    pub expiring_soon: i64,
+    pub admins: i64,
+    pub offboarding: i64,
+    pub suspended: i64,
+    pub pending_approvals: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffboardingRow {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub status: String,
+    pub offboard_at: Option<String>,
+    pub offboarded_at: Option<String>,
+    pub offboarded_by: Option<String>,
+    pub checklist: Vec<ChecklistEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationInfo {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MyAccessView {
+    pub permissions: Vec<PermissionSource>,
+    pub grants: Vec<GrantInfo>,
+}

@@ -1,0 +1,478 @@
+//! Grants and the rules around them: who may give which role to whom, for
+//! how long, what an employee can therefore do, and when the last
+//! administrator must stay.
+
+use super::{
+    permissions::{Permission, PermissionSet},
+    roles::{self, RoleDef},
+    Millis,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Invited,
+    Active,
+    Suspended,
+    Offboarded,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [Status::Invited, Status::Active, Status::Suspended, Status::Offboarded];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Invited => "invited",
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+            Status::Offboarded => "offboarded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+pub const DEPARTMENTS: [&str; 5] = ["engineering", "support", "sales", "administration", "audit"];
+
+/// A grant as the rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub id: i64,
+    pub user_id: i64,
+    pub role: String,
+    pub starts_at: Millis,
+    pub expires_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+    /// Waiting for a second administrator's approval.
+    pub pending: bool,
+}
+
+impl Grant {
+    /// Counts from its start until its expiry instant (exclusive) or
+    /// revocation, whether or not a background job has caught up.
+    pub fn is_active(&self, now: Millis) -> bool {
+        !self.pending && self.revoked_at.is_none() && self.starts_at <= now && self.expires_at.is_none_or(|e| now < e)
+    }
+
+    /// Not yet decided or still to come: active, pending, or starting later.
+    pub fn is_open(&self, now: Millis) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| now < e)
+    }
+}
+
+/// Where a permission comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub grant_id: i64,
+    pub role: String,
+    pub role_name: String,
+    pub expires_at: Option<Millis>,
+}
+
+/// Effective permissions of one employee at `now`, each with the grants it
+/// comes from. An employee who is not active has none.
+pub fn effective(status: Status, grants: &[Grant], roles: &[RoleDef], now: Millis) -> Vec<(Permission, Vec<Source>)> {
+    if status != Status::Active {
+        return Vec::new();
+    }
+    let mut out: Vec<(Permission, Vec<Source>)> = Vec::new();
+    for g in grants.iter().filter(|g| g.is_active(now)) {
+        let Some(role) = roles.iter().find(|r| r.key == g.role) else { continue };
+        for p in role.permissions.iter() {
+            let src = Source { grant_id: g.id, role: role.key.clone(), role_name: role.name.clone(), expires_at: g.expires_at };
+            match out.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, v)) => v.push(src),
+                None => out.push((p, vec![src])),
+            }
+        }
+    }
+    out.sort_by_key(|(p, _)| *p);
+    for (_, sources) in &mut out {
+        sources.sort_by_key(|s| s.grant_id);
+    }
+    out
+}
+
+/// The union of permissions of the active grants (the fast path of a check).
+pub fn permission_set(status: Status, grants: &[Grant], roles: &[RoleDef], now: Millis) -> PermissionSet {
+    if status != Status::Active {
+        return PermissionSet::EMPTY;
+    }
+    grants
+        .iter()
+        .filter(|g| g.is_active(now))
+        .filter_map(|g| roles.iter().find(|r| r.key == g.role))
+        .fold(PermissionSet::EMPTY, |acc, r| acc.union(r.permissions))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("You cannot change your own access; ask another administrator.")]
+    OwnAccess,
+    #[error("Access cannot be granted to an employee who is {0}.")]
+    NotGrantable(&'static str),
+    #[error("Separation of duties: one person cannot both manage access and audit it (administrator and auditor are exclusive).")]
+    SeparationOfDuties,
+    #[error("The role \"{0}\" needs an expiry: it may be granted for at most {1}.")]
+    ExpiryRequired(String, String),
+    #[error("The role \"{0}\" may be granted for at most {1}.")]
+    TooLong(String, String),
+    #[error("The expiry must be in the future.")]
+    ExpiryInPast,
+    #[error("A reason is required (at most 1000 characters).")]
+    ReasonRequired,
+    #[error("{0} already holds this role.")]
+    AlreadyHeld(String),
+    #[error("This is the last active administrator; make someone else an administrator first.")]
+    LastAdmin,
+    #[error("A grant needs a second administrator's approval; the one who asked for it cannot approve it.")]
+    SameApprover,
+    #[error("This grant is not waiting for approval.")]
+    NotPending,
+    #[error("This grant has already ended.")]
+    AlreadyEnded,
+    #[error("Write the duration as a number and a unit, such as 30m, 8h or 14d.")]
+    BadDuration,
+}
+
+/// Parses a duration such as `30m`, `8h` or `14d`; empty means none.
+pub fn parse_duration(input: &str) -> Result<Option<Millis>, RuleError> {
+    let s = input.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if s.len() > 8 {
+        return Err(RuleError::BadDuration);
+    }
+    let (num, unit) = s.split_at(s.len() - 1);
+    let n: i64 = num.trim().parse().map_err(|_| RuleError::BadDuration)?;
+    let unit_ms = match unit {
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(RuleError::BadDuration),
+    };
+    if n <= 0 || n > 3660 {
+        return Err(RuleError::BadDuration);
+    }
+    Ok(Some(n * unit_ms))
+}
+
+pub fn describe_duration(ms: Millis) -> String {
+    let minutes = ms / 60_000;
+    match minutes {
+        m if m % (24 * 60) == 0 => plural(m / (24 * 60), "day"),
+        m if m % 60 == 0 => plural(m / 60, "hour"),
+        m => plural(m, "minute"),
+    }
+}
+
+fn plural(n: i64, unit: &str) -> String {
+    if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") }
+}
+
+pub fn check_reason(reason: &str) -> Result<String, RuleError> {
+    let r = reason.trim();
+    if r.is_empty() || r.chars().count() > 1000 || r.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(RuleError::ReasonRequired);
+    }
+    Ok(r.to_owned())
+}
+
+/// What the grant rules need to know.
+pub struct GrantCheck<'a> {
+    pub actor_id: i64,
+    pub grantee_id: i64,
+    pub grantee_name: &'a str,
+    pub grantee_status: Status,
+    /// The grantee's active and pending grants.
+    pub grantee_grants: &'a [Grant],
+    pub role: &'a RoleDef,
+    pub roles: &'a [RoleDef],
+    pub expires_at: Option<Millis>,
+    /// Active administrators (active employees with an active `admin` grant).
+    pub active_admins: usize,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantOutcome {
+    /// The grant takes effect now.
+    Active,
+    /// The grant waits for a second administrator (granting `admin` while
+    /// two or more administrators exist).
+    NeedsSecondAdmin,
+}
+
+pub fn check_grant(c: &GrantCheck<'_>) -> Result<GrantOutcome, RuleError> {
+    if c.actor_id == c.grantee_id {
+        return Err(RuleError::OwnAccess);
+    }
+    match c.grantee_status {
+        Status::Suspended | Status::Offboarded => return Err(RuleError::NotGrantable(c.grantee_status.as_str())),
+        Status::Invited | Status::Active => {}
+    }
+    if let Some(e) = c.expires_at {
+        if e <= c.now {
+            return Err(RuleError::ExpiryInPast);
+        }
+    }
+    if let Some(max) = c.role.max_duration {
+        match c.expires_at {
+            None => return Err(RuleError::ExpiryRequired(c.role.name.clone(), describe_duration(max))),
+            Some(e) if e - c.now > max => return Err(RuleError::TooLong(c.role.name.clone(), describe_duration(max))),
+            Some(_) => {}
+        }
+    }
+    let open: Vec<&Grant> = c.grantee_grants.iter().filter(|g| g.is_open(c.now)).collect();
+    if open.iter().any(|g| g.role == c.role.key) {
+        return Err(RuleError::AlreadyHeld(c.grantee_name.to_owned()));
+    }
+    let held = open
+        .iter()
+        .filter_map(|g| c.roles.iter().find(|r| r.key == g.role))
+        .fold(PermissionSet::EMPTY, |acc, r| acc.union(r.permissions));
+    if roles::conflicts(held.union(c.role.permissions)) {
+        return Err(RuleError::SeparationOfDuties);
+    }
+    if c.role.key == roles::ADMIN && c.active_admins >= 2 {
+        return Ok(GrantOutcome::NeedsSecondAdmin);
+    }
+    Ok(GrantOutcome::Active)
+}
+
+/// A second administrator approves a pending grant. The grant rules are
+/// checked again by the caller at approval time.
+pub fn check_approval(approver_id: i64, requested_by: Option<i64>, grant: &Grant, now: Millis) -> Result<(), RuleError> {
+    if !grant.pending {
+        return Err(RuleError::NotPending);
+    }
+    if !grant.is_open(now) {
+        return Err(RuleError::AlreadyEnded);
+    }
+    if approver_id == grant.user_id {
+        return Err(RuleError::OwnAccess);
+    }
+    if requested_by == Some(approver_id) {
+        return Err(RuleError::SameApprover);
+    }
+    Ok(())
+}
+
+/// Is `user_id` the only active administrator left?
+pub fn is_last_admin(user_id: i64, user_is_active_admin: bool, active_admins: usize) -> bool {
+    user_is_active_admin && active_admins <= 1 && user_id > 0
+}
+
+pub fn check_revoke(actor_id: i64, grant: &Grant, grantee_is_active_admin: bool, active_admins: usize, now: Millis) -> Result<(), RuleError> {
+    if actor_id == grant.user_id {
+        return Err(RuleError::OwnAccess);
+    }
+    if !grant.is_open(now) {
+        return Err(RuleError::AlreadyEnded);
+    }
+    if grant.role == roles::ADMIN && grant.is_active(now) && is_last_admin(grant.user_id, grantee_is_active_admin, active_admins) {
+        return Err(RuleError::LastAdmin);
+    }
+    Ok(())
+}
+
+/// Suspending or offboarding someone.
+pub fn check_deactivate(actor_id: i64, user_id: i64, user_is_active_admin: bool, active_admins: usize) -> Result<(), RuleError> {
+    if actor_id == user_id {
+        return Err(RuleError::OwnAccess);
+    }
+    if is_last_admin(user_id, user_is_active_admin, active_admins) {
+        return Err(RuleError::LastAdmin);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        permissions::Permission as P,
+        roles::{builtin_roles, ADMIN, AUDITOR, BREAKGLASS, ENGINEER, SUPPORT, SUPPORT_PII},
+        HOUR, MINUTE,
+    };
+
+    const NOW: Millis = 1_800_000_000_000;
+
+    fn grant(id: i64, role: &str) -> Grant {
+        Grant { id, user_id: 7, role: role.into(), starts_at: NOW - HOUR, expires_at: None, revoked_at: None, pending: false }
+    }
+
+    fn role(key: &str) -> RoleDef {
+        builtin_roles().into_iter().find(|r| r.key == key).unwrap()
+    }
+
+    fn check<'a>(role: &'a RoleDef, roles: &'a [RoleDef], held: &'a [Grant], f: impl FnOnce(&mut GrantCheck<'a>)) -> Result<GrantOutcome, RuleError> {
+        let mut c = GrantCheck {
+            actor_id: 1,
+            grantee_id: 7,
+            grantee_name: "Jonas Becker",
+            grantee_status: Status::Active,
+            grantee_grants: held,
+            role,
+            roles,
+            expires_at: None,
+            active_admins: 1,
+            now: NOW,
+        };
+        f(&mut c);
+        check_grant(&c)
+    }
+
+    #[test]
+    fn an_expired_grant_stops_counting_at_its_expiry_instant() {
+        let mut g = grant(1, SUPPORT);
+        g.expires_at = Some(NOW);
+        assert!(g.is_active(NOW - 1));
+        assert!(!g.is_active(NOW), "no background job needed");
+        let roles = builtin_roles();
+        assert!(permission_set(Status::Active, std::slice::from_ref(&g), &roles, NOW - 1).contains(P::OrdersWrite));
+        assert!(permission_set(Status::Active, std::slice::from_ref(&g), &roles, NOW).is_empty());
+    }
+
+    #[test]
+    fn revoked_pending_and_future_grants_do_not_count() {
+        let roles = builtin_roles();
+        let mut revoked = grant(1, SUPPORT);
+        revoked.revoked_at = Some(NOW - 1);
+        let mut pending = grant(2, ADMIN);
+        pending.pending = true;
+        let mut future = grant(3, ENGINEER);
+        future.starts_at = NOW + 1;
+        assert!(permission_set(Status::Active, &[revoked, pending, future], &roles, NOW).is_empty());
+    }
+
+    #[test]
+    fn effective_permissions_name_their_sources() {
+        let roles = builtin_roles();
+        let mut pii = grant(2, SUPPORT_PII);
+        pii.expires_at = Some(NOW + HOUR);
+        let eff = effective(Status::Active, &[pii, grant(1, SUPPORT)], &roles, NOW);
+        let read = eff.iter().find(|(p, _)| *p == P::CustomersRead).unwrap();
+        assert_eq!(read.1.iter().map(|s| s.grant_id).collect::<Vec<_>>(), [1, 2]);
+        let pii = eff.iter().find(|(p, _)| *p == P::CustomersReadPii).unwrap();
+        assert_eq!(pii.1[0].expires_at, Some(NOW + HOUR));
+        assert_eq!(pii.1[0].role_name, "Support with customer PII");
+        assert!(!eff.iter().any(|(p, _)| *p == P::ProdDbWrite));
+    }
+
+    #[test]
+    fn suspended_and_offboarded_employees_have_no_permissions() {
+        let roles = builtin_roles();
+        for s in [Status::Suspended, Status::Offboarded, Status::Invited] {
+            assert!(permission_set(s, &[grant(1, ADMIN)], &roles, NOW).is_empty());
+            assert!(effective(s, &[grant(1, ADMIN)], &roles, NOW).is_empty());
+        }
+    }
+
+    #[test]
+    fn nobody_grants_to_themselves() {
+        let roles = builtin_roles();
+        let r = role(SUPPORT);
+        assert_eq!(check(&r, &roles, &[], |c| c.actor_id = 7), Err(RuleError::OwnAccess));
+        assert_eq!(check(&r, &roles, &[], |_| {}), Ok(GrantOutcome::Active));
+    }
+
+    #[test]
+    fn nothing_is_granted_to_suspended_or_offboarded_employees() {
+        let roles = builtin_roles();
+        let r = role(SUPPORT);
+        assert_eq!(check(&r, &roles, &[], |c| c.grantee_status = Status::Suspended), Err(RuleError::NotGrantable("suspended")));
+        assert_eq!(check(&r, &roles, &[], |c| c.grantee_status = Status::Offboarded), Err(RuleError::NotGrantable("offboarded")));
+        assert_eq!(check(&r, &roles, &[], |c| c.grantee_status = Status::Invited), Ok(GrantOutcome::Active));
+    }
+
+    #[test]
+    fn admin_and_auditor_are_exclusive() {
+        let roles = builtin_roles();
+        let auditor = role(AUDITOR);
+        let admin = role(ADMIN);
+        assert_eq!(check(&auditor, &roles, &[grant(1, ADMIN)], |_| {}), Err(RuleError::SeparationOfDuties));
+        assert_eq!(check(&admin, &roles, &[grant(1, AUDITOR)], |_| {}), Err(RuleError::SeparationOfDuties));
+        // A pending admin grant counts too: it could be approved later.
+        let mut pending = grant(1, ADMIN);
+        pending.pending = true;
+        assert_eq!(check(&auditor, &roles, &[pending], |_| {}), Err(RuleError::SeparationOfDuties));
+        // An ended one does not.
+        let mut ended = grant(1, ADMIN);
+        ended.revoked_at = Some(NOW - 1);
+        assert_eq!(check(&auditor, &roles, &[ended], |_| {}), Ok(GrantOutcome::Active));
+    }
+
+    #[test]
+    fn time_boxed_roles_need_an_expiry_within_their_maximum() {
+        let roles = builtin_roles();
+        let bg = role(BREAKGLASS);
+        assert!(matches!(check(&bg, &roles, &[], |_| {}), Err(RuleError::ExpiryRequired(_, d)) if d == "2 hours"));
+        assert!(matches!(check(&bg, &roles, &[], |c| c.expires_at = Some(NOW + 2 * HOUR + 1)), Err(RuleError::TooLong(..))));
+        assert_eq!(check(&bg, &roles, &[], |c| c.expires_at = Some(NOW + 2 * HOUR)), Ok(GrantOutcome::Active));
+        assert_eq!(check(&bg, &roles, &[], |c| c.expires_at = Some(NOW)), Err(RuleError::ExpiryInPast));
+        // Standing roles may have an expiry too.
+        assert_eq!(check(&role(SUPPORT), &roles, &[], |c| c.expires_at = Some(NOW + 30 * MINUTE)), Ok(GrantOutcome::Active));
+    }
+
+    #[test]
+    fn a_role_is_held_once() {
+        let roles = builtin_roles();
+        assert!(matches!(check(&role(SUPPORT), &roles, &[grant(1, SUPPORT)], |_| {}), Err(RuleError::AlreadyHeld(_))));
+    }
+
+    #[test]
+    fn granting_admin_needs_a_second_admin_once_two_exist() {
+        let roles = builtin_roles();
+        let admin = role(ADMIN);
+        assert_eq!(check(&admin, &roles, &[], |c| c.active_admins = 1), Ok(GrantOutcome::Active));
+        assert_eq!(check(&admin, &roles, &[], |c| c.active_admins = 2), Ok(GrantOutcome::NeedsSecondAdmin));
+        let mut pending = grant(5, ADMIN);
+        pending.pending = true;
+        assert_eq!(check_approval(1, Some(1), &pending, NOW), Err(RuleError::SameApprover));
+        assert_eq!(check_approval(7, Some(1), &pending, NOW), Err(RuleError::OwnAccess));
+        assert_eq!(check_approval(2, Some(1), &pending, NOW), Ok(()));
+        assert_eq!(check_approval(2, Some(1), &grant(5, ADMIN), NOW), Err(RuleError::NotPending));
+    }
+
+    #[test]
+    fn the_last_admin_stays() {
+        let g = grant(1, ADMIN);
+        assert_eq!(check_revoke(2, &g, true, 1, NOW), Err(RuleError::LastAdmin));
+        assert_eq!(check_revoke(2, &g, true, 2, NOW), Ok(()));
+        assert_eq!(check_revoke(7, &g, true, 2, NOW), Err(RuleError::OwnAccess));
+        assert_eq!(check_deactivate(2, 7, true, 1), Err(RuleError::LastAdmin));
+        assert_eq!(check_deactivate(2, 7, true, 2), Ok(()));
+        assert_eq!(check_deactivate(2, 7, false, 1), Ok(()));
+        assert_eq!(check_deactivate(7, 7, false, 3), Err(RuleError::OwnAccess));
+        let mut ended = grant(1, SUPPORT);
+        ended.revoked_at = Some(NOW - 1);
+        assert_eq!(check_revoke(2, &ended, false, 2, NOW), Err(RuleError::AlreadyEnded));
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration(""), Ok(None));
+        assert_eq!(parse_duration("30m"), Ok(Some(30 * MINUTE)));
+        assert_eq!(parse_duration(" 8h "), Ok(Some(8 * HOUR)));
+        assert_eq!(parse_duration("14d"), Ok(Some(14 * 24 * HOUR)));
+        for bad in ["8", "h", "-1h", "0m", "1.5h", "8 hours", "99999d", "1y"] {
+            assert_eq!(parse_duration(bad), Err(RuleError::BadDuration), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reasons_and_durations_read_well() {
+        assert_eq!(check_reason("  "), Err(RuleError::ReasonRequired));
+        assert_eq!(check_reason(&"x".repeat(1001)), Err(RuleError::ReasonRequired));
+        assert_eq!(check_reason(" ticket 42 "), Ok("ticket 42".into()));
+        assert_eq!(describe_duration(8 * HOUR), "8 hours");
+        assert_eq!(describe_duration(90 * 24 * HOUR), "90 days");
+        assert_eq!(describe_duration(90 * MINUTE), "90 minutes");
+        assert_eq!(describe_duration(HOUR), "1 hour");
+    }
+}

@@ -1,0 +1,101 @@
+//! The authorization matrix: every built-in role against every access
+//! server function and page. Refusals are 403 and recorded as denied.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+
+on_both!(every_role_against_every_function_and_page);
+
+/// Server functions of the access screens, a harmless form for each, and
+/// whether only administrators may call it.
+const FUNCTIONS: &[(&str, &[(&str, &str)], bool)] = &[
+    ("catalogue", &[], true),
+    ("save_role", &[("key", "Bad Key"), ("name", "x")], true),
+    ("delete_role", &[("key", "nope")], true),
+    ("list_employees", &[], true),
+    ("employee", &[("id", "999999")], true),
+    ("onboard_employee", &[("name", ""), ("email", "x@example.com"), ("department", "sales")], true),
+    ("reissue_invitation", &[("user_id", "999999")], true),
+    ("grant_role", &[("user_id", "999999"), ("role", "support"), ("reason", "x")], true),
+    ("approve_grant", &[("grant_id", "999999")], true),
+    ("revoke_grant", &[("grant_id", "999999"), ("reason", "x")], true),
+    ("suspend_employee", &[("user_id", "999999"), ("reason", "x")], true),
+    ("reactivate_employee", &[("user_id", "999999")], true),
+    ("offboard_employee", &[("user_id", "999999"), ("confirm_email", "x@example.com")], true),
+    ("cancel_offboarding", &[("user_id", "999999")], true),
+    ("mark_checklist", &[("user_id", "999999"), ("item", "github")], true),
+    ("offboarding_report", &[], true),
+    ("dashboard", &[], true),
+    ("grant_list", &[], true),
+    ("my_access", &[], false),
+    ("me", &[], false),
+    ("my_activity", &[], false),
+];
+
+const PAGES: &[(&str, bool)] = &[
+    ("/admin", true),
+    ("/employees", true),
+    ("/employees/new", true),
+    ("/employees/1", true),
+    ("/roles", true),
+    ("/grants", true),
+    ("/offboarding", true),
+    ("/", false),
+    ("/access", false),
+    ("/activity", false),
+    ("/security", false),
+];
+
+async fn last_denied_operation(app: &TestApp) -> String {
+    use sqlx::Row;
+    let row = sqlx::query("SELECT target_id FROM audit_events WHERE action = 'authz.denied' ORDER BY seq DESC LIMIT 1")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    row.try_get("target_id").unwrap()
+}
+
+async fn every_role_against_every_function_and_page(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    let people = gatehouse::server::seed::seed_demo(&app.state).await.unwrap();
+    // Signed out: every function that needs a person answers 401.
+    let anon = client();
+    for (name, form, _) in FUNCTIONS.iter().filter(|f| f.0 != "me") {
+        let r = app.call(&anon, name, form).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{name} signed out");
+    }
+    for role in ["admin", "auditor", "engineer", "support", "sales"] {
+        let (email, _, pw) = people.iter().find(|p| p.1 == role).unwrap();
+        let (c, _) = app.sign_in_enrolling(email, pw).await;
+        for (name, form, admin_only) in FUNCTIONS {
+            let denied_before = app.audit_count("authz.denied", "denied").await;
+            let r = app.call(&c, name, form).await;
+            let status = r.status();
+            let body = r.text().await.unwrap();
+            if *admin_only && role != "admin" {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{role} calling {name}: {body}");
+                assert_eq!(app.audit_count("authz.denied", "denied").await, denied_before + 1, "{role} {name} refusal recorded");
+                assert_eq!(last_denied_operation(&app).await, *name);
+                assert!(!body.contains("999999"), "no detail leaks");
+            } else {
+                assert!(status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED, "{role} calling {name}: {status} {body}");
+                assert!(status.as_u16() < 500, "{role} calling {name}: {status} {body}");
+                assert_eq!(app.audit_count("authz.denied", "denied").await, denied_before, "{role} {name} not refused");
+            }
+        }
+        for (path, admin_only) in PAGES {
+            let denied_before = app.audit_count("authz.denied", "denied").await;
+            let r = app.get(&c, path).await;
+            if *admin_only && role != "admin" {
+                assert_eq!(r.status(), StatusCode::FORBIDDEN, "{role} opening {path}");
+                assert!(r.text().await.unwrap().contains("Request id"));
+                assert_eq!(app.audit_count("authz.denied", "denied").await, denied_before + 1);
+                assert_eq!(last_denied_operation(&app).await, format!("page {path}"));
+            } else {
+                assert_eq!(r.status(), StatusCode::OK, "{role} opening {path}");
+            }
+        }
+    }
+    app.verify_chain().await;
+    app.cleanup().await;
+}
