@@ -90,7 +90,7 @@ pub fn DashboardPage() -> impl IntoView {
                             <ul class="grid gap-4 sm:grid-cols-2 lg:grid-cols-4">
                                 {tiles.into_iter().map(|(id, label, n, href, warn)| view! {
                                     <li>
-                                        <a id=format!("tile-{id}") href=href class=format!("block rounded-lg border bg-white p-4 hover:border-indigo-400 focus:outline-none focus:ring-2 focus:ring-indigo-500 {}", if warn { "border-amber-300" } else { "border-slate-200" })>
+                                        <a id=format!("tile-{id}") href=href class=format!("block h-full rounded-lg border bg-white p-4 hover:border-indigo-400 focus:outline-none focus:ring-2 focus:ring-indigo-500 {}", if warn { "border-amber-300" } else { "border-slate-200" })>
                                             <span class="tile-number block text-3xl font-semibold">{n}</span>
                                             <span class="text-sm text-slate-600">{label}</span>
                                         </a>
@@ -309,6 +309,8 @@ fn EmployeeView(
 
         <section class=CARD aria-labelledby="perms-h">
             <h2 id="perms-h" class="mb-2 font-semibold">"Effective permissions"</h2>
+            {(status == "invited").then(|| view! { <p class="mb-2 text-sm text-slate-600">"Grants take effect once the invitation is accepted."</p> })}
+            {(status == "suspended").then(|| view! { <p class="mb-2 text-sm text-slate-600">"None while suspended; the grants below stay."</p> })}
             <PermissionTable perms=d.permissions.clone()/>
         </section>
 
@@ -319,7 +321,11 @@ fn EmployeeView(
             <GrantTable grants=d.grants.clone() revoke=Some(revoke) approve=Some(approve) show_user=false/>
             {grantable.then(|| view! {
                 <h3 class="mb-2 mt-6 font-semibold">"Grant a role"</h3>
-                <Done action=grant message="Role granted (an administrator grant waits for a second administrator)."/>
+                {move || grant.value().get().and_then(|r| r.ok()).map(|pending| view! {
+                    <p role="status" class="form-ok mb-4 rounded-md border border-green-200 bg-green-50 px-3 py-2 text-sm text-green-800">
+                        {if pending { "Granted. It takes effect once a second administrator approves it." } else { "Role granted." }}
+                    </p>
+                })}
                 <FormError action=grant/>
                 <ActionForm action=grant attr:id="grant-form">
                     <input type="hidden" name="user_id" value=uid.to_string()/>

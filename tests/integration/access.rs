@@ -19,6 +19,7 @@ on_both!(
     offboarding_ends_everything_in_one_step,
     scheduled_offboarding_is_carried_out_by_the_job,
     custom_roles_are_managed_and_protected,
+    directory_filters_and_overview_counts,
 );
 
 async fn grants_of(app: &TestApp, email: &str) -> Vec<(String, Option<String>)> {
@@ -437,5 +438,69 @@ async fn custom_roles_are_managed_and_protected(b: Backend) {
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert_eq!(app.audit_count("role.deleted", "success").await, 1);
     app.verify_chain().await;
+    app.cleanup().await;
+}
+
+async fn directory_filters_and_overview_counts(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    let people = gatehouse::server::seed::seed_demo(&app.state).await.unwrap();
+    let (email, _, pw) = people.iter().find(|p| p.1 == "admin").unwrap();
+    let (maya, _) = app.sign_in_enrolling(email, pw).await;
+    let list = |form: Vec<(&'static str, &'static str)>| {
+        let maya = maya.clone();
+        let app = &app;
+        async move {
+            let r = maya.post(app.url("/api/list_employees")).form(&form).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Vec<serde_json::Value>>().await.unwrap()
+        }
+    };
+    assert_eq!(list(vec![]).await.len(), 18);
+    assert_eq!(list(vec![("department", "engineering")]).await.len(), 12);
+    assert_eq!(list(vec![("role", "support")]).await.len(), 3);
+    assert_eq!(list(vec![("role", "admin")]).await.len(), 1);
+    assert_eq!(list(vec![("mfa", "missing")]).await.len(), 17, "only Maya has enrolled");
+    assert_eq!(list(vec![("mfa", "enrolled")]).await[0]["email"], email.as_str());
+    let found = list(vec![("q", "NOWAK")]).await;
+    assert_eq!((found.len(), found[0]["roles"][0].as_str()), (1, Some("Engineer")));
+    assert_eq!(list(vec![("q", "sunridge"), ("department", "sales"), ("status", "active")]).await.len(), 1);
+    assert!(list(vec![("status", "offboarded")]).await.is_empty());
+    let r = app.call(&maya, "list_employees", &[("status", "deleted")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The overview counts what the lists behind it show.
+    let aisha = app.user_id("aisha.bello@sunridge-solar.example").await.to_string();
+    let grant = |user: String, role: &'static str, exp: &'static str| {
+        let maya = maya.clone();
+        let app = &app;
+        async move {
+            let r = app.call(&maya, "grant_role", &[("user_id", &user), ("role", role), ("reason", "test"), ("expires_in", exp)]).await;
+            assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        }
+    };
+    grant(aisha.clone(), "support-pii", "8h").await;
+    let r = maya
+        .post(app.url("/api/save_role"))
+        .form(&[("key", "db-reader"), ("name", "Production reader"), ("permissions[]", "prod_db:read")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    grant(app.user_id("priya.raman@sunridge-solar.example").await.to_string(), "db-reader", "").await;
+    let r = app.call(&maya, "suspend_employee", &[("user_id", &aisha), ("reason", "leave")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let d: serde_json::Value = app.call(&maya, "dashboard", &[]).await.json().await.unwrap();
+    assert_eq!(d["without_mfa"], 16, "Aisha is suspended");
+    assert_eq!(d["admins"], 1);
+    assert_eq!(d["suspended"], 1);
+    assert_eq!(d["critical_standing"], 1, "the standing production reader");
+    assert_eq!(d["expiring_soon"], 1, "Aisha's 8-hour grant");
+    assert_eq!(d["offboarding"], 0);
+    let critical: serde_json::Value = app.call(&maya, "grant_list", &[("filter", "critical")]).await.json().await.unwrap();
+    assert_eq!(critical[0]["role"], "db-reader");
+    assert_eq!(critical[0]["user_name"], "Priya Raman");
+    let expiring: serde_json::Value = app.call(&maya, "grant_list", &[("filter", "expiring")]).await.json().await.unwrap();
+    assert_eq!(expiring[0]["role"], "support-pii");
+    assert_eq!(app.call(&maya, "grant_list", &[("filter", "bogus")]).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
     app.cleanup().await;
 }

@@ -1,0 +1,141 @@
+// An administrator onboards a support employee who completes the
+// invitation; grants and revokes a time-boxed role; then offboards the
+// employee, whose open browser session is refused on its next request.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launch, newPage, hydrated, freshCode } from './helpers.mjs';
+
+const ADMIN = 'maya.okafor@sunridge-solar.example';
+const ADMIN_PW = 'violet harbour lantern 42';
+const EMP = 'jonas.becker@sunridge-solar.example';
+const EMP_PW = 'quiet meadow lantern 7';
+let server, browser;
+const admin = { key: null, used: new Set(), page: null };
+const emp = { key: null, used: new Set(), page: null, link: null, id: null };
+
+before(async () => {
+  server = await startServer();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** Enrols TOTP on the enrolment page with otplib; returns the key. */
+async function enrol(page, who) {
+  await page.waitForURL(`${server.base}/mfa/enrol`);
+  await page.locator('#totp-key').waitFor();
+  const key = (await page.locator('#totp-key').textContent()).replace(/\s+/g, '');
+  await page.getByLabel('6-digit code').fill(await freshCode(key, who.used));
+  await page.getByRole('button', { name: 'Confirm and continue' }).click();
+  await page.waitForURL(`${server.base}/mfa/recovery-codes`);
+  await page.locator('#recovery-codes li').first().waitFor();
+  return key;
+}
+
+test('the administrator onboards an employee who completes the invitation', async () => {
+  const page = await newPage(browser);
+  admin.page = page;
+  await page.goto(server.setupUrl);
+  await hydrated(page);
+  await page.getByLabel('Your name').fill('Maya Okafor');
+  await page.getByLabel('Work email').fill(ADMIN);
+  await page.getByLabel('Password', { exact: true }).fill(ADMIN_PW);
+  await page.getByLabel('Repeat the password').fill(ADMIN_PW);
+  await page.getByRole('button', { name: 'Create administrator' }).click();
+  admin.key = await enrol(page, admin);
+
+  await page.goto(`${server.base}/employees/new`);
+  await hydrated(page);
+  await page.getByLabel('Full name').fill('Jonas Becker');
+  await page.getByLabel('Work email').fill(EMP);
+  await page.getByLabel('Department').selectOption('support');
+  await page.locator('#role-support').check();
+  await page.getByRole('button', { name: 'Create employee and invitation' }).click();
+  const link = page.locator('#invitation-link');
+  await link.waitFor();
+  emp.link = await link.inputValue();
+  assert.match(emp.link, /\/invite\?token=[A-Za-z0-9_-]{20,}$/);
+  const href = await page.getByRole('link', { name: "Open the employee's page" }).getAttribute('href');
+  emp.id = href.split('/').pop();
+
+  // The employee, in a browser of their own.
+  const ep = await newPage(browser);
+  emp.page = ep;
+  await ep.goto(emp.link);
+  await hydrated(ep);
+  await ep.getByText('Welcome, Jonas Becker').waitFor();
+  await ep.getByLabel('Password', { exact: true }).fill(EMP_PW);
+  await ep.getByLabel('Repeat the password').fill(EMP_PW);
+  await ep.getByRole('button', { name: 'Set password' }).click();
+  emp.key = await enrol(ep, emp);
+  await ep.goto(`${server.base}/`);
+  await hydrated(ep);
+  assert.deepEqual(await ep.locator('#my-roles li').allTextContents(), ['Customer support']);
+  // The link works once.
+  const again = await newPage(browser);
+  await again.goto(emp.link);
+  await again.getByText('This invitation link is not valid').waitFor();
+  await again.context().close();
+  // A support employee cannot open administration pages: the server refuses.
+  const res = await ep.goto(`${server.base}/admin`);
+  assert.equal(res.status(), 403);
+});
+
+test('the administrator grants and revokes a time-boxed role', async () => {
+  const page = admin.page;
+  await page.goto(`${server.base}/employees/${emp.id}`);
+  await hydrated(page);
+  await page.locator('#employee-name').getByText('Jonas Becker').waitFor();
+  await page.locator('#role').selectOption('support-pii');
+  await page.locator('#expires_in').fill('2h');
+  await page.locator('#grant-reason').fill('case 4711: refund to the wrong address');
+  await page.getByRole('button', { name: 'Grant role' }).click();
+  const row = page.locator('tr[data-role="support-pii"][data-state="active"]');
+  await row.waitFor();
+  await page.locator('tr[data-permission="customers:read_pii"]').waitFor();
+
+  const ep = emp.page;
+  await ep.goto(`${server.base}/access`);
+  await hydrated(ep);
+  await ep.locator('tr[data-permission="customers:read_pii"]').waitFor();
+  assert.match(await ep.locator('tr[data-permission="customers:read_pii"]').textContent(), /Support with customer PII \(grant \d+, until /);
+
+  await row.locator('input[name="reason"]').fill('case closed');
+  await row.locator('button.revoke').click();
+  await page.locator('tr[data-role="support-pii"][data-state="revoked"]').waitFor();
+  await ep.reload();
+  await hydrated(ep);
+  await ep.locator('tr[data-permission="customers:read"]').waitFor();
+  assert.equal(await ep.locator('tr[data-permission="customers:read_pii"]').count(), 0);
+});
+
+test('offboarding ends the employee\'s open session at once', async () => {
+  const page = admin.page;
+  await page.goto(`${server.base}/employees/${emp.id}`);
+  await hydrated(page);
+  await page.locator('#confirm_email').fill(EMP);
+  await page.locator('#offboard-code').fill(await freshCode(admin.key, admin.used));
+  await page.getByRole('button', { name: 'Offboard employee' }).click();
+  await page.locator('#employee-status').getByText('offboarded').waitFor();
+  assert.equal(await page.locator('tr[data-state="active"]').count(), 0);
+  await page.locator('#no-sessions').waitFor();
+
+  // The employee's browser, still open, is refused on its next request.
+  const ep = emp.page;
+  await ep.goto(`${server.base}/access`);
+  await ep.waitForURL(`${server.base}/signin`);
+  const me = await ep.evaluate(async () => (await fetch('/api/me', { method: 'POST' })).text());
+  assert.equal(me, 'null');
+
+  // The checklist outside Gatehouse.
+  await page.locator('li[data-item="github"] button').click();
+  await page.locator('li[data-item="github"] .checklist-done').waitFor();
+  assert.match(await page.locator('li[data-item="github"]').textContent(), /Done by Maya Okafor/);
+  await page.goto(`${server.base}/offboarding`);
+  await hydrated(page);
+  assert.match(await page.locator(`tr[data-email="${EMP}"]`).textContent(), /1 of 6 done/);
+  assert.deepEqual(page.problems.filter((p) => /Content Security Policy|Refused|panicked/.test(p)), []);
+});
