@@ -173,6 +173,19 @@ pub async fn reactivate_employee(user_id: i64) -> Result<(), AppError> {
     .await)
 }
 
+/// Clears an employee's sign-in lockout; returns whether one was active.
+#[server(endpoint = "unlock_employee")]
+pub async fn unlock_employee(user_id: i64) -> Result<bool, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require(&st, &ctx, P::EmployeesManage, "unlock_employee").await?;
+        let user = crate::server::users::by_id(&st.db.pool, user_id).await?.ok_or(AppError::NotFound)?;
+        crate::server::auth::unlock(&st, ctx.actor(), &user.email).await
+    }
+    .await)
+}
+
 #[server(endpoint = "offboard_employee")]
 pub async fn offboard_employee(
     user_id: i64,

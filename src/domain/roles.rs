@@ -73,8 +73,15 @@ pub fn builtin_roles() -> Vec<RoleDef> {
     ]
 }
 
+static BUILTINS: std::sync::LazyLock<Vec<RoleDef>> = std::sync::LazyLock::new(builtin_roles);
+
 pub fn is_builtin(key: &str) -> bool {
-    builtin_roles().iter().any(|r| r.key == key)
+    builtin_permissions(key).is_some()
+}
+
+/// The permissions of a built-in role, without allocating.
+pub fn builtin_permissions(key: &str) -> Option<PermissionSet> {
+    BUILTINS.iter().find(|r| r.key == key).map(|r| r.permissions)
 }
 
 /// Separation of duties: one person may not both manage access and hold

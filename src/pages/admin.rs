@@ -249,6 +249,7 @@ pub fn EmployeePage() -> impl IntoView {
     let cancel = ServerAction::<CancelOffboarding>::new();
     let checklist = ServerAction::<MarkChecklist>::new();
     let reissue = ServerAction::<ReissueInvitation>::new();
+    let unlock = ServerAction::<UnlockEmployee>::new();
     let version = move || {
         grant.version().get()
             + revoke.version().get()
@@ -266,7 +267,7 @@ pub fn EmployeePage() -> impl IntoView {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(d) => view! { <EmployeeView d grant revoke approve suspend reactivate offboard cancel checklist reissue/> }.into_any(),
+                    Ok(d) => view! { <EmployeeView d grant revoke approve suspend reactivate offboard cancel checklist reissue unlock/> }.into_any(),
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
                 }
             })}
@@ -287,6 +288,7 @@ fn EmployeeView(
     cancel: ServerAction<CancelOffboarding>,
     checklist: ServerAction<MarkChecklist>,
     reissue: ServerAction<ReissueInvitation>,
+    unlock: ServerAction<UnlockEmployee>,
 ) -> impl IntoView {
     let e = d.employee.clone();
     let uid = e.id;
@@ -372,8 +374,16 @@ fn EmployeeView(
 
         {(!offboarded && !d.is_self).then(|| view! {
             <section class=CARD aria-labelledby="suspend-h">
-                <h2 id="suspend-h" class="mb-2 font-semibold">"Suspension"</h2>
+                <h2 id="suspend-h" class="mb-2 font-semibold">"Sign-in and suspension"</h2>
                 <p class="mb-2 text-sm text-slate-600">"Suspending blocks sign-in and ends every session at once; grants stay."</p>
+                <FormError action=unlock/>
+                {move || unlock.value().get().and_then(|r| r.ok()).map(|was| view! {
+                    <p role="status" class="mb-2 text-sm">{if was { "Sign-in unlocked." } else { "Sign-in was not locked." }}</p>
+                })}
+                <ActionForm action=unlock attr:class="mb-4">
+                    <input type="hidden" name="user_id" value=uid.to_string()/>
+                    <button type="submit" class="rounded-md border border-slate-300 px-3 py-2 text-sm hover:bg-slate-100">"Unlock sign-in after failed attempts"</button>
+                </ActionForm>
                 <FormError action=suspend/>
                 <FormError action=reactivate/>
                 {if status == "suspended" { view! {

@@ -5,12 +5,12 @@
 use super::{
     audit_log,
     auth::{AuthState, RequestCtx},
-    db::text,
+    db::{opt_text, text},
     state::AppState,
 };
 use crate::domain::{
     audit::{NewEvent, Outcome},
-    grants::{self, Grant, Status},
+    grants::{Grant, Status},
     permissions::{Permission, PermissionSet},
     roles::{self, builtin_roles, RoleDef},
     Millis,
@@ -32,11 +32,7 @@ fn role_from_row(r: &AnyRow) -> Result<StoredRole, sqlx::Error> {
             key: text(r, "role_key")?,
             name: text(r, "name")?,
             description: text(r, "description")?,
-            // Unknown identifiers (a permission removed from the code) grant nothing.
-            permissions: perms.split(',').filter_map(Permission::parse).fold(PermissionSet::EMPTY, |mut s, p| {
-                s.insert(p);
-                s
-            }),
+            permissions: parse_stored(&perms),
             max_duration: r.try_get("max_duration_ms")?,
             requestable: r.try_get::<i64, _>("requestable")? != 0,
             builtin: false,
@@ -94,13 +90,14 @@ pub async fn status_of<'e>(ex: impl Executor<'e, Database = Any>, user_id: i64) 
     Ok(row.map(|r| text(&r, "status")).transpose()?.and_then(|s| Status::parse(&s)))
 }
 
-/// The permissions an employee holds at `now`: one query for status and
-/// grants; custom roles are read only when a grant refers to one.
+/// The permissions an employee holds at `now`, in one query: status,
+/// active grants, and the permissions of any custom role among them.
 pub async fn permissions_at(pool: &sqlx::AnyPool, user_id: i64, now: Millis) -> Result<PermissionSet, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT u.status, g.id, g.user_id, g.role, g.starts_at, g.expires_at, g.revoked_at, g.pending \
+        "SELECT u.status, g.id, g.user_id, g.role, g.starts_at, g.expires_at, g.revoked_at, g.pending, r.permissions AS custom, r.deleted_at \
          FROM users u LEFT JOIN grants g ON g.user_id = u.id AND g.revoked_at IS NULL AND g.pending = 0 \
-         AND g.starts_at <= ? AND (g.expires_at IS NULL OR g.expires_at > ?) WHERE u.id = ?",
+         AND g.starts_at <= ? AND (g.expires_at IS NULL OR g.expires_at > ?) \
+         LEFT JOIN roles r ON r.role_key = g.role WHERE u.id = ?",
     )
     .bind(now)
     .bind(now)
@@ -108,16 +105,36 @@ pub async fn permissions_at(pool: &sqlx::AnyPool, user_id: i64, now: Millis) -> 
     .fetch_all(pool)
     .await?;
     let Some(first) = rows.first() else { return Ok(PermissionSet::EMPTY) };
-    let Some(status) = Status::parse(&text(first, "status")?) else { return Ok(PermissionSet::EMPTY) };
-    let mut gs = Vec::with_capacity(rows.len());
-    for r in &rows {
-        if r.try_get::<Option<i64>, _>("id")?.is_some() {
-            gs.push(grant_from_row(r)?);
-        }
+    if Status::parse(&text(first, "status")?) != Some(Status::Active) {
+        return Ok(PermissionSet::EMPTY);
     }
-    let builtins = builtin_roles();
-    let roles = if gs.iter().all(|g| roles::is_builtin(&g.role)) { builtins } else { catalogue(pool).await? };
-    Ok(grants::permission_set(status, &gs, &roles, now))
+    let mut held = PermissionSet::EMPTY;
+    for r in &rows {
+        if r.try_get::<Option<i64>, _>("id")?.is_none() {
+            continue;
+        }
+        let g = grant_from_row(r)?;
+        if !g.is_active(now) {
+            continue;
+        }
+        let perms = match roles::builtin_permissions(&g.role) {
+            Some(p) => p,
+            None if r.try_get::<Option<i64>, _>("deleted_at")?.is_none() => {
+                opt_text(r, "custom")?.map(|c| parse_stored(&c)).unwrap_or(PermissionSet::EMPTY)
+            }
+            None => PermissionSet::EMPTY,
+        };
+        held = held.union(perms);
+    }
+    Ok(held)
+}
+
+/// A stored permission list; identifiers no longer in the code grant nothing.
+fn parse_stored(list: &str) -> PermissionSet {
+    list.split(',').filter_map(Permission::parse).fold(PermissionSet::EMPTY, |mut s, p| {
+        s.insert(p);
+        s
+    })
 }
 
 /// Active employees holding an active `admin` grant.

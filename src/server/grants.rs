@@ -286,6 +286,10 @@ pub async fn approve(st: &AppState, ctx: &RequestCtx, p: &Principal, grant_id: i
     let result: Result<GrantRecord, AppError> = async {
         let rec = load_record(&mut tx, grant_id).await?;
         rules::check_approval(p.user_id, rec.granted_by, &rec.grant, now)?;
+        // "A second administrator": the approver must hold `admin` itself.
+        if !access::active_admin_ids(&mut **tx, now).await?.contains(&p.user_id) {
+            return Err(AppError::Refused("Only another administrator can approve an administrator grant.".into()));
+        }
         // The grant rules again, as they stand now.
         let user = users::by_id(&mut **tx, rec.grant.user_id).await?.ok_or(AppError::NotFound)?;
         let status = Status::parse(&user.status).ok_or_else(|| super::errors::internal("unknown user status"))?;

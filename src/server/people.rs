@@ -468,7 +468,9 @@ pub async fn offboard(st: &AppState, ctx: &RequestCtx, session: &Session, p: &Pr
             .await?;
         }
         None => {
-            offboard_in(&mut tx, &ctx.actor(), Some(p.user_id), user.id, &user.status, "offboarding", now).await?;
+            if !offboard_in(&mut tx, &ctx.actor(), Some(p.user_id), user.id, &user.status, "offboarding", now).await? {
+                return Err(offboarding::OffboardError::AlreadyOffboarded.into());
+            }
         }
     }
     tx.commit().await?;
@@ -514,9 +516,10 @@ pub async fn offboard_in(
     status_before: &str,
     reason: &str,
     now: Millis,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE users SET status = 'offboarded', offboarded_at = ?, offboarded_by = ?, offboard_at = NULL, status_reason = ?, updated_at = ? WHERE id = ?",
+) -> Result<bool, sqlx::Error> {
+    let changed = sqlx::query(
+        "UPDATE users SET status = 'offboarded', offboarded_at = ?, offboarded_by = ?, offboard_at = NULL, status_reason = ?, updated_at = ? \
+         WHERE id = ? AND status <> 'offboarded'",
     )
     .bind(now)
     .bind(actor_id)
@@ -524,7 +527,12 @@ pub async fn offboard_in(
     .bind(now)
     .bind(user_id)
     .execute(&mut ***tx)
-    .await?;
+    .await?
+    .rows_affected();
+    if changed != 1 {
+        // Offboarded a moment ago by someone else: nothing more to do.
+        return Ok(false);
+    }
     let revoked = grants::revoke_all_in(tx, actor, actor_id, user_id, "offboarding", now).await?;
     let invitations = sqlx::query("UPDATE invitations SET cancelled_at = ? WHERE user_id = ? AND used_at IS NULL AND cancelled_at IS NULL")
         .bind(now)
@@ -547,7 +555,7 @@ pub async fn offboard_in(
         )],
     )
     .await?;
-    Ok(())
+    Ok(true)
 }
 
 /// Carries out scheduled offboardings that are due.
@@ -576,8 +584,9 @@ pub async fn sweep_scheduled(st: &AppState) -> Result<usize, sqlx::Error> {
             .await?;
         } else {
             let actor = Actor { user_agent: Some("scheduled offboarding".into()), ..Actor::default() };
-            offboard_in(&mut tx, &actor, by, user_id, &status, "scheduled offboarding", now).await?;
-            done += 1;
+            if offboard_in(&mut tx, &actor, by, user_id, &status, "scheduled offboarding", now).await? {
+                done += 1;
+            }
         }
         tx.commit().await?;
     }

@@ -232,6 +232,13 @@ async fn granting_admin_needs_a_second_admin(b: Backend) {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.call(&sofia, "approve_grant", &[("grant_id", &gid)]).await.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.audit_count("grant.approve", "denied").await, 1);
+    // Holding access:grant through another role is not being an administrator.
+    let r = app.call(&maya, "save_role", &[("key", "people-ops"), ("name", "People operations"), ("permissions[]", "access:grant")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let (ops, _, _) = app.employee(&maya, "Grace Kim", "grace.kim@sunridge-solar.example", "administration", &["people-ops"]).await;
+    let r = app.call(&ops, "approve_grant", &[("grant_id", &gid)]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(error_message(&r.text().await.unwrap()).contains("another administrator"));
     let r = app.call(&lukas, "approve_grant", &[("grant_id", &gid)]).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     assert!(app.perms(&sofia).await.contains(&"access:grant".to_string()));
@@ -300,6 +307,17 @@ async fn suspension_blocks_sign_in_and_keeps_grants(b: Backend) {
     assert!(app.perms(&jonas).await.contains(&"orders:write".to_string()));
     let d = last_details(&app, "employee.suspended").await;
     assert_eq!((d["before"]["status"].as_str(), d["after"]["status"].as_str()), (Some("active"), Some("suspended")));
+
+    // After repeated wrong passwords, an administrator unlocks sign-in from the employee page.
+    for _ in 0..10 {
+        app.call(&client(), "sign_in", &[("email", JONAS), ("password", "wrong wrong wrong")]).await;
+    }
+    let r = app.call(&client(), "sign_in", &[("email", JONAS), ("password", "quiet meadow lantern 7")]).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // (The administrator's session predates the failures, which also lock this test's address.)
+    let r = app.call(&maya, "unlock_employee", &[("user_id", &uid)]).await;
+    assert_eq!(r.text().await.unwrap(), "true");
+    assert_eq!(app.audit_count("auth.unlock", "success").await, 1);
     assert_eq!(d["sessions_ended"], 1);
     app.verify_chain().await;
     app.cleanup().await;

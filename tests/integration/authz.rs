@@ -1,5 +1,6 @@
-//! The authorization matrix: every built-in role against every access
-//! server function and page. Refusals are 403 and recorded as denied.
+//! The authorization matrix: every built-in role (the five standing ones
+//! and the three time-boxed ones) against every access server function
+//! and page. Refusals are 403 and recorded as denied.
 
 use crate::helpers::*;
 use reqwest::StatusCode;
@@ -23,6 +24,7 @@ const FUNCTIONS: &[(&str, &[(&str, &str)], bool)] = &[
     ("reactivate_employee", &[("user_id", "999999")], true),
     ("offboard_employee", &[("user_id", "999999"), ("confirm_email", "x@example.com")], true),
     ("cancel_offboarding", &[("user_id", "999999")], true),
+    ("unlock_employee", &[("user_id", "999999")], true),
     ("mark_checklist", &[("user_id", "999999"), ("item", "github")], true),
     ("offboarding_report", &[], true),
     ("dashboard", &[], true),
@@ -64,9 +66,25 @@ async fn every_role_against_every_function_and_page(b: Backend) {
         let r = app.call(&anon, name, form).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{name} signed out");
     }
+    let mut clients = Vec::new();
     for role in ["admin", "auditor", "engineer", "support", "sales"] {
         let (email, _, pw) = people.iter().find(|p| p.1 == role).unwrap();
         let (c, _) = app.sign_in_enrolling(email, pw).await;
+        clients.push((role, c));
+    }
+    // The time-boxed built-in roles, each held alone by a new employee.
+    let admin = clients[0].1.clone();
+    for (i, role) in ["support-pii", "prod-db-write", "breakglass"].into_iter().enumerate() {
+        let email = format!("elevated{i}@sunridge-solar.example");
+        let inv = app.onboard(&admin, &format!("Elevated Person{i}"), &email, "support", &[]).await;
+        let r = app.call(&admin, "grant_role", &[("user_id", &inv["user_id"].to_string()), ("role", role), ("reason", "matrix"), ("expires_in", "1h")]).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let (c, _) = app.join(inv["link"].as_str().unwrap(), "quiet meadow lantern 7").await;
+        assert!(!app.perms(&c).await.is_empty(), "{role} holds its permissions");
+        clients.push((role, c));
+    }
+    assert_eq!(clients.len(), gatehouse::domain::roles::builtin_roles().len(), "every built-in role");
+    for (role, c) in clients {
         for (name, form, admin_only) in FUNCTIONS {
             let denied_before = app.audit_count("authz.denied", "denied").await;
             let r = app.call(&c, name, form).await;

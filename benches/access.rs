@@ -1,0 +1,163 @@
+//! Authorization speed on SQLite: an effective-permission check for one
+//! employee, and offboarding an employee with 50 grants and 10 sessions.
+//! Run: cargo bench --no-default-features --features ssr --bench access
+//! (figures in docs/benchmarks.md)
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use gatehouse::domain::{audit::Actor, grants, permissions::Permission, roles};
+use gatehouse::server::{access, db::Db, people, users};
+use sqlx::Row;
+
+const NOW: i64 = 1_767_225_600_000;
+
+fn temp_db(rt: &tokio::runtime::Runtime) -> (Db, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("gh-bench-{}", gatehouse::server::crypto::random_token(6)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}/bench.db", dir.display());
+    (rt.block_on(Db::connect(&url)).unwrap(), dir)
+}
+
+async fn new_user(db: &Db, email: &str) -> i64 {
+    let mut tx = db.begin_write().await.unwrap();
+    let id = users::insert(
+        &mut tx,
+        users::NewUser { email, display_name: "Bench Person", department: "support", password_hash: None, status: "active" },
+        NOW,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+fn benches(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (db, dir) = temp_db(&rt);
+
+    // 50 custom roles, so one employee can hold 50 grants.
+    rt.block_on(async {
+        for i in 0..50 {
+            sqlx::query("INSERT INTO roles (role_key, name, description, permissions, requestable, created_at, updated_at) VALUES (?, ?, '', 'leads:read', 0, ?, ?)")
+                .bind(format!("bench-{i}"))
+                .bind(format!("Bench {i}"))
+                .bind(NOW)
+                .bind(NOW)
+                .execute(&db.pool)
+                .await
+                .unwrap();
+        }
+    });
+
+    // A support employee with the usual grants: support (standing),
+    // support-pii (time-boxed) and an expired and a revoked one.
+    let uid = rt.block_on(async {
+        let uid = new_user(&db, "check@bench.example").await;
+        for (role, exp, revoked) in [("support", None, None), ("support-pii", Some(NOW + 3_600_000), None), ("sales", Some(NOW - 1), None), ("engineer", None, Some(NOW - 5))] {
+            sqlx::query("INSERT INTO grants (user_id, role, reason, starts_at, expires_at, revoked_at, created_at) VALUES (?, ?, 'bench', ?, ?, ?, ?)")
+                .bind(uid)
+                .bind(role)
+                .bind(NOW - 10_000)
+                .bind(exp)
+                .bind(revoked)
+                .bind(NOW)
+                .execute(&db.pool)
+                .await
+                .unwrap();
+        }
+        uid
+    });
+    let held = rt.block_on(access::permissions_at(&db.pool, uid, NOW)).unwrap();
+    assert!(held.contains(Permission::CustomersReadPii) && !held.contains(Permission::LeadsRead));
+
+    let mut g = c.benchmark_group("permission_check");
+    g.bench_function("sqlite_one_employee", |b| {
+        b.iter(|| {
+            let held = rt.block_on(access::permissions_at(&db.pool, uid, NOW)).unwrap();
+            assert!(held.contains(Permission::OrdersWrite));
+        })
+    });
+    // The same check with a custom role among the grants (reads the roles table too).
+    rt.block_on(async {
+        sqlx::query("INSERT INTO grants (user_id, role, reason, starts_at, created_at) VALUES (?, 'bench-0', 'bench', ?, ?)")
+            .bind(uid)
+            .bind(NOW - 10_000)
+            .bind(NOW)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    });
+    g.bench_function("sqlite_one_employee_custom_role", |b| {
+        b.iter(|| {
+            let held = rt.block_on(access::permissions_at(&db.pool, uid, NOW)).unwrap();
+            assert!(held.contains(Permission::LeadsRead));
+        })
+    });
+    // The floor: the cheapest query through the same pool.
+    g.bench_function("sqlite_select_1_reference", |b| {
+        b.iter(|| rt.block_on(sqlx::query("SELECT 1 AS one").fetch_one(&db.pool)).unwrap())
+    });
+    let builtins = roles::builtin_roles();
+    let gs: Vec<grants::Grant> = (0..4)
+        .map(|i| grants::Grant { id: i, user_id: 1, role: ["support", "support-pii", "sales", "engineer"][i as usize].into(), starts_at: NOW - 1, expires_at: Some(NOW + 1), revoked_at: None, pending: false })
+        .collect();
+    g.bench_function("domain_only", |b| b.iter(|| grants::permission_set(grants::Status::Active, &gs, &builtins, NOW)));
+    g.finish();
+
+    // Offboarding: a fresh employee with 50 grants and 10 sessions each time.
+    let mut g = c.benchmark_group("offboarding");
+    g.sample_size(30);
+    let mut n = 0;
+    g.bench_function("sqlite_50_grants_10_sessions", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                rt.block_on(async {
+                    let uid = new_user(&db, &format!("leaver{n}@bench.example")).await;
+                    for i in 0..50 {
+                        sqlx::query("INSERT INTO grants (user_id, role, reason, starts_at, created_at) VALUES (?, ?, 'bench', ?, ?)")
+                            .bind(uid)
+                            .bind(format!("bench-{i}"))
+                            .bind(NOW)
+                            .bind(NOW)
+                            .execute(&db.pool)
+                            .await
+                            .unwrap();
+                    }
+                    for s in 0..10 {
+                        sqlx::query("INSERT INTO sessions (id_hash, user_id, data, created_at, last_seen, expires_at) VALUES (?, ?, '{}', ?, ?, ?)")
+                            .bind(format!("{uid:08}{s:056}"))
+                            .bind(uid)
+                            .bind(NOW)
+                            .bind(NOW)
+                            .bind(NOW + 3_600_000)
+                            .execute(&db.pool)
+                            .await
+                            .unwrap();
+                    }
+                    uid
+                })
+            },
+            |uid| {
+                rt.block_on(async {
+                    let mut tx = db.begin_write().await.unwrap();
+                    people::offboard_in(&mut tx, &Actor::default(), None, uid, "active", "offboarding", NOW).await.unwrap();
+                    tx.commit().await.unwrap();
+                });
+                uid
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+    let left: i64 = rt
+        .block_on(sqlx::query("SELECT COUNT(*) AS n FROM grants WHERE revoked_at IS NULL AND user_id <> ?").bind(uid).fetch_one(&db.pool))
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    assert_eq!(left, 0, "every offboarded grant revoked");
+    drop(db);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+criterion_group!(access_benches, benches);
+criterion_main!(access_benches);
