@@ -76,6 +76,30 @@ fn benches(c: &mut Criterion) {
             assert!(held.contains(Permission::OrdersWrite));
         })
     });
+    // As a request handler sees it: already on the runtime, no hop in and out.
+    g.bench_function("sqlite_one_employee_in_runtime", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = std::time::Instant::now();
+                for _ in 0..iters {
+                    let held = access::permissions_at(&db.pool, uid, NOW).await.unwrap();
+                    assert!(held.contains(Permission::OrdersWrite));
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.bench_function("sqlite_select_1_in_runtime_reference", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = std::time::Instant::now();
+                for _ in 0..iters {
+                    sqlx::query("SELECT 1 AS one").fetch_one(&db.pool).await.unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
     // The same check with a custom role among the grants (reads the roles table too).
     rt.block_on(async {
         sqlx::query("INSERT INTO grants (user_id, role, reason, starts_at, created_at) VALUES (?, 'bench-0', 'bench', ?, ?)")

@@ -139,3 +139,46 @@ test('offboarding ends the employee\'s open session at once', async () => {
   assert.match(await page.locator(`tr[data-email="${EMP}"]`).textContent(), /1 of 6 done/);
   assert.deepEqual(page.problems.filter((p) => /Content Security Policy|Refused|panicked/.test(p)), []);
 });
+
+test('a service account token answers access checks for the backend', async () => {
+  const page = admin.page;
+  await page.goto(`${server.base}/service-accounts`);
+  await hydrated(page);
+  await page.getByLabel('Name').fill('customer-api');
+  await page.locator('#scope-check').check();
+  await page.getByRole('button', { name: 'Create service account' }).click();
+  const section = page.locator('section[data-account="customer-api"]');
+  await section.waitFor();
+  await section.getByLabel('Token label').fill('production cluster');
+  await section.getByRole('button', { name: 'Create token' }).click();
+  const token = await page.locator('#new-token').inputValue();
+  assert.match(token, /^ghs_\d+_[A-Za-z0-9_-]{43}$/);
+
+  const ask = async (employee, permission) => {
+    const res = await fetch(`${server.base}/api/v1/access-checks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ employee, permission, resource: { type: 'customer', id: 'C-1042' }, customer_id: 'C-1042', purpose: 'SUP-77' }),
+    });
+    assert.equal(res.status, 200);
+    return res.json();
+  };
+  // The administrator manages employees; the offboarded employee gets nothing.
+  assert.equal((await ask(ADMIN, 'employees:manage')).decision, 'allow');
+  const d = await ask(EMP, 'customers:read');
+  assert.equal(d.decision, 'deny');
+  assert.equal(d.reason, 'employee is offboarded');
+  assert.ok(d.audit_seq > 0);
+
+  // Revoked in the browser, the token stops working at once.
+  await page.reload();
+  await hydrated(page);
+  await section.getByRole('button', { name: 'Revoke' }).click();
+  await section.locator('li').getByText('revoked').waitFor();
+  const res = await fetch(`${server.base}/api/v1/access-checks`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ employee: ADMIN, permission: 'employees:manage', resource: { type: 'employee', id: '1' } }),
+  });
+  assert.equal(res.status, 401);
+});

@@ -29,19 +29,12 @@ pub const PAGES: &[&str] = &[
     "/roles",
     "/grants",
     "/offboarding",
+    "/service-accounts",
 ];
 
 /// Is `path` one of the app's pages (fixed, or an employee's page)?
 pub fn is_page(path: &str) -> bool {
-    PAGES.contains(&path) || employee_page_id(path).is_some()
-}
-
-pub fn employee_page_id(path: &str) -> Option<i64> {
-    let id = path.strip_prefix("/employees/")?;
-    if id.is_empty() || id.len() > 18 || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    id.parse().ok()
+    PAGES.contains(&path) || path.starts_with("/employees/")
 }
 
 /// The permissions a page needs (any one of them); empty for pages every
@@ -52,7 +45,8 @@ pub fn page_permissions(path: &str) -> &'static [Permission] {
     match path {
         "/admin" | "/employees" | "/employees/new" | "/offboarding" => MANAGE,
         "/roles" | "/grants" => ACCESS,
-        p if employee_page_id(p).is_some() => MANAGE,
+        "/service-accounts" => &[Permission::AccessGrant],
+        p if p.starts_with("/employees/") => MANAGE,
         _ => &[],
     }
 }
@@ -102,8 +96,27 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/roles") view=RolesPage/>
                     <Route path=path!("/grants") view=GrantsPage/>
                     <Route path=path!("/offboarding") view=OffboardingPage/>
+                    <Route path=path!("/service-accounts") view=ServiceAccountsPage/>
                 </Routes>
             </Shell>
         </Router>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn administration_pages_need_permissions() {
+        for p in ["/admin", "/employees", "/employees/new", "/employees/7", "/employees/x", "/offboarding"] {
+            assert!(is_page(p), "{p}");
+            assert_eq!(page_permissions(p), &[Permission::EmployeesManage], "{p}");
+        }
+        assert!(page_permissions("/roles").contains(&Permission::AccessGrant));
+        for p in ["/", "/access", "/activity", "/security", "/signin", "/invite"] {
+            assert!(page_permissions(p).is_empty(), "{p}");
+        }
+        assert!(!is_page("/api/me"));
     }
 }

@@ -290,3 +290,49 @@ pub async fn accept_invitation(token: String, password: String, confirm: String)
     }
     .await)
 }
+
+#[server(endpoint = "service_accounts")]
+pub async fn service_accounts() -> Result<Vec<ServiceAccountView>, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require(&st, &ctx, P::AccessGrant, "service_accounts").await?;
+        crate::server::service::list(&st).await
+    }
+    .await)
+}
+
+#[server(endpoint = "create_service_account")]
+pub async fn create_service_account(name: String, #[server(default)] scopes: Vec<String>) -> Result<i64, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let p = access::require(&st, &ctx, P::AccessGrant, "create_service_account").await?;
+        crate::server::service::create_account(&st, &ctx, &p, &name, &scopes).await
+    }
+    .await)
+}
+
+/// The new token, shown once.
+#[server(endpoint = "create_api_token")]
+pub async fn create_api_token(account_id: i64, label: String, #[server(default)] expires_in: String) -> Result<NewToken, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let p = access::require(&st, &ctx, P::AccessGrant, "create_api_token").await?;
+        let (token, expires_at) = crate::server::service::create_token(&st, &ctx, &p, account_id, &label, &expires_in).await?;
+        Ok(NewToken { token, expires_at: expires_at.map(crate::server::activity::format_time) })
+    }
+    .await)
+}
+
+#[server(endpoint = "revoke_api_token")]
+pub async fn revoke_api_token(token_id: i64) -> Result<(), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let p = access::require(&st, &ctx, P::AccessGrant, "revoke_api_token").await?;
+        crate::server::service::revoke_token(&st, &ctx, &p, token_id).await
+    }
+    .await)
+}

@@ -151,3 +151,32 @@ pub struct MyAccessView {
     pub permissions: Vec<PermissionSource>,
     pub grants: Vec<GrantInfo>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: i64,
+    pub label: String,
+    pub created: String,
+    pub created_by: Option<String>,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub usable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceAccountView {
+    pub id: i64,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created: String,
+    pub created_by: Option<String>,
+    pub tokens: Vec<TokenView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    /// The token itself: shown once, never stored.
+    pub token: String,
+    pub expires_at: Option<String>,
+}

@@ -88,6 +88,12 @@ impl NewEvent {
         self
     }
 
+    /// The customer whose data the event is about.
+    pub fn customer(mut self, customer_id: impl Into<String>) -> Self {
+        self.customer_id = Some(customer_id.into());
+        self
+    }
+
     pub fn details(mut self, details: serde_json::Value) -> Self {
         self.details = details;
         self

@@ -10,6 +10,7 @@ pub mod password;
 pub mod permissions;
 pub mod recovery;
 pub mod roles;
+pub mod service;
 pub mod session_policy;
 pub mod totp;
 pub mod validation;

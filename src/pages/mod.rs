@@ -5,5 +5,5 @@ pub mod admin;
 mod sign_in;
 
 pub use account::{ActivityPage, HomePage, MyAccessPage, NotFound, SecurityPage};
-pub use admin::{DashboardPage, DirectoryPage, EmployeePage, GrantsPage, OffboardingPage, OnboardPage, RolesPage};
+pub use admin::{DashboardPage, DirectoryPage, EmployeePage, GrantsPage, OffboardingPage, OnboardPage, RolesPage, ServiceAccountsPage};
 pub use sign_in::{EnrolPage, InvitePage, MfaPage, RecoveryCodesPage, RecoverySignInPage, SetupPage, SignInPage};

@@ -113,6 +113,13 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
+/// Compares two secrets (or their hashes) in time independent of where
+/// they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(data))

@@ -269,5 +269,8 @@ mod tests {
         assert_eq!(page_redirect("/mfa", Some(&at(Stage::Full))), Some("/"));
         assert_eq!(page_redirect("/no-such-page", None), None);
         assert_eq!(page_redirect("/api/sign_in", None), None);
+        assert_eq!(page_redirect("/employees/7", None), Some("/signin"));
+        assert_eq!(page_redirect("/invite", None), None);
+        assert_eq!(page_redirect("/invite", Some(&at(Stage::Full))), Some("/"));
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod activity;
+pub mod api_v1;
 pub mod audit_log;
 pub mod auth;
 pub mod cli;
@@ -15,6 +16,7 @@ pub mod http;
 pub mod mfa;
 pub mod people;
 pub mod seed;
+pub mod service;
 pub mod session_store;
 pub mod startup;
 pub mod state;

@@ -426,7 +426,9 @@ pub fn parse_utc(input: &str) -> Result<Millis, AppError> {
     if s.len() > 20 {
         return Err(bad());
     }
-    let dt = time::PrimitiveDateTime::parse(s, &fmt).map_err(|_| bad())?;
+    // Browsers send seconds when the field's step asks for them.
+    let with_seconds = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    let dt = time::PrimitiveDateTime::parse(s, &fmt).or_else(|_| time::PrimitiveDateTime::parse(s, &with_seconds)).map_err(|_| bad())?;
     Ok((dt.assume_utc().unix_timestamp_nanos() / 1_000_000) as Millis)
 }
 
@@ -696,4 +698,18 @@ pub async fn dashboard(st: &AppState) -> Result<DashboardView, AppError> {
         suspended: count(&|p| p.status == "suspended"),
         pending_approvals: grant_list(st, "pending").await?.len() as i64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_times_are_utc() {
+        assert_eq!(parse_utc("2026-01-01T12:00").unwrap(), 1_767_268_800_000);
+        assert_eq!(parse_utc("2026-01-01T12:00:30").unwrap(), 1_767_268_830_000);
+        for bad in ["2026-01-01", "tomorrow", "2026-13-01T00:00", "2026-01-01T12:00Z+1", ""] {
+            assert!(parse_utc(bad).is_err(), "{bad}");
+        }
+    }
 }

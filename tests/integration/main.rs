@@ -25,6 +25,7 @@ macro_rules! on_both {
 pub(crate) use on_both;
 
 mod access;
+mod api_v1;
 mod auth_flows;
 mod authz;
 mod cli;

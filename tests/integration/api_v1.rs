@@ -1,0 +1,222 @@
+//! The backend services' API: service accounts, bearer tokens with scopes,
+//! and access checks recorded in the audit chain. SQLite and MySQL.
+
+use crate::helpers::*;
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+const ADMIN: &str = "maya.okafor@sunridge-solar.example";
+const PW: &str = "violet harbour lantern 42";
+const JONAS: &str = "jonas.becker@sunridge-solar.example";
+
+on_both!(tokens_are_shown_once_scoped_and_revocable, access_checks_answer_and_record, bad_requests_are_refused_and_write_nothing);
+
+async fn account(app: &TestApp, admin: &Client, name: &str, scopes: &[&str]) -> i64 {
+    let mut form = vec![("name", name.to_owned())];
+    for s in scopes {
+        form.push(("scopes[]", s.to_string()));
+    }
+    let r = admin.post(app.url("/api/create_service_account")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    r.text().await.unwrap().parse().unwrap()
+}
+
+async fn token(app: &TestApp, admin: &Client, account_id: i64, expires_in: &str) -> String {
+    let r = app.call(admin, "create_api_token", &[("account_id", &account_id.to_string()), ("label", "production"), ("expires_in", expires_in)]).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let v: Value = r.json().await.unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
+async fn check(app: &TestApp, token: Option<&str>, body: &Value) -> (StatusCode, Value) {
+    let mut req = client().post(app.url("/api/v1/access-checks")).json(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn read(customer: Option<&str>, permission: &str) -> Value {
+    let mut v = json!({ "employee": JONAS, "permission": permission, "resource": { "type": "customer", "id": "C-1042" }, "purpose": "ticket SUP-77" });
+    if let Some(c) = customer {
+        v["customer_id"] = json!(c);
+    }
+    v
+}
+
+async fn tokens_are_shown_once_scoped_and_revocable(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    let (admin, admin_key, _) = app.first_admin(ADMIN, PW).await;
+    app.employee(&admin, "Jonas Becker", JONAS, "support", &["support"]).await;
+    let api = account(&app, &admin, "customer-api", &["access:check"]).await;
+    let t = token(&app, &admin, api, "").await;
+    assert!(t.starts_with("ghs_"), "{t}");
+    // Only a hash is stored.
+    let secret = t.rsplit('_').next().unwrap();
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM api_tokens WHERE secret_hash = '{secret}'")).await, 0);
+    let listed: Value = app.call(&admin, "service_accounts", &[]).await.json().await.unwrap();
+    assert!(!listed.to_string().contains(secret), "the list never shows a token");
+    assert_eq!(listed[0]["tokens"][0]["last_used_at"], Value::Null);
+
+    assert_eq!(check(&app, Some(&t), &read(None, "customers:read")).await.0, StatusCode::OK);
+    let listed: Value = app.call(&admin, "service_accounts", &[]).await.json().await.unwrap();
+    assert!(listed[0]["tokens"][0]["last_used_at"].as_str().unwrap().ends_with("UTC"));
+
+    // No token, a malformed one, a wrong secret: 401, recorded.
+    let denied = app.audit_count("api.auth", "denied").await;
+    let r = client().post(app.url("/api/v1/access-checks")).json(&read(None, "customers:read")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers().get("www-authenticate").unwrap(), "Bearer");
+    assert_eq!(check(&app, Some("ghs_nonsense"), &read(None, "customers:read")).await.0, StatusCode::UNAUTHORIZED);
+    let forged = format!("{}{}", &t[..t.len() - 4], "AAAA");
+    assert_eq!(check(&app, Some(&forged), &read(None, "customers:read")).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.audit_count("api.auth", "denied").await, denied + 3);
+
+    // A token without the scope: 403, recorded.
+    let events = account(&app, &admin, "event-shipper", &["events:write"]).await;
+    let et = token(&app, &admin, events, "").await;
+    let (status, body) = check(&app, Some(&et), &read(None, "customers:read")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body["error"].as_str().unwrap().contains("access:check"));
+    assert_eq!(app.audit_count("api.auth", "denied").await, denied + 4);
+
+    // Expiry and revocation take effect at once.
+    let short = token(&app, &admin, api, "30m").await;
+    assert_eq!(check(&app, Some(&short), &read(None, "customers:read")).await.0, StatusCode::OK);
+    app.clock.advance(30 * 60_000);
+    assert_eq!(check(&app, Some(&short), &read(None, "customers:read")).await.0, StatusCode::UNAUTHORIZED);
+    let admin = app.sign_in(ADMIN, PW, &admin_key).await;
+    let tid = t.split('_').nth(1).unwrap();
+    assert_eq!(app.call(&admin, "revoke_api_token", &[("token_id", tid)]).await.status(), StatusCode::OK);
+    assert_eq!(check(&app, Some(&t), &read(None, "customers:read")).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.audit_count("api_token.revoked", "success").await, 1);
+    // Names and scopes are checked.
+    let r = app.call(&admin, "create_service_account", &[("name", "Customer API"), ("scopes[]", "access:check")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app.call(&admin, "create_service_account", &[("name", "x-api"), ("scopes[]", "root")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app.call(&admin, "create_service_account", &[("name", "customer-api"), ("scopes[]", "access:check")]).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    app.verify_chain().await;
+    app.cleanup().await;
+}
+
+
+async fn last_event(app: &TestApp, action: &str) -> (Option<String>, Option<String>, Value) {
+    use sqlx::Row;
+    let row = sqlx::query("SELECT customer_id, actor_session, details FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1")
+        .bind(action)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let details = gatehouse::server::db::text(&row, "details").unwrap();
+    (row.try_get("customer_id").unwrap(), row.try_get("actor_session").unwrap(), serde_json::from_str(&details).unwrap())
+}
+
+async fn access_checks_answer_and_record(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    let (admin, admin_key, _) = app.first_admin(ADMIN, PW).await;
+    let (_, _, jonas_id) = app.employee(&admin, "Jonas Becker", JONAS, "support", &["support"]).await;
+    let t = token(&app, &admin, account(&app, &admin, "customer-api", &["access:check"]).await, "").await;
+    let checks = app.audit_count("access.check", "success").await;
+
+    // Allowed, no customer named: answered, not recorded.
+    let (status, d) = check(&app, Some(&t), &read(None, "orders:write")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(d["decision"], "allow");
+    assert_eq!(d["grant"]["role"], "support");
+    assert_eq!(d["employee_id"], jonas_id);
+    assert_eq!(d["audit_seq"], Value::Null);
+    assert_eq!(app.audit_count("access.check", "success").await, checks);
+
+    // Allowed for a customer: recorded before the answer, with the grant.
+    let (_, d) = check(&app, Some(&t), &read(Some("C-1042"), "customers:read")).await;
+    assert_eq!(d["decision"], "allow");
+    assert!(d["audit_seq"].as_i64().unwrap() > 0);
+    let (customer, actor, details) = last_event(&app, "access.check").await;
+    assert_eq!(customer.as_deref(), Some("C-1042"));
+    assert_eq!(actor.as_deref(), Some("svc:customer-api"));
+    assert_eq!(details["grant_id"], d["grant"]["id"]);
+    assert_eq!(details["purpose"], "ticket SUP-77");
+
+    // Denied: recorded, with the reason.
+    let (_, d) = check(&app, Some(&t), &read(Some("C-1042"), "customers:read_pii")).await;
+    assert_eq!(d["decision"], "deny");
+    assert_eq!(d["reason"], "no active grant gives customers:read_pii");
+    assert_eq!(d["grant"], Value::Null);
+    assert_eq!(app.audit_count("access.check", "denied").await, 1);
+    // By id as well as by email; an unknown employee is denied.
+    let (_, d) = check(&app, Some(&t), &json!({ "employee": jonas_id, "permission": "accounts:write", "resource": { "type": "account", "id": "A-7" } })).await;
+    assert_eq!(d["decision"], "allow");
+    let (_, d) = check(&app, Some(&t), &json!({ "employee": "nobody@sunridge-solar.example", "permission": "customers:read", "resource": { "type": "customer", "id": "C-1" } })).await;
+    assert_eq!((d["decision"].as_str(), d["reason"].as_str()), (Some("deny"), Some("unknown employee")));
+
+    // A time-boxed grant allows until its expiry instant, then denies.
+    let r = app.call(&admin, "grant_role", &[("user_id", &jonas_id.to_string()), ("role", "support-pii"), ("reason", "SUP-77"), ("expires_in", "1h")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, d) = check(&app, Some(&t), &read(Some("C-1042"), "customers:read_pii")).await;
+    assert_eq!((d["decision"].as_str(), d["grant"]["role"].as_str()), (Some("allow"), Some("support-pii")));
+    app.clock.advance(3_600_000);
+    let (_, d) = check(&app, Some(&t), &read(Some("C-1042"), "customers:read_pii")).await;
+    assert_eq!(d["decision"], "deny", "no job needed");
+
+    // A revoked grant denies on the very next check.
+    let admin = app.sign_in(ADMIN, PW, &admin_key).await;
+    let detail: Value = app.call(&admin, "employee", &[("id", &jonas_id.to_string())]).await.json().await.unwrap();
+    let gid = detail["grants"].as_array().unwrap().iter().find(|g| g["role"] == "support").unwrap()["id"].to_string();
+    assert_eq!(app.call(&admin, "revoke_grant", &[("grant_id", &gid), ("reason", "moved team")]).await.status(), StatusCode::OK);
+    let (_, d) = check(&app, Some(&t), &read(None, "orders:write")).await;
+    assert_eq!(d["decision"], "deny");
+    app.verify_chain().await;
+    app.cleanup().await;
+}
+
+async fn bad_requests_are_refused_and_write_nothing(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    let (admin, _, _) = app.first_admin(ADMIN, PW).await;
+    app.employee(&admin, "Jonas Becker", JONAS, "support", &["support"]).await;
+    let t = token(&app, &admin, account(&app, &admin, "customer-api", &["access:check"]).await, "").await;
+    check(&app, Some(&t), &read(None, "customers:read")).await; // sets "last used"
+    let events = app.count("SELECT COUNT(*) FROM audit_events").await;
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({ "employee": JONAS, "permission": "customers:read", "resource": { "type": "customer", "id": "C-1" }, "role": "admin" }), "unknown field `role`"),
+        (json!({ "employee": JONAS, "permission": "customers:read" }), "missing field `resource`"),
+        (json!({ "employee": JONAS, "permission": 7, "resource": { "type": "customer", "id": "C-1" } }), "permission"),
+        (json!({ "employee": JONAS, "permission": "customers:write_all", "resource": { "type": "customer", "id": "C-1" } }), "permission: unknown"),
+        (json!({ "employee": "not an email", "permission": "customers:read", "resource": { "type": "customer", "id": "C-1" } }), "employee:"),
+        (json!({ "employee": -3, "permission": "customers:read", "resource": { "type": "customer", "id": "C-1" } }), "employee:"),
+        (json!({ "employee": JONAS, "permission": "customers:read", "resource": { "type": "Customer Record", "id": "C-1" } }), "resource.type"),
+        (json!({ "employee": JONAS, "permission": "customers:read", "resource": { "type": "customer", "id": "" } }), "resource.id"),
+        (json!({ "employee": JONAS, "permission": "customers:read", "resource": { "type": "customer", "id": "C-1" }, "customer_id": "x".repeat(129) }), "customer_id"),
+        (json!({ "employee": JONAS, "permission": "customers:read", "resource": { "type": "customer", "id": "C-1" }, "purpose": "a\u{0}b" }), "purpose"),
+    ];
+    for (body, names) in cases {
+        let (status, v) = check(&app, Some(&t), &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let msg = v["error"].as_str().unwrap();
+        assert!(msg.contains(names), "{body}: {msg}");
+        assert!(v["request_id"].as_str().is_some_and(|r| !r.is_empty()));
+    }
+    // Not JSON, the wrong content type, a body over the limit.
+    let post = |body: reqwest::Body, ct: &'static str| {
+        let t = t.clone();
+        let app = &app;
+        async move { client().post(app.url("/api/v1/access-checks")).bearer_auth(t).header("content-type", ct).body(body).send().await.unwrap().status() }
+    };
+    assert_eq!(post("{\"employee\":".into(), "application/json").await, StatusCode::BAD_REQUEST);
+    assert_eq!(post("employee=1".into(), "application/x-www-form-urlencoded").await, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let big = format!("{{\"employee\":\"{}\"}}", "a".repeat(2 * 1024 * 1024));
+    assert_eq!(post(big.into(), "application/json").await, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events").await, events, "nothing written");
+
+    // The API describes itself.
+    let r = client().get(app.url("/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/api/v1/access-checks"]["post"].is_object());
+    assert_eq!(doc["components"]["schemas"]["AccessCheck"]["properties"]["permission"]["enum"].as_array().unwrap().len(), 14);
+    app.cleanup().await;
+}
