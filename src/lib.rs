@@ -1,4 +1,5 @@
 //! Gatehouse: decides, and proves, who in a company may touch customer data.
+#![recursion_limit = "256"]
 
 pub mod api;
 pub mod app;

@@ -75,6 +75,10 @@ pub fn router(st: AppState) -> Router {
         .with_path("/")
         .with_expiry(Expiry::OnSessionEnd);
 
+    // Event batches from services may be up to 2 MiB; everything else 64 KiB.
+    let batches = Router::new()
+        .route("/api/v1/audit-events", axum::routing::post(super::api_v1::audit_events))
+        .layer(RequestBodyLimitLayer::new(super::api_v1::EVENTS_BODY_LIMIT));
     Router::new()
         .route("/healthz", get(http::healthz))
         .route("/api/v1/access-checks", axum::routing::post(super::api_v1::access_check))
@@ -84,10 +88,11 @@ pub fn router(st: AppState) -> Router {
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .merge(batches)
         .layer(middleware::from_fn_with_state(st.clone(), http::auth_layer))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(st.clone(), http::origin_check))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(middleware::from_fn(http::security_headers))
         .with_state(st)
 }

@@ -9,7 +9,12 @@ const ADMIN: &str = "maya.okafor@sunridge-solar.example";
 const PW: &str = "violet harbour lantern 42";
 const JONAS: &str = "jonas.becker@sunridge-solar.example";
 
-on_both!(tokens_are_shown_once_scoped_and_revocable, access_checks_answer_and_record, bad_requests_are_refused_and_write_nothing);
+on_both!(
+    tokens_are_shown_once_scoped_and_revocable,
+    access_checks_answer_and_record,
+    bad_requests_are_refused_and_write_nothing,
+    event_batches_are_stored_whole_once,
+);
 
 async fn account(app: &TestApp, admin: &Client, name: &str, scopes: &[&str]) -> i64 {
     let mut form = vec![("name", name.to_owned())];
@@ -218,5 +223,84 @@ async fn bad_requests_are_refused_and_write_nothing(b: Backend) {
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/api/v1/access-checks"]["post"].is_object());
     assert_eq!(doc["components"]["schemas"]["AccessCheck"]["properties"]["permission"]["enum"].as_array().unwrap().len(), 14);
+    app.cleanup().await;
+}
+
+fn event(employee: Value, customer: &str, minute: u32) -> Value {
+    json!({
+        "employee": employee,
+        "action": "customer.view",
+        "customer_id": customer,
+        "fields": ["address", "phone"],
+        "record_types": ["customer"],
+        "purpose": "SUP-77 delivery address",
+        "source_system": "support-desk",
+        "occurred_at": format!("2026-01-01T00:{minute:02}:00Z"),
+    })
+}
+
+async fn post_events(app: &TestApp, token: &str, key: Option<&str>, body: &Value) -> (StatusCode, Value) {
+    let mut req = client().post(app.url("/api/v1/audit-events")).bearer_auth(token).json(body);
+    if let Some(k) = key {
+        req = req.header("idempotency-key", k);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn event_batches_are_stored_whole_once(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    let (admin, _, _) = app.first_admin(ADMIN, PW).await;
+    let (_, _, jonas_id) = app.employee(&admin, "Jonas Becker", JONAS, "support", &["support"]).await;
+    let acct = account(&app, &admin, "support-desk", &["events:write"]).await;
+    let t = token(&app, &admin, acct, "").await;
+    let checker = token(&app, &admin, account(&app, &admin, "customer-api", &["access:check"]).await, "").await;
+    let before = app.count("SELECT COUNT(*) FROM audit_events").await;
+
+    // The wrong scope is refused.
+    let batch = json!({ "events": [event(json!(JONAS), "C-1", 0), event(json!(jonas_id), "C-2", 1)] });
+    assert_eq!(post_events(&app, &checker, None, &batch).await.0, StatusCode::FORBIDDEN);
+
+    // One bad event refuses the whole batch, naming index and field.
+    let mut bad = batch.clone();
+    bad["events"][1]["occurred_at"] = json!("2030-01-01T00:00:00Z");
+    let (status, v) = post_events(&app, &t, None, &bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(v["error"].as_str().unwrap().starts_with("events[1].occurred_at"), "{v}");
+    let mut bad = batch.clone();
+    bad["events"][0]["ssn"] = json!("123");
+    let (status, v) = post_events(&app, &t, None, &bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(v["error"].as_str().unwrap().contains("events[0]") && v["error"].as_str().unwrap().contains("ssn"), "{v}");
+    let mut bad = batch.clone();
+    bad["events"][1]["employee"] = json!("ghost@sunridge-solar.example");
+    let (status, v) = post_events(&app, &t, None, &bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["error"], "events[1].employee: no such employee");
+    let too_many = json!({ "events": (0..1001).map(|i| event(json!(jonas_id), &format!("C-{i}"), 0)).collect::<Vec<_>>() });
+    assert_eq!(post_events(&app, &t, None, &too_many).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(post_events(&app, &t, None, &json!({ "events": [] })).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events").await, before + 1, "only the scope refusal was recorded");
+
+    // Stored whole, in the chain, attributed to the employee and the customer.
+    let (status, v) = post_events(&app, &t, Some("batch-0001"), &batch).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["accepted"], 2);
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE action = 'data.access' AND actor_user_id = {jonas_id}")).await, 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE customer_id = 'C-2'").await, 1);
+    // A retry with the same key is not stored again; another batch under that key is refused.
+    let (status, again) = post_events(&app, &t, Some("batch-0001"), &batch).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((again["replayed"].as_bool(), again["first_seq"].clone()), (Some(true), v["first_seq"].clone()));
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'data.access'").await, 2);
+    let other = json!({ "events": [event(json!(JONAS), "C-9", 2)] });
+    assert_eq!(post_events(&app, &t, Some("batch-0001"), &other).await.0, StatusCode::CONFLICT);
+    // A 1,000-event batch fits.
+    let full = json!({ "events": (0..1000).map(|i| event(json!(jonas_id), &format!("C-{i}"), (i % 2) as u32)).collect::<Vec<_>>() });
+    let (status, v) = post_events(&app, &t, Some("batch-0002"), &full).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["accepted"], 1000);
+    app.verify_chain().await;
     app.cleanup().await;
 }
