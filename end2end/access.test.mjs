@@ -182,3 +182,40 @@ test('a service account token answers access checks for the backend', async () =
   });
   assert.equal(res.status, 401);
 });
+
+test('an auditor filters the trail by customer, opens an event and verifies the chain', async () => {
+  const page = admin.page;
+  await page.goto(`${server.base}/employees/new`);
+  await hydrated(page);
+  await page.getByLabel('Full name').fill('Daniel Brandt');
+  await page.getByLabel('Work email').fill('daniel.brandt@sunridge-solar.example');
+  await page.getByLabel('Department').selectOption('audit');
+  await page.locator('#role-auditor').check();
+  await page.getByRole('button', { name: 'Create employee and invitation' }).click();
+  const link = await page.locator('#invitation-link').inputValue();
+  // The administrator cannot open the audit trail.
+  assert.equal((await page.goto(`${server.base}/audit`)).status(), 403);
+
+  const ap = await newPage(browser);
+  await ap.goto(link);
+  await hydrated(ap);
+  await ap.getByLabel('Password', { exact: true }).fill('amber quarry signal 19');
+  await ap.getByLabel('Repeat the password').fill('amber quarry signal 19');
+  await ap.getByRole('button', { name: 'Set password' }).click();
+  await enrol(ap, { used: new Set() });
+  await ap.goto(`${server.base}/audit`);
+  await hydrated(ap);
+  await ap.getByLabel('Customer id').fill('C-1042');
+  await ap.getByRole('button', { name: 'Filter' }).click();
+  await ap.waitForURL(/customer=C-1042/);
+  const items = ap.locator('#audit-events li');
+  await items.first().waitFor();
+  const actions = await items.evaluateAll((els) => els.map((e) => e.dataset.action));
+  assert.ok(actions.length >= 2 && actions.every((a) => a === 'access.check'), actions.join(','));
+  await items.first().locator('summary').click();
+  assert.match(await items.first().locator('.event-hash').textContent(), /^[0-9a-f]{64}$/);
+  assert.match(await items.first().textContent(), /svc:customer-api/);
+  await ap.getByRole('button', { name: 'Verify the chain now' }).click();
+  await ap.locator('#verify-result').getByText('The chain is intact').waitFor();
+  assert.deepEqual(ap.problems.filter((p) => /Content Security Policy|Refused|panicked/.test(p)), []);
+});

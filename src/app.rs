@@ -30,6 +30,7 @@ pub const PAGES: &[&str] = &[
     "/grants",
     "/offboarding",
     "/service-accounts",
+    "/audit",
 ];
 
 /// Is `path` one of the app's pages (fixed, or an employee's page)?
@@ -46,6 +47,7 @@ pub fn page_permissions(path: &str) -> &'static [Permission] {
         "/admin" | "/employees" | "/employees/new" | "/offboarding" => MANAGE,
         "/roles" | "/grants" => ACCESS,
         "/service-accounts" => &[Permission::AccessGrant],
+        "/audit" => &[Permission::AuditRead],
         p if p.starts_with("/employees/") => MANAGE,
         _ => &[],
     }
@@ -97,6 +99,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/grants") view=GrantsPage/>
                     <Route path=path!("/offboarding") view=OffboardingPage/>
                     <Route path=path!("/service-accounts") view=ServiceAccountsPage/>
+                    <Route path=path!("/audit") view=AuditPage/>
                 </Routes>
             </Shell>
         </Router>

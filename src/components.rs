@@ -53,6 +53,9 @@ fn SignedInNav(me: Profile) -> impl IntoView {
             {(me.can("access:grant") || me.can("employees:manage")).then(|| view! {
                 <A href="/roles" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"Roles"</A>
             })}
+            {me.can("audit:read").then(|| view! {
+                <A href="/audit" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"Audit trail"</A>
+            })}
             {me.can("access:grant").then(|| view! {
                 <A href="/service-accounts" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"Services"</A>
             })}

@@ -336,3 +336,36 @@ pub async fn revoke_api_token(token_id: i64) -> Result<(), AppError> {
     }
     .await)
 }
+
+#[server(endpoint = "audit_browse")]
+#[allow(clippy::too_many_arguments)]
+pub async fn audit_browse(
+    #[server(default)] from: String,
+    #[server(default)] to: String,
+    #[server(default)] employee: String,
+    #[server(default)] action: String,
+    #[server(default)] outcome: String,
+    #[server(default)] customer: String,
+    #[server(default)] text: String,
+    #[server(default)] before: Option<i64>,
+) -> Result<AuditPage, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require(&st, &ctx, P::AuditRead, "audit_browse").await?;
+        let f = crate::server::audit_console::Filter { from, to, employee, action, outcome, customer, text, before };
+        crate::server::audit_console::browse(&st, &f).await
+    }
+    .await)
+}
+
+#[server(endpoint = "audit_verify")]
+pub async fn audit_verify() -> Result<VerifyView, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require(&st, &ctx, P::AuditRead, "audit_verify").await?;
+        crate::server::audit_console::verify_now(&st).await
+    }
+    .await)
+}

@@ -180,3 +180,39 @@ pub struct NewToken {
     pub token: String,
     pub expires_at: Option<String>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEventView {
+    pub seq: i64,
+    pub at: String,
+    /// The employee (name and email), the service, or "system".
+    pub actor: String,
+    pub actor_ip: Option<String>,
+    pub actor_session: Option<String>,
+    pub actor_agent: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub customer_id: Option<String>,
+    pub outcome: String,
+    pub reason: Option<String>,
+    /// Pretty-printed JSON.
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub events: Vec<AuditEventView>,
+    /// Pass as `before` for the next (older) page.
+    pub next_before: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyView {
+    pub ok: bool,
+    pub checked: u64,
+    pub head_seq: i64,
+    pub message: String,
+    pub at: String,
+}

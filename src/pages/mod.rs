@@ -1,9 +1,11 @@
 //! One module per group of screens.
 
 mod account;
+mod audit;
 pub mod admin;
 mod sign_in;
 
 pub use account::{ActivityPage, HomePage, MyAccessPage, NotFound, SecurityPage};
 pub use admin::{DashboardPage, DirectoryPage, EmployeePage, GrantsPage, OffboardingPage, OnboardPage, RolesPage, ServiceAccountsPage};
 pub use sign_in::{EnrolPage, InvitePage, MfaPage, RecoveryCodesPage, RecoverySignInPage, SetupPage, SignInPage};
+pub use audit::AuditPage;

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod activity;
 pub mod api_v1;
+pub mod audit_console;
 pub mod audit_log;
 pub mod auth;
 pub mod cli;

@@ -34,7 +34,6 @@ async fn grants_of(app: &TestApp, email: &str) -> Vec<(String, Option<String>)> 
 }
 
 async fn last_details(app: &TestApp, action: &str) -> serde_json::Value {
-    use sqlx::Row;
     let row = sqlx::query("SELECT details FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1")
         .bind(action)
         .fetch_one(&app.state.db.pool)

@@ -7,50 +7,71 @@ use reqwest::StatusCode;
 
 on_both!(every_role_against_every_function_and_page);
 
+/// Who may call: administrators (`employees:manage` / `access:grant`),
+/// auditors (`audit:read`), or anyone signed in.
+#[derive(Clone, Copy, PartialEq)]
+enum Who {
+    Admin,
+    Audit,
+    Any,
+}
+use Who::{Admin as ADMIN, Any as ANY, Audit as AUDIT};
+
+fn allowed(who: Who, role: &str) -> bool {
+    match who {
+        Who::Any => true,
+        Who::Admin => role == "admin",
+        Who::Audit => role == "auditor",
+    }
+}
+
 /// Server functions of the access screens, a harmless form for each, and
 /// whether only administrators may call it.
-const FUNCTIONS: &[(&str, &[(&str, &str)], bool)] = &[
-    ("catalogue", &[], true),
-    ("save_role", &[("key", "Bad Key"), ("name", "x")], true),
-    ("delete_role", &[("key", "nope")], true),
-    ("list_employees", &[], true),
-    ("employee", &[("id", "999999")], true),
-    ("onboard_employee", &[("name", ""), ("email", "x@example.com"), ("department", "sales")], true),
-    ("reissue_invitation", &[("user_id", "999999")], true),
-    ("grant_role", &[("user_id", "999999"), ("role", "support"), ("reason", "x")], true),
-    ("approve_grant", &[("grant_id", "999999")], true),
-    ("revoke_grant", &[("grant_id", "999999"), ("reason", "x")], true),
-    ("suspend_employee", &[("user_id", "999999"), ("reason", "x")], true),
-    ("reactivate_employee", &[("user_id", "999999")], true),
-    ("offboard_employee", &[("user_id", "999999"), ("confirm_email", "x@example.com")], true),
-    ("cancel_offboarding", &[("user_id", "999999")], true),
-    ("unlock_employee", &[("user_id", "999999")], true),
-    ("mark_checklist", &[("user_id", "999999"), ("item", "github")], true),
-    ("offboarding_report", &[], true),
-    ("dashboard", &[], true),
-    ("grant_list", &[], true),
-    ("service_accounts", &[], true),
-    ("create_service_account", &[("name", "Bad Name")], true),
-    ("create_api_token", &[("account_id", "999999"), ("label", "x")], true),
-    ("revoke_api_token", &[("token_id", "999999")], true),
-    ("my_access", &[], false),
-    ("me", &[], false),
-    ("my_activity", &[], false),
+const FUNCTIONS: &[(&str, &[(&str, &str)], Who)] = &[
+    ("catalogue", &[], ADMIN),
+    ("save_role", &[("key", "Bad Key"), ("name", "x")], ADMIN),
+    ("delete_role", &[("key", "nope")], ADMIN),
+    ("list_employees", &[], ADMIN),
+    ("employee", &[("id", "999999")], ADMIN),
+    ("onboard_employee", &[("name", ""), ("email", "x@example.com"), ("department", "sales")], ADMIN),
+    ("reissue_invitation", &[("user_id", "999999")], ADMIN),
+    ("grant_role", &[("user_id", "999999"), ("role", "support"), ("reason", "x")], ADMIN),
+    ("approve_grant", &[("grant_id", "999999")], ADMIN),
+    ("revoke_grant", &[("grant_id", "999999"), ("reason", "x")], ADMIN),
+    ("suspend_employee", &[("user_id", "999999"), ("reason", "x")], ADMIN),
+    ("reactivate_employee", &[("user_id", "999999")], ADMIN),
+    ("offboard_employee", &[("user_id", "999999"), ("confirm_email", "x@example.com")], ADMIN),
+    ("cancel_offboarding", &[("user_id", "999999")], ADMIN),
+    ("unlock_employee", &[("user_id", "999999")], ADMIN),
+    ("mark_checklist", &[("user_id", "999999"), ("item", "github")], ADMIN),
+    ("offboarding_report", &[], ADMIN),
+    ("dashboard", &[], ADMIN),
+    ("grant_list", &[], ADMIN),
+    ("service_accounts", &[], ADMIN),
+    ("create_service_account", &[("name", "Bad Name")], ADMIN),
+    ("create_api_token", &[("account_id", "999999"), ("label", "x")], ADMIN),
+    ("revoke_api_token", &[("token_id", "999999")], ADMIN),
+    ("audit_browse", &[], AUDIT),
+    ("audit_verify", &[], AUDIT),
+    ("my_access", &[], ANY),
+    ("me", &[], ANY),
+    ("my_activity", &[], ANY),
 ];
 
-const PAGES: &[(&str, bool)] = &[
-    ("/admin", true),
-    ("/employees", true),
-    ("/employees/new", true),
-    ("/employees/1", true),
-    ("/roles", true),
-    ("/grants", true),
-    ("/offboarding", true),
-    ("/service-accounts", true),
-    ("/", false),
-    ("/access", false),
-    ("/activity", false),
-    ("/security", false),
+const PAGES: &[(&str, Who)] = &[
+    ("/admin", ADMIN),
+    ("/employees", ADMIN),
+    ("/employees/new", ADMIN),
+    ("/employees/1", ADMIN),
+    ("/roles", ADMIN),
+    ("/grants", ADMIN),
+    ("/offboarding", ADMIN),
+    ("/service-accounts", ADMIN),
+    ("/audit", AUDIT),
+    ("/", ANY),
+    ("/access", ANY),
+    ("/activity", ANY),
+    ("/security", ANY),
 ];
 
 async fn last_denied_operation(app: &TestApp) -> String {
@@ -90,12 +111,12 @@ async fn every_role_against_every_function_and_page(b: Backend) {
     }
     assert_eq!(clients.len(), gatehouse::domain::roles::builtin_roles().len(), "every built-in role");
     for (role, c) in clients {
-        for (name, form, admin_only) in FUNCTIONS {
+        for (name, form, who) in FUNCTIONS {
             let denied_before = app.audit_count("authz.denied", "denied").await;
             let r = app.call(&c, name, form).await;
             let status = r.status();
             let body = r.text().await.unwrap();
-            if *admin_only && role != "admin" {
+            if !allowed(*who, role) {
                 assert_eq!(status, StatusCode::FORBIDDEN, "{role} calling {name}: {body}");
                 assert_eq!(app.audit_count("authz.denied", "denied").await, denied_before + 1, "{role} {name} refusal recorded");
                 assert_eq!(last_denied_operation(&app).await, *name);
@@ -106,10 +127,10 @@ async fn every_role_against_every_function_and_page(b: Backend) {
                 assert_eq!(app.audit_count("authz.denied", "denied").await, denied_before, "{role} {name} not refused");
             }
         }
-        for (path, admin_only) in PAGES {
+        for (path, who) in PAGES {
             let denied_before = app.audit_count("authz.denied", "denied").await;
             let r = app.get(&c, path).await;
-            if *admin_only && role != "admin" {
+            if !allowed(*who, role) {
                 assert_eq!(r.status(), StatusCode::FORBIDDEN, "{role} opening {path}");
                 assert!(r.text().await.unwrap().contains("Request id"));
                 assert_eq!(app.audit_count("authz.denied", "denied").await, denied_before + 1);

@@ -26,6 +26,7 @@ pub(crate) use on_both;
 
 mod access;
 mod api_v1;
+mod audit_console;
 mod auth_flows;
 mod authz;
 mod cli;
