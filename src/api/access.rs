@@ -308,7 +308,7 @@ pub async fn create_service_account(name: String, #[server(default)] scopes: Vec
     finish(async {
         let (st, ctx, _) = request()?;
         let p = access::require(&st, &ctx, P::AccessGrant, "create_service_account").await?;
-        crate::server::service::create_account(&st, &ctx, &p, &name, &scopes).await
+        crate::server::service::create_account(&st, ctx.actor(), Some(p.user_id), &name, &scopes).await
     }
     .await)
 }
@@ -320,7 +320,7 @@ pub async fn create_api_token(account_id: i64, label: String, #[server(default)]
     finish(async {
         let (st, ctx, _) = request()?;
         let p = access::require(&st, &ctx, P::AccessGrant, "create_api_token").await?;
-        let (token, expires_at) = crate::server::service::create_token(&st, &ctx, &p, account_id, &label, &expires_in).await?;
+        let (token, expires_at) = crate::server::service::create_token(&st, ctx.actor(), Some(p.user_id), account_id, &label, &expires_in).await?;
         Ok(NewToken { token, expires_at: expires_at.map(crate::server::activity::format_time) })
     }
     .await)

@@ -476,13 +476,13 @@ async fn store_batch(
                 user_id: *emp,
                 session: Some(format!("svc:{}", service.name)),
                 ip: ctx.ip.clone(),
-                user_agent: Some(e.source_system.clone()),
+                user_agent: ctx.user_agent.clone(),
             };
-            NewEvent::new("data.access", Outcome::Success, actor)
-                .target("customer", &e.customer_id)
-                .customer(e.customer_id.clone())
-                .reason(e.purpose.clone().unwrap_or_default())
-                .details(json!({
+            let mut ev = NewEvent::new("data.access", Outcome::Success, actor).target("customer", &e.customer_id).customer(e.customer_id.clone());
+            if let Some(p) = e.purpose.as_ref().filter(|p| !p.trim().is_empty()) {
+                ev = ev.reason(p.clone());
+            }
+            ev.details(json!({
                     "action": e.action,
                     "fields": e.fields,
                     "record_types": e.record_types,

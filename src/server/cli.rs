@@ -10,6 +10,9 @@ Commands:
   migrate                     create or upgrade the database, then exit
   seed-demo                   fill an empty database with the demo company
   unlock EMAIL                clear the sign-in lockout of an account
+  service-token NAME SCOPES   create a token for service account NAME (created
+                              with SCOPES, comma-separated, if it does not exist);
+                              prints the token once
   audit verify [--database URL]
                               verify the audit chain of the configured (or given) database
 
@@ -35,6 +38,7 @@ pub async fn run(args: Vec<String>) -> i32 {
         ["migrate"] => startup::state(config, Clock::system()).await.map(|_| println!("database is up to date")).map_err(|e| e.to_string()),
         ["seed-demo"] => seed(config).await,
         ["unlock", email] => unlock(config, email).await,
+        ["service-token", name, scopes] => service_token(config, name, scopes).await,
         ["audit", "verify"] => verify(config).await,
         ["audit", "verify", "--database", url] => {
             config.database_url = (*url).to_owned();
@@ -63,6 +67,22 @@ async fn seed(config: Config) -> Result<(), String> {
         println!("{email:<42} {role:<10} {password}");
     }
     println!("\nEach person sets up an authenticator app at first sign-in.");
+    Ok(())
+}
+
+async fn service_token(config: Config, name: &str, scopes: &str) -> Result<(), String> {
+    let st = startup::state(config, Clock::system()).await.map_err(|e| e.to_string())?;
+    let actor = Actor { user_agent: Some("gatehouse service-token (command line)".into()), ..Default::default() };
+    let id = match super::service::account_id(&st, name).await.map_err(|e| e.to_string())? {
+        Some(id) => id,
+        None => {
+            let scopes: Vec<String> = scopes.split(',').map(str::to_owned).collect();
+            super::service::create_account(&st, actor.clone(), None, name, &scopes).await.map_err(|e| e.to_string())?
+        }
+    };
+    let (token, _) = super::service::create_token(&st, actor, None, id, "command line", "").await.map_err(|e| e.to_string())?;
+    // The token goes to standard output only, for the operator to store.
+    println!("{token}");
     Ok(())
 }
 

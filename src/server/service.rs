@@ -80,7 +80,9 @@ pub async fn list(st: &AppState) -> Result<Vec<ServiceAccountView>, AppError> {
     Ok(out)
 }
 
-pub async fn create_account(st: &AppState, ctx: &RequestCtx, p: &Principal, name: &str, scopes: &[String]) -> Result<i64, AppError> {
+/// Creates a service account; `by` is the administrator (none from the
+/// command line).
+pub async fn create_account(st: &AppState, actor: Actor, by: Option<i64>, name: &str, scopes: &[String]) -> Result<i64, AppError> {
     let name = check_name(name)?;
     let scopes = service::parse_scopes(scopes).map_err(|s| AppError::Validation(format!("Unknown scope \"{s}\".")))?;
     if scopes.is_empty() {
@@ -95,13 +97,13 @@ pub async fn create_account(st: &AppState, ctx: &RequestCtx, p: &Principal, name
     let q = sqlx::query("INSERT INTO service_accounts (name, scopes, created_by, created_at) VALUES (?, ?, ?, ?)")
         .bind(&name)
         .bind(scopes_list(&scopes))
-        .bind(p.user_id)
+        .bind(by)
         .bind(now);
     let id = users::insert_returning_id(&mut tx, q).await?;
     audit_log::append(
         &mut tx,
         now,
-        vec![NewEvent::new("service_account.created", Outcome::Success, ctx.actor())
+        vec![NewEvent::new("service_account.created", Outcome::Success, actor)
             .target("service_account", id)
             .details(json!({ "name": name, "scopes": scopes_list(&scopes), "before": null }))],
     )
@@ -113,8 +115,8 @@ pub async fn create_account(st: &AppState, ctx: &RequestCtx, p: &Principal, name
 /// Issues a token; the returned string is its only copy.
 pub async fn create_token(
     st: &AppState,
-    ctx: &RequestCtx,
-    p: &Principal,
+    actor: Actor,
+    by: Option<i64>,
     account_id: i64,
     label: &str,
     expires_in: &str,
@@ -139,14 +141,14 @@ pub async fn create_token(
         .bind(account_id)
         .bind(crypto::sha256_hex(secret.as_bytes()))
         .bind(label)
-        .bind(p.user_id)
+        .bind(by)
         .bind(now)
         .bind(expires_at);
     let id = users::insert_returning_id(&mut tx, q).await?;
     audit_log::append(
         &mut tx,
         now,
-        vec![NewEvent::new("api_token.created", Outcome::Success, ctx.actor())
+        vec![NewEvent::new("api_token.created", Outcome::Success, actor)
             .target("service_account", account_id)
             .details(json!({ "token_id": id, "label": label, "expires_at": expires_at }))],
     )
@@ -183,6 +185,16 @@ pub async fn revoke_token(st: &AppState, ctx: &RequestCtx, p: &Principal, token_
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The account's id by name, if it exists.
+pub async fn account_id(st: &AppState, name: &str) -> Result<Option<i64>, AppError> {
+    Ok(sqlx::query("SELECT id FROM service_accounts WHERE name = ?")
+        .bind(name)
+        .fetch_optional(&st.db.pool)
+        .await?
+        .map(|r| r.try_get("id"))
+        .transpose()?)
 }
 
 /// The service behind a valid bearer token.

@@ -70,3 +70,43 @@ fn seed_demo_then_verify_then_tamper() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("event 1: content does not match its hash"), "{stderr}");
 }
+
+#[test]
+fn service_token_from_the_command_line() {
+    let dir = Dir::new();
+    let out = gatehouse(&dir, &["service-token", "customer-api", "access:check"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("ghs_1_") && token.len() > 40, "{token}");
+    // A second token for the same account; the account is not created twice.
+    let out = gatehouse(&dir, &["service-token", "customer-api", "access:check"], &[]);
+    assert!(String::from_utf8(out.stdout).unwrap().starts_with("ghs_2_"));
+    // Unknown scopes and bad names are refused.
+    let out = gatehouse(&dir, &["service-token", "billing", "root"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unknown scope"));
+    let out = gatehouse(&dir, &["service-token", "Bad Name", "access:check"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    // Only hashes are stored, and the creation is in the verified chain.
+    let secret = token.rsplit('_').next().unwrap().to_owned();
+    let db = dir.0.join("g.db");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (accounts, leaked) = rt.block_on(async {
+        use sqlx::Row;
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        let a: i64 = sqlx::query("SELECT COUNT(*) AS n FROM service_accounts").fetch_one(&pool).await.unwrap().try_get("n").unwrap();
+        let l: i64 = sqlx::query("SELECT COUNT(*) AS n FROM api_tokens WHERE secret_hash LIKE ?")
+            .bind(format!("%{secret}%"))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+        pool.close().await;
+        (a, l)
+    });
+    assert_eq!((accounts, leaked), (1, 0));
+    let out = gatehouse(&dir, &["audit", "verify"], &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("OK: 3 events verified"), "{}", String::from_utf8_lossy(&out.stdout));
+}
