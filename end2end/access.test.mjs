@@ -3,6 +3,7 @@
 // employee, whose open browser session is refused on its next request.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { startServer, launch, newPage, hydrated, freshCode } from './helpers.mjs';
 
 const ADMIN = 'maya.okafor@sunridge-solar.example';
@@ -215,6 +216,10 @@ test('an auditor filters the trail by customer, opens an event and verifies the 
   await items.first().locator('summary').click();
   assert.match(await items.first().locator('.event-hash').textContent(), /^[0-9a-f]{64}$/);
   assert.match(await items.first().textContent(), /svc:customer-api/);
+  const [download] = await Promise.all([ap.waitForEvent('download'), ap.locator('#export-csv').click()]);
+  const csv = readFileSync(await download.path(), 'utf8');
+  assert.match(csv, /^seq,time_utc,actor,action,outcome,customer_id,target,reason,details,hash\r\n/);
+  assert.ok(csv.split('\r\n').filter((l) => l.includes(',access.check,')).length >= 2, csv.slice(0, 500));
   await ap.getByRole('button', { name: 'Verify the chain now' }).click();
   await ap.locator('#verify-result').getByText('The chain is intact').waitFor();
   assert.deepEqual(ap.problems.filter((p) => /Content Security Policy|Refused|panicked/.test(p)), []);

@@ -72,6 +72,7 @@ pub fn AuditPage() -> impl IntoView {
             <div class="flex items-end gap-2 pb-4">
                 <button type="submit" class=BUTTON>"Filter"</button>
                 <a href="/audit" class="px-3 py-2 text-sm text-slate-700 underline">"Clear"</a>
+                <a id="export-csv" rel="external" download="" href=move || format!("/audit/export.csv?{}", base_query()) class="px-3 py-2 text-sm text-indigo-700 underline">"Export as CSV"</a>
             </div>
         </form>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>

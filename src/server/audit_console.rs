@@ -22,6 +22,11 @@ pub struct Filter {
 }
 
 pub async fn browse(st: &AppState, f: &Filter) -> Result<AuditPage, AppError> {
+    browse_pages(st, f, PAGE_SIZE).await
+}
+
+/// One page of `size` events matching `f`, newest first.
+pub async fn browse_pages(st: &AppState, f: &Filter, size: i64) -> Result<AuditPage, AppError> {
     let too_long = [&f.employee, &f.action, &f.customer, &f.text].iter().any(|s| s.chars().count() > 254);
     if too_long {
         return Err(AppError::Validation("A filter is too long.".into()));
@@ -83,7 +88,7 @@ pub async fn browse(st: &AppState, f: &Filter) -> Result<AuditPage, AppError> {
         args.push(Arg::T(format!("%{needle}%")));
     }
     sql.push_str(" ORDER BY seq DESC LIMIT ?");
-    args.push(Arg::I(PAGE_SIZE + 1));
+    args.push(Arg::I(size + 1));
     let mut q = sqlx::query(&sql);
     for a in args {
         q = match a {
@@ -94,7 +99,7 @@ pub async fn browse(st: &AppState, f: &Filter) -> Result<AuditPage, AppError> {
     let rows = q.fetch_all(&st.db.pool).await?;
     let names = access::names(&st.db.pool).await?;
     let mut events = Vec::with_capacity(rows.len());
-    for r in rows.iter().take(PAGE_SIZE as usize) {
+    for r in rows.iter().take(size as usize) {
         let e = audit_log::event_from_row(r)?;
         let actor = match (e.actor.user_id, e.actor.session.as_deref()) {
             (Some(id), Some(s)) if s.starts_with("svc:") => format!("{} (reported by {})", access::opt_name(&names, Some(id)).unwrap_or_default(), &s[4..]),
@@ -123,7 +128,7 @@ pub async fn browse(st: &AppState, f: &Filter) -> Result<AuditPage, AppError> {
             hash: e.hash,
         });
     }
-    let next_before = (rows.len() as i64 > PAGE_SIZE).then(|| events.last().map(|e| e.seq)).flatten();
+    let next_before = (rows.len() as i64 > size).then(|| events.last().map(|e| e.seq)).flatten();
     Ok(AuditPage { events, next_before })
 }
 
@@ -135,4 +140,52 @@ pub async fn verify_now(st: &AppState) -> Result<VerifyView, AppError> {
         Some(e) => format!("The chain is broken: {e}"),
     };
     Ok(VerifyView { ok: report.error.is_none(), checked: report.checked, head_seq: report.head_seq, message, at: format_time(st.clock.now()) })
+}
+
+// ---------------------------------------------------------------- CSV export
+
+/// A CSV cell: quoted when needed, and defused when a spreadsheet would
+/// read it as a formula (OWASP CSV injection).
+pub fn csv_cell(value: &str) -> String {
+    let v = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v
+    }
+}
+
+pub const CSV_HEADER: &str = "seq,time_utc,actor,action,outcome,customer_id,target,reason,details,hash\r\n";
+
+pub fn csv_row(e: &AuditEventView) -> String {
+    let cells = [
+        e.seq.to_string(),
+        e.at.clone(),
+        e.actor.clone(),
+        e.action.clone(),
+        e.outcome.clone(),
+        e.customer_id.clone().unwrap_or_default(),
+        e.target.clone().unwrap_or_default(),
+        e.reason.clone().unwrap_or_default(),
+        e.details.clone(),
+        e.hash.clone(),
+    ];
+    let mut line = cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",");
+    line.push_str("\r\n");
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_are_quoted_and_defused() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_cell("+1"), "'+1");
+        assert_eq!(csv_cell("line\nbreak"), "\"line\nbreak\"");
+    }
 }

@@ -83,6 +83,7 @@ pub fn router(st: AppState) -> Router {
         .route("/healthz", get(http::healthz))
         .route("/api/v1/access-checks", axum::routing::post(super::api_v1::access_check))
         .route("/api/v1/openapi.json", get(super::api_v1::openapi))
+        .route("/audit/export.csv", get(super::api_v1::audit_csv))
         .leptos_routes_with_context(&st, routes, context.clone(), {
             let options = st.leptos_options.clone();
             move || shell(options.clone())

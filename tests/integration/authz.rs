@@ -127,6 +127,17 @@ async fn every_role_against_every_function_and_page(b: Backend) {
                 assert_eq!(app.audit_count("authz.denied", "denied").await, denied_before, "{role} {name} not refused");
             }
         }
+        // Routes outside the server functions and pages.
+        let denied_before = app.audit_count("authz.denied", "denied").await;
+        let r = app.get(&c, "/audit/export.csv").await;
+        if allowed(AUDIT, role) {
+            assert_eq!(r.status(), StatusCode::OK, "{role} exporting");
+        } else {
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{role} exporting");
+            assert!(r.text().await.unwrap().contains("request_id"));
+            assert_eq!(app.audit_count("authz.denied", "denied").await, denied_before + 1);
+            assert_eq!(last_denied_operation(&app).await, "audit_export_csv");
+        }
         for (path, who) in PAGES {
             let denied_before = app.audit_count("authz.denied", "denied").await;
             let r = app.get(&c, path).await;
