@@ -113,6 +113,49 @@ test('the administrator grants and revokes a time-boxed role', async () => {
   assert.equal(await ep.locator('tr[data-permission="customers:read_pii"]').count(), 0);
 });
 
+test('the employee requests support-pii, the administrator approves with a code, then revokes', async () => {
+  const ep = emp.page;
+  await ep.goto(`${server.base}/requests`);
+  await hydrated(ep);
+  await ep.locator('#req-role').selectOption('support-pii');
+  await ep.locator('#req-duration').fill('2h');
+  await ep.locator('#req-ticket').fill('SUP-1234');
+  await ep.locator('#req-why').fill('customer 1042 asks to correct the delivery address');
+  await ep.getByRole('button', { name: 'Send request' }).click();
+  await ep.locator('#my-requests li[data-state="pending"]').waitFor();
+
+  const page = admin.page;
+  await page.goto(`${server.base}/requests`);
+  await hydrated(page);
+  const item = page.locator('#queue li[data-state="pending"]');
+  await item.waitFor();
+  assert.match(await item.textContent(), /Jonas Becker asks for Support with customer PII for 2 hours/);
+  await item.locator('input[name="code"]').fill(await freshCode(admin.key, admin.used));
+  await item.locator('button.approve').click();
+  await page.locator('#queue li[data-state="approved"]').waitFor();
+
+  await ep.reload();
+  await hydrated(ep);
+  const active = ep.locator('#my-requests li[data-state="approved"]');
+  await active.waitFor();
+  // The countdown runs in the browser.
+  const first = await active.locator('.countdown').textContent();
+  assert.match(first, /^1:5\d:\d\d left$/);
+  await ep.waitForFunction((t) => document.querySelector('#my-requests .countdown').textContent !== t, first, { timeout: 5000 });
+  await ep.goto(`${server.base}/access`);
+  await hydrated(ep);
+  await ep.locator('tr[data-permission="customers:read_pii"]').waitFor();
+
+  const live = page.locator('#queue li[data-state="approved"]');
+  await live.locator('input[name="reason"]').fill('ticket closed');
+  await live.getByRole('button', { name: 'Revoke now' }).click();
+  await page.locator('#queue-empty').waitFor();
+  await ep.reload();
+  await hydrated(ep);
+  await ep.locator('tr[data-permission="customers:read"]').waitFor();
+  assert.equal(await ep.locator('tr[data-permission="customers:read_pii"]').count(), 0);
+});
+
 test('offboarding ends the employee\'s open session at once', async () => {
   const page = admin.page;
   await page.goto(`${server.base}/employees/${emp.id}`);

@@ -31,6 +31,7 @@ pub const PAGES: &[&str] = &[
     "/offboarding",
     "/service-accounts",
     "/audit",
+    "/requests",
 ];
 
 /// Is `path` one of the app's pages (fixed, or an employee's page)?
@@ -100,6 +101,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/offboarding") view=OffboardingPage/>
                     <Route path=path!("/service-accounts") view=ServiceAccountsPage/>
                     <Route path=path!("/audit") view=AuditPage/>
+                    <Route path=path!("/requests") view=RequestsPage/>
                 </Routes>
             </Shell>
         </Router>

@@ -46,6 +46,7 @@ fn SignedInNav(me: Profile) -> impl IntoView {
             <A href="/" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"Overview"</A>
             <A href="/activity" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"Sign-in activity"</A>
             <A href="/access" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"My access"</A>
+            <A href="/requests" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"Requests"</A>
             {me.can("employees:manage").then(|| view! {
                 <A href="/admin" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"Administration"</A>
                 <A href="/employees" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"Employees"</A>

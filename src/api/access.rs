@@ -369,3 +369,96 @@ pub async fn audit_verify() -> Result<VerifyView, AppError> {
     }
     .await)
 }
+
+#[server(endpoint = "request_elevation")]
+pub async fn request_elevation(
+    role: String,
+    #[server(default)] duration: String,
+    justification: String,
+    ticket: String,
+    #[server(default)] starts_at: String,
+) -> Result<i64, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let auth = ctx.full()?;
+        let input = crate::server::elevation::RequestInput { role, duration, justification, ticket, starts_at };
+        crate::server::elevation::create(&st, &ctx, auth.user_id, input).await
+    }
+    .await)
+}
+
+#[server(endpoint = "my_elevations")]
+pub async fn my_elevations() -> Result<Vec<ElevationView>, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let auth = ctx.full()?;
+        crate::server::elevation::mine(&st, auth.user_id).await
+    }
+    .await)
+}
+
+#[server(endpoint = "cancel_elevation")]
+pub async fn cancel_elevation(id: i64) -> Result<(), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let auth = ctx.full()?;
+        crate::server::elevation::cancel(&st, &ctx, auth.user_id, id).await
+    }
+    .await)
+}
+
+#[server(endpoint = "elevation_queue")]
+pub async fn elevation_queue() -> Result<Vec<ElevationView>, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let p = access::require(&st, &ctx, P::RequestsApprove, "elevation_queue").await?;
+        crate::server::elevation::queue(&st, &p).await
+    }
+    .await)
+}
+
+/// `decision` is "approve" or "deny". Returns the request's new state.
+#[server(endpoint = "decide_elevation")]
+pub async fn decide_elevation(id: i64, decision: String, #[server(default)] reason: String, #[server(default)] code: String) -> Result<String, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, session) = request()?;
+        let p = access::require(&st, &ctx, P::RequestsApprove, "decide_elevation").await?;
+        let approve = match decision.as_str() {
+            "approve" => true,
+            "deny" => false,
+            _ => return Err(AppError::Validation("Decide approve or deny.".into())),
+        };
+        let state = crate::server::elevation::decide(&st, &ctx, &session, &p, id, approve, &reason, &code).await?;
+        Ok(state.as_str().to_owned())
+    }
+    .await)
+}
+
+#[server(endpoint = "revoke_elevation")]
+pub async fn revoke_elevation(id: i64, reason: String, #[server(default)] code: String) -> Result<(), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, session) = request()?;
+        let p = access::require(&st, &ctx, P::RequestsApprove, "revoke_elevation").await?;
+        crate::server::elevation::revoke(&st, &ctx, &session, &p, id, &reason, &code).await
+    }
+    .await)
+}
+
+/// Roles anyone may request, for the request form.
+#[server(endpoint = "requestable_roles")]
+pub async fn requestable_roles() -> Result<Vec<RoleInfo>, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        ctx.full()?;
+        let roles = access::catalogue(&st.db.pool).await?;
+        Ok(roles.iter().filter(|r| r.requestable).map(|r| grants::role_info(r, 0)).collect())
+    }
+    .await)
+}

@@ -216,3 +216,26 @@ pub struct VerifyView {
     pub message: String,
     pub at: String,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElevationView {
+    pub id: i64,
+    pub requester: String,
+    pub requester_id: i64,
+    pub role: String,
+    pub role_name: String,
+    pub duration: String,
+    pub justification: String,
+    pub ticket: String,
+    pub state: String,
+    pub requested_at: String,
+    pub starts_at: Option<String>,
+    pub ends_at: Option<String>,
+    /// Milliseconds until the access ends, while it is active (for the countdown).
+    pub ends_in_ms: Option<i64>,
+    pub decided_by: Option<String>,
+    pub decision_reason: Option<String>,
+    pub grant_id: Option<i64>,
+    /// The requester's roles now (for approvers).
+    pub requester_roles: Vec<String>,
+}

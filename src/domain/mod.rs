@@ -3,6 +3,7 @@
 //! control the clock.
 
 pub mod audit;
+pub mod elevation;
 pub mod grants;
 pub mod lockout;
 pub mod offboarding;

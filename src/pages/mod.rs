@@ -2,6 +2,7 @@
 
 mod account;
 mod audit;
+mod requests;
 pub mod admin;
 mod sign_in;
 
@@ -9,3 +10,4 @@ pub use account::{ActivityPage, HomePage, MyAccessPage, NotFound, SecurityPage};
 pub use admin::{DashboardPage, DirectoryPage, EmployeePage, GrantsPage, OffboardingPage, OnboardPage, RolesPage, ServiceAccountsPage};
 pub use sign_in::{EnrolPage, InvitePage, MfaPage, RecoveryCodesPage, RecoverySignInPage, SetupPage, SignInPage};
 pub use audit::AuditPage;
+pub use requests::RequestsPage;

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod elevation;
 pub mod errors;
 pub mod grants;
 pub mod http;

@@ -365,6 +365,7 @@ pub async fn suspend(st: &AppState, ctx: &RequestCtx, p: &Principal, user_id: i6
         .execute(&mut **tx)
         .await?;
     let ended = session_store::delete_all_for_user(&mut tx, user_id).await?;
+    super::elevation::end_all_in(&mut tx, &ctx.actor(), user_id, "suspended", now).await?;
     audit_log::append(
         &mut tx,
         now,
@@ -535,6 +536,7 @@ pub async fn offboard_in(
         // Offboarded a moment ago by someone else: nothing more to do.
         return Ok(false);
     }
+    super::elevation::end_all_in(tx, actor, user_id, "offboarding", now).await?;
     let revoked = grants::revoke_all_in(tx, actor, actor_id, user_id, "offboarding", now).await?;
     let invitations = sqlx::query("UPDATE invitations SET cancelled_at = ? WHERE user_id = ? AND used_at IS NULL AND cancelled_at IS NULL")
         .bind(now)

@@ -129,6 +129,9 @@ pub async fn run_access_jobs(st: &AppState) {
     if let Err(e) = super::grants::sweep_expired(st).await {
         tracing::error!(error = %e, "grant expiry job failed");
     }
+    if let Err(e) = super::elevation::sweep(st).await {
+        tracing::error!(error = %e, "elevation job failed");
+    }
     if let Err(e) = super::people::sweep_scheduled(st).await {
         tracing::error!(error = %e, "scheduled offboarding job failed");
     }

@@ -1,0 +1,174 @@
+//! Just-in-time elevation: ask for a requestable role, see your requests
+//! with a live countdown, and (for approvers) decide on other people's.
+
+use crate::api::types::ElevationView;
+use crate::api::{CancelElevation, DecideElevation, RequestElevation, RevokeElevation};
+use crate::components::{FormError, LoadError};
+use leptos::prelude::*;
+
+const INPUT: &str = "block w-full rounded-md border border-slate-300 px-3 py-2 shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500";
+const BUTTON: &str = "rounded-md bg-indigo-600 px-3 py-2 text-sm font-semibold text-white hover:bg-indigo-700 focus:outline-none focus:ring-2 focus:ring-indigo-500 focus:ring-offset-2 disabled:opacity-60";
+const CARD: &str = "mb-6 rounded-lg border border-slate-200 bg-white p-4";
+
+/// Time left, counting down every second in the browser.
+#[component]
+fn Countdown(ms: i64) -> impl IntoView {
+    let left = RwSignal::new(ms.max(0));
+    Effect::new(move |_| {
+        let _ = set_interval_with_handle(move || left.update(|l| *l = (*l - 1000).max(0)), std::time::Duration::from_secs(1));
+    });
+    let text = move || {
+        let s = left.get() / 1000;
+        if s == 0 { "ended".to_owned() } else { format!("{}:{:02}:{:02} left", s / 3600, (s / 60) % 60, s % 60) }
+    };
+    view! { <span class="countdown font-mono text-green-800" role="timer" aria-live="off">{text}</span> }
+}
+
+fn line(e: &ElevationView) -> String {
+    let mut s = format!("{} for {} · {} · requested {}", e.role_name, e.duration, e.ticket, e.requested_at);
+    if let (Some(a), Some(b)) = (&e.starts_at, &e.ends_at) {
+        s.push_str(&format!(" · {a} to {b}"));
+    }
+    s
+}
+
+#[component]
+pub fn RequestsPage() -> impl IntoView {
+    let ask = ServerAction::<RequestElevation>::new();
+    let cancel = ServerAction::<CancelElevation>::new();
+    let decide = ServerAction::<DecideElevation>::new();
+    let revoke = ServerAction::<RevokeElevation>::new();
+    let version = move || ask.version().get() + cancel.version().get() + decide.version().get() + revoke.version().get();
+    let me = Resource::new(|| (), |_| crate::api::me());
+    let roles = Resource::new(|| (), |_| crate::api::requestable_roles());
+    let mine = Resource::new(version, |_| crate::api::my_elevations());
+    // Only approvers ask for the queue (anyone else would be refused, and
+    // the refusal recorded, on every visit).
+    let queue = Resource::new(version, |_| async move {
+        match crate::api::me().await {
+            Ok(Some(m)) if m.can("requests:approve") => crate::api::elevation_queue().await,
+            _ => Ok(Vec::new()),
+        }
+    });
+    view! {
+        <h1 class="mb-4 text-2xl font-semibold">"Elevated access"</h1>
+        <section class=CARD aria-labelledby="ask-h">
+            <h2 id="ask-h" class="mb-2 font-semibold">"Request a role for a while"</h2>
+            <p class="mb-4 text-sm text-slate-600">"Someone else approves it; it ends by itself. Without a start time the clock starts at approval."</p>
+            <FormError action=ask/>
+            {move || ask.value().get().and_then(|r| r.ok()).map(|id| view! { <p role="status" class="form-ok mb-4 text-sm text-green-800">"Request " {id} " sent for approval."</p> })}
+            <ActionForm action=ask>
+                <div class="grid gap-x-4 sm:grid-cols-2">
+                    <div class="mb-4">
+                        <label for="req-role" class="mb-1 block text-sm font-medium text-slate-700">"Role"</label>
+                        <Suspense fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                let list = roles.await.unwrap_or_default();
+                                view! {
+                                    <select id="req-role" name="role" class=INPUT>
+                                        {list.into_iter().map(|r| view! { <option value=r.key.clone()>{format!("{} (at most {}): {}", r.name, r.max_duration.clone().unwrap_or_default(), r.permissions.join(", "))}</option> }).collect_view()}
+                                    </select>
+                                }
+                            })}
+                        </Suspense>
+                    </div>
+                    <div class="mb-4">
+                        <label for="req-duration" class="mb-1 block text-sm font-medium text-slate-700">"Duration"</label>
+                        <input id="req-duration" name="duration" class=INPUT placeholder="1h (default), e.g. 30m, 4h"/>
+                    </div>
+                    <div class="mb-4">
+                        <label for="req-ticket" class="mb-1 block text-sm font-medium text-slate-700">"Ticket"</label>
+                        <input id="req-ticket" name="ticket" required class=INPUT placeholder="SUP-1234"/>
+                    </div>
+                    <div class="mb-4">
+                        <label for="req-start" class="mb-1 block text-sm font-medium text-slate-700">"Start (UTC, optional, within 7 days)"</label>
+                        <input id="req-start" name="starts_at" type="datetime-local" class=INPUT/>
+                    </div>
+                </div>
+                <div class="mb-4">
+                    <label for="req-why" class="mb-1 block text-sm font-medium text-slate-700">"Justification (at least 20 characters)"</label>
+                    <textarea id="req-why" name="justification" required minlength="20" rows="2" class=INPUT></textarea>
+                </div>
+                <button type="submit" class=BUTTON disabled=move || ask.pending().get()>"Send request"</button>
+            </ActionForm>
+        </section>
+
+        <section class=CARD aria-labelledby="mine-h">
+            <h2 id="mine-h" class="mb-2 font-semibold">"My requests"</h2>
+            <FormError action=cancel/>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match mine.await {
+                        Ok(list) if list.is_empty() => view! { <p class="text-sm text-slate-600">"None yet."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <ul id="my-requests" class="divide-y divide-slate-100 text-sm">
+                                {list.into_iter().map(|e| { let id = e.id; let can_cancel = e.state == "pending" || (e.state == "approved" && e.ends_in_ms.is_none()); view! {
+                                    <li class="flex flex-wrap items-center justify-between gap-2 py-2" data-request=id.to_string() data-state=e.state.clone()>
+                                        <span><span class="font-medium">{e.state.clone()}</span> " · " {line(&e)}
+                                            {e.decision_reason.clone().map(|r| view! { <span class="block text-xs text-slate-500">{r}</span> })}</span>
+                                        {e.ends_in_ms.map(|ms| view! { <Countdown ms/> })}
+                                        {can_cancel.then(|| view! {
+                                            <ActionForm action=cancel>
+                                                <input type="hidden" name="id" value=id.to_string()/>
+                                                <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 hover:bg-slate-100">"Cancel"</button>
+                                            </ActionForm>
+                                        })}
+                                    </li>
+                                }}).collect_view()}
+                            </ul>
+                        }.into_any(),
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+
+        {move || me.get().and_then(|m| m.ok().flatten()).filter(|m| m.can("requests:approve")).map(|_| view! {
+            <section class=CARD aria-labelledby="queue-h">
+                <h2 id="queue-h" class="mb-2 font-semibold">"Waiting for a decision, and active"</h2>
+                <p class="mb-2 text-sm text-slate-600">"Approving, denying and revoking need your authenticator code when your last one is more than 5 minutes old."</p>
+                <FormError action=decide/>
+                <FormError action=revoke/>
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        match queue.await {
+                            Ok(list) if list.is_empty() => view! { <p id="queue-empty" class="text-sm text-slate-600">"Nothing waiting."</p> }.into_any(),
+                            Ok(list) => view! {
+                                <ul id="queue" class="divide-y divide-slate-100 text-sm">
+                                    {list.into_iter().map(|e| { let id = e.id; let pending = e.state == "pending"; view! {
+                                        <li class="py-3" data-request=id.to_string() data-state=e.state.clone()>
+                                            <p><span class="font-medium">{e.requester.clone()}</span> " asks for " {line(&e)}</p>
+                                            <p class="text-slate-600">"“" {e.justification.clone()} "”"</p>
+                                            <p class="text-xs text-slate-500">"Holds now: " {if e.requester_roles.is_empty() { "nothing".to_owned() } else { e.requester_roles.join(", ") }}</p>
+                                            {if pending { view! {
+                                                <ActionForm action=decide attr:class="mt-2 flex flex-wrap items-end gap-2">
+                                                    <input type="hidden" name="id" value=id.to_string()/>
+                                                    <div><label for=format!("code-{id}") class="block text-xs">"Authenticator code"</label>
+                                                        <input id=format!("code-{id}") name="code" inputmode="numeric" autocomplete="one-time-code" class="w-28 rounded border border-slate-300 px-2 py-1"/></div>
+                                                    <div><label for=format!("reason-{id}") class="block text-xs">"Reason (to deny)"</label>
+                                                        <input id=format!("reason-{id}") name="reason" class="rounded border border-slate-300 px-2 py-1"/></div>
+                                                    <button type="submit" name="decision" value="approve" class="approve rounded-md bg-green-700 px-3 py-1 font-semibold text-white">"Approve"</button>
+                                                    <button type="submit" name="decision" value="deny" class="deny rounded-md border border-red-300 px-3 py-1 text-red-800">"Deny"</button>
+                                                </ActionForm>
+                                            }.into_any() } else { view! {
+                                                <ActionForm action=revoke attr:class="mt-2 flex flex-wrap items-end gap-2">
+                                                    <input type="hidden" name="id" value=id.to_string()/>
+                                                    <div><label for=format!("rcode-{id}") class="block text-xs">"Authenticator code"</label>
+                                                        <input id=format!("rcode-{id}") name="code" inputmode="numeric" autocomplete="one-time-code" class="w-28 rounded border border-slate-300 px-2 py-1"/></div>
+                                                    <div><label for=format!("rreason-{id}") class="block text-xs">"Reason"</label>
+                                                        <input id=format!("rreason-{id}") name="reason" required class="rounded border border-slate-300 px-2 py-1"/></div>
+                                                    <button type="submit" class="rounded-md border border-red-300 px-3 py-1 text-red-800">"Revoke now"</button>
+                                                </ActionForm>
+                                            }.into_any() }}
+                                        </li>
+                                    }}).collect_view()}
+                                </ul>
+                            }.into_any(),
+                            Err(e) => view! { <LoadError error=e/> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </section>
+        })}
+    }
+}
