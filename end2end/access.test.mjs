@@ -154,6 +154,9 @@ test('the employee requests support-pii, the administrator approves with a code,
   await hydrated(ep);
   await ep.locator('tr[data-permission="customers:read"]').waitFor();
   assert.equal(await ep.locator('tr[data-permission="customers:read_pii"]').count(), 0);
+  for (const p of [page, ep]) {
+    assert.deepEqual(p.problems.filter((m) => /hydration|panicked/i.test(m)), []);
+  }
 });
 
 test('offboarding ends the employee\'s open session at once', async () => {

@@ -123,7 +123,10 @@ pub fn RequestsPage() -> impl IntoView {
             </Transition>
         </section>
 
-        {move || me.get().and_then(|m| m.ok().flatten()).filter(|m| m.can("requests:approve")).map(|_| view! {
+        // Inside Suspense, so the server renders the same as the browser
+        // hydrates (a bare `me.get()` renders nothing on the server).
+        <Suspense fallback=|| ()>
+        {move || Suspend::new(async move { me.await.ok().flatten().filter(|m| m.can("requests:approve")).map(|_| view! {
             <section class=CARD aria-labelledby="queue-h">
                 <h2 id="queue-h" class="mb-2 font-semibold">"Waiting for a decision, and active"</h2>
                 <p class="mb-2 text-sm text-slate-600">"Approving, denying and revoking need your authenticator code when your last one is more than 5 minutes old."</p>
@@ -169,6 +172,7 @@ pub fn RequestsPage() -> impl IntoView {
                     })}
                 </Transition>
             </section>
-        })}
+        })})}
+        </Suspense>
     }
 }
