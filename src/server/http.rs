@@ -127,6 +127,20 @@ pub async fn origin_check(State(st): State<AppState>, req: Request, next: Next) 
     (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
+/// Refuses bodies over the limit of their route: at once when the declared
+/// length is too large, and while reading otherwise.
+pub async fn body_limit(req: Request, next: Next) -> Response {
+    let limit = if req.uri().path() == "/api/v1/audit-events" { super::api_v1::EVENTS_BODY_LIMIT } else { super::startup::BODY_LIMIT };
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        return plain_error(StatusCode::PAYLOAD_TOO_LARGE, &request_id);
+    }
+    let (parts, body) = req.into_parts();
+    let body = Body::new(http_body_util::Limited::new(body, limit));
+    next.run(Request::from_parts(parts, body)).await
+}
+
 fn is_static(path: &str) -> bool {
     path.starts_with("/pkg/") || path == "/favicon.ico" || path == "/healthz"
 }

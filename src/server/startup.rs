@@ -8,7 +8,6 @@ use axum::{middleware, routing::get, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::{net::SocketAddr, sync::Arc, time::Duration};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
 /// Largest request body accepted (forms and server-function calls).
@@ -75,25 +74,23 @@ pub fn router(st: AppState) -> Router {
         .with_path("/")
         .with_expiry(Expiry::OnSessionEnd);
 
-    // Event batches from services may be up to 2 MiB; everything else 64 KiB.
-    let batches = Router::new()
-        .route("/api/v1/audit-events", axum::routing::post(super::api_v1::audit_events))
-        .layer(RequestBodyLimitLayer::new(super::api_v1::EVENTS_BODY_LIMIT));
     Router::new()
         .route("/healthz", get(http::healthz))
         .route("/api/v1/access-checks", axum::routing::post(super::api_v1::access_check))
         .route("/api/v1/openapi.json", get(super::api_v1::openapi))
+        .route("/api/v1/audit-events", axum::routing::post(super::api_v1::audit_events))
         .route("/audit/export.csv", get(super::api_v1::audit_csv))
         .leptos_routes_with_context(&st, routes, context.clone(), {
             let options = st.leptos_options.clone();
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .merge(batches)
         .layer(middleware::from_fn_with_state(st.clone(), http::auth_layer))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(st.clone(), http::origin_check))
+        // Before anything reads the request: event batches from services may
+        // be up to 2 MiB, everything else 64 KiB.
+        .layer(middleware::from_fn(http::body_limit))
         .layer(middleware::from_fn(http::security_headers))
         .with_state(st)
 }
