@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use gatehouse::domain::{audit::Actor, grants, permissions::Permission, roles};
-use gatehouse::server::{access, db::Db, people, users};
+use gatehouse::server::{access, access_cache::AccessCache, db::Db, people, users};
 use sqlx::Row;
 
 const NOW: i64 = 1_767_225_600_000;
@@ -84,6 +84,56 @@ fn benches(c: &mut Criterion) {
                 for _ in 0..iters {
                     let held = access::permissions_at(&db.pool, uid, NOW).await.unwrap();
                     assert!(held.contains(Permission::OrdersWrite));
+                }
+                start.elapsed()
+            })
+        })
+    });
+    // What a request's check costs now: the employee's facts kept in memory,
+    // used when their access version (read with the employee's row, which
+    // every request reads anyway) is unchanged.
+    let cache = AccessCache::default();
+    let version = rt.block_on(users::by_id(&db.pool, uid)).unwrap().unwrap().access_version;
+    g.bench_function("cached_one_employee_in_runtime", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = std::time::Instant::now();
+                for _ in 0..iters {
+                    let facts = cache.facts(&db.pool, uid, Some(version), NOW).await.unwrap();
+                    assert!(facts.permissions(NOW).contains(Permission::OrdersWrite));
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.bench_function("cached_one_employee_decision", |b| {
+        b.iter(|| {
+            let facts = cache.fresh(uid, version, NOW).unwrap();
+            assert!(facts.decide(Permission::CustomersReadPii, NOW).allow);
+        })
+    });
+    // The whole per-request authorisation, before and after: the employee's
+    // row (status, access version) and then the check.
+    g.bench_function("request_user_row_then_uncached_check", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = std::time::Instant::now();
+                for _ in 0..iters {
+                    let u = users::by_id(&db.pool, uid).await.unwrap().unwrap();
+                    assert!(access::permissions_at(&db.pool, u.id, NOW).await.unwrap().contains(Permission::OrdersWrite));
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.bench_function("request_user_row_then_cached_check", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = std::time::Instant::now();
+                for _ in 0..iters {
+                    let u = users::by_id(&db.pool, uid).await.unwrap().unwrap();
+                    let facts = cache.facts(&db.pool, u.id, Some(u.access_version), NOW).await.unwrap();
+                    assert!(facts.permissions(NOW).contains(Permission::OrdersWrite));
                 }
                 start.elapsed()
             })

@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createHash, createPublicKey, verify } from 'node:crypto';
 import { startServer, launch, newPage, hydrated, freshCode } from './helpers.mjs';
 
 const ADMIN = 'maya.okafor@sunridge-solar.example';
@@ -266,7 +267,36 @@ test('an auditor filters the trail by customer, opens an event and verifies the 
   const csv = readFileSync(await download.path(), 'utf8');
   assert.match(csv, /^seq,time_utc,actor,action,outcome,customer_id,target,reason,details,hash\r\n/);
   assert.ok(csv.split('\r\n').filter((l) => l.includes(',access.check,')).length >= 2, csv.slice(0, 500));
+  // Sign a checkpoint, then check an event's inclusion proof and the
+  // checkpoint's signature here, with Node's own SHA-256 and Ed25519.
+  await ap.getByRole('button', { name: 'Sign a checkpoint now' }).click();
+  await ap.locator('#latest-checkpoint[data-number]').waitFor();
+  const seq = Number(await items.first().getAttribute('data-seq'));
+  const { proof, keys } = await ap.evaluate(async (s) => ({
+    proof: await (await fetch(`/api/v1/audit/proofs/${s}`)).json(),
+    keys: await (await fetch('/api/v1/audit/public-key')).json(),
+  }), seq);
+  const sha = (...parts) => createHash('sha256').update(Buffer.concat(parts)).digest();
+  let r = sha(Buffer.from([0]), Buffer.from(proof.event_hash, 'hex'));
+  let [fn, sn] = [seq - 1, proof.tree_size - 1];
+  for (const step of proof.audit_path.map((h) => Buffer.from(h, 'hex'))) {
+    if (fn % 2 === 1 || fn === sn) {
+      r = sha(Buffer.from([1]), step, r);
+      while (fn % 2 === 0 && fn !== 0) { fn >>= 1; sn >>= 1; }
+    } else {
+      r = sha(Buffer.from([1]), r, step);
+    }
+    fn >>= 1; sn >>= 1;
+  }
+  assert.equal(sn, 0);
+  assert.equal(r.toString('hex'), proof.checkpoint.root, 'the proof leads to the signed root');
+  const raw = Buffer.from(keys.keys.find((k) => k.key_id === proof.checkpoint.key_id).public_key, 'hex');
+  const key = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw]), format: 'der', type: 'spki' });
+  const message = Buffer.from(proof.checkpoint.signed_message);
+  assert.ok(verify(null, message, key, Buffer.from(proof.checkpoint.signature, 'hex')), 'Ed25519 signature');
+  assert.ok(!verify(null, Buffer.from(proof.checkpoint.signed_message.replace(/tree_size \d+/, 'tree_size 1')), key, Buffer.from(proof.checkpoint.signature, 'hex')));
   await ap.getByRole('button', { name: 'Verify the chain now' }).click();
   await ap.locator('#verify-result').getByText('The chain is intact').waitFor();
+  assert.match(await ap.locator('#verify-result').textContent(), /[1-9]\d* signed checkpoints match/);
   assert.deepEqual(ap.problems.filter((p) => /Content Security Policy|Refused|panicked/.test(p)), []);
 });

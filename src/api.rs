@@ -62,6 +62,7 @@ pub(crate) mod ssr {
             user_agent: None,
             session_tag: None,
             auth: None,
+            access_version: None,
         });
         let session = parts.extensions.get::<Session>().cloned().ok_or_else(|| crate::server::errors::internal("no session"))?;
         Ok((st, ctx, session))
@@ -182,14 +183,12 @@ pub async fn me() -> Result<Option<Profile>, AppError> {
         let Ok(auth) = ctx.full() else { return Ok(None) };
         let Some(user) = crate::server::users::by_id(&st.db.pool, auth.user_id).await? else { return Ok(None) };
         let now = st.clock.now();
-        let keys = crate::server::users::active_roles(&st.db.pool, user.id, now).await?;
-        let catalogue = crate::server::access::all_roles(&st.db.pool).await?;
-        let perms = crate::server::access::permissions_at(&st.db.pool, user.id, now).await?;
+        let facts = st.access.facts(&st.db.pool, user.id, Some(user.access_version), now).await?;
         Ok(Some(Profile {
             name: user.display_name,
             email: user.email,
-            roles: keys.iter().map(|k| catalogue.iter().find(|r| &r.key == k).map(|r| r.name.clone()).unwrap_or_else(|| k.clone())).collect(),
-            permissions: perms.iter().map(|p| p.id().to_owned()).collect(),
+            roles: facts.active_role_names(now),
+            permissions: facts.permissions(now).iter().map(|p| p.id().to_owned()).collect(),
             recovery_codes_left: crate::server::auth::recovery_codes_left(&st, user.id).await?,
         }))
     }

@@ -370,6 +370,31 @@ pub async fn audit_verify() -> Result<VerifyView, AppError> {
     .await)
 }
 
+/// The latest signed checkpoint, if any (audit:read).
+#[server(endpoint = "audit_latest_checkpoint")]
+pub async fn audit_latest_checkpoint() -> Result<Option<CheckpointView>, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require(&st, &ctx, P::AuditRead, "audit_latest_checkpoint").await?;
+        crate::server::audit_console::latest_checkpoint(&st).await
+    }
+    .await)
+}
+
+/// Signs a checkpoint now over every event so far (audit:read: it changes
+/// no record, it attests to them).
+#[server(endpoint = "audit_sign_checkpoint")]
+pub async fn audit_sign_checkpoint() -> Result<Option<CheckpointView>, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require(&st, &ctx, P::AuditRead, "audit_sign_checkpoint").await?;
+        crate::server::audit_console::sign_checkpoint(&st).await
+    }
+    .await)
+}
+
 #[server(endpoint = "request_elevation")]
 pub async fn request_elevation(
     role: String,

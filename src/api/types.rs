@@ -239,3 +239,13 @@ pub struct ElevationView {
     /// The requester's roles now (for approvers).
     pub requester_roles: Vec<String>,
 }
+
+/// A signed checkpoint as the integrity panel shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointView {
+    pub number: i64,
+    pub tree_size: i64,
+    pub root: String,
+    pub at: String,
+    pub key_id: String,
+}

@@ -323,6 +323,12 @@ impl Verifier {
         Self { expected_seq: 1, prev_hash: GENESIS_HASH.to_owned(), count: 0, buf: Vec::with_capacity(1024) }
     }
 
+    /// Continues a chain already checked up to `prev_seq`, whose last hash
+    /// is `prev_hash`.
+    pub fn resume(prev_seq: i64, prev_hash: &str) -> Self {
+        Self { expected_seq: prev_seq + 1, prev_hash: prev_hash.to_owned(), count: 0, buf: Vec::with_capacity(1024) }
+    }
+
     pub fn push(&mut self, event: &Event) -> Result<(), ChainError> {
         self.push_ref(&event.as_ref())
     }

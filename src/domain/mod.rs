@@ -3,9 +3,12 @@
 //! control the clock.
 
 pub mod audit;
+#[cfg(feature = "ssr")]
+pub mod checkpoint;
 pub mod elevation;
 pub mod grants;
 pub mod lockout;
+pub mod merkle;
 pub mod offboarding;
 pub mod password;
 pub mod permissions;

@@ -81,7 +81,12 @@ pub fn is_builtin(key: &str) -> bool {
 
 /// The permissions of a built-in role, without allocating.
 pub fn builtin_permissions(key: &str) -> Option<PermissionSet> {
-    BUILTINS.iter().find(|r| r.key == key).map(|r| r.permissions)
+    builtin_role(key).map(|r| r.permissions)
+}
+
+/// A built-in role by key.
+pub fn builtin_role(key: &str) -> Option<&'static RoleDef> {
+    BUILTINS.iter().find(|r| r.key == key)
 }
 
 /// Separation of duties: one person may not both manage access and hold

@@ -1,7 +1,7 @@
 //! The auditor console: browse the audit trail with filters, newest first,
 //! and verify the chain. Read-only.
 
-use crate::api::AuditVerify;
+use crate::api::{AuditSignCheckpoint, AuditVerify};
 use crate::components::{FormError, LoadError};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -30,6 +30,8 @@ pub fn AuditPage() -> impl IntoView {
         },
     );
     let verify = ServerAction::<AuditVerify>::new();
+    let sign = ServerAction::<AuditSignCheckpoint>::new();
+    let checkpoint = Resource::new(move || sign.version().get(), |_| crate::api::audit_latest_checkpoint());
     // The query string without `before`, for the "older" link.
     let base_query = move || {
         query.with(|q| {
@@ -44,16 +46,40 @@ pub fn AuditPage() -> impl IntoView {
         <h1 class="mb-2 text-2xl font-semibold">"Audit trail"</h1>
         <section class="mb-6 rounded-lg border border-slate-200 bg-white p-4" aria-labelledby="integrity-h">
             <h2 id="integrity-h" class="mb-2 font-semibold">"Integrity"</h2>
-            <p class="mb-2 text-sm text-slate-600">"Checks every event's hash and link from the first to the head of the chain."</p>
+            <p class="mb-2 text-sm text-slate-600">
+                "Checks every event's hash and link from the first to the head of the chain, and every signed checkpoint: its Ed25519 signature "
+                "(public key at " <a class="text-indigo-700 underline" href="/api/v1/audit/public-key" rel="external">"/api/v1/audit/public-key"</a> ") and its Merkle root over the events."
+            </p>
+            <Suspense fallback=|| view! { <p class="mb-2 text-sm">"Loading the latest checkpoint…"</p> }>
+                {move || Suspend::new(async move {
+                    match checkpoint.await {
+                        Ok(Some(c)) => view! {
+                            <p id="latest-checkpoint" class="mb-2 text-sm" data-number=c.number.to_string() data-tree-size=c.tree_size.to_string()>
+                                "Latest signed checkpoint: number " {c.number} ", covering events 1 to " {c.tree_size} ", signed " {c.at.clone()}
+                                " by key " <span class="font-mono">{c.key_id.clone()}</span> ". Root "
+                                <span class="break-all font-mono">{c.root.clone()}</span>
+                            </p>
+                        }.into_any(),
+                        Ok(None) => view! { <p id="latest-checkpoint" class="mb-2 text-sm">"No checkpoint signed yet: one is signed within a minute of new events."</p> }.into_any(),
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <FormError action=sign/>
             <FormError action=verify/>
             {move || verify.value().get().and_then(|r| r.ok()).map(|v| view! {
                 <p id="verify-result" role="status" class=if v.ok { "mb-2 text-sm text-green-800" } else { "mb-2 text-sm font-semibold text-red-800" }>
                     {v.message.clone()} " (checked " {v.at.clone()} ")"
                 </p>
             })}
-            <ActionForm action=verify>
-                <button type="submit" class=BUTTON disabled=move || verify.pending().get()>"Verify the chain now"</button>
-            </ActionForm>
+            <div class="flex flex-wrap gap-2">
+                <ActionForm action=verify>
+                    <button type="submit" class=BUTTON disabled=move || verify.pending().get()>"Verify the chain now"</button>
+                </ActionForm>
+                <ActionForm action=sign>
+                    <button id="sign-checkpoint" type="submit" class=BUTTON disabled=move || sign.pending().get()>"Sign a checkpoint now"</button>
+                </ActionForm>
+            </div>
         </section>
         <form method="get" action="/audit" role="search" aria-label="Filter events" class="mb-6 grid gap-x-4 rounded-lg border border-slate-200 bg-white p-4 sm:grid-cols-2 lg:grid-cols-4">
             {FILTERS.iter().map(|(name, label, kind)| {
@@ -98,6 +124,8 @@ pub fn AuditPage() -> impl IntoView {
                                             <dt class="font-medium">"Details"</dt><dd><pre class="whitespace-pre-wrap font-mono">{e.details.clone()}</pre></dd>
                                             <dt class="font-medium">"Previous hash"</dt><dd class="break-all font-mono">{e.prev_hash.clone()}</dd>
                                             <dt class="font-medium">"Hash"</dt><dd class="event-hash break-all font-mono">{e.hash.clone()}</dd>
+                                            <dt class="font-medium">"Inclusion proof"</dt>
+                                            <dd><a class="proof-link text-indigo-700 underline" rel="external" href=format!("/api/v1/audit/proofs/{}", e.seq)>"Proof against the latest checkpoint (JSON)"</a></dd>
                                         </dl>
                                     </details>
                                 </li>

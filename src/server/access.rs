@@ -5,14 +5,14 @@
 use super::{
     audit_log,
     auth::{AuthState, RequestCtx},
-    db::{opt_text, text},
+    db::text,
     state::AppState,
 };
 use crate::domain::{
     audit::{NewEvent, Outcome},
     grants::{Grant, Status},
     permissions::{Permission, PermissionSet},
-    roles::{self, builtin_roles, RoleDef},
+    roles::{builtin_roles, RoleDef},
     Millis,
 };
 use crate::errors::AppError;
@@ -90,47 +90,21 @@ pub async fn status_of<'e>(ex: impl Executor<'e, Database = Any>, user_id: i64) 
     Ok(row.map(|r| text(&r, "status")).transpose()?.and_then(|s| Status::parse(&s)))
 }
 
-/// The permissions an employee holds at `now`, in one query: status,
-/// active grants, and the permissions of any custom role among them.
+/// The permissions an employee holds at `now`, read from the database
+/// (one query, no cache).
 pub async fn permissions_at(pool: &sqlx::AnyPool, user_id: i64, now: Millis) -> Result<PermissionSet, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT u.status, g.id, g.user_id, g.role, g.starts_at, g.expires_at, g.revoked_at, g.pending, r.permissions AS custom, r.deleted_at \
-         FROM users u LEFT JOIN grants g ON g.user_id = u.id AND g.revoked_at IS NULL AND g.pending = 0 \
-         AND g.starts_at <= ? AND (g.expires_at IS NULL OR g.expires_at > ?) \
-         LEFT JOIN roles r ON r.role_key = g.role WHERE u.id = ?",
-    )
-    .bind(now)
-    .bind(now)
-    .bind(user_id)
-    .fetch_all(pool)
-    .await?;
-    let Some(first) = rows.first() else { return Ok(PermissionSet::EMPTY) };
-    if Status::parse(&text(first, "status")?) != Some(Status::Active) {
-        return Ok(PermissionSet::EMPTY);
-    }
-    let mut held = PermissionSet::EMPTY;
-    for r in &rows {
-        if r.try_get::<Option<i64>, _>("id")?.is_none() {
-            continue;
-        }
-        let g = grant_from_row(r)?;
-        if !g.is_active(now) {
-            continue;
-        }
-        let perms = match roles::builtin_permissions(&g.role) {
-            Some(p) => p,
-            None if r.try_get::<Option<i64>, _>("deleted_at")?.is_none() => {
-                opt_text(r, "custom")?.map(|c| parse_stored(&c)).unwrap_or(PermissionSet::EMPTY)
-            }
-            None => PermissionSet::EMPTY,
-        };
-        held = held.union(perms);
-    }
-    Ok(held)
+    Ok(super::access_cache::load(pool, user_id, now).await?.permissions(now))
+}
+
+/// The permissions an employee holds now, from the cache when `version`
+/// (their `access_version` as read in this request) matches it.
+pub async fn held(st: &AppState, user_id: i64, version: Option<i64>) -> Result<PermissionSet, sqlx::Error> {
+    let now = st.clock.now();
+    Ok(st.access.facts(&st.db.pool, user_id, version, now).await?.permissions(now))
 }
 
 /// A stored permission list; identifiers no longer in the code grant nothing.
-fn parse_stored(list: &str) -> PermissionSet {
+pub(crate) fn parse_stored(list: &str) -> PermissionSet {
     list.split(',').filter_map(Permission::parse).fold(PermissionSet::EMPTY, |mut s, p| {
         s.insert(p);
         s
@@ -168,8 +142,7 @@ pub async fn require(st: &AppState, ctx: &RequestCtx, perm: Permission, operatio
 
 pub async fn require_any(st: &AppState, ctx: &RequestCtx, perms: &[Permission], operation: &str) -> Result<Principal, AppError> {
     let auth = ctx.full()?.clone();
-    let now = st.clock.now();
-    let held = permissions_at(&st.db.pool, auth.user_id, now).await?;
+    let held = held(st, auth.user_id, ctx.access_version).await?;
     if perms.iter().any(|p| held.contains(*p)) {
         return Ok(Principal { user_id: auth.user_id, auth, perms: held });
     }

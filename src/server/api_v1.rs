@@ -10,7 +10,6 @@ use super::{
 };
 use crate::domain::{
     audit::{NewEvent, Outcome},
-    grants::Status,
     permissions::Permission,
     service::{self, Scope},
 };
@@ -147,22 +146,22 @@ pub async fn access_check(
 async fn decide(st: &AppState, ctx: &RequestCtx, service: &ServicePrincipal, req: &CheckRequest, permission: Permission) -> Result<Response, sqlx::Error> {
     let now = st.clock.now();
     let row = match &req.employee {
-        Value::Number(n) => sqlx::query("SELECT id, status FROM users WHERE id = ?").bind(n.as_i64().unwrap_or(0)).fetch_optional(&st.db.pool).await?,
+        Value::Number(n) => sqlx::query("SELECT id, access_version FROM users WHERE id = ?").bind(n.as_i64().unwrap_or(0)).fetch_optional(&st.db.pool).await?,
         Value::String(s) => {
             let email = s.trim().to_lowercase();
-            sqlx::query("SELECT id, status FROM users WHERE email = ?").bind(email).fetch_optional(&st.db.pool).await?
+            sqlx::query("SELECT id, access_version FROM users WHERE email = ?").bind(email).fetch_optional(&st.db.pool).await?
         }
         _ => None,
     };
-    let (employee_id, status) = match &row {
-        Some(r) => (Some(r.try_get::<i64, _>("id")?), Status::parse(&text(r, "status")?)),
-        None => (None, None),
+    let employee = match &row {
+        Some(r) => Some((r.try_get::<i64, _>("id")?, r.try_get::<i64, _>("access_version")?)),
+        None => None,
     };
-    let (grants, roles) = match employee_id {
-        Some(id) => (access::open_grants(&st.db.pool, id).await?, access::catalogue(&st.db.pool).await?),
-        None => (Vec::new(), Vec::new()),
+    let employee_id = employee.map(|(id, _)| id);
+    let d = match employee {
+        Some((id, version)) => st.access.facts(&st.db.pool, id, Some(version), now).await?.decide(permission, now),
+        None => service::decide(None, &[], &[], permission, now),
     };
-    let d = service::decide(status, &grants, &roles, permission, now);
     let mut audit_seq = None;
     if !d.allow || req.customer_id.is_some() {
         let mut event = NewEvent::new("access.check", if d.allow { Outcome::Success } else { Outcome::Denied }, service.actor(ctx))
@@ -207,7 +206,10 @@ pub async fn openapi() -> Response {
         "openapi": "3.1.0",
         "info": { "title": "Gatehouse API", "version": "1" },
         "components": {
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "A service-account token (ghs_…)" } },
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "description": "A service-account token (ghs_…)" },
+                "session": { "type": "apiKey", "in": "cookie", "name": "gatehouse", "description": "A signed-in browser session (auditors)" }
+            },
             "schemas": {
                 "Error": error,
                 "AccessCheck": {
@@ -284,6 +286,35 @@ pub async fn openapi() -> Response {
                         "415": { "description": "Not application/json" },
                         "422": { "description": "A field is missing, unknown or invalid; the message names it", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
                     }
+                }
+            },
+            "/api/v1/audit/public-key": {
+                "get": {
+                    "summary": "The Ed25519 public keys that sign audit checkpoints (hex). Public: no authentication.",
+                    "security": [],
+                    "responses": { "200": { "description": "algorithm, signed_format, current_key_id, keys[{key_id, public_key, created_at}]" } }
+                }
+            },
+            "/api/v1/audit/checkpoints": {
+                "get": {
+                    "summary": "Signed checkpoints in order (signed-in employee with audit:read). Each names tree_size, the RFC 6962 Merkle root over events 1..tree_size, the head hash, the digest of the previous checkpoint, and signs signed_message.",
+                    "security": [{ "session": [] }],
+                    "parameters": [
+                        { "name": "after", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 } },
+                        { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 } }
+                    ],
+                    "responses": { "200": { "description": "checkpoints[]" }, "401": { "description": "Not signed in" }, "403": { "description": "No audit:read" }, "422": { "description": "limit out of range" } }
+                }
+            },
+            "/api/v1/audit/proofs/{seq}": {
+                "get": {
+                    "summary": "An RFC 6962 inclusion proof that event seq is under the root of a checkpoint (default the latest), with the checkpoint (signed-in employee with audit:read).",
+                    "security": [{ "session": [] }],
+                    "parameters": [
+                        { "name": "seq", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1 } },
+                        { "name": "checkpoint", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1 } }
+                    ],
+                    "responses": { "200": { "description": "seq, leaf_index, event_hash, leaf_hash, tree_size, audit_path[], checkpoint" }, "404": { "description": "No such checkpoint, or it does not cover seq" } }
                 }
             }
         }
@@ -556,11 +587,8 @@ pub async fn audit_csv(
     let Ok(axum::extract::Query(q)) = query else {
         return error(StatusCode::BAD_REQUEST, "The filters could not be read.", &rid);
     };
-    match access::require(&st, &ctx, Permission::AuditExport, "audit_export_csv").await {
-        Ok(_) => {}
-        Err(AppError::Unauthorized(m)) => return error(StatusCode::UNAUTHORIZED, m, &rid),
-        Err(AppError::Forbidden) => return error(StatusCode::FORBIDDEN, "You don't have permission to export the audit trail.", &rid),
-        Err(e) => return internal(&rid, e),
+    if let Err(r) = signed_in_with(&st, &ctx, Permission::AuditExport, "audit_export_csv", "export the audit trail").await {
+        return r;
     }
     let filter = Filter { from: q.from, to: q.to, employee: q.employee, action: q.action, outcome: q.outcome, customer: q.customer, text: q.text, before: None };
     // Check the filters (and the first page) before answering 200.
@@ -620,4 +648,132 @@ pub async fn audit_csv(
 fn file_stamp(ms: i64) -> String {
     let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
     time::OffsetDateTime::from_unix_timestamp(ms / 1000).ok().and_then(|t| t.format(&fmt).ok()).unwrap_or_default()
+}
+
+/// For routes used from the browser (session cookie, not a token): the
+/// signed-in employee must hold `perm`; a refusal is recorded.
+async fn signed_in_with(st: &AppState, ctx: &RequestCtx, perm: Permission, operation: &str, what: &str) -> Result<(), Response> {
+    use crate::errors::AppError;
+    let rid = &ctx.request_id;
+    match access::require(st, ctx, perm, operation).await {
+        Ok(_) => Ok(()),
+        Err(AppError::Unauthorized(m)) => Err(error(StatusCode::UNAUTHORIZED, m, rid)),
+        Err(AppError::Forbidden) => Err(error(StatusCode::FORBIDDEN, format!("You don't have permission to {what}."), rid)),
+        Err(e) => Err(internal(rid, e)),
+    }
+}
+
+// ------------------------------------------------------- signed checkpoints
+
+fn checkpoint_json(cp: &crate::domain::checkpoint::Checkpoint) -> Value {
+    json!({
+        "number": cp.number,
+        "tree_size": cp.tree_size,
+        "root": cp.root,
+        "head_hash": cp.head_hash,
+        "prev_hash": cp.prev_hash,
+        "at": cp.at,
+        "key_id": cp.key_id,
+        "signature": cp.signature,
+        "signed_message": cp.message(),
+    })
+}
+
+/// GET /api/v1/audit/public-key: the keys that sign checkpoints. Public, so
+/// anyone holding a checkpoint or an export can check it.
+pub async fn public_key(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>) -> Response {
+    match super::checkpoints::public_keys(&st.db).await {
+        Ok(keys) => Json(json!({
+            "algorithm": "Ed25519",
+            "signed_format": crate::domain::checkpoint::FORMAT,
+            "current_key_id": st.audit_keys.key_id,
+            "keys": keys.iter().map(|(id, pk, at)| json!({ "key_id": id, "public_key": pk, "created_at": at })).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(e) => internal(&ctx.request_id, e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointQuery {
+    #[serde(default)]
+    pub after: Option<i64>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+/// GET /api/v1/audit/checkpoints?after=N&limit=M: signed checkpoints in
+/// order (audit:read).
+pub async fn checkpoints(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    query: Result<axum::extract::Query<CheckpointQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let rid = ctx.request_id.clone();
+    if let Err(r) = signed_in_with(&st, &ctx, Permission::AuditRead, "audit_checkpoints", "read the audit trail").await {
+        return r;
+    }
+    let Ok(axum::extract::Query(q)) = query else {
+        return error(StatusCode::BAD_REQUEST, "Use after and limit, both whole numbers.", &rid);
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1_000).contains(&limit) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "limit must be between 1 and 1000.", &rid);
+    }
+    match super::checkpoints::list(&st.db.pool, q.after.unwrap_or(0).max(0), limit).await {
+        Ok(list) => Json(json!({ "checkpoints": list.iter().map(checkpoint_json).collect::<Vec<_>>() })).into_response(),
+        Err(e) => internal(&rid, e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofQuery {
+    #[serde(default)]
+    pub checkpoint: Option<i64>,
+}
+
+/// GET /api/v1/audit/proofs/{seq}?checkpoint=N: an RFC 6962 inclusion proof
+/// that event `seq` is under the root of checkpoint N (default: the latest)
+/// (audit:read).
+pub async fn proof(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    path: Result<axum::extract::Path<i64>, axum::extract::rejection::PathRejection>,
+    query: Result<axum::extract::Query<ProofQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let rid = ctx.request_id.clone();
+    if let Err(r) = signed_in_with(&st, &ctx, Permission::AuditRead, "audit_proof", "read the audit trail").await {
+        return r;
+    }
+    let (Ok(axum::extract::Path(seq)), Ok(axum::extract::Query(q))) = (path, query) else {
+        return error(StatusCode::BAD_REQUEST, "Name an event by its number, and optionally ?checkpoint=N.", &rid);
+    };
+    let cp = match q.checkpoint {
+        Some(n) => super::checkpoints::by_number(&st.db, n).await,
+        None => super::checkpoints::latest(&st.db.pool).await,
+    };
+    let cp = match cp {
+        Ok(Some(cp)) => cp,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "There is no such signed checkpoint yet.", &rid),
+        Err(e) => return internal(&rid, e),
+    };
+    match super::checkpoints::proof(&st.db, &cp, seq).await {
+        Ok(Some(p)) => Json(json!({
+            "seq": p.seq,
+            "leaf_index": p.leaf_index,
+            "event_hash": p.event_hash,
+            "leaf_hash": hex::encode(p.leaf_hash),
+            "tree_size": cp.tree_size,
+            "audit_path": p.path.iter().map(hex::encode).collect::<Vec<_>>(),
+            "checkpoint": checkpoint_json(&cp),
+            "how_to_verify": "RFC 9162 section 2.1.3.2: leaf_hash = SHA-256(0x00 || event_hash bytes); \
+                              combine with audit_path using SHA-256(0x01 || left || right) to reach checkpoint.root; \
+                              check checkpoint.signature (Ed25519, hex) over signed_message with the public key at /api/v1/audit/public-key.",
+        }))
+        .into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("Checkpoint {} covers events 1 to {}; event {seq} is not among them.", cp.number, cp.tree_size), &rid),
+        Err(e) => internal(&rid, e),
+    }
 }

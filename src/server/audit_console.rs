@@ -3,7 +3,7 @@
 //! verification run on demand. Read-only.
 
 use super::{access, activity::format_time, audit_log, people::parse_utc, state::AppState};
-use crate::api::types::{AuditEventView, AuditPage, VerifyView};
+use crate::api::types::{AuditEventView, AuditPage, CheckpointView, VerifyView};
 use crate::errors::AppError;
 
 pub const PAGE_SIZE: i64 = 50;
@@ -134,12 +134,37 @@ pub async fn browse_pages(st: &AppState, f: &Filter, size: i64) -> Result<AuditP
 
 /// Verifies the whole chain now.
 pub async fn verify_now(st: &AppState) -> Result<VerifyView, AppError> {
-    let report = audit_log::verify(&st.db).await?;
-    let message = match &report.error {
-        None => format!("The chain is intact: {} events, head at {}.", report.checked, report.head_seq),
+    let report = audit_log::verify_signed(&st.db, &st.audit_keys.public).await?;
+    let message = match report.problem() {
+        None => format!(
+            "The chain is intact: {} events, head at {}; {} signed checkpoints match.",
+            report.checked, report.head_seq, report.checkpoints
+        ),
         Some(e) => format!("The chain is broken: {e}"),
     };
-    Ok(VerifyView { ok: report.error.is_none(), checked: report.checked, head_seq: report.head_seq, message, at: format_time(st.clock.now()) })
+    Ok(VerifyView { ok: report.ok(), checked: report.checked, head_seq: report.head_seq, message, at: format_time(st.clock.now()) })
+}
+
+fn checkpoint_view(cp: crate::domain::checkpoint::Checkpoint) -> CheckpointView {
+    CheckpointView { number: cp.number, tree_size: cp.tree_size, root: cp.root, at: format_time(cp.at), key_id: cp.key_id }
+}
+
+pub async fn latest_checkpoint(st: &AppState) -> Result<Option<CheckpointView>, AppError> {
+    Ok(super::checkpoints::latest(&st.db.pool).await?.map(checkpoint_view))
+}
+
+/// Signs now when events arrived since the latest checkpoint; answers the
+/// latest checkpoint either way.
+pub async fn sign_checkpoint(st: &AppState) -> Result<Option<CheckpointView>, AppError> {
+    match super::checkpoints::sign(st, true).await {
+        Ok(Some(cp)) => Ok(Some(checkpoint_view(cp))),
+        Ok(None) => latest_checkpoint(st).await,
+        Err(super::checkpoints::SignError::Broken { after, problem }) => {
+            tracing::error!(after, problem = %problem, "AUDIT CHAIN DOES NOT VERIFY: checkpoint not signed");
+            Err(AppError::Conflict(format!("No checkpoint was signed: the audit chain does not verify ({problem}).")))
+        }
+        Err(super::checkpoints::SignError::Db(e)) => Err(e.into()),
+    }
 }
 
 // ---------------------------------------------------------------- CSV export

@@ -4,12 +4,14 @@
 use super::db::{opt_text, text, Db, WriteTx};
 use crate::domain::{
     audit::{Actor, ChainError, Event, EventRef, NewEvent, Outcome, Verifier},
+    checkpoint::{self, CheckpointError, RootChecker},
+    merkle::Frontier,
     Millis,
 };
 use futures::TryStreamExt;
 use sqlx::Row;
 
-const COLUMNS: &str = "seq, at, actor_user_id, actor_session, actor_ip, actor_ua, action, target_type, \
+pub const COLUMNS: &str = "seq, at, actor_user_id, actor_session, actor_ip, actor_ua, action, target_type, \
                        target_id, customer_id, outcome, reason, details, prev_hash, hash";
 
 /// Appends events after the current head, in the caller's transaction: the
@@ -121,7 +123,7 @@ fn opt_str_at(row: &sqlx::any::AnyRow, i: usize) -> Result<Option<&str>, sqlx::E
 }
 
 /// A view of a row selected with `COLUMNS`, without copying.
-fn event_ref(row: &sqlx::any::AnyRow) -> Result<EventRef<'_>, sqlx::Error> {
+pub fn event_ref(row: &sqlx::any::AnyRow) -> Result<EventRef<'_>, sqlx::Error> {
     Ok(EventRef {
         seq: row.try_get(0)?,
         at: row.try_get(1)?,
@@ -145,20 +147,61 @@ fn event_ref(row: &sqlx::any::AnyRow) -> Result<EventRef<'_>, sqlx::Error> {
 pub struct VerifyReport {
     pub checked: u64,
     pub head_seq: i64,
+    /// The first broken event, if any.
     pub error: Option<ChainError>,
+    /// Signed checkpoints whose root and head matched the events.
+    pub checkpoints: u64,
+    /// When the events are a consistent chain but the signed checkpoints
+    /// say otherwise (or are forged): what is wrong.
+    pub checkpoint_error: Option<CheckpointError>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.error.is_none() && self.checkpoint_error.is_none()
+    }
+
+    /// One line for people: the first problem, or none.
+    pub fn problem(&self) -> Option<String> {
+        match (&self.error, &self.checkpoint_error) {
+            (Some(e), _) => Some(e.to_string()),
+            (None, Some(e)) => Some(e.to_string()),
+            (None, None) => None,
+        }
+    }
 }
 
 /// Walks the whole chain in sequence order with constant memory and reports
-/// the first broken link.
-///
-/// Head and events are read in one transaction, so both come from the same
-/// snapshot even while other requests append.
+/// the first broken link (hash chain only; see `verify_signed`).
 pub async fn verify(db: &Db) -> Result<VerifyReport, sqlx::Error> {
+    walk(db, None).await
+}
+
+/// `verify`, and every signed checkpoint against the events: signatures
+/// with `keys`, the checkpoints' own chain, each Merkle root and head. This
+/// also finds what the hash chain alone cannot: events cut off the end,
+/// and a chain rewritten with recomputed hashes.
+pub async fn verify_signed(db: &Db, keys: &[ed25519_dalek::VerifyingKey]) -> Result<VerifyReport, sqlx::Error> {
+    walk(db, Some(keys)).await
+}
+
+/// Head, checkpoints and events are read in one transaction, so all come
+/// from the same snapshot even while other requests append.
+async fn walk(db: &Db, keys: Option<&[ed25519_dalek::VerifyingKey]>) -> Result<VerifyReport, sqlx::Error> {
     let mut tx = db.pool.begin().await?;
     let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut *tx).await?;
     let head_seq: i64 = head.try_get("last_seq")?;
     let head_hash = text(&head, "last_hash")?;
+    let mut report = VerifyReport { checked: 0, head_seq, error: None, checkpoints: 0, checkpoint_error: None };
 
+    let mut roots = None;
+    if let Some(keys) = keys {
+        let list = super::checkpoints::list(&mut *tx, 0, i64::MAX).await?;
+        match checkpoint::check_list(keys, &list, None) {
+            Ok(()) => roots = Some(RootChecker::new(Frontier::new(), list)),
+            Err(e) => report.checkpoint_error = Some(e),
+        }
+    }
     let sql = format!("SELECT {COLUMNS} FROM audit_events ORDER BY seq");
     let mut verifier = Verifier::new();
     {
@@ -166,14 +209,29 @@ pub async fn verify(db: &Db) -> Result<VerifyReport, sqlx::Error> {
         while let Some(row) = rows.try_next().await? {
             let event = event_ref(&row)?;
             if let Err(error) = verifier.push_ref(&event) {
-                return Ok(VerifyReport { checked: verifier.count(), head_seq, error: Some(error) });
+                report.checked = verifier.count();
+                report.error = Some(error);
+                return Ok(report);
+            }
+            if let Some(r) = roots.as_mut() {
+                if let Err(e) = r.push(event.seq, event.hash) {
+                    report.checkpoint_error = Some(e);
+                    roots = None;
+                }
             }
         }
     }
     tx.rollback().await?;
-    let checked = verifier.count();
-    Ok(match verifier.finish(head_seq, &head_hash) {
-        Ok(n) => VerifyReport { checked: n, head_seq, error: None },
-        Err(error) => VerifyReport { checked, head_seq, error: Some(error) },
-    })
+    report.checked = verifier.count();
+    match verifier.finish(head_seq, &head_hash) {
+        Ok(n) => report.checked = n,
+        Err(error) => report.error = Some(error),
+    }
+    if let Some(r) = roots {
+        match r.finish() {
+            Ok(n) => report.checkpoints = n,
+            Err(e) => report.checkpoint_error = Some(e),
+        }
+    }
+    Ok(report)
 }

@@ -55,6 +55,9 @@ pub struct RequestCtx {
     pub user_agent: Option<String>,
     pub session_tag: Option<String>,
     pub auth: Option<AuthState>,
+    /// The signed-in employee's `access_version`, read with their row at
+    /// the start of this request (see access_cache).
+    pub access_version: Option<i64>,
 }
 
 impl RequestCtx {

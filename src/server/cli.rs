@@ -99,10 +99,16 @@ async fn unlock(config: Config, email: &str) -> Result<(), String> {
 async fn verify(config: Config) -> Result<(), String> {
     let st = startup::state(config, Clock::system()).await.map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
-    let report = audit_log::verify(&st.db).await.map_err(|e| e.to_string())?;
-    match report.error {
+    let report = audit_log::verify_signed(&st.db, &st.audit_keys.public).await.map_err(|e| e.to_string())?;
+    match report.problem() {
         None => {
-            println!("OK: {} events verified, head at event {} ({} ms)", report.checked, report.head_seq, started.elapsed().as_millis());
+            println!(
+                "OK: {} events verified, head at event {}, {} signed checkpoints match ({} ms)",
+                report.checked,
+                report.head_seq,
+                report.checkpoints,
+                started.elapsed().as_millis()
+            );
             Ok(())
         }
         Some(e) => Err(format!("audit chain BROKEN after {} good events: {e}", report.checked)),

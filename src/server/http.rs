@@ -164,9 +164,13 @@ pub async fn auth_layer(State(st): State<AppState>, mut req: Request, next: Next
         return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &request_id);
     };
 
-    let mut ctx = RequestCtx { request_id: request_id.clone(), ip, user_agent, session_tag: None, auth: None };
+    let mut ctx = RequestCtx { request_id: request_id.clone(), ip, user_agent, session_tag: None, auth: None, access_version: None };
     match load_auth(&st, &session, &ctx).await {
-        Ok(auth) => ctx.auth = auth,
+        Ok(Some((auth, version))) => {
+            ctx.auth = Some(auth);
+            ctx.access_version = Some(version);
+        }
+        Ok(None) => {}
         Err(e) => {
             tracing::error!(request_id = %request_id, error = %e, "session check failed");
             return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &request_id);
@@ -181,7 +185,7 @@ pub async fn auth_layer(State(st): State<AppState>, mut req: Request, next: Next
         let needs = crate::app::page_permissions(&path);
         if !needs.is_empty() && crate::app::is_page(&path) {
             if let Some(auth) = &ctx.auth {
-                match super::access::permissions_at(&st.db.pool, auth.user_id, st.clock.now()).await {
+                match super::access::held(&st, auth.user_id, ctx.access_version).await {
                     Ok(held) if needs.iter().any(|p| held.contains(*p)) => {}
                     Ok(_) => {
                         if let Err(e) = super::access::deny(&st, &ctx, needs, &format!("page {path}")).await {
@@ -212,7 +216,10 @@ fn forbidden_page(request_id: &str) -> Response {
     (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
-async fn load_auth(st: &AppState, session: &Session, ctx: &RequestCtx) -> Result<Option<AuthState>, String> {
+/// The session's sign-in state and the employee's access version, or none
+/// when the session is not signed in, has run out, or its employee is no
+/// longer active.
+async fn load_auth(st: &AppState, session: &Session, ctx: &RequestCtx) -> Result<Option<(AuthState, i64)>, String> {
     let auth: Option<AuthState> = session.get(auth::AUTH_KEY).await.map_err(|e| e.to_string())?;
     let Some(mut auth) = auth else { return Ok(None) };
     let now = st.clock.now();
@@ -223,14 +230,14 @@ async fn load_auth(st: &AppState, session: &Session, ctx: &RequestCtx) -> Result
         session.clear().await;
         return Ok(None);
     }
-    let active = super::users::by_id(&st.db.pool, auth.user_id).await.map_err(|e| e.to_string())?.is_some_and(|u| u.is_active());
-    if !active {
+    let user = super::users::by_id(&st.db.pool, auth.user_id).await.map_err(|e| e.to_string())?;
+    let Some(user) = user.filter(|u| u.is_active()) else {
         let _ = session.delete().await;
         return Ok(None);
-    }
+    };
     auth.last_seen = now;
     session.insert(auth::AUTH_KEY, &auth).await.map_err(|e| e.to_string())?;
-    Ok(Some(auth))
+    Ok(Some((auth, user.access_version)))
 }
 
 /// Where a page request must go instead, given the sign-in stage.

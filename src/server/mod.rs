@@ -1,11 +1,13 @@
 //! Server-only code (feature "ssr").
 
 pub mod access;
+pub mod access_cache;
 pub mod activity;
 pub mod api_v1;
 pub mod audit_console;
 pub mod audit_log;
 pub mod auth;
+pub mod checkpoints;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -21,6 +21,8 @@ pub enum StartError {
     Key(#[from] super::crypto::KeyError),
     #[error("database: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error("{0}")]
+    AuditKey(#[from] super::checkpoints::KeyError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
@@ -34,6 +36,7 @@ pub async fn state(config: Config, clock: Clock) -> Result<AppState, StartError>
         }
         None => MasterKey::load_or_create(&config.data_dir)?,
     };
+    let audit_keys = super::checkpoints::load_or_create(&db, &key, clock.now()).await?;
     let leptos_options = LeptosOptions::builder()
         .output_name("gatehouse")
         .site_root(config.site_root.display().to_string())
@@ -41,7 +44,7 @@ pub async fn state(config: Config, clock: Clock) -> Result<AppState, StartError>
         .site_addr(config.listen)
         .env(leptos::config::Env::PROD)
         .build();
-    Ok(AppState { leptos_options, db, key: Arc::new(key), config: Arc::new(config), clock })
+    Ok(AppState { leptos_options, db, key: Arc::new(key), config: Arc::new(config), clock, access: Arc::default(), audit_keys: Arc::new(audit_keys) })
 }
 
 /// The cookie name: `__Host-` prefixed (Secure, no Domain, Path=/) when
@@ -80,6 +83,9 @@ pub fn router(st: AppState) -> Router {
         .route("/api/v1/openapi.json", get(super::api_v1::openapi))
         .route("/api/v1/audit-events", axum::routing::post(super::api_v1::audit_events))
         .route("/audit/export.csv", get(super::api_v1::audit_csv))
+        .route("/api/v1/audit/public-key", get(super::api_v1::public_key))
+        .route("/api/v1/audit/checkpoints", get(super::api_v1::checkpoints))
+        .route("/api/v1/audit/proofs/{seq}", get(super::api_v1::proof))
         .leptos_routes_with_context(&st, routes, context.clone(), {
             let options = st.leptos_options.clone();
             move || shell(options.clone())
@@ -132,6 +138,7 @@ pub async fn run_access_jobs(st: &AppState) {
     if let Err(e) = super::people::sweep_scheduled(st).await {
         tracing::error!(error = %e, "scheduled offboarding job failed");
     }
+    super::checkpoints::sign_due(st).await;
 }
 
 pub async fn sweep_sessions(st: &AppState) -> Result<usize, sqlx::Error> {

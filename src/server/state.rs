@@ -1,4 +1,4 @@
-use super::{clock::Clock, config::Config, crypto::MasterKey, db::Db};
+use super::{access_cache::AccessCache, checkpoints::AuditKeys, clock::Clock, config::Config, crypto::MasterKey, db::Db};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
@@ -10,6 +10,10 @@ pub struct AppState {
     pub key: Arc<MasterKey>,
     pub config: Arc<Config>,
     pub clock: Clock,
+    /// Employees' access facts, checked against their access version.
+    pub access: Arc<AccessCache>,
+    /// Signs audit checkpoints; its public halves verify them.
+    pub audit_keys: Arc<AuditKeys>,
 }
 
 impl AppState {

@@ -15,6 +15,8 @@ pub struct UserRow {
     pub totp_secret_enc: Option<String>,
     pub totp_pending_enc: Option<String>,
     pub totp_last_step: Option<i64>,
+    /// Changes with anything the employee's permissions depend on.
+    pub access_version: i64,
 }
 
 impl std::fmt::Debug for UserRow {
@@ -34,7 +36,7 @@ impl UserRow {
 }
 
 const COLS: &str =
-    "id, email, display_name, department, status, password_hash, totp_secret_enc, totp_pending_enc, totp_last_step";
+    "id, email, display_name, department, status, password_hash, totp_secret_enc, totp_pending_enc, totp_last_step, access_version";
 
 fn from_row(r: &AnyRow) -> Result<UserRow, sqlx::Error> {
     Ok(UserRow {
@@ -47,6 +49,7 @@ fn from_row(r: &AnyRow) -> Result<UserRow, sqlx::Error> {
         totp_secret_enc: opt_text(r, "totp_secret_enc")?,
         totp_pending_enc: opt_text(r, "totp_pending_enc")?,
         totp_last_step: r.try_get("totp_last_step")?,
+        access_version: r.try_get("access_version")?,
     })
 }
 

@@ -14,6 +14,7 @@ on_both!(
     access_checks_answer_and_record,
     bad_requests_are_refused_and_write_nothing,
     event_batches_are_stored_whole_once,
+    changes_made_elsewhere_count_on_the_next_request,
 );
 
 async fn account(app: &TestApp, admin: &Client, name: &str, scopes: &[&str]) -> i64 {
@@ -222,6 +223,9 @@ async fn bad_requests_are_refused_and_write_nothing(b: Backend) {
     let doc: Value = r.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/api/v1/access-checks"]["post"].is_object());
+    for path in ["/api/v1/audit/public-key", "/api/v1/audit/checkpoints", "/api/v1/audit/proofs/{seq}"] {
+        assert!(doc["paths"][path]["get"].is_object(), "{path} documented");
+    }
     assert_eq!(doc["components"]["schemas"]["AccessCheck"]["properties"]["permission"]["enum"].as_array().unwrap().len(), 14);
     app.cleanup().await;
 }
@@ -302,5 +306,80 @@ async fn event_batches_are_stored_whole_once(b: Backend) {
     assert_eq!(status, StatusCode::CREATED, "{v}");
     assert_eq!(v["accepted"], 1000);
     app.verify_chain().await;
+    app.cleanup().await;
+}
+
+/// Permission checks may be answered from memory, so a change made outside
+/// this process (another Gatehouse process on the same database, the command
+/// line, plain SQL) must still count on the very next request: the database
+/// triggers move the employee's access version, which every request reads.
+async fn changes_made_elsewhere_count_on_the_next_request(b: Backend) {
+    use sqlx::Row;
+    let app = TestApp::spawn(&b).await;
+    let (admin, _, _) = app.first_admin(ADMIN, PW).await;
+    let (jonas, _, jonas_id) = app.employee(&admin, "Jonas Becker", JONAS, "support", &["support"]).await;
+    let r = admin
+        .post(app.url("/api/save_role"))
+        .form(&[("key", "people-ops"), ("name", "People operations"), ("permissions[]", "employees:manage"), ("max_duration", "8h")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let r = app.call(&admin, "grant_role", &[("user_id", &jonas_id.to_string()), ("role", "people-ops"), ("reason", "hiring week"), ("expires_in", "8h")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let t = token(&app, &admin, account(&app, &admin, "customer-api", &["access:check"]).await, "").await;
+
+    // Each path is used once, so the answers below could come from memory.
+    let orders = || read(None, "orders:write");
+    assert!(app.perms(&jonas).await.contains(&"orders:write".to_owned()));
+    assert_eq!(check(&app, Some(&t), &orders()).await.1["decision"], "allow");
+    assert_eq!(app.call(&jonas, "list_employees", &[]).await.status(), StatusCode::OK);
+    assert_eq!(app.get(&jonas, "/employees").await.status(), StatusCode::OK);
+    let version = |app: &TestApp| {
+        let pool = app.state.db.pool.clone();
+        async move {
+            sqlx::query("SELECT access_version FROM users WHERE id = ?").bind(jonas_id).fetch_one(&pool).await.unwrap().try_get::<i64, _>(0).unwrap()
+        }
+    };
+    let before = version(&app).await;
+
+    // Another connection, as another process would have.
+    let other = sqlx::AnyPool::connect(&app.state.config.database_url).await.unwrap();
+    // A custom role loses a permission: its holder loses it at once.
+    sqlx::query("UPDATE roles SET permissions = 'leads:read' WHERE role_key = 'people-ops'").execute(&other).await.unwrap();
+    assert!(version(&app).await > before);
+    let r = app.call(&jonas, "list_employees", &[]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.get(&jonas, "/employees").await.status(), StatusCode::FORBIDDEN);
+    assert!(app.perms(&jonas).await.contains(&"leads:read".to_owned()));
+
+    // A grant revoked elsewhere stops counting for pages, functions and the API.
+    sqlx::query("UPDATE grants SET revoked_at = 1, revoke_reason = 'elsewhere' WHERE user_id = ? AND role = 'support'")
+        .bind(jonas_id)
+        .execute(&other)
+        .await
+        .unwrap();
+    assert!(!app.perms(&jonas).await.contains(&"orders:write".to_owned()));
+    let (_, d) = check(&app, Some(&t), &orders()).await;
+    assert_eq!((d["decision"].as_str(), d["reason"].as_str()), (Some("deny"), Some("no active grant gives orders:write")));
+
+    // A grant added elsewhere counts at once too.
+    sqlx::query("INSERT INTO grants (user_id, role, reason, starts_at, created_at) VALUES (?, 'support', 'elsewhere', 0, 0)")
+        .bind(jonas_id)
+        .execute(&other)
+        .await
+        .unwrap();
+    assert_eq!(check(&app, Some(&t), &orders()).await.1["decision"], "allow");
+    assert!(app.perms(&jonas).await.contains(&"orders:write".to_owned()));
+
+    // Suspended elsewhere: the API denies on the next check.
+    sqlx::query("UPDATE users SET status = 'suspended' WHERE id = ?").bind(jonas_id).execute(&other).await.unwrap();
+    let (_, d) = check(&app, Some(&t), &orders()).await;
+    assert_eq!((d["decision"].as_str(), d["reason"].as_str()), (Some("deny"), Some("employee is suspended")));
+    // Other columns of the employee's row leave the version alone.
+    let v = version(&app).await;
+    sqlx::query("UPDATE users SET display_name = 'Jonas B.' WHERE id = ?").bind(jonas_id).execute(&other).await.unwrap();
+    assert_eq!(version(&app).await, v);
+    other.close().await;
     app.cleanup().await;
 }

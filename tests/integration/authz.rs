@@ -53,6 +53,8 @@ const FUNCTIONS: &[(&str, &[(&str, &str)], Who)] = &[
     ("revoke_api_token", &[("token_id", "999999")], ADMIN),
     ("audit_browse", &[], AUDIT),
     ("audit_verify", &[], AUDIT),
+    ("audit_latest_checkpoint", &[], AUDIT),
+    ("audit_sign_checkpoint", &[], AUDIT),
     ("elevation_queue", &[], ADMIN),
     ("decide_elevation", &[("id", "999999"), ("decision", "approve")], ADMIN),
     ("revoke_elevation", &[("id", "999999"), ("reason", "x")], ADMIN),
@@ -136,15 +138,21 @@ async fn every_role_against_every_function_and_page(b: Backend) {
             }
         }
         // Routes outside the server functions and pages.
-        let denied_before = app.audit_count("authz.denied", "denied").await;
-        let r = app.get(&c, "/audit/export.csv").await;
-        if allowed(AUDIT, role) {
-            assert_eq!(r.status(), StatusCode::OK, "{role} exporting");
-        } else {
-            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{role} exporting");
-            assert!(r.text().await.unwrap().contains("request_id"));
-            assert_eq!(app.audit_count("authz.denied", "denied").await, denied_before + 1);
-            assert_eq!(last_denied_operation(&app).await, "audit_export_csv");
+        for (path, operation) in [
+            ("/audit/export.csv", "audit_export_csv"),
+            ("/api/v1/audit/checkpoints", "audit_checkpoints"),
+            ("/api/v1/audit/proofs/1", "audit_proof"),
+        ] {
+            let denied_before = app.audit_count("authz.denied", "denied").await;
+            let r = app.get(&c, path).await;
+            if allowed(AUDIT, role) {
+                assert_eq!(r.status(), StatusCode::OK, "{role} opening {path}");
+            } else {
+                assert_eq!(r.status(), StatusCode::FORBIDDEN, "{role} opening {path}");
+                assert!(r.text().await.unwrap().contains("request_id"));
+                assert_eq!(app.audit_count("authz.denied", "denied").await, denied_before + 1);
+                assert_eq!(last_denied_operation(&app).await, operation);
+            }
         }
         for (path, who) in PAGES {
             let denied_before = app.audit_count("authz.denied", "denied").await;

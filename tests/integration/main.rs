@@ -29,6 +29,7 @@ mod api_v1;
 mod audit_console;
 mod auth_flows;
 mod authz;
+mod checkpoints;
 mod elevation;
 mod cli;
 mod http_security;

@@ -1,0 +1,28 @@
+-- A per-employee counter that changes with anything their permissions
+-- depend on: their status, their grants, the roles they hold. Every request
+-- reads it with the employee's row, so a process may keep an employee's
+-- grants in memory and still see a change made by any connection or process
+-- on the very next request. Triggers keep it, so no write path can forget.
+ALTER TABLE users ADD COLUMN access_version BIGINT NOT NULL DEFAULT 0;
+
+CREATE TRIGGER users_access_status BEFORE UPDATE ON users
+FOR EACH ROW SET NEW.access_version = NEW.access_version + IF(NEW.status <=> OLD.status, 0, 1);
+
+CREATE TRIGGER grants_access_insert AFTER INSERT ON grants
+FOR EACH ROW UPDATE users SET access_version = access_version + 1 WHERE id = NEW.user_id;
+
+CREATE TRIGGER grants_access_update AFTER UPDATE ON grants
+FOR EACH ROW UPDATE users SET access_version = access_version + 1 WHERE id = OLD.user_id OR id = NEW.user_id;
+
+CREATE TRIGGER grants_access_delete AFTER DELETE ON grants
+FOR EACH ROW UPDATE users SET access_version = access_version + 1 WHERE id = OLD.user_id;
+
+CREATE TRIGGER roles_access_insert AFTER INSERT ON roles
+FOR EACH ROW UPDATE users SET access_version = access_version + 1 WHERE id IN (SELECT user_id FROM grants WHERE role = NEW.role_key);
+
+CREATE TRIGGER roles_access_update AFTER UPDATE ON roles
+FOR EACH ROW UPDATE users SET access_version = access_version + 1
+WHERE id IN (SELECT user_id FROM grants WHERE role = OLD.role_key OR role = NEW.role_key);
+
+CREATE TRIGGER roles_access_delete AFTER DELETE ON roles
+FOR EACH ROW UPDATE users SET access_version = access_version + 1 WHERE id IN (SELECT user_id FROM grants WHERE role = OLD.role_key);

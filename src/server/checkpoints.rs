@@ -1,0 +1,289 @@
+//! Signed checkpoints as stored: the signing key (sealed under the master
+//! key), signing (every minute while events arrive, and on demand), and
+//! inclusion proofs. The rules live in domain::checkpoint and domain::merkle.
+
+use super::{audit_log, crypto::MasterKey, db::{text, Db}, state::AppState};
+use crate::domain::{
+    audit::{Verifier, GENESIS_HASH},
+    checkpoint::{self, Checkpoint},
+    merkle::{self, Frontier, Hash},
+    Millis, MINUTE,
+};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use futures::TryStreamExt;
+use sqlx::Row;
+
+/// A checkpoint is signed at least this often while new events arrive.
+pub const INTERVAL: Millis = MINUTE;
+
+const SEAL_CONTEXT: &str = "audit-signing-key";
+
+/// The key that signs checkpoints, and every public key that ever did.
+pub struct AuditKeys {
+    pub signing: SigningKey,
+    pub key_id: String,
+    pub public: Vec<VerifyingKey>,
+}
+
+impl std::fmt::Debug for AuditKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditKeys").field("key_id", &self.key_id).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read or store the audit signing key: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("the audit signing key {0} cannot be opened with this master key (wrong GATEHOUSE_MASTER_KEY or data directory?)")]
+    Sealed(String),
+    #[error("the audit signing key {0} does not match its published public key (the key table was changed)")]
+    Mismatch(String),
+}
+
+/// Loads the signing keys, creating the first one on first start. Every
+/// stored key must open with the master key and match its public half, so
+/// someone who can write to the database but lacks the master key cannot
+/// slip in a key of their own.
+pub async fn load_or_create(db: &Db, master: &MasterKey, now: Millis) -> Result<AuditKeys, KeyError> {
+    if let Some(keys) = load(db, master).await? {
+        return Ok(keys);
+    }
+    let mut tx = db.begin_write().await?;
+    // Two processes starting at once on MySQL: the head row lock serialises them.
+    let lock = format!("SELECT last_seq FROM audit_head WHERE id = 1{}", tx.for_update());
+    sqlx::query(&lock).fetch_one(&mut **tx).await?;
+    let existing: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit_signing_keys").fetch_one(&mut **tx).await?.try_get("n")?;
+    if existing == 0 {
+        let key = SigningKey::from_bytes(&super::crypto::random_bytes::<32>());
+        let public = key.verifying_key();
+        let id = checkpoint::key_id(&public);
+        sqlx::query("INSERT INTO audit_signing_keys (key_id, public_key, secret_enc, created_at) VALUES (?, ?, ?, ?)")
+            .bind(&id)
+            .bind(hex::encode(public.as_bytes()))
+            .bind(master.seal(&format!("{SEAL_CONTEXT}:{id}"), key.as_bytes()))
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        tracing::info!(key_id = %id, "created the audit signing key");
+    }
+    tx.commit().await?;
+    load(db, master).await?.ok_or_else(|| KeyError::Db(sqlx::Error::RowNotFound))
+}
+
+async fn load(db: &Db, master: &MasterKey) -> Result<Option<AuditKeys>, KeyError> {
+    let rows = sqlx::query("SELECT key_id, public_key, secret_enc FROM audit_signing_keys ORDER BY created_at, key_id").fetch_all(&db.pool).await?;
+    let mut public = Vec::new();
+    let mut newest = None;
+    for r in &rows {
+        let id = text(r, "key_id")?;
+        let secret = master.open(&format!("{SEAL_CONTEXT}:{id}"), &text(r, "secret_enc")?).ok_or_else(|| KeyError::Sealed(id.clone()))?;
+        let bytes: [u8; 32] = secret.as_slice().try_into().map_err(|_| KeyError::Sealed(id.clone()))?;
+        let key = SigningKey::from_bytes(&bytes);
+        let stored = checkpoint::public_key_from_hex(&text(r, "public_key")?);
+        if stored != Some(key.verifying_key()) || checkpoint::key_id(&key.verifying_key()) != id {
+            return Err(KeyError::Mismatch(id));
+        }
+        public.push(key.verifying_key());
+        newest = Some((key, id));
+    }
+    Ok(newest.map(|(signing, key_id)| AuditKeys { signing, key_id, public }))
+}
+
+/// The published keys: (key id, public key hex, created at).
+pub async fn public_keys(db: &Db) -> Result<Vec<(String, String, Millis)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT key_id, public_key, created_at FROM audit_signing_keys ORDER BY created_at, key_id").fetch_all(&db.pool).await?;
+    rows.iter().map(|r| Ok((text(r, "key_id")?, text(r, "public_key")?, r.try_get("created_at")?))).collect()
+}
+
+const CP_COLS: &str = "number, tree_size, root, head_hash, prev_hash, at, key_id, signature, frontier";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<(Checkpoint, String), sqlx::Error> {
+    Ok((
+        Checkpoint {
+            number: r.try_get("number")?,
+            tree_size: r.try_get("tree_size")?,
+            root: text(r, "root")?,
+            head_hash: text(r, "head_hash")?,
+            prev_hash: text(r, "prev_hash")?,
+            at: r.try_get("at")?,
+            key_id: text(r, "key_id")?,
+            signature: text(r, "signature")?,
+        },
+        text(r, "frontier")?,
+    ))
+}
+
+pub async fn latest<'e>(ex: impl sqlx::Executor<'e, Database = sqlx::Any>) -> Result<Option<Checkpoint>, sqlx::Error> {
+    let sql = format!("SELECT {CP_COLS} FROM audit_checkpoints ORDER BY number DESC LIMIT 1");
+    Ok(sqlx::query(&sql).fetch_optional(ex).await?.as_ref().map(from_row).transpose()?.map(|(c, _)| c))
+}
+
+/// Checkpoints by number, `after` excluded, at most `limit`.
+pub async fn list<'e>(ex: impl sqlx::Executor<'e, Database = sqlx::Any>, after: i64, limit: i64) -> Result<Vec<Checkpoint>, sqlx::Error> {
+    let sql = format!("SELECT {CP_COLS} FROM audit_checkpoints WHERE number > ? ORDER BY number LIMIT ?");
+    let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(ex).await?;
+    rows.iter().map(|r| from_row(r).map(|(c, _)| c)).collect()
+}
+
+pub async fn by_number(db: &Db, number: i64) -> Result<Option<Checkpoint>, sqlx::Error> {
+    let sql = format!("SELECT {CP_COLS} FROM audit_checkpoints WHERE number = ?");
+    Ok(sqlx::query(&sql).bind(number).fetch_optional(&db.pool).await?.as_ref().map(from_row).transpose()?.map(|(c, _)| c))
+}
+
+fn frontier_text(f: &Frontier) -> String {
+    f.nodes().iter().map(|(n, h)| format!("{n}:{}", hex::encode(h))).collect::<Vec<_>>().join(",")
+}
+
+fn parse_frontier(s: &str) -> Option<Frontier> {
+    if s.is_empty() {
+        return Some(Frontier::new());
+    }
+    let nodes = s
+        .split(',')
+        .map(|part| {
+            let (n, h) = part.split_once(':')?;
+            let mut hash = [0u8; 32];
+            hex::decode_to_slice(h, &mut hash).ok()?;
+            Some((n.parse().ok()?, hash))
+        })
+        .collect::<Option<Vec<(u64, Hash)>>>()?;
+    Frontier::from_nodes(nodes)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    /// The events since the last checkpoint do not verify: nothing is signed.
+    #[error("the audit chain does not verify after checkpoint {after}: {problem}; no checkpoint signed")]
+    Broken { after: i64, problem: String },
+}
+
+/// Signs a checkpoint over every event so far when there are events the
+/// latest checkpoint does not cover and, unless `force`, it is at least
+/// `INTERVAL` old. The new events are verified first (content hashes and
+/// links): a damaged chain is never signed. Returns the new checkpoint.
+pub async fn sign(st: &AppState, force: bool) -> Result<Option<Checkpoint>, SignError> {
+    let now = st.clock.now();
+    // Read in one snapshot, outside the write lock: appends go on meanwhile.
+    let mut read = st.db.pool.begin().await?;
+    let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut *read).await?;
+    let head_seq: i64 = head.try_get("last_seq")?;
+    let sql = format!("SELECT {CP_COLS} FROM audit_checkpoints ORDER BY number DESC LIMIT 1");
+    let last = sqlx::query(&sql).fetch_optional(&mut *read).await?.as_ref().map(from_row).transpose()?;
+    let (covered, prev_hash, mut frontier) = match &last {
+        Some((cp, f)) => {
+            let frontier = parse_frontier(f).filter(|f| f.size() as i64 == cp.tree_size).ok_or_else(|| SignError::Broken {
+                after: cp.number,
+                problem: "its stored Merkle frontier is damaged".into(),
+            })?;
+            (cp.tree_size, cp.head_hash.clone(), frontier)
+        }
+        None => (0, GENESIS_HASH.to_owned(), Frontier::new()),
+    };
+    if head_seq <= covered || (!force && last.as_ref().is_some_and(|(cp, _)| now - cp.at < INTERVAL)) {
+        return Ok(None);
+    }
+    let mut verifier = Verifier::resume(covered, &prev_hash);
+    {
+        let sql = format!("SELECT {} FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq", audit_log::COLUMNS);
+        let mut rows = sqlx::query(&sql).bind(covered).bind(head_seq).fetch(&mut *read);
+        while let Some(row) = rows.try_next().await? {
+            let event = audit_log::event_ref(&row)?;
+            verifier.push_ref(&event).map_err(|e| SignError::Broken { after: last.as_ref().map_or(0, |(c, _)| c.number), problem: e.to_string() })?;
+            frontier.push_leaf(merkle::leaf_from_hex(event.hash).unwrap_or([0; 32]));
+        }
+    }
+    read.rollback().await?;
+    let head_hash = text(&head, "last_hash")?;
+    if let Err(e) = verifier.finish(head_seq, &head_hash) {
+        return Err(SignError::Broken { after: last.as_ref().map_or(0, |(c, _)| c.number), problem: e.to_string() });
+    }
+    let cp = Checkpoint::sign(&st.audit_keys.signing, last.as_ref().map(|(c, _)| c), head_seq, &frontier.root(), &head_hash, now);
+
+    let mut tx = st.db.begin_write().await?;
+    // Another signer got there first: keep theirs.
+    let current = latest(&mut **tx).await?.map(|c| c.number);
+    if current != last.as_ref().map(|(c, _)| c.number) {
+        return Ok(None);
+    }
+    sqlx::query(&format!("INSERT INTO audit_checkpoints ({CP_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+        .bind(cp.number)
+        .bind(cp.tree_size)
+        .bind(&cp.root)
+        .bind(&cp.head_hash)
+        .bind(&cp.prev_hash)
+        .bind(cp.at)
+        .bind(&cp.key_id)
+        .bind(&cp.signature)
+        .bind(frontier_text(&frontier))
+        .execute(&mut **tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(cp))
+}
+
+/// An inclusion proof of event `seq` under `cp`'s root.
+pub struct Proof {
+    pub seq: i64,
+    pub leaf_index: u64,
+    pub leaf_hash: Hash,
+    pub event_hash: String,
+    pub path: Vec<Hash>,
+}
+
+/// Reads the hashes of events 1..=`cp.tree_size` and builds the audit path
+/// of event `seq`. `None` when the checkpoint does not cover `seq`.
+pub async fn proof(db: &Db, cp: &Checkpoint, seq: i64) -> Result<Option<Proof>, sqlx::Error> {
+    if seq < 1 || seq > cp.tree_size {
+        return Ok(None);
+    }
+    let mut leaves = Vec::with_capacity(cp.tree_size as usize);
+    let mut event_hash = String::new();
+    {
+        let mut rows = sqlx::query("SELECT seq, hash FROM audit_events WHERE seq <= ? ORDER BY seq").bind(cp.tree_size).fetch(&db.pool);
+        while let Some(row) = rows.try_next().await? {
+            let h = text(&row, "hash")?;
+            if row.try_get::<i64, _>("seq")? == seq {
+                event_hash.clone_from(&h);
+            }
+            leaves.push(merkle::leaf_from_hex(&h).unwrap_or([0; 32]));
+        }
+    }
+    let index = (seq - 1) as usize;
+    let Some(path) = merkle::inclusion_proof(&leaves, index) else { return Ok(None) };
+    Ok(Some(Proof { seq, leaf_index: index as u64, leaf_hash: leaves[index], event_hash, path }))
+}
+
+/// The job: signs when a checkpoint is due. Failures are logged loudly; a
+/// chain that does not verify is an incident, not a retry.
+pub async fn sign_due(st: &AppState) {
+    match sign(st, false).await {
+        Ok(Some(cp)) => tracing::info!(number = cp.number, tree_size = cp.tree_size, "signed audit checkpoint"),
+        Ok(None) => {}
+        Err(SignError::Broken { after, problem }) => {
+            tracing::error!(after, problem = %problem, "AUDIT CHAIN DOES NOT VERIFY: checkpoint not signed")
+        }
+        Err(e) => tracing::error!(error = %e, "signing an audit checkpoint failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frontiers_round_trip_through_text() {
+        let mut f = Frontier::new();
+        assert_eq!(parse_frontier(&frontier_text(&f)), Some(f.clone()));
+        for i in 0..11u8 {
+            f.push_leaf([i; 32]);
+        }
+        let t = frontier_text(&f);
+        assert_eq!(t.split(',').count(), 3, "11 = 8 + 2 + 1");
+        assert_eq!(parse_frontier(&t), Some(f));
+        assert_eq!(parse_frontier("3:00"), None);
+        assert_eq!(parse_frontier("x"), None);
+    }
+}
