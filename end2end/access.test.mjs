@@ -3,7 +3,9 @@
 // employee, whose open browser session is refused on its next request.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { startServer, launch, newPage, hydrated, freshCode } from './helpers.mjs';
 
@@ -298,5 +300,25 @@ test('an auditor filters the trail by customer, opens an event and verifies the 
   await ap.getByRole('button', { name: 'Verify the chain now' }).click();
   await ap.locator('#verify-result').getByText('The chain is intact').waitFor();
   assert.match(await ap.locator('#verify-result').textContent(), /[1-9]\d* signed checkpoints match/);
+
+  // A signed bundle of the trail: the command line accepts it offline and
+  // rejects a copy with one event changed.
+  const [bundle] = await Promise.all([ap.waitForEvent('download'), ap.locator('#export-bundle').click()]);
+  const bundlePath = await bundle.path();
+  const bin = process.env.GATEHOUSE_BIN || 'target/debug/gatehouse';
+  const run = (file) => spawnSync(bin, ['audit', 'verify', file, '--public-key', raw.toString('hex')], { encoding: 'utf8' });
+  const good = run(bundlePath);
+  assert.equal(good.status, 0, good.stdout + good.stderr);
+  assert.match(good.stdout, /^OK: events 1 to \d+ \(\d+ events\) verified/);
+  const lines = readFileSync(bundlePath, 'utf8').split('\n');
+  const i = lines.findIndex((l) => l.includes('"customer_id":"C-1042"'));
+  assert.ok(i > 0);
+  const seqEdited = JSON.parse(lines[i]).seq;
+  lines[i] = lines[i].replace('"customer_id":"C-1042"', '"customer_id":"C-1043"');
+  const edited = join(dirname(bundlePath), 'edited.jsonl');
+  writeFileSync(edited, lines.join('\n'));
+  const bad = run(edited);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, new RegExp(`bundle REJECTED: event ${seqEdited}: content does not match its hash`));
   assert.deepEqual(ap.problems.filter((p) => /Content Security Policy|Refused|panicked/.test(p)), []);
 });

@@ -166,6 +166,13 @@ pub fn check_list(keys: &[VerifyingKey], list: &[Checkpoint], first_prev: Option
     Ok(())
 }
 
+/// Why a subtree could not be fed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubtreeError {
+    Misaligned,
+    Checkpoint(CheckpointError),
+}
+
 /// Walks events in order alongside checkpoints sorted by number (already
 /// passed through `check_list`), comparing each signed root with the root
 /// of the events seen so far.
@@ -201,6 +208,33 @@ impl RootChecker {
             }
             self.checkpoints.pop_front();
             self.matched += 1;
+        }
+        Ok(())
+    }
+
+    /// Events covered so far (those before the walk included).
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// Feeds the root of the next `len` events (an aligned perfect subtree)
+    /// in place of the events. A checkpoint ending inside it cannot be
+    /// checked and is passed over (not counted); one ending at its end is
+    /// checked by root (its head event is not at hand).
+    pub fn push_subtree(&mut self, len: u64, root: Hash) -> Result<(), SubtreeError> {
+        self.frontier.push_subtree(len, root).map_err(|_| SubtreeError::Misaligned)?;
+        let size = self.frontier.size() as i64;
+        while let Some(cp) = self.checkpoints.front() {
+            if cp.tree_size > size {
+                break;
+            }
+            if cp.tree_size == size {
+                if hex::encode(self.frontier.root()) != cp.root {
+                    return Err(SubtreeError::Checkpoint(CheckpointError::RootMismatch { number: cp.number, tree_size: cp.tree_size }));
+                }
+                self.matched += 1;
+            }
+            self.checkpoints.pop_front();
         }
         Ok(())
     }

@@ -4,6 +4,8 @@
 
 pub mod audit;
 #[cfg(feature = "ssr")]
+pub mod bundle;
+#[cfg(feature = "ssr")]
 pub mod checkpoint;
 pub mod elevation;
 pub mod grants;

@@ -99,6 +99,9 @@ pub fn AuditPage() -> impl IntoView {
                 <button type="submit" class=BUTTON>"Filter"</button>
                 <a href="/audit" class="px-3 py-2 text-sm text-slate-700 underline">"Clear"</a>
                 <a id="export-csv" rel="external" download="" href=move || format!("/audit/export.csv?{}", base_query()) class="px-3 py-2 text-sm text-indigo-700 underline">"Export as CSV"</a>
+                <a id="export-bundle" rel="external" download="" title="The events from..until, with signed checkpoints; check it offline with: gatehouse audit verify FILE"
+                    href=move || format!("/audit/export.bundle?from={}&to={}", urlencode(&get("from")), urlencode(&get("to")))
+                    class="px-3 py-2 text-sm text-indigo-700 underline">"Export a signed bundle (time range)"</a>
             </div>
         </form>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>

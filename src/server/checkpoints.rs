@@ -256,6 +256,51 @@ pub async fn proof(db: &Db, cp: &Checkpoint, seq: i64) -> Result<Option<Proof>, 
     Ok(Some(Proof { seq, leaf_index: index as u64, leaf_hash: leaves[index], event_hash, path }))
 }
 
+/// The Merkle frontier over events `1..=size`: from the stored frontier of
+/// the latest checkpoint at or before `size`, plus the hashes after it.
+pub async fn frontier_at(db: &Db, size: i64) -> Result<Frontier, sqlx::Error> {
+    let row = sqlx::query("SELECT tree_size, frontier FROM audit_checkpoints WHERE tree_size <= ? ORDER BY tree_size DESC, number DESC LIMIT 1")
+        .bind(size)
+        .fetch_optional(&db.pool)
+        .await?;
+    let (mut frontier, from) = match row {
+        Some(r) => match parse_frontier(&text(&r, "frontier")?) {
+            Some(f) => (f, r.try_get::<i64, _>("tree_size")?),
+            None => (Frontier::new(), 0),
+        },
+        None => (Frontier::new(), 0),
+    };
+    if frontier.size() as i64 != from {
+        frontier = Frontier::new();
+    }
+    let start = frontier.size() as i64;
+    let mut rows = sqlx::query("SELECT hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq").bind(start).bind(size).fetch(&db.pool);
+    while let Some(row) = rows.try_next().await? {
+        frontier.push_leaf(merkle::leaf_from_hex(&text(&row, "hash")?).unwrap_or([0; 32]));
+    }
+    Ok(frontier)
+}
+
+/// Roots of the aligned subtrees covering events `after+1..=upto`, as
+/// (first event, event count, root).
+pub async fn subtrees(db: &Db, after: i64, upto: i64) -> Result<Vec<(i64, u64, Hash)>, sqlx::Error> {
+    let mut out = Vec::new();
+    for (at, len) in merkle::aligned_ranges(after as u64, upto as u64) {
+        let rows = sqlx::query("SELECT hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq")
+            .bind(at as i64)
+            .bind((at + len) as i64)
+            .fetch_all(&db.pool)
+            .await?;
+        let leaves: Vec<Hash> = rows.iter().map(|r| Ok(merkle::leaf_from_hex(&text(r, "hash")?).unwrap_or([0; 32]))).collect::<Result<_, sqlx::Error>>()?;
+        let mut f = Frontier::new();
+        for l in leaves {
+            f.push_leaf(l);
+        }
+        out.push((at as i64 + 1, len, f.root()));
+    }
+    Ok(out)
+}
+
 /// The job: signs when a checkpoint is due. Failures are logged loudly; a
 /// chain that does not verify is an incident, not a retry.
 pub async fn sign_due(st: &AppState) {

@@ -14,7 +14,10 @@ Commands:
                               with SCOPES, comma-separated, if it does not exist);
                               prints the token once
   audit verify [--database URL]
-                              verify the audit chain of the configured (or given) database
+                              verify the audit chain and signed checkpoints of the
+                              configured (or given) database
+  audit verify BUNDLE [--public-key HEX]
+                              verify an exported bundle offline (no database needed)
 
 Configuration comes from GATEHOUSE_* environment variables; see README.md.";
 
@@ -44,6 +47,8 @@ pub async fn run(args: Vec<String>) -> i32 {
             config.database_url = (*url).to_owned();
             verify(config).await
         }
+        ["audit", "verify", file] if !file.starts_with("--") => verify_bundle(file, None),
+        ["audit", "verify", file, "--public-key", key] if !file.starts_with("--") => verify_bundle(file, Some(key)),
         _ => {
             eprintln!("{USAGE}");
             return 2;
@@ -93,6 +98,39 @@ async fn unlock(config: Config, email: &str) -> Result<(), String> {
         Ok(true) => Ok(println!("{email}: unlocked")),
         Ok(false) => Ok(println!("{email}: was not locked")),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Checks an export bundle offline: no database, no configuration needed.
+fn verify_bundle(path: &str, key: Option<&str>) -> Result<(), String> {
+    use crate::domain::{bundle, checkpoint};
+    use std::io::BufRead;
+    let trusted = match key {
+        Some(k) => Some(checkpoint::public_key_from_hex(k).ok_or("--public-key must be the 64 hex digits of an Ed25519 public key")?),
+        None => None,
+    };
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {path}: {e}"))?;
+    // A read error becomes an unreadable line, so it is reported, not skipped.
+    let lines = std::io::BufReader::new(file).lines().map(|l| l.unwrap_or_else(|_| "\u{0}".into()));
+    let started = std::time::Instant::now();
+    match bundle::verify(lines, trusted.as_ref()) {
+        Ok(r) => {
+            println!(
+                "OK: events {} to {} ({} events) verified; {} signed checkpoints match; the last event is covered by checkpoint {}; signed with key {} ({} ms)",
+                r.first_seq,
+                r.last_seq,
+                r.events,
+                r.checkpoints,
+                r.covered_by,
+                r.key_ids.join(", "),
+                started.elapsed().as_millis()
+            );
+            if trusted.is_none() {
+                println!("Compare the key id with the key published at /api/v1/audit/public-key, or pass --public-key HEX.");
+            }
+            Ok(())
+        }
+        Err(e) => Err(format!("bundle REJECTED: {e}")),
     }
 }
 

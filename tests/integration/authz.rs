@@ -140,6 +140,7 @@ async fn every_role_against_every_function_and_page(b: Backend) {
         // Routes outside the server functions and pages.
         for (path, operation) in [
             ("/audit/export.csv", "audit_export_csv"),
+            ("/audit/export.bundle", "audit_export_bundle"),
             ("/api/v1/audit/checkpoints", "audit_checkpoints"),
             ("/api/v1/audit/proofs/1", "audit_proof"),
         ] {

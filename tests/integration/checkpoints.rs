@@ -10,7 +10,11 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-on_both!(checkpoints_are_signed_chained_and_prove_inclusion, tampering_that_keeps_the_hash_chain_is_caught_by_checkpoints,);
+on_both!(
+    checkpoints_are_signed_chained_and_prove_inclusion,
+    tampering_that_keeps_the_hash_chain_is_caught_by_checkpoints,
+    bundles_export_a_time_range_that_verifies_offline,
+);
 
 async fn append_n(app: &TestApp, n: usize) {
     let mut tx = app.state.db.begin_write().await.unwrap();
@@ -268,5 +272,83 @@ async fn tampering_that_keeps_the_hash_chain_is_caught_by_checkpoints(b: Backend
     let row = sqlx::query("SELECT secret_enc FROM audit_signing_keys").fetch_one(&app.state.db.pool).await.unwrap();
     let sealed = gatehouse::server::db::text(&row, "secret_enc").unwrap();
     assert!(!sealed.contains(&hex::encode(app.state.audit_keys.signing.as_bytes())), "the private key is stored sealed");
+    app.cleanup().await;
+}
+
+fn cli(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse")).args(args).env("RUST_LOG", "error").output().unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+async fn bundles_export_a_time_range_that_verifies_offline(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    let aud = auditor(&app).await;
+    checkpoints::sign(&app.state, true).await.unwrap();
+    // Ten events 20 minutes later (the range), five more 20 minutes after
+    // that (the session is used in between, so it stays alive).
+    app.clock.advance(20 * 60_000);
+    app.me(&aud).await;
+    let first_in_range = app.count("SELECT last_seq FROM audit_head WHERE id = 1").await + 1;
+    append_n(&app, 10).await;
+    app.clock.advance(20 * 60_000);
+    append_n(&app, 5).await;
+
+    let url = |q: &str| app.url(&format!("/audit/export.bundle?{q}"));
+    // 2026-01-01 00:20 to 00:30 UTC.
+    let r = aud.get(url("from=2026-01-01T00:20&to=2026-01-01T00:30")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/jsonl");
+    assert!(r.headers()["content-disposition"].to_str().unwrap().ends_with(".jsonl\""));
+    let body = r.text().await.unwrap();
+    let lines: Vec<&str> = body.lines().collect();
+    let header: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(header["format"], "gatehouse-audit-bundle-v1");
+    assert_eq!((header["first_seq"].as_i64(), header["last_seq"].as_i64()), (Some(first_in_range), Some(first_in_range + 9)));
+    assert_eq!(lines.iter().filter(|l| l.contains("\"type\":\"event\"")).count(), 10);
+    assert_eq!(app.audit_count("audit.exported", "success").await, 1, "the export is recorded");
+
+    // Verified offline, with and without the published key.
+    let file = app._dir.0.join("export.jsonl");
+    std::fs::write(&file, &body).unwrap();
+    let path = file.to_str().unwrap();
+    let (ok, out) = cli(&["audit", "verify", path]);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("OK: events {} to {} (10 events) verified", first_in_range, first_in_range + 9)), "{out}");
+    let key = hex::encode(app.state.audit_keys.public[0].as_bytes());
+    let (ok, out) = cli(&["audit", "verify", path, "--public-key", &key]);
+    assert!(ok, "{out}");
+    let other = hex::encode(ed25519_dalek::SigningKey::from_bytes(&[4; 32]).verifying_key().as_bytes());
+    let (ok, out) = cli(&["audit", "verify", path, "--public-key", &other]);
+    assert!(!ok && out.contains("not the public key given"), "{out}");
+
+    // An edited copy is rejected, naming the event.
+    let target = first_in_range + 4;
+    let edited: String = body
+        .lines()
+        .map(|l| if l.contains(&format!("\"seq\":{target},")) { l.replace("\"outcome\":\"success\"", "\"outcome\":\"denied\"") } else { l.to_owned() })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(edited, body.trim_end());
+    std::fs::write(&file, &edited).unwrap();
+    let (ok, out) = cli(&["audit", "verify", path]);
+    assert!(!ok);
+    assert!(out.contains(&format!("bundle REJECTED: event {target}: content does not match its hash")), "{out}");
+    // One event dropped.
+    let dropped: String = body.lines().filter(|l| !l.contains(&format!("\"seq\":{target},"))).collect::<Vec<_>>().join("\n");
+    std::fs::write(&file, &dropped).unwrap();
+    let (ok, out) = cli(&["audit", "verify", path]);
+    assert!(!ok && out.contains(&format!("event {target} is missing")), "{out}");
+
+    // The whole trail when no range is given; refusals for bad ranges.
+    let r = aud.get(url("")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    std::fs::write(&file, r.text().await.unwrap()).unwrap();
+    let (ok, out) = cli(&["audit", "verify", path]);
+    assert!(ok && out.contains("OK: events 1 to"), "{out}");
+    for q in ["from=yesterday", "from=2026-01-01T00:30&to=2026-01-01T00:20", "from=2027-01-01T00:00"] {
+        let r = aud.get(url(q)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{q}");
+        assert!(r.text().await.unwrap().contains("request_id"));
+    }
     app.cleanup().await;
 }
