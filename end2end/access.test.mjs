@@ -320,5 +320,20 @@ test('an auditor filters the trail by customer, opens an event and verifies the 
   const bad = run(edited);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, new RegExp(`bundle REJECTED: event ${seqEdited}: content does not match its hash`));
+
+  // The report of who accessed customer C-1042, reached from the trail.
+  await ap.goto(`${server.base}/audit`);
+  await hydrated(ap);
+  await ap.locator('#reports-link').click();
+  await ap.waitForURL(/\/audit\/reports/);
+  await hydrated(ap);
+  await ap.getByLabel('Report').selectOption('customer');
+  await ap.getByLabel('Customer id').fill('C-1042');
+  await ap.getByRole('button', { name: 'Show report' }).click();
+  await ap.waitForURL(/kind=customer/);
+  const rows = ap.locator('#report tbody tr');
+  await rows.first().waitFor();
+  assert.ok((await rows.count()) >= 2);
+  assert.match(await ap.locator('#report').textContent(), /customer-api/);
   assert.deepEqual(ap.problems.filter((p) => /Content Security Policy|Refused|panicked/.test(p)), []);
 });

@@ -31,6 +31,7 @@ pub const PAGES: &[&str] = &[
     "/offboarding",
     "/service-accounts",
     "/audit",
+    "/audit/reports",
     "/requests",
 ];
 
@@ -48,7 +49,7 @@ pub fn page_permissions(path: &str) -> &'static [Permission] {
         "/admin" | "/employees" | "/employees/new" | "/offboarding" => MANAGE,
         "/roles" | "/grants" => ACCESS,
         "/service-accounts" => &[Permission::AccessGrant],
-        "/audit" => &[Permission::AuditRead],
+        "/audit" | "/audit/reports" => &[Permission::AuditRead],
         p if p.starts_with("/employees/") => MANAGE,
         _ => &[],
     }
@@ -101,6 +102,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/offboarding") view=OffboardingPage/>
                     <Route path=path!("/service-accounts") view=ServiceAccountsPage/>
                     <Route path=path!("/audit") view=AuditPage/>
+                    <Route path=path!("/audit/reports") view=AuditReportsPage/>
                     <Route path=path!("/requests") view=RequestsPage/>
                 </Routes>
             </Shell>

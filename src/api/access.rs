@@ -347,13 +347,14 @@ pub async fn audit_browse(
     #[server(default)] outcome: String,
     #[server(default)] customer: String,
     #[server(default)] text: String,
+    #[server(default)] source: String,
     #[server(default)] before: Option<i64>,
 ) -> Result<AuditPage, AppError> {
     use ssr::*;
     finish(async {
         let (st, ctx, _) = request()?;
         access::require(&st, &ctx, P::AuditRead, "audit_browse").await?;
-        let f = crate::server::audit_console::Filter { from, to, employee, action, outcome, customer, text, before };
+        let f = crate::server::audit_console::Filter { from, to, employee, action, outcome, customer, text, source, before };
         crate::server::audit_console::browse(&st, &f).await
     }
     .await)
@@ -366,6 +367,26 @@ pub async fn audit_verify() -> Result<VerifyView, AppError> {
         let (st, ctx, _) = request()?;
         access::require(&st, &ctx, P::AuditRead, "audit_verify").await?;
         crate::server::audit_console::verify_now(&st).await
+    }
+    .await)
+}
+
+/// An auditor report, a page at a time (audit:read).
+#[server(endpoint = "audit_report")]
+pub async fn audit_report(
+    #[server(default)] kind: String,
+    #[server(default)] customer: String,
+    #[server(default)] employee: String,
+    #[server(default)] from: String,
+    #[server(default)] to: String,
+    #[server(default)] before: Option<i64>,
+) -> Result<ReportPage, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require(&st, &ctx, P::AuditRead, "audit_report").await?;
+        let q = crate::server::audit_console::ReportQuery { kind, customer, employee, from, to, before };
+        crate::server::audit_console::report_pages(&st, &q, 50).await
     }
     .await)
 }

@@ -249,3 +249,23 @@ pub struct CheckpointView {
     pub at: String,
     pub key_id: String,
 }
+
+/// One access to customer data in an auditor report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRowView {
+    pub seq: i64,
+    pub at: String,
+    pub employee: String,
+    pub what: String,
+    pub customer_id: Option<String>,
+    pub purpose: Option<String>,
+    pub grant: Option<String>,
+    pub decision: String,
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportPage {
+    pub rows: Vec<ReportRowView>,
+    pub next_before: Option<i64>,
+}

@@ -15,6 +15,7 @@ pub mod offboarding;
 pub mod password;
 pub mod permissions;
 pub mod recovery;
+pub mod reports;
 pub mod roles;
 pub mod service;
 pub mod session_policy;

@@ -571,6 +571,7 @@ pub struct ExportQuery {
     pub outcome: String,
     pub customer: String,
     pub text: String,
+    pub source: String,
 }
 
 /// `GET /audit/export.csv?…`: the events matching the auditor's filters as
@@ -590,7 +591,17 @@ pub async fn audit_csv(
     if let Err(r) = signed_in_with(&st, &ctx, Permission::AuditExport, "audit_export_csv", "export the audit trail").await {
         return r;
     }
-    let filter = Filter { from: q.from, to: q.to, employee: q.employee, action: q.action, outcome: q.outcome, customer: q.customer, text: q.text, before: None };
+    let filter = Filter {
+        from: q.from,
+        to: q.to,
+        employee: q.employee,
+        action: q.action,
+        outcome: q.outcome,
+        customer: q.customer,
+        text: q.text,
+        source: q.source,
+        before: None,
+    };
     // Check the filters (and the first page) before answering 200.
     let first = match console::browse_pages(&st, &filter, 1_000).await {
         Ok(p) => p,
@@ -603,46 +614,98 @@ pub async fn audit_csv(
         NewEvent::new("audit.exported", Outcome::Success, ctx.actor()).details(json!({
             "format": "csv",
             "filters": { "from": filter.from, "to": filter.to, "employee": filter.employee, "action": filter.action,
-                         "outcome": filter.outcome, "customer": filter.customer, "text": filter.text },
+                         "outcome": filter.outcome, "customer": filter.customer, "text": filter.text, "source": filter.source },
         })),
     )
     .await;
     if let Err(e) = recorded {
         return internal(&rid, e);
     }
-    let name = format!("attachment; filename=\"gatehouse-audit-{}.csv\"", file_stamp(st.clock.now()));
-    let state = (st, filter, Some(first), false);
-    let stream = futures::stream::unfold(state, |(st, mut filter, page, done)| async move {
-        if done {
-            return None;
+    let name = format!("gatehouse-audit-{}.csv", file_stamp(st.clock.now()));
+    let first = (first.events.iter().map(console::csv_row).collect::<String>(), first.next_before);
+    paged_csv(st, name, console::CSV_HEADER, first, move |st, before| {
+        let filter = Filter { before: Some(before), ..filter.clone() };
+        async move {
+            let p = console::browse_pages(&st, &filter, 1_000).await?;
+            Ok((p.events.iter().map(console::csv_row).collect(), p.next_before))
         }
-        let page = match page {
-            Some(p) => p,
-            None => match console::browse_pages(&st, &filter, 1_000).await {
-                Ok(p) => p,
+    })
+}
+
+/// A CSV download streamed page by page: `first` is the first page's rows
+/// (already fetched, so a bad filter was refused before answering 200) and
+/// the next `before`; `next` fetches the page before a sequence number.
+/// Memory stays flat however long the export.
+fn paged_csv<F, Fut>(st: AppState, file_name: String, header_row: &'static str, first: (String, Option<i64>), next: F) -> Response
+where
+    F: Fn(AppState, i64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(String, Option<i64>), crate::errors::AppError>> + Send + 'static,
+{
+    let (rows, after) = first;
+    let start = futures::stream::once(async move { Ok::<_, std::io::Error>(format!("{header_row}{rows}")) });
+    let rest = futures::stream::unfold((st, after), move |(st, before)| {
+        let page = before.map(|b| next(st.clone(), b));
+        async move {
+            match page?.await {
+                Ok((chunk, after)) => Some((Ok(chunk), (st, after))),
                 Err(e) => {
                     tracing::error!(error = %e, "audit export stopped");
-                    return Some((Err(std::io::Error::other("export failed")), (st, filter, None, true)));
+                    Some((Err(std::io::Error::other("export failed")), (st, None)))
                 }
-            },
-        };
-        let mut chunk = String::new();
-        if filter.before.is_none() {
-            chunk.push_str(console::CSV_HEADER);
+            }
         }
-        for e in &page.events {
-            chunk.push_str(&console::csv_row(e));
-        }
-        let done = page.next_before.is_none();
-        filter.before = page.next_before.or(Some(0));
-        Some((Ok::<_, std::io::Error>(chunk), (st, filter, None, done)))
     });
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, name)],
-        axum::body::Body::from_stream(stream),
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\""))],
+        axum::body::Body::from_stream(futures::StreamExt::chain(start, rest)),
     )
         .into_response()
+}
+
+/// `GET /audit/report.csv?kind=…`: an auditor report (who accessed a
+/// customer, what an employee accessed, denied checks) as CSV, streamed.
+/// Needs `audit:export`; the export is recorded.
+pub async fn audit_report_csv(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    query: Result<axum::extract::Query<super::audit_console::ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    use super::audit_console as console;
+    use crate::errors::AppError;
+    let rid = ctx.request_id.clone();
+    let Ok(axum::extract::Query(mut q)) = query else {
+        return error(StatusCode::BAD_REQUEST, "The report fields could not be read.", &rid);
+    };
+    if let Err(r) = signed_in_with(&st, &ctx, Permission::AuditExport, "audit_report_csv", "export the audit trail").await {
+        return r;
+    }
+    q.before = None;
+    let first = match console::report_pages(&st, &q, 1_000).await {
+        Ok(p) => p,
+        Err(AppError::Validation(m)) => return error(StatusCode::UNPROCESSABLE_ENTITY, m, &rid),
+        Err(e) => return internal(&rid, e),
+    };
+    let recorded = audit_log::record(
+        &st.db,
+        st.clock.now(),
+        NewEvent::new("audit.exported", Outcome::Success, ctx.actor()).details(json!({
+            "format": "csv", "report": q.kind, "customer": q.customer, "employee": q.employee, "from": q.from, "to": q.to,
+        })),
+    )
+    .await;
+    if let Err(e) = recorded {
+        return internal(&rid, e);
+    }
+    let name = format!("gatehouse-report-{}-{}.csv", q.kind.trim(), file_stamp(st.clock.now()));
+    let first = (first.rows.iter().map(console::report_csv_row).collect::<String>(), first.next_before);
+    paged_csv(st, name, console::REPORT_CSV_HEADER, first, move |st, before| {
+        let q = console::ReportQuery { before: Some(before), ..q.clone() };
+        async move {
+            let p = console::report_pages(&st, &q, 1_000).await?;
+            Ok((p.rows.iter().map(console::report_csv_row).collect(), p.next_before))
+        }
+    })
 }
 
 #[derive(Debug, Deserialize, Default)]

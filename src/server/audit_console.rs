@@ -3,7 +3,7 @@
 //! verification run on demand. Read-only.
 
 use super::{access, activity::format_time, audit_log, people::parse_utc, state::AppState};
-use crate::api::types::{AuditEventView, AuditPage, CheckpointView, VerifyView};
+use crate::api::types::{AuditEventView, AuditPage, CheckpointView, ReportPage, ReportRowView, VerifyView};
 use crate::errors::AppError;
 
 pub const PAGE_SIZE: i64 = 50;
@@ -17,6 +17,9 @@ pub struct Filter {
     pub outcome: String,
     pub customer: String,
     pub text: String,
+    /// The system an event came from: the service that asked or reported
+    /// (`svc:NAME`), or the `source_system` a report named.
+    pub source: String,
     /// Only events with a smaller sequence number (the next page).
     pub before: Option<i64>,
 }
@@ -27,7 +30,7 @@ pub async fn browse(st: &AppState, f: &Filter) -> Result<AuditPage, AppError> {
 
 /// One page of `size` events matching `f`, newest first.
 pub async fn browse_pages(st: &AppState, f: &Filter, size: i64) -> Result<AuditPage, AppError> {
-    let too_long = [&f.employee, &f.action, &f.customer, &f.text].iter().any(|s| s.chars().count() > 254);
+    let too_long = [&f.employee, &f.action, &f.customer, &f.text, &f.source].iter().any(|s| s.chars().count() > 254);
     if too_long {
         return Err(AppError::Validation("A filter is too long.".into()));
     }
@@ -79,6 +82,16 @@ pub async fn browse_pages(st: &AppState, f: &Filter, size: i64) -> Result<AuditP
     if !f.customer.trim().is_empty() {
         sql.push_str(" AND customer_id = ?");
         args.push(Arg::T(f.customer.trim().to_owned()));
+    }
+    if !f.source.trim().is_empty() {
+        // Details are canonical JSON (sorted keys, no spaces), so the
+        // source_system member has exactly this form.
+        let name = f.source.trim();
+        let member = serde_json::to_string(&serde_json::json!({ "source_system": name })).unwrap_or_default();
+        let member = member.trim_start_matches('{').trim_end_matches('}').replace('!', "!!").replace('%', "!%").replace('_', "!_");
+        sql.push_str(" AND (actor_session = ? OR details LIKE ? ESCAPE '!')");
+        args.push(Arg::T(format!("svc:{name}")));
+        args.push(Arg::T(format!("%{member}%")));
     }
     if !f.text.trim().is_empty() {
         // '!' escapes LIKE's wildcards the same way on SQLite and MySQL.
@@ -165,6 +178,120 @@ pub async fn sign_checkpoint(st: &AppState) -> Result<Option<CheckpointView>, Ap
         }
         Err(super::checkpoints::SignError::Db(e)) => Err(e.into()),
     }
+}
+
+// ---------------------------------------------------------------- reports
+
+/// What an auditor report asks for.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct ReportQuery {
+    pub kind: String,
+    pub customer: String,
+    pub employee: String,
+    pub from: String,
+    pub to: String,
+    pub before: Option<i64>,
+}
+
+/// One page of `size` report rows, newest first.
+pub async fn report_pages(st: &AppState, q: &ReportQuery, size: i64) -> Result<ReportPage, AppError> {
+    use crate::domain::reports::{access_row, ReportKind};
+    let kind = ReportKind::parse(q.kind.trim()).ok_or_else(|| AppError::Validation("Choose a report: customer, employee or denied.".into()))?;
+    if [&q.customer, &q.employee].iter().any(|s| s.chars().count() > 254) {
+        return Err(AppError::Validation("A field is too long.".into()));
+    }
+    let mut sql = format!("SELECT {} FROM audit_events WHERE action IN ('access.check', 'data.access')", audit_log::COLUMNS);
+    enum Arg {
+        I(i64),
+        T(String),
+    }
+    let mut args: Vec<Arg> = Vec::new();
+    match kind {
+        ReportKind::Customer => {
+            let c = q.customer.trim();
+            if c.is_empty() {
+                return Err(AppError::Validation("Name the customer id.".into()));
+            }
+            sql.push_str(" AND customer_id = ?");
+            args.push(Arg::T(c.to_owned()));
+        }
+        ReportKind::Employee => {
+            let e = q.employee.trim().to_lowercase();
+            let id = match e.parse::<i64>() {
+                Ok(id) => Some(id),
+                Err(_) if e.is_empty() => return Err(AppError::Validation("Name the employee (email or id).".into())),
+                Err(_) => super::users::by_email(&st.db.pool, &e).await?.map(|u| u.id),
+            };
+            let id = id.ok_or_else(|| AppError::Validation("No employee has that email.".into()))?;
+            sql.push_str(
+                " AND customer_id IS NOT NULL AND ((action = 'access.check' AND target_type = 'user' AND target_id = ?) \
+                 OR (action = 'data.access' AND actor_user_id = ?))",
+            );
+            args.push(Arg::T(id.to_string()));
+            args.push(Arg::I(id));
+        }
+        ReportKind::Denied => sql.push_str(" AND action = 'access.check' AND outcome = 'denied'"),
+    }
+    if let Some(b) = q.before {
+        sql.push_str(" AND seq < ?");
+        args.push(Arg::I(b));
+    }
+    if !q.from.trim().is_empty() {
+        sql.push_str(" AND at >= ?");
+        args.push(Arg::I(parse_utc(&q.from)?));
+    }
+    if !q.to.trim().is_empty() {
+        sql.push_str(" AND at < ?");
+        args.push(Arg::I(parse_utc(&q.to)?));
+    }
+    sql.push_str(" ORDER BY seq DESC LIMIT ?");
+    args.push(Arg::I(size + 1));
+    let mut query = sqlx::query(&sql);
+    for a in args {
+        query = match a {
+            Arg::I(i) => query.bind(i),
+            Arg::T(t) => query.bind(t),
+        };
+    }
+    let rows = query.fetch_all(&st.db.pool).await?;
+    let names = access::names(&st.db.pool).await?;
+    let mut out = Vec::new();
+    for row in rows.iter().take(size as usize) {
+        let Some(r) = access_row(&audit_log::event_from_row(row)?) else { continue };
+        out.push(ReportRowView {
+            seq: r.seq,
+            at: format_time(r.at),
+            employee: access::opt_name(&names, r.employee_id).unwrap_or_else(|| "unknown employee".into()),
+            what: r.what,
+            customer_id: r.customer_id,
+            purpose: r.purpose,
+            grant: r.grant,
+            decision: r.decision,
+            source: r.source,
+        });
+    }
+    let next_before = (rows.len() as i64 > size).then(|| out.last().map(|r| r.seq)).flatten();
+    Ok(ReportPage { rows: out, next_before })
+}
+
+pub const REPORT_CSV_HEADER: &str = "seq,time_utc,employee,access,customer_id,purpose,grant,decision,source\r\n";
+
+pub fn report_csv_row(r: &ReportRowView) -> String {
+    let cells = [
+        r.seq.to_string(),
+        r.at.clone(),
+        r.employee.clone(),
+        r.what.clone(),
+        r.customer_id.clone().unwrap_or_default(),
+        r.purpose.clone().unwrap_or_default(),
+        r.grant.clone().unwrap_or_default(),
+        r.decision.clone(),
+        r.source.clone().unwrap_or_default(),
+    ];
+    let mut line = cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",");
+    line.push_str("\r\n");
+    line
 }
 
 // ---------------------------------------------------------------- CSV export

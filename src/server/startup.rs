@@ -84,6 +84,7 @@ pub fn router(st: AppState) -> Router {
         .route("/api/v1/audit-events", axum::routing::post(super::api_v1::audit_events))
         .route("/audit/export.csv", get(super::api_v1::audit_csv))
         .route("/audit/export.bundle", get(super::api_v1::audit_bundle))
+        .route("/audit/report.csv", get(super::api_v1::audit_report_csv))
         .route("/api/v1/audit/public-key", get(super::api_v1::public_key))
         .route("/api/v1/audit/checkpoints", get(super::api_v1::checkpoints))
         .route("/api/v1/audit/proofs/{seq}", get(super::api_v1::proof))

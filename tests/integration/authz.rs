@@ -54,6 +54,7 @@ const FUNCTIONS: &[(&str, &[(&str, &str)], Who)] = &[
     ("audit_browse", &[], AUDIT),
     ("audit_verify", &[], AUDIT),
     ("audit_latest_checkpoint", &[], AUDIT),
+    ("audit_report", &[("kind", "denied")], AUDIT),
     ("audit_sign_checkpoint", &[], AUDIT),
     ("elevation_queue", &[], ADMIN),
     ("decide_elevation", &[("id", "999999"), ("decision", "approve")], ADMIN),
@@ -77,6 +78,7 @@ const PAGES: &[(&str, Who)] = &[
     ("/offboarding", ADMIN),
     ("/service-accounts", ADMIN),
     ("/audit", AUDIT),
+    ("/audit/reports", AUDIT),
     ("/", ANY),
     ("/access", ANY),
     ("/requests", ANY),
@@ -141,6 +143,7 @@ async fn every_role_against_every_function_and_page(b: Backend) {
         for (path, operation) in [
             ("/audit/export.csv", "audit_export_csv"),
             ("/audit/export.bundle", "audit_export_bundle"),
+            ("/audit/report.csv?kind=denied", "audit_report_csv"),
             ("/api/v1/audit/checkpoints", "audit_checkpoints"),
             ("/api/v1/audit/proofs/1", "audit_proof"),
         ] {
