@@ -215,6 +215,8 @@ test('a service account token answers access checks for the backend', async () =
   };
   // The administrator manages employees; the offboarded employee gets nothing.
   assert.equal((await ask(ADMIN, 'employees:manage')).decision, 'allow');
+  // A denied check for customer PII (raises an alert, acknowledged below).
+  assert.equal((await ask(ADMIN, 'customers:read_pii')).decision, 'deny');
   const d = await ask(EMP, 'customers:read');
   assert.equal(d.decision, 'deny');
   assert.equal(d.reason, 'employee is offboarded');
@@ -321,13 +323,26 @@ test('an auditor filters the trail by customer, opens an event and verifies the 
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, new RegExp(`bundle REJECTED: event ${seqEdited}: content does not match its hash`));
 
+  // The denied PII check raised an alert; the auditor acknowledges it.
+  let alert = ap.locator('#open-alerts li[data-rule="pii_denied"]');
+  for (let i = 0; i < 10 && (await alert.count()) === 0; i++) {
+    await ap.waitForTimeout(1000);
+    await ap.reload();
+    await hydrated(ap);
+  }
+  await alert.first().waitFor();
+  await alert.first().locator('input[name="comment"]').fill('Asked the admin: a mistaken lookup, no data shown');
+  await alert.first().getByRole('button', { name: 'Acknowledge' }).click();
+  await ap.locator('#acknowledged-alerts li').first().waitFor({ state: 'attached' });
+  assert.match(await ap.locator('#acknowledged-alerts').textContent(), /a mistaken lookup/);
+
   // The report of who accessed customer C-1042, reached from the trail.
   await ap.goto(`${server.base}/audit`);
   await hydrated(ap);
   await ap.locator('#reports-link').click();
   await ap.waitForURL(/\/audit\/reports/);
   await hydrated(ap);
-  await ap.getByLabel('Report').selectOption('customer');
+  await ap.getByLabel('Report', { exact: true }).selectOption('customer');
   await ap.getByLabel('Customer id').fill('C-1042');
   await ap.getByRole('button', { name: 'Show report' }).click();
   await ap.waitForURL(/kind=customer/);

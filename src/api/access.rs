@@ -371,6 +371,30 @@ pub async fn audit_verify() -> Result<VerifyView, AppError> {
     .await)
 }
 
+/// Anomaly alerts, open first (administrators and auditors).
+#[server(endpoint = "alerts")]
+pub async fn alerts() -> Result<Vec<AlertView>, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require_any(&st, &ctx, &[P::AuditRead, P::EmployeesManage], "alerts").await?;
+        crate::server::alerts::list(&st).await
+    }
+    .await)
+}
+
+/// Acknowledges an alert with a comment; recorded in the audit trail.
+#[server(endpoint = "acknowledge_alert")]
+pub async fn acknowledge_alert(id: i64, #[server(default)] comment: String) -> Result<(), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let p = access::require_any(&st, &ctx, &[P::AuditRead, P::EmployeesManage], "acknowledge_alert").await?;
+        crate::server::alerts::acknowledge(&st, &ctx, p.user_id, id, &comment).await
+    }
+    .await)
+}
+
 /// An auditor report, a page at a time (audit:read).
 #[server(endpoint = "audit_report")]
 pub async fn audit_report(

@@ -269,3 +269,17 @@ pub struct ReportPage {
     pub rows: Vec<ReportRowView>,
     pub next_before: Option<i64>,
 }
+
+/// An anomaly alert, for administrators and auditors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertView {
+    pub id: i64,
+    pub rule: String,
+    pub employee: Option<String>,
+    pub event_seq: i64,
+    pub summary: String,
+    pub raised_at: String,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<String>,
+    pub comment: Option<String>,
+}

@@ -33,6 +33,8 @@ pub struct Config {
     pub session: Lifetimes,
     pub site_root: PathBuf,
     pub log_json: bool,
+    /// Anomaly alert thresholds (GATEHOUSE_ALERT_*, GATEHOUSE_COMPANY_UTC_OFFSET_MINUTES).
+    pub alerts: crate::domain::alerts::Thresholds,
 }
 
 impl fmt::Debug for Config {
@@ -140,6 +142,36 @@ impl Config {
 
         let site_root = PathBuf::from(var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()));
 
+        let number = |name: &'static str, default: i64, min: i64, max: i64| -> Result<i64, ConfigError> {
+            match var(name) {
+                None => Ok(default),
+                Some(v) => v.parse::<i64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| ConfigError {
+                    variable: name,
+                    problem: format!("must be a whole number from {min} to {max}, got {v:?}"),
+                }),
+            }
+        };
+        let defaults = crate::domain::alerts::Thresholds::default();
+        let (night_from, night_until) = match var("GATEHOUSE_ALERT_NIGHT") {
+            None => (defaults.night_from, defaults.night_until),
+            Some(v) => v
+                .split_once('-')
+                .and_then(|(a, b)| Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?)))
+                .filter(|(a, b)| *a < 24 && *b < 24 && a != b)
+                .ok_or_else(|| ConfigError {
+                    variable: "GATEHOUSE_ALERT_NIGHT",
+                    problem: format!("must be two different hours FROM-UNTIL such as 20-7, got {v:?}"),
+                })?,
+        };
+        let alerts = crate::domain::alerts::Thresholds {
+            customers_per_hour: number("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", 50, 1, 1_000_000)? as u32,
+            night_from,
+            night_until,
+            utc_offset_minutes: number("GATEHOUSE_COMPANY_UTC_OFFSET_MINUTES", 0, -720, 840)? as i32,
+            failed_signins: number("GATEHOUSE_ALERT_FAILED_SIGNINS", 5, 1, 1_000)? as u32,
+            failed_window: defaults.failed_window,
+        };
+
         Ok(Self {
             database_url,
             data_dir,
@@ -149,6 +181,7 @@ impl Config {
             session: Lifetimes { idle, absolute },
             site_root,
             log_json,
+            alerts,
         })
     }
 
@@ -192,6 +225,19 @@ mod tests {
         assert_eq!(cfg(&[("GATEHOUSE_PUBLIC_URL", "ftp://x")]).unwrap_err().variable, "GATEHOUSE_PUBLIC_URL");
         assert_eq!(cfg(&[("GATEHOUSE_SESSION_IDLE_MINUTES", "0")]).unwrap_err().variable, "GATEHOUSE_SESSION_IDLE_MINUTES");
         assert_eq!(cfg(&[("GATEHOUSE_LOG_FORMAT", "xml")]).unwrap_err().variable, "GATEHOUSE_LOG_FORMAT");
+        for (var, bad) in [
+            ("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", "0"),
+            ("GATEHOUSE_ALERT_FAILED_SIGNINS", "many"),
+            ("GATEHOUSE_ALERT_NIGHT", "20"),
+            ("GATEHOUSE_ALERT_NIGHT", "7-7"),
+            ("GATEHOUSE_ALERT_NIGHT", "20-25"),
+            ("GATEHOUSE_COMPANY_UTC_OFFSET_MINUTES", "900"),
+        ] {
+            assert_eq!(cfg(&[(var, bad)]).unwrap_err().variable, var, "{var}={bad}");
+        }
+        let c = cfg(&[("GATEHOUSE_ALERT_NIGHT", "22-6"), ("GATEHOUSE_COMPANY_UTC_OFFSET_MINUTES", "-300"), ("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", "10")]).unwrap();
+        assert_eq!((c.alerts.night_from, c.alerts.night_until, c.alerts.utc_offset_minutes, c.alerts.customers_per_hour), (22, 6, -300, 10));
+        assert_eq!(cfg(&[]).unwrap().alerts, crate::domain::alerts::Thresholds::default());
     }
 
     #[test]

@@ -127,13 +127,35 @@ pub async fn origin_check(State(st): State<AppState>, req: Request, next: Next) 
     (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
+/// Oversized bodies up to this size are read and discarded before the 413.
+const DRAIN_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// Reads a body and drops it as it comes (never buffered), up to `max` bytes.
+async fn discard(mut body: Body, max: u64) {
+    use http_body_util::BodyExt;
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+        if seen > max {
+            break;
+        }
+    }
+}
+
 /// Refuses bodies over the limit of their route: at once when the declared
 /// length is too large, and while reading otherwise.
 pub async fn body_limit(req: Request, next: Next) -> Response {
     let limit = if req.uri().path() == "/api/v1/audit-events" { super::api_v1::EVENTS_BODY_LIMIT } else { super::startup::BODY_LIMIT };
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if let Some(n) = declared.filter(|n| *n > limit as u64) {
         let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        // A client still sending when the answer comes and the connection
+        // closes sees a reset, not the 413. Read and discard a moderately
+        // oversized body first (bounded in size and time) so it gets the
+        // answer; anything larger is cut off at once.
+        if n <= DRAIN_LIMIT {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), discard(req.into_body(), DRAIN_LIMIT)).await;
+        }
         return plain_error(StatusCode::PAYLOAD_TOO_LARGE, &request_id);
     }
     let (parts, body) = req.into_parts();

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod access_cache;
+pub mod alerts;
 pub mod activity;
 pub mod api_v1;
 pub mod audit_console;

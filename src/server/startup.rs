@@ -140,6 +140,9 @@ pub async fn run_access_jobs(st: &AppState) {
     if let Err(e) = super::people::sweep_scheduled(st).await {
         tracing::error!(error = %e, "scheduled offboarding job failed");
     }
+    if let Err(e) = super::alerts::scan(st).await {
+        tracing::error!(error = %e, "anomaly alert job failed");
+    }
     super::checkpoints::sign_due(st).await;
 }
 

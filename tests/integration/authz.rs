@@ -13,15 +13,17 @@ on_both!(every_role_against_every_function_and_page);
 enum Who {
     Admin,
     Audit,
+    AdminOrAudit,
     Any,
 }
-use Who::{Admin as ADMIN, Any as ANY, Audit as AUDIT};
+use Who::{Admin as ADMIN, AdminOrAudit as ADMIN_OR_AUDIT, Any as ANY, Audit as AUDIT};
 
 fn allowed(who: Who, role: &str) -> bool {
     match who {
         Who::Any => true,
         Who::Admin => role == "admin",
         Who::Audit => role == "auditor",
+        Who::AdminOrAudit => role == "admin" || role == "auditor",
     }
 }
 
@@ -55,6 +57,8 @@ const FUNCTIONS: &[(&str, &[(&str, &str)], Who)] = &[
     ("audit_verify", &[], AUDIT),
     ("audit_latest_checkpoint", &[], AUDIT),
     ("audit_report", &[("kind", "denied")], AUDIT),
+    ("alerts", &[], ADMIN_OR_AUDIT),
+    ("acknowledge_alert", &[("id", "999999"), ("comment", "nothing here")], ADMIN_OR_AUDIT),
     ("audit_sign_checkpoint", &[], AUDIT),
     ("elevation_queue", &[], ADMIN),
     ("decide_elevation", &[("id", "999999"), ("decision", "approve")], ADMIN),

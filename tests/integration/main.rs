@@ -25,6 +25,7 @@ macro_rules! on_both {
 pub(crate) use on_both;
 
 mod access;
+mod alerts;
 mod api_v1;
 mod audit_console;
 mod auth_flows;

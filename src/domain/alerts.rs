@@ -1,0 +1,261 @@
+//! Anomaly rules over the audit trail. Each rule looks at one new event
+//! plus, for the counting rules, a count the caller reads from the trail
+//! (distinct customers in the last hour, failed sign-ins in the window).
+//! An alert is raised once, on the event that crosses a threshold, not on
+//! every event after it.
+
+use super::{audit::Event, Millis, HOUR, MINUTE};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// One employee accessed more distinct customers within an hour than allowed.
+    ManyCustomers,
+    /// Customer data accessed outside company hours.
+    AfterHours,
+    /// A check for `customers:read_pii` was denied.
+    PiiDenied,
+    /// Repeated failed sign-ins on one account.
+    FailedSignIns,
+    /// The `breakglass` role was granted or used.
+    Breakglass,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 5] = [Rule::ManyCustomers, Rule::AfterHours, Rule::PiiDenied, Rule::FailedSignIns, Rule::Breakglass];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::ManyCustomers => "many_customers",
+            Rule::AfterHours => "after_hours",
+            Rule::PiiDenied => "pii_denied",
+            Rule::FailedSignIns => "failed_signins",
+            Rule::Breakglass => "breakglass",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.id() == s)
+    }
+}
+
+/// Configurable thresholds (see README: GATEHOUSE_ALERT_*).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thresholds {
+    /// More distinct customers than this within an hour raises an alert.
+    pub customers_per_hour: u32,
+    /// Company hours: access at or after `night_from` or before `night_until`
+    /// (hours, company time) is after hours.
+    pub night_from: u32,
+    pub night_until: u32,
+    /// Company time as minutes east of UTC.
+    pub utc_offset_minutes: i32,
+    /// This many failed sign-ins on one account within `failed_window`.
+    pub failed_signins: u32,
+    pub failed_window: Millis,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self { customers_per_hour: 50, night_from: 20, night_until: 7, utc_offset_minutes: 0, failed_signins: 5, failed_window: 15 * MINUTE }
+    }
+}
+
+pub const CUSTOMER_WINDOW: Millis = HOUR;
+
+/// An alert to raise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub rule: Rule,
+    pub employee_id: Option<i64>,
+    pub summary: String,
+}
+
+fn details(e: &Event) -> Value {
+    serde_json::from_str(&e.details).unwrap_or(Value::Null)
+}
+
+/// The employee whose access to customer data this event records, and the
+/// customer: allowed checks and reported accesses.
+pub fn customer_access(e: &Event) -> Option<(i64, String)> {
+    let customer = e.customer_id.clone()?;
+    match (e.action.as_str(), e.outcome.as_str()) {
+        ("access.check", "success") if e.target_type.as_deref() == Some("user") => Some((e.target_id.as_deref()?.parse().ok()?, customer)),
+        ("data.access", _) => Some((e.actor.user_id?, customer)),
+        _ => None,
+    }
+}
+
+/// The account a failed sign-in step was for.
+pub fn failed_signin(e: &Event) -> Option<i64> {
+    let failed = matches!(e.action.as_str(), "auth.signin" | "auth.mfa" | "auth.recovery_code") && e.outcome.as_str() == "failure";
+    if failed && e.target_type.as_deref() == Some("user") {
+        e.target_id.as_deref()?.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Is `at` outside company hours?
+pub fn after_hours(at: Millis, t: &Thresholds) -> bool {
+    let local_minutes = (at / MINUTE + i64::from(t.utc_offset_minutes)).rem_euclid(24 * 60);
+    let hour = (local_minutes / 60) as u32;
+    if t.night_from > t.night_until {
+        hour >= t.night_from || hour < t.night_until
+    } else {
+        hour >= t.night_from && hour < t.night_until
+    }
+}
+
+/// Counts the caller read from the trail for this event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Distinct customers the employee accessed in the hour up to and
+    /// including this event, and whether this event's customer was new.
+    pub distinct_customers: u32,
+    pub customer_is_new: bool,
+    /// Failed sign-ins on the account in the window, this one included.
+    pub failed_signins: u32,
+}
+
+/// The alerts one event raises.
+pub fn evaluate(e: &Event, counts: Counts, t: &Thresholds) -> Vec<Alert> {
+    let mut out = Vec::new();
+    if let Some((employee, customer)) = customer_access(e) {
+        let at = details(e).get("occurred_at").and_then(Value::as_i64).unwrap_or(e.at);
+        if after_hours(at, t) {
+            out.push(Alert { rule: Rule::AfterHours, employee_id: Some(employee), summary: format!("customer {customer} data accessed after hours (event {})", e.seq) });
+        }
+        if counts.customer_is_new && counts.distinct_customers == t.customers_per_hour + 1 {
+            out.push(Alert {
+                rule: Rule::ManyCustomers,
+                employee_id: Some(employee),
+                summary: format!("{} distinct customers accessed within an hour (more than {})", counts.distinct_customers, t.customers_per_hour),
+            });
+        }
+    }
+    let d = details(e);
+    if e.action == "access.check" && e.outcome.as_str() == "denied" && d.get("permission").and_then(Value::as_str) == Some("customers:read_pii") {
+        let employee = (e.target_type.as_deref() == Some("user")).then(|| e.target_id.as_deref().and_then(|t| t.parse().ok())).flatten();
+        out.push(Alert { rule: Rule::PiiDenied, employee_id: employee, summary: format!("denied check for customers:read_pii (event {})", e.seq) });
+    }
+    if let Some(user) = failed_signin(e) {
+        if counts.failed_signins == t.failed_signins {
+            out.push(Alert {
+                rule: Rule::FailedSignIns,
+                employee_id: Some(user),
+                summary: format!("{} failed sign-ins within {} minutes", counts.failed_signins, t.failed_window / MINUTE),
+            });
+        }
+    }
+    let breakglass_used = e.action == "access.check" && e.outcome.as_str() == "success" && d.get("role").and_then(Value::as_str) == Some("breakglass");
+    let breakglass_granted = matches!(e.action.as_str(), "grant.created" | "grant.approved" | "elevation.approved")
+        && e.outcome.as_str() == "success"
+        && d.get("role").and_then(Value::as_str) == Some("breakglass");
+    if breakglass_used || breakglass_granted {
+        let employee = (e.target_type.as_deref() == Some("user")).then(|| e.target_id.as_deref().and_then(|t| t.parse().ok())).flatten();
+        out.push(Alert { rule: Rule::Breakglass, employee_id: employee, summary: format!("breakglass role {} ({}, event {})", if breakglass_used { "used" } else { "granted" }, e.action, e.seq) });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::audit::{Actor, NewEvent, Outcome, GENESIS_HASH};
+    use serde_json::json;
+
+    /// 2026-01-01 00:00 UTC.
+    const MIDNIGHT: Millis = 1_767_225_600_000;
+
+    fn check(outcome: Outcome, permission: &str, role: Option<&str>, at: Millis) -> Event {
+        NewEvent::new("access.check", outcome, Actor::default())
+            .target("user", 7)
+            .customer("C-1")
+            .details(json!({ "permission": permission, "role": role }))
+            .seal(3, at, GENESIS_HASH)
+    }
+
+    fn rules(alerts: &[Alert]) -> Vec<Rule> {
+        alerts.iter().map(|a| a.rule).collect()
+    }
+
+    #[test]
+    fn company_hours_follow_the_offset() {
+        let t = Thresholds::default();
+        assert!(after_hours(MIDNIGHT + 19 * HOUR + 59 * MINUTE + 7 * HOUR, &t), "02:59 is night");
+        assert!(!after_hours(MIDNIGHT + 7 * HOUR, &t), "07:00 is day");
+        assert!(!after_hours(MIDNIGHT + 19 * HOUR + 59 * MINUTE, &t));
+        assert!(after_hours(MIDNIGHT + 20 * HOUR, &t), "20:00 is night");
+        // Berlin in winter: 19:30 UTC is 20:30 there.
+        let berlin = Thresholds { utc_offset_minutes: 60, ..t.clone() };
+        assert!(after_hours(MIDNIGHT + 19 * HOUR + 30 * MINUTE, &berlin));
+        assert!(!after_hours(MIDNIGHT + 6 * HOUR + 30 * MINUTE, &berlin));
+        // A night that does not cross midnight.
+        let early = Thresholds { night_from: 1, night_until: 5, ..t };
+        assert!(after_hours(MIDNIGHT + 2 * HOUR, &early) && !after_hours(MIDNIGHT + 23 * HOUR, &early));
+    }
+
+    #[test]
+    fn after_hours_access_and_daytime_access() {
+        let t = Thresholds::default();
+        assert_eq!(rules(&evaluate(&check(Outcome::Success, "customers:read", Some("support"), MIDNIGHT + 22 * HOUR), Counts::default(), &t)), vec![Rule::AfterHours]);
+        assert!(evaluate(&check(Outcome::Success, "customers:read", Some("support"), MIDNIGHT + 10 * HOUR), Counts::default(), &t).is_empty());
+        // A reported access is judged by when it happened.
+        let reported = NewEvent::new("data.access", Outcome::Success, Actor { user_id: Some(7), ..Default::default() })
+            .customer("C-2")
+            .details(json!({ "occurred_at": MIDNIGHT + 23 * HOUR }))
+            .seal(4, MIDNIGHT + 31 * HOUR, GENESIS_HASH);
+        let a = evaluate(&reported, Counts::default(), &t);
+        assert_eq!((rules(&a), a[0].employee_id), (vec![Rule::AfterHours], Some(7)));
+    }
+
+    #[test]
+    fn many_customers_alerts_once_on_crossing() {
+        let t = Thresholds { customers_per_hour: 3, ..Thresholds::default() };
+        let e = check(Outcome::Success, "customers:read", Some("support"), MIDNIGHT + 10 * HOUR);
+        let at = |n: u32, new: bool| rules(&evaluate(&e, Counts { distinct_customers: n, customer_is_new: new, failed_signins: 0 }, &t));
+        assert_eq!(at(3, true), vec![]);
+        assert_eq!(at(4, true), vec![Rule::ManyCustomers]);
+        assert_eq!(at(4, false), vec![], "the same customer again");
+        assert_eq!(at(5, true), vec![], "already raised");
+    }
+
+    #[test]
+    fn denied_pii_checks_alert_other_denials_do_not() {
+        let t = Thresholds::default();
+        let a = evaluate(&check(Outcome::Denied, "customers:read_pii", None, MIDNIGHT + 10 * HOUR), Counts::default(), &t);
+        assert_eq!((rules(&a), a[0].employee_id), (vec![Rule::PiiDenied], Some(7)));
+        assert!(evaluate(&check(Outcome::Denied, "prod_db:write", None, MIDNIGHT + 10 * HOUR), Counts::default(), &t).is_empty());
+        // A denied check is not an access: no after-hours alert for it.
+        assert_eq!(rules(&evaluate(&check(Outcome::Denied, "customers:read_pii", None, MIDNIGHT + 22 * HOUR), Counts::default(), &t)), vec![Rule::PiiDenied]);
+    }
+
+    #[test]
+    fn failed_sign_ins_alert_at_the_threshold() {
+        let t = Thresholds::default();
+        let e = NewEvent::new("auth.signin", Outcome::Failure, Actor::default()).target("user", 9).reason("wrong password").seal(2, 1, GENESIS_HASH);
+        let with = |n| rules(&evaluate(&e, Counts { failed_signins: n, ..Counts::default() }, &t));
+        assert_eq!(with(4), vec![]);
+        assert_eq!(with(5), vec![Rule::FailedSignIns]);
+        assert_eq!(with(6), vec![]);
+        let unknown = NewEvent::new("auth.signin", Outcome::Failure, Actor::default()).target("email", "x@y").seal(2, 1, GENESIS_HASH);
+        assert_eq!(failed_signin(&unknown), None);
+    }
+
+    #[test]
+    fn breakglass_grant_or_use_alerts() {
+        let t = Thresholds::default();
+        let used = check(Outcome::Success, "prod_db:write", Some("breakglass"), MIDNIGHT + 10 * HOUR);
+        assert!(rules(&evaluate(&used, Counts::default(), &t)).contains(&Rule::Breakglass));
+        let granted = NewEvent::new("grant.created", Outcome::Success, Actor::default())
+            .target("user", 4)
+            .details(json!({ "role": "breakglass", "after": { "roles": ["breakglass"] } }))
+            .seal(5, 1, GENESIS_HASH);
+        let a = evaluate(&granted, Counts::default(), &t);
+        assert_eq!((rules(&a), a[0].employee_id), (vec![Rule::Breakglass], Some(4)));
+        let other = NewEvent::new("grant.created", Outcome::Success, Actor::default()).details(json!({ "role": "support" })).seal(5, 1, GENESIS_HASH);
+        assert!(evaluate(&other, Counts::default(), &t).is_empty());
+        assert_eq!(Rule::parse("breakglass"), Some(Rule::Breakglass));
+    }
+}

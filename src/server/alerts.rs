@@ -1,0 +1,182 @@
+//! Anomaly alerts: a job reads new audit events in order, asks the rules in
+//! domain::alerts, and stores each alert together with an `alert.raised`
+//! event, in the same transaction that moves its cursor, so every event is
+//! judged exactly once. Administrators and auditors see open alerts and
+//! acknowledge them with a comment (recorded too).
+
+use super::{audit_log, auth::RequestCtx, db::{opt_text, text}, state::AppState};
+use crate::api::types::AlertView;
+use crate::domain::{
+    alerts::{self, Counts, Rule, CUSTOMER_WINDOW},
+    audit::{Event, NewEvent, Outcome},
+};
+use crate::errors::AppError;
+use serde_json::json;
+use sqlx::Row;
+
+const BATCH: i64 = 500;
+
+/// Judges up to `BATCH` events after the cursor; returns (events, alerts).
+async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
+    let now = st.clock.now();
+    let t = &st.config.alerts;
+    let mut tx = st.db.begin_write().await?;
+    let sql = format!("SELECT last_seq FROM alert_cursor WHERE id = 1{}", tx.for_update());
+    let last: i64 = sqlx::query(&sql).fetch_one(&mut **tx).await?.try_get("last_seq")?;
+    let sql = format!("SELECT {} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?", audit_log::COLUMNS);
+    let rows = sqlx::query(&sql).bind(last).bind(BATCH).fetch_all(&mut **tx).await?;
+    let events: Vec<Event> = rows.iter().map(audit_log::event_from_row).collect::<Result<_, _>>()?;
+    let mut raised = Vec::new();
+    for e in &events {
+        let mut counts = Counts::default();
+        if let Some((employee, customer)) = alerts::customer_access(e) {
+            let window = "seq <= ? AND at > ? AND customer_id IS NOT NULL AND ((action = 'access.check' AND outcome = 'success' \
+                          AND target_type = 'user' AND target_id = ?) OR (action = 'data.access' AND actor_user_id = ?))";
+            // COUNT, not SUM: MySQL sums to DECIMAL, which the Any driver
+            // will not read as an integer.
+            let distinct = format!("SELECT COUNT(DISTINCT customer_id) AS n FROM audit_events WHERE {window}");
+            let n: i64 = sqlx::query(&distinct)
+                .bind(e.seq)
+                .bind(e.at - CUSTOMER_WINDOW)
+                .bind(employee.to_string())
+                .bind(employee)
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get("n")?;
+            counts.distinct_customers = n as u32;
+            let seen = format!("SELECT COUNT(*) AS n FROM audit_events WHERE customer_id = ? AND {window}");
+            let before: i64 = sqlx::query(&seen)
+                .bind(&customer)
+                .bind(e.seq - 1)
+                .bind(e.at - CUSTOMER_WINDOW)
+                .bind(employee.to_string())
+                .bind(employee)
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get("n")?;
+            counts.customer_is_new = before == 0;
+        }
+        if let Some(user) = alerts::failed_signin(e) {
+            let n: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM audit_events WHERE seq <= ? AND at > ? AND outcome = 'failure' \
+                 AND action IN ('auth.signin', 'auth.mfa', 'auth.recovery_code') AND target_type = 'user' AND target_id = ?",
+            )
+            .bind(e.seq)
+            .bind(e.at - t.failed_window)
+            .bind(user.to_string())
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("n")?;
+            counts.failed_signins = n as u32;
+        }
+        for a in alerts::evaluate(e, counts, t) {
+            raised.push((e.seq, a));
+        }
+    }
+    let mut events_out = Vec::new();
+    for (seq, a) in &raised {
+        let id = super::users::insert_returning_id(
+            &mut tx,
+            sqlx::query("INSERT INTO alerts (rule, employee_id, event_seq, summary, raised_at) VALUES (?, ?, ?, ?, ?)")
+                .bind(a.rule.id())
+                .bind(a.employee_id)
+                .bind(*seq)
+                .bind(&a.summary)
+                .bind(now),
+        )
+        .await?;
+        let mut ev = NewEvent::new("alert.raised", Outcome::Success, Default::default())
+            .reason(a.summary.clone())
+            .details(json!({ "alert_id": id, "rule": a.rule.id(), "event_seq": seq, "employee_id": a.employee_id }));
+        ev = match a.employee_id {
+            Some(u) => ev.target("user", u),
+            None => ev.target("alert", id),
+        };
+        events_out.push(ev);
+    }
+    if let Some(last_event) = events.last() {
+        sqlx::query("UPDATE alert_cursor SET last_seq = ? WHERE id = 1").bind(last_event.seq).execute(&mut **tx).await?;
+    }
+    audit_log::append(&mut tx, now, events_out).await?;
+    tx.commit().await?;
+    for (_, a) in &raised {
+        tracing::warn!(rule = a.rule.id(), employee_id = ?a.employee_id, summary = %a.summary, "anomaly alert raised");
+    }
+    Ok((events.len(), raised.len()))
+}
+
+/// The job: judges every event since the last run (up to 20 batches).
+pub async fn scan(st: &AppState) -> Result<usize, sqlx::Error> {
+    let mut total = 0;
+    for _ in 0..20 {
+        let (events, raised) = scan_batch(st).await?;
+        total += raised;
+        if (events as i64) < BATCH {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+/// Open alerts first, newest first; the latest 100 acknowledged after them.
+pub async fn list(st: &AppState) -> Result<Vec<AlertView>, AppError> {
+    let rows = sqlx::query(
+        "SELECT id, rule, employee_id, event_seq, summary, raised_at, acknowledged_by, acknowledged_at, ack_comment FROM alerts \
+         ORDER BY CASE WHEN acknowledged_at IS NULL THEN 0 ELSE 1 END, id DESC LIMIT 200",
+    )
+    .fetch_all(&st.db.pool)
+    .await?;
+    let names = super::access::names(&st.db.pool).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AlertView {
+                id: r.try_get("id")?,
+                rule: text(r, "rule")?,
+                employee: super::access::opt_name(&names, r.try_get("employee_id")?),
+                event_seq: r.try_get("event_seq")?,
+                summary: text(r, "summary")?,
+                raised_at: super::activity::format_time(r.try_get("raised_at")?),
+                acknowledged_by: super::access::opt_name(&names, r.try_get("acknowledged_by")?),
+                acknowledged_at: r.try_get::<Option<i64>, _>("acknowledged_at")?.map(super::activity::format_time),
+                comment: opt_text(r, "ack_comment")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// Acknowledges an open alert with a comment; recorded with the alert.
+pub async fn acknowledge(st: &AppState, ctx: &RequestCtx, user_id: i64, id: i64, comment: &str) -> Result<(), AppError> {
+    let comment = comment.trim();
+    if comment.chars().count() < 3 || comment.chars().count() > 1000 {
+        return Err(AppError::Validation("Say in a few words (3 to 1,000 characters) what was checked.".into()));
+    }
+    let now = st.clock.now();
+    let mut tx = st.db.begin_write().await?;
+    let sql = format!("SELECT rule, acknowledged_at FROM alerts WHERE id = ?{}", tx.for_update());
+    let row = sqlx::query(&sql).bind(id).fetch_optional(&mut **tx).await?.ok_or(AppError::NotFound)?;
+    if row.try_get::<Option<i64>, _>("acknowledged_at")?.is_some() {
+        return Err(AppError::Conflict("This alert was already acknowledged.".into()));
+    }
+    let rule = text(&row, "rule")?;
+    sqlx::query("UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ?, ack_comment = ? WHERE id = ? AND acknowledged_at IS NULL")
+        .bind(user_id)
+        .bind(now)
+        .bind(comment)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    audit_log::append(
+        &mut tx,
+        now,
+        vec![NewEvent::new("alert.acknowledged", Outcome::Success, ctx.actor()).target("alert", id).reason(comment.to_owned()).details(json!({
+            "alert_id": id,
+            "rule": Rule::parse(&rule).map(Rule::id).unwrap_or("unknown"),
+            "before": { "acknowledged": false },
+            "after": { "acknowledged": true },
+        }))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! Anomaly alerts from real traffic: access checks and reported accesses
+//! through the API, failed sign-ins, a breakglass grant. The job judges each
+//! event once; administrators and auditors acknowledge with a comment.
+//! SQLite and MySQL.
+
+use crate::helpers::*;
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+on_both!(anomalies_raise_alerts_once_and_are_acknowledged);
+
+const JONAS: &str = "jonas.becker@sunridge-solar.example";
+
+async fn open_rules(app: &TestApp, c: &Client) -> Vec<String> {
+    let r = app.call(c, "alerts", &[]).await;
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let all: Vec<Value> = serde_json::from_str(&body).unwrap();
+    let mut rules: Vec<String> = all.iter().filter(|a| a["acknowledged_at"].is_null()).map(|a| a["rule"].as_str().unwrap().to_owned()).collect();
+    rules.sort();
+    rules
+}
+
+async fn anomalies_raise_alerts_once_and_are_acknowledged(b: Backend) {
+    // Three customers an hour at most; night is 23:00 to midnight UTC; three
+    // failed sign-ins. Tests start at 00:00:10 UTC.
+    let app = TestApp::spawn_with(&b, &[
+        ("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", "3"),
+        ("GATEHOUSE_ALERT_NIGHT", "23-0"),
+        ("GATEHOUSE_ALERT_FAILED_SIGNINS", "3"),
+    ])
+    .await;
+    let people = gatehouse::server::seed::seed_demo(&app.state).await.unwrap();
+    let who = |role: &str| people.iter().find(|p| p.1 == role).unwrap().clone();
+    let (admin, _) = app.sign_in_enrolling(&who("admin").0, &who("admin").2).await;
+    let (auditor, _) = app.sign_in_enrolling(&who("auditor").0, &who("auditor").2).await;
+    let (engineer, _) = app.sign_in_enrolling(&who("engineer").0, &who("engineer").2).await;
+    // Nothing unusual yet.
+    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    assert_eq!(open_rules(&app, &auditor).await, Vec::<String>::new());
+
+    let r = app.call(&admin, "create_service_account", &[("name", "customer-api"), ("scopes[]", "access:check"), ("scopes[]", "events:write")]).await;
+    let account: i64 = r.text().await.unwrap().parse().unwrap();
+    let r = app.call(&admin, "create_api_token", &[("account_id", &account.to_string()), ("label", "prod")]).await;
+    let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let check = |permission: &'static str, customer: String| {
+        let (url, token) = (app.url("/api/v1/access-checks"), token.clone());
+        async move {
+            let body = json!({ "employee": JONAS, "permission": permission, "resource": { "type": "customer", "id": customer }, "customer_id": customer });
+            let r = client().post(url).bearer_auth(token).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+    };
+    // Four distinct customers in an hour (the same one twice in between).
+    for c in ["C-1", "C-2", "C-2", "C-3", "C-4", "C-4", "C-5"] {
+        check("customers:read", c.to_owned()).await;
+    }
+    // A denied PII check.
+    check("customers:read_pii", "C-9".into()).await;
+    // Three wrong passwords for Jonas.
+    for _ in 0..3 {
+        let r = app.call(&client(), "sign_in", &[("email", JONAS), ("password", "not the password at all")]).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    // A breakglass grant.
+    let priya = app.user_id("priya.raman@sunridge-solar.example").await;
+    let r = app.call(&admin, "grant_role", &[("user_id", &priya.to_string()), ("role", "breakglass"), ("reason", "INC-7 outage"), ("expires_in", "1h")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // A reported access that happened at 23:30 the evening before (night).
+    let jonas = app.user_id(JONAS).await;
+    let r = client()
+        .post(app.url("/api/v1/audit-events"))
+        .bearer_auth(&token)
+        .json(&json!({ "events": [{ "employee": jonas, "action": "customer.view", "customer_id": "C-1", "source_system": "support-desk",
+                                   "occurred_at": "2025-12-31T23:30:00Z" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    let expected = vec!["after_hours", "breakglass", "failed_signins", "many_customers", "pii_denied"];
+    assert_eq!(open_rules(&app, &auditor).await, expected);
+    assert_eq!(open_rules(&app, &admin).await, expected, "administrators see them too");
+    assert_eq!(app.audit_count("alert.raised", "success").await, 5, "each alert is in the audit chain");
+    // Judged once: running the job again raises nothing new.
+    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM alerts").await, 5);
+
+    // Acknowledged with a comment; recorded; not twice; not by others.
+    let all: Vec<Value> = app.call(&auditor, "alerts", &[]).await.json().await.unwrap();
+    let id = all.iter().find(|a| a["rule"] == "many_customers").unwrap()["id"].to_string();
+    assert_eq!(all.iter().find(|a| a["rule"] == "many_customers").unwrap()["employee"].as_str().map(|s| s.contains("Jonas")), Some(true));
+    let r = app.call(&auditor, "acknowledge_alert", &[("id", &id), ("comment", "")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app.call(&engineer, "acknowledge_alert", &[("id", &id), ("comment", "looks fine")]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app.call(&auditor, "acknowledge_alert", &[("id", &id), ("comment", "Ticket SUP-88: bulk callback list, expected")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app.call(&admin, "acknowledge_alert", &[("id", &id), ("comment", "again")]).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = app.call(&auditor, "acknowledge_alert", &[("id", "999999"), ("comment", "nothing")]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(open_rules(&app, &auditor).await, vec!["after_hours", "breakglass", "failed_signins", "pii_denied"]);
+    assert_eq!(app.audit_count("alert.acknowledged", "success").await, 1);
+    // Both pages show the panel, rendered on the server.
+    for (c, path) in [(&admin, "/admin"), (&auditor, "/audit")] {
+        let html = app.get(c, path).await.text().await.unwrap();
+        assert!(html.contains("id=\"alerts\"") && html.contains("failed_signins"), "{path}");
+    }
+    app.verify_chain().await;
+    app.cleanup().await;
+}
