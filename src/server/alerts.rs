@@ -17,15 +17,18 @@ use sqlx::Row;
 const BATCH: i64 = 500;
 
 /// Judges up to `BATCH` events after the cursor; returns (events, alerts).
+/// The events are read and judged without the write lock (they never
+/// change, and every count only looks at events up to the one judged); the
+/// lock is taken only to store the alerts and move the cursor, and if
+/// another process moved it meanwhile, nothing is stored.
 async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
-    let now = st.clock.now();
     let t = &st.config.alerts;
-    let mut tx = st.db.begin_write().await?;
-    let sql = format!("SELECT last_seq FROM alert_cursor WHERE id = 1{}", tx.for_update());
-    let last: i64 = sqlx::query(&sql).fetch_one(&mut **tx).await?.try_get("last_seq")?;
+    let pool = &st.db.pool;
+    let last: i64 = sqlx::query("SELECT last_seq FROM alert_cursor WHERE id = 1").fetch_one(pool).await?.try_get("last_seq")?;
     let sql = format!("SELECT {} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?", audit_log::COLUMNS);
-    let rows = sqlx::query(&sql).bind(last).bind(BATCH).fetch_all(&mut **tx).await?;
+    let rows = sqlx::query(&sql).bind(last).bind(BATCH).fetch_all(pool).await?;
     let events: Vec<Event> = rows.iter().map(audit_log::event_from_row).collect::<Result<_, _>>()?;
+    let Some(newest) = events.last().map(|e| e.seq) else { return Ok((0, 0)) };
     let mut raised = Vec::new();
     for e in &events {
         let mut counts = Counts::default();
@@ -40,7 +43,7 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
                 .bind(e.at - CUSTOMER_WINDOW)
                 .bind(employee.to_string())
                 .bind(employee)
-                .fetch_one(&mut **tx)
+                .fetch_one(pool)
                 .await?
                 .try_get("n")?;
             counts.distinct_customers = n as u32;
@@ -51,7 +54,7 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
                 .bind(e.at - CUSTOMER_WINDOW)
                 .bind(employee.to_string())
                 .bind(employee)
-                .fetch_one(&mut **tx)
+                .fetch_one(pool)
                 .await?
                 .try_get("n")?;
             counts.customer_is_new = before == 0;
@@ -64,7 +67,7 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
             .bind(e.seq)
             .bind(e.at - t.failed_window)
             .bind(user.to_string())
-            .fetch_one(&mut **tx)
+            .fetch_one(pool)
             .await?
             .try_get("n")?;
             counts.failed_signins = n as u32;
@@ -72,6 +75,14 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
         for a in alerts::evaluate(e, counts, t) {
             raised.push((e.seq, a));
         }
+    }
+
+    let now = st.clock.now();
+    let mut tx = st.db.begin_write().await?;
+    let sql = format!("SELECT last_seq FROM alert_cursor WHERE id = 1{}", tx.for_update());
+    let current: i64 = sqlx::query(&sql).fetch_one(&mut **tx).await?.try_get("last_seq")?;
+    if current != last {
+        return Ok((events.len(), 0));
     }
     let mut events_out = Vec::new();
     for (seq, a) in &raised {
@@ -94,9 +105,7 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
         };
         events_out.push(ev);
     }
-    if let Some(last_event) = events.last() {
-        sqlx::query("UPDATE alert_cursor SET last_seq = ? WHERE id = 1").bind(last_event.seq).execute(&mut **tx).await?;
-    }
+    sqlx::query("UPDATE alert_cursor SET last_seq = ? WHERE id = 1").bind(newest).execute(&mut **tx).await?;
     audit_log::append(&mut tx, now, events_out).await?;
     tx.commit().await?;
     for (_, a) in &raised {
@@ -179,4 +188,79 @@ pub async fn acknowledge(st: &AppState, ctx: &RequestCtx, user_id: i64, id: i64,
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Attempts per alert before delivery is given up (each failure is logged).
+const MAX_ATTEMPTS: i64 = 5;
+
+/// The signature header value: `t=<ms>,v1=<hex HMAC-SHA256 of "<ms>.<body>">`.
+pub fn signature(secret: &[u8], timestamp: i64, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(format!("{timestamp}.{body}").as_bytes());
+    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Posts undelivered alerts to the configured webhook, oldest first, at
+/// most 20 a run; a failure is retried on later runs up to `MAX_ATTEMPTS`.
+/// Redirects are not followed (the host allow-list is checked once, at
+/// start, against the configured URL). Returns how many were delivered.
+pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
+    use secrecy::ExposeSecret;
+    let Some(hook) = st.config.webhook.as_ref() else { return Ok(0) };
+    let rows = sqlx::query(
+        "SELECT id, rule, employee_id, event_seq, summary, raised_at FROM alerts \
+         WHERE webhook_delivered_at IS NULL AND webhook_attempts < ? ORDER BY id LIMIT 20",
+    )
+    .bind(MAX_ATTEMPTS)
+    .fetch_all(&st.db.pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|e| sqlx::Error::Protocol(format!("webhook client: {e}")))?;
+    let mut delivered = 0;
+    for r in &rows {
+        let id: i64 = r.try_get("id")?;
+        let body = json!({
+            "alert_id": id,
+            "rule": text(r, "rule")?,
+            "employee_id": r.try_get::<Option<i64>, _>("employee_id")?,
+            "event_seq": r.try_get::<i64, _>("event_seq")?,
+            "summary": text(r, "summary")?,
+            "raised_at": r.try_get::<i64, _>("raised_at")?,
+        })
+        .to_string();
+        let now = st.clock.now();
+        let sent = client
+            .post(hook.url.clone())
+            .header("content-type", "application/json")
+            .header("x-gatehouse-signature", signature(hook.secret.expose_secret().as_bytes(), now, &body))
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(resp) if resp.status().is_success() => {
+                sqlx::query("UPDATE alerts SET webhook_delivered_at = ?, webhook_attempts = webhook_attempts + 1 WHERE id = ?")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&st.db.pool)
+                    .await?;
+                delivered += 1;
+            }
+            other => {
+                let why = match other {
+                    Ok(resp) => format!("status {}", resp.status()),
+                    Err(e) => if e.is_timeout() { "timed out".to_owned() } else { "could not connect or send".to_owned() },
+                };
+                tracing::warn!(alert_id = id, problem = %why, "alert webhook delivery failed");
+                sqlx::query("UPDATE alerts SET webhook_attempts = webhook_attempts + 1 WHERE id = ?").bind(id).execute(&st.db.pool).await?;
+            }
+        }
+    }
+    Ok(delivered)
 }

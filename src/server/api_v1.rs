@@ -764,7 +764,7 @@ pub async fn audit_bundle(
             .await
             .and_then(|r| r.try_get("s"))
             .map_err(|e| e.to_string())?;
-        let last: Option<i64> = sqlx::query("SELECT MAX(seq) AS s FROM audit_events WHERE at <= ? AND seq <= ?")
+        let last: Option<i64> = sqlx::query("SELECT MAX(seq) AS s FROM audit_events WHERE at < ? AND seq <= ?")
             .bind(to.unwrap_or(i64::MAX))
             .bind(cover.tree_size)
             .fetch_one(&st.db.pool)

@@ -286,15 +286,14 @@ pub async fn frontier_at(db: &Db, size: i64) -> Result<Frontier, sqlx::Error> {
 pub async fn subtrees(db: &Db, after: i64, upto: i64) -> Result<Vec<(i64, u64, Hash)>, sqlx::Error> {
     let mut out = Vec::new();
     for (at, len) in merkle::aligned_ranges(after as u64, upto as u64) {
-        let rows = sqlx::query("SELECT hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq")
+        // Streamed: a subtree may span millions of events.
+        let mut f = Frontier::new();
+        let mut rows = sqlx::query("SELECT hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq")
             .bind(at as i64)
             .bind((at + len) as i64)
-            .fetch_all(&db.pool)
-            .await?;
-        let leaves: Vec<Hash> = rows.iter().map(|r| Ok(merkle::leaf_from_hex(&text(r, "hash")?).unwrap_or([0; 32]))).collect::<Result<_, sqlx::Error>>()?;
-        let mut f = Frontier::new();
-        for l in leaves {
-            f.push_leaf(l);
+            .fetch(&db.pool);
+        while let Some(row) = rows.try_next().await? {
+            f.push_leaf(merkle::leaf_from_hex(&text(&row, "hash")?).unwrap_or([0; 32]));
         }
         out.push((at as i64 + 1, len, f.root()));
     }

@@ -35,6 +35,15 @@ pub struct Config {
     pub log_json: bool,
     /// Anomaly alert thresholds (GATEHOUSE_ALERT_*, GATEHOUSE_COMPANY_UTC_OFFSET_MINUTES).
     pub alerts: crate::domain::alerts::Thresholds,
+    /// Where alerts are also posted, signed (GATEHOUSE_ALERT_WEBHOOK_*).
+    pub webhook: Option<Webhook>,
+}
+
+#[derive(Clone)]
+pub struct Webhook {
+    pub url: url::Url,
+    /// HMAC-SHA256 key for the signature header; never logged.
+    pub secret: SecretString,
 }
 
 impl fmt::Debug for Config {
@@ -46,6 +55,7 @@ impl fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("public_url", &self.public_url.as_str())
             .field("session", &self.session)
+            .field("webhook", &self.webhook.as_ref().map(|w| w.url.as_str()))
             .finish()
     }
 }
@@ -172,6 +182,33 @@ impl Config {
             failed_window: defaults.failed_window,
         };
 
+        let webhook = match var("GATEHOUSE_ALERT_WEBHOOK_URL") {
+            None => None,
+            Some(raw) => {
+                let bad = |problem: String| ConfigError { variable: "GATEHOUSE_ALERT_WEBHOOK_URL", problem };
+                let url = url::Url::parse(&raw).map_err(|_| bad(format!("must be a URL, got {raw:?}")))?;
+                let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_ascii_lowercase();
+                let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+                if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+                    return Err(bad("must be https (http only for loopback addresses)".into()));
+                }
+                let allowed: Vec<String> = var("GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect();
+                if !allowed.contains(&host) {
+                    return Err(bad(format!("host {host:?} is not in GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS")));
+                }
+                let secret = var("GATEHOUSE_ALERT_WEBHOOK_SECRET").filter(|s| s.len() >= 16).ok_or(ConfigError {
+                    variable: "GATEHOUSE_ALERT_WEBHOOK_SECRET",
+                    problem: "must be set, at least 16 characters, when GATEHOUSE_ALERT_WEBHOOK_URL is".into(),
+                })?;
+                Some(Webhook { url, secret: SecretString::from(secret) })
+            }
+        };
+
         Ok(Self {
             database_url,
             data_dir,
@@ -182,6 +219,7 @@ impl Config {
             site_root,
             log_json,
             alerts,
+            webhook,
         })
     }
 
@@ -238,6 +276,17 @@ mod tests {
         let c = cfg(&[("GATEHOUSE_ALERT_NIGHT", "22-6"), ("GATEHOUSE_COMPANY_UTC_OFFSET_MINUTES", "-300"), ("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", "10")]).unwrap();
         assert_eq!((c.alerts.night_from, c.alerts.night_until, c.alerts.utc_offset_minutes, c.alerts.customers_per_hour), (22, 6, -300, 10));
         assert_eq!(cfg(&[]).unwrap().alerts, crate::domain::alerts::Thresholds::default());
+        // Webhooks: only allowed hosts, https (http for loopback), a secret.
+        let hook = |url: &str, hosts: &str, secret: &str| {
+            cfg(&[("GATEHOUSE_ALERT_WEBHOOK_URL", url), ("GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS", hosts), ("GATEHOUSE_ALERT_WEBHOOK_SECRET", secret)])
+        };
+        assert!(hook("https://hooks.example.com/x", "hooks.example.com", "0123456789abcdef").unwrap().webhook.is_some());
+        assert!(hook("http://127.0.0.1:9/x", "127.0.0.1", "0123456789abcdef").is_ok());
+        assert_eq!(hook("https://evil.example/x", "hooks.example.com", "0123456789abcdef").unwrap_err().variable, "GATEHOUSE_ALERT_WEBHOOK_URL");
+        assert_eq!(hook("http://hooks.example.com/x", "hooks.example.com", "0123456789abcdef").unwrap_err().variable, "GATEHOUSE_ALERT_WEBHOOK_URL");
+        assert_eq!(hook("https://hooks.example.com/x", "hooks.example.com", "short").unwrap_err().variable, "GATEHOUSE_ALERT_WEBHOOK_SECRET");
+        let err = hook("https://hooks.example.com/x", "hooks.example.com", "short").unwrap_err();
+        assert!(!err.problem.contains("short"), "the secret is never echoed");
     }
 
     #[test]

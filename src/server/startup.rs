@@ -143,6 +143,9 @@ pub async fn run_access_jobs(st: &AppState) {
     if let Err(e) = super::alerts::scan(st).await {
         tracing::error!(error = %e, "anomaly alert job failed");
     }
+    if let Err(e) = super::alerts::deliver(st).await {
+        tracing::error!(error = %e, "alert webhook job failed");
+    }
     super::checkpoints::sign_due(st).await;
 }
 

@@ -7,7 +7,7 @@ use crate::helpers::*;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
-on_both!(anomalies_raise_alerts_once_and_are_acknowledged);
+on_both!(anomalies_raise_alerts_once_and_are_acknowledged, alerts_are_posted_signed_to_the_webhook);
 
 const JONAS: &str = "jonas.becker@sunridge-solar.example";
 
@@ -110,5 +110,68 @@ async fn anomalies_raise_alerts_once_and_are_acknowledged(b: Backend) {
         assert!(html.contains("id=\"alerts\"") && html.contains("failed_signins"), "{path}");
     }
     app.verify_chain().await;
+    app.cleanup().await;
+}
+
+/// A receiver on a free local port that records what it is sent; answers
+/// 500 to the first request when `fail_first`.
+async fn receiver(fail_first: bool) -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+    use std::sync::{Arc, Mutex};
+    let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                let sig = headers.get("x-gatehouse-signature").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                let mut list = seen.lock().unwrap();
+                list.push((sig, body));
+                if fail_first && list.len() == 1 { axum::http::StatusCode::INTERNAL_SERVER_ERROR } else { axum::http::StatusCode::NO_CONTENT }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}/hook", listener.local_addr().unwrap().port());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+async fn alerts_are_posted_signed_to_the_webhook(b: Backend) {
+    use hmac::{Hmac, Mac};
+    const SECRET: &str = "webhook-secret-0123456789";
+    let (url, got) = receiver(true).await;
+    let app = TestApp::spawn_with(&b, &[
+        ("GATEHOUSE_ALERT_WEBHOOK_URL", &url),
+        ("GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1"),
+        ("GATEHOUSE_ALERT_WEBHOOK_SECRET", SECRET),
+    ])
+    .await;
+    let people = gatehouse::server::seed::seed_demo(&app.state).await.unwrap();
+    let admin_who = people.iter().find(|p| p.1 == "admin").unwrap().clone();
+    let (admin, _) = app.sign_in_enrolling(&admin_who.0, &admin_who.2).await;
+    let priya = app.user_id("priya.raman@sunridge-solar.example").await;
+    let r = app.call(&admin, "grant_role", &[("user_id", &priya.to_string()), ("role", "breakglass"), ("reason", "INC-9"), ("expires_in", "1h")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // First attempt answered 500: not delivered, retried on the next run.
+    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    assert_eq!(got.lock().unwrap().len(), 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM alerts WHERE webhook_delivered_at IS NULL").await, 1);
+    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM alerts WHERE webhook_delivered_at IS NOT NULL").await, 1);
+    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "delivered once, never again");
+
+    // The body names the alert; the signature is HMAC-SHA256 over "t.body".
+    let (sig, body) = &got[1];
+    let v: Value = serde_json::from_str(body).unwrap();
+    assert_eq!((v["rule"].as_str(), v["employee_id"].as_i64()), (Some("breakglass"), Some(priya)));
+    let (t, mac) = sig.strip_prefix("t=").unwrap().split_once(",v1=").unwrap();
+    let mut expected = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    expected.update(format!("{t}.{body}").as_bytes());
+    assert_eq!(mac, hex::encode(expected.finalize().into_bytes()));
+    assert!(!body.contains(SECRET) && !sig.contains(SECRET));
     app.cleanup().await;
 }
