@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use gatehouse::domain::{audit::Actor, grants, permissions::Permission, roles};
-use gatehouse::server::{access, access_cache::AccessCache, db::Db, people, users};
+use gatehouse::server::{access, access_cache::AccessCache, db::Db, grants as grant_store, people, users};
 use sqlx::Row;
 
 const NOW: i64 = 1_767_225_600_000;
@@ -223,8 +223,52 @@ fn benches(c: &mut Criterion) {
         )
     });
     g.finish();
+    // The expiry job: 10,000 grants (100 employees, 100 each) that all
+    // expired at the same instant, recorded in the audit chain.
+    let st = rt.block_on(async {
+        let vars = [("GATEHOUSE_DATABASE_URL", format!("sqlite://{}/bench.db", dir.display())), ("GATEHOUSE_DATA_DIR", dir.display().to_string())];
+        let config = gatehouse::server::config::Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+        gatehouse::server::startup::state(config, gatehouse::server::clock::Clock::manual(NOW)).await.unwrap()
+    });
+    // Expiries left from the setup above are recorded first.
+    rt.block_on(grant_store::sweep_expired(&st)).unwrap();
+    let holders: Vec<i64> = rt.block_on(async {
+        let mut ids = Vec::new();
+        for i in 0..100 {
+            ids.push(new_user(&db, &format!("expiring{i}@bench.example")).await);
+        }
+        ids
+    });
+    let mut g = c.benchmark_group("grant_expiry");
+    g.sample_size(10);
+    g.bench_function("sqlite_10k_simultaneous", |b| {
+        b.iter_batched(
+            || {
+                rt.block_on(async {
+                    let mut tx = db.begin_write().await.unwrap();
+                    for u in &holders {
+                        let rows = vec!["(?, 'support', 'bench', ?, ?, ?)"; 100].join(",");
+                        let sql = format!("INSERT INTO grants (user_id, role, reason, starts_at, expires_at, created_at) VALUES {rows}");
+                        let mut q = sqlx::query(&sql);
+                        for _ in 0..100 {
+                            q = q.bind(*u).bind(NOW - 3_600_000).bind(NOW - 1).bind(NOW - 3_600_000);
+                        }
+                        q.execute(&mut **tx).await.unwrap();
+                    }
+                    tx.commit().await.unwrap();
+                })
+            },
+            |_| {
+                let n = rt.block_on(grant_store::sweep_expired(&st)).unwrap();
+                assert_eq!(n, 10_000);
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+
     let left: i64 = rt
-        .block_on(sqlx::query("SELECT COUNT(*) AS n FROM grants WHERE revoked_at IS NULL AND user_id <> ?").bind(uid).fetch_one(&db.pool))
+        .block_on(sqlx::query("SELECT COUNT(*) AS n FROM grants WHERE revoked_at IS NULL AND expires_at IS NULL AND user_id <> ?").bind(uid).fetch_one(&db.pool))
         .unwrap()
         .try_get("n")
         .unwrap();

@@ -104,10 +104,11 @@ async fn anomalies_raise_alerts_once_and_are_acknowledged(b: Backend) {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(open_rules(&app, &auditor).await, vec!["after_hours", "breakglass", "failed_signins", "pii_denied"]);
     assert_eq!(app.audit_count("alert.acknowledged", "success").await, 1);
-    // Both pages show the panel, rendered on the server.
+    // Both pages carry the panel (its list loads in the browser; the
+    // Chromium test acknowledges an alert there).
     for (c, path) in [(&admin, "/admin"), (&auditor, "/audit")] {
         let html = app.get(c, path).await.text().await.unwrap();
-        assert!(html.contains("id=\"alerts\"") && html.contains("failed_signins"), "{path}");
+        assert!(html.contains("id=\"alerts\""), "{path}");
     }
     app.verify_chain().await;
     app.cleanup().await;
