@@ -35,29 +35,24 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
         if let Some((employee, customer)) = alerts::customer_access(e) {
             let window = "seq <= ? AND at > ? AND customer_id IS NOT NULL AND ((action = 'access.check' AND outcome = 'success' \
                           AND target_type = 'user' AND target_id = ?) OR (action = 'data.access' AND actor_user_id = ?))";
-            // COUNT, not SUM: MySQL sums to DECIMAL, which the Any driver
-            // will not read as an integer.
-            let distinct = format!("SELECT COUNT(DISTINCT customer_id) AS n FROM audit_events WHERE {window}");
-            let n: i64 = sqlx::query(&distinct)
+            // One pass over the window: distinct customers, and earlier
+            // accesses to this one. COUNT, not SUM: MySQL sums to DECIMAL,
+            // which the Any driver will not read as an integer.
+            let sql = format!(
+                "SELECT COUNT(DISTINCT customer_id) AS n, COUNT(CASE WHEN customer_id = ? AND seq < ? THEN 1 END) AS seen \
+                 FROM audit_events WHERE {window}"
+            );
+            let row = sqlx::query(&sql)
+                .bind(&customer)
+                .bind(e.seq)
                 .bind(e.seq)
                 .bind(e.at - CUSTOMER_WINDOW)
                 .bind(employee.to_string())
                 .bind(employee)
                 .fetch_one(pool)
-                .await?
-                .try_get("n")?;
-            counts.distinct_customers = n as u32;
-            let seen = format!("SELECT COUNT(*) AS n FROM audit_events WHERE customer_id = ? AND {window}");
-            let before: i64 = sqlx::query(&seen)
-                .bind(&customer)
-                .bind(e.seq - 1)
-                .bind(e.at - CUSTOMER_WINDOW)
-                .bind(employee.to_string())
-                .bind(employee)
-                .fetch_one(pool)
-                .await?
-                .try_get("n")?;
-            counts.customer_is_new = before == 0;
+                .await?;
+            counts.distinct_customers = row.try_get::<i64, _>("n")? as u32;
+            counts.customer_is_new = row.try_get::<i64, _>("seen")? == 0;
         }
         if let Some(user) = alerts::failed_signin(e) {
             let n: i64 = sqlx::query(

@@ -608,18 +608,13 @@ pub async fn audit_csv(
         Err(AppError::Validation(m)) => return error(StatusCode::UNPROCESSABLE_ENTITY, m, &rid),
         Err(e) => return internal(&rid, e),
     };
-    let recorded = audit_log::record(
-        &st.db,
-        st.clock.now(),
-        NewEvent::new("audit.exported", Outcome::Success, ctx.actor()).details(json!({
-            "format": "csv",
-            "filters": { "from": filter.from, "to": filter.to, "employee": filter.employee, "action": filter.action,
-                         "outcome": filter.outcome, "customer": filter.customer, "text": filter.text, "source": filter.source },
-        })),
-    )
-    .await;
-    if let Err(e) = recorded {
-        return internal(&rid, e);
+    let details = json!({
+        "format": "csv",
+        "filters": { "from": filter.from, "to": filter.to, "employee": filter.employee, "action": filter.action,
+                     "outcome": filter.outcome, "customer": filter.customer, "text": filter.text, "source": filter.source },
+    });
+    if let Err(r) = record_export(&st, &ctx, details).await {
+        return r;
     }
     let name = format!("gatehouse-audit-{}.csv", file_stamp(st.clock.now()));
     let first = (first.events.iter().map(console::csv_row).collect::<String>(), first.next_before);
@@ -686,16 +681,9 @@ pub async fn audit_report_csv(
         Err(AppError::Validation(m)) => return error(StatusCode::UNPROCESSABLE_ENTITY, m, &rid),
         Err(e) => return internal(&rid, e),
     };
-    let recorded = audit_log::record(
-        &st.db,
-        st.clock.now(),
-        NewEvent::new("audit.exported", Outcome::Success, ctx.actor()).details(json!({
-            "format": "csv", "report": q.kind, "customer": q.customer, "employee": q.employee, "from": q.from, "to": q.to,
-        })),
-    )
-    .await;
-    if let Err(e) = recorded {
-        return internal(&rid, e);
+    let details = json!({ "format": "csv", "report": q.kind, "customer": q.customer, "employee": q.employee, "from": q.from, "to": q.to });
+    if let Err(r) = record_export(&st, &ctx, details).await {
+        return r;
     }
     let name = format!("gatehouse-report-{}-{}.csv", q.kind.trim(), file_stamp(st.clock.now()));
     let first = (first.rows.iter().map(console::report_csv_row).collect::<String>(), first.next_before);
@@ -744,14 +732,8 @@ pub async fn audit_bundle(
         }
     }
     let now = st.clock.now();
-    let recorded = audit_log::record(
-        &st.db,
-        now,
-        NewEvent::new("audit.exported", Outcome::Success, ctx.actor()).details(json!({ "format": "bundle", "from": q.from, "to": q.to })),
-    )
-    .await;
-    if let Err(e) = recorded {
-        return internal(&rid, e);
+    if let Err(r) = record_export(&st, &ctx, json!({ "format": "bundle", "from": q.from, "to": q.to })).await {
+        return r;
     }
     let prepared = async {
         if let Err(e) = super::checkpoints::sign(&st, true).await {
@@ -861,6 +843,13 @@ pub async fn audit_bundle(
 fn file_stamp(ms: i64) -> String {
     let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
     time::OffsetDateTime::from_unix_timestamp(ms / 1000).ok().and_then(|t| t.format(&fmt).ok()).unwrap_or_default()
+}
+
+/// Records an export of the audit trail (`audit.exported`) before any of it
+/// is sent; if that fails, nothing is sent.
+async fn record_export(st: &AppState, ctx: &RequestCtx, details: Value) -> Result<(), Response> {
+    let event = NewEvent::new("audit.exported", Outcome::Success, ctx.actor()).details(details);
+    audit_log::record(&st.db, st.clock.now(), event).await.map_err(|e| internal(&ctx.request_id, e))
 }
 
 /// For routes used from the browser (session cookie, not a token): the
