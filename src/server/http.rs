@@ -200,7 +200,8 @@ pub async fn auth_layer(State(st): State<AppState>, mut req: Request, next: Next
     }
     ctx.session_tag = session.id().map(|id| session_store::session_tag(&id));
 
-    if req.method() == Method::GET {
+    // HEAD is answered by the GET route (headers only): gated the same way.
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
         if let Some(to) = page_redirect(&path, ctx.auth.as_ref()) {
             return Redirect::to(to).into_response();
         }

@@ -75,6 +75,11 @@ async fn password_then_code_signs_in(b: Backend) {
     let r = app.get(&c, "/").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers().get("location").unwrap(), "/signin");
+    for path in ["/", "/admin", "/employees/1"] {
+        let r = c.head(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "HEAD {path}");
+        assert_eq!(r.headers().get("location").unwrap(), "/signin", "HEAD {path}");
+    }
     let r = app.call(&c, "sign_in", &[("email", ADMIN), ("password", PW)]).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers().get("location").unwrap(), "/mfa");

@@ -173,6 +173,10 @@ async fn every_role_against_every_function_and_page(b: Backend) {
             } else {
                 assert_eq!(r.status(), StatusCode::OK, "{role} opening {path}");
             }
+            // HEAD reaches the same route: gated the same way.
+            let r = c.head(app.url(path)).send().await.unwrap();
+            let expected = if allowed(*who, role) { StatusCode::OK } else { StatusCode::FORBIDDEN };
+            assert_eq!(r.status(), expected, "{role} asking HEAD {path}");
         }
     }
     app.verify_chain().await;
