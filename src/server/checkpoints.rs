@@ -96,7 +96,7 @@ pub async fn public_keys(db: &Db) -> Result<Vec<(String, String, Millis)>, sqlx:
     rows.iter().map(|r| Ok((text(r, "key_id")?, text(r, "public_key")?, r.try_get("created_at")?))).collect()
 }
 
-const CP_COLS: &str = "number, tree_size, root, head_hash, prev_hash, at, key_id, signature, frontier";
+pub const CP_COLS: &str = "number, tree_size, root, head_hash, prev_hash, at, key_id, signature, frontier";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<(Checkpoint, String), sqlx::Error> {
     Ok((

@@ -21,6 +21,8 @@ pub struct Db {
     /// SQLite allows one writer; serialising write transactions inside the
     /// process avoids busy errors when a transaction upgrades to writing.
     write_lock: Arc<Mutex<()>>,
+    /// The SQLite database file, when there is one (for native reads).
+    sqlite_file: Option<String>,
 }
 
 impl std::fmt::Debug for Db {
@@ -49,6 +51,10 @@ impl Db {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("mysql:") { Backend::MySql } else { Backend::Sqlite };
         let mut url = url.to_owned();
+        let sqlite_file = match backend {
+            Backend::Sqlite => sqlite_path(&url),
+            Backend::MySql => None,
+        };
         let pool = match backend {
             Backend::Sqlite => {
                 if let Some(path) = sqlite_path(&url) {
@@ -87,7 +93,12 @@ impl Db {
             Backend::MySql => &MYSQL_MIGRATIONS,
         };
         migrator.run(&pool).await.map_err(DbError::Migrate)?;
-        Ok(Self { pool, backend, write_lock: Arc::new(Mutex::new(())) })
+        Ok(Self { pool, backend, write_lock: Arc::new(Mutex::new(())), sqlite_file })
+    }
+
+    /// The SQLite database file, if this is a SQLite database in a file.
+    pub fn sqlite_file(&self) -> Option<String> {
+        self.sqlite_file.clone()
     }
 
     /// Starts a transaction that will write. On SQLite it takes the write

@@ -8,6 +8,7 @@ on_both!(
     rolled_back_changes_leave_no_event,
     tampering_is_detected,
     seed_demo_fills_an_empty_database_once,
+    appended_events_read_back_exactly,
 );
 
 fn ev(i: usize) -> NewEvent {
@@ -140,6 +141,54 @@ async fn seed_demo_fills_an_empty_database_once(b: Backend) {
     let (_, codes) = app.enrol(&c).await;
     assert_eq!(codes.len(), 10);
     assert_eq!(app.me(&c).await["roles"][0], "Engineer");
+    app.verify_chain().await;
+    app.cleanup().await;
+}
+
+/// Every text an event can carry is stored exactly as hashed, whichever way
+/// the batch is written (SQLite packs batches into JSON; a NUL sends the
+/// batch through bound values instead).
+async fn appended_events_read_back_exactly(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    let texts = [
+        "plain",
+        "quotes \" and ' and \\ backslash",
+        "line\nbreak\ttab\r",
+        "{\"looks\": [\"like\", \"json\"]}",
+        "unicode: Zoë Ødegård, 東京, 🔐, \u{200b}zero-width, \u{7f}",
+        "\u{1}\u{1f} control",
+        "",
+        "null",
+        "1234",
+    ];
+    let event = |t: &str, i: usize| {
+        NewEvent::new(&format!("test.{i}"), Outcome::Denied, Actor {
+            user_id: if i % 2 == 0 { None } else { Some(i as i64) },
+            session: Some(t.to_owned()),
+            ip: None,
+            user_agent: Some(format!("{t} agent")),
+        })
+        .target("customer", t)
+        .reason(t)
+        .details(serde_json::json!({ "text": t, "n": i, "nested": { "list": [t, null, 1.5] } }))
+    };
+    let mut batches: Vec<Vec<NewEvent>> = vec![texts.iter().enumerate().map(|(i, t)| event(t, i)).collect()];
+    batches.push(vec![event("before", 100), event("nul \u{0} inside", 101), event("after", 102)]);
+    let mut written = Vec::new();
+    for batch in batches {
+        let mut tx = app.state.db.begin_write().await.unwrap();
+        written.extend(audit_log::append(&mut tx, app.clock.now(), batch).await.unwrap());
+        tx.commit().await.unwrap();
+    }
+    let sql = format!("SELECT {} FROM audit_events ORDER BY seq", audit_log::COLUMNS);
+    let rows = sqlx::query(&sql).fetch_all(&app.state.db.pool).await.unwrap();
+    let stored: Vec<_> = rows.iter().map(|r| audit_log::event_from_row(r).unwrap()).collect();
+    let stored: Vec<_> = stored.into_iter().filter(|e| e.action.starts_with("test.")).collect();
+    assert_eq!(stored.len(), written.len());
+    for (s, w) in stored.iter().zip(&written) {
+        assert_eq!(s, w, "event {} changed on its way through the database", w.seq);
+    }
+    assert!(stored.iter().any(|e| e.reason.as_deref() == Some("nul \u{0} inside")));
     app.verify_chain().await;
     app.cleanup().await;
 }
