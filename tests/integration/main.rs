@@ -34,4 +34,5 @@ mod checkpoints;
 mod elevation;
 mod cli;
 mod http_security;
+mod pages;
 mod storage;
