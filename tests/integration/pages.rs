@@ -90,20 +90,30 @@ async fn load(admin: reqwest::Client, base: String) -> Result<(), String> {
             async move {
                 // What has arrived so far, to show where a stalled page stopped.
                 let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+                // Sizes of the pieces as they arrived, to tell the server's
+                // stream chunks from where it stopped.
+                let pieces = std::sync::Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
                 let fetch = {
                     let received = received.clone();
+                    let pieces = pieces.clone();
                     async move {
                         let mut r = c.get(&url).send().await.map_err(|e| format!("{path}: {e}"))?;
                         let status = r.status();
                         while let Some(chunk) = r.chunk().await.map_err(|e| format!("{path}: body: {e}"))? {
                             received.lock().unwrap().extend_from_slice(&chunk);
+                            pieces.lock().unwrap().push(chunk.len());
                         }
                         Ok::<_, String>(status)
                     }
                 };
                 let status = tokio::time::timeout(Duration::from_secs(60), fetch).await.map_err(|_| {
                     let got = String::from_utf8_lossy(&received.lock().unwrap()).into_owned();
-                    format!("{path}: no complete answer within 60 s (render {i}); stopped after {} bytes: …{}", got.len(), &got[got.len().saturating_sub(600)..])
+                    format!(
+                        "{path}: no complete answer within 60 s (render {i}); stopped after {} bytes in pieces of {:?}: …{}",
+                        got.len(),
+                        pieces.lock().unwrap(),
+                        &got[got.len().saturating_sub(600)..]
+                    )
                 })??;
                 let body = String::from_utf8_lossy(&received.lock().unwrap()).into_owned();
                 if status != reqwest::StatusCode::OK {
