@@ -111,9 +111,11 @@ async fn insert_sqlite_json(tx: &mut WriteTx, sealed: &[Event]) -> Result<(), sq
         })
         .collect();
     let batch = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let columns = (0..15).map(|i| format!("value ->> {i}")).collect::<Vec<_>>().join(", ");
-    let sql = format!("INSERT INTO audit_events ({COLUMNS}) SELECT {columns} FROM json_each(?) ORDER BY key");
-    let done = sqlx::query(&sql).bind(batch).execute(&mut ***tx).await?;
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let columns = (0..15).map(|i| format!("value ->> {i}")).collect::<Vec<_>>().join(", ");
+        format!("INSERT INTO audit_events ({COLUMNS}) SELECT {columns} FROM json_each(?) ORDER BY key")
+    });
+    let done = sqlx::query(SQL.as_str()).bind(batch).execute(&mut ***tx).await?;
     if done.rows_affected() != sealed.len() as u64 {
         return Err(sqlx::Error::Protocol(format!("audit append stored {} of {} events", done.rows_affected(), sealed.len())));
     }
@@ -289,7 +291,6 @@ struct Walk {
     head_hash: String,
     verifier: Verifier,
     roots: Option<RootChecker>,
-    stopped: bool,
 }
 
 impl Walk {
@@ -302,7 +303,7 @@ impl Walk {
                 None
             }
         });
-        Walk { report, head_hash, verifier: Verifier::new(), roots, stopped: false }
+        Walk { report, head_hash, verifier: Verifier::new(), roots }
     }
 
     /// Checks the next event; false once the chain is broken (the rest
@@ -310,7 +311,6 @@ impl Walk {
     fn push(&mut self, event: &EventRef<'_>) -> bool {
         if let Err(error) = self.verifier.push_ref(event) {
             self.report.error = Some(error);
-            self.stopped = true;
             return false;
         }
         if let Some(r) = self.roots.as_mut() {
@@ -324,7 +324,8 @@ impl Walk {
 
     fn finish(mut self) -> VerifyReport {
         self.report.checked = self.verifier.count();
-        if self.stopped {
+        // A broken link stopped the walk: the rest was not read.
+        if self.report.error.is_some() {
             return self.report;
         }
         match self.verifier.finish(self.report.head_seq, &self.head_hash) {
@@ -357,22 +358,22 @@ fn sqlite_walk(path: &str, keys: Option<&[ed25519_dalek::VerifyingKey]>) -> Resu
         Some(_) => {
             let sql = format!("SELECT {} FROM audit_checkpoints ORDER BY number", super::checkpoints::CP_COLS);
             let mut stmt = conn.prepare(&sql).map_err(err)?;
-            let list = stmt
-                .query_map([], |r| {
-                    Ok(checkpoint::Checkpoint {
-                        number: r.get("number")?,
-                        tree_size: r.get("tree_size")?,
-                        root: r.get("root")?,
-                        head_hash: r.get("head_hash")?,
-                        prev_hash: r.get("prev_hash")?,
-                        at: r.get("at")?,
-                        key_id: r.get("key_id")?,
-                        signature: r.get("signature")?,
-                    })
+            // Bound to a local so the rows iterator ends before `stmt`.
+            let list = stmt.query_map([], |r| {
+                Ok(checkpoint::Checkpoint {
+                    number: r.get("number")?,
+                    tree_size: r.get("tree_size")?,
+                    root: r.get("root")?,
+                    head_hash: r.get("head_hash")?,
+                    prev_hash: r.get("prev_hash")?,
+                    at: r.get("at")?,
+                    key_id: r.get("key_id")?,
+                    signature: r.get("signature")?,
                 })
-                .map_err(err)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(err)?;
+            })
+            .map_err(err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
             list
         }
         None => Vec::new(),
@@ -381,25 +382,7 @@ fn sqlite_walk(path: &str, keys: Option<&[ed25519_dalek::VerifyingKey]>) -> Resu
     let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM audit_events ORDER BY seq")).map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
     while let Some(r) = rows.next().map_err(err)? {
-        let s = |i: usize| r.get_ref(i).and_then(|v| v.as_str().map_err(Into::into));
-        let o = |i: usize| r.get_ref(i).and_then(|v| v.as_str_or_null().map_err(Into::into));
-        let event = EventRef {
-            seq: r.get(0).map_err(err)?,
-            at: r.get(1).map_err(err)?,
-            user_id: r.get(2).map_err(err)?,
-            session: o(3).map_err(err)?,
-            ip: o(4).map_err(err)?,
-            user_agent: o(5).map_err(err)?,
-            action: s(6).map_err(err)?,
-            target_type: o(7).map_err(err)?,
-            target_id: o(8).map_err(err)?,
-            customer_id: o(9).map_err(err)?,
-            outcome: s(10).map_err(err)?,
-            reason: o(11).map_err(err)?,
-            details: s(12).map_err(err)?,
-            prev_hash: s(13).map_err(err)?,
-            hash: s(14).map_err(err)?,
-        };
+        let event = native_event_ref(r).map_err(err)?;
         if !walk.push(&event) {
             break;
         }
@@ -408,4 +391,27 @@ fn sqlite_walk(path: &str, keys: Option<&[ed25519_dalek::VerifyingKey]>) -> Resu
     drop(stmt);
     conn.execute_batch("ROLLBACK").map_err(err)?;
     Ok(walk.finish())
+}
+
+/// `event_ref` for a native SQLite row selected with `COLUMNS`.
+fn native_event_ref<'r>(r: &'r rusqlite::Row<'_>) -> rusqlite::Result<EventRef<'r>> {
+    let s = |i: usize| r.get_ref(i).and_then(|v| v.as_str().map_err(Into::into));
+    let o = |i: usize| r.get_ref(i).and_then(|v| v.as_str_or_null().map_err(Into::into));
+    Ok(EventRef {
+        seq: r.get(0)?,
+        at: r.get(1)?,
+        user_id: r.get(2)?,
+        session: o(3)?,
+        ip: o(4)?,
+        user_agent: o(5)?,
+        action: s(6)?,
+        target_type: o(7)?,
+        target_id: o(8)?,
+        customer_id: o(9)?,
+        outcome: s(10)?,
+        reason: o(11)?,
+        details: s(12)?,
+        prev_hash: s(13)?,
+        hash: s(14)?,
+    })
 }
