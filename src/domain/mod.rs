@@ -18,6 +18,7 @@ pub mod permissions;
 pub mod recovery;
 pub mod reports;
 pub mod roles;
+pub mod scim;
 pub mod service;
 pub mod session_policy;
 pub mod totp;

@@ -13,15 +13,18 @@ use serde::{Deserialize, Serialize};
 pub enum Scope {
     AccessCheck,
     EventsWrite,
+    /// Provisioning and deprovisioning employees through /scim/v2.
+    Scim,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 2] = [Scope::AccessCheck, Scope::EventsWrite];
+    pub const ALL: [Scope; 3] = [Scope::AccessCheck, Scope::EventsWrite, Scope::Scim];
 
     pub fn id(self) -> &'static str {
         match self {
             Scope::AccessCheck => "access:check",
             Scope::EventsWrite => "events:write",
+            Scope::Scim => "scim",
         }
     }
 

@@ -786,7 +786,8 @@ pub fn ServiceAccountsPage() -> impl IntoView {
                 <fieldset class="mb-4">
                     <legend class="mb-1 text-sm font-medium text-slate-700">"Scopes"</legend>
                     <div class="flex items-center gap-2"><input type="checkbox" id="scope-check" name="scopes[]" value="access:check"/><label for="scope-check" class="text-sm"><span class="font-mono">"access:check"</span> " — ask whether an employee may do something"</label></div>
-                    <div class="flex items-center gap-2"><input type="checkbox" id="scope-events" name="scopes[]" value="events:write"/><label for="scope-events" class="text-sm"><span class="font-mono">"events:write"</span> " — report access to customer data (API not built yet)"</label></div>
+                    <div class="flex items-center gap-2"><input type="checkbox" id="scope-events" name="scopes[]" value="events:write"/><label for="scope-events" class="text-sm"><span class="font-mono">"events:write"</span> " — report access to customer data"</label></div>
+                    <div class="flex items-center gap-2"><input type="checkbox" id="scope-scim" name="scopes[]" value="scim"/><label for="scope-scim" class="text-sm"><span class="font-mono">"scim"</span> " — the identity provider creates, changes and deactivates employees (/scim/v2)"</label></div>
                 </fieldset>
                 <button type="submit" class=BUTTON>"Create service account"</button>
             </ActionForm>

@@ -20,6 +20,7 @@ pub mod grants;
 pub mod http;
 pub mod mfa;
 pub mod people;
+pub mod scim;
 pub mod seed;
 pub mod service;
 pub mod session_store;

@@ -88,6 +88,12 @@ pub fn router(st: AppState) -> Router {
         .route("/api/v1/audit/public-key", get(super::api_v1::public_key))
         .route("/api/v1/audit/checkpoints", get(super::api_v1::checkpoints))
         .route("/api/v1/audit/proofs/{seq}", get(super::api_v1::proof))
+        .route("/scim/v2/Users", get(super::scim::list_users).post(super::scim::create_user))
+        .route(
+            "/scim/v2/Users/{id}",
+            get(super::scim::get_user).put(super::scim::replace_user).patch(super::scim::patch_user).delete(super::scim::delete_user),
+        )
+        .route("/scim/v2/ServiceProviderConfig", get(super::scim::service_provider_config))
         .leptos_routes_with_context(&st, routes, context.clone(), {
             let options = st.leptos_options.clone();
             move || shell(options.clone())

@@ -2,7 +2,7 @@
 //! and access checks recorded in the audit chain. SQLite and MySQL.
 
 use crate::helpers::*;
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const ADMIN: &str = "maya.okafor@sunridge-solar.example";
@@ -16,23 +16,6 @@ on_both!(
     event_batches_are_stored_whole_once,
     changes_made_elsewhere_count_on_the_next_request,
 );
-
-async fn account(app: &TestApp, admin: &Client, name: &str, scopes: &[&str]) -> i64 {
-    let mut form = vec![("name", name.to_owned())];
-    for s in scopes {
-        form.push(("scopes[]", s.to_string()));
-    }
-    let r = admin.post(app.url("/api/create_service_account")).form(&form).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
-    r.text().await.unwrap().parse().unwrap()
-}
-
-async fn token(app: &TestApp, admin: &Client, account_id: i64, expires_in: &str) -> String {
-    let r = app.call(admin, "create_api_token", &[("account_id", &account_id.to_string()), ("label", "production"), ("expires_in", expires_in)]).await;
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
-    let v: Value = r.json().await.unwrap();
-    v["token"].as_str().unwrap().to_owned()
-}
 
 async fn check(app: &TestApp, token: Option<&str>, body: &Value) -> (StatusCode, Value) {
     let mut req = client().post(app.url("/api/v1/access-checks")).json(body);
@@ -56,8 +39,8 @@ async fn tokens_are_shown_once_scoped_and_revocable(b: Backend) {
     let app = TestApp::spawn(&b).await;
     let (admin, admin_key, _) = app.first_admin(ADMIN, PW).await;
     app.employee(&admin, "Jonas Becker", JONAS, "support", &["support"]).await;
-    let api = account(&app, &admin, "customer-api", &["access:check"]).await;
-    let t = token(&app, &admin, api, "").await;
+    let api = service_account(&app, &admin, "customer-api", &["access:check"]).await;
+    let t = api_token(&app, &admin, api, "").await;
     assert!(t.starts_with("ghs_"), "{t}");
     // Only a hash is stored.
     let secret = t.rsplit('_').next().unwrap();
@@ -81,15 +64,15 @@ async fn tokens_are_shown_once_scoped_and_revocable(b: Backend) {
     assert_eq!(app.audit_count("api.auth", "denied").await, denied + 3);
 
     // A token without the scope: 403, recorded.
-    let events = account(&app, &admin, "event-shipper", &["events:write"]).await;
-    let et = token(&app, &admin, events, "").await;
+    let events = service_account(&app, &admin, "event-shipper", &["events:write"]).await;
+    let et = api_token(&app, &admin, events, "").await;
     let (status, body) = check(&app, Some(&et), &read(None, "customers:read")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body["error"].as_str().unwrap().contains("access:check"));
     assert_eq!(app.audit_count("api.auth", "denied").await, denied + 4);
 
     // Expiry and revocation take effect at once.
-    let short = token(&app, &admin, api, "30m").await;
+    let short = api_token(&app, &admin, api, "30m").await;
     assert_eq!(check(&app, Some(&short), &read(None, "customers:read")).await.0, StatusCode::OK);
     app.clock.advance(30 * 60_000);
     assert_eq!(check(&app, Some(&short), &read(None, "customers:read")).await.0, StatusCode::UNAUTHORIZED);
@@ -125,7 +108,7 @@ async fn access_checks_answer_and_record(b: Backend) {
     let app = TestApp::spawn(&b).await;
     let (admin, admin_key, _) = app.first_admin(ADMIN, PW).await;
     let (_, _, jonas_id) = app.employee(&admin, "Jonas Becker", JONAS, "support", &["support"]).await;
-    let t = token(&app, &admin, account(&app, &admin, "customer-api", &["access:check"]).await, "").await;
+    let t = api_token(&app, &admin, service_account(&app, &admin, "customer-api", &["access:check"]).await, "").await;
     let checks = app.audit_count("access.check", "success").await;
 
     // Allowed, no customer named: answered, not recorded.
@@ -183,7 +166,7 @@ async fn bad_requests_are_refused_and_write_nothing(b: Backend) {
     let app = TestApp::spawn(&b).await;
     let (admin, _, _) = app.first_admin(ADMIN, PW).await;
     app.employee(&admin, "Jonas Becker", JONAS, "support", &["support"]).await;
-    let t = token(&app, &admin, account(&app, &admin, "customer-api", &["access:check"]).await, "").await;
+    let t = api_token(&app, &admin, service_account(&app, &admin, "customer-api", &["access:check"]).await, "").await;
     check(&app, Some(&t), &read(None, "customers:read")).await; // sets "last used"
     let events = app.count("SELECT COUNT(*) FROM audit_events").await;
     let cases: Vec<(Value, &str)> = vec![
@@ -257,9 +240,9 @@ async fn event_batches_are_stored_whole_once(b: Backend) {
     let app = TestApp::spawn(&b).await;
     let (admin, _, _) = app.first_admin(ADMIN, PW).await;
     let (_, _, jonas_id) = app.employee(&admin, "Jonas Becker", JONAS, "support", &["support"]).await;
-    let acct = account(&app, &admin, "support-desk", &["events:write"]).await;
-    let t = token(&app, &admin, acct, "").await;
-    let checker = token(&app, &admin, account(&app, &admin, "customer-api", &["access:check"]).await, "").await;
+    let acct = service_account(&app, &admin, "support-desk", &["events:write"]).await;
+    let t = api_token(&app, &admin, acct, "").await;
+    let checker = api_token(&app, &admin, service_account(&app, &admin, "customer-api", &["access:check"]).await, "").await;
     let before = app.count("SELECT COUNT(*) FROM audit_events").await;
 
     // The wrong scope is refused.
@@ -327,7 +310,7 @@ async fn changes_made_elsewhere_count_on_the_next_request(b: Backend) {
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let r = app.call(&admin, "grant_role", &[("user_id", &jonas_id.to_string()), ("role", "people-ops"), ("reason", "hiring week"), ("expires_in", "8h")]).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let t = token(&app, &admin, account(&app, &admin, "customer-api", &["access:check"]).await, "").await;
+    let t = api_token(&app, &admin, service_account(&app, &admin, "customer-api", &["access:check"]).await, "").await;
 
     // Each path is used once, so the answers below could come from memory.
     let orders = || read(None, "orders:write");

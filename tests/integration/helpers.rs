@@ -315,3 +315,22 @@ fn independent_totp_matches_rfc6238() {
     assert_eq!(hotp(secret, 2000000000 / 30), "279037");
     assert_eq!(base32_decode("JBSWY3DPEHPK3PXP"), b"Hello!\xde\xad\xbe\xef");
 }
+
+/// A service account with these scopes; returns its id.
+pub async fn service_account(app: &TestApp, admin: &Client, name: &str, scopes: &[&str]) -> i64 {
+    let mut form = vec![("name", name.to_owned())];
+    for s in scopes {
+        form.push(("scopes[]", s.to_string()));
+    }
+    let r = admin.post(app.url("/api/create_service_account")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    r.text().await.unwrap().parse().unwrap()
+}
+
+/// A new token for a service account (`expires_in` as the form takes it).
+pub async fn api_token(app: &TestApp, admin: &Client, account_id: i64, expires_in: &str) -> String {
+    let r = app.call(admin, "create_api_token", &[("account_id", &account_id.to_string()), ("label", "production"), ("expires_in", expires_in)]).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}

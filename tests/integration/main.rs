@@ -35,4 +35,5 @@ mod elevation;
 mod cli;
 mod http_security;
 mod pages;
+mod scim;
 mod storage;
