@@ -69,6 +69,17 @@ pub(crate) mod ssr {
     }
 }
 
+/// Whether the sign-in page offers single sign-on, and whether it is the only way.
+#[server(endpoint = "sso_status")]
+pub async fn sso_status() -> Result<(bool, bool), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, _, _) = request()?;
+        Ok(st.sso.as_ref().map(|s| (true, s.required)).unwrap_or((false, false)))
+    }
+    .await)
+}
+
 #[server(endpoint = "setup_status")]
 pub async fn setup_status(token: String) -> Result<bool, AppError> {
     use ssr::*;
@@ -211,8 +222,8 @@ pub async fn sign_out() -> Result<(), AppError> {
     use ssr::*;
     finish(async {
         let (st, ctx, session) = request()?;
-        crate::server::auth::sign_out(&st, &ctx, &session).await?;
-        leptos_axum::redirect("/signin");
+        let provider_logout = crate::server::auth::sign_out(&st, &ctx, &session).await?;
+        leptos_axum::redirect(provider_logout.as_deref().unwrap_or("/signin"));
         Ok(())
     }
     .await)

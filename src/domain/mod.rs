@@ -21,6 +21,7 @@ pub mod roles;
 pub mod scim;
 pub mod service;
 pub mod session_policy;
+pub mod sso;
 pub mod totp;
 pub mod validation;
 

@@ -8,8 +8,29 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn SignInPage() -> impl IntoView {
     let action = ServerAction::<SignIn>::new();
+    let sso = Resource::new(|| (), |_| crate::api::sso_status());
     view! {
         <Card title="Sign in to Gatehouse">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match sso.await {
+                        Ok((true, required)) => view! {
+                            <a
+                                id="sso-signin"
+                                href="/auth/oidc/start"
+                                rel="external"
+                                class="mb-4 block rounded-md bg-indigo-600 px-4 py-2 text-center text-sm font-medium text-white hover:bg-indigo-500"
+                            >
+                                "Sign in with your company account"
+                            </a>
+                            <p class="mb-4 text-xs text-slate-500">
+                                {if required { "Password sign-in is only for the emergency administrator account." } else { "Or sign in with your Gatehouse password:" }}
+                            </p>
+                        }.into_any(),
+                        _ => ().into_any(),
+                    }
+                })}
+            </Suspense>
             <FormError action/>
             <ActionForm action=action>
                 <Field label="Email" name="email" kind="email" autocomplete="username" autofocus=true/>

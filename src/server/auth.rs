@@ -358,6 +358,17 @@ pub async fn sign_in(st: &AppState, ctx: &RequestCtx, session: &Session, email: 
         return Err(AppError::Validation("The password is too long.".into()));
     }
     let now = st.clock.now();
+    if let Some(sso) = &st.sso {
+        if !crate::domain::sso::password_allowed(sso.required, sso.breakglass.as_deref(), email.as_str()) {
+            audit_log::record(
+                &st.db,
+                now,
+                NewEvent::new("auth.signin", Outcome::Denied, ctx.actor_for(None)).target("email", email.as_str()).reason("password sign-in while SSO is required"),
+            )
+            .await?;
+            return Err(AppError::Refused("Sign in with your company account (single sign-on).".into()));
+        }
+    }
     let subs = subjects(email.as_str(), &ctx.ip);
     throttle(&st.db, &subs, now).await?;
 
@@ -723,7 +734,10 @@ pub async fn recovery_codes_left(st: &AppState, user_id: i64) -> Result<i64, App
 
 // ---------------------------------------------------------------- sign-out and expiry
 
-pub async fn sign_out(st: &AppState, ctx: &RequestCtx, session: &Session) -> Result<(), AppError> {
+/// Ends this session; returns the provider's end-session URL when this was
+/// a single sign-on session and the provider offers RP-initiated logout.
+pub async fn sign_out(st: &AppState, ctx: &RequestCtx, session: &Session) -> Result<Option<String>, AppError> {
+    let id_token: Option<String> = session.get(super::sso::ID_TOKEN_KEY).await.ok().flatten();
     if let Some(auth) = &ctx.auth {
         audit_log::record(
             &st.db,
@@ -732,7 +746,8 @@ pub async fn sign_out(st: &AppState, ctx: &RequestCtx, session: &Session) -> Res
         )
         .await?;
     }
-    session.delete().await.map_err(session_err)
+    session.delete().await.map_err(session_err)?;
+    Ok(super::sso::logout_url(st, id_token))
 }
 
 /// Ends every session of the signed-in user, this one included.

@@ -37,6 +37,22 @@ pub struct Config {
     pub alerts: crate::domain::alerts::Thresholds,
     /// Where alerts are also posted, signed (GATEHOUSE_ALERT_WEBHOOK_*).
     pub webhook: Option<Webhook>,
+    /// Single sign-on with the company's OpenID provider (GATEHOUSE_OIDC_*).
+    pub oidc: Option<Oidc>,
+}
+
+#[derive(Clone)]
+pub struct Oidc {
+    pub issuer: url::Url,
+    pub client_id: String,
+    /// Never logged.
+    pub client_secret: SecretString,
+    /// `amr` values that prove the provider did MFA; empty: Gatehouse
+    /// always asks for its own code after SSO.
+    pub trust_amr: Vec<String>,
+    /// Password sign-in is refused, except for `breakglass`.
+    pub required: bool,
+    pub breakglass: Option<String>,
 }
 
 #[derive(Clone)]
@@ -56,6 +72,7 @@ impl fmt::Debug for Config {
             .field("public_url", &self.public_url.as_str())
             .field("session", &self.session)
             .field("webhook", &self.webhook.as_ref().map(|w| w.url.as_str()))
+            .field("oidc_issuer", &self.oidc.as_ref().map(|o| o.issuer.as_str()))
             .finish()
     }
 }
@@ -188,8 +205,7 @@ impl Config {
                 let bad = |problem: String| ConfigError { variable: "GATEHOUSE_ALERT_WEBHOOK_URL", problem };
                 let url = url::Url::parse(&raw).map_err(|_| bad(format!("must be a URL, got {raw:?}")))?;
                 let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_ascii_lowercase();
-                let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-                if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+                if !crate::domain::sso::url_allowed(url.scheme(), &host) {
                     return Err(bad("must be https (http only for loopback addresses)".into()));
                 }
                 let allowed: Vec<String> = var("GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS")
@@ -209,6 +225,67 @@ impl Config {
             }
         };
 
+        let oidc = match var("GATEHOUSE_OIDC_ISSUER") {
+            None => {
+                if var("GATEHOUSE_SSO_REQUIRED").is_some_and(|v| v != "false") {
+                    return Err(ConfigError { variable: "GATEHOUSE_SSO_REQUIRED", problem: "needs GATEHOUSE_OIDC_ISSUER".into() });
+                }
+                None
+            }
+            Some(raw) => {
+                let bad = |problem: String| ConfigError { variable: "GATEHOUSE_OIDC_ISSUER", problem };
+                let issuer = url::Url::parse(&raw).map_err(|_| bad(format!("must be a URL, got {raw:?}")))?;
+                if !crate::domain::sso::url_allowed(issuer.scheme(), issuer.host_str().unwrap_or_default()) {
+                    return Err(bad("must be https (http only for loopback addresses)".into()));
+                }
+                let client_id = var("GATEHOUSE_OIDC_CLIENT_ID").ok_or(ConfigError {
+                    variable: "GATEHOUSE_OIDC_CLIENT_ID",
+                    problem: "must be set when GATEHOUSE_OIDC_ISSUER is".into(),
+                })?;
+                let client_secret = match (var("GATEHOUSE_OIDC_CLIENT_SECRET"), var("GATEHOUSE_OIDC_CLIENT_SECRET_FILE")) {
+                    (Some(s), None) => s,
+                    (None, Some(path)) => std::fs::read_to_string(&path).map(|s| s.trim().to_owned()).ok().filter(|s| !s.is_empty()).ok_or(
+                        ConfigError { variable: "GATEHOUSE_OIDC_CLIENT_SECRET_FILE", problem: format!("cannot read a secret from {path:?}") },
+                    )?,
+                    (Some(_), Some(_)) => {
+                        return Err(ConfigError {
+                            variable: "GATEHOUSE_OIDC_CLIENT_SECRET",
+                            problem: "set it or GATEHOUSE_OIDC_CLIENT_SECRET_FILE, not both".into(),
+                        })
+                    }
+                    (None, None) => {
+                        return Err(ConfigError {
+                            variable: "GATEHOUSE_OIDC_CLIENT_SECRET",
+                            problem: "must be set (or GATEHOUSE_OIDC_CLIENT_SECRET_FILE) when GATEHOUSE_OIDC_ISSUER is".into(),
+                        })
+                    }
+                };
+                let trust_amr = var("GATEHOUSE_OIDC_TRUST_AMR")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                let required = match var("GATEHOUSE_SSO_REQUIRED").as_deref() {
+                    None | Some("false") => false,
+                    Some("true") => true,
+                    Some(other) => {
+                        return Err(ConfigError { variable: "GATEHOUSE_SSO_REQUIRED", problem: format!("must be true or false, got {other:?}") })
+                    }
+                };
+                let breakglass = match var("GATEHOUSE_SSO_BREAKGLASS_EMAIL") {
+                    None => None,
+                    Some(e) => Some(
+                        crate::domain::validation::Email::parse(&e)
+                            .map_err(|_| ConfigError { variable: "GATEHOUSE_SSO_BREAKGLASS_EMAIL", problem: format!("must be an email address, got {e:?}") })?
+                            .as_str()
+                            .to_owned(),
+                    ),
+                };
+                Some(Oidc { issuer, client_id, client_secret: SecretString::from(client_secret), trust_amr, required, breakglass })
+            }
+        };
+
         Ok(Self {
             database_url,
             data_dir,
@@ -220,6 +297,7 @@ impl Config {
             log_json,
             alerts,
             webhook,
+            oidc,
         })
     }
 

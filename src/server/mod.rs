@@ -25,6 +25,7 @@ pub mod seed;
 pub mod service;
 pub mod session_store;
 pub mod startup;
+pub mod sso;
 pub mod state;
 pub mod telemetry;
 pub mod users;

@@ -23,6 +23,8 @@ pub enum StartError {
     Sql(#[from] sqlx::Error),
     #[error("{0}")]
     AuditKey(#[from] super::checkpoints::KeyError),
+    #[error("single sign-on: {0}")]
+    Sso(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
@@ -44,7 +46,16 @@ pub async fn state(config: Config, clock: Clock) -> Result<AppState, StartError>
         .site_addr(config.listen)
         .env(leptos::config::Env::PROD)
         .build();
-    Ok(AppState { leptos_options, db, key: Arc::new(key), config: Arc::new(config), clock, access: Arc::default(), audit_keys: Arc::new(audit_keys) })
+    Ok(AppState { leptos_options, db, key: Arc::new(key), config: Arc::new(config), clock, access: Arc::default(), audit_keys: Arc::new(audit_keys), sso: None })
+}
+
+/// Reads the OpenID provider's metadata when single sign-on is configured
+/// (only the server needs it; the other commands work while it is down).
+pub async fn with_sso(mut st: AppState) -> Result<AppState, StartError> {
+    if let Some(o) = &st.config.oidc {
+        st.sso = Some(Arc::new(super::sso::discover(o, &st.config.public_url).await.map_err(StartError::Sso)?));
+    }
+    Ok(st)
 }
 
 /// The cookie name: `__Host-` prefixed (Secure, no Domain, Path=/) when
@@ -94,6 +105,8 @@ pub fn router(st: AppState) -> Router {
             get(super::scim::get_user).put(super::scim::replace_user).patch(super::scim::patch_user).delete(super::scim::delete_user),
         )
         .route("/scim/v2/ServiceProviderConfig", get(super::scim::service_provider_config))
+        .route("/auth/oidc/start", get(super::sso::start))
+        .route("/auth/oidc/callback", get(super::sso::callback))
         .leptos_routes_with_context(&st, routes, context.clone(), {
             let options = st.leptos_options.clone();
             move || shell(options.clone())
@@ -177,7 +190,7 @@ pub async fn announce_setup(st: &AppState) -> Result<(), sqlx::Error> {
 
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let listen = config.listen;
-    let st = state(config, Clock::system()).await?;
+    let st = with_sso(state(config, Clock::system()).await?).await?;
     announce_setup(&st).await?;
     spawn_janitor(st.clone(), Duration::from_secs(30));
     spawn_access_jobs(st.clone(), Duration::from_secs(2));

@@ -14,6 +14,8 @@ pub struct AppState {
     pub access: Arc<AccessCache>,
     /// Signs audit checkpoints; its public halves verify them.
     pub audit_keys: Arc<AuditKeys>,
+    /// The company's OpenID provider, when single sign-on is configured.
+    pub sso: Option<Arc<super::sso::Sso>>,
 }
 
 impl AppState {

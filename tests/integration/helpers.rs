@@ -78,7 +78,28 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: &Backend, extra: &[(&str, &str)]) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::spawn_on(backend, listener, extra).await
+    }
+
+    /// With single sign-on through a real OpenID provider (npm
+    /// oidc-provider) started for this app.
+    pub async fn spawn_with_sso(backend: &Backend, extra: &[(&str, &str)]) -> (Self, OidcProvider) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let provider = OidcProvider::start(&format!("{base}/auth/oidc/callback"));
+        let mut vars = vec![
+            ("GATEHOUSE_OIDC_ISSUER", provider.issuer.as_str()),
+            ("GATEHOUSE_OIDC_CLIENT_ID", "gatehouse"),
+            ("GATEHOUSE_OIDC_CLIENT_SECRET", OidcProvider::SECRET),
+        ];
+        vars.extend_from_slice(extra);
+        (Self::spawn_on(backend, listener, &vars).await, provider)
+    }
+
+    async fn spawn_on(backend: &Backend, listener: tokio::net::TcpListener, extra: &[(&str, &str)]) -> Self {
         gatehouse::server::telemetry::init(false);
+        let addr = listener.local_addr().unwrap();
         let dir = Arc::new(tempdir::Dir::new());
         let (db_url, cleanup): (String, Option<(String, String)>) = match backend {
             Backend::Sqlite => (format!("sqlite://{}/gatehouse.db", dir.0.display()), None),
@@ -94,15 +115,13 @@ impl TestApp {
         let mut vars: HashMap<String, String> = HashMap::new();
         vars.insert("GATEHOUSE_DATABASE_URL".into(), db_url.clone());
         vars.insert("GATEHOUSE_DATA_DIR".into(), dir.0.display().to_string());
-        vars.insert("GATEHOUSE_LISTEN".into(), "127.0.0.1:0".into());
+        vars.insert("GATEHOUSE_LISTEN".into(), addr.to_string());
         for (k, v) in extra {
             vars.insert(k.to_string(), v.to_string());
         }
         let config = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
         let clock = Clock::manual(T0);
-        let state = startup::state(config, clock.clone()).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let state = startup::with_sso(startup::state(config, clock.clone()).await.unwrap()).await.unwrap();
         let app = startup::router(state.clone());
         tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
@@ -333,4 +352,70 @@ pub async fn api_token(app: &TestApp, admin: &Client, account_id: i64, expires_i
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let v: serde_json::Value = r.json().await.unwrap();
     v["token"].as_str().unwrap().to_owned()
+}
+
+/// A real OpenID provider (end2end/oidc/provider.mjs on npm oidc-provider),
+/// stopped when dropped.
+pub struct OidcProvider {
+    child: std::process::Child,
+    pub issuer: String,
+}
+
+impl OidcProvider {
+    pub const SECRET: &'static str = "provider-test-client-secret-0123456789";
+
+    pub fn start(redirect_uri: &str) -> Self {
+        use std::io::BufRead;
+        let root = env!("CARGO_MANIFEST_DIR");
+        let mut child = std::process::Command::new("node")
+            .arg(format!("{root}/end2end/oidc/provider.mjs"))
+            .current_dir(root)
+            .env("REDIRECT_URIS", redirect_uri)
+            .env("CLIENT_SECRET", Self::SECRET)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("node runs the OpenID provider (npm install first)");
+        let mut line = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut line).unwrap();
+        // Keep reading: a closed pipe would kill the provider at its next line.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        let issuer = line.trim().strip_prefix("ISSUER ").unwrap_or_else(|| panic!("provider did not start: {line:?}")).to_owned();
+        Self { child, issuer }
+    }
+
+    /// Who signs in at the provider next, and with which `amr`.
+    pub async fn next_login(&self, sub: &str, email: &str, verified: bool, amr: Option<&str>) {
+        let mut url = reqwest::Url::parse(&format!("{}/test/next-login", self.issuer)).unwrap();
+        url.query_pairs_mut().append_pair("sub", sub).append_pair("email", email).append_pair("verified", &verified.to_string());
+        if let Some(a) = amr {
+            url.query_pairs_mut().append_pair("amr", a);
+        }
+        assert_eq!(reqwest::get(url).await.unwrap().status(), StatusCode::NO_CONTENT);
+    }
+
+    /// Follows the browser's way from Gatehouse's start through the
+    /// provider, and returns the URL of the callback to Gatehouse (not yet
+    /// requested).
+    pub async fn authorize(&self, app: &TestApp, c: &Client) -> String {
+        let mut url = app.url("/auth/oidc/start");
+        for _ in 0..10 {
+            if url.starts_with(&app.url("/auth/oidc/callback")) {
+                return url;
+            }
+            let r = c.get(&url).send().await.unwrap();
+            assert!(r.status().is_redirection(), "{url}: {} {}", r.status(), r.text().await.unwrap_or_default());
+            let next = r.headers().get("location").unwrap().to_str().unwrap().to_owned();
+            url = reqwest::Url::parse(&url).unwrap().join(&next).unwrap().to_string();
+        }
+        panic!("no callback after 10 redirects");
+    }
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -36,4 +36,5 @@ mod cli;
 mod http_security;
 mod pages;
 mod scim;
+mod sso;
 mod storage;
