@@ -15,7 +15,7 @@ export const CHROMIUM_ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 
-async function freePort() {
+export async function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.listen(0, '127.0.0.1', () => {
@@ -27,9 +27,9 @@ async function freePort() {
 }
 
 /** Starts `target/debug/gatehouse serve`; resolves once it prints its setup URL. */
-export async function startServer() {
+export async function startServer({ port: chosen, env = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-'));
-  const port = await freePort();
+  const port = chosen || await freePort();
   const bin = process.env.GATEHOUSE_BIN || 'target/debug/gatehouse';
   const child = spawn(bin, ['serve'], {
     env: {
@@ -39,6 +39,7 @@ export async function startServer() {
       GATEHOUSE_LISTEN: `127.0.0.1:${port}`,
       LEPTOS_SITE_ROOT: 'target/site',
       RUST_LOG: 'warn',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -56,6 +57,7 @@ export async function startServer() {
   });
   return {
     base: `http://127.0.0.1:${port}`,
+    dir,
     setupUrl,
     logs: () => log,
     async stop() {
@@ -95,4 +97,34 @@ export async function freshCode(key, usedSteps) {
     }
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/** Starts the real OpenID provider (end2end/oidc/provider.mjs) for a Gatehouse on `base`. */
+export async function startProvider(base, clientSecret) {
+  const child = spawn(process.execPath, ['end2end/oidc/provider.mjs'], {
+    env: { ...process.env, REDIRECT_URIS: `${base}/auth/oidc/callback`, CLIENT_SECRET: clientSecret },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const issuer = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/ISSUER (\S+)/);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`provider exited with ${code}`)));
+  });
+  return {
+    issuer,
+    async nextLogin(sub, email, { verified = true, amr } = {}) {
+      const u = new URL('/test/next-login', issuer);
+      u.searchParams.set('sub', sub);
+      u.searchParams.set('email', email);
+      u.searchParams.set('verified', String(verified));
+      if (amr) u.searchParams.set('amr', amr);
+      const r = await fetch(u);
+      if (r.status !== 204) throw new Error(`next-login: ${r.status}`);
+    },
+    stop() { child.kill(); },
+  };
 }
