@@ -25,7 +25,7 @@ use axum::{
     Extension,
 };
 use openidconnect::{
-    core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata},
+    core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreIdTokenClaims, CoreProviderMetadata},
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
@@ -85,15 +85,34 @@ pub async fn discover(cfg: &Oidc, public_url: &url::Url) -> Result<Sso, String> 
         .and_then(|t| serde_json::from_str(&t).ok())
         .ok_or_else(|| "the OpenID provider's metadata is not JSON".to_owned())?;
     let end_session = raw["end_session_endpoint"].as_str().and_then(|s| url::Url::parse(s).ok());
-    let mut redirect = public_url.clone();
-    redirect.set_path("/auth/oidc/callback");
-    let client = CoreClient::from_provider_metadata(
-        meta,
-        ClientId::new(cfg.client_id.clone()),
-        Some(ClientSecret::new(cfg.client_secret.expose_secret().to_owned())),
-    )
-    .set_redirect_uri(RedirectUrl::new(redirect.to_string()).map_err(|e| format!("redirect URL: {e}"))?);
-    Ok(Sso { client, http, end_session, trust_amr: cfg.trust_amr.clone(), required: cfg.required, breakglass: cfg.breakglass.clone() })
+    Sso::from_metadata(meta, cfg, public_url, end_session)
+}
+
+impl Sso {
+    /// The client for discovered (or, in tests, constructed) metadata.
+    pub fn from_metadata(meta: CoreProviderMetadata, cfg: &Oidc, public_url: &url::Url, end_session: Option<url::Url>) -> Result<Self, String> {
+        let http = openidconnect::reqwest::ClientBuilder::new()
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        let mut redirect = public_url.clone();
+        redirect.set_path("/auth/oidc/callback");
+        let client = CoreClient::from_provider_metadata(
+            meta,
+            ClientId::new(cfg.client_id.clone()),
+            Some(ClientSecret::new(cfg.client_secret.expose_secret().to_owned())),
+        )
+        .set_redirect_uri(RedirectUrl::new(redirect.to_string()).map_err(|e| format!("redirect URL: {e}"))?);
+        Ok(Sso { client, http, end_session, trust_amr: cfg.trust_amr.clone(), required: cfg.required, breakglass: cfg.breakglass.clone() })
+    }
+
+    /// The ID token's checks: signature by one of the provider's keys,
+    /// issuer, audience (this client), expiry and nonce. The error names
+    /// the check that failed, never the token's contents.
+    pub fn verify_id_token(&self, token: &CoreIdToken, nonce: &str) -> Result<CoreIdTokenClaims, &'static str> {
+        token.claims(&self.client.id_token_verifier(), &Nonce::new(nonce.to_owned())).cloned().map_err(|e| id_token_problem(&e))
+    }
 }
 
 fn discovery_error<E: std::error::Error>(e: &E) -> String {
@@ -283,10 +302,10 @@ pub async fn callback(
     let Some(id_token) = token.id_token() else {
         return refuse(&st, &ctx, None, "no ID token in the token response", StatusCode::BAD_GATEWAY, "The company sign-in did not return an identity.").await;
     };
-    let claims = match id_token.claims(&sso.client.id_token_verifier(), &Nonce::new(nonce)) {
-        Ok(c) => c.clone(),
-        Err(e) => {
-            let reason = format!("ID token rejected: {}", id_token_problem(&e));
+    let claims = match sso.verify_id_token(id_token, &nonce) {
+        Ok(c) => c,
+        Err(problem) => {
+            let reason = format!("ID token rejected: {problem}");
             return refuse(&st, &ctx, None, &reason, StatusCode::BAD_REQUEST, "The company sign-in could not be verified. Start again.").await;
         }
     };

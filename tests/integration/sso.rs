@@ -1,7 +1,8 @@
 //! Single sign-on against a real OpenID provider (npm oidc-provider, run
 //! by the test): who may sign in, Gatehouse's TOTP after SSO, `amr` trust,
 //! one-use state bound to the browser, replayed codes, SSO-only sign-in
-//! with a break-glass administrator, and RP-initiated logout.
+//! with a break-glass administrator, RP-initiated logout, and each ID
+//! token check (nonce, audience, expiry, signature, issuer).
 
 use crate::helpers::*;
 use reqwest::StatusCode;
@@ -235,4 +236,70 @@ async fn an_unreachable_provider_stops_the_server_with_a_clear_message() {
     });
     let e = bad.err().expect("refused");
     assert_eq!(e.variable, "GATEHOUSE_OIDC_ISSUER");
+}
+
+/// ID token validation, each failure on its own: tokens signed here with
+/// a known key (A) and an unknown one (B), checked by the same verifier the
+/// callback uses.
+#[test]
+fn id_tokens_failing_any_check_are_rejected_with_that_reason() {
+    use openidconnect::core::*;
+    use openidconnect::*;
+    let issuer = "https://login.sunridge-solar.example";
+    let key_a = CoreRsaPrivateSigningKey::from_pem(include_str!("keys/provider_a.pem"), Some(JsonWebKeyId::new("a".into()))).unwrap();
+    let key_b = CoreRsaPrivateSigningKey::from_pem(include_str!("keys/provider_b.pem"), Some(JsonWebKeyId::new("a".into()))).unwrap();
+    let meta = CoreProviderMetadata::new(
+        IssuerUrl::new(issuer.into()).unwrap(),
+        AuthUrl::new(format!("{issuer}/authorize")).unwrap(),
+        JsonWebKeySetUrl::new(format!("{issuer}/jwks")).unwrap(),
+        vec![ResponseTypes::new(vec![CoreResponseType::Code])],
+        vec![CoreSubjectIdentifierType::Public],
+        vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
+        EmptyAdditionalProviderMetadata {},
+    )
+    .set_token_endpoint(Some(TokenUrl::new(format!("{issuer}/token")).unwrap()))
+    .set_jwks(JsonWebKeySet::new(vec![key_a.as_verification_key()]));
+    let cfg = gatehouse::server::config::Oidc {
+        issuer: reqwest::Url::parse(issuer).unwrap(),
+        client_id: "gatehouse".into(),
+        client_secret: secrecy::SecretString::from("s"),
+        trust_amr: vec![],
+        required: false,
+        breakglass: None,
+    };
+    let sso = gatehouse::server::sso::Sso::from_metadata(meta, &cfg, &reqwest::Url::parse("http://127.0.0.1:3000").unwrap(), None).unwrap();
+
+    struct Token<'a> {
+        key: &'a CoreRsaPrivateSigningKey,
+        iss: &'a str,
+        aud: &'a str,
+        expires_in: i64,
+        nonce: &'a str,
+    }
+    let good = Token { key: &key_a, iss: issuer, aud: "gatehouse", expires_in: 300, nonce: "n-1" };
+    let mint = |t: &Token| {
+        let now = chrono::Utc::now();
+        let claims = CoreIdTokenClaims::new(
+            IssuerUrl::new(t.iss.into()).unwrap(),
+            vec![Audience::new(t.aud.into())],
+            now + chrono::Duration::seconds(t.expires_in),
+            now - chrono::Duration::seconds(600),
+            StandardClaims::new(SubjectIdentifier::new("okta-jonas".into())),
+            EmptyAdditionalClaims {},
+        )
+        .set_nonce(Some(Nonce::new(t.nonce.into())));
+        CoreIdToken::new(claims, t.key, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, None, None).unwrap()
+    };
+    let accepted = sso.verify_id_token(&mint(&good), "n-1").expect("a correct token passes");
+    assert_eq!(accepted.subject().as_str(), "okta-jonas");
+    let cases = [
+        (Token { nonce: "n-other", ..good }, "wrong nonce"),
+        (Token { aud: "other-app", ..good }, "wrong audience"),
+        (Token { expires_in: -60, ..good }, "expired"),
+        (Token { key: &key_b, ..good }, "bad signature"),
+        (Token { iss: "https://evil.example", ..good }, "wrong issuer"),
+    ];
+    for (t, why) in cases {
+        assert_eq!(sso.verify_id_token(&mint(&t), "n-1").err(), Some(why));
+    }
 }
