@@ -1,6 +1,7 @@
 // Single sign-on in Chromium through a real OpenID provider (npm
 // oidc-provider): a provisioned employee signs in and still enrols
-// Gatehouse's TOTP; an unknown person and an offboarded employee are refused.
+// Gatehouse's TOTP; the provider's MFA is trusted only when the ID token's
+// amr proves it; an unknown person and an offboarded employee are refused.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -25,7 +26,13 @@ before(async () => {
   provider = await startProvider(`http://127.0.0.1:${port}`, SECRET);
   server = await startServer({
     port,
-    env: { GATEHOUSE_OIDC_ISSUER: provider.issuer, GATEHOUSE_OIDC_CLIENT_ID: 'gatehouse', GATEHOUSE_OIDC_CLIENT_SECRET: SECRET },
+    env: {
+      GATEHOUSE_OIDC_ISSUER: provider.issuer,
+      GATEHOUSE_OIDC_CLIENT_ID: 'gatehouse',
+      GATEHOUSE_OIDC_CLIENT_SECRET: SECRET,
+      // The provider's MFA counts when its ID token proves it.
+      GATEHOUSE_OIDC_TRUST_AMR: 'mfa,otp,hwk',
+    },
   });
   // The identity provider's SCIM token, made with the command line.
   const out = execFileSync(process.env.GATEHOUSE_BIN || 'target/debug/gatehouse', ['service-token', 'okta-scim', 'scim'], {
@@ -47,7 +54,7 @@ async function ssoSignIn(page) {
   await page.getByRole('link', { name: 'Sign in with your company account' }).click();
 }
 
-test('a provisioned employee signs in through the provider and still enrols TOTP', async () => {
+test('a provisioned employee signs in through the provider, enrols TOTP, and the provider MFA counts only when amr proves it', async () => {
   const created = await scim('POST', '/Users', {
     schemas: ['urn:ietf:params:scim:schemas:core:2.0:User', 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User'],
     userName: JONAS,
@@ -60,6 +67,7 @@ test('a provisioned employee signs in through the provider and still enrols TOTP
   await ssoSignIn(page);
   // Back from the provider: Gatehouse's own authenticator comes next.
   await page.waitForURL(`${server.base}/mfa/enrol`);
+  await hydrated(page);
   const key = (await page.locator('#totp-key').textContent()).replace(/\s+/g, '');
   await page.getByLabel('6-digit code').fill(await freshCode(key, used));
   await page.getByRole('button', { name: 'Confirm and continue' }).click();
@@ -69,8 +77,8 @@ test('a provisioned employee signs in through the provider and still enrols TOTP
   await page.getByRole('heading', { name: 'Welcome, Jonas Becker' }).waitFor();
   await page.context().close();
 
-  // Next time: provider, then Gatehouse's code.
-  await provider.nextLogin('okta-jonas', JONAS);
+  // Next time with a password only at the provider: Gatehouse's code too.
+  await provider.nextLogin('okta-jonas', JONAS, { amr: 'pwd' });
   const again = await newPage(browser);
   await ssoSignIn(again);
   await again.waitForURL(`${server.base}/mfa`);
@@ -79,6 +87,15 @@ test('a provisioned employee signs in through the provider and still enrols TOTP
   await again.getByRole('button', { name: /Verify|Continue|Sign in/ }).click();
   await again.getByRole('heading', { name: 'Welcome, Jonas Becker' }).waitFor();
   await again.context().close();
+
+  // With a second factor at the provider (amr otp), trusted by configuration:
+  // straight in, no Gatehouse code at sign-in.
+  await provider.nextLogin('okta-jonas', JONAS, { amr: 'pwd,otp' });
+  const trusted = await newPage(browser);
+  await ssoSignIn(trusted);
+  await trusted.waitForURL(`${server.base}/`);
+  await trusted.getByRole('heading', { name: 'Welcome, Jonas Becker' }).waitFor();
+  await trusted.context().close();
 });
 
 test('an unknown person and an offboarded employee are refused', async () => {
