@@ -212,7 +212,7 @@ async fn sso_required_leaves_passwords_to_the_break_glass_administrator() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_provider_stops_the_server_with_a_clear_message() {
+async fn an_unreachable_or_invalid_provider_stops_the_server_with_a_clear_message() {
     let dir = tempdir::Dir::new();
     let db = format!("sqlite://{}/g.db", dir.0.display());
     let vars: std::collections::HashMap<&str, String> = [
@@ -228,6 +228,23 @@ async fn an_unreachable_provider_stops_the_server_with_a_clear_message() {
     let st = gatehouse::server::startup::state(config, gatehouse::server::clock::Clock::system()).await.unwrap();
     let e = gatehouse::server::startup::with_sso(st).await.err().expect("refused").to_string();
     assert!(e.starts_with("single sign-on: cannot read the OpenID provider's metadata at http://127.0.0.1:9"), "{e}");
+    assert!(!e.contains("do-not-print-this-secret"));
+    // A provider whose metadata is not valid OpenID metadata.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bogus = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/.well-known/openid-configuration",
+        axum::routing::get(|| async { ([("content-type", "application/json")], r#"{"issuer":"https://elsewhere.example"}"#) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let config = gatehouse::server::config::Config::from_lookup(|k| match k {
+        "GATEHOUSE_OIDC_ISSUER" => Some(bogus.clone()),
+        _ => vars.get(k).cloned(),
+    })
+    .unwrap();
+    let st = gatehouse::server::startup::state(config, gatehouse::server::clock::Clock::system()).await.unwrap();
+    let e = gatehouse::server::startup::with_sso(st).await.err().expect("refused").to_string();
+    assert!(e.starts_with(&format!("single sign-on: cannot read the OpenID provider's metadata at {bogus}")), "{e}");
     assert!(!e.contains("do-not-print-this-secret"));
     // An issuer over plain http on another host is refused before any request.
     let bad = gatehouse::server::config::Config::from_lookup(|k| match k {
