@@ -380,6 +380,13 @@ async fn complete(
 
     let mut tx = st.db.begin_write().await?;
     let user = users::by_id(&mut **tx, user_id).await?.ok_or_else(|| super::errors::internal("matched user vanished"))?;
+    // Read again under the write lock: an offboarding that landed since the
+    // match above wins.
+    match user.status.as_str() {
+        "active" | "invited" => {}
+        "suspended" => return Ok(Err((Some(user_id), sso::Refusal::Suspended))),
+        _ => return Ok(Err((Some(user_id), sso::Refusal::Offboarded))),
+    }
     if link {
         // Conditional: of two first sign-ins racing, one links.
         let linked = sqlx::query("UPDATE users SET oidc_subject = ?, updated_at = ? WHERE id = ? AND oidc_subject IS NULL")
