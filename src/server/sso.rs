@@ -295,7 +295,15 @@ pub async fn callback(
     let token = match request.set_pkce_verifier(PkceCodeVerifier::new(verifier)).request_async(&sso.http).await {
         Ok(t) => t,
         Err(e) => {
-            tracing::warn!(request_id = %ctx.request_id, error = %discovery_error(&e), "sso code exchange failed");
+            // Only the provider's error code or the kind of failure: a parse
+            // error's text could quote the response, tokens included.
+            let why = match &e {
+                openidconnect::RequestTokenError::ServerResponse(r) => r.error().to_string(),
+                openidconnect::RequestTokenError::Request(_) => "request failed".to_owned(),
+                openidconnect::RequestTokenError::Parse(..) => "unparseable token response".to_owned(),
+                openidconnect::RequestTokenError::Other(_) => "other".to_owned(),
+            };
+            tracing::warn!(request_id = %ctx.request_id, why = %why, "sso code exchange failed");
             return refuse(&st, &ctx, None, "code exchange refused by the provider", StatusCode::BAD_REQUEST, START_AGAIN).await;
         }
     };
