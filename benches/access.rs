@@ -109,7 +109,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("cached_one_employee_decision", |b| {
         b.iter(|| {
             let facts = cache.fresh(uid, version, NOW).unwrap();
-            assert!(facts.decide(Permission::CustomersReadPii, NOW).allow);
+            assert!(facts.decide(Permission::CustomersReadPii, None, NOW).allow);
         })
     });
     // The whole per-request authorisation, before and after: the employee's
@@ -172,7 +172,7 @@ fn benches(c: &mut Criterion) {
     });
     let builtins = roles::builtin_roles();
     let gs: Vec<grants::Grant> = (0..4)
-        .map(|i| grants::Grant { id: i, user_id: 1, role: ["support", "support-pii", "sales", "engineer"][i as usize].into(), starts_at: NOW - 1, expires_at: Some(NOW + 1), revoked_at: None, pending: false })
+        .map(|i| grants::Grant { id: i, user_id: 1, role: ["support", "support-pii", "sales", "engineer"][i as usize].into(), starts_at: NOW - 1, expires_at: Some(NOW + 1), revoked_at: None, pending: false, customers: None })
         .collect();
     g.bench_function("domain_only", |b| b.iter(|| grants::permission_set(grants::Status::Active, &gs, &builtins, NOW)));
     g.finish();

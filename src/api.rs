@@ -18,6 +18,10 @@ pub struct Profile {
     /// Permission identifiers held now (what the navigation offers).
     pub permissions: Vec<String>,
     pub recovery_codes_left: i64,
+    pub department: String,
+    /// Named as an approver in some role's approval policy.
+    #[serde(default)]
+    pub named_approver: bool,
 }
 
 impl Profile {
@@ -201,6 +205,8 @@ pub async fn me() -> Result<Option<Profile>, AppError> {
             roles: facts.active_role_names(now),
             permissions: facts.permissions(now).iter().map(|p| p.id().to_owned()).collect(),
             recovery_codes_left: crate::server::auth::recovery_codes_left(&st, user.id).await?,
+            named_approver: crate::server::elevation::named_anywhere(&st, user.id).await?,
+            department: user.department,
         }))
     }
     .await)

@@ -32,12 +32,13 @@ pub const PAGES: &[&str] = &[
     "/service-accounts",
     "/audit",
     "/audit/reports",
+    "/audit/elevations",
     "/requests",
 ];
 
 /// Is `path` one of the app's pages (fixed, or an employee's page)?
 pub fn is_page(path: &str) -> bool {
-    PAGES.contains(&path) || path.starts_with("/employees/")
+    PAGES.contains(&path) || path.starts_with("/employees/") || path.starts_with("/audit/elevations/")
 }
 
 /// The permissions a page needs (any one of them); empty for pages every
@@ -49,7 +50,8 @@ pub fn page_permissions(path: &str) -> &'static [Permission] {
         "/admin" | "/employees" | "/employees/new" | "/offboarding" => MANAGE,
         "/roles" | "/grants" => ACCESS,
         "/service-accounts" => &[Permission::AccessGrant],
-        "/audit" | "/audit/reports" => &[Permission::AuditRead],
+        "/audit" | "/audit/reports" | "/audit/elevations" => &[Permission::AuditRead],
+        p if p.starts_with("/audit/elevations/") => &[Permission::AuditRead],
         p if p.starts_with("/employees/") => MANAGE,
         _ => &[],
     }
@@ -103,6 +105,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/service-accounts") view=ServiceAccountsPage/>
                     <Route path=path!("/audit") view=AuditPage/>
                     <Route path=path!("/audit/reports") view=AuditReportsPage/>
+                    <Route path=path!("/audit/elevations") view=ElevationsPage/>
+                    <Route path=path!("/audit/elevations/:id") view=TicketPage/>
                     <Route path=path!("/requests") view=RequestsPage/>
                 </Routes>
             </Shell>

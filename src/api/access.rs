@@ -441,18 +441,21 @@ pub async fn audit_sign_checkpoint() -> Result<Option<CheckpointView>, AppError>
 }
 
 #[server(endpoint = "request_elevation")]
+#[allow(clippy::too_many_arguments)]
 pub async fn request_elevation(
     role: String,
     #[server(default)] duration: String,
     justification: String,
     ticket: String,
     #[server(default)] starts_at: String,
+    #[server(default)] customers: String,
+    #[server(default)] extends: Option<i64>,
 ) -> Result<i64, AppError> {
     use ssr::*;
     finish(async {
         let (st, ctx, _) = request()?;
         let auth = ctx.full()?;
-        let input = crate::server::elevation::RequestInput { role, duration, justification, ticket, starts_at };
+        let input = crate::server::elevation::RequestInput { role, duration, justification, ticket, starts_at, customers, extends };
         crate::server::elevation::create(&st, &ctx, auth.user_id, input).await
     }
     .await)
@@ -480,12 +483,13 @@ pub async fn cancel_elevation(id: i64) -> Result<(), AppError> {
     .await)
 }
 
+/// For holders of requests:approve and named approvers.
 #[server(endpoint = "elevation_queue")]
 pub async fn elevation_queue() -> Result<Vec<ElevationView>, AppError> {
     use ssr::*;
     finish(async {
         let (st, ctx, _) = request()?;
-        let p = access::require(&st, &ctx, P::RequestsApprove, "elevation_queue").await?;
+        let p = crate::server::elevation::approver(&st, &ctx, "elevation_queue").await?;
         crate::server::elevation::queue(&st, &p).await
     }
     .await)
@@ -497,7 +501,7 @@ pub async fn decide_elevation(id: i64, decision: String, #[server(default)] reas
     use ssr::*;
     finish(async {
         let (st, ctx, session) = request()?;
-        let p = access::require(&st, &ctx, P::RequestsApprove, "decide_elevation").await?;
+        let p = crate::server::elevation::approver(&st, &ctx, "decide_elevation").await?;
         let approve = match decision.as_str() {
             "approve" => true,
             "deny" => false,
@@ -516,6 +520,80 @@ pub async fn revoke_elevation(id: i64, reason: String, #[server(default)] code: 
         let (st, ctx, session) = request()?;
         let p = access::require(&st, &ctx, P::RequestsApprove, "revoke_elevation").await?;
         crate::server::elevation::revoke(&st, &ctx, &session, &p, id, &reason, &code).await
+    }
+    .await)
+}
+
+/// An engineer's own emergency access: at most 1 hour, always with a new
+/// authenticator code. Returns the activation's id.
+#[server(endpoint = "break_glass")]
+pub async fn break_glass(#[server(default)] duration: String, justification: String, #[server(default)] code: String) -> Result<i64, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, session) = request()?;
+        let auth = ctx.full()?;
+        crate::server::elevation::break_glass(&st, &ctx, &session, auth.user_id, &duration, &justification, &code).await
+    }
+    .await)
+}
+
+/// The post-incident review of a break-glass activation (someone else).
+#[server(endpoint = "review_breakglass")]
+pub async fn review_breakglass(id: i64, note: String) -> Result<(), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let p = access::require(&st, &ctx, P::RequestsApprove, "review_breakglass").await?;
+        crate::server::elevation::review(&st, &ctx, &p, id, &note).await
+    }
+    .await)
+}
+
+/// Every elevation request, newest first (history is kept forever).
+#[server(endpoint = "elevation_history")]
+pub async fn elevation_history() -> Result<Vec<ElevationView>, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require(&st, &ctx, P::AuditRead, "elevation_history").await?;
+        crate::server::elevation::history(&st).await
+    }
+    .await)
+}
+
+/// One elevation and everything accessed under it.
+#[server(endpoint = "elevation_ticket")]
+pub async fn elevation_ticket(id: i64) -> Result<TicketView, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require(&st, &ctx, P::AuditRead, "elevation_ticket").await?;
+        crate::server::elevation::ticket(&st, id).await
+    }
+    .await)
+}
+
+#[server(endpoint = "approval_policies")]
+pub async fn approval_policies() -> Result<Vec<PolicyView>, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        access::require(&st, &ctx, P::AccessGrant, "approval_policies").await?;
+        crate::server::elevation::policies(&st).await
+    }
+    .await)
+}
+
+/// Who approves a requestable role and how many approvals it needs
+/// (step-up: it changes who can open customer data).
+#[server(endpoint = "set_approval_policy")]
+pub async fn set_approval_policy(role: String, approvals_needed: String, #[server(default)] approvers: String, #[server(default)] code: String) -> Result<(), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, session) = request()?;
+        let p = access::require(&st, &ctx, P::AccessGrant, "set_approval_policy").await?;
+        crate::server::auth::step_up(&st, &ctx, &session, &code, "change approval policy").await?;
+        crate::server::elevation::set_policy(&st, &ctx, &p, &role, &approvals_needed, &approvers).await
     }
     .await)
 }

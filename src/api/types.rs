@@ -64,6 +64,9 @@ pub struct GrantInfo {
     pub revoked_by: Option<String>,
     pub revoked_at: Option<String>,
     pub revoke_reason: Option<String>,
+    /// Only for these customers (empty: every customer).
+    #[serde(default)]
+    pub customers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,6 +241,59 @@ pub struct ElevationView {
     pub grant_id: Option<i64>,
     /// The requester's roles now (for approvers).
     pub requester_roles: Vec<String>,
+    /// "request" or "breakglass".
+    pub kind: String,
+    /// Only for these customers (empty: every customer).
+    pub customers: Vec<String>,
+    /// The elevation this one extends.
+    pub extends: Option<i64>,
+    /// The requester may ask to extend it now (active, not extended yet).
+    pub extendable: bool,
+    pub approvals: usize,
+    pub approvals_needed: usize,
+    /// Named approvers (empty: holders of requests:approve).
+    pub approvers: Vec<String>,
+    /// The viewer may approve or deny it.
+    pub can_decide: bool,
+    /// A break-glass activation still waiting for its post-incident review.
+    pub needs_review: bool,
+    pub reviewed_by: Option<String>,
+    pub reviewed_at: Option<String>,
+    pub review_note: Option<String>,
+    /// The requester's recent elevations (for approvers): "Role, state, ticket, date".
+    pub recent: Vec<String>,
+}
+
+/// Everything done under one elevation (the ticket view).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketView {
+    pub elevation: ElevationView,
+    /// Audit events naming its grant (and its extension's): checks,
+    /// reported accesses, the grant's own life. Oldest first.
+    pub events: Vec<TicketEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketEvent {
+    pub seq: i64,
+    pub at: String,
+    pub action: String,
+    pub outcome: String,
+    pub customer_id: Option<String>,
+    /// What was touched or asked: permission, fields, record types.
+    pub what: String,
+    pub source: Option<String>,
+    pub grant_id: i64,
+}
+
+/// A role's approval policy, for the administrator's page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyView {
+    pub role: String,
+    pub role_name: String,
+    pub approvals_needed: usize,
+    /// Named approvers' emails (empty: holders of requests:approve).
+    pub approvers: Vec<String>,
 }
 
 /// A signed checkpoint as the integrity panel shows it.

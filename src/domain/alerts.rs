@@ -149,7 +149,7 @@ pub fn evaluate(e: &Event, counts: Counts, t: &Thresholds) -> Vec<Alert> {
         }
     }
     let breakglass_used = e.action == "access.check" && e.outcome.as_str() == "success" && d.get("role").and_then(Value::as_str) == Some("breakglass");
-    let breakglass_granted = matches!(e.action.as_str(), "grant.created" | "grant.approved" | "elevation.approved")
+    let breakglass_granted = matches!(e.action.as_str(), "grant.created" | "grant.approved" | "elevation.approved" | "elevation.breakglass_activated")
         && e.outcome.as_str() == "success"
         && d.get("role").and_then(Value::as_str) == Some("breakglass");
     if breakglass_used || breakglass_granted {

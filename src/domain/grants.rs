@@ -48,6 +48,10 @@ pub struct Grant {
     pub revoked_at: Option<Millis>,
     /// Waiting for a second administrator's approval.
     pub pending: bool,
+    /// Limited to these customers (an elevation for one case); `None`
+    /// means every customer. A scoped grant counts only in a check that
+    /// names one of its customers, never for a page or server function.
+    pub customers: Option<Vec<String>>,
 }
 
 impl Grant {
@@ -55,6 +59,16 @@ impl Grant {
     /// revocation, whether or not a background job has caught up.
     pub fn is_active(&self, now: Millis) -> bool {
         !self.pending && self.revoked_at.is_none() && self.starts_at <= now && self.expires_at.is_none_or(|e| now < e)
+    }
+
+    /// Whether it may answer a check about `customer` (`None`: a check
+    /// naming no customer, which a scoped grant never answers).
+    pub fn covers(&self, customer: Option<&str>) -> bool {
+        match (&self.customers, customer) {
+            (None, _) => true,
+            (Some(list), Some(c)) => list.iter().any(|x| x == c),
+            (Some(_), None) => false,
+        }
     }
 
     /// Not yet decided or still to come: active, pending, or starting later.
@@ -70,6 +84,9 @@ pub struct Source {
     pub role: String,
     pub role_name: String,
     pub expires_at: Option<Millis>,
+    /// Only for these customers.
+    #[serde(default)]
+    pub customers: Option<Vec<String>>,
 }
 
 /// Effective permissions of one employee at `now`, each with the grants it
@@ -82,7 +99,7 @@ pub fn effective(status: Status, grants: &[Grant], roles: &[RoleDef], now: Milli
     for g in grants.iter().filter(|g| g.is_active(now)) {
         let Some(role) = roles.iter().find(|r| r.key == g.role) else { continue };
         for p in role.permissions.iter() {
-            let src = Source { grant_id: g.id, role: role.key.clone(), role_name: role.name.clone(), expires_at: g.expires_at };
+            let src = Source { grant_id: g.id, role: role.key.clone(), role_name: role.name.clone(), expires_at: g.expires_at, customers: g.customers.clone() };
             match out.iter_mut().find(|(q, _)| *q == p) {
                 Some((_, v)) => v.push(src),
                 None => out.push((p, vec![src])),
@@ -96,14 +113,16 @@ pub fn effective(status: Status, grants: &[Grant], roles: &[RoleDef], now: Milli
     out
 }
 
-/// The union of permissions of the active grants (the fast path of a check).
+/// The union of permissions of the active grants that hold for every
+/// customer (the fast path of a server function's check; customer-scoped
+/// grants count only in an access check naming their customer).
 pub fn permission_set(status: Status, grants: &[Grant], roles: &[RoleDef], now: Millis) -> PermissionSet {
     if status != Status::Active {
         return PermissionSet::EMPTY;
     }
     grants
         .iter()
-        .filter(|g| g.is_active(now))
+        .filter(|g| g.is_active(now) && g.customers.is_none())
         .filter_map(|g| roles.iter().find(|r| r.key == g.role))
         .fold(PermissionSet::EMPTY, |acc, r| acc.union(r.permissions))
 }
@@ -303,7 +322,7 @@ mod tests {
     const NOW: Millis = 1_800_000_000_000;
 
     fn grant(id: i64, role: &str) -> Grant {
-        Grant { id, user_id: 7, role: role.into(), starts_at: NOW - HOUR, expires_at: None, revoked_at: None, pending: false }
+        Grant { id, user_id: 7, role: role.into(), starts_at: NOW - HOUR, expires_at: None, revoked_at: None, pending: false, customers: None }
     }
 
     fn role(key: &str) -> RoleDef {

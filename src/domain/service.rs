@@ -89,17 +89,20 @@ pub struct Decision {
 
 /// Decides an access check from the employee's status and grants at `now`.
 /// Expired and revoked grants never allow, whatever any job has recorded.
-pub fn decide(status: Option<Status>, grants: &[Grant], roles: &[RoleDef], permission: Permission, now: Millis) -> Decision {
+/// A grant scoped to some customers allows only when the check names one
+/// of them.
+pub fn decide(status: Option<Status>, grants: &[Grant], roles: &[RoleDef], permission: Permission, customer: Option<&str>, now: Millis) -> Decision {
     let deny = |reason: String| Decision { allow: false, reason, grant_id: None, role: None, grant_expires_at: None };
     match status {
         None => return deny("unknown employee".into()),
         Some(Status::Active) => {}
         Some(s) => return deny(format!("employee is {}", s.as_str())),
     }
-    let best = grants
+    let giving: Vec<&Grant> = grants.iter().filter(|g| g.is_active(now)).filter(|g| roles.iter().any(|r| r.key == g.role && r.permissions.contains(permission))).collect();
+    let best = giving
         .iter()
-        .filter(|g| g.is_active(now))
-        .filter(|g| roles.iter().any(|r| r.key == g.role && r.permissions.contains(permission)))
+        .copied()
+        .filter(|g| g.covers(customer))
         // Prefer a standing grant, then the one that lasts longest.
         .max_by_key(|g| (g.expires_at.is_none(), g.expires_at.unwrap_or(i64::MAX), -g.id));
     match best {
@@ -109,6 +112,10 @@ pub fn decide(status: Option<Status>, grants: &[Grant], roles: &[RoleDef], permi
             grant_id: Some(g.id),
             role: Some(g.role.clone()),
             grant_expires_at: g.expires_at,
+        },
+        None if !giving.is_empty() => match customer {
+            Some(_) => deny(format!("{} is granted only for other customers", permission.id())),
+            None => deny(format!("{} is granted only for named customers; name the customer", permission.id())),
         },
         None => deny(format!("no active grant gives {}", permission.id())),
     }
@@ -122,7 +129,7 @@ mod tests {
     const NOW: Millis = 1_800_000_000_000;
 
     fn grant(id: i64, role: &str, expires_at: Option<Millis>) -> Grant {
-        Grant { id, user_id: 7, role: role.into(), starts_at: NOW - HOUR, expires_at, revoked_at: None, pending: false }
+        Grant { id, user_id: 7, role: role.into(), starts_at: NOW - HOUR, expires_at, revoked_at: None, pending: false, customers: None }
     }
 
     #[test]
@@ -154,26 +161,49 @@ mod tests {
     fn decisions_name_the_grant_and_stop_at_expiry() {
         let roles = builtin_roles();
         let gs = [grant(1, "support", None), grant(2, "support-pii", Some(NOW + HOUR))];
-        let d = decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, NOW);
+        let d = decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, None, NOW);
         assert!(d.allow);
         assert_eq!((d.grant_id, d.role.as_deref()), (Some(2), Some("support-pii")));
-        let d = decide(Some(Status::Active), &gs, &roles, Permission::CustomersRead, NOW);
+        let d = decide(Some(Status::Active), &gs, &roles, Permission::CustomersRead, None, NOW);
         assert_eq!(d.grant_id, Some(1), "the standing grant is named first");
-        let d = decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, NOW + HOUR);
+        let d = decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, None, NOW + HOUR);
         assert!(!d.allow);
         assert_eq!(d.reason, "no active grant gives customers:read_pii");
         let mut revoked = gs[0].clone();
         revoked.revoked_at = Some(NOW - 1);
-        assert!(!decide(Some(Status::Active), &[revoked], &roles, Permission::CustomersRead, NOW).allow);
+        assert!(!decide(Some(Status::Active), &[revoked], &roles, Permission::CustomersRead, None, NOW).allow);
+    }
+
+    #[test]
+    fn a_customer_scoped_grant_allows_only_for_its_customers() {
+        let roles = builtin_roles();
+        let mut pii = grant(3, "support-pii", Some(NOW + HOUR));
+        pii.customers = Some(vec!["1042".into(), "cust-7".into()]);
+        let gs = [grant(1, "support", None), pii];
+        let d = decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, Some("1042"), NOW);
+        assert!(d.allow);
+        assert_eq!(d.grant_id, Some(3));
+        assert!(decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, Some("cust-7"), NOW).allow);
+        let d = decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, Some("1043"), NOW);
+        assert!(!d.allow);
+        assert_eq!(d.reason, "customers:read_pii is granted only for other customers");
+        let d = decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, None, NOW);
+        assert!(!d.allow, "a check naming no customer is not covered by a scoped grant");
+        assert!(d.reason.contains("name the customer"));
+        // Exact match only, and it still ends at its instant.
+        assert!(!decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, Some("10421"), NOW).allow);
+        assert!(!decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, Some("1042"), NOW + HOUR).allow);
+        // The standing grant still answers for every customer.
+        assert_eq!(decide(Some(Status::Active), &gs, &roles, Permission::CustomersRead, Some("9"), NOW).grant_id, Some(1));
     }
 
     #[test]
     fn only_active_employees_are_allowed() {
         let roles = builtin_roles();
         let gs = [grant(1, "support", None)];
-        assert_eq!(decide(Some(Status::Offboarded), &gs, &roles, Permission::CustomersRead, NOW).reason, "employee is offboarded");
-        assert_eq!(decide(Some(Status::Suspended), &gs, &roles, Permission::CustomersRead, NOW).reason, "employee is suspended");
-        assert_eq!(decide(None, &gs, &roles, Permission::CustomersRead, NOW).reason, "unknown employee");
-        assert!(decide(Some(Status::Active), &gs, &roles, Permission::CustomersRead, NOW).allow);
+        assert_eq!(decide(Some(Status::Offboarded), &gs, &roles, Permission::CustomersRead, None, NOW).reason, "employee is offboarded");
+        assert_eq!(decide(Some(Status::Suspended), &gs, &roles, Permission::CustomersRead, None, NOW).reason, "employee is suspended");
+        assert_eq!(decide(None, &gs, &roles, Permission::CustomersRead, None, NOW).reason, "unknown employee");
+        assert!(decide(Some(Status::Active), &gs, &roles, Permission::CustomersRead, None, NOW).allow);
     }
 }

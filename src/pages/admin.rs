@@ -532,7 +532,8 @@ pub fn GrantTable(
                     {grants.into_iter().map(|g| { let open = g.state == "active" || g.state == "pending" || g.state == "scheduled"; let gid = g.id; let pending = g.state == "pending"; view! {
                         <tr data-grant=gid.to_string() data-role=g.role.clone() data-state=g.state.clone()>
                             {show_user.then(|| view! { <td class=TD><a class=LINK href=format!("/employees/{}", g.user_id)>{g.user_name.clone()}</a></td> })}
-                            <td class=TD>{g.role_name.clone()}{g.critical.then(|| view! { " " <Badge text="critical".to_string()/> })}</td>
+                            <td class=TD>{g.role_name.clone()}{g.critical.then(|| view! { " " <Badge text="critical".to_string()/> })}
+                                {(!g.customers.is_empty()).then(|| view! { <span class="grant-scope block text-xs text-slate-500">"Only customers " {g.customers.join(", ")}</span> })}</td>
                             <td class=TD><Badge text=g.state.clone()/></td>
                             <td class=TD>{g.starts_at.clone()}{g.granted_by.clone().map(|b| format!(" by {b}"))}<span class="block text-xs text-slate-500">{g.reason.clone()}</span>
                                 {g.approved_by.clone().map(|a| view! { <span class="block text-xs text-slate-500">"Approved by " {a}</span> })}</td>
@@ -638,6 +639,51 @@ pub fn RolesPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <PolicyPanel/>
+    }
+}
+
+/// Who approves each requestable role, and how many approvals it needs.
+#[component]
+fn PolicyPanel() -> impl IntoView {
+    let set = ServerAction::<crate::api::SetApprovalPolicy>::new();
+    let data = Resource::new(move || set.version().get(), |_| crate::api::approval_policies());
+    view! {
+        <section class=CARD aria-labelledby="policy-h">
+            <h2 id="policy-h" class="mb-2 font-semibold">"Approval of elevation requests"</h2>
+            <p class="mb-4 text-sm text-slate-600">"Without named approvers, anyone holding requests:approve may approve. The requester never counts, and auditors never approve. Changes apply to requests made afterwards and need your authenticator code when your last one is more than 5 minutes old."</p>
+            <Done action=set message="Approval policy saved."/>
+            <FormError action=set/>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(list) => view! {
+                            <ul id="policies" class="divide-y divide-slate-100 text-sm">
+                                {list.into_iter().map(|p| { let key = p.role.clone(); let li_key = key.clone(); view! {
+                                    <li class="py-3" data-policy=li_key>
+                                        <p class="font-medium">{p.role_name.clone()} " " <span class="font-mono text-xs text-slate-500">{key.clone()}</span></p>
+                                        <ActionForm action=set attr:class="mt-1 grid items-end gap-2 sm:grid-cols-5">
+                                            <input type="hidden" name="role" value=key.clone()/>
+                                            <div><label for=format!("pol-n-{key}") class="block text-xs">"Approvals needed"</label>
+                                                <select id=format!("pol-n-{key}") name="approvals_needed" class="w-full rounded border border-slate-300 px-2 py-1">
+                                                    <option value="1" selected=p.approvals_needed == 1>"1"</option>
+                                                    <option value="2" selected=p.approvals_needed == 2>"2 (different people)"</option>
+                                                </select></div>
+                                            <div class="sm:col-span-2"><label for=format!("pol-a-{key}") class="block text-xs">"Named approvers (emails; empty: holders of requests:approve)"</label>
+                                                <input id=format!("pol-a-{key}") name="approvers" value=p.approvers.join(", ") class="w-full rounded border border-slate-300 px-2 py-1"/></div>
+                                            <div><label for=format!("pol-c-{key}") class="block text-xs">"Authenticator code"</label>
+                                                <input id=format!("pol-c-{key}") name="code" inputmode="numeric" autocomplete="one-time-code" class="w-full rounded border border-slate-300 px-2 py-1"/></div>
+                                            <button type="submit" class="rounded-md border border-slate-300 px-3 py-1 hover:bg-slate-100">"Save"</button>
+                                        </ActionForm>
+                                    </li>
+                                }}).collect_view()}
+                            </ul>
+                        }.into_any(),
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
     }
 }
 

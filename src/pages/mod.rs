@@ -9,5 +9,5 @@ mod sign_in;
 pub use account::{ActivityPage, HomePage, MyAccessPage, NotFound, SecurityPage};
 pub use admin::{DashboardPage, DirectoryPage, EmployeePage, GrantsPage, OffboardingPage, OnboardPage, RolesPage, ServiceAccountsPage};
 pub use sign_in::{EnrolPage, InvitePage, MfaPage, RecoveryCodesPage, RecoverySignInPage, SetupPage, SignInPage};
-pub use audit::{AuditPage, AuditReportsPage};
+pub use audit::{AuditPage, AuditReportsPage, ElevationsPage, TicketPage};
 pub use requests::RequestsPage;

@@ -5,7 +5,7 @@
 use super::{
     audit_log,
     auth::{AuthState, RequestCtx},
-    db::text,
+    db::{opt_text, text},
     state::AppState,
 };
 use crate::domain::{
@@ -73,10 +73,21 @@ pub fn grant_from_row(r: &AnyRow) -> Result<Grant, sqlx::Error> {
         expires_at: r.try_get("expires_at")?,
         revoked_at: r.try_get("revoked_at")?,
         pending: r.try_get::<i64, _>("pending")? != 0,
+        customers: opt_text(r, "customer_scope")?.map(|s| parse_scope(&s)),
     })
 }
 
-pub const GRANT_COLS: &str = "id, user_id, role, starts_at, expires_at, revoked_at, pending";
+/// A stored customer scope (a JSON array of ids). Unreadable text limits
+/// the grant to no customer at all rather than widening it.
+pub fn parse_scope(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+pub fn format_scope(customers: &[String]) -> Option<String> {
+    (!customers.is_empty()).then(|| serde_json::Value::from(customers.to_vec()).to_string())
+}
+
+pub const GRANT_COLS: &str = "id, user_id, role, starts_at, expires_at, revoked_at, pending, customer_scope";
 
 /// A user's grants that are not revoked (active, pending, future or expired).
 pub async fn open_grants<'e>(ex: impl Executor<'e, Database = Any>, user_id: i64) -> Result<Vec<Grant>, sqlx::Error> {

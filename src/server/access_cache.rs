@@ -49,8 +49,8 @@ impl Facts {
         }
     }
 
-    pub fn decide(&self, permission: Permission, now: Millis) -> Decision {
-        service::decide(self.status, &self.grants, &self.roles, permission, now)
+    pub fn decide(&self, permission: Permission, customer: Option<&str>, now: Millis) -> Decision {
+        service::decide(self.status, &self.grants, &self.roles, permission, customer, now)
     }
 
     /// Names of the roles active at `now`, sorted.
@@ -70,7 +70,7 @@ impl Facts {
 /// Reads an employee's facts from the database (no cache).
 pub async fn load(pool: &sqlx::AnyPool, user_id: i64, now: Millis) -> Result<Facts, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT u.status, u.access_version, g.id, g.user_id, g.role, g.starts_at, g.expires_at, g.revoked_at, g.pending, \
+        "SELECT u.status, u.access_version, g.id, g.user_id, g.role, g.starts_at, g.expires_at, g.revoked_at, g.pending, g.customer_scope, \
          r.name AS role_name, r.description AS role_description, r.permissions AS role_permissions, \
          r.max_duration_ms, r.requestable, r.deleted_at \
          FROM users u LEFT JOIN grants g ON g.user_id = u.id AND g.revoked_at IS NULL AND g.pending = 0 \
@@ -177,7 +177,7 @@ mod tests {
     use super::*;
 
     fn facts(version: i64, read_at: Millis) -> Arc<Facts> {
-        let grant = Grant { id: 1, user_id: 7, role: "support".into(), starts_at: 0, expires_at: Some(5_000), revoked_at: None, pending: false };
+        let grant = Grant { id: 1, user_id: 7, role: "support".into(), starts_at: 0, expires_at: Some(5_000), revoked_at: None, pending: false, customers: None };
         Arc::new(Facts {
             version,
             read_at,
@@ -210,8 +210,8 @@ mod tests {
         let f = facts(3, 0);
         assert!(f.permissions(4_999).contains(Permission::OrdersWrite));
         assert!(f.permissions(5_000).is_empty(), "the grant stops at its expiry instant");
-        assert!(f.decide(Permission::OrdersWrite, 4_999).allow);
-        assert!(!f.decide(Permission::OrdersWrite, 5_000).allow);
+        assert!(f.decide(Permission::OrdersWrite, None, 4_999).allow);
+        assert!(!f.decide(Permission::OrdersWrite, None, 5_000).allow);
         assert_eq!(f.active_role_names(1), vec!["Customer support".to_owned()]);
     }
 

@@ -159,8 +159,8 @@ async fn decide(st: &AppState, ctx: &RequestCtx, service: &ServicePrincipal, req
     };
     let employee_id = employee.map(|(id, _)| id);
     let d = match employee {
-        Some((id, version)) => st.access.facts(&st.db.pool, id, Some(version), now).await?.decide(permission, now),
-        None => service::decide(None, &[], &[], permission, now),
+        Some((id, version)) => st.access.facts(&st.db.pool, id, Some(version), now).await?.decide(permission, req.customer_id.as_deref(), now),
+        None => service::decide(None, &[], &[], permission, None, now),
     };
     let mut audit_seq = None;
     if !d.allow || req.customer_id.is_some() {
@@ -259,7 +259,8 @@ pub async fn openapi() -> Response {
                                 "record_types": { "type": "array", "maxItems": 20, "items": { "type": "string" } },
                                 "purpose": { "type": "string", "maxLength": 500 },
                                 "source_system": { "type": "string", "pattern": "^[a-z0-9_.:-]{1,64}$" },
-                                "occurred_at": { "type": "string", "format": "date-time", "description": "at most 5 minutes in the future" }
+                                "occurred_at": { "type": "string", "format": "date-time", "description": "at most 5 minutes in the future" },
+                                "grant_id": { "type": "integer", "minimum": 1, "description": "the grant named by the access check that allowed it; must be a grant of this employee" }
                             }
                         } } }
                     } } } },
@@ -354,6 +355,10 @@ pub struct ExternalEvent {
     pub source_system: String,
     /// RFC 3339, e.g. 2026-11-23T09:15:00Z.
     pub occurred_at: String,
+    /// The grant the access check named (`grant.id` of its answer): ties
+    /// the access to the elevation and ticket it happened under.
+    #[serde(default)]
+    pub grant_id: Option<i64>,
 }
 
 fn ident(s: &str, max: usize) -> bool {
@@ -384,6 +389,9 @@ fn validate_event(e: &ExternalEvent, now: i64) -> Result<i64, String> {
     }
     if !ident(&e.source_system, 64) {
         return Err("source_system: 1 to 64 characters: lower-case letters, digits, '_', '.', ':', '-'".into());
+    }
+    if e.grant_id.is_some_and(|g| g <= 0) {
+        return Err("grant_id: a positive grant id".into());
     }
     let at = time::OffsetDateTime::parse(&e.occurred_at, &time::format_description::well_known::Rfc3339)
         .map_err(|_| "occurred_at: an RFC 3339 time such as 2026-11-23T09:15:00Z".to_owned())?;
@@ -435,6 +443,28 @@ pub async fn audit_events(State(st): State<AppState>, Extension(ctx): Extension<
         Ok(r) => r,
         Err(e) => internal(&rid, e),
     }
+}
+
+/// The index of the first event naming a grant that is not its employee's.
+async fn foreign_grant(st: &AppState, batch: &EventBatch, employees: &[Option<i64>]) -> Result<Option<usize>, sqlx::Error> {
+    let mut ids: Vec<i64> = batch.events.iter().filter_map(|e| e.grant_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let mut owner = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!("SELECT id, user_id FROM grants WHERE id IN ({})", vec!["?"; chunk.len()].join(", "));
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&st.db.pool).await? {
+            owner.insert(r.try_get::<i64, _>("id")?, r.try_get::<i64, _>("user_id")?);
+        }
+    }
+    Ok(batch.events.iter().zip(employees).position(|(e, emp)| e.grant_id.is_some_and(|g| owner.get(&g).copied() != *emp)))
 }
 
 async fn employees_of(st: &AppState, batch: &EventBatch) -> Result<Vec<Option<i64>>, sqlx::Error> {
@@ -496,6 +526,9 @@ async fn store_batch(
     if let Some(i) = employees.iter().position(Option::is_none) {
         return Ok(error(StatusCode::UNPROCESSABLE_ENTITY, format!("events[{i}].employee: no such employee"), rid));
     }
+    if let Some(i) = foreign_grant(st, batch, &employees).await? {
+        return Ok(error(StatusCode::UNPROCESSABLE_ENTITY, format!("events[{i}].grant_id: not a grant of this employee"), rid));
+    }
     let now = st.clock.now();
     let events: Vec<NewEvent> = batch
         .events
@@ -513,7 +546,7 @@ async fn store_batch(
             if let Some(p) = e.purpose.as_ref().filter(|p| !p.trim().is_empty()) {
                 ev = ev.reason(p.clone());
             }
-            ev.details(json!({
+            let mut details = json!({
                     "action": e.action,
                     "fields": e.fields,
                     "record_types": e.record_types,
@@ -521,7 +554,11 @@ async fn store_batch(
                     "occurred_at": at,
                     "reported_by": service.name,
                     "idempotency_key": key,
-                }))
+                });
+            if let Some(g) = e.grant_id {
+                details["grant_id"] = g.into();
+            }
+            ev.details(details)
         })
         .collect();
     let mut tx = st.db.begin_write().await?;

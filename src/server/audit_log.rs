@@ -28,8 +28,12 @@ pub async fn append(tx: &mut WriteTx, at: Millis, events: Vec<NewEvent>) -> Resu
     let mut prev: String = text(&head, "last_hash")?;
 
     let mut sealed = Vec::with_capacity(events.len());
+    let mut grant_refs: Vec<(i64, i64)> = Vec::new();
     for e in events {
         seq += 1;
+        if let Some(g) = e.details.get("grant_id").and_then(serde_json::Value::as_i64) {
+            grant_refs.push((g, seq));
+        }
         let event = e.seal(seq, at, &prev);
         prev.clone_from(&event.hash);
         sealed.push(event);
@@ -38,6 +42,15 @@ pub async fn append(tx: &mut WriteTx, at: Millis, events: Vec<NewEvent>) -> Resu
         insert_sqlite_json(tx, &sealed).await?;
     } else {
         insert_bound(tx, &sealed).await?;
+    }
+    // The index from a grant to what was done under it (the ticket view).
+    for chunk in grant_refs.chunks(400) {
+        let sql = format!("INSERT INTO audit_grant_refs (grant_id, seq) VALUES {}", vec!["(?, ?)"; chunk.len()].join(", "));
+        let mut q = sqlx::query(&sql);
+        for (g, s) in chunk {
+            q = q.bind(*g).bind(*s);
+        }
+        q.execute(&mut ***tx).await?;
     }
     sqlx::query("UPDATE audit_head SET last_seq = ?, last_hash = ? WHERE id = 1")
         .bind(seq)

@@ -39,6 +39,8 @@ pub struct Config {
     pub webhook: Option<Webhook>,
     /// Single sign-on with the company's OpenID provider (GATEHOUSE_OIDC_*).
     pub oidc: Option<Oidc>,
+    /// Accepted ticket references on elevation requests (GATEHOUSE_TICKET_PREFIXES).
+    pub tickets: crate::domain::elevation::TicketRule,
 }
 
 #[derive(Clone)]
@@ -199,6 +201,9 @@ impl Config {
             failed_window: defaults.failed_window,
         };
 
+        let tickets = crate::domain::elevation::TicketRule::parse(&var("GATEHOUSE_TICKET_PREFIXES").unwrap_or_default())
+            .map_err(|problem| ConfigError { variable: "GATEHOUSE_TICKET_PREFIXES", problem })?;
+
         let webhook = match var("GATEHOUSE_ALERT_WEBHOOK_URL") {
             None => None,
             Some(raw) => {
@@ -298,6 +303,7 @@ impl Config {
             alerts,
             webhook,
             oidc,
+            tickets,
         })
     }
 
@@ -348,12 +354,16 @@ mod tests {
             ("GATEHOUSE_ALERT_NIGHT", "7-7"),
             ("GATEHOUSE_ALERT_NIGHT", "20-25"),
             ("GATEHOUSE_COMPANY_UTC_OFFSET_MINUTES", "900"),
+            ("GATEHOUSE_TICKET_PREFIXES", "SUP,sup"),
+            ("GATEHOUSE_TICKET_PREFIXES", "S"),
         ] {
             assert_eq!(cfg(&[(var, bad)]).unwrap_err().variable, var, "{var}={bad}");
         }
         let c = cfg(&[("GATEHOUSE_ALERT_NIGHT", "22-6"), ("GATEHOUSE_COMPANY_UTC_OFFSET_MINUTES", "-300"), ("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", "10")]).unwrap();
         assert_eq!((c.alerts.night_from, c.alerts.night_until, c.alerts.utc_offset_minutes, c.alerts.customers_per_hour), (22, 6, -300, 10));
         assert_eq!(cfg(&[]).unwrap().alerts, crate::domain::alerts::Thresholds::default());
+        assert_eq!(cfg(&[("GATEHOUSE_TICKET_PREFIXES", "SUP, INC")]).unwrap().tickets.prefixes, ["SUP", "INC"]);
+        assert!(cfg(&[]).unwrap().tickets.prefixes.is_empty(), "any prefix by default");
         // Webhooks: only allowed hosts, https (http for loopback), a secret.
         let hook = |url: &str, hosts: &str, secret: &str| {
             cfg(&[("GATEHOUSE_ALERT_WEBHOOK_URL", url), ("GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS", hosts), ("GATEHOUSE_ALERT_WEBHOOK_SECRET", secret)])

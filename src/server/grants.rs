@@ -79,7 +79,7 @@ pub struct GrantRecord {
 }
 
 pub const RECORD_COLS: &str =
-    "id, user_id, role, starts_at, expires_at, revoked_at, pending, granted_by, reason, approved_by, revoked_by, revoke_reason";
+    "id, user_id, role, starts_at, expires_at, revoked_at, pending, customer_scope, granted_by, reason, approved_by, revoke_reason, revoked_by";
 
 pub fn record_from_row(r: &AnyRow) -> Result<GrantRecord, sqlx::Error> {
     Ok(GrantRecord {
@@ -125,6 +125,7 @@ pub fn grant_info(rec: &GrantRecord, roles: &[RoleDef], names: &HashMap<i64, Str
         revoked_by: access::opt_name(names, rec.revoked_by),
         revoked_at: g.revoked_at.map(format_time),
         revoke_reason: rec.revoke_reason.clone(),
+        customers: g.customers.clone().unwrap_or_default(),
     }
 }
 
@@ -137,9 +138,12 @@ pub fn sources_view(status: Status, grants: &[Grant], roles: &[RoleDef], now: Mi
             sensitivity: p.sensitivity().as_str().into(),
             sources: srcs
                 .iter()
-                .map(|s| match s.expires_at {
-                    Some(e) => format!("{} (grant {}, until {})", s.role_name, s.grant_id, format_time(e)),
-                    None => format!("{} (grant {})", s.role_name, s.grant_id),
+                .map(|s| {
+                    let only = s.customers.as_ref().map(|c| format!(", only customers {}", c.join(", "))).unwrap_or_default();
+                    match s.expires_at {
+                        Some(e) => format!("{} (grant {}, until {}{only})", s.role_name, s.grant_id, format_time(e)),
+                        None => format!("{} (grant {}{only})", s.role_name, s.grant_id),
+                    }
                 })
                 .collect(),
         })
