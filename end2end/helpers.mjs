@@ -1,6 +1,6 @@
 // Shared helpers for the end-to-end tests: start the real server binary on
 // a free port with a fresh SQLite database, and drive Debian's Chromium.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -26,23 +26,32 @@ export async function freePort() {
   });
 }
 
-/** Starts `target/debug/gatehouse serve`; resolves once it prints its setup URL. */
-export async function startServer({ port: chosen, env = {} } = {}) {
+/**
+ * Starts `target/debug/gatehouse serve`; resolves once it prints its setup
+ * URL. With `seed`, first fills the database with the demo company
+ * (`gatehouse seed-demo`) and returns its people as `people`
+ * ([{ email, role, password }]).
+ */
+export async function startServer({ port: chosen, env = {}, seed = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-'));
   const port = chosen || await freePort();
   const bin = process.env.GATEHOUSE_BIN || 'target/debug/gatehouse';
-  const child = spawn(bin, ['serve'], {
-    env: {
-      ...process.env,
-      GATEHOUSE_DATA_DIR: dir,
-      GATEHOUSE_DATABASE_URL: `sqlite://${dir}/gatehouse.db`,
-      GATEHOUSE_LISTEN: `127.0.0.1:${port}`,
-      LEPTOS_SITE_ROOT: 'target/site',
-      RUST_LOG: 'warn',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const serverEnv = {
+    ...process.env,
+    GATEHOUSE_DATA_DIR: dir,
+    GATEHOUSE_DATABASE_URL: `sqlite://${dir}/gatehouse.db`,
+    GATEHOUSE_LISTEN: `127.0.0.1:${port}`,
+    LEPTOS_SITE_ROOT: 'target/site',
+    RUST_LOG: 'warn',
+    ...env,
+  };
+  let people = [];
+  if (seed) {
+    const r = spawnSync(bin, ['seed-demo'], { env: serverEnv, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`seed-demo failed: ${r.stderr}`);
+    people = [...r.stdout.matchAll(/^(\S+@\S+)\s+(\S+)\s+(\S+)$/gm)].map((m) => ({ email: m[1], role: m[2], password: m[3] }));
+  }
+  const child = spawn(bin, ['serve'], { env: serverEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let log = '';
   child.stderr.on('data', (d) => { log += d; });
@@ -51,7 +60,7 @@ export async function startServer({ port: chosen, env = {} } = {}) {
     child.stdout.on('data', (d) => {
       out += d;
       const m = out.match(/(http:\/\/\S+\/setup\?token=\S+)/);
-      if (m && out.includes('Gatehouse is running')) { clearTimeout(timer); resolve(m[1]); }
+      if ((m || seed) && out.includes('Gatehouse is running')) { clearTimeout(timer); resolve(m?.[1]); }
     });
     child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}\n${log}`)));
   });
@@ -59,6 +68,7 @@ export async function startServer({ port: chosen, env = {} } = {}) {
     base: `http://127.0.0.1:${port}`,
     dir,
     setupUrl,
+    people,
     logs: () => log,
     async stop() {
       child.kill('SIGINT');

@@ -22,6 +22,9 @@ pub struct Profile {
     /// Named as an approver in some role's approval policy.
     #[serde(default)]
     pub named_approver: bool,
+    /// Unread in-app notifications (the badge).
+    #[serde(default)]
+    pub unread: i64,
 }
 
 impl Profile {
@@ -206,8 +209,32 @@ pub async fn me() -> Result<Option<Profile>, AppError> {
             permissions: facts.permissions(now).iter().map(|p| p.id().to_owned()).collect(),
             recovery_codes_left: crate::server::auth::recovery_codes_left(&st, user.id).await?,
             named_approver: crate::server::elevation::named_anywhere(&st, user.id).await?,
+            unread: crate::server::notify::unread(&st, user.id).await?,
             department: user.department,
         }))
+    }
+    .await)
+}
+
+/// The signed-in employee's notifications, newest first.
+#[server(endpoint = "my_notifications")]
+pub async fn my_notifications() -> Result<Vec<types::NotificationView>, AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let auth = ctx.full()?;
+        crate::server::notify::mine(&st, auth.user_id).await
+    }
+    .await)
+}
+
+#[server(endpoint = "mark_notifications_read")]
+pub async fn mark_notifications_read() -> Result<(), AppError> {
+    use ssr::*;
+    finish(async {
+        let (st, ctx, _) = request()?;
+        let auth = ctx.full()?;
+        crate::server::notify::mark_read(&st, auth.user_id).await
     }
     .await)
 }

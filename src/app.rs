@@ -34,6 +34,7 @@ pub const PAGES: &[&str] = &[
     "/audit/reports",
     "/audit/elevations",
     "/requests",
+    "/notifications",
 ];
 
 /// Is `path` one of the app's pages (fixed, or an employee's page)?
@@ -108,6 +109,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/audit/elevations") view=ElevationsPage/>
                     <Route path=path!("/audit/elevations/:id") view=TicketPage/>
                     <Route path=path!("/requests") view=RequestsPage/>
+                    <Route path=path!("/notifications") view=NotificationsPage/>
                 </Routes>
             </Shell>
         </Router>

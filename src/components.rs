@@ -61,6 +61,12 @@ fn SignedInNav(me: Profile) -> impl IntoView {
                 <A href="/service-accounts" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"Services"</A>
             })}
             <A href="/security" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">"Security"</A>
+            <A href="/notifications" attr:class="rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold">
+                "Notifications"
+                {(me.unread > 0).then(|| view! {
+                    " " <span id="unread-badge" class="rounded-full bg-red-600 px-2 py-0.5 text-xs font-semibold text-white">{me.unread}<span class="sr-only">" unread"</span></span>
+                })}
+            </A>
             <div class="relative ml-2">
                 <button
                     type="button"

@@ -286,6 +286,17 @@ pub struct TicketEvent {
     pub grant_id: i64,
 }
 
+/// An in-app notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationView {
+    pub id: i64,
+    pub subject: String,
+    /// A page of Gatehouse, e.g. /requests.
+    pub link: String,
+    pub at: String,
+    pub unread: bool,
+}
+
 /// A role's approval policy, for the administrator's page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyView {

@@ -12,6 +12,7 @@ pub mod elevation;
 pub mod grants;
 pub mod lockout;
 pub mod merkle;
+pub mod notify;
 pub mod offboarding;
 pub mod password;
 pub mod permissions;

@@ -10,4 +10,4 @@ pub use account::{ActivityPage, HomePage, MyAccessPage, NotFound, SecurityPage};
 pub use admin::{DashboardPage, DirectoryPage, EmployeePage, GrantsPage, OffboardingPage, OnboardPage, RolesPage, ServiceAccountsPage};
 pub use sign_in::{EnrolPage, InvitePage, MfaPage, RecoveryCodesPage, RecoverySignInPage, SetupPage, SignInPage};
 pub use audit::{AuditPage, AuditReportsPage, ElevationsPage, TicketPage};
-pub use requests::RequestsPage;
+pub use requests::{NotificationsPage, RequestsPage};

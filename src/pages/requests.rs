@@ -247,3 +247,36 @@ pub fn RequestsPage() -> impl IntoView {
         </Suspense>
     }
 }
+
+/// The signed-in employee's notifications about requests, newest first.
+#[component]
+pub fn NotificationsPage() -> impl IntoView {
+    let read = ServerAction::<crate::api::MarkNotificationsRead>::new();
+    let list = Resource::new(move || read.version().get(), |_| crate::api::my_notifications());
+    view! {
+        <h1 class="mb-4 text-2xl font-semibold">"Notifications"</h1>
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Ok(l) if l.is_empty() => view! { <p id="no-notifications" class="text-sm text-slate-600">"Nothing yet."</p> }.into_any(),
+                    Ok(l) => { let any_unread = l.iter().any(|n| n.unread); view! {
+                        {any_unread.then(|| view! {
+                            <ActionForm action=read attr:class="mb-4">
+                                <button type="submit" class=BUTTON>"Mark all as read"</button>
+                            </ActionForm>
+                        })}
+                        <ul id="notifications" class="divide-y divide-slate-100 rounded-lg border border-slate-200 bg-white text-sm">
+                            {l.into_iter().map(|n| view! {
+                                <li class="flex flex-wrap items-baseline justify-between gap-2 px-4 py-3" data-unread=n.unread.to_string()>
+                                    <a class="text-indigo-700 underline" class:font-semibold=n.unread href=n.link.clone()>{n.subject.clone()}</a>
+                                    <span class="text-xs text-slate-500">{n.at.clone()}</span>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any() }
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}

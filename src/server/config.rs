@@ -41,6 +41,19 @@ pub struct Config {
     pub oidc: Option<Oidc>,
     /// Accepted ticket references on elevation requests (GATEHOUSE_TICKET_PREFIXES).
     pub tickets: crate::domain::elevation::TicketRule,
+    /// Slack-compatible webhook for request notifications (GATEHOUSE_NOTIFY_WEBHOOK_*).
+    /// The URL is a credential (incoming webhooks carry their secret in it): never logged.
+    pub notify_webhook: Option<SecretString>,
+    /// Email notifications (GATEHOUSE_SMTP_URL, GATEHOUSE_SMTP_FROM).
+    pub smtp: Option<Smtp>,
+}
+
+#[derive(Clone)]
+pub struct Smtp {
+    /// `smtps://user:pass@host:465`, `smtp://host:587?tls=required`, or
+    /// plain `smtp://127.0.0.1:25` (loopback only). Never logged.
+    pub url: SecretString,
+    pub from: String,
 }
 
 #[derive(Clone)]
@@ -75,6 +88,8 @@ impl fmt::Debug for Config {
             .field("session", &self.session)
             .field("webhook", &self.webhook.as_ref().map(|w| w.url.as_str()))
             .field("oidc_issuer", &self.oidc.as_ref().map(|o| o.issuer.as_str()))
+            .field("notify_webhook", &self.notify_webhook.as_ref().map(|_| "[redacted]"))
+            .field("smtp_from", &self.smtp.as_ref().map(|s| s.from.as_str()))
             .finish()
     }
 }
@@ -204,6 +219,50 @@ impl Config {
         let tickets = crate::domain::elevation::TicketRule::parse(&var("GATEHOUSE_TICKET_PREFIXES").unwrap_or_default())
             .map_err(|problem| ConfigError { variable: "GATEHOUSE_TICKET_PREFIXES", problem })?;
 
+        let notify_webhook = match var("GATEHOUSE_NOTIFY_WEBHOOK_URL") {
+            None => None,
+            Some(raw) => {
+                // The URL itself is never echoed: it holds the webhook's secret.
+                let bad = |problem: &str| ConfigError { variable: "GATEHOUSE_NOTIFY_WEBHOOK_URL", problem: problem.into() };
+                let url = url::Url::parse(&raw).map_err(|_| bad("must be a URL"))?;
+                let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_ascii_lowercase();
+                if !crate::domain::sso::url_allowed(url.scheme(), &host) {
+                    return Err(bad("must be https (http only for loopback addresses)"));
+                }
+                let allowed: Vec<String> = var("GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect();
+                if !allowed.contains(&host) {
+                    return Err(ConfigError { variable: "GATEHOUSE_NOTIFY_WEBHOOK_URL", problem: format!("host {host:?} is not in GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS") });
+                }
+                Some(SecretString::from(raw))
+            }
+        };
+
+        let smtp = match var("GATEHOUSE_SMTP_URL") {
+            None => None,
+            Some(raw) => {
+                let bad = |problem: &str| ConfigError { variable: "GATEHOUSE_SMTP_URL", problem: problem.into() };
+                let url = url::Url::parse(&raw).map_err(|_| bad("must be a URL such as smtps://user:password@mail.example.com:465"))?;
+                let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_ascii_lowercase();
+                let tls = url.scheme() == "smtps" || url.query_pairs().any(|(k, v)| k == "tls" && v == "required");
+                match url.scheme() {
+                    "smtp" | "smtps" => {}
+                    _ => return Err(bad("must start with smtp:// or smtps://")),
+                }
+                if host.is_empty() || (!tls && !crate::domain::sso::url_allowed("http", &host)) {
+                    return Err(bad("must use TLS (smtps://, or smtp://…?tls=required) except for a loopback relay"));
+                }
+                let from = var("GATEHOUSE_SMTP_FROM")
+                    .filter(|f| crate::domain::validation::Email::parse(f).is_ok())
+                    .ok_or(ConfigError { variable: "GATEHOUSE_SMTP_FROM", problem: "must be an email address when GATEHOUSE_SMTP_URL is set".into() })?;
+                Some(Smtp { url: SecretString::from(raw), from })
+            }
+        };
+
         let webhook = match var("GATEHOUSE_ALERT_WEBHOOK_URL") {
             None => None,
             Some(raw) => {
@@ -304,6 +363,8 @@ impl Config {
             webhook,
             oidc,
             tickets,
+            notify_webhook,
+            smtp,
         })
     }
 
@@ -375,15 +436,38 @@ mod tests {
         assert_eq!(hook("https://hooks.example.com/x", "hooks.example.com", "short").unwrap_err().variable, "GATEHOUSE_ALERT_WEBHOOK_SECRET");
         let err = hook("https://hooks.example.com/x", "hooks.example.com", "short").unwrap_err();
         assert!(!err.problem.contains("short"), "the secret is never echoed");
+        // Notifications: the chat webhook (allow-listed, its URL never echoed) and SMTP.
+        let notify = |url: &str, hosts: &str| cfg(&[("GATEHOUSE_NOTIFY_WEBHOOK_URL", url), ("GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS", hosts)]);
+        assert!(notify("https://hooks.slack.com/services/T0/B0/s3cr3t", "hooks.slack.com").unwrap().notify_webhook.is_some());
+        let err = notify("https://evil.example/services/s3cr3t", "hooks.slack.com").unwrap_err();
+        assert_eq!(err.variable, "GATEHOUSE_NOTIFY_WEBHOOK_URL");
+        assert!(!err.problem.contains("s3cr3t"));
+        assert!(notify("http://hooks.slack.com/x", "hooks.slack.com").is_err());
+        let smtp = |url: &str, from: &str| cfg(&[("GATEHOUSE_SMTP_URL", url), ("GATEHOUSE_SMTP_FROM", from)]);
+        assert!(smtp("smtps://u:p@mail.example.com:465", "gatehouse@example.com").unwrap().smtp.is_some());
+        assert!(smtp("smtp://mail.example.com:587?tls=required", "gatehouse@example.com").is_ok());
+        assert!(smtp("smtp://127.0.0.1:2525", "gatehouse@example.com").is_ok(), "a plain loopback relay");
+        assert_eq!(smtp("smtp://mail.example.com:25", "gatehouse@example.com").unwrap_err().variable, "GATEHOUSE_SMTP_URL", "no plain text over the network");
+        assert_eq!(smtp("smtps://mail.example.com", "not an email").unwrap_err().variable, "GATEHOUSE_SMTP_FROM");
+        assert_eq!(smtp("http://mail.example.com", "a@example.com").unwrap_err().variable, "GATEHOUSE_SMTP_URL");
     }
 
     #[test]
     fn debug_output_redacts_secrets() {
         let key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-        let c = cfg(&[("GATEHOUSE_MASTER_KEY", key), ("GATEHOUSE_DATABASE_URL", "mysql://u:hunter2@db/x")]).unwrap();
+        let c = cfg(&[
+            ("GATEHOUSE_MASTER_KEY", key),
+            ("GATEHOUSE_DATABASE_URL", "mysql://u:hunter2@db/x"),
+            ("GATEHOUSE_SMTP_URL", "smtps://mailer:smtp-secret@mail.example.com"),
+            ("GATEHOUSE_SMTP_FROM", "gatehouse@example.com"),
+            ("GATEHOUSE_NOTIFY_WEBHOOK_URL", "https://hooks.slack.com/services/hook-secret"),
+            ("GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS", "hooks.slack.com"),
+        ])
+        .unwrap();
         let dbg = format!("{c:?}");
         assert!(!dbg.contains(key));
         assert!(!dbg.contains("hunter2"));
+        assert!(!dbg.contains("smtp-secret") && !dbg.contains("hook-secret"));
     }
 
     #[test]

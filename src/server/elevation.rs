@@ -10,7 +10,7 @@ use super::{
     db::{opt_text, text, WriteTx},
     people::parse_utc,
     state::AppState,
-    users,
+    notify, users,
 };
 use crate::api::types::{ElevationView, PolicyView, TicketEvent, TicketView};
 use crate::domain::{
@@ -18,6 +18,7 @@ use crate::domain::{
     elevation::{self as rules, ElevationError, ExtendTarget, Kind, NewRequest, Policy, Request, State, Transition},
     permissions::Permission,
     grants::{describe_duration, parse_duration},
+    notify as texts,
     roles, Millis,
 };
 use crate::errors::AppError;
@@ -160,6 +161,10 @@ pub async fn create(st: &AppState, ctx: &RequestCtx, user_id: i64, input: Reques
     let duration = parse_duration(&input.duration)?;
     let starts_at = if input.starts_at.trim().is_empty() { None } else { Some(parse_utc(&input.starts_at)?) };
     let customers = split_customers(&input.customers);
+    // Who decides, and so who is told (read before the write lock is taken).
+    let pol = policy(&st.db.pool, &role.key).await?;
+    let to = notify::approvers(st, user_id, &pol.approvers, now).await?;
+    let requester_name = users::by_id(&st.db.pool, user_id).await?.map(|u| u.display_name).unwrap_or_default();
     let mut tx = st.db.begin_write().await?;
     let target = match input.extends {
         None => None,
@@ -208,7 +213,6 @@ pub async fn create(st: &AppState, ctx: &RequestCtx, user_id: i64, input: Reques
     if open > 0 {
         return Err(ElevationError::Duplicate.into());
     }
-    let pol = policy(&mut **tx, &role.key).await?;
     let q = sqlx::query(
         "INSERT INTO elevation_requests (requester_id, role, duration_ms, justification, ticket, starts_at, requested_at, state, approvals_needed, \
          approvers, customer_scope, kind, extends_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 'request', ?, ?)",
@@ -226,6 +230,8 @@ pub async fn create(st: &AppState, ctx: &RequestCtx, user_id: i64, input: Reques
     .bind(input.extends)
     .bind(now);
     let id = users::insert_returning_id(&mut tx, q).await?;
+    let subject = texts::requested(&requester_name, &role.name, &describe_duration(d), input.ticket.trim(), &customers, input.extends.is_some());
+    notify::queue(&mut tx, st, now, &to, &subject, "/requests").await?;
     audit_log::append(
         &mut tx,
         now,
@@ -366,6 +372,16 @@ pub async fn decide(
     if !approve {
         ev = ev.reason(reason.trim().to_owned());
     }
+    let role_name = access::all_roles(&mut **tx).await?.into_iter().find(|r| r.key == row.role).map(|r| r.name).unwrap_or_else(|| row.role.clone());
+    let subject = match next.state {
+        State::Pending => texts::partly_approved(&role_name, id, next.approvals.len(), row.req.approvals_needed),
+        s => {
+            let window = next.grant_window.map(|(a, b)| (format_time(a), format_time(b)));
+            texts::decided(&role_name, id, s.as_str(), window.as_ref().map(|(a, b)| (a.as_str(), b.as_str())), (!approve).then(|| reason.trim()))
+        }
+    };
+    let to = notify::person(st, row.requester).await?;
+    notify::queue(&mut tx, st, now, &to, &subject, "/requests").await?;
     audit_log::append(&mut tx, now, vec![ev]).await?;
     tx.commit().await?;
     Ok(next.state)
@@ -466,6 +482,9 @@ pub async fn revoke(st: &AppState, ctx: &RequestCtx, session: &Session, p: &Prin
         )],
     )
     .await?;
+    let role_name = access::all_roles(&mut **tx).await?.into_iter().find(|r| r.key == row.role).map(|r| r.name).unwrap_or_else(|| row.role.clone());
+    let to = notify::person(st, row.requester).await?;
+    notify::queue(&mut tx, st, now, &to, &texts::decided(&role_name, id, "revoked", None, Some(reason.trim())), "/requests").await?;
     tx.commit().await?;
     Ok(())
 }
@@ -674,6 +693,7 @@ pub async fn break_glass(st: &AppState, ctx: &RequestCtx, session: &Session, use
     };
     auth::confirm_code(st, ctx, session, code, "break glass").await?;
     let now = st.clock.now();
+    let to = notify::admins_and_auditors(st, user_id, now).await?;
     let mut tx = st.db.begin_write().await?;
     let open: i64 = sqlx::query("SELECT COUNT(*) AS n FROM elevation_requests WHERE requester_id = ? AND kind = 'breakglass' AND state = 'approved' AND window_end > ?")
         .bind(user_id)
@@ -701,6 +721,7 @@ pub async fn break_glass(st: &AppState, ctx: &RequestCtx, session: &Session, use
     let id = users::insert_returning_id(&mut tx, q).await?;
     let gid = insert_grant(&mut tx, user_id, roles::BREAKGLASS, user_id, format!("break-glass activation {id}"), (now, now + d), &[], now).await?;
     sqlx::query("UPDATE elevation_requests SET grant_id = ? WHERE id = ?").bind(gid).bind(id).execute(&mut **tx).await?;
+    notify::queue(&mut tx, st, now, &to, &texts::breakglass(&user.display_name, &describe_duration(d), justification.trim()), "/requests").await?;
     audit_log::append(
         &mut tx,
         now,

@@ -19,6 +19,7 @@ pub mod errors;
 pub mod grants;
 pub mod http;
 pub mod mfa;
+pub mod notify;
 pub mod people;
 pub mod scim;
 pub mod seed;

@@ -165,6 +165,12 @@ pub async fn run_access_jobs(st: &AppState) {
     if let Err(e) = super::alerts::deliver(st).await {
         tracing::error!(error = %e, "alert webhook job failed");
     }
+    if let Err(e) = super::notify::remind(st).await {
+        tracing::error!(error = %e, "elevation reminder job failed");
+    }
+    if let Err(e) = super::notify::deliver(st).await {
+        tracing::error!(error = %e, "notification delivery job failed");
+    }
     super::checkpoints::sign_due(st).await;
 }
 

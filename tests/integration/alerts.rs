@@ -116,7 +116,7 @@ async fn anomalies_raise_alerts_once_and_are_acknowledged(b: Backend) {
 
 /// A receiver on a free local port that records what it is sent; answers
 /// 500 to the first request when `fail_first`.
-async fn receiver(fail_first: bool) -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+pub(crate) async fn receiver(fail_first: bool) -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>) {
     use std::sync::{Arc, Mutex};
     let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let seen = got.clone();

@@ -70,6 +70,8 @@ const FUNCTIONS: &[(&str, &[(&str, &str)], Who)] = &[
     ("elevation_ticket", &[("id", "999999")], AUDIT),
     ("request_elevation", &[("role", "support-pii"), ("justification", "short"), ("ticket", "SUP-1")], ANY),
     ("my_elevations", &[], ANY),
+    ("my_notifications", &[], ANY),
+    ("mark_notifications_read", &[], ANY),
     ("cancel_elevation", &[("id", "999999")], ANY),
     ("requestable_roles", &[], ANY),
     ("my_access", &[], ANY),
@@ -93,6 +95,7 @@ const PAGES: &[(&str, Who)] = &[
     ("/", ANY),
     ("/access", ANY),
     ("/requests", ANY),
+    ("/notifications", ANY),
     ("/activity", ANY),
     ("/security", ANY),
 ];
@@ -133,6 +136,11 @@ async fn every_role_against_every_function_and_page(b: Backend) {
         clients.push((role, c));
     }
     assert_eq!(clients.len(), gatehouse::domain::roles::builtin_roles().len(), "every built-in role");
+    // Elevation request 1 exists, so its ticket page answers 200 to those allowed.
+    let support = &clients.iter().find(|(r, _)| *r == "support").unwrap().1;
+    let form = [("role", "support-pii"), ("justification", "customer 1042 asks to correct the delivery address"), ("ticket", "SUP-1")];
+    let r = app.call(support, "request_elevation", &form).await;
+    assert_eq!(r.text().await.unwrap(), "1");
     for (role, c) in clients {
         for (name, form, who) in FUNCTIONS {
             let denied_before = app.audit_count("authz.denied", "denied").await;

@@ -163,7 +163,6 @@ async fn elevation_requests_can_be_denied_lapse_cancel_and_revoke(b: Backend) {
 const LENA: &str = "lena.fischer@sunridge-solar.example";
 const TOM: &str = "tom.walsh@sunridge-solar.example";
 const ADA: &str = "ada.nwosu@sunridge-solar.example";
-const EMPLOYEE_PW: &str = "quiet meadow lantern 7";
 
 async fn api(app: &TestApp, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
     let r = client().post(app.url(path)).bearer_auth(token).json(body).send().await.unwrap();
@@ -422,7 +421,11 @@ async fn engineers_break_the_glass_and_someone_else_reviews_it(b: Backend) {
     app.clock.advance(31_000);
     let r = app.call(&eng, "break_glass", &[("justification", OUTAGE), ("code", &app.code(&eng_key))]).await;
     assert_eq!(r.status(), StatusCode::CONFLICT, "already active");
-    // Administrators and auditors are alerted.
+    // Administrators and auditors are alerted, and told in the app.
+    let n: Value = app.call(&maya, "my_notifications", &[]).await.json().await.unwrap();
+    assert!(n[0]["subject"].as_str().unwrap().starts_with("Break-glass: Priya Raman activated emergency access for 30 minutes"), "{n}");
+    let n: Value = app.call(&jonas, "my_notifications", &[]).await.json().await.unwrap();
+    assert_eq!(n, json!([]), "support staff are not told");
     gatehouse::server::alerts::scan(&app.state).await.unwrap();
     assert_eq!(app.count("SELECT COUNT(*) FROM alerts WHERE rule = 'breakglass'").await, 1);
 

@@ -34,6 +34,7 @@ mod checkpoints;
 mod elevation;
 mod cli;
 mod http_security;
+mod notifications;
 mod pages;
 mod scim;
 mod sso;
