@@ -3,6 +3,8 @@
 // with an authenticator code, and the backend is answered for that customer
 // only; an engineer breaks the glass, the auditor sees the alert and the
 // ticket view, and the administrator records the post-incident review.
+// Finally the support employee's five minutes run out and the backend is
+// refused (the test waits for the real end instant).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, launch, newPage, hydrated, freshCode } from './helpers.mjs';
@@ -71,7 +73,8 @@ test('scoped PII access is approved with a code and answered for its customer on
   await hydrated(sp);
   assert.equal(await sp.locator('#glass-h').count(), 0, 'break-glass is for engineers');
   await sp.locator('#req-role').selectOption('support-pii');
-  await sp.locator('#req-duration').fill('30m');
+  // The shortest a request may last: the test waits for its end below.
+  await sp.locator('#req-duration').fill('5m');
   await sp.locator('#req-ticket').fill('SUP-1234');
   await sp.locator('#req-why').fill(WHY);
   await sp.locator('#req-customers').fill('1042');
@@ -139,6 +142,17 @@ test('scoped PII access is approved with a code and answered for its customer on
   await glass.locator('input[name="note"]').fill('expired TLS certificate on the payments API; access used for 12 minutes');
   await glass.getByRole('button', { name: 'Record review' }).click();
   await page.locator('#queue form.review').waitFor({ state: 'detached' });
+
+  // The support employee's access ends by itself at its end instant.
+  const wait = allowed.body.grant.expires_at - Date.now() + 1000;
+  assert.ok(wait < 5 * 60 * 1000 + 1000, 'five minutes at most');
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  const expired = await pii('1042');
+  assert.equal(expired.body.decision, 'deny');
+  assert.equal(expired.body.reason, 'no active grant gives customers:read_pii');
+  await sp.reload();
+  await hydrated(sp);
+  await sp.locator('#my-requests li[data-state="expired"]').waitFor();
 
   for (const p of [page, sp, ep, ap]) {
     assert.deepEqual(p.problems.filter((m) => /Content Security Policy|Refused|hydration|panicked/i.test(m)), []);

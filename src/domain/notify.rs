@@ -60,8 +60,11 @@ pub fn next_attempt(attempts: i64, now: Millis) -> Option<Millis> {
 }
 
 /// The JSON a Slack incoming webhook (and compatible chat tools) accepts.
+/// `&`, `<` and `>` in the subject are escaped as Slack asks, so text
+/// someone wrote cannot become a link or an @channel mention.
 pub fn slack_body(subject: &str, url: &str) -> String {
-    json!({ "text": format!("{subject} <{url}|Open in Gatehouse>") }).to_string()
+    let text = subject.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    json!({ "text": format!("{text} <{url}|Open in Gatehouse>") }).to_string()
 }
 
 pub fn email_body(subject: &str, url: &str) -> String {
@@ -105,5 +108,7 @@ mod tests {
     fn chat_messages_are_slack_json() {
         let v: serde_json::Value = serde_json::from_str(&slack_body("Hello \"there\"", "https://g.example/requests")).unwrap();
         assert_eq!(v["text"], "Hello \"there\" <https://g.example/requests|Open in Gatehouse>");
+        let v: serde_json::Value = serde_json::from_str(&slack_body("fix <!channel> & <http://evil.example|here>", "https://g.example/r")).unwrap();
+        assert_eq!(v["text"], "fix &lt;!channel&gt; &amp; &lt;http://evil.example|here&gt; <https://g.example/r|Open in Gatehouse>");
     }
 }

@@ -380,7 +380,7 @@ pub async fn decide(
             texts::decided(&role_name, id, s.as_str(), window.as_ref().map(|(a, b)| (a.as_str(), b.as_str())), (!approve).then(|| reason.trim()))
         }
     };
-    let to = notify::person(st, row.requester).await?;
+    let to = notify::person(&mut **tx, row.requester).await?;
     notify::queue(&mut tx, st, now, &to, &subject, "/requests").await?;
     audit_log::append(&mut tx, now, vec![ev]).await?;
     tx.commit().await?;
@@ -483,7 +483,7 @@ pub async fn revoke(st: &AppState, ctx: &RequestCtx, session: &Session, p: &Prin
     )
     .await?;
     let role_name = access::all_roles(&mut **tx).await?.into_iter().find(|r| r.key == row.role).map(|r| r.name).unwrap_or_else(|| row.role.clone());
-    let to = notify::person(st, row.requester).await?;
+    let to = notify::person(&mut **tx, row.requester).await?;
     notify::queue(&mut tx, st, now, &to, &texts::decided(&role_name, id, "revoked", None, Some(reason.trim())), "/requests").await?;
     tx.commit().await?;
     Ok(())

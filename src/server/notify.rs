@@ -51,8 +51,9 @@ pub async fn admins_and_auditors(st: &AppState, but: i64, now: Millis) -> Result
     active_where(st, now, |id, p| id != but && (p.contains(Permission::EmployeesManage) || auditor(p))).await
 }
 
-pub async fn person(st: &AppState, id: i64) -> Result<Vec<Recipient>, sqlx::Error> {
-    let row = sqlx::query("SELECT id, email FROM users WHERE id = ?").bind(id).fetch_optional(&st.db.pool).await?;
+/// One employee (read on the caller's connection, so inside its transaction).
+pub async fn person<'e>(ex: impl sqlx::Executor<'e, Database = sqlx::Any>, id: i64) -> Result<Vec<Recipient>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, email FROM users WHERE id = ?").bind(id).fetch_optional(ex).await?;
     row.map(|r| Ok(Recipient { id: r.try_get("id")?, email: text(&r, "email")? })).into_iter().collect()
 }
 
@@ -144,7 +145,7 @@ pub async fn remind(st: &AppState) -> Result<usize, sqlx::Error> {
         }
         let role = text(r, "role")?;
         let role_name = catalogue.iter().find(|c| c.key == role).map(|c| c.name.clone()).unwrap_or(role);
-        let to = person(st, r.try_get("requester_id")?).await?;
+        let to = person(&st.db.pool, r.try_get("requester_id")?).await?;
         let mut tx = st.db.begin_write().await?;
         let claimed = sqlx::query("UPDATE elevation_requests SET reminded_at = ? WHERE id = ? AND reminded_at IS NULL").bind(now).bind(id).execute(&mut **tx).await?.rows_affected();
         if claimed == 1 {

@@ -35,6 +35,7 @@ mod elevation;
 mod cli;
 mod http_security;
 mod notifications;
+mod owner_race;
 mod pages;
 mod scim;
 mod sso;
