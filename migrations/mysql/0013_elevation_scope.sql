@@ -18,7 +18,7 @@ ALTER TABLE elevation_requests ADD COLUMN approvers VARCHAR(1000) NOT NULL DEFAU
 ALTER TABLE elevation_requests ADD COLUMN reviewed_by BIGINT;
 ALTER TABLE elevation_requests ADD COLUMN reviewed_at BIGINT;
 ALTER TABLE elevation_requests ADD COLUMN review_note VARCHAR(2000);
-CREATE UNIQUE INDEX elevation_requests_extends ON elevation_requests(extends_id);
+CREATE INDEX elevation_requests_extends ON elevation_requests(extends_id);
 CREATE INDEX elevation_requests_kind ON elevation_requests(kind, reviewed_at);
 
 -- Who approves requests for a role, and how many distinct approvals.

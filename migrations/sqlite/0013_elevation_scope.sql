@@ -18,7 +18,7 @@ ALTER TABLE elevation_requests ADD COLUMN approvers TEXT NOT NULL DEFAULT '';
 ALTER TABLE elevation_requests ADD COLUMN reviewed_by INTEGER REFERENCES users(id);
 ALTER TABLE elevation_requests ADD COLUMN reviewed_at INTEGER;
 ALTER TABLE elevation_requests ADD COLUMN review_note TEXT;
-CREATE UNIQUE INDEX elevation_requests_extends ON elevation_requests(extends_id);
+CREATE INDEX elevation_requests_extends ON elevation_requests(extends_id);
 CREATE INDEX elevation_requests_kind ON elevation_requests(kind, reviewed_at);
 
 -- Who approves requests for a role, and how many distinct approvals.

@@ -353,10 +353,14 @@ async fn an_active_elevation_is_extended_once_through_approval(b: Backend) {
     let r = app.call(&lena, "request_elevation", &[("role", "support-pii"), ("justification", WHY), ("ticket", "SUP-1234"), ("extends", &id)]).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
+    // A denied extension does not use up the one allowed.
+    let denied = extend(&jonas, &id, "1h").await.text().await.unwrap();
+    let r = app.call(&maya, "decide_elevation", &[("id", &denied), ("decision", "deny"), ("reason", "finish within the hour")]).await;
+    assert_eq!(r.text().await.unwrap(), "\"denied\"");
     let r = extend(&jonas, &id, "2h").await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let ext = r.text().await.unwrap();
-    assert_eq!(app.audit_count("elevation.extension_requested", "success").await, 1);
+    assert_eq!(app.audit_count("elevation.extension_requested", "success").await, 2);
     assert_eq!(extend(&jonas, &id, "1h").await.status(), StatusCode::UNPROCESSABLE_ENTITY, "one extension at a time");
     let r = app.call(&maya, "decide_elevation", &[("id", &ext), ("decision", "approve")]).await;
     assert_eq!(r.text().await.unwrap(), "\"approved\"");
