@@ -79,6 +79,8 @@ function batchBody(n) {
 }
 
 let sent = 0;
+let paused = 0;
+let gate = null;
 let marks = [];
 const latencies = [];
 const start = performance.now();
@@ -87,7 +89,18 @@ async function worker() {
   for (;;) {
     const n = sent++;
     if (n * BATCH >= TOTAL) return;
-    if (n * BATCH === TOTAL - EXPORT_EVENTS) exportFrom = new Date();
+    if (n * BATCH === TOTAL - EXPORT_EVENTS) {
+      // The export range is given to the minute: both senders pause until a
+      // fresh minute, so the export holds about the last EXPORT_EVENTS. The
+      // pause is left out of the ingestion rate.
+      const wait = 60_000 - (Date.now() % 60_000) + 50;
+      paused += wait;
+      gate = new Promise((r) => setTimeout(r, wait));
+      await gate;
+      gate = null;
+      exportFrom = new Date();
+    }
+    if (gate) await gate;
     const body = batchBody(n);
     const t0 = performance.now();
     const r = await fetch(`${base}/api/v1/audit-events`, { method: 'POST', headers: { authorization: `Bearer ${eventsToken}`, 'content-type': 'application/json' }, body });
@@ -104,7 +117,7 @@ async function worker() {
   }
 }
 await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-const ingestS = (performance.now() - start) / 1000;
+const ingestS = (performance.now() - start - paused) / 1000;
 latencies.sort((a, b) => a - b);
 const lastMillion = marks.filter((m) => m.done >= TOTAL - 1_000_000);
 const results = {

@@ -16,6 +16,25 @@ use sqlx::Row;
 
 const BATCH: i64 = 500;
 
+/// How far the clock may step back between appends without a window
+/// missing events.
+const CLOCK_MARGIN: i64 = 5 * 60_000;
+
+/// The first event after `t` (by append time, which grows with `seq`), at
+/// most `hi`: a binary search over the primary key.
+async fn first_seq_after(pool: &sqlx::AnyPool, t: i64, hi: i64) -> Result<i64, sqlx::Error> {
+    let (mut lo, mut hi) = (1_i64, hi);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let at: Option<i64> = sqlx::query("SELECT at FROM audit_events WHERE seq = ?").bind(mid).fetch_optional(pool).await?.map(|r| r.try_get("at")).transpose()?;
+        match at {
+            Some(at) if at > t => hi = mid,
+            _ => lo = mid + 1,
+        }
+    }
+    Ok(lo)
+}
+
 /// Judges up to `BATCH` events after the cursor; returns (events, alerts).
 /// The events are read and judged without the write lock (they never
 /// change, and every count only looks at events up to the one judged); the
@@ -30,29 +49,52 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
     let events: Vec<Event> = rows.iter().map(audit_log::event_from_row).collect::<Result<_, _>>()?;
     let Some(newest) = events.last().map(|e| e.seq) else { return Ok((0, 0)) };
     let mut raised = Vec::new();
+    // Every window of this batch starts after this event (`at` grows with
+    // `seq`; a margin covers a clock stepping back), so each count below
+    // walks an index range instead of the employee's whole history.
+    let oldest = events.iter().map(|e| e.at).min().unwrap_or(0) - CUSTOMER_WINDOW - CLOCK_MARGIN;
+    let lower = first_seq_after(pool, oldest, events[0].seq).await?;
+    let cap = i64::from(t.customers_per_hour) + 2;
     for e in &events {
         let mut counts = Counts::default();
         if let Some((employee, customer)) = alerts::customer_access(e) {
-            let window = "seq <= ? AND at > ? AND customer_id IS NOT NULL AND ((action = 'access.check' AND outcome = 'success' \
-                          AND target_type = 'user' AND target_id = ?) OR (action = 'data.access' AND actor_user_id = ?))";
-            // One pass over the window: distinct customers, and earlier
-            // accesses to this one. COUNT, not SUM: MySQL sums to DECIMAL,
-            // which the Any driver will not read as an integer.
-            let sql = format!(
-                "SELECT COUNT(DISTINCT customer_id) AS n, COUNT(CASE WHEN customer_id = ? AND seq < ? THEN 1 END) AS seen \
-                 FROM audit_events WHERE {window}"
-            );
-            let row = sqlx::query(&sql)
-                .bind(&customer)
-                .bind(e.seq)
-                .bind(e.seq)
-                .bind(e.at - CUSTOMER_WINDOW)
-                .bind(employee.to_string())
-                .bind(employee)
-                .fetch_one(pool)
-                .await?;
-            counts.distinct_customers = row.try_get::<i64, _>("n")? as u32;
-            counts.customer_is_new = row.try_get::<i64, _>("seen")? == 0;
+            // Distinct customers in the window up to this event, counted up
+            // to `cap` (the rule only asks whether this event is the one
+            // that passes the threshold): newest first along each of the
+            // two indexes, stopping once `cap` are found.
+            let since = e.at - CUSTOMER_WINDOW;
+            let mut distinct = std::collections::HashSet::new();
+            for branch in [
+                "action = 'access.check' AND outcome = 'success' AND target_type = 'user' AND target_id = ?",
+                "action = 'data.access' AND actor_user_id = ? AND ? <> ''",
+            ] {
+                let sql = format!(
+                    "SELECT DISTINCT customer_id FROM audit_events WHERE seq >= ? AND seq <= ? AND at > ? AND customer_id IS NOT NULL \
+                     AND {branch} ORDER BY seq DESC LIMIT ?"
+                );
+                let q = sqlx::query(&sql).bind(lower).bind(e.seq).bind(since);
+                let q = if branch.contains("target_id") { q.bind(employee.to_string()) } else { q.bind(employee).bind("x") };
+                for r in q.bind(cap).fetch_all(pool).await? {
+                    distinct.insert(text(&r, "customer_id")?);
+                }
+            }
+            // Was this customer already accessed in the window (customer index)?
+            let seen: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM audit_events WHERE customer_id = ? AND seq >= ? AND seq < ? AND at > ? \
+                 AND ((action = 'access.check' AND outcome = 'success' AND target_type = 'user' AND target_id = ?) \
+                 OR (action = 'data.access' AND actor_user_id = ?))",
+            )
+            .bind(&customer)
+            .bind(lower)
+            .bind(e.seq)
+            .bind(since)
+            .bind(employee.to_string())
+            .bind(employee)
+            .fetch_one(pool)
+            .await?
+            .try_get("n")?;
+            counts.distinct_customers = distinct.len().min(cap as usize) as u32;
+            counts.customer_is_new = seen == 0;
         }
         if let Some(user) = alerts::failed_signin(e) {
             let n: i64 = sqlx::query(

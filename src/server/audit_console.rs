@@ -37,11 +37,11 @@ pub async fn browse_pages(st: &AppState, f: &Filter, size: i64) -> Result<AuditP
     if !f.outcome.is_empty() && !["success", "failure", "denied"].contains(&f.outcome.as_str()) {
         return Err(AppError::Validation("Unknown outcome filter.".into()));
     }
-    let mut sql = String::from(
-        "SELECT seq, at, actor_user_id, actor_session, actor_ip, actor_ua, action, target_type, target_id, customer_id, \
-         outcome, reason, details, prev_hash, hash FROM audit_events WHERE 1 = 1",
-    );
-    // Placeholders are bound in the order they appear; keep one list.
+    const SELECT: &str = "SELECT seq, at, actor_user_id, actor_session, actor_ip, actor_ua, action, target_type, target_id, customer_id, \
+                          outcome, reason, details, prev_hash, hash FROM audit_events WHERE 1 = 1";
+    // The conditions other than the employee's, and their values in order.
+    let mut sql = String::new();
+    #[derive(Clone)]
     enum Arg {
         I(i64),
         T(String),
@@ -59,18 +59,16 @@ pub async fn browse_pages(st: &AppState, f: &Filter, size: i64) -> Result<AuditP
         sql.push_str(" AND at < ?");
         args.push(Arg::I(parse_utc(&f.to)?));
     }
-    if !f.employee.trim().is_empty() {
+    let employee = if f.employee.trim().is_empty() {
+        None
+    } else {
         let e = f.employee.trim().to_lowercase();
         let id = match e.parse::<i64>() {
             Ok(id) => Some(id),
             Err(_) => super::users::by_email(&st.db.pool, &e).await?.map(|u| u.id),
         };
-        // An employee as actor, or as the subject of the event.
-        sql.push_str(" AND (actor_user_id = ? OR (target_type = 'user' AND target_id = ?))");
-        let id = id.unwrap_or(-1);
-        args.push(Arg::I(id));
-        args.push(Arg::T(id.to_string()));
-    }
+        Some(id.unwrap_or(-1))
+    };
     if !f.action.trim().is_empty() {
         sql.push_str(" AND action = ?");
         args.push(Arg::T(f.action.trim().to_owned()));
@@ -100,8 +98,21 @@ pub async fn browse_pages(st: &AppState, f: &Filter, size: i64) -> Result<AuditP
         args.push(Arg::T(format!("%{needle}%")));
         args.push(Arg::T(format!("%{needle}%")));
     }
-    sql.push_str(" ORDER BY seq DESC LIMIT ?");
-    args.push(Arg::I(size + 1));
+    let limit = Arg::I(size + 1);
+    let (sql, args) = match employee {
+        None => (format!("{SELECT}{sql} ORDER BY seq DESC LIMIT ?"), [args, vec![limit]].concat()),
+        // The employee as actor, or as the subject of the event: two index
+        // walks, newest first, merged (an OR of the two would make the
+        // database collect and sort every one of the employee's events).
+        Some(id) => (
+            format!(
+                "SELECT * FROM ({SELECT} AND actor_user_id = ?{sql} ORDER BY seq DESC LIMIT ?) AS by_actor \
+                 UNION SELECT * FROM ({SELECT} AND target_type = 'user' AND target_id = ?{sql} ORDER BY seq DESC LIMIT ?) AS by_subject \
+                 ORDER BY seq DESC LIMIT ?"
+            ),
+            [vec![Arg::I(id)], args.clone(), vec![limit.clone(), Arg::T(id.to_string())], args, vec![limit.clone(), limit]].concat(),
+        ),
+    };
     let mut q = sqlx::query(&sql);
     for a in args {
         q = match a {
