@@ -12,6 +12,7 @@ use crate::domain::{
 };
 use crate::errors::AppError;
 use serde_json::json;
+use futures::TryStreamExt;
 use sqlx::Row;
 
 const BATCH: i64 = 500;
@@ -68,14 +69,24 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
                 "action = 'access.check' AND outcome = 'success' AND target_type = 'user' AND target_id = ?",
                 "action = 'data.access' AND actor_user_id = ? AND ? <> ''",
             ] {
+                // Rows are read newest first and the read stops as soon as
+                // `cap` customers are known (a DISTINCT in SQL would read
+                // the whole window first).
                 let sql = format!(
-                    "SELECT DISTINCT customer_id FROM audit_events WHERE seq >= ? AND seq <= ? AND at > ? AND customer_id IS NOT NULL \
-                     AND {branch} ORDER BY seq DESC LIMIT ?"
+                    "SELECT customer_id FROM audit_events WHERE seq >= ? AND seq <= ? AND at > ? AND customer_id IS NOT NULL \
+                     AND {branch} ORDER BY seq DESC"
                 );
                 let q = sqlx::query(&sql).bind(lower).bind(e.seq).bind(since);
                 let q = if branch.contains("target_id") { q.bind(employee.to_string()) } else { q.bind(employee).bind("x") };
-                for r in q.bind(cap).fetch_all(pool).await? {
-                    distinct.insert(text(&r, "customer_id")?);
+                let mut rows = q.fetch(pool);
+                let mut found = 0_i64;
+                while let Some(r) = rows.try_next().await? {
+                    if distinct.insert(text(&r, "customer_id")?) {
+                        found += 1;
+                        if found >= cap {
+                            break;
+                        }
+                    }
                 }
             }
             // Was this customer already accessed in the window (customer index)?
