@@ -12,7 +12,6 @@ use crate::domain::{
 };
 use crate::errors::AppError;
 use serde_json::json;
-use futures::TryStreamExt;
 use sqlx::Row;
 
 const BATCH: i64 = 500;
@@ -20,6 +19,9 @@ const BATCH: i64 = 500;
 /// How far the clock may step back between appends without a window
 /// missing events.
 const CLOCK_MARGIN: i64 = 5 * 60_000;
+
+/// Rows read at a time while counting an employee's customers in a window.
+const WINDOW_PAGE: i64 = 500;
 
 /// The first event after `t` (by append time, which grows with `seq`), at
 /// most `hi`: a binary search over the primary key.
@@ -69,23 +71,25 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
                 "action = 'access.check' AND outcome = 'success' AND target_type = 'user' AND target_id = ?",
                 "action = 'data.access' AND actor_user_id = ? AND ? <> ''",
             ] {
-                // Rows are read newest first and the read stops as soon as
-                // `cap` customers are known (a DISTINCT in SQL would read
-                // the whole window first).
+                // Rows are read newest first, a page at a time, until `cap`
+                // customers are known or the window is exhausted (a DISTINCT
+                // reads the whole window first, and so does a stream the
+                // driver buffers).
                 let sql = format!(
-                    "SELECT customer_id FROM audit_events WHERE seq >= ? AND seq <= ? AND at > ? AND customer_id IS NOT NULL \
-                     AND {branch} ORDER BY seq DESC"
+                    "SELECT seq, customer_id FROM audit_events WHERE seq >= ? AND seq <= ? AND at > ? AND customer_id IS NOT NULL \
+                     AND {branch} ORDER BY seq DESC LIMIT {WINDOW_PAGE}"
                 );
-                let q = sqlx::query(&sql).bind(lower).bind(e.seq).bind(since);
-                let q = if branch.contains("target_id") { q.bind(employee.to_string()) } else { q.bind(employee).bind("x") };
-                let mut rows = q.fetch(pool);
-                let mut found = 0_i64;
-                while let Some(r) = rows.try_next().await? {
-                    if distinct.insert(text(&r, "customer_id")?) {
-                        found += 1;
-                        if found >= cap {
-                            break;
-                        }
+                let mut upper = e.seq;
+                loop {
+                    let q = sqlx::query(&sql).bind(lower).bind(upper).bind(since);
+                    let q = if branch.contains("target_id") { q.bind(employee.to_string()) } else { q.bind(employee).bind("x") };
+                    let rows = q.fetch_all(pool).await?;
+                    for r in &rows {
+                        distinct.insert(text(r, "customer_id")?);
+                        upper = r.try_get::<i64, _>("seq")? - 1;
+                    }
+                    if distinct.len() as i64 >= cap || (rows.len() as i64) < WINDOW_PAGE {
+                        break;
                     }
                 }
             }
