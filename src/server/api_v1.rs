@@ -183,10 +183,7 @@ async fn decide(st: &AppState, ctx: &RequestCtx, service: &ServicePrincipal, req
         if let Some(c) = &req.customer_id {
             event = event.customer(c);
         }
-        let mut tx = st.db.begin_write().await?;
-        let sealed = audit_log::append(&mut tx, now, vec![event]).await?;
-        tx.commit().await?;
-        audit_seq = sealed.first().map(|e| e.seq);
+        audit_seq = Some(audit_log::record_sealed(&st.db, now, event).await?.seq);
     }
     let body = json!({
         "decision": if d.allow { "allow" } else { "deny" },

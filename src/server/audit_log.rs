@@ -19,6 +19,11 @@ pub const COLUMNS: &str = "seq, at, actor_user_id, actor_session, actor_ip, acto
 /// head row is locked for the rest of the transaction, so concurrent
 /// appends queue up and never fork the chain.
 pub async fn append(tx: &mut WriteTx, at: Millis, events: Vec<NewEvent>) -> Result<Vec<Event>, sqlx::Error> {
+    append_timed(tx, events.into_iter().map(|e| (at, e)).collect()).await
+}
+
+/// `append` for events that each carry their own time.
+async fn append_timed(tx: &mut WriteTx, events: Vec<(Millis, NewEvent)>) -> Result<Vec<Event>, sqlx::Error> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
@@ -29,7 +34,7 @@ pub async fn append(tx: &mut WriteTx, at: Millis, events: Vec<NewEvent>) -> Resu
 
     let mut sealed = Vec::with_capacity(events.len());
     let mut grant_refs: Vec<(i64, i64)> = Vec::new();
-    for e in events {
+    for (at, e) in events {
         seq += 1;
         if let Some(g) = e.details.get("grant_id").and_then(serde_json::Value::as_i64) {
             grant_refs.push((g, seq));
@@ -152,12 +157,93 @@ fn has_nul(e: &Event) -> bool {
     texts.into_iter().flatten().any(|t| t.contains('\0'))
 }
 
-/// Appends one event in a transaction of its own (for events that record
-/// no other change, such as a failed sign-in).
+/// Appends one event that records no other change (a failed sign-in, a
+/// recorded access check), committed before this returns.
 pub async fn record(db: &Db, at: Millis, event: NewEvent) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin_write().await?;
-    append(&mut tx, at, vec![event]).await?;
-    tx.commit().await
+    record_sealed(db, at, event).await.map(drop)
+}
+
+/// `record`, answering the event as stored in the chain.
+///
+/// Group commit: events recorded at the same time share one transaction,
+/// so one commit (one fsync on SQLite) stores all of them instead of one
+/// each. Each caller still gets its answer only after its event is
+/// committed, and an error if it was not: nothing is acknowledged early. If
+/// a shared commit fails, each of its events is tried again alone, so one
+/// event that cannot be stored does not take the others with it.
+pub async fn record_sealed(db: &Db, at: Millis, event: NewEvent) -> Result<Event, sqlx::Error> {
+    let (reply, mut answer) = tokio::sync::oneshot::channel();
+    db.recorder.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Pending { at, event, reply });
+    loop {
+        tokio::select! {
+            biased;
+            a = &mut answer => return a.unwrap_or(Err(sqlx::Error::WorkerCrashed)),
+            leader = db.recorder.leader.clone().lock_owned() => {
+                // The one holding `leader` commits whatever is queued,
+                // this caller's event included unless a previous leader has
+                // already answered it.
+                let batch: Vec<Pending> = {
+                    let mut q = db.recorder.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let n = q.len().min(GROUP_MAX);
+                    q.drain(..n).collect()
+                };
+                if batch.is_empty() {
+                    continue;
+                }
+                // A task of its own, so a caller that goes away (its client
+                // hung up) cannot cancel a commit that others wait for.
+                let db = db.clone();
+                let _ = tokio::spawn(async move {
+                    commit_group(&db, batch).await;
+                    drop(leader);
+                })
+                .await;
+            }
+        }
+    }
+}
+
+/// Most events in one group commit.
+const GROUP_MAX: usize = 256;
+
+/// The queue of events waiting for a group commit (see `record_sealed`).
+#[derive(Default)]
+pub struct Recorder {
+    queue: std::sync::Mutex<Vec<Pending>>,
+    leader: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+struct Pending {
+    at: Millis,
+    event: NewEvent,
+    reply: tokio::sync::oneshot::Sender<Result<Event, sqlx::Error>>,
+}
+
+async fn commit_group(db: &Db, batch: Vec<Pending>) {
+    async fn commit(db: &Db, events: Vec<(Millis, NewEvent)>) -> Result<Vec<Event>, sqlx::Error> {
+        let mut tx = db.begin_write().await?;
+        let sealed = append_timed(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(sealed)
+    }
+    let events = batch.iter().map(|p| (p.at, p.event.clone())).collect();
+    match commit(db, events).await {
+        Ok(sealed) => {
+            for (p, e) in batch.into_iter().zip(sealed) {
+                let _ = p.reply.send(Ok(e));
+            }
+        }
+        Err(e) if batch.len() == 1 => {
+            let _ = batch.into_iter().next().map(|p| p.reply.send(Err(e)));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, events = batch.len(), "group commit of audit events failed; storing each alone");
+            for p in batch {
+                let one = commit(db, vec![(p.at, p.event)]).await.map(|mut v| v.remove(0));
+                let _ = p.reply.send(one);
+            }
+        }
+    }
 }
 
 pub fn event_from_row(row: &sqlx::any::AnyRow) -> Result<Event, sqlx::Error> {

@@ -222,22 +222,7 @@ impl Config {
         let notify_webhook = match var("GATEHOUSE_NOTIFY_WEBHOOK_URL") {
             None => None,
             Some(raw) => {
-                // The URL itself is never echoed: it holds the webhook's secret.
-                let bad = |problem: &str| ConfigError { variable: "GATEHOUSE_NOTIFY_WEBHOOK_URL", problem: problem.into() };
-                let url = url::Url::parse(&raw).map_err(|_| bad("must be a URL"))?;
-                let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_ascii_lowercase();
-                if !crate::domain::sso::url_allowed(url.scheme(), &host) {
-                    return Err(bad("must be https (http only for loopback addresses)"));
-                }
-                let allowed: Vec<String> = var("GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS")
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(|h| h.trim().to_ascii_lowercase())
-                    .filter(|h| !h.is_empty())
-                    .collect();
-                if !allowed.contains(&host) {
-                    return Err(ConfigError { variable: "GATEHOUSE_NOTIFY_WEBHOOK_URL", problem: format!("host {host:?} is not in GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS") });
-                }
+                allow_listed_url(&raw, "GATEHOUSE_NOTIFY_WEBHOOK_URL", "GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS", &var)?;
                 Some(SecretString::from(raw))
             }
         };
@@ -266,21 +251,7 @@ impl Config {
         let webhook = match var("GATEHOUSE_ALERT_WEBHOOK_URL") {
             None => None,
             Some(raw) => {
-                let bad = |problem: String| ConfigError { variable: "GATEHOUSE_ALERT_WEBHOOK_URL", problem };
-                let url = url::Url::parse(&raw).map_err(|_| bad(format!("must be a URL, got {raw:?}")))?;
-                let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_ascii_lowercase();
-                if !crate::domain::sso::url_allowed(url.scheme(), &host) {
-                    return Err(bad("must be https (http only for loopback addresses)".into()));
-                }
-                let allowed: Vec<String> = var("GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS")
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(|h| h.trim().to_ascii_lowercase())
-                    .filter(|h| !h.is_empty())
-                    .collect();
-                if !allowed.contains(&host) {
-                    return Err(bad(format!("host {host:?} is not in GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS")));
-                }
+                let url = allow_listed_url(&raw, "GATEHOUSE_ALERT_WEBHOOK_URL", "GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS", &var)?;
                 let secret = var("GATEHOUSE_ALERT_WEBHOOK_SECRET").filter(|s| s.len() >= 16).ok_or(ConfigError {
                     variable: "GATEHOUSE_ALERT_WEBHOOK_SECRET",
                     problem: "must be set, at least 16 characters, when GATEHOUSE_ALERT_WEBHOOK_URL is".into(),
@@ -376,6 +347,28 @@ impl Config {
     pub fn public_origin(&self) -> String {
         self.public_url.origin().ascii_serialization()
     }
+}
+
+/// A webhook URL from `variable`: https (http only for loopback addresses)
+/// to a host listed in `hosts_variable` (comma-separated). Problems never
+/// echo the URL, which may carry the webhook's secret.
+fn allow_listed_url(
+    raw: &str,
+    variable: &'static str,
+    hosts_variable: &'static str,
+    var: &impl Fn(&'static str) -> Option<String>,
+) -> Result<url::Url, ConfigError> {
+    let bad = |problem: String| ConfigError { variable, problem };
+    let url = url::Url::parse(raw).map_err(|_| bad("must be a URL".into()))?;
+    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_ascii_lowercase();
+    if !crate::domain::sso::url_allowed(url.scheme(), &host) {
+        return Err(bad("must be https (http only for loopback addresses)".into()));
+    }
+    let allowed = var(hosts_variable).unwrap_or_default();
+    if !allowed.split(',').map(|h| h.trim().to_ascii_lowercase()).any(|h| !h.is_empty() && h == host) {
+        return Err(bad(format!("host {host:?} is not in {hosts_variable}")));
+    }
+    Ok(url)
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub struct Db {
     write_lock: Arc<Mutex<()>>,
     /// The SQLite database file, when there is one (for native reads).
     sqlite_file: Option<String>,
+    /// Events waiting for a group commit (`audit_log::record`).
+    pub(crate) recorder: Arc<super::audit_log::Recorder>,
 }
 
 impl std::fmt::Debug for Db {
@@ -93,7 +95,7 @@ impl Db {
             Backend::MySql => &MYSQL_MIGRATIONS,
         };
         migrator.run(&pool).await.map_err(DbError::Migrate)?;
-        Ok(Self { pool, backend, write_lock: Arc::new(Mutex::new(())), sqlite_file })
+        Ok(Self { pool, backend, write_lock: Arc::new(Mutex::new(())), sqlite_file, recorder: Arc::default() })
     }
 
     /// The SQLite database file, if this is a SQLite database in a file.

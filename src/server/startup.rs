@@ -6,8 +6,12 @@ use super::{
 use crate::app::{shell, App};
 use axum::{middleware, routing::get, Router};
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
 /// Largest request body accepted (forms and server-function calls).
@@ -68,8 +72,22 @@ pub fn cookie_name(config: &Config) -> &'static str {
     }
 }
 
+/// The app's page routes, generated once per process.
+///
+/// `generate_route_list` renders the app with resource loading switched off
+/// through a process-wide flag (leptos_server's `SuppressResourceLoad`). A
+/// resource that a real render polls for the first time while that flag is
+/// set waits for good (leptos-rs/leptos#4773): the page stops mid-stream and
+/// never ends. So the list is made once, before any router can serve a page,
+/// and every later router (the tests start many servers in one process)
+/// reuses it instead of switching the flag on under pages being served.
+fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 pub fn router(st: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = page_routes();
     let ctx_state = st.clone();
     let context = move || {
         provide_context(ctx_state.clone());

@@ -9,6 +9,8 @@ on_both!(
     tampering_is_detected,
     seed_demo_fills_an_empty_database_once,
     appended_events_read_back_exactly,
+    events_recorded_at_once_are_each_committed_and_answered,
+    an_event_that_cannot_be_stored_does_not_fail_the_others_recorded_with_it,
 );
 
 fn ev(i: usize) -> NewEvent {
@@ -191,4 +193,94 @@ async fn appended_events_read_back_exactly(b: Backend) {
     assert!(stored.iter().any(|e| e.reason.as_deref() == Some("nul \u{0} inside")));
     app.verify_chain().await;
     app.cleanup().await;
+}
+
+/// Many events recorded at the same moment (group commit): each caller is
+/// answered with its own event, as stored, and the chain stays gapless.
+async fn events_recorded_at_once_are_each_committed_and_answered(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    let hold = hold_audit_head(&app).await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let st = app.state.clone();
+        tasks.push(tokio::spawn(async move { (i, audit_log::record_sealed(&st.db, 1_000 + i as i64, ev(i)).await.unwrap()) }));
+    }
+    // All of them queue behind the held head, then go in large groups.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    drop(hold);
+    let mut seqs = Vec::new();
+    for t in tasks {
+        let (i, sealed) = t.await.unwrap();
+        assert_eq!(sealed.actor.user_id, Some(i as i64), "each caller gets its own event back");
+        assert_eq!(sealed.at, 1_000 + i as i64, "each event keeps its own time");
+        let row = sqlx::query(&format!("SELECT {} FROM audit_events WHERE seq = ?", audit_log::COLUMNS))
+            .bind(sealed.seq)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(audit_log::event_from_row(&row).unwrap(), sealed, "the answer is the stored event");
+        seqs.push(sealed.seq);
+    }
+    seqs.sort();
+    assert_eq!(seqs, (1..=200).collect::<Vec<i64>>(), "one place in the chain each");
+    app.verify_chain().await;
+    app.cleanup().await;
+}
+
+/// A database that refuses one event (here a trigger, standing in for any
+/// failure tied to one row) fails only that caller, even when its event was
+/// committed together with others.
+async fn an_event_that_cannot_be_stored_does_not_fail_the_others_recorded_with_it(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    let trigger = match b {
+        Backend::Sqlite => "CREATE TRIGGER test_refuse_poison BEFORE INSERT ON audit_events WHEN NEW.action = 'test.poison' \
+                            BEGIN SELECT RAISE(ABORT, 'poison refused'); END"
+            .to_owned(),
+        _ => "CREATE TRIGGER test_refuse_poison BEFORE INSERT ON audit_events FOR EACH ROW BEGIN \
+              IF NEW.action = 'test.poison' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poison refused'; END IF; END"
+            .to_owned(),
+    };
+    sqlx::query(&trigger).execute(&app.state.db.pool).await.unwrap();
+    let hold = hold_audit_head(&app).await;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let st = app.state.clone();
+        let event = if i % 20 == 7 {
+            NewEvent::new("test.poison", Outcome::Success, Actor::default())
+        } else {
+            ev(i)
+        };
+        tasks.push(tokio::spawn(async move { (i, audit_log::record_sealed(&st.db, st.clock.now(), event).await) }));
+    }
+    // They queue behind the held head, so the refused events share their
+    // commits with others.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    drop(hold);
+    let (mut stored, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            (i, Ok(e)) => {
+                assert_ne!(i % 20, 7, "the refused event was reported stored");
+                assert_eq!(e.actor.user_id, Some(i as i64));
+                stored += 1;
+            }
+            (i, Err(e)) => {
+                assert_eq!(i % 20, 7, "event {i} failed with the refused one: {e}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((stored, refused), (57, 3));
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events").await, 57);
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'test.poison'").await, 0);
+    app.verify_chain().await;
+    app.cleanup().await;
+}
+
+/// A write transaction holding the chain's head, so appends queue up.
+async fn hold_audit_head(app: &TestApp) -> gatehouse::server::db::WriteTx {
+    let mut tx = app.state.db.begin_write().await.unwrap();
+    let sql = format!("SELECT last_seq FROM audit_head WHERE id = 1{}", tx.for_update());
+    sqlx::query(&sql).fetch_one(&mut **tx).await.unwrap();
+    tx
 }
