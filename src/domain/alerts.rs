@@ -1,6 +1,7 @@
 //! Anomaly rules over the audit trail. Each rule looks at one new event
-//! plus, for the counting rules, a count the caller reads from the trail
-//! (distinct customers in the last hour, failed sign-ins in the window).
+//! plus, for the counting rules, a count: distinct customers in the last
+//! hour (kept by `CustomerWindows` as events are judged) and failed
+//! sign-ins in the window (which the caller reads from the trail).
 //! An alert is raised once, on the event that crosses a threshold, not on
 //! every event after it.
 
@@ -62,6 +63,108 @@ impl Default for Thresholds {
 }
 
 pub const CUSTOMER_WINDOW: Millis = HOUR;
+
+/// How far the clock may step back between appends without a window
+/// missing events.
+pub const CLOCK_MARGIN: Millis = 5 * MINUTE;
+
+/// The customers each employee accessed within the last hour, kept up to
+/// date as events are judged in sequence order, so that judging an event
+/// costs a few map operations instead of reading its window back from the
+/// trail.
+///
+/// A customer counts while the latest of its accesses by that employee is
+/// within the window; accesses older than the window (and `CLOCK_MARGIN`)
+/// are forgotten. Customers are held as keyed hashes (SipHash under a key
+/// random per process), not as text, so a busy hour costs little memory.
+#[derive(Debug)]
+pub struct CustomerWindows {
+    /// The sequence number of the last event judged: the windows hold
+    /// exactly the accesses up to it. `None` once a judging pass did not
+    /// finish, so the caller must rebuild them from the trail.
+    through: Option<i64>,
+    employees: std::collections::HashMap<i64, Window>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    /// Customer to the time of its latest access.
+    latest: std::collections::HashMap<u64, Millis>,
+    /// The same, ordered by time, to forget old accesses.
+    by_time: std::collections::BTreeSet<(Millis, u64)>,
+}
+
+impl CustomerWindows {
+    /// Empty windows standing for every event up to `through` (the caller
+    /// then feeds the accesses of the last window before it).
+    pub fn new(through: i64) -> Self {
+        Self { through: Some(through), employees: Default::default(), hasher: Default::default() }
+    }
+
+    /// The last event the windows stand for, if they are whole.
+    pub fn through(&self) -> Option<i64> {
+        self.through
+    }
+
+    /// Starts a judging pass: until `finish` the windows are not whole.
+    pub fn begin(&mut self) {
+        self.through = None;
+    }
+
+    /// Ends a judging pass that saw every event up to `through`, and
+    /// forgets accesses that have left every window (employees who went
+    /// quiet included).
+    pub fn finish(&mut self, through: i64, now_at: Millis) {
+        let horizon = now_at - CUSTOMER_WINDOW - CLOCK_MARGIN;
+        self.employees.retain(|_, w| {
+            w.forget_before(horizon);
+            !w.latest.is_empty()
+        });
+        self.through = Some(through);
+    }
+
+    /// Records that `employee` accessed `customer` at `at`, and answers the
+    /// counts the many-customers rule asks for: distinct customers within
+    /// the hour up to this access (this one included), and whether this
+    /// customer was new in that hour.
+    pub fn observe(&mut self, employee: i64, customer: &str, at: Millis) -> (u32, bool) {
+        use std::hash::BuildHasher;
+        let key = self.hasher.hash_one(customer);
+        let since = at - CUSTOMER_WINDOW;
+        let w = self.employees.entry(employee).or_default();
+        w.forget_before(since - CLOCK_MARGIN);
+        let previous = w.latest.get(&key).copied();
+        let is_new = previous.is_none_or(|t| t <= since);
+        match previous {
+            Some(t) if t >= at => {}
+            Some(t) => {
+                w.by_time.remove(&(t, key));
+                w.by_time.insert((at, key));
+                w.latest.insert(key, at);
+            }
+            None => {
+                w.by_time.insert((at, key));
+                w.latest.insert(key, at);
+            }
+        }
+        // Accesses kept for the clock margin but older than this window.
+        let stale = w.by_time.range(..=(since, u64::MAX)).count();
+        ((w.latest.len() - stale) as u32, is_new)
+    }
+}
+
+impl Window {
+    fn forget_before(&mut self, horizon: Millis) {
+        while let Some(&(t, key)) = self.by_time.first() {
+            if t > horizon {
+                break;
+            }
+            self.by_time.pop_first();
+            self.latest.remove(&key);
+        }
+    }
+}
 
 /// An alert to raise.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,5 +360,70 @@ mod tests {
         let other = NewEvent::new("grant.created", Outcome::Success, Actor::default()).details(json!({ "role": "support" })).seal(5, 1, GENESIS_HASH);
         assert!(evaluate(&other, Counts::default(), &t).is_empty());
         assert_eq!(Rule::parse("breakglass"), Some(Rule::Breakglass));
+    }
+
+    #[test]
+    fn customer_windows_count_distinct_customers_within_the_hour() {
+        let mut w = CustomerWindows::new(0);
+        let t0 = MIDNIGHT;
+        assert_eq!(w.observe(7, "C-1", t0), (1, true));
+        assert_eq!(w.observe(7, "C-2", t0 + MINUTE), (2, true));
+        assert_eq!(w.observe(7, "C-1", t0 + 2 * MINUTE), (2, false), "a repeat is not new");
+        assert_eq!(w.observe(8, "C-1", t0 + 2 * MINUTE), (1, true), "each employee has a window of their own");
+        // C-2 (last at t0+1min) leaves the window; C-1 was seen at t0+2min.
+        assert_eq!(w.observe(7, "C-3", t0 + HOUR + MINUTE + 1), (2, true));
+        // C-1's latest access is now an hour old: new again.
+        assert_eq!(w.observe(7, "C-1", t0 + HOUR + 2 * MINUTE), (2, true));
+        assert_eq!(w.observe(7, "C-1", t0 + HOUR + 2 * MINUTE + 1), (2, false));
+    }
+
+    #[test]
+    fn customer_windows_tolerate_a_clock_stepping_back_within_the_margin() {
+        let mut w = CustomerWindows::new(0);
+        let t0 = MIDNIGHT;
+        w.observe(7, "C-1", t0);
+        w.observe(7, "C-2", t0 + HOUR + MINUTE);
+        // Judged at t0+1h+1min, C-1 was out of the window; the clock then
+        // steps back two minutes and C-1 is within the hour again.
+        assert_eq!(w.observe(7, "C-3", t0 + HOUR - MINUTE), (3, true));
+        assert_eq!(w.observe(7, "C-1", t0 + HOUR - MINUTE + 1), (3, false));
+    }
+
+    #[test]
+    fn customer_windows_forget_quiet_employees_and_track_whole_passes() {
+        let mut w = CustomerWindows::new(10);
+        assert_eq!(w.through(), Some(10));
+        w.begin();
+        w.observe(7, "C-1", MIDNIGHT);
+        assert_eq!(w.through(), None, "not whole while a pass runs");
+        w.finish(11, MIDNIGHT);
+        assert_eq!(w.through(), Some(11));
+        assert_eq!(w.employees.len(), 1);
+        w.finish(11, MIDNIGHT + HOUR + CLOCK_MARGIN + 1);
+        assert!(w.employees.is_empty(), "nothing kept once every access left the window");
+    }
+
+    /// The windows give the counts a straight count over all accesses would.
+    #[test]
+    fn customer_windows_agree_with_counting_every_access() {
+        let mut w = CustomerWindows::new(0);
+        let mut seen: Vec<(i64, String, Millis)> = Vec::new();
+        let mut x: u64 = 42;
+        let mut at = MIDNIGHT;
+        for _ in 0..3000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            at += (x >> 40) as i64 % 20_000;
+            let employee = (x >> 20) as i64 % 3;
+            let customer = format!("C-{}", (x >> 8) % 90);
+            let since = at - CUSTOMER_WINDOW;
+            let mut distinct: Vec<&String> = seen.iter().filter(|(e, _, t)| *e == employee && *t > since).map(|(_, c, _)| c).collect();
+            let is_new = !distinct.contains(&&customer);
+            distinct.push(&customer);
+            distinct.sort();
+            distinct.dedup();
+            let expected = (distinct.len() as u32, is_new);
+            assert_eq!(w.observe(employee, &customer, at), expected, "access by {employee} to {customer} at {at}");
+            seen.push((employee, customer, at));
+        }
     }
 }

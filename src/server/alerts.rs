@@ -7,24 +7,15 @@
 use super::{audit_log, auth::RequestCtx, db::{opt_text, text}, state::AppState};
 use crate::api::types::AlertView;
 use crate::domain::{
-    alerts::{self, Counts, Rule, CUSTOMER_WINDOW},
+    alerts::{self, Counts, CustomerWindows, Rule, CLOCK_MARGIN, CUSTOMER_WINDOW},
     audit::{Event, NewEvent, Outcome},
 };
 use crate::errors::AppError;
 use serde_json::json;
+use futures::TryStreamExt;
 use sqlx::Row;
 
 const BATCH: i64 = 500;
-
-/// How far the clock may step back between appends without a window
-/// missing events.
-const CLOCK_MARGIN: i64 = 5 * 60_000;
-
-/// Rows read at a time while counting an employee's customers in a window:
-/// a little more than the default threshold needs when every access is to
-/// a new customer (a page of 500 made each event cost 500 rows; measured
-/// in docs/benchmarks.md).
-const WINDOW_PAGE: i64 = 64;
 
 /// The first event after `t` (by append time, which grows with `seq`), at
 /// most `hi`: a binary search over the primary key.
@@ -54,65 +45,19 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
     let rows = sqlx::query(&sql).bind(last).bind(BATCH).fetch_all(pool).await?;
     let events: Vec<Event> = rows.iter().map(audit_log::event_from_row).collect::<Result<_, _>>()?;
     let Some(newest) = events.last().map(|e| e.seq) else { return Ok((0, 0)) };
+    let mut guard = st.alert_windows.lock().await;
+    let windows = match guard.as_mut() {
+        Some(w) if w.through() == Some(last) => w,
+        _ => guard.insert(rebuild_windows(st, last).await?),
+    };
+    // Until every event of this batch is judged the windows are not whole:
+    // an error half-way makes the next run rebuild them.
+    windows.begin();
     let mut raised = Vec::new();
-    // Every window of this batch starts after this event (`at` grows with
-    // `seq`; a margin covers a clock stepping back), so each count below
-    // walks an index range instead of the employee's whole history.
-    let oldest = events.iter().map(|e| e.at).min().unwrap_or(0) - CUSTOMER_WINDOW - CLOCK_MARGIN;
-    let lower = first_seq_after(pool, oldest, events[0].seq).await?;
-    let cap = i64::from(t.customers_per_hour) + 2;
     for e in &events {
         let mut counts = Counts::default();
         if let Some((employee, customer)) = alerts::customer_access(e) {
-            // Distinct customers in the window up to this event, counted up
-            // to `cap` (the rule only asks whether this event is the one
-            // that passes the threshold): newest first along each of the
-            // two indexes, stopping once `cap` are found.
-            let since = e.at - CUSTOMER_WINDOW;
-            let mut distinct = std::collections::HashSet::new();
-            for branch in [
-                "action = 'access.check' AND outcome = 'success' AND target_type = 'user' AND target_id = ?",
-                "action = 'data.access' AND actor_user_id = ? AND ? <> ''",
-            ] {
-                // Rows are read newest first, a page at a time, until `cap`
-                // customers are known or the window is exhausted (a DISTINCT
-                // reads the whole window first, and so does a stream the
-                // driver buffers).
-                let sql = format!(
-                    "SELECT seq, customer_id FROM audit_events WHERE seq >= ? AND seq <= ? AND at > ? AND customer_id IS NOT NULL \
-                     AND {branch} ORDER BY seq DESC LIMIT {WINDOW_PAGE}"
-                );
-                let mut upper = e.seq;
-                loop {
-                    let q = sqlx::query(&sql).bind(lower).bind(upper).bind(since);
-                    let q = if branch.contains("target_id") { q.bind(employee.to_string()) } else { q.bind(employee).bind("x") };
-                    let rows = q.fetch_all(pool).await?;
-                    for r in &rows {
-                        distinct.insert(text(r, "customer_id")?);
-                        upper = r.try_get::<i64, _>("seq")? - 1;
-                    }
-                    if distinct.len() as i64 >= cap || (rows.len() as i64) < WINDOW_PAGE {
-                        break;
-                    }
-                }
-            }
-            // Was this customer already accessed in the window (customer index)?
-            let seen: i64 = sqlx::query(
-                "SELECT COUNT(*) AS n FROM audit_events WHERE customer_id = ? AND seq >= ? AND seq < ? AND at > ? \
-                 AND ((action = 'access.check' AND outcome = 'success' AND target_type = 'user' AND target_id = ?) \
-                 OR (action = 'data.access' AND actor_user_id = ?))",
-            )
-            .bind(&customer)
-            .bind(lower)
-            .bind(e.seq)
-            .bind(since)
-            .bind(employee.to_string())
-            .bind(employee)
-            .fetch_one(pool)
-            .await?
-            .try_get("n")?;
-            counts.distinct_customers = distinct.len().min(cap as usize) as u32;
-            counts.customer_is_new = seen == 0;
+            (counts.distinct_customers, counts.customer_is_new) = windows.observe(employee, &customer, e.at);
         }
         if let Some(user) = alerts::failed_signin(e) {
             let n: i64 = sqlx::query(
@@ -132,6 +77,10 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
         }
     }
 
+    // Should the batch not be stored below, the windows are ahead of the
+    // cursor and the next run rebuilds them. (`guard` is held to the end,
+    // so two runs never judge the same events in this process.)
+    windows.finish(newest, events.iter().map(|e| e.at).max().unwrap_or(0));
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
     let sql = format!("SELECT last_seq FROM alert_cursor WHERE id = 1{}", tx.for_update());
@@ -167,6 +116,32 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
         tracing::warn!(rule = a.rule.id(), employee_id = ?a.employee_id, summary = %a.summary, "anomaly alert raised");
     }
     Ok((events.len(), raised.len()))
+}
+
+/// The customer windows as they stood after event `through`: the
+/// customer accesses of the last window before it, read in order (streamed,
+/// so a busy hour does not load at once).
+async fn rebuild_windows(st: &AppState, through: i64) -> Result<CustomerWindows, sqlx::Error> {
+    let mut windows = CustomerWindows::new(through);
+    let pool = &st.db.pool;
+    let Some(at) = sqlx::query("SELECT at FROM audit_events WHERE seq = ?").bind(through).fetch_optional(pool).await? else {
+        return Ok(windows);
+    };
+    let through_at: i64 = at.try_get("at")?;
+    let lower = first_seq_after(pool, through_at - CUSTOMER_WINDOW - CLOCK_MARGIN, through).await?;
+    windows.begin();
+    let sql = format!("SELECT {} FROM audit_events WHERE seq >= ? AND seq <= ? AND customer_id IS NOT NULL ORDER BY seq", audit_log::COLUMNS);
+    let mut rows = sqlx::query(&sql).bind(lower).bind(through).fetch(pool);
+    let mut newest_at = through_at;
+    while let Some(row) = rows.try_next().await? {
+        let e = audit_log::event_from_row(&row)?;
+        if let Some((employee, customer)) = alerts::customer_access(&e) {
+            windows.observe(employee, &customer, e.at);
+            newest_at = newest_at.max(e.at);
+        }
+    }
+    windows.finish(through, newest_at);
+    Ok(windows)
 }
 
 /// The job: judges every event since the last run (up to 20 batches).

@@ -50,7 +50,7 @@ pub async fn state(config: Config, clock: Clock) -> Result<AppState, StartError>
         .site_addr(config.listen)
         .env(leptos::config::Env::PROD)
         .build();
-    Ok(AppState { leptos_options, db, key: Arc::new(key), config: Arc::new(config), clock, access: Arc::default(), audit_keys: Arc::new(audit_keys), sso: None })
+    Ok(AppState { leptos_options, db, key: Arc::new(key), config: Arc::new(config), clock, access: Arc::default(), audit_keys: Arc::new(audit_keys), sso: None, alert_windows: Arc::default() })
 }
 
 /// Reads the OpenID provider's metadata when single sign-on is configured

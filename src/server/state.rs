@@ -16,6 +16,9 @@ pub struct AppState {
     pub audit_keys: Arc<AuditKeys>,
     /// The company's OpenID provider, when single sign-on is configured.
     pub sso: Option<Arc<super::sso::Sso>>,
+    /// The anomaly job's per-employee customer windows (built from the
+    /// trail when missing or out of step with the job's cursor).
+    pub alert_windows: Arc<tokio::sync::Mutex<Option<crate::domain::alerts::CustomerWindows>>>,
 }
 
 impl AppState {

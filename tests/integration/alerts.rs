@@ -7,7 +7,11 @@ use crate::helpers::*;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
-on_both!(anomalies_raise_alerts_once_and_are_acknowledged, alerts_are_posted_signed_to_the_webhook);
+on_both!(
+    anomalies_raise_alerts_once_and_are_acknowledged,
+    alerts_are_posted_signed_to_the_webhook,
+    customer_counts_survive_a_restart_and_slide_with_the_hour,
+);
 
 const JONAS: &str = "jonas.becker@sunridge-solar.example";
 
@@ -174,5 +178,51 @@ async fn alerts_are_posted_signed_to_the_webhook(b: Backend) {
     expected.update(format!("{t}.{body}").as_bytes());
     assert_eq!(mac, hex::encode(expected.finalize().into_bytes()));
     assert!(!body.contains(SECRET) && !sig.contains(SECRET));
+    app.cleanup().await;
+}
+
+/// The many-customers rule counts from windows kept in memory: a new
+/// process (no windows) rebuilds them from the trail and keeps counting,
+/// and accesses older than an hour stop counting.
+async fn customer_counts_survive_a_restart_and_slide_with_the_hour(b: Backend) {
+    use gatehouse::domain::audit::{Actor, NewEvent, Outcome};
+    let app = TestApp::spawn_with(&b, &[("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", "3"), ("GATEHOUSE_ALERT_NIGHT", "23-0")]).await;
+    gatehouse::server::seed::seed_demo(&app.state).await.unwrap();
+    let jonas = app.user_id(JONAS).await;
+    let access = |customer: &str| {
+        let event = NewEvent::new("data.access", Outcome::Success, Actor { user_id: Some(jonas), ..Default::default() })
+            .target("customer", customer)
+            .customer(customer)
+            .details(json!({ "action": "customer.view", "source_system": "support-desk" }));
+        gatehouse::server::audit_log::record(&app.state.db, app.clock.now(), event)
+    };
+    let judge = || gatehouse::server::startup::run_access_jobs(&app.state);
+    let many = || app.count("SELECT COUNT(*) FROM alerts WHERE rule = 'many_customers'");
+    for c in ["C-1", "C-2", "C-3", "C-2"] {
+        access(c).await.unwrap();
+        app.clock.advance(1_000);
+    }
+    judge().await;
+    assert_eq!(many().await, 0, "three customers are allowed");
+    // As in a new process: nothing in memory, the trail has to tell.
+    *app.state.alert_windows.lock().await = None;
+    access("C-4").await.unwrap();
+    judge().await;
+    assert_eq!(many().await, 1, "the fourth customer crosses the threshold");
+    access("C-5").await.unwrap();
+    judge().await;
+    assert_eq!(many().await, 1, "raised once per crossing");
+
+    // More than an hour later only the new hour counts.
+    app.clock.advance(66 * 60_000);
+    for c in ["C-1", "C-2", "C-3"] {
+        access(c).await.unwrap();
+        app.clock.advance(1_000);
+    }
+    judge().await;
+    assert_eq!(many().await, 1, "three customers in the new hour");
+    access("C-6").await.unwrap();
+    judge().await;
+    assert_eq!(many().await, 2, "the fourth of the new hour crosses it again");
     app.cleanup().await;
 }
