@@ -446,11 +446,8 @@ impl Walk {
 /// copies (five times faster; see docs/benchmarks.md). One read
 /// transaction holds the snapshot for head, checkpoints and events.
 fn sqlite_walk(path: &str, keys: Option<&[ed25519_dalek::VerifyingKey]>) -> Result<VerifyReport, sqlx::Error> {
-    use rusqlite::{Connection, OpenFlags};
-    let err = |e: rusqlite::Error| sqlx::Error::Protocol(format!("reading the audit chain: {e}"));
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
-    conn.execute_batch("BEGIN").map_err(err)?;
+    let err = native_err;
+    let conn = native_snapshot(path)?;
     let (head_seq, head_hash): (i64, String) =
         conn.query_row("SELECT last_seq, last_hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(err)?;
     let checkpoints = match keys {
@@ -458,21 +455,11 @@ fn sqlite_walk(path: &str, keys: Option<&[ed25519_dalek::VerifyingKey]>) -> Resu
             let sql = format!("SELECT {} FROM audit_checkpoints ORDER BY number", super::checkpoints::CP_COLS);
             let mut stmt = conn.prepare(&sql).map_err(err)?;
             // Bound to a local so the rows iterator ends before `stmt`.
-            let list = stmt.query_map([], |r| {
-                Ok(checkpoint::Checkpoint {
-                    number: r.get("number")?,
-                    tree_size: r.get("tree_size")?,
-                    root: r.get("root")?,
-                    head_hash: r.get("head_hash")?,
-                    prev_hash: r.get("prev_hash")?,
-                    at: r.get("at")?,
-                    key_id: r.get("key_id")?,
-                    signature: r.get("signature")?,
-                })
-            })
-            .map_err(err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(err)?;
+            let list = stmt
+                .query_map([], |r| super::checkpoints::native_row(r).map(|(c, _)| c))
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
             list
         }
         None => Vec::new(),
@@ -492,8 +479,22 @@ fn sqlite_walk(path: &str, keys: Option<&[ed25519_dalek::VerifyingKey]>) -> Resu
     Ok(walk.finish())
 }
 
+/// A read-only native connection to a SQLite file, inside a read
+/// transaction: everything read through it comes from one snapshot.
+pub(crate) fn native_snapshot(path: &str) -> Result<rusqlite::Connection, sqlx::Error> {
+    use rusqlite::{Connection, OpenFlags};
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(native_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(native_err)?;
+    conn.execute_batch("BEGIN").map_err(native_err)?;
+    Ok(conn)
+}
+
+pub(crate) fn native_err(e: rusqlite::Error) -> sqlx::Error {
+    sqlx::Error::Protocol(format!("reading the audit chain: {e}"))
+}
+
 /// `event_ref` for a native SQLite row selected with `COLUMNS`.
-fn native_event_ref<'r>(r: &'r rusqlite::Row<'_>) -> rusqlite::Result<EventRef<'r>> {
+pub(crate) fn native_event_ref<'r>(r: &'r rusqlite::Row<'_>) -> rusqlite::Result<EventRef<'r>> {
     let s = |i: usize| r.get_ref(i).and_then(|v| v.as_str().map_err(Into::into));
     let o = |i: usize| r.get_ref(i).and_then(|v| v.as_str_or_null().map_err(Into::into));
     Ok(EventRef {
