@@ -190,7 +190,7 @@ function wrk(label, body, connections) {
   return out;
 }
 const support = people.find((p) => p.role === 'support').email;
-results.checks_recorded = [2, 3].map((c) => wrk('customer named (recorded)', { employee: support, permission: 'customers:read', resource: { type: 'customer', id: 'C-00042' }, customer_id: 'C-00042', purpose: 'SUP-1' }, c));
+results.checks_recorded = [2, 3, 4, 8].map((c) => wrk('customer named (recorded)', { employee: support, permission: 'customers:read', resource: { type: 'customer', id: 'C-00042' }, customer_id: 'C-00042', purpose: 'SUP-1' }, c));
 results.checks_plain = wrk('no customer (not recorded)', { employee: support, permission: 'orders:write', resource: { type: 'order', id: 'O-1' } }, 4);
 
 // --- export of the last EXPORT_EVENTS events, memory sampled ------------------------
