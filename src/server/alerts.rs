@@ -15,7 +15,12 @@ use serde_json::json;
 use futures::TryStreamExt;
 use sqlx::Row;
 
-const BATCH: i64 = 500;
+/// Events judged per pass. Each pass ends in one write transaction (the
+/// cursor, and any alerts), so passes of 500 cost about 14 commits a second
+/// at 7,000 events/s, competing with ingestion, and twenty of them per
+/// 2-second tick capped the job at 5,000 events/s (docs/benchmarks.md,
+/// run D). About 5 MB of events are held at once.
+const BATCH: i64 = 5_000;
 
 /// The first event after `t` (by append time, which grows with `seq`), at
 /// most `hi`: a binary search over the primary key.
