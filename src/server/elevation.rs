@@ -397,7 +397,7 @@ pub async fn cancel(st: &AppState, ctx: &RequestCtx, user_id: i64, id: i64) -> R
     }
     let next = rules::apply(&row.req, Transition::Cancel { by: user_id }, now)?;
     if let Some(gid) = row.grant_id {
-        revoke_grant_in(&mut tx, gid, Some(user_id), "elevation cancelled", now).await?;
+        super::grants::end_in(&mut tx, gid, Some(user_id), "elevation cancelled", now).await?;
     }
     sqlx::query("UPDATE elevation_requests SET state = ?, updated_at = ? WHERE id = ?").bind(next.state.as_str()).bind(now).bind(id).execute(&mut **tx).await?;
     audit_log::append(
@@ -426,7 +426,7 @@ pub async fn revoke(st: &AppState, ctx: &RequestCtx, session: &Session, p: &Prin
         }
     };
     if let Some(gid) = row.grant_id {
-        revoke_grant_in(&mut tx, gid, Some(p.user_id), reason.trim(), now).await?;
+        super::grants::end_in(&mut tx, gid, Some(p.user_id), reason.trim(), now).await?;
     }
     sqlx::query("UPDATE elevation_requests SET state = ?, decision_reason = ?, updated_at = ? WHERE id = ?")
         .bind(next.state.as_str())
@@ -446,7 +446,7 @@ pub async fn revoke(st: &AppState, ctx: &RequestCtx, session: &Session, p: &Prin
         let xid: i64 = x.try_get("id")?;
         let approved = text(&x, "state")? == "approved";
         if let (true, Some(gid)) = (approved, x.try_get::<Option<i64>, _>("grant_id")?) {
-            revoke_grant_in(&mut tx, gid, Some(p.user_id), reason.trim(), now).await?;
+            super::grants::end_in(&mut tx, gid, Some(p.user_id), reason.trim(), now).await?;
         }
         sqlx::query("UPDATE elevation_requests SET state = ?, decision_reason = ?, updated_at = ? WHERE id = ?")
             .bind(if approved { "revoked" } else { "cancelled" })
@@ -472,18 +472,6 @@ pub async fn revoke(st: &AppState, ctx: &RequestCtx, session: &Session, p: &Prin
     Ok(())
 }
 
-/// Ends an elevation's grant now, if it has not ended already.
-async fn revoke_grant_in(tx: &mut WriteTx, grant_id: i64, by: Option<i64>, reason: &str, now: Millis) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL")
-        .bind(now)
-        .bind(by)
-        .bind(reason)
-        .bind(grant_id)
-        .execute(&mut ***tx)
-        .await?;
-    Ok(())
-}
-
 /// Cancels an employee's pending requests and revokes active elevations,
 /// inside the caller's transaction (suspension and offboarding).
 pub async fn end_all_in(tx: &mut WriteTx, actor: &Actor, user_id: i64, reason: &str, now: Millis) -> Result<(usize, usize), sqlx::Error> {
@@ -501,7 +489,7 @@ pub async fn end_all_in(tx: &mut WriteTx, actor: &Actor, user_id: i64, reason: &
         .await?;
     for r in &active {
         if let Some(gid) = r.try_get::<Option<i64>, _>("grant_id")? {
-            revoke_grant_in(tx, gid, None, reason, now).await?;
+            super::grants::end_in(tx, gid, None, reason, now).await?;
         }
     }
     sqlx::query("UPDATE elevation_requests SET state = 'revoked', decision_reason = ?, updated_at = ? WHERE requester_id = ? AND state = 'approved' AND window_end > ?")

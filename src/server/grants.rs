@@ -368,15 +368,7 @@ pub async fn revoke(st: &AppState, ctx: &RequestCtx, p: &Principal, grant_id: i6
             return Err(refuse(st, ev, e).await?);
         }
     };
-    let changed = sqlx::query("UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL")
-        .bind(now)
-        .bind(p.user_id)
-        .bind(&reason)
-        .bind(grant_id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    if changed != 1 {
+    if !end_in(&mut tx, grant_id, Some(p.user_id), &reason, now).await? {
         return Err(AppError::Conflict("This grant has already ended.".into()));
     }
     let before = active_keys(&held, now);
@@ -396,6 +388,20 @@ pub async fn revoke(st: &AppState, ctx: &RequestCtx, p: &Principal, grant_id: i6
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Ends one grant now, inside the caller's transaction; false if it had
+/// already ended.
+pub async fn end_in(tx: &mut WriteTx, grant_id: i64, by: Option<i64>, reason: &str, now: Millis) -> Result<bool, sqlx::Error> {
+    let changed = sqlx::query("UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL")
+        .bind(now)
+        .bind(by)
+        .bind(reason)
+        .bind(grant_id)
+        .execute(&mut ***tx)
+        .await?
+        .rows_affected();
+    Ok(changed == 1)
 }
 
 /// Revokes every open grant of a user inside the caller's transaction
