@@ -17,6 +17,11 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Db {
     pub pool: AnyPool,
+    /// Where `begin_write` transactions run: for a SQLite file, one
+    /// connection of its own with a larger page cache (the indexes'
+    /// pages written at random stay in memory between commits, without
+    /// every reading connection holding such a cache); else `pool`.
+    write_pool: AnyPool,
     pub backend: Backend,
     /// SQLite allows one writer; serialising write transactions inside the
     /// process avoids busy errors when a transaction upgrades to writing.
@@ -25,6 +30,8 @@ pub struct Db {
     sqlite_file: Option<String>,
     /// Events waiting for a group commit (`audit_log::record`).
     pub(crate) recorder: Arc<super::audit_log::Recorder>,
+    /// Copies a SQLite file's WAL back into it; stops with the last clone.
+    _checkpointer: Option<Arc<WalCheckpointer>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -41,7 +48,17 @@ pub enum DbError {
     Connect(sqlx::Error),
     #[error("cannot apply migrations: {0}")]
     Migrate(sqlx::migrate::MigrateError),
+    #[error("cannot start WAL checkpoints: {0}")]
+    Checkpointer(String),
 }
+
+/// Every connection to a SQLite file: no checkpoints inside commits
+/// (`WalCheckpointer` does them), and a log cut back to 64 MB when it starts
+/// again from the beginning.
+const SQLITE_FILE_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864";
+/// The writing connection also keeps up to 16 MB of pages (SQLite's
+/// default is 2 MB). Measured on 5 million events: docs/benchmarks.md.
+const SQLITE_WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -16384";
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
@@ -71,9 +88,21 @@ impl Db {
                 let opts = AnyConnectOptions::from_str(&url).map_err(DbError::Connect)?;
                 // sqlx turns on foreign keys and a 5-second busy timeout for
                 // every SQLite connection; WAL mode is stored in the file.
+                // A file's WAL is copied back by `WalCheckpointer`, not by
+                // the connection that happens to commit past 1,000 pages.
+                let background_checkpoints = sqlite_file.is_some();
                 let pool = AnyPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            if background_checkpoints {
+                                use sqlx::Executor;
+                                conn.execute(SQLITE_FILE_PRAGMAS).await?;
+                            }
+                            Ok(())
+                        })
+                    })
                     .connect_with(opts)
                     .await
                     .map_err(DbError::Connect)?;
@@ -95,7 +124,29 @@ impl Db {
             Backend::MySql => &MYSQL_MIGRATIONS,
         };
         migrator.run(&pool).await.map_err(DbError::Migrate)?;
-        Ok(Self { pool, backend, write_lock: Arc::new(Mutex::new(())), sqlite_file, recorder: Arc::default() })
+        let write_lock = Arc::new(Mutex::new(()));
+        let (write_pool, checkpointer) = match &sqlite_file {
+            Some(path) => {
+                let checkpointer = WalCheckpointer::start(path, write_lock.clone()).map_err(DbError::Checkpointer)?;
+                let write_pool = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            use sqlx::Executor;
+                            conn.execute(SQLITE_WRITER_PRAGMAS).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(AnyConnectOptions::from_str(&url).map_err(DbError::Connect)?)
+                    .await
+                    .map_err(DbError::Connect)?;
+                (write_pool, Some(Arc::new(checkpointer)))
+            }
+            None => (pool.clone(), None),
+        };
+        Ok(Self { pool, write_pool, backend, write_lock, sqlite_file, recorder: Arc::default(), _checkpointer: checkpointer })
     }
 
     /// The SQLite database file, if this is a SQLite database in a file.
@@ -110,11 +161,100 @@ impl Db {
             Backend::Sqlite => Some(self.write_lock.clone().lock_owned().await),
             Backend::MySql => None,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_pool.begin().await?;
         if self.backend == Backend::Sqlite {
             sqlx::query("UPDATE audit_head SET last_seq = last_seq WHERE id = 1").execute(&mut *tx).await?;
         }
         Ok(WriteTx { tx, backend: self.backend, _guard: guard })
+    }
+}
+
+/// Copies a SQLite file's write-ahead log back into the database on a
+/// thread of its own, instead of SQLite's automatic checkpoint, which runs
+/// inside the commit that crosses 1,000 pages: with large indexes that meant
+/// nearly every ingestion batch, and a recorded access check now and then,
+/// waited for random writes and an fsync of the database file while holding
+/// the write lock (docs/benchmarks.md, run E).
+///
+/// Each pass copies what it can without stopping anyone (`PASSIVE`). The
+/// log only starts again from its beginning when a transaction begins after
+/// a copy that reached its end; under steady writes that moment never comes
+/// by itself. So once the log holds `RESTART_FRAMES`, the copy is finished
+/// under the in-process write lock, after passes that leave it only the
+/// last few frames. A reader on an old snapshot can still hold the log
+/// back; it starts again after that reader ends.
+struct WalCheckpointer {
+    stop: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl WalCheckpointer {
+    const EVERY: Duration = Duration::from_millis(250);
+    /// 16 MB of 4 KiB pages.
+    const RESTART_FRAMES: i64 = 4096;
+    /// A pass that found at most this many new frames leaves little to copy
+    /// under the lock.
+    const FEW_FRAMES: i64 = 512;
+
+    fn start(path: &str, write_lock: Arc<Mutex<()>>) -> Result<Self, String> {
+        use rusqlite::{Connection, OpenFlags};
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .and_then(|c| c.execute_batch("PRAGMA wal_autocheckpoint = 0").map(|_| c))
+            .map_err(|e| e.to_string())?;
+        let stop = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let signal = stop.clone();
+        let path = path.to_owned();
+        std::thread::Builder::new()
+            .name("wal-checkpoint".into())
+            .spawn(move || {
+                let (stopped, wake) = &*signal;
+                loop {
+                    let guard = stopped.lock().unwrap_or_else(|e| e.into_inner());
+                    let (guard, _) = wake.wait_timeout_while(guard, Self::EVERY, |s| !*s).unwrap_or_else(|e| e.into_inner());
+                    if *guard {
+                        break;
+                    }
+                    drop(guard);
+                    if let Err(e) = Self::pass(&conn, &write_lock) {
+                        tracing::warn!(file = %path, error = %e, "WAL checkpoint failed; retrying");
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start the checkpoint thread: {e}"))?;
+        Ok(Self { stop })
+    }
+
+    /// `(log frames, frames copied)`, or `None` when another checkpoint
+    /// was running.
+    fn checkpoint(conn: &rusqlite::Connection) -> Result<Option<(i64, i64)>, rusqlite::Error> {
+        let (busy, log, copied): (i64, i64, i64) =
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok((busy == 0).then_some((log, copied)))
+    }
+
+    fn pass(conn: &rusqlite::Connection, write_lock: &Mutex<()>) -> Result<(), rusqlite::Error> {
+        let Some((mut log, _)) = Self::checkpoint(conn)? else { return Ok(()) };
+        if log < Self::RESTART_FRAMES {
+            return Ok(());
+        }
+        for _ in 0..4 {
+            let Some((now, _)) = Self::checkpoint(conn)? else { return Ok(()) };
+            let arrived = now - log;
+            log = now;
+            if arrived <= Self::FEW_FRAMES {
+                break;
+            }
+        }
+        let _writers_wait = write_lock.blocking_lock();
+        Self::checkpoint(conn)?;
+        Ok(())
+    }
+}
+
+impl Drop for WalCheckpointer {
+    fn drop(&mut self) {
+        let (stopped, wake) = &*self.stop;
+        *stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        wake.notify_all();
     }
 }
 

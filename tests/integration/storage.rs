@@ -284,3 +284,61 @@ async fn hold_audit_head(app: &TestApp) -> gatehouse::server::db::WriteTx {
     sqlx::query(&sql).fetch_one(&mut **tx).await.unwrap();
     tx
 }
+
+/// SQLite: commits never copy the write-ahead log back themselves (that
+/// costs an fsync of the database file inside the write lock); a thread of
+/// the `Db` does, and under writes that never pause the log still starts
+/// again from its beginning, so it stays bounded. Writes 1 MB transactions
+/// back to back (up to 256 MB) until the log has started again three times;
+/// without the checkpoint thread it never does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_is_checkpointed_off_the_commit_path_and_stays_bounded() {
+    let dir = tempdir::Dir::new();
+    let file = dir.0.join("wal.db");
+    let db = gatehouse::server::db::Db::connect(&format!("sqlite://{}", file.display())).await.unwrap();
+    let mut conns = Vec::new();
+    for _ in 0..3 {
+        let mut c = db.pool.acquire().await.unwrap();
+        let auto: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(&mut *c).await.unwrap();
+        assert_eq!(auto, 0, "a pool connection checkpoints inside its commits");
+        conns.push(c);
+    }
+    drop(conns);
+    let mut tx = db.begin_write().await.unwrap();
+    let auto: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(&mut **tx).await.unwrap();
+    let cache: i64 = sqlx::query_scalar("PRAGMA cache_size").fetch_one(&mut **tx).await.unwrap();
+    assert_eq!((auto, cache), (0, -16384), "the writing connection's settings");
+    drop(tx);
+    sqlx::query("CREATE TABLE wal_test (n INTEGER NOT NULL, b BLOB NOT NULL)").execute(&db.pool).await.unwrap();
+    let wal = std::path::PathBuf::from(format!("{}-wal", file.display()));
+    // The log's header counts the times it started again (offset 12).
+    let restarts = || {
+        let bytes = std::fs::read(&wal).unwrap_or_default();
+        bytes.get(12..16).map(|b| u32::from_be_bytes(b.try_into().unwrap())).unwrap_or(0)
+    };
+    let first = restarts();
+    let (mut largest, mut written) = (0, 0);
+    while restarts().wrapping_sub(first) < 3 && written < 256 {
+        let mut tx = db.begin_write().await.unwrap();
+        sqlx::query(
+            "INSERT INTO wal_test (n, b) WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 256) \
+             SELECT ? * 1000 + i, randomblob(4000) FROM c",
+        )
+        .bind(written)
+        .execute(&mut **tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        written += 1;
+        largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+    }
+    assert!(restarts().wrapping_sub(first) >= 3, "the log never started again: {} MB written, {} MB of log", written, largest >> 20);
+    assert!(largest < 128 << 20, "the log grew to {} MB of the {written} MB written", largest >> 20);
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wal_test").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(rows, written * 256);
+    drop(db);
+    // Everything committed is there for the next process.
+    let db = gatehouse::server::db::Db::connect(&format!("sqlite://{}", file.display())).await.unwrap();
+    let sum: i64 = sqlx::query_scalar("SELECT SUM(length(b)) FROM wal_test").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(sum, written * 256 * 4000);
+}
