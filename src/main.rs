@@ -10,9 +10,8 @@ fn main() {
 /// glibc's malloc gives threads that contend for it arenas of their own (up
 /// to 8 per core) and seldom hands their free pages back. The server has
 /// many threads that allocate (the async workers, one per SQLite
-/// connection, the checkpoint thread): under sustained ingestion its
-/// resident memory grew from 98 MB to 172 MB, and stayed there. With two
-/// arenas it grew to 116 MB at 2 million events, at the same speed
+/// connection, the checkpoint thread): ingesting 5 million events took its
+/// resident memory to 172 MB, and it stayed there; with two arenas, 129 MB
 /// (docs/benchmarks.md, run E). `MALLOC_ARENA_MAX` set by the operator wins.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

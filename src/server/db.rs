@@ -180,9 +180,10 @@ impl Db {
 /// log only starts again from its beginning when a transaction begins after
 /// a copy that reached its end; under steady writes that moment never comes
 /// by itself. So once the log holds `RESTART_FRAMES`, the copy is finished
-/// under the in-process write lock, after passes that leave it only the
-/// last few frames. A reader on an old snapshot can still hold the log
-/// back; it starts again after that reader ends.
+/// under the in-process write lock, after up to five passes that as a rule
+/// leave it only the last few frames (when writes outpace the copying it
+/// is more, and writers wait for it). A reader on an old snapshot can still
+/// hold the log back; it starts again after that reader ends.
 struct WalCheckpointer {
     stop: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
 }
