@@ -1,6 +1,6 @@
 /// mimalloc instead of glibc's malloc for the server's own allocations. On
 /// 5 million events it raised ingestion from 15,716 to 20,245 events/s and
-/// cut the export of a million events from 18.5 s to about 10 s
+/// cut the export of a million events from 18.5 s to 13.5 s
 /// (docs/benchmarks.md, run E). SQLite still allocates with glibc's malloc.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -21,7 +21,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// Memory settings; a variable set by the operator wins over each.
 /// - mimalloc hands freed memory back to the system 10 ms after the fact by
 ///   default; an export of a million events then peaked at 156 MB. Handed
-///   back at once, the server stayed near 140 MB at the same speed.
+///   back at once, it peaked at 134 MB.
 /// - glibc's malloc (SQLite's allocations) gives threads that contend for
 ///   it arenas of their own, up to 8 per core, and seldom hands their free
 ///   pages back; there are many such threads (one per SQLite connection,

@@ -58,7 +58,28 @@ pub enum DbError {
 const SQLITE_FILE_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864";
 /// The writing connection also keeps up to 16 MB of pages (SQLite's
 /// default is 2 MB). Measured on 5 million events: docs/benchmarks.md.
-const SQLITE_WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -16384";
+const SQLITE_WRITER_CACHE: &str = "PRAGMA cache_size = -16384";
+
+/// A pool of SQLite connections, each set up with `pragmas` when it opens.
+async fn sqlite_pool(url: &str, max: u32, min: u32, pragmas: &'static [&'static str]) -> Result<AnyPool, DbError> {
+    let opts = AnyConnectOptions::from_str(url).map_err(DbError::Connect)?;
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(min)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                use sqlx::Executor;
+                for p in pragmas {
+                    conn.execute(*p).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(opts)
+        .await
+        .map_err(DbError::Connect)
+}
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
@@ -85,27 +106,12 @@ impl Db {
                 if !url.contains('?') {
                     url.push_str("?mode=rwc");
                 }
-                let opts = AnyConnectOptions::from_str(&url).map_err(DbError::Connect)?;
                 // sqlx turns on foreign keys and a 5-second busy timeout for
                 // every SQLite connection; WAL mode is stored in the file.
                 // A file's WAL is copied back by `WalCheckpointer`, not by
                 // the connection that happens to commit past 1,000 pages.
-                let background_checkpoints = sqlite_file.is_some();
-                let pool = AnyPoolOptions::new()
-                    .max_connections(8)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .after_connect(move |conn, _| {
-                        Box::pin(async move {
-                            if background_checkpoints {
-                                use sqlx::Executor;
-                                conn.execute(SQLITE_FILE_PRAGMAS).await?;
-                            }
-                            Ok(())
-                        })
-                    })
-                    .connect_with(opts)
-                    .await
-                    .map_err(DbError::Connect)?;
+                let pragmas: &'static [&'static str] = if sqlite_file.is_some() { &[SQLITE_FILE_PRAGMAS] } else { &[] };
+                let pool = sqlite_pool(&url, 8, 0, pragmas).await?;
                 sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await.map_err(DbError::Connect)?;
                 pool
             }
@@ -128,20 +134,7 @@ impl Db {
         let (write_pool, checkpointer) = match &sqlite_file {
             Some(path) => {
                 let checkpointer = WalCheckpointer::start(path, write_lock.clone()).map_err(DbError::Checkpointer)?;
-                let write_pool = AnyPoolOptions::new()
-                    .max_connections(1)
-                    .min_connections(1)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            use sqlx::Executor;
-                            conn.execute(SQLITE_WRITER_PRAGMAS).await?;
-                            Ok(())
-                        })
-                    })
-                    .connect_with(AnyConnectOptions::from_str(&url).map_err(DbError::Connect)?)
-                    .await
-                    .map_err(DbError::Connect)?;
+                let write_pool = sqlite_pool(&url, 1, 1, &[SQLITE_FILE_PRAGMAS, SQLITE_WRITER_CACHE]).await?;
                 (write_pool, Some(Arc::new(checkpointer)))
             }
             None => (pool.clone(), None),
@@ -224,21 +217,20 @@ impl WalCheckpointer {
         Ok(Self { stop })
     }
 
-    /// `(log frames, frames copied)`, or `None` when another checkpoint
-    /// was running.
-    fn checkpoint(conn: &rusqlite::Connection) -> Result<Option<(i64, i64)>, rusqlite::Error> {
-        let (busy, log, copied): (i64, i64, i64) =
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok((busy == 0).then_some((log, copied)))
+    /// The frames in the log, or `None` when another checkpoint was
+    /// running.
+    fn checkpoint(conn: &rusqlite::Connection) -> Result<Option<i64>, rusqlite::Error> {
+        let (busy, log): (i64, i64) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok((busy == 0).then_some(log))
     }
 
     fn pass(conn: &rusqlite::Connection, write_lock: &Mutex<()>) -> Result<(), rusqlite::Error> {
-        let Some((mut log, _)) = Self::checkpoint(conn)? else { return Ok(()) };
+        let Some(mut log) = Self::checkpoint(conn)? else { return Ok(()) };
         if log < Self::RESTART_FRAMES {
             return Ok(());
         }
         for _ in 0..4 {
-            let Some((now, _)) = Self::checkpoint(conn)? else { return Ok(()) };
+            let Some(now) = Self::checkpoint(conn)? else { return Ok(()) };
             let arrived = now - log;
             log = now;
             if arrived <= Self::FEW_FRAMES {
