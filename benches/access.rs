@@ -21,7 +21,13 @@ async fn new_user(db: &Db, email: &str) -> i64 {
     let mut tx = db.begin_write().await.unwrap();
     let id = users::insert(
         &mut tx,
-        users::NewUser { email, display_name: "Bench Person", department: "support", password_hash: None, status: "active" },
+        users::NewUser {
+            email,
+            display_name: "Bench Person",
+            department: "support",
+            password_hash: None,
+            status: "active",
+        },
         NOW,
     )
     .await
@@ -31,7 +37,11 @@ async fn new_user(db: &Db, email: &str) -> i64 {
 }
 
 fn benches(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let (db, dir) = temp_db(&rt);
 
     // 50 custom roles, so one employee can hold 50 grants.
@@ -93,7 +103,11 @@ fn benches(c: &mut Criterion) {
     // used when their access version (read with the employee's row, which
     // every request reads anyway) is unchanged.
     let cache = AccessCache::default();
-    let version = rt.block_on(users::by_id(&db.pool, uid)).unwrap().unwrap().access_version;
+    let version = rt
+        .block_on(users::by_id(&db.pool, uid))
+        .unwrap()
+        .unwrap()
+        .access_version;
     g.bench_function("cached_one_employee_in_runtime", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
@@ -120,7 +134,10 @@ fn benches(c: &mut Criterion) {
                 let start = std::time::Instant::now();
                 for _ in 0..iters {
                     let u = users::by_id(&db.pool, uid).await.unwrap().unwrap();
-                    assert!(access::permissions_at(&db.pool, u.id, NOW).await.unwrap().contains(Permission::OrdersWrite));
+                    assert!(access::permissions_at(&db.pool, u.id, NOW)
+                        .await
+                        .unwrap()
+                        .contains(Permission::OrdersWrite));
                 }
                 start.elapsed()
             })
@@ -152,13 +169,15 @@ fn benches(c: &mut Criterion) {
     });
     // The same check with a custom role among the grants (reads the roles table too).
     rt.block_on(async {
-        sqlx::query("INSERT INTO grants (user_id, role, reason, starts_at, created_at) VALUES (?, 'bench-0', 'bench', ?, ?)")
-            .bind(uid)
-            .bind(NOW - 10_000)
-            .bind(NOW)
-            .execute(&db.pool)
-            .await
-            .unwrap();
+        sqlx::query(
+            "INSERT INTO grants (user_id, role, reason, starts_at, created_at) VALUES (?, 'bench-0', 'bench', ?, ?)",
+        )
+        .bind(uid)
+        .bind(NOW - 10_000)
+        .bind(NOW)
+        .execute(&db.pool)
+        .await
+        .unwrap();
     });
     g.bench_function("sqlite_one_employee_custom_role", |b| {
         b.iter(|| {
@@ -172,9 +191,20 @@ fn benches(c: &mut Criterion) {
     });
     let builtins = roles::builtin_roles();
     let gs: Vec<grants::Grant> = (0..4)
-        .map(|i| grants::Grant { id: i, user_id: 1, role: ["support", "support-pii", "sales", "engineer"][i as usize].into(), starts_at: NOW - 1, expires_at: Some(NOW + 1), revoked_at: None, pending: false, customers: None })
+        .map(|i| grants::Grant {
+            id: i,
+            user_id: 1,
+            role: ["support", "support-pii", "sales", "engineer"][i as usize].into(),
+            starts_at: NOW - 1,
+            expires_at: Some(NOW + 1),
+            revoked_at: None,
+            pending: false,
+            customers: None,
+        })
         .collect();
-    g.bench_function("domain_only", |b| b.iter(|| grants::permission_set(grants::Status::Active, &gs, &builtins, NOW)));
+    g.bench_function("domain_only", |b| {
+        b.iter(|| grants::permission_set(grants::Status::Active, &gs, &builtins, NOW))
+    });
     g.finish();
 
     // Offboarding: a fresh employee with 50 grants and 10 sessions each time.
@@ -226,9 +256,17 @@ fn benches(c: &mut Criterion) {
     // The expiry job: 10,000 grants (100 employees, 100 each) that all
     // expired at the same instant, recorded in the audit chain.
     let st = rt.block_on(async {
-        let vars = [("GATEHOUSE_DATABASE_URL", format!("sqlite://{}/bench.db", dir.display())), ("GATEHOUSE_DATA_DIR", dir.display().to_string())];
-        let config = gatehouse::server::config::Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
-        gatehouse::server::startup::state(config, gatehouse::server::clock::Clock::manual(NOW)).await.unwrap()
+        let vars = [
+            ("GATEHOUSE_DATABASE_URL", format!("sqlite://{}/bench.db", dir.display())),
+            ("GATEHOUSE_DATA_DIR", dir.display().to_string()),
+        ];
+        let config = gatehouse::server::config::Config::from_lookup(|k| {
+            vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+        })
+        .unwrap();
+        gatehouse::server::startup::state(config, gatehouse::server::clock::Clock::manual(NOW))
+            .await
+            .unwrap()
     });
     // Expiries left from the setup above are recorded first.
     rt.block_on(grant_store::sweep_expired(&st)).unwrap();
@@ -268,7 +306,13 @@ fn benches(c: &mut Criterion) {
     g.finish();
 
     let left: i64 = rt
-        .block_on(sqlx::query("SELECT COUNT(*) AS n FROM grants WHERE revoked_at IS NULL AND expires_at IS NULL AND user_id <> ?").bind(uid).fetch_one(&db.pool))
+        .block_on(
+            sqlx::query(
+                "SELECT COUNT(*) AS n FROM grants WHERE revoked_at IS NULL AND expires_at IS NULL AND user_id <> ?",
+            )
+            .bind(uid)
+            .fetch_one(&db.pool),
+        )
         .unwrap()
         .try_get("n")
         .unwrap();

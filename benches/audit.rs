@@ -29,7 +29,11 @@ fn temp_db(rt: &tokio::runtime::Runtime) -> (Db, std::path::PathBuf) {
 }
 
 fn benches(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
 
     // Appends in batches of 1,000 events, one transaction per batch.
     let (db, dir) = temp_db(&rt);
@@ -59,7 +63,13 @@ fn benches(c: &mut Criterion) {
     rt.block_on(async {
         for chunk in 0..N / 10_000 {
             let mut tx = db.begin_write().await.unwrap();
-            audit_log::append(&mut tx, 1_767_225_600_000, (chunk * 10_000..(chunk + 1) * 10_000).map(event).collect()).await.unwrap();
+            audit_log::append(
+                &mut tx,
+                1_767_225_600_000,
+                (chunk * 10_000..(chunk + 1) * 10_000).map(event).collect(),
+            )
+            .await
+            .unwrap();
             tx.commit().await.unwrap();
         }
     });

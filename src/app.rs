@@ -122,7 +122,14 @@ mod tests {
 
     #[test]
     fn administration_pages_need_permissions() {
-        for p in ["/admin", "/employees", "/employees/new", "/employees/7", "/employees/x", "/offboarding"] {
+        for p in [
+            "/admin",
+            "/employees",
+            "/employees/new",
+            "/employees/7",
+            "/employees/x",
+            "/offboarding",
+        ] {
             assert!(is_page(p), "{p}");
             assert_eq!(page_permissions(p), &[Permission::EmployeesManage], "{p}");
         }

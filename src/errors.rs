@@ -1,8 +1,11 @@
 //! The error type that crosses the wire from server functions. Internal
 //! details never leave the server: `Internal` carries only a request id.
 
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
 use serde::{Deserialize, Serialize};
-use leptos::server_fn::{codec::JsonEncoding, error::{FromServerFnError, ServerFnErrorErr}};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum AppError {
@@ -25,7 +28,9 @@ pub enum AppError {
     Conflict(String),
     #[error("{message}")]
     TooManyAttempts { message: String, retry_after: i64 },
-    #[error("Something went wrong on our side. If it keeps happening, contact your administrator with request id {0}.")]
+    #[error(
+        "Something went wrong on our side. If it keeps happening, contact your administrator with request id {0}."
+    )]
     Internal(String),
 }
 
@@ -90,8 +95,12 @@ impl From<crate::domain::grants::RuleError> for AppError {
         let msg = e.to_string();
         match e {
             R::OwnAccess | R::SameApprover | R::LastAdmin => AppError::Refused(msg),
-            R::ExpiryRequired(..) | R::TooLong(..) | R::ExpiryInPast | R::ReasonRequired | R::BadDuration => AppError::Validation(msg),
-            R::NotGrantable(_) | R::SeparationOfDuties | R::AlreadyHeld(_) | R::NotPending | R::AlreadyEnded => AppError::Conflict(msg),
+            R::ExpiryRequired(..) | R::TooLong(..) | R::ExpiryInPast | R::ReasonRequired | R::BadDuration => {
+                AppError::Validation(msg)
+            }
+            R::NotGrantable(_) | R::SeparationOfDuties | R::AlreadyHeld(_) | R::NotPending | R::AlreadyEnded => {
+                AppError::Conflict(msg)
+            }
         }
     }
 }

@@ -7,7 +7,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     tune_allocators();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("cannot start the async runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("cannot start the async runtime");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = runtime.block_on(gatehouse::server::cli::run(args));
     // Exits without dropping the runtime, which would wait for any

@@ -23,7 +23,13 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 5] = [Rule::ManyCustomers, Rule::AfterHours, Rule::PiiDenied, Rule::FailedSignIns, Rule::Breakglass];
+    pub const ALL: [Rule; 5] = [
+        Rule::ManyCustomers,
+        Rule::AfterHours,
+        Rule::PiiDenied,
+        Rule::FailedSignIns,
+        Rule::Breakglass,
+    ];
 
     pub fn id(self) -> &'static str {
         match self {
@@ -58,7 +64,14 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Self { customers_per_hour: 50, night_from: 20, night_until: 7, utc_offset_minutes: 0, failed_signins: 5, failed_window: 15 * MINUTE }
+        Self {
+            customers_per_hour: 50,
+            night_from: 20,
+            night_until: 7,
+            utc_offset_minutes: 0,
+            failed_signins: 5,
+            failed_window: 15 * MINUTE,
+        }
     }
 }
 
@@ -99,7 +112,11 @@ impl CustomerWindows {
     /// Empty windows standing for every event up to `through` (the caller
     /// then feeds the accesses of the last window before it).
     pub fn new(through: i64) -> Self {
-        Self { through: Some(through), employees: Default::default(), hasher: Default::default() }
+        Self {
+            through: Some(through),
+            employees: Default::default(),
+            hasher: Default::default(),
+        }
     }
 
     /// The last event the windows stand for, if they are whole.
@@ -183,7 +200,9 @@ fn details(e: &Event) -> Value {
 pub fn customer_access(e: &Event) -> Option<(i64, String)> {
     let customer = e.customer_id.clone()?;
     match (e.action.as_str(), e.outcome.as_str()) {
-        ("access.check", "success") if e.target_type.as_deref() == Some("user") => Some((e.target_id.as_deref()?.parse().ok()?, customer)),
+        ("access.check", "success") if e.target_type.as_deref() == Some("user") => {
+            Some((e.target_id.as_deref()?.parse().ok()?, customer))
+        }
         ("data.access", _) => Some((e.actor.user_id?, customer)),
         _ => None,
     }
@@ -191,7 +210,8 @@ pub fn customer_access(e: &Event) -> Option<(i64, String)> {
 
 /// The account a failed sign-in step was for.
 pub fn failed_signin(e: &Event) -> Option<i64> {
-    let failed = matches!(e.action.as_str(), "auth.signin" | "auth.mfa" | "auth.recovery_code") && e.outcome.as_str() == "failure";
+    let failed = matches!(e.action.as_str(), "auth.signin" | "auth.mfa" | "auth.recovery_code")
+        && e.outcome.as_str() == "failure";
     if failed && e.target_type.as_deref() == Some("user") {
         e.target_id.as_deref()?.parse().ok()
     } else {
@@ -227,37 +247,72 @@ pub fn evaluate(e: &Event, counts: Counts, t: &Thresholds) -> Vec<Alert> {
     if let Some((employee, customer)) = customer_access(e) {
         let at = details(e).get("occurred_at").and_then(Value::as_i64).unwrap_or(e.at);
         if after_hours(at, t) {
-            out.push(Alert { rule: Rule::AfterHours, employee_id: Some(employee), summary: format!("customer {customer} data accessed after hours (event {})", e.seq) });
+            out.push(Alert {
+                rule: Rule::AfterHours,
+                employee_id: Some(employee),
+                summary: format!("customer {customer} data accessed after hours (event {})", e.seq),
+            });
         }
         if counts.customer_is_new && counts.distinct_customers == t.customers_per_hour + 1 {
             out.push(Alert {
                 rule: Rule::ManyCustomers,
                 employee_id: Some(employee),
-                summary: format!("{} distinct customers accessed within an hour (more than {})", counts.distinct_customers, t.customers_per_hour),
+                summary: format!(
+                    "{} distinct customers accessed within an hour (more than {})",
+                    counts.distinct_customers, t.customers_per_hour
+                ),
             });
         }
     }
     let d = details(e);
-    if e.action == "access.check" && e.outcome.as_str() == "denied" && d.get("permission").and_then(Value::as_str) == Some("customers:read_pii") {
-        let employee = (e.target_type.as_deref() == Some("user")).then(|| e.target_id.as_deref().and_then(|t| t.parse().ok())).flatten();
-        out.push(Alert { rule: Rule::PiiDenied, employee_id: employee, summary: format!("denied check for customers:read_pii (event {})", e.seq) });
+    if e.action == "access.check"
+        && e.outcome.as_str() == "denied"
+        && d.get("permission").and_then(Value::as_str) == Some("customers:read_pii")
+    {
+        let employee = (e.target_type.as_deref() == Some("user"))
+            .then(|| e.target_id.as_deref().and_then(|t| t.parse().ok()))
+            .flatten();
+        out.push(Alert {
+            rule: Rule::PiiDenied,
+            employee_id: employee,
+            summary: format!("denied check for customers:read_pii (event {})", e.seq),
+        });
     }
     if let Some(user) = failed_signin(e) {
         if counts.failed_signins == t.failed_signins {
             out.push(Alert {
                 rule: Rule::FailedSignIns,
                 employee_id: Some(user),
-                summary: format!("{} failed sign-ins within {} minutes", counts.failed_signins, t.failed_window / MINUTE),
+                summary: format!(
+                    "{} failed sign-ins within {} minutes",
+                    counts.failed_signins,
+                    t.failed_window / MINUTE
+                ),
             });
         }
     }
-    let breakglass_used = e.action == "access.check" && e.outcome.as_str() == "success" && d.get("role").and_then(Value::as_str) == Some("breakglass");
-    let breakglass_granted = matches!(e.action.as_str(), "grant.created" | "grant.approved" | "elevation.approved" | "elevation.breakglass_activated")
+    let breakglass_used = e.action == "access.check"
         && e.outcome.as_str() == "success"
         && d.get("role").and_then(Value::as_str) == Some("breakglass");
+    let breakglass_granted = matches!(
+        e.action.as_str(),
+        "grant.created" | "grant.approved" | "elevation.approved" | "elevation.breakglass_activated"
+    ) && e.outcome.as_str() == "success"
+        && d.get("role").and_then(Value::as_str) == Some("breakglass");
     if breakglass_used || breakglass_granted {
-        let employee = (e.target_type.as_deref() == Some("user")).then(|| e.target_id.as_deref().and_then(|t| t.parse().ok())).flatten();
-        out.push(Alert { rule: Rule::Breakglass, employee_id: employee, summary: format!("breakglass role {} ({}, event {})", if breakglass_used { "used" } else { "granted" }, e.action, e.seq) });
+        let employee = (e.target_type.as_deref() == Some("user"))
+            .then(|| e.target_id.as_deref().and_then(|t| t.parse().ok()))
+            .flatten();
+        out.push(Alert {
+            rule: Rule::Breakglass,
+            employee_id: employee,
+            summary: format!(
+                "breakglass role {} ({}, event {})",
+                if breakglass_used { "used" } else { "granted" },
+                e.action,
+                e.seq
+            ),
+        });
     }
     out
 }
@@ -286,38 +341,95 @@ mod tests {
     #[test]
     fn company_hours_follow_the_offset() {
         let t = Thresholds::default();
-        assert!(after_hours(MIDNIGHT + 19 * HOUR + 59 * MINUTE + 7 * HOUR, &t), "02:59 is night");
+        assert!(
+            after_hours(MIDNIGHT + 19 * HOUR + 59 * MINUTE + 7 * HOUR, &t),
+            "02:59 is night"
+        );
         assert!(!after_hours(MIDNIGHT + 7 * HOUR, &t), "07:00 is day");
         assert!(!after_hours(MIDNIGHT + 19 * HOUR + 59 * MINUTE, &t));
         assert!(after_hours(MIDNIGHT + 20 * HOUR, &t), "20:00 is night");
         // Berlin in winter: 19:30 UTC is 20:30 there.
-        let berlin = Thresholds { utc_offset_minutes: 60, ..t.clone() };
+        let berlin = Thresholds {
+            utc_offset_minutes: 60,
+            ..t.clone()
+        };
         assert!(after_hours(MIDNIGHT + 19 * HOUR + 30 * MINUTE, &berlin));
         assert!(!after_hours(MIDNIGHT + 6 * HOUR + 30 * MINUTE, &berlin));
         // A night that does not cross midnight.
-        let early = Thresholds { night_from: 1, night_until: 5, ..t };
+        let early = Thresholds {
+            night_from: 1,
+            night_until: 5,
+            ..t
+        };
         assert!(after_hours(MIDNIGHT + 2 * HOUR, &early) && !after_hours(MIDNIGHT + 23 * HOUR, &early));
     }
 
     #[test]
     fn after_hours_access_and_daytime_access() {
         let t = Thresholds::default();
-        assert_eq!(rules(&evaluate(&check(Outcome::Success, "customers:read", Some("support"), MIDNIGHT + 22 * HOUR), Counts::default(), &t)), vec![Rule::AfterHours]);
-        assert!(evaluate(&check(Outcome::Success, "customers:read", Some("support"), MIDNIGHT + 10 * HOUR), Counts::default(), &t).is_empty());
+        assert_eq!(
+            rules(&evaluate(
+                &check(
+                    Outcome::Success,
+                    "customers:read",
+                    Some("support"),
+                    MIDNIGHT + 22 * HOUR
+                ),
+                Counts::default(),
+                &t
+            )),
+            vec![Rule::AfterHours]
+        );
+        assert!(evaluate(
+            &check(
+                Outcome::Success,
+                "customers:read",
+                Some("support"),
+                MIDNIGHT + 10 * HOUR
+            ),
+            Counts::default(),
+            &t
+        )
+        .is_empty());
         // A reported access is judged by when it happened.
-        let reported = NewEvent::new("data.access", Outcome::Success, Actor { user_id: Some(7), ..Default::default() })
-            .customer("C-2")
-            .details(json!({ "occurred_at": MIDNIGHT + 23 * HOUR }))
-            .seal(4, MIDNIGHT + 31 * HOUR, GENESIS_HASH);
+        let reported = NewEvent::new(
+            "data.access",
+            Outcome::Success,
+            Actor {
+                user_id: Some(7),
+                ..Default::default()
+            },
+        )
+        .customer("C-2")
+        .details(json!({ "occurred_at": MIDNIGHT + 23 * HOUR }))
+        .seal(4, MIDNIGHT + 31 * HOUR, GENESIS_HASH);
         let a = evaluate(&reported, Counts::default(), &t);
         assert_eq!((rules(&a), a[0].employee_id), (vec![Rule::AfterHours], Some(7)));
     }
 
     #[test]
     fn many_customers_alerts_once_on_crossing() {
-        let t = Thresholds { customers_per_hour: 3, ..Thresholds::default() };
-        let e = check(Outcome::Success, "customers:read", Some("support"), MIDNIGHT + 10 * HOUR);
-        let at = |n: u32, new: bool| rules(&evaluate(&e, Counts { distinct_customers: n, customer_is_new: new, failed_signins: 0 }, &t));
+        let t = Thresholds {
+            customers_per_hour: 3,
+            ..Thresholds::default()
+        };
+        let e = check(
+            Outcome::Success,
+            "customers:read",
+            Some("support"),
+            MIDNIGHT + 10 * HOUR,
+        );
+        let at = |n: u32, new: bool| {
+            rules(&evaluate(
+                &e,
+                Counts {
+                    distinct_customers: n,
+                    customer_is_new: new,
+                    failed_signins: 0,
+                },
+                &t,
+            ))
+        };
         assert_eq!(at(3, true), vec![]);
         assert_eq!(at(4, true), vec![Rule::ManyCustomers]);
         assert_eq!(at(4, false), vec![], "the same customer again");
@@ -327,29 +439,64 @@ mod tests {
     #[test]
     fn denied_pii_checks_alert_other_denials_do_not() {
         let t = Thresholds::default();
-        let a = evaluate(&check(Outcome::Denied, "customers:read_pii", None, MIDNIGHT + 10 * HOUR), Counts::default(), &t);
+        let a = evaluate(
+            &check(Outcome::Denied, "customers:read_pii", None, MIDNIGHT + 10 * HOUR),
+            Counts::default(),
+            &t,
+        );
         assert_eq!((rules(&a), a[0].employee_id), (vec![Rule::PiiDenied], Some(7)));
-        assert!(evaluate(&check(Outcome::Denied, "prod_db:write", None, MIDNIGHT + 10 * HOUR), Counts::default(), &t).is_empty());
+        assert!(evaluate(
+            &check(Outcome::Denied, "prod_db:write", None, MIDNIGHT + 10 * HOUR),
+            Counts::default(),
+            &t
+        )
+        .is_empty());
         // A denied check is not an access: no after-hours alert for it.
-        assert_eq!(rules(&evaluate(&check(Outcome::Denied, "customers:read_pii", None, MIDNIGHT + 22 * HOUR), Counts::default(), &t)), vec![Rule::PiiDenied]);
+        assert_eq!(
+            rules(&evaluate(
+                &check(Outcome::Denied, "customers:read_pii", None, MIDNIGHT + 22 * HOUR),
+                Counts::default(),
+                &t
+            )),
+            vec![Rule::PiiDenied]
+        );
     }
 
     #[test]
     fn failed_sign_ins_alert_at_the_threshold() {
         let t = Thresholds::default();
-        let e = NewEvent::new("auth.signin", Outcome::Failure, Actor::default()).target("user", 9).reason("wrong password").seal(2, 1, GENESIS_HASH);
-        let with = |n| rules(&evaluate(&e, Counts { failed_signins: n, ..Counts::default() }, &t));
+        let e = NewEvent::new("auth.signin", Outcome::Failure, Actor::default())
+            .target("user", 9)
+            .reason("wrong password")
+            .seal(2, 1, GENESIS_HASH);
+        let with = |n| {
+            rules(&evaluate(
+                &e,
+                Counts {
+                    failed_signins: n,
+                    ..Counts::default()
+                },
+                &t,
+            ))
+        };
         assert_eq!(with(4), vec![]);
         assert_eq!(with(5), vec![Rule::FailedSignIns]);
         assert_eq!(with(6), vec![]);
-        let unknown = NewEvent::new("auth.signin", Outcome::Failure, Actor::default()).target("email", "x@y").seal(2, 1, GENESIS_HASH);
+        let unknown = NewEvent::new("auth.signin", Outcome::Failure, Actor::default())
+            .target("email", "x@y")
+            .seal(2, 1, GENESIS_HASH);
         assert_eq!(failed_signin(&unknown), None);
     }
 
     #[test]
     fn breakglass_grant_or_use_alerts() {
         let t = Thresholds::default();
-        let used = check(Outcome::Success, "prod_db:write", Some("breakglass"), MIDNIGHT + 10 * HOUR);
+        let used = check(
+            Outcome::Success,
+            "prod_db:write",
+            Some("breakglass"),
+            MIDNIGHT + 10 * HOUR,
+        );
         assert!(rules(&evaluate(&used, Counts::default(), &t)).contains(&Rule::Breakglass));
         let granted = NewEvent::new("grant.created", Outcome::Success, Actor::default())
             .target("user", 4)
@@ -357,7 +504,9 @@ mod tests {
             .seal(5, 1, GENESIS_HASH);
         let a = evaluate(&granted, Counts::default(), &t);
         assert_eq!((rules(&a), a[0].employee_id), (vec![Rule::Breakglass], Some(4)));
-        let other = NewEvent::new("grant.created", Outcome::Success, Actor::default()).details(json!({ "role": "support" })).seal(5, 1, GENESIS_HASH);
+        let other = NewEvent::new("grant.created", Outcome::Success, Actor::default())
+            .details(json!({ "role": "support" }))
+            .seal(5, 1, GENESIS_HASH);
         assert!(evaluate(&other, Counts::default(), &t).is_empty());
         assert_eq!(Rule::parse("breakglass"), Some(Rule::Breakglass));
     }
@@ -369,7 +518,11 @@ mod tests {
         assert_eq!(w.observe(7, "C-1", t0), (1, true));
         assert_eq!(w.observe(7, "C-2", t0 + MINUTE), (2, true));
         assert_eq!(w.observe(7, "C-1", t0 + 2 * MINUTE), (2, false), "a repeat is not new");
-        assert_eq!(w.observe(8, "C-1", t0 + 2 * MINUTE), (1, true), "each employee has a window of their own");
+        assert_eq!(
+            w.observe(8, "C-1", t0 + 2 * MINUTE),
+            (1, true),
+            "each employee has a window of their own"
+        );
         // C-2 (last at t0+1min) leaves the window; C-1 was seen at t0+2min.
         assert_eq!(w.observe(7, "C-3", t0 + HOUR + MINUTE + 1), (2, true));
         // C-1's latest access is now an hour old: new again.
@@ -416,13 +569,21 @@ mod tests {
             let employee = (x >> 20) as i64 % 3;
             let customer = format!("C-{}", (x >> 8) % 90);
             let since = at - CUSTOMER_WINDOW;
-            let mut distinct: Vec<&String> = seen.iter().filter(|(e, _, t)| *e == employee && *t > since).map(|(_, c, _)| c).collect();
+            let mut distinct: Vec<&String> = seen
+                .iter()
+                .filter(|(e, _, t)| *e == employee && *t > since)
+                .map(|(_, c, _)| c)
+                .collect();
             let is_new = !distinct.contains(&&customer);
             distinct.push(&customer);
             distinct.sort();
             distinct.dedup();
             let expected = (distinct.len() as u32, is_new);
-            assert_eq!(w.observe(employee, &customer, at), expected, "access by {employee} to {customer} at {at}");
+            assert_eq!(
+                w.observe(employee, &customer, at),
+                expected,
+                "access by {employee} to {customer} at {at}"
+            );
             seen.push((employee, customer, at));
         }
     }

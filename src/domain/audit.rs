@@ -291,9 +291,14 @@ impl fmt::Display for ChainError {
         match self {
             ChainError::HashMismatch { seq } => write!(f, "event {seq}: content does not match its hash (changed)"),
             ChainError::BrokenLink { seq } => {
-                write!(f, "event {seq}: previous-hash link is broken (an earlier event was removed, inserted or reordered)")
+                write!(
+                    f,
+                    "event {seq}: previous-hash link is broken (an earlier event was removed, inserted or reordered)"
+                )
             }
-            ChainError::Gap { expected, found } => write!(f, "event {expected} is missing (next event found is {found})"),
+            ChainError::Gap { expected, found } => {
+                write!(f, "event {expected} is missing (next event found is {found})")
+            }
             ChainError::Truncated { head_seq, last_seq } => {
                 write!(f, "chain ends at event {last_seq} but the head records event {head_seq} (events removed from the end)")
             }
@@ -320,13 +325,23 @@ impl Default for Verifier {
 
 impl Verifier {
     pub fn new() -> Self {
-        Self { expected_seq: 1, prev_hash: GENESIS_HASH.to_owned(), count: 0, buf: Vec::with_capacity(1024) }
+        Self {
+            expected_seq: 1,
+            prev_hash: GENESIS_HASH.to_owned(),
+            count: 0,
+            buf: Vec::with_capacity(1024),
+        }
     }
 
     /// Continues a chain already checked up to `prev_seq`, whose last hash
     /// is `prev_hash`.
     pub fn resume(prev_seq: i64, prev_hash: &str) -> Self {
-        Self { expected_seq: prev_seq + 1, prev_hash: prev_hash.to_owned(), count: 0, buf: Vec::with_capacity(1024) }
+        Self {
+            expected_seq: prev_seq + 1,
+            prev_hash: prev_hash.to_owned(),
+            count: 0,
+            buf: Vec::with_capacity(1024),
+        }
     }
 
     pub fn push(&mut self, event: &Event) -> Result<(), ChainError> {
@@ -335,7 +350,10 @@ impl Verifier {
 
     pub fn push_ref(&mut self, event: &EventRef<'_>) -> Result<(), ChainError> {
         if event.seq != self.expected_seq {
-            return Err(ChainError::Gap { expected: self.expected_seq, found: event.seq });
+            return Err(ChainError::Gap {
+                expected: self.expected_seq,
+                found: event.seq,
+            });
         }
         if !event.hash_matches(&mut self.buf) {
             return Err(ChainError::HashMismatch { seq: event.seq });
@@ -369,7 +387,11 @@ impl Verifier {
 }
 
 /// Verifies a whole chain held in memory.
-pub fn verify_chain<'a>(events: impl IntoIterator<Item = &'a Event>, head_seq: i64, head_hash: &str) -> Result<u64, ChainError> {
+pub fn verify_chain<'a>(
+    events: impl IntoIterator<Item = &'a Event>,
+    head_seq: i64,
+    head_hash: &str,
+) -> Result<u64, ChainError> {
     let mut v = Verifier::new();
     for e in events {
         v.push(e)?;
@@ -386,10 +408,17 @@ mod tests {
         let mut prev = GENESIS_HASH.to_owned();
         (1..=n)
             .map(|seq| {
-                let e = NewEvent::new("auth.signin", Outcome::Success, Actor { user_id: Some(seq), ..Default::default() })
-                    .target("user", seq)
-                    .details(json!({"b": 2, "a": seq}))
-                    .seal(seq, 1_700_000_000_000 + seq, &prev);
+                let e = NewEvent::new(
+                    "auth.signin",
+                    Outcome::Success,
+                    Actor {
+                        user_id: Some(seq),
+                        ..Default::default()
+                    },
+                )
+                .target("user", seq)
+                .details(json!({"b": 2, "a": seq}))
+                .seal(seq, 1_700_000_000_000 + seq, &prev);
                 prev = e.hash.clone();
                 e
             })
@@ -487,7 +516,13 @@ mod tests {
         let mut c = chain(5);
         let (s, h) = head(&c);
         c.pop();
-        assert_eq!(verify_chain(&c, s, &h), Err(ChainError::Truncated { head_seq: 5, last_seq: 4 }));
+        assert_eq!(
+            verify_chain(&c, s, &h),
+            Err(ChainError::Truncated {
+                head_seq: 5,
+                last_seq: 4
+            })
+        );
     }
 
     #[test]
@@ -510,6 +545,9 @@ mod tests {
     #[test]
     fn head_mismatch_is_detected() {
         let c = chain(3);
-        assert_eq!(verify_chain(&c, 3, GENESIS_HASH), Err(ChainError::HeadMismatch { head_seq: 3 }));
+        assert_eq!(
+            verify_chain(&c, 3, GENESIS_HASH),
+            Err(ChainError::HeadMismatch { head_seq: 3 })
+        );
     }
 }

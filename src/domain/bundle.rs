@@ -51,7 +51,11 @@ pub struct Header {
 pub enum Line {
     Event(Event),
     /// The root of events `start..start+size` (1-based `start`).
-    Subtree { start: i64, size: u64, root: String },
+    Subtree {
+        start: i64,
+        size: u64,
+        root: String,
+    },
     Checkpoint(Checkpoint),
 }
 
@@ -69,14 +73,21 @@ pub struct Report {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BundleError {
     /// Not a bundle, or a line that cannot be read.
-    Malformed { line: usize, problem: String },
+    Malformed {
+        line: usize,
+        problem: String,
+    },
     /// The events themselves: changed, missing, reordered.
     Chain(ChainError),
     Checkpoint(CheckpointError),
     /// The bundle's keys are not the one the verifier was told to trust.
-    UntrustedKey { key_id: String },
+    UntrustedKey {
+        key_id: String,
+    },
     /// No signed checkpoint covers the end of the range.
-    Uncovered { last_seq: i64 },
+    Uncovered {
+        last_seq: i64,
+    },
 }
 
 impl fmt::Display for BundleError {
@@ -85,8 +96,13 @@ impl fmt::Display for BundleError {
             Self::Malformed { line, problem } => write!(f, "line {line}: {problem}"),
             Self::Chain(e) => write!(f, "{e}"),
             Self::Checkpoint(e) => write!(f, "{e}"),
-            Self::UntrustedKey { key_id } => write!(f, "the bundle is signed with key {key_id}, not the public key given"),
-            Self::Uncovered { last_seq } => write!(f, "no signed checkpoint covers event {last_seq}: the range cannot be proven"),
+            Self::UntrustedKey { key_id } => {
+                write!(f, "the bundle is signed with key {key_id}, not the public key given")
+            }
+            Self::Uncovered { last_seq } => write!(
+                f,
+                "no signed checkpoint covers event {last_seq}: the range cannot be proven"
+            ),
         }
     }
 }
@@ -105,21 +121,31 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
 {
-    let mut lines = lines.into_iter().enumerate().filter(|(_, l)| !l.as_ref().trim().is_empty());
-    let malformed = |line: usize, problem: String| BundleError::Malformed { line: line + 1, problem };
+    let mut lines = lines
+        .into_iter()
+        .enumerate()
+        .filter(|(_, l)| !l.as_ref().trim().is_empty());
+    let malformed = |line: usize, problem: String| BundleError::Malformed {
+        line: line + 1,
+        problem,
+    };
     let (n, first) = lines.next().ok_or_else(|| malformed(0, "the file is empty".into()))?;
-    let header: Header = serde_json::from_str(first.as_ref()).map_err(|e| malformed(n, format!("not a bundle header: {e}")))?;
+    let header: Header =
+        serde_json::from_str(first.as_ref()).map_err(|e| malformed(n, format!("not a bundle header: {e}")))?;
     if header.format != FORMAT {
         return Err(malformed(n, format!("unknown format {:?}", header.format)));
     }
     let mut keys = Vec::new();
     for k in &header.public_keys {
-        let key = checkpoint::public_key_from_hex(&k.public_key).ok_or_else(|| malformed(n, format!("public key {} is not a valid Ed25519 key", k.key_id)))?;
+        let key = checkpoint::public_key_from_hex(&k.public_key)
+            .ok_or_else(|| malformed(n, format!("public key {} is not a valid Ed25519 key", k.key_id)))?;
         keys.push(key);
     }
     if let Some(t) = trusted {
         if !keys.contains(t) {
-            return Err(BundleError::UntrustedKey { key_id: header.public_keys.first().map(|k| k.key_id.clone()).unwrap_or_default() });
+            return Err(BundleError::UntrustedKey {
+                key_id: header.public_keys.first().map(|k| k.key_id.clone()).unwrap_or_default(),
+            });
         }
         keys = vec![*t];
     }
@@ -149,7 +175,11 @@ where
             Line::Event(e) => {
                 if walk.is_none() {
                     checkpoint::check_list(&keys, &checkpoints, None).map_err(BundleError::Checkpoint)?;
-                    covered = checkpoints.iter().filter(|c| c.tree_size >= header.last_seq).map(|c| c.number).min();
+                    covered = checkpoints
+                        .iter()
+                        .filter(|c| c.tree_size >= header.last_seq)
+                        .map(|c| c.number)
+                        .min();
                     let roots = RootChecker::new(prefix.clone(), std::mem::take(&mut checkpoints));
                     walk = Some((Verifier::resume(header.first_seq - 1, &e.prev_hash), roots));
                 }
@@ -162,27 +192,48 @@ where
                 last = e.seq;
             }
             Line::Subtree { start, size, root } => {
-                let Some((_, roots)) = walk.as_mut() else { return Err(malformed(i, "a subtree before the events".into())) };
+                let Some((_, roots)) = walk.as_mut() else {
+                    return Err(malformed(i, "a subtree before the events".into()));
+                };
                 if last != header.last_seq {
-                    return Err(BundleError::Chain(ChainError::Truncated { head_seq: header.last_seq, last_seq: last }));
+                    return Err(BundleError::Chain(ChainError::Truncated {
+                        head_seq: header.last_seq,
+                        last_seq: last,
+                    }));
                 }
-                let root = hash_from_hex(&root).ok_or_else(|| malformed(i, "a subtree root is not 64 hex digits".into()))?;
+                let root =
+                    hash_from_hex(&root).ok_or_else(|| malformed(i, "a subtree root is not 64 hex digits".into()))?;
                 if start != roots.size() as i64 + 1 {
-                    return Err(malformed(i, format!("a subtree starting at event {start} does not follow event {}", roots.size())));
+                    return Err(malformed(
+                        i,
+                        format!(
+                            "a subtree starting at event {start} does not follow event {}",
+                            roots.size()
+                        ),
+                    ));
                 }
                 roots.push_subtree(size, root).map_err(|e| match e {
-                    SubtreeError::Misaligned => malformed(i, format!("a subtree of {size} events cannot start at event {start}")),
+                    SubtreeError::Misaligned => {
+                        malformed(i, format!("a subtree of {size} events cannot start at event {start}"))
+                    }
                     SubtreeError::Checkpoint(c) => BundleError::Checkpoint(c),
                 })?;
             }
         }
     }
-    let Some((chain, roots)) = walk else { return Err(malformed(n, "the bundle holds no events".into())) };
+    let Some((chain, roots)) = walk else {
+        return Err(malformed(n, "the bundle holds no events".into()));
+    };
     if last != header.last_seq {
-        return Err(BundleError::Chain(ChainError::Truncated { head_seq: header.last_seq, last_seq: last }));
+        return Err(BundleError::Chain(ChainError::Truncated {
+            head_seq: header.last_seq,
+            last_seq: last,
+        }));
     }
     let matched = roots.finish().map_err(BundleError::Checkpoint)?;
-    let covered_by = covered.ok_or(BundleError::Uncovered { last_seq: header.last_seq })?;
+    let covered_by = covered.ok_or(BundleError::Uncovered {
+        last_seq: header.last_seq,
+    })?;
     Ok(Report {
         first_seq: header.first_seq,
         last_seq: header.last_seq,
@@ -206,7 +257,9 @@ mod tests {
         let mut prev = GENESIS_HASH.to_owned();
         (1..=n)
             .map(|seq| {
-                let e = NewEvent::new("customer.view", Outcome::Success, Actor::default()).customer(format!("C-{seq}")).seal(seq, 1_000 * seq, &prev);
+                let e = NewEvent::new("customer.view", Outcome::Success, Actor::default())
+                    .customer(format!("C-{seq}"))
+                    .seal(seq, 1_000 * seq, &prev);
                 prev.clone_from(&e.hash);
                 e
             })
@@ -224,7 +277,14 @@ mod tests {
         let mut cps: Vec<Checkpoint> = Vec::new();
         for &n in sizes {
             let ls = leaves(&events[..n as usize]);
-            let cp = Checkpoint::sign(key, cps.last(), n, &merkle::root(&ls), &events[n as usize - 1].hash, 9_000 + n);
+            let cp = Checkpoint::sign(
+                key,
+                cps.last(),
+                n,
+                &merkle::root(&ls),
+                &events[n as usize - 1].hash,
+                9_000 + n,
+            );
             cps.push(cp);
         }
         let cover = cps.iter().find(|c| c.tree_size >= b).unwrap().tree_size;
@@ -239,7 +299,10 @@ mod tests {
             to: None,
             first_seq: a,
             last_seq: b,
-            public_keys: vec![PublicKey { key_id: checkpoint::key_id(&key.verifying_key()), public_key: hex::encode(key.verifying_key().as_bytes()) }],
+            public_keys: vec![PublicKey {
+                key_id: checkpoint::key_id(&key.verifying_key()),
+                public_key: hex::encode(key.verifying_key().as_bytes()),
+            }],
             prefix: prefix.nodes().iter().map(|(n, h)| (*n, hex::encode(h))).collect(),
         };
         let mut out = vec![serde_json::to_string(&header).unwrap()];
@@ -252,7 +315,14 @@ mod tests {
         let all = leaves(&events);
         for (at, len) in aligned_ranges(b as u64, cover as u64) {
             let root = merkle::root(&all[at as usize..(at + len) as usize]);
-            out.push(serde_json::to_string(&Line::Subtree { start: at as i64 + 1, size: len, root: hex::encode(root) }).unwrap());
+            out.push(
+                serde_json::to_string(&Line::Subtree {
+                    start: at as i64 + 1,
+                    size: len,
+                    root: hex::encode(root),
+                })
+                .unwrap(),
+            );
         }
         out
     }
@@ -266,7 +336,10 @@ mod tests {
         let b = bundle(&key(), 40, &[10, 25, 40], 12, 30);
         let r = verify(&b, None).unwrap();
         assert_eq!((r.first_seq, r.last_seq, r.events), (12, 30, 19));
-        assert_eq!(r.checkpoints, 2, "checkpoint 25 from the events, 40 through the subtrees");
+        assert_eq!(
+            r.checkpoints, 2,
+            "checkpoint 25 from the events, 40 through the subtrees"
+        );
         assert_eq!(r.covered_by, 3);
         assert_eq!(verify(&b, Some(&key().verifying_key())).unwrap(), r);
         // The whole chain, and a range ending exactly on a checkpoint.
@@ -280,20 +353,42 @@ mod tests {
         let mut b = bundle(&key(), 40, &[10, 40], 12, 30);
         let i = at(&b, 16);
         b[i] = b[i].replace("C-16", "C-99");
-        assert_eq!(verify(&b, None), Err(BundleError::Chain(ChainError::HashMismatch { seq: 16 })));
+        assert_eq!(
+            verify(&b, None),
+            Err(BundleError::Chain(ChainError::HashMismatch { seq: 16 }))
+        );
         // Removed, or two swapped.
         let mut removed = bundle(&key(), 40, &[10, 40], 12, 30);
         removed.remove(at(&removed, 16));
-        assert_eq!(verify(&removed, None), Err(BundleError::Chain(ChainError::Gap { expected: 16, found: 17 })));
+        assert_eq!(
+            verify(&removed, None),
+            Err(BundleError::Chain(ChainError::Gap {
+                expected: 16,
+                found: 17
+            }))
+        );
         let mut swapped = bundle(&key(), 40, &[10, 40], 12, 30);
         let (i, j) = (at(&swapped, 16), at(&swapped, 17));
         swapped.swap(i, j);
-        assert_eq!(verify(&swapped, None), Err(BundleError::Chain(ChainError::Gap { expected: 16, found: 17 })));
+        assert_eq!(
+            verify(&swapped, None),
+            Err(BundleError::Chain(ChainError::Gap {
+                expected: 16,
+                found: 17
+            }))
+        );
         // The tail dropped (header edited to match): the signed root fails.
         let mut cut = bundle(&key(), 40, &[10, 40], 12, 30);
         cut.remove(at(&cut, 30));
         cut[0] = cut[0].replace("\"last_seq\":30", "\"last_seq\":29");
-        assert!(matches!(verify(&cut, None), Err(BundleError::Malformed { .. }) | Err(BundleError::Checkpoint(_))), "{:?}", verify(&cut, None));
+        assert!(
+            matches!(
+                verify(&cut, None),
+                Err(BundleError::Malformed { .. }) | Err(BundleError::Checkpoint(_))
+            ),
+            "{:?}",
+            verify(&cut, None)
+        );
     }
 
     #[test]
@@ -302,25 +397,48 @@ mod tests {
         // internally consistent, so only the trusted key catches it.
         let forged = bundle(&SigningKey::from_bytes(&[6; 32]), 40, &[10, 40], 12, 30);
         assert!(verify(&forged, None).is_ok());
-        assert!(matches!(verify(&forged, Some(&key().verifying_key())), Err(BundleError::UntrustedKey { .. })));
+        assert!(matches!(
+            verify(&forged, Some(&key().verifying_key())),
+            Err(BundleError::UntrustedKey { .. })
+        ));
         // A changed checkpoint or subtree fails its signature or root.
         let mut b = bundle(&key(), 40, &[10, 40], 12, 30);
         let last = b.iter().position(|l| l.contains("\"tree_size\":40")).unwrap();
         b[last] = b[last].replace("\"at\":9040", "\"at\":9041");
-        assert_eq!(verify(&b, None), Err(BundleError::Checkpoint(CheckpointError::BadSignature { number: 2 })));
+        assert_eq!(
+            verify(&b, None),
+            Err(BundleError::Checkpoint(CheckpointError::BadSignature { number: 2 }))
+        );
         let mut b = bundle(&key(), 40, &[10, 40], 12, 30);
         let sub = b.iter().position(|l| l.contains("\"subtree\"")).unwrap();
         let line: Line = serde_json::from_str(&b[sub]).unwrap();
         if let Line::Subtree { start, size, .. } = line {
-            b[sub] = serde_json::to_string(&Line::Subtree { start, size, root: "ab".repeat(32) }).unwrap();
+            b[sub] = serde_json::to_string(&Line::Subtree {
+                start,
+                size,
+                root: "ab".repeat(32),
+            })
+            .unwrap();
         }
-        assert_eq!(verify(&b, None), Err(BundleError::Checkpoint(CheckpointError::RootMismatch { number: 2, tree_size: 40 })));
+        assert_eq!(
+            verify(&b, None),
+            Err(BundleError::Checkpoint(CheckpointError::RootMismatch {
+                number: 2,
+                tree_size: 40
+            }))
+        );
     }
 
     #[test]
     fn malformed_and_unproven_bundles_are_refused() {
-        assert!(matches!(verify(Vec::<String>::new(), None), Err(BundleError::Malformed { line: 1, .. })));
-        assert!(matches!(verify(["{\"format\":\"zip\"}"], None), Err(BundleError::Malformed { line: 1, .. })));
+        assert!(matches!(
+            verify(Vec::<String>::new(), None),
+            Err(BundleError::Malformed { line: 1, .. })
+        ));
+        assert!(matches!(
+            verify(["{\"format\":\"zip\"}"], None),
+            Err(BundleError::Malformed { line: 1, .. })
+        ));
         let mut b = bundle(&key(), 40, &[10, 40], 12, 30);
         b[3] = "{\"type\":\"event\",\"seq\":\"x\"}".into();
         assert!(matches!(verify(&b, None), Err(BundleError::Malformed { line: 4, .. })));

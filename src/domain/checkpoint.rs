@@ -59,7 +59,14 @@ impl Checkpoint {
     }
 
     /// A signed checkpoint following `prev` (none for the first).
-    pub fn sign(key: &SigningKey, prev: Option<&Checkpoint>, tree_size: i64, root: &Hash, head_hash: &str, at: Millis) -> Checkpoint {
+    pub fn sign(
+        key: &SigningKey,
+        prev: Option<&Checkpoint>,
+        tree_size: i64,
+        root: &Hash,
+        head_hash: &str,
+        at: Millis,
+    ) -> Checkpoint {
         let mut cp = Checkpoint {
             number: prev.map_or(1, |p| p.number + 1),
             tree_size,
@@ -80,8 +87,11 @@ impl Checkpoint {
         if hex::decode_to_slice(&self.signature, &mut raw).is_err() {
             return false;
         }
-        let Some(key) = keys.iter().find(|k| key_id(k) == self.key_id) else { return false };
-        key.verify(self.message().as_bytes(), &Signature::from_bytes(&raw)).is_ok()
+        let Some(key) = keys.iter().find(|k| key_id(k) == self.key_id) else {
+            return false;
+        };
+        key.verify(self.message().as_bytes(), &Signature::from_bytes(&raw))
+            .is_ok()
     }
 }
 
@@ -151,7 +161,10 @@ pub fn check_list(keys: &[VerifyingKey], list: &[Checkpoint], first_prev: Option
             }
             Some(p) => {
                 if cp.number != p.number + 1 {
-                    return Err(CheckpointError::Gap { expected: p.number + 1, found: cp.number });
+                    return Err(CheckpointError::Gap {
+                        expected: p.number + 1,
+                        found: cp.number,
+                    });
                 }
                 if cp.prev_hash != p.digest() {
                     return Err(CheckpointError::BrokenLink { number: cp.number });
@@ -189,7 +202,11 @@ impl RootChecker {
     pub fn new(frontier: Frontier, checkpoints: Vec<Checkpoint>) -> Self {
         let start = frontier.size() as i64;
         let checkpoints = checkpoints.into_iter().filter(|c| c.tree_size > start).collect();
-        Self { frontier, checkpoints, matched: 0 }
+        Self {
+            frontier,
+            checkpoints,
+            matched: 0,
+        }
     }
 
     /// Feeds the event numbered `seq` (the next one) with its stored hash.
@@ -201,10 +218,16 @@ impl RootChecker {
                 break;
             }
             if cp.head_hash != event_hash {
-                return Err(CheckpointError::HeadMismatch { number: cp.number, tree_size: cp.tree_size });
+                return Err(CheckpointError::HeadMismatch {
+                    number: cp.number,
+                    tree_size: cp.tree_size,
+                });
             }
             if hex::encode(self.frontier.root()) != cp.root {
-                return Err(CheckpointError::RootMismatch { number: cp.number, tree_size: cp.tree_size });
+                return Err(CheckpointError::RootMismatch {
+                    number: cp.number,
+                    tree_size: cp.tree_size,
+                });
             }
             self.checkpoints.pop_front();
             self.matched += 1;
@@ -222,7 +245,9 @@ impl RootChecker {
     /// checked and is passed over (not counted); one ending at its end is
     /// checked by root (its head event is not at hand).
     pub fn push_subtree(&mut self, len: u64, root: Hash) -> Result<(), SubtreeError> {
-        self.frontier.push_subtree(len, root).map_err(|_| SubtreeError::Misaligned)?;
+        self.frontier
+            .push_subtree(len, root)
+            .map_err(|_| SubtreeError::Misaligned)?;
         let size = self.frontier.size() as i64;
         while let Some(cp) = self.checkpoints.front() {
             if cp.tree_size > size {
@@ -230,7 +255,10 @@ impl RootChecker {
             }
             if cp.tree_size == size {
                 if hex::encode(self.frontier.root()) != cp.root {
-                    return Err(SubtreeError::Checkpoint(CheckpointError::RootMismatch { number: cp.number, tree_size: cp.tree_size }));
+                    return Err(SubtreeError::Checkpoint(CheckpointError::RootMismatch {
+                        number: cp.number,
+                        tree_size: cp.tree_size,
+                    }));
                 }
                 self.matched += 1;
             }
@@ -243,7 +271,11 @@ impl RootChecker {
     /// are missing. Returns how many checkpoints were matched.
     pub fn finish(self) -> Result<u64, CheckpointError> {
         match self.checkpoints.front() {
-            Some(cp) => Err(CheckpointError::Truncated { number: cp.number, tree_size: cp.tree_size, events: self.frontier.size() as i64 }),
+            Some(cp) => Err(CheckpointError::Truncated {
+                number: cp.number,
+                tree_size: cp.tree_size,
+                events: self.frontier.size() as i64,
+            }),
             None => Ok(self.matched),
         }
     }
@@ -262,7 +294,9 @@ mod tests {
         let mut prev = GENESIS_HASH.to_owned();
         (1..=n)
             .map(|seq| {
-                let e = NewEvent::new("test.event", Outcome::Success, Actor::default()).target("n", seq).seal(seq, 1_000 + seq, &prev);
+                let e = NewEvent::new("test.event", Outcome::Success, Actor::default())
+                    .target("n", seq)
+                    .seal(seq, 1_000 + seq, &prev);
                 prev.clone_from(&e.hash);
                 e
             })
@@ -273,8 +307,18 @@ mod tests {
     fn checkpoints(k: &SigningKey, events: &[Event], sizes: &[usize]) -> Vec<Checkpoint> {
         let mut out: Vec<Checkpoint> = Vec::new();
         for &n in sizes {
-            let leaves: Vec<Hash> = events[..n].iter().map(|e| merkle::leaf_from_hex(&e.hash).unwrap()).collect();
-            let cp = Checkpoint::sign(k, out.last(), n as i64, &merkle::root(&leaves), &events[n - 1].hash, 5_000 + n as i64);
+            let leaves: Vec<Hash> = events[..n]
+                .iter()
+                .map(|e| merkle::leaf_from_hex(&e.hash).unwrap())
+                .collect();
+            let cp = Checkpoint::sign(
+                k,
+                out.last(),
+                n as i64,
+                &merkle::root(&leaves),
+                &events[n - 1].hash,
+                5_000 + n as i64,
+            );
             out.push(cp);
         }
         out
@@ -295,7 +339,9 @@ mod tests {
         let cps = checkpoints(&k, &events, &[3, 3, 8, 20]);
         assert_eq!(cps[0].prev_hash, GENESIS_HASH);
         assert_eq!(cps[1].prev_hash, cps[0].digest());
-        assert!(cps[0].message().starts_with("gatehouse-checkpoint-v1\nnumber 1\ntree_size 3\n"));
+        assert!(cps[0]
+            .message()
+            .starts_with("gatehouse-checkpoint-v1\nnumber 1\ntree_size 3\n"));
         check_list(&[k.verifying_key()], &cps, None).unwrap();
         assert_eq!(walk(&events, cps), Ok(4));
     }
@@ -307,15 +353,27 @@ mod tests {
         let mut cps = checkpoints(&k, &events, &[4, 10]);
         // Signed by someone else.
         let forged = checkpoints(&key(8), &events, &[4, 10]);
-        assert_eq!(check_list(&[k.verifying_key()], &forged, None), Err(CheckpointError::BadSignature { number: 1 }));
+        assert_eq!(
+            check_list(&[k.verifying_key()], &forged, None),
+            Err(CheckpointError::BadSignature { number: 1 })
+        );
         // Any field changed after signing.
         cps[1].tree_size = 9;
-        assert_eq!(check_list(&[k.verifying_key()], &cps, None), Err(CheckpointError::BadSignature { number: 2 }));
+        assert_eq!(
+            check_list(&[k.verifying_key()], &cps, None),
+            Err(CheckpointError::BadSignature { number: 2 })
+        );
         let mut cps = checkpoints(&k, &events, &[4, 10]);
         cps[0].signature = "00".repeat(64);
-        assert_eq!(check_list(&[k.verifying_key()], &cps, None), Err(CheckpointError::BadSignature { number: 1 }));
+        assert_eq!(
+            check_list(&[k.verifying_key()], &cps, None),
+            Err(CheckpointError::BadSignature { number: 1 })
+        );
         cps[0].signature = "nonsense".into();
-        assert_eq!(check_list(&[k.verifying_key()], &cps, None), Err(CheckpointError::BadSignature { number: 1 }));
+        assert_eq!(
+            check_list(&[k.verifying_key()], &cps, None),
+            Err(CheckpointError::BadSignature { number: 1 })
+        );
     }
 
     #[test]
@@ -324,9 +382,15 @@ mod tests {
         let events = chain(10);
         let cps = checkpoints(&k, &events, &[2, 4, 10]);
         let without_middle = vec![cps[0].clone(), cps[2].clone()];
-        assert_eq!(check_list(&[k.verifying_key()], &without_middle, None), Err(CheckpointError::Gap { expected: 2, found: 3 }));
+        assert_eq!(
+            check_list(&[k.verifying_key()], &without_middle, None),
+            Err(CheckpointError::Gap { expected: 2, found: 3 })
+        );
         // A properly signed list cannot link to the wrong predecessor.
-        assert_eq!(check_list(&[k.verifying_key()], &cps[1..], Some(&cps[1].digest())), Err(CheckpointError::BrokenLink { number: 2 }));
+        assert_eq!(
+            check_list(&[k.verifying_key()], &cps[1..], Some(&cps[1].digest())),
+            Err(CheckpointError::BrokenLink { number: 2 })
+        );
         check_list(&[k.verifying_key()], &cps[1..], Some(&cps[0].digest())).unwrap();
     }
 
@@ -347,13 +411,32 @@ mod tests {
             *e = n.seal(e.seq, e.at, &prev);
             prev.clone_from(&e.hash);
         }
-        assert_eq!(walk(&rewritten, cps.clone()), Err(CheckpointError::HeadMismatch { number: 1, tree_size: 5 }));
+        assert_eq!(
+            walk(&rewritten, cps.clone()),
+            Err(CheckpointError::HeadMismatch {
+                number: 1,
+                tree_size: 5
+            })
+        );
         // The tail cut off (and the head rewritten to match).
-        assert_eq!(walk(&events[..9], cps.clone()), Err(CheckpointError::Truncated { number: 2, tree_size: 12, events: 9 }));
+        assert_eq!(
+            walk(&events[..9], cps.clone()),
+            Err(CheckpointError::Truncated {
+                number: 2,
+                tree_size: 12,
+                events: 9
+            })
+        );
         // Two events swapped: the head of checkpoint 1 still matches but the root does not.
         let mut swapped = events.clone();
         swapped.swap(1, 2);
-        assert_eq!(walk(&swapped, cps), Err(CheckpointError::RootMismatch { number: 1, tree_size: 5 }));
+        assert_eq!(
+            walk(&swapped, cps),
+            Err(CheckpointError::RootMismatch {
+                number: 1,
+                tree_size: 5
+            })
+        );
     }
 
     #[test]

@@ -2,7 +2,12 @@
 //! while, someone else approves, and the access ends by itself. The request
 //! is a small state machine; every transition is checked here.
 
-use super::{grants::describe_duration, permissions::{Permission, PermissionSet}, roles::RoleDef, Millis, HOUR, MINUTE};
+use super::{
+    grants::describe_duration,
+    permissions::{Permission, PermissionSet},
+    roles::RoleDef,
+    Millis, HOUR, MINUTE,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,7 +24,15 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 7] = [State::Pending, State::Approved, State::Denied, State::Cancelled, State::Expired, State::Revoked, State::Lapsed];
+    pub const ALL: [State; 7] = [
+        State::Pending,
+        State::Approved,
+        State::Denied,
+        State::Cancelled,
+        State::Expired,
+        State::Revoked,
+        State::Lapsed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -106,7 +119,10 @@ impl TicketRule {
         let mut prefixes = Vec::new();
         for p in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             if !(2..=10).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(format!("ticket prefix {:?} must be 2 to 10 upper-case letters", p.chars().take(20).collect::<String>()));
+                return Err(format!(
+                    "ticket prefix {:?} must be 2 to 10 upper-case letters",
+                    p.chars().take(20).collect::<String>()
+                ));
             }
             if !prefixes.iter().any(|q| q == p) {
                 prefixes.push(p.to_owned());
@@ -116,7 +132,9 @@ impl TicketRule {
     }
 
     pub fn accepts(&self, t: &str) -> bool {
-        let Some((prefix, number)) = t.split_once('-') else { return false };
+        let Some((prefix, number)) = t.split_once('-') else {
+            return false;
+        };
         (2..=10).contains(&prefix.len())
             && prefix.bytes().all(|b| b.is_ascii_uppercase())
             && (self.prefixes.is_empty() || self.prefixes.iter().any(|p| p == prefix))
@@ -129,7 +147,11 @@ impl TicketRule {
         if self.prefixes.is_empty() {
             "SUP-1234 (letters, a dash, digits)".into()
         } else {
-            self.prefixes.iter().map(|p| format!("{p}-1234")).collect::<Vec<_>>().join(" or ")
+            self.prefixes
+                .iter()
+                .map(|p| format!("{p}-1234"))
+                .collect::<Vec<_>>()
+                .join(" or ")
         }
     }
 }
@@ -155,7 +177,12 @@ pub fn check_customers(list: &[String], role: &RoleDef) -> Result<Vec<String>, E
     if out.len() > MAX_SCOPED_CUSTOMERS {
         return Err(ElevationError::Customers);
     }
-    let customer_perms = PermissionSet::of(&[Permission::CustomersRead, Permission::CustomersReadPii, Permission::OrdersWrite, Permission::AccountsWrite]);
+    let customer_perms = PermissionSet::of(&[
+        Permission::CustomersRead,
+        Permission::CustomersReadPii,
+        Permission::OrdersWrite,
+        Permission::AccountsWrite,
+    ]);
     if !out.is_empty() && !role.permissions.intersects(customer_perms) {
         return Err(ElevationError::ScopeNotApplicable);
     }
@@ -188,7 +215,11 @@ impl Kind {
     }
 
     pub fn parse(s: &str) -> Self {
-        if s == "breakglass" { Kind::Breakglass } else { Kind::Request }
+        if s == "breakglass" {
+            Kind::Breakglass
+        } else {
+            Kind::Request
+        }
     }
 }
 
@@ -208,7 +239,9 @@ pub struct NewRequest<'a> {
 /// Checks a new request; returns the duration to use and the customer
 /// scope (normalised).
 pub fn check_new(r: &NewRequest<'_>, now: Millis) -> Result<(Millis, Vec<String>), ElevationError> {
-    let Some(max) = r.role.max_duration.filter(|_| r.role.requestable) else { return Err(ElevationError::NotRequestable) };
+    let Some(max) = r.role.max_duration.filter(|_| r.role.requestable) else {
+        return Err(ElevationError::NotRequestable);
+    };
     let d = r.duration.unwrap_or(DEFAULT_DURATION.min(max));
     if !(MIN_DURATION..=max).contains(&d) {
         return Err(ElevationError::BadDuration(describe_duration(max)));
@@ -218,7 +251,11 @@ pub fn check_new(r: &NewRequest<'_>, now: Millis) -> Result<(Millis, Vec<String>
         return Err(ElevationError::Justification);
     }
     if !r.ticket_rule.accepts(r.ticket.trim()) {
-        return Err(if r.ticket_rule.prefixes.is_empty() { ElevationError::Ticket } else { ElevationError::TicketFormat(r.ticket_rule.example()) });
+        return Err(if r.ticket_rule.prefixes.is_empty() {
+            ElevationError::Ticket
+        } else {
+            ElevationError::TicketFormat(r.ticket_rule.example())
+        });
     }
     if let Some(s) = r.starts_at {
         if s < now - MINUTE || s > now + MAX_START_AHEAD {
@@ -226,8 +263,14 @@ pub fn check_new(r: &NewRequest<'_>, now: Millis) -> Result<(Millis, Vec<String>
         }
     }
     if let Some((target, requester)) = r.extends {
-        let active = effective_state(&target.request, now) == State::Approved && target.request.window.is_some_and(|(s, _)| s <= now);
-        if target.kind != Kind::Request || target.request.requester != requester || target.role != r.role.key || target.already_extended || !active {
+        let active = effective_state(&target.request, now) == State::Approved
+            && target.request.window.is_some_and(|(s, _)| s <= now);
+        if target.kind != Kind::Request
+            || target.request.requester != requester
+            || target.role != r.role.key
+            || target.already_extended
+            || !active
+        {
             return Err(ElevationError::NotExtendable);
         }
         if r.starts_at.is_some() {
@@ -246,7 +289,10 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub const DEFAULT: Policy = Policy { approvals_needed: 1, approvers: Vec::new() };
+    pub const DEFAULT: Policy = Policy {
+        approvals_needed: 1,
+        approvers: Vec::new(),
+    };
 }
 
 pub fn check_policy(p: &Policy) -> Result<Policy, ElevationError> {
@@ -259,7 +305,10 @@ pub fn check_policy(p: &Policy) -> Result<Policy, ElevationError> {
     if !approvers.is_empty() && approvers.len() < p.approvals_needed {
         return Err(ElevationError::BadPolicy);
     }
-    Ok(Policy { approvals_needed: p.approvals_needed, approvers })
+    Ok(Policy {
+        approvals_needed: p.approvals_needed,
+        approvers,
+    })
 }
 
 pub const BREAKGLASS_MAX: Millis = HOUR;
@@ -267,7 +316,11 @@ pub const BREAKGLASS_MAX: Millis = HOUR;
 /// An engineer activating break-glass access for themselves: who may, and
 /// for how long (default and at most 1 hour). The authenticator code is
 /// checked by the caller.
-pub fn check_breakglass(department: &str, duration: Option<Millis>, justification: &str) -> Result<Millis, ElevationError> {
+pub fn check_breakglass(
+    department: &str,
+    duration: Option<Millis>,
+    justification: &str,
+) -> Result<Millis, ElevationError> {
     if department != "engineering" {
         return Err(ElevationError::NotAnEngineer);
     }
@@ -284,7 +337,13 @@ pub fn check_breakglass(department: &str, duration: Option<Millis>, justificatio
 
 /// The post-incident review of a break-glass activation: by a second
 /// person, once.
-pub fn check_review(kind: Kind, activator: i64, reviewer: i64, already_reviewed: bool, note: &str) -> Result<(), ElevationError> {
+pub fn check_review(
+    kind: Kind,
+    activator: i64,
+    reviewer: i64,
+    already_reviewed: bool,
+    note: &str,
+) -> Result<(), ElevationError> {
     if kind != Kind::Breakglass || already_reviewed {
         return Err(ElevationError::NotReviewable);
     }
@@ -320,10 +379,23 @@ pub struct Request {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transition {
-    Approve { by: i64, by_perms: PermissionSet },
-    Deny { by: i64, by_perms: PermissionSet, reason: String },
-    Cancel { by: i64 },
-    Revoke { by: i64, by_perms: PermissionSet, reason: String },
+    Approve {
+        by: i64,
+        by_perms: PermissionSet,
+    },
+    Deny {
+        by: i64,
+        by_perms: PermissionSet,
+        reason: String,
+    },
+    Cancel {
+        by: i64,
+    },
+    Revoke {
+        by: i64,
+        by_perms: PermissionSet,
+        reason: String,
+    },
     Expire,
     Lapse,
 }
@@ -348,7 +420,11 @@ pub fn may_decide(r: &Request, by: i64, perms: PermissionSet) -> bool {
     if is_auditor(perms) {
         return false;
     }
-    if r.approvers.is_empty() { perms.contains(Permission::RequestsApprove) } else { r.approvers.contains(&by) }
+    if r.approvers.is_empty() {
+        perms.contains(Permission::RequestsApprove)
+    } else {
+        r.approvers.contains(&by)
+    }
 }
 
 fn is_approver(perms: PermissionSet) -> bool {
@@ -368,7 +444,11 @@ pub fn effective_state(r: &Request, now: Millis) -> State {
 
 pub fn apply(r: &Request, t: Transition, now: Millis) -> Result<Next, ElevationError> {
     let state = effective_state(r, now);
-    let same = |s: State| Next { state: s, approvals: r.approvals.clone(), grant_window: None };
+    let same = |s: State| Next {
+        state: s,
+        approvals: r.approvals.clone(),
+        grant_window: None,
+    };
     let invalid = || ElevationError::InvalidTransition(state.as_str());
     match t {
         Transition::Approve { by, by_perms } => {
@@ -387,12 +467,20 @@ pub fn apply(r: &Request, t: Transition, now: Millis) -> Result<Next, ElevationE
             let mut approvals = r.approvals.clone();
             approvals.push(by);
             if approvals.len() < r.approvals_needed.max(1) {
-                return Ok(Next { state: State::Pending, approvals, grant_window: None });
+                return Ok(Next {
+                    state: State::Pending,
+                    approvals,
+                    grant_window: None,
+                });
             }
             // Without a chosen start, the clock starts at approval; an
             // extension follows on from the elevation it extends.
             let start = r.extends_end.or(r.starts_at).map_or(now, |s| s.max(now));
-            Ok(Next { state: State::Approved, approvals, grant_window: Some((start, start + r.duration)) })
+            Ok(Next {
+                state: State::Approved,
+                approvals,
+                grant_window: Some((start, start + r.duration)),
+            })
         }
         Transition::Deny { by, by_perms, reason } => {
             if state != State::Pending {
@@ -463,13 +551,33 @@ mod tests {
     }
 
     fn pending() -> Request {
-        Request { requester: 7, state: State::Pending, requested_at: NOW, duration: HOUR, starts_at: None, approvals: vec![], approvals_needed: 1, approvers: vec![], extends_end: None, window: None }
+        Request {
+            requester: 7,
+            state: State::Pending,
+            requested_at: NOW,
+            duration: HOUR,
+            starts_at: None,
+            approvals: vec![],
+            approvals_needed: 1,
+            approvers: vec![],
+            extends_end: None,
+            window: None,
+        }
     }
 
     static ANY_TICKET: TicketRule = TicketRule { prefixes: Vec::new() };
 
     fn new<'a>(role: &'a RoleDef, justification: &'a str) -> NewRequest<'a> {
-        NewRequest { role, duration: None, justification, ticket: "SUP-1234", starts_at: None, ticket_rule: &ANY_TICKET, customers: &[], extends: None }
+        NewRequest {
+            role,
+            duration: None,
+            justification,
+            ticket: "SUP-1234",
+            starts_at: None,
+            ticket_rule: &ANY_TICKET,
+            customers: &[],
+            extends: None,
+        }
     }
 
     const WHY: &str = "customer 1042 asks to correct the delivery address";
@@ -477,9 +585,19 @@ mod tests {
     #[test]
     fn new_requests_are_checked() {
         let pii = role(SUPPORT_PII);
-        assert_eq!(check_new(&new(&pii, WHY), NOW), Ok((HOUR, vec![])), "one hour by default");
-        assert_eq!(check_new(&new(&role(ENGINEER), WHY), NOW), Err(ElevationError::NotRequestable));
-        assert_eq!(check_new(&new(&pii, "because"), NOW), Err(ElevationError::Justification));
+        assert_eq!(
+            check_new(&new(&pii, WHY), NOW),
+            Ok((HOUR, vec![])),
+            "one hour by default"
+        );
+        assert_eq!(
+            check_new(&new(&role(ENGINEER), WHY), NOW),
+            Err(ElevationError::NotRequestable)
+        );
+        assert_eq!(
+            check_new(&new(&pii, "because"), NOW),
+            Err(ElevationError::Justification)
+        );
         let mut r = new(&pii, WHY);
         r.duration = Some(8 * HOUR + 1);
         assert_eq!(check_new(&r, NOW), Err(ElevationError::BadDuration("8 hours".into())));
@@ -510,17 +628,67 @@ mod tests {
     #[test]
     fn approval_starts_the_clock_and_self_approval_is_refused() {
         let r = pending();
-        assert_eq!(apply(&r, Transition::Approve { by: 7, by_perms: approver() }, NOW + 10), Err(ElevationError::OwnRequest));
+        assert_eq!(
+            apply(
+                &r,
+                Transition::Approve {
+                    by: 7,
+                    by_perms: approver()
+                },
+                NOW + 10
+            ),
+            Err(ElevationError::OwnRequest)
+        );
         let auditor = PermissionSet::of(&[Permission::RequestsApprove, Permission::AuditRead]);
-        assert_eq!(apply(&r, Transition::Approve { by: 2, by_perms: auditor }, NOW), Err(ElevationError::NotAnApprover));
-        assert_eq!(apply(&r, Transition::Approve { by: 2, by_perms: PermissionSet::EMPTY }, NOW), Err(ElevationError::NotAnApprover));
-        let next = apply(&r, Transition::Approve { by: 2, by_perms: approver() }, NOW + 10 * MINUTE).unwrap();
+        assert_eq!(
+            apply(
+                &r,
+                Transition::Approve {
+                    by: 2,
+                    by_perms: auditor
+                },
+                NOW
+            ),
+            Err(ElevationError::NotAnApprover)
+        );
+        assert_eq!(
+            apply(
+                &r,
+                Transition::Approve {
+                    by: 2,
+                    by_perms: PermissionSet::EMPTY
+                },
+                NOW
+            ),
+            Err(ElevationError::NotAnApprover)
+        );
+        let next = apply(
+            &r,
+            Transition::Approve {
+                by: 2,
+                by_perms: approver(),
+            },
+            NOW + 10 * MINUTE,
+        )
+        .unwrap();
         assert_eq!(next.state, State::Approved);
-        assert_eq!(next.grant_window, Some((NOW + 10 * MINUTE, NOW + 10 * MINUTE + HOUR)), "from approval, not request");
+        assert_eq!(
+            next.grant_window,
+            Some((NOW + 10 * MINUTE, NOW + 10 * MINUTE + HOUR)),
+            "from approval, not request"
+        );
         // A chosen start keeps it.
         let mut later = pending();
         later.starts_at = Some(NOW + 5 * HOUR);
-        let next = apply(&later, Transition::Approve { by: 2, by_perms: approver() }, NOW).unwrap();
+        let next = apply(
+            &later,
+            Transition::Approve {
+                by: 2,
+                by_perms: approver(),
+            },
+            NOW,
+        )
+        .unwrap();
         assert_eq!(next.grant_window, Some((NOW + 5 * HOUR, NOW + 6 * HOUR)));
     }
 
@@ -528,11 +696,37 @@ mod tests {
     fn two_approvals_when_the_policy_says_so() {
         let mut r = pending();
         r.approvals_needed = 2;
-        let first = apply(&r, Transition::Approve { by: 2, by_perms: approver() }, NOW).unwrap();
+        let first = apply(
+            &r,
+            Transition::Approve {
+                by: 2,
+                by_perms: approver(),
+            },
+            NOW,
+        )
+        .unwrap();
         assert_eq!((first.state, first.grant_window), (State::Pending, None));
         r.approvals = first.approvals;
-        assert_eq!(apply(&r, Transition::Approve { by: 2, by_perms: approver() }, NOW), Err(ElevationError::AlreadyApproved));
-        let second = apply(&r, Transition::Approve { by: 3, by_perms: approver() }, NOW).unwrap();
+        assert_eq!(
+            apply(
+                &r,
+                Transition::Approve {
+                    by: 2,
+                    by_perms: approver()
+                },
+                NOW
+            ),
+            Err(ElevationError::AlreadyApproved)
+        );
+        let second = apply(
+            &r,
+            Transition::Approve {
+                by: 3,
+                by_perms: approver(),
+            },
+            NOW,
+        )
+        .unwrap();
         assert_eq!(second.state, State::Approved);
         assert_eq!(second.approvals, [2, 3]);
     }
@@ -542,8 +736,21 @@ mod tests {
         let r = pending();
         assert_eq!(effective_state(&r, NOW + LAPSE_AFTER - 1), State::Pending);
         assert_eq!(effective_state(&r, NOW + LAPSE_AFTER), State::Lapsed);
-        assert_eq!(apply(&r, Transition::Approve { by: 2, by_perms: approver() }, NOW + LAPSE_AFTER), Err(ElevationError::InvalidTransition("lapsed")));
-        assert_eq!(apply(&r, Transition::Lapse, NOW + LAPSE_AFTER).unwrap().state, State::Lapsed);
+        assert_eq!(
+            apply(
+                &r,
+                Transition::Approve {
+                    by: 2,
+                    by_perms: approver()
+                },
+                NOW + LAPSE_AFTER
+            ),
+            Err(ElevationError::InvalidTransition("lapsed"))
+        );
+        assert_eq!(
+            apply(&r, Transition::Lapse, NOW + LAPSE_AFTER).unwrap().state,
+            State::Lapsed
+        );
         assert!(apply(&r, Transition::Lapse, NOW).is_err());
     }
 
@@ -556,24 +763,90 @@ mod tests {
         assert_eq!(effective_state(&r, NOW + HOUR), State::Expired);
         assert!(apply(&r, Transition::Expire, NOW + HOUR - 1).is_err());
         assert_eq!(apply(&r, Transition::Expire, NOW + HOUR).unwrap().state, State::Expired);
-        assert_eq!(apply(&r, Transition::Revoke { by: 2, by_perms: approver(), reason: "done".into() }, NOW + HOUR), Err(ElevationError::InvalidTransition("expired")));
+        assert_eq!(
+            apply(
+                &r,
+                Transition::Revoke {
+                    by: 2,
+                    by_perms: approver(),
+                    reason: "done".into()
+                },
+                NOW + HOUR
+            ),
+            Err(ElevationError::InvalidTransition("expired"))
+        );
     }
 
     #[test]
     fn deny_cancel_and_revoke() {
         let r = pending();
-        assert_eq!(apply(&r, Transition::Deny { by: 2, by_perms: approver(), reason: " ".into() }, NOW), Err(ElevationError::Reason));
-        assert_eq!(apply(&r, Transition::Deny { by: 2, by_perms: approver(), reason: "use the redacted view".into() }, NOW).unwrap().state, State::Denied);
-        assert_eq!(apply(&r, Transition::Cancel { by: 2 }, NOW), Err(ElevationError::InvalidTransition("pending")), "only the requester cancels");
-        assert_eq!(apply(&r, Transition::Cancel { by: 7 }, NOW).unwrap().state, State::Cancelled);
+        assert_eq!(
+            apply(
+                &r,
+                Transition::Deny {
+                    by: 2,
+                    by_perms: approver(),
+                    reason: " ".into()
+                },
+                NOW
+            ),
+            Err(ElevationError::Reason)
+        );
+        assert_eq!(
+            apply(
+                &r,
+                Transition::Deny {
+                    by: 2,
+                    by_perms: approver(),
+                    reason: "use the redacted view".into()
+                },
+                NOW
+            )
+            .unwrap()
+            .state,
+            State::Denied
+        );
+        assert_eq!(
+            apply(&r, Transition::Cancel { by: 2 }, NOW),
+            Err(ElevationError::InvalidTransition("pending")),
+            "only the requester cancels"
+        );
+        assert_eq!(
+            apply(&r, Transition::Cancel { by: 7 }, NOW).unwrap().state,
+            State::Cancelled
+        );
         let mut active = pending();
         active.state = State::Approved;
         active.window = Some((NOW - 1, NOW + HOUR));
-        assert!(apply(&active, Transition::Cancel { by: 7 }, NOW).is_err(), "started: revoke, not cancel");
-        assert_eq!(apply(&active, Transition::Revoke { by: 2, by_perms: approver(), reason: "ticket closed".into() }, NOW).unwrap().state, State::Revoked);
+        assert!(
+            apply(&active, Transition::Cancel { by: 7 }, NOW).is_err(),
+            "started: revoke, not cancel"
+        );
+        assert_eq!(
+            apply(
+                &active,
+                Transition::Revoke {
+                    by: 2,
+                    by_perms: approver(),
+                    reason: "ticket closed".into()
+                },
+                NOW
+            )
+            .unwrap()
+            .state,
+            State::Revoked
+        );
         let mut denied = pending();
         denied.state = State::Denied;
-        for t in [Transition::Approve { by: 2, by_perms: approver() }, Transition::Cancel { by: 7 }, Transition::Expire, Transition::Lapse] {
+        for t in [
+            Transition::Approve {
+                by: 2,
+                by_perms: approver(),
+            },
+            Transition::Cancel { by: 7 },
+            Transition::Expire,
+            Transition::Lapse,
+        ] {
             assert_eq!(apply(&denied, t, NOW), Err(ElevationError::InvalidTransition("denied")));
         }
     }
@@ -592,7 +865,10 @@ mod tests {
         let mut r = new(&pii, WHY);
         r.ticket_rule = &rule;
         r.ticket = "OPS-7";
-        assert_eq!(check_new(&r, NOW), Err(ElevationError::TicketFormat("SUP-1234 or INC-1234".into())));
+        assert_eq!(
+            check_new(&r, NOW),
+            Err(ElevationError::TicketFormat("SUP-1234 or INC-1234".into()))
+        );
         r.ticket = "INC-7";
         assert!(check_new(&r, NOW).is_ok());
     }
@@ -603,7 +879,10 @@ mod tests {
         let list: Vec<String> = vec![" 1042 ".into(), "1042".into(), "".into(), "cust-9".into()];
         let mut r = new(&pii, WHY);
         r.customers = &list;
-        assert_eq!(check_new(&r, NOW), Ok((HOUR, vec!["1042".to_string(), "cust-9".to_string()])));
+        assert_eq!(
+            check_new(&r, NOW),
+            Ok((HOUR, vec!["1042".to_string(), "cust-9".to_string()]))
+        );
         let too_many: Vec<String> = (0..21).map(|i| i.to_string()).collect();
         r.customers = &too_many;
         assert_eq!(check_new(&r, NOW), Err(ElevationError::Customers));
@@ -617,7 +896,11 @@ mod tests {
         let one = vec!["1042".to_string()];
         let mut r = new(&prod, WHY);
         r.customers = &one;
-        assert_eq!(check_new(&r, NOW), Err(ElevationError::ScopeNotApplicable), "production access has no customer to limit to");
+        assert_eq!(
+            check_new(&r, NOW),
+            Err(ElevationError::ScopeNotApplicable),
+            "production access has no customer to limit to"
+        );
     }
 
     fn active(requester: i64) -> ExtendTarget {
@@ -625,7 +908,12 @@ mod tests {
         req.requester = requester;
         req.state = State::Approved;
         req.window = Some((NOW - 30 * MINUTE, NOW + 30 * MINUTE));
-        ExtendTarget { kind: Kind::Request, role: SUPPORT_PII.into(), request: req, already_extended: false }
+        ExtendTarget {
+            kind: Kind::Request,
+            role: SUPPORT_PII.into(),
+            request: req,
+            already_extended: false,
+        }
     }
 
     #[test]
@@ -636,16 +924,33 @@ mod tests {
         r.extends = Some((&target, 7));
         assert!(check_new(&r, NOW).is_ok());
         r.extends = Some((&target, 8));
-        assert_eq!(check_new(&r, NOW), Err(ElevationError::NotExtendable), "someone else's elevation");
-        let extended = ExtendTarget { already_extended: true, ..active(7) };
+        assert_eq!(
+            check_new(&r, NOW),
+            Err(ElevationError::NotExtendable),
+            "someone else's elevation"
+        );
+        let extended = ExtendTarget {
+            already_extended: true,
+            ..active(7)
+        };
         r.extends = Some((&extended, 7));
         assert_eq!(check_new(&r, NOW), Err(ElevationError::NotExtendable), "only once");
         r.extends = Some((&target, 7));
-        assert_eq!(check_new(&r, NOW + 30 * MINUTE), Err(ElevationError::NotExtendable), "ended at its instant");
-        let glass = ExtendTarget { kind: Kind::Breakglass, ..active(7) };
+        assert_eq!(
+            check_new(&r, NOW + 30 * MINUTE),
+            Err(ElevationError::NotExtendable),
+            "ended at its instant"
+        );
+        let glass = ExtendTarget {
+            kind: Kind::Breakglass,
+            ..active(7)
+        };
         r.extends = Some((&glass, 7));
         assert_eq!(check_new(&r, NOW), Err(ElevationError::NotExtendable));
-        let other_role = ExtendTarget { role: "prod-db-write".into(), ..active(7) };
+        let other_role = ExtendTarget {
+            role: "prod-db-write".into(),
+            ..active(7)
+        };
         r.extends = Some((&other_role, 7));
         assert_eq!(check_new(&r, NOW), Err(ElevationError::NotExtendable));
         r.extends = Some((&target, 7));
@@ -655,9 +960,25 @@ mod tests {
         // Approved in time: it follows on without a gap. Approved late: from approval.
         let mut ext = pending();
         ext.extends_end = Some(NOW + 30 * MINUTE);
-        let next = apply(&ext, Transition::Approve { by: 2, by_perms: approver() }, NOW).unwrap();
+        let next = apply(
+            &ext,
+            Transition::Approve {
+                by: 2,
+                by_perms: approver(),
+            },
+            NOW,
+        )
+        .unwrap();
         assert_eq!(next.grant_window, Some((NOW + 30 * MINUTE, NOW + 90 * MINUTE)));
-        let next = apply(&ext, Transition::Approve { by: 2, by_perms: approver() }, NOW + HOUR).unwrap();
+        let next = apply(
+            &ext,
+            Transition::Approve {
+                by: 2,
+                by_perms: approver(),
+            },
+            NOW + HOUR,
+        )
+        .unwrap();
         assert_eq!(next.grant_window, Some((NOW + HOUR, NOW + 2 * HOUR)));
     }
 
@@ -667,24 +988,106 @@ mod tests {
         r.approvers = vec![5, 6];
         r.approvals_needed = 2;
         let plain = PermissionSet::EMPTY;
-        assert_eq!(apply(&r, Transition::Approve { by: 2, by_perms: approver() }, NOW), Err(ElevationError::NotAnApprover), "an administrator not on the list");
+        assert_eq!(
+            apply(
+                &r,
+                Transition::Approve {
+                    by: 2,
+                    by_perms: approver()
+                },
+                NOW
+            ),
+            Err(ElevationError::NotAnApprover),
+            "an administrator not on the list"
+        );
         let first = apply(&r, Transition::Approve { by: 5, by_perms: plain }, NOW).unwrap();
         assert_eq!(first.state, State::Pending, "two approvals needed");
         r.approvals = first.approvals;
         let auditor = PermissionSet::of(&[Permission::AuditRead]);
-        assert_eq!(apply(&r, Transition::Approve { by: 6, by_perms: auditor }, NOW), Err(ElevationError::NotAnApprover), "never an auditor");
-        assert_eq!(apply(&r, Transition::Approve { by: 6, by_perms: plain }, NOW).unwrap().state, State::Approved);
+        assert_eq!(
+            apply(
+                &r,
+                Transition::Approve {
+                    by: 6,
+                    by_perms: auditor
+                },
+                NOW
+            ),
+            Err(ElevationError::NotAnApprover),
+            "never an auditor"
+        );
+        assert_eq!(
+            apply(&r, Transition::Approve { by: 6, by_perms: plain }, NOW)
+                .unwrap()
+                .state,
+            State::Approved
+        );
         r.requester = 5;
         r.approvals = vec![];
-        assert_eq!(apply(&r, Transition::Approve { by: 5, by_perms: plain }, NOW), Err(ElevationError::OwnRequest), "named, but the requester");
-        assert_eq!(apply(&r, Transition::Deny { by: 6, by_perms: plain, reason: "not needed".into() }, NOW).unwrap().state, State::Denied);
+        assert_eq!(
+            apply(&r, Transition::Approve { by: 5, by_perms: plain }, NOW),
+            Err(ElevationError::OwnRequest),
+            "named, but the requester"
+        );
+        assert_eq!(
+            apply(
+                &r,
+                Transition::Deny {
+                    by: 6,
+                    by_perms: plain,
+                    reason: "not needed".into()
+                },
+                NOW
+            )
+            .unwrap()
+            .state,
+            State::Denied
+        );
     }
 
     #[test]
     fn policies_are_checked() {
-        assert_eq!(check_policy(&Policy { approvals_needed: 2, approvers: vec![] }), Ok(Policy { approvals_needed: 2, approvers: vec![] }));
-        assert_eq!(check_policy(&Policy { approvals_needed: 1, approvers: vec![4, 3, 4] }).unwrap().approvers, [3, 4]);
-        for bad in [Policy { approvals_needed: 0, approvers: vec![] }, Policy { approvals_needed: 3, approvers: vec![] }, Policy { approvals_needed: 2, approvers: vec![3] }, Policy { approvals_needed: 1, approvers: vec![0] }, Policy { approvals_needed: 1, approvers: (1..=21).collect() }] {
+        assert_eq!(
+            check_policy(&Policy {
+                approvals_needed: 2,
+                approvers: vec![]
+            }),
+            Ok(Policy {
+                approvals_needed: 2,
+                approvers: vec![]
+            })
+        );
+        assert_eq!(
+            check_policy(&Policy {
+                approvals_needed: 1,
+                approvers: vec![4, 3, 4]
+            })
+            .unwrap()
+            .approvers,
+            [3, 4]
+        );
+        for bad in [
+            Policy {
+                approvals_needed: 0,
+                approvers: vec![],
+            },
+            Policy {
+                approvals_needed: 3,
+                approvers: vec![],
+            },
+            Policy {
+                approvals_needed: 2,
+                approvers: vec![3],
+            },
+            Policy {
+                approvals_needed: 1,
+                approvers: vec![0],
+            },
+            Policy {
+                approvals_needed: 1,
+                approvers: (1..=21).collect(),
+            },
+        ] {
             assert_eq!(check_policy(&bad), Err(ElevationError::BadPolicy), "{bad:?}");
         }
     }
@@ -693,19 +1096,43 @@ mod tests {
     fn break_glass_is_for_engineers_for_at_most_an_hour() {
         assert_eq!(check_breakglass("engineering", None, WHY), Ok(HOUR));
         assert_eq!(check_breakglass("engineering", Some(20 * MINUTE), WHY), Ok(20 * MINUTE));
-        assert_eq!(check_breakglass("engineering", Some(HOUR + 1), WHY), Err(ElevationError::BreakglassDuration));
-        assert_eq!(check_breakglass("engineering", Some(MINUTE), WHY), Err(ElevationError::BreakglassDuration));
-        assert_eq!(check_breakglass("support", None, WHY), Err(ElevationError::NotAnEngineer));
-        assert_eq!(check_breakglass("engineering", None, "prod down"), Err(ElevationError::Justification));
+        assert_eq!(
+            check_breakglass("engineering", Some(HOUR + 1), WHY),
+            Err(ElevationError::BreakglassDuration)
+        );
+        assert_eq!(
+            check_breakglass("engineering", Some(MINUTE), WHY),
+            Err(ElevationError::BreakglassDuration)
+        );
+        assert_eq!(
+            check_breakglass("support", None, WHY),
+            Err(ElevationError::NotAnEngineer)
+        );
+        assert_eq!(
+            check_breakglass("engineering", None, "prod down"),
+            Err(ElevationError::Justification)
+        );
     }
 
     #[test]
     fn break_glass_is_reviewed_once_by_someone_else() {
         let note = "root cause: expired TLS certificate; access used for 12 minutes";
         assert_eq!(check_review(Kind::Breakglass, 7, 2, false, note), Ok(()));
-        assert_eq!(check_review(Kind::Breakglass, 7, 7, false, note), Err(ElevationError::OwnReview));
-        assert_eq!(check_review(Kind::Breakglass, 7, 2, true, note), Err(ElevationError::NotReviewable));
-        assert_eq!(check_review(Kind::Request, 7, 2, false, note), Err(ElevationError::NotReviewable));
-        assert_eq!(check_review(Kind::Breakglass, 7, 2, false, "ok"), Err(ElevationError::ReviewNote));
+        assert_eq!(
+            check_review(Kind::Breakglass, 7, 7, false, note),
+            Err(ElevationError::OwnReview)
+        );
+        assert_eq!(
+            check_review(Kind::Breakglass, 7, 2, true, note),
+            Err(ElevationError::NotReviewable)
+        );
+        assert_eq!(
+            check_review(Kind::Request, 7, 2, false, note),
+            Err(ElevationError::NotReviewable)
+        );
+        assert_eq!(
+            check_review(Kind::Breakglass, 7, 2, false, "ok"),
+            Err(ElevationError::ReviewNote)
+        );
     }
 }

@@ -97,9 +97,17 @@ pub fn effective(status: Status, grants: &[Grant], roles: &[RoleDef], now: Milli
     }
     let mut out: Vec<(Permission, Vec<Source>)> = Vec::new();
     for g in grants.iter().filter(|g| g.is_active(now)) {
-        let Some(role) = roles.iter().find(|r| r.key == g.role) else { continue };
+        let Some(role) = roles.iter().find(|r| r.key == g.role) else {
+            continue;
+        };
         for p in role.permissions.iter() {
-            let src = Source { grant_id: g.id, role: role.key.clone(), role_name: role.name.clone(), expires_at: g.expires_at, customers: g.customers.clone() };
+            let src = Source {
+                grant_id: g.id,
+                role: role.key.clone(),
+                role_name: role.name.clone(),
+                expires_at: g.expires_at,
+                customers: g.customers.clone(),
+            };
             match out.iter_mut().find(|(q, _)| *q == p) {
                 Some((_, v)) => v.push(src),
                 None => out.push((p, vec![src])),
@@ -190,7 +198,11 @@ pub fn describe_duration(ms: Millis) -> String {
 }
 
 fn plural(n: i64, unit: &str) -> String {
-    if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") }
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
 }
 
 pub fn check_reason(reason: &str) -> Result<String, RuleError> {
@@ -265,7 +277,12 @@ pub fn check_grant(c: &GrantCheck<'_>) -> Result<GrantOutcome, RuleError> {
 
 /// A second administrator approves a pending grant. The grant rules are
 /// checked again by the caller at approval time.
-pub fn check_approval(approver_id: i64, requested_by: Option<i64>, grant: &Grant, now: Millis) -> Result<(), RuleError> {
+pub fn check_approval(
+    approver_id: i64,
+    requested_by: Option<i64>,
+    grant: &Grant,
+    now: Millis,
+) -> Result<(), RuleError> {
     if !grant.pending {
         return Err(RuleError::NotPending);
     }
@@ -286,21 +303,35 @@ pub fn is_last_admin(user_id: i64, user_is_active_admin: bool, active_admins: us
     user_is_active_admin && active_admins <= 1 && user_id > 0
 }
 
-pub fn check_revoke(actor_id: i64, grant: &Grant, grantee_is_active_admin: bool, active_admins: usize, now: Millis) -> Result<(), RuleError> {
+pub fn check_revoke(
+    actor_id: i64,
+    grant: &Grant,
+    grantee_is_active_admin: bool,
+    active_admins: usize,
+    now: Millis,
+) -> Result<(), RuleError> {
     if actor_id == grant.user_id {
         return Err(RuleError::OwnAccess);
     }
     if !grant.is_open(now) {
         return Err(RuleError::AlreadyEnded);
     }
-    if grant.role == roles::ADMIN && grant.is_active(now) && is_last_admin(grant.user_id, grantee_is_active_admin, active_admins) {
+    if grant.role == roles::ADMIN
+        && grant.is_active(now)
+        && is_last_admin(grant.user_id, grantee_is_active_admin, active_admins)
+    {
         return Err(RuleError::LastAdmin);
     }
     Ok(())
 }
 
 /// Suspending or offboarding someone.
-pub fn check_deactivate(actor_id: i64, user_id: i64, user_is_active_admin: bool, active_admins: usize) -> Result<(), RuleError> {
+pub fn check_deactivate(
+    actor_id: i64,
+    user_id: i64,
+    user_is_active_admin: bool,
+    active_admins: usize,
+) -> Result<(), RuleError> {
     if actor_id == user_id {
         return Err(RuleError::OwnAccess);
     }
@@ -322,14 +353,28 @@ mod tests {
     const NOW: Millis = 1_800_000_000_000;
 
     fn grant(id: i64, role: &str) -> Grant {
-        Grant { id, user_id: 7, role: role.into(), starts_at: NOW - HOUR, expires_at: None, revoked_at: None, pending: false, customers: None }
+        Grant {
+            id,
+            user_id: 7,
+            role: role.into(),
+            starts_at: NOW - HOUR,
+            expires_at: None,
+            revoked_at: None,
+            pending: false,
+            customers: None,
+        }
     }
 
     fn role(key: &str) -> RoleDef {
         builtin_roles().into_iter().find(|r| r.key == key).unwrap()
     }
 
-    fn check<'a>(role: &'a RoleDef, roles: &'a [RoleDef], held: &'a [Grant], f: impl FnOnce(&mut GrantCheck<'a>)) -> Result<GrantOutcome, RuleError> {
+    fn check<'a>(
+        role: &'a RoleDef,
+        roles: &'a [RoleDef],
+        held: &'a [Grant],
+        f: impl FnOnce(&mut GrantCheck<'a>),
+    ) -> Result<GrantOutcome, RuleError> {
         let mut c = GrantCheck {
             actor_id: 1,
             grantee_id: 7,
@@ -404,9 +449,18 @@ mod tests {
     fn nothing_is_granted_to_suspended_or_offboarded_employees() {
         let roles = builtin_roles();
         let r = role(SUPPORT);
-        assert_eq!(check(&r, &roles, &[], |c| c.grantee_status = Status::Suspended), Err(RuleError::NotGrantable("suspended")));
-        assert_eq!(check(&r, &roles, &[], |c| c.grantee_status = Status::Offboarded), Err(RuleError::NotGrantable("offboarded")));
-        assert_eq!(check(&r, &roles, &[], |c| c.grantee_status = Status::Invited), Ok(GrantOutcome::Active));
+        assert_eq!(
+            check(&r, &roles, &[], |c| c.grantee_status = Status::Suspended),
+            Err(RuleError::NotGrantable("suspended"))
+        );
+        assert_eq!(
+            check(&r, &roles, &[], |c| c.grantee_status = Status::Offboarded),
+            Err(RuleError::NotGrantable("offboarded"))
+        );
+        assert_eq!(
+            check(&r, &roles, &[], |c| c.grantee_status = Status::Invited),
+            Ok(GrantOutcome::Active)
+        );
     }
 
     #[test]
@@ -414,12 +468,21 @@ mod tests {
         let roles = builtin_roles();
         let auditor = role(AUDITOR);
         let admin = role(ADMIN);
-        assert_eq!(check(&auditor, &roles, &[grant(1, ADMIN)], |_| {}), Err(RuleError::SeparationOfDuties));
-        assert_eq!(check(&admin, &roles, &[grant(1, AUDITOR)], |_| {}), Err(RuleError::SeparationOfDuties));
+        assert_eq!(
+            check(&auditor, &roles, &[grant(1, ADMIN)], |_| {}),
+            Err(RuleError::SeparationOfDuties)
+        );
+        assert_eq!(
+            check(&admin, &roles, &[grant(1, AUDITOR)], |_| {}),
+            Err(RuleError::SeparationOfDuties)
+        );
         // A pending admin grant counts too: it could be approved later.
         let mut pending = grant(1, ADMIN);
         pending.pending = true;
-        assert_eq!(check(&auditor, &roles, &[pending], |_| {}), Err(RuleError::SeparationOfDuties));
+        assert_eq!(
+            check(&auditor, &roles, &[pending], |_| {}),
+            Err(RuleError::SeparationOfDuties)
+        );
         // An ended one does not.
         let mut ended = grant(1, ADMIN);
         ended.revoked_at = Some(NOW - 1);
@@ -431,31 +494,55 @@ mod tests {
         let roles = builtin_roles();
         let bg = role(BREAKGLASS);
         assert!(matches!(check(&bg, &roles, &[], |_| {}), Err(RuleError::ExpiryRequired(_, d)) if d == "2 hours"));
-        assert!(matches!(check(&bg, &roles, &[], |c| c.expires_at = Some(NOW + 2 * HOUR + 1)), Err(RuleError::TooLong(..))));
-        assert_eq!(check(&bg, &roles, &[], |c| c.expires_at = Some(NOW + 2 * HOUR)), Ok(GrantOutcome::Active));
-        assert_eq!(check(&bg, &roles, &[], |c| c.expires_at = Some(NOW)), Err(RuleError::ExpiryInPast));
+        assert!(matches!(
+            check(&bg, &roles, &[], |c| c.expires_at = Some(NOW + 2 * HOUR + 1)),
+            Err(RuleError::TooLong(..))
+        ));
+        assert_eq!(
+            check(&bg, &roles, &[], |c| c.expires_at = Some(NOW + 2 * HOUR)),
+            Ok(GrantOutcome::Active)
+        );
+        assert_eq!(
+            check(&bg, &roles, &[], |c| c.expires_at = Some(NOW)),
+            Err(RuleError::ExpiryInPast)
+        );
         // Standing roles may have an expiry too.
-        assert_eq!(check(&role(SUPPORT), &roles, &[], |c| c.expires_at = Some(NOW + 30 * MINUTE)), Ok(GrantOutcome::Active));
+        assert_eq!(
+            check(&role(SUPPORT), &roles, &[], |c| c.expires_at = Some(NOW + 30 * MINUTE)),
+            Ok(GrantOutcome::Active)
+        );
     }
 
     #[test]
     fn a_role_is_held_once() {
         let roles = builtin_roles();
-        assert!(matches!(check(&role(SUPPORT), &roles, &[grant(1, SUPPORT)], |_| {}), Err(RuleError::AlreadyHeld(_))));
+        assert!(matches!(
+            check(&role(SUPPORT), &roles, &[grant(1, SUPPORT)], |_| {}),
+            Err(RuleError::AlreadyHeld(_))
+        ));
     }
 
     #[test]
     fn granting_admin_needs_a_second_admin_once_two_exist() {
         let roles = builtin_roles();
         let admin = role(ADMIN);
-        assert_eq!(check(&admin, &roles, &[], |c| c.active_admins = 1), Ok(GrantOutcome::Active));
-        assert_eq!(check(&admin, &roles, &[], |c| c.active_admins = 2), Ok(GrantOutcome::NeedsSecondAdmin));
+        assert_eq!(
+            check(&admin, &roles, &[], |c| c.active_admins = 1),
+            Ok(GrantOutcome::Active)
+        );
+        assert_eq!(
+            check(&admin, &roles, &[], |c| c.active_admins = 2),
+            Ok(GrantOutcome::NeedsSecondAdmin)
+        );
         let mut pending = grant(5, ADMIN);
         pending.pending = true;
         assert_eq!(check_approval(1, Some(1), &pending, NOW), Err(RuleError::SameApprover));
         assert_eq!(check_approval(7, Some(1), &pending, NOW), Err(RuleError::OwnAccess));
         assert_eq!(check_approval(2, Some(1), &pending, NOW), Ok(()));
-        assert_eq!(check_approval(2, Some(1), &grant(5, ADMIN), NOW), Err(RuleError::NotPending));
+        assert_eq!(
+            check_approval(2, Some(1), &grant(5, ADMIN), NOW),
+            Err(RuleError::NotPending)
+        );
     }
 
     #[test]

@@ -14,9 +14,13 @@ pub const LOCK_AFTER: usize = 10;
 pub enum Decision {
     Allow,
     /// Try again at this instant.
-    Wait { until: Millis },
+    Wait {
+        until: Millis,
+    },
     /// Locked until this instant (or an unlock).
-    Locked { until: Millis },
+    Locked {
+        until: Millis,
+    },
 }
 
 impl Decision {
@@ -42,7 +46,11 @@ pub fn delay_after(failures: usize) -> Millis {
 /// Decides whether an attempt may go ahead now, given the times of recent
 /// failures (any order; those outside the window are ignored).
 pub fn assess(failures: &[Millis], now: Millis) -> Decision {
-    let mut recent: Vec<Millis> = failures.iter().copied().filter(|&t| t > now - WINDOW && t <= now).collect();
+    let mut recent: Vec<Millis> = failures
+        .iter()
+        .copied()
+        .filter(|&t| t > now - WINDOW && t <= now)
+        .collect();
     if recent.is_empty() {
         return Decision::Allow;
     }
@@ -65,7 +73,10 @@ pub fn assess(failures: &[Millis], now: Millis) -> Decision {
 /// True when this failure is the one that locks (the count reaches the lock
 /// threshold), so the lock is recorded once.
 pub fn locks_now(failures_before: &[Millis], now: Millis) -> bool {
-    let recent = failures_before.iter().filter(|&&t| t > now - WINDOW && t <= now).count();
+    let recent = failures_before
+        .iter()
+        .filter(|&&t| t > now - WINDOW && t <= now)
+        .count();
     recent + 1 == LOCK_AFTER
 }
 
@@ -80,7 +91,12 @@ mod tests {
         let f: Vec<Millis> = (0..4).map(|i| T + i).collect();
         assert_eq!(assess(&f, T + 10), Decision::Allow);
         let f: Vec<Millis> = (0..5).map(|i| T + i).collect();
-        assert_eq!(assess(&f, T + 10), Decision::Wait { until: T + 4 + 2 * SECOND });
+        assert_eq!(
+            assess(&f, T + 10),
+            Decision::Wait {
+                until: T + 4 + 2 * SECOND
+            }
+        );
         assert_eq!(assess(&f, T + 4 + 2 * SECOND), Decision::Allow);
     }
 
@@ -98,9 +114,15 @@ mod tests {
         let f: Vec<Millis> = (0..10).map(|i| T + i * MINUTE).collect();
         let now = T + 9 * MINUTE + 1;
         assert_eq!(assess(&f, now), Decision::Locked { until: T + WINDOW });
-        assert_eq!(assess(&f, now).retry_after_seconds(now), Some((WINDOW - 9 * MINUTE - 1 + 999) / 1000));
+        assert_eq!(
+            assess(&f, now).retry_after_seconds(now),
+            Some((WINDOW - 9 * MINUTE - 1 + 999) / 1000)
+        );
         // Once the oldest failure leaves the window, nine remain: waiting, not locked.
-        assert!(matches!(assess(&f, T + WINDOW + 1), Decision::Wait { .. } | Decision::Allow));
+        assert!(matches!(
+            assess(&f, T + WINDOW + 1),
+            Decision::Wait { .. } | Decision::Allow
+        ));
         assert_ne!(assess(&f, T + WINDOW + 1), Decision::Locked { until: T + WINDOW });
     }
 

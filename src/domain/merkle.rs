@@ -103,13 +103,18 @@ impl Frontier {
     /// not describe a frontier (sizes not strictly decreasing powers of two).
     pub fn from_nodes(nodes: Vec<(u64, Hash)>) -> Option<Self> {
         let ok = nodes.iter().all(|(n, _)| n.is_power_of_two()) && nodes.windows(2).all(|w| w[0].0 > w[1].0);
-        ok.then(|| Self { size: nodes.iter().map(|(n, _)| n).sum(), nodes })
+        ok.then(|| Self {
+            size: nodes.iter().map(|(n, _)| n).sum(),
+            nodes,
+        })
     }
 
     /// The RFC 6962 root of the leaves covered so far.
     pub fn root(&self) -> Hash {
         let mut iter = self.nodes.iter().rev();
-        let Some(&(_, mut acc)) = iter.next() else { return empty_root() };
+        let Some(&(_, mut acc)) = iter.next() else {
+            return empty_root();
+        };
         for (_, left) in iter {
             acc = node_hash(left, &acc);
         }
@@ -194,7 +199,11 @@ pub fn aligned_ranges(start: u64, end: u64) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
     let mut at = start;
     while at < end {
-        let mut len = if at == 0 { 1u64 << 62 } else { 1u64 << at.trailing_zeros() };
+        let mut len = if at == 0 {
+            1u64 << 62
+        } else {
+            1u64 << at.trailing_zeros()
+        };
         while at + len > end {
             len >>= 1;
         }
@@ -209,7 +218,9 @@ mod tests {
     use super::*;
 
     fn leaves(n: usize) -> Vec<Hash> {
-        (0..n).map(|i| leaf_hash(&Sha256::digest(i.to_le_bytes()).into())).collect()
+        (0..n)
+            .map(|i| leaf_hash(&Sha256::digest(i.to_le_bytes()).into()))
+            .collect()
     }
 
     #[test]
@@ -224,7 +235,9 @@ mod tests {
             &[0x30, 0x31],
             &[0x40, 0x41, 0x42, 0x43],
             &[0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57],
-            &[0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x6f],
+            &[
+                0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x6f,
+            ],
         ];
         let ls: Vec<Hash> = inputs
             .iter()
@@ -251,7 +264,10 @@ mod tests {
             assert_eq!(hex::encode(f.root()), expected[i], "root of {} leaves", i + 1);
             assert_eq!(hex::encode(root(&ls[..=i])), expected[i]);
         }
-        assert_eq!(hex::encode(empty_root()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            hex::encode(empty_root()),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
 
     #[test]
@@ -311,8 +327,14 @@ mod tests {
         }
         let mut f = Frontier::new();
         f.push_leaf(ls[0]);
-        assert_eq!(f.push_subtree(2, ls[1]), Err(FrontierError::Misaligned { at: 1, len: 2 }));
-        assert_eq!(f.push_subtree(3, ls[1]), Err(FrontierError::Misaligned { at: 1, len: 3 }));
+        assert_eq!(
+            f.push_subtree(2, ls[1]),
+            Err(FrontierError::Misaligned { at: 1, len: 2 })
+        );
+        assert_eq!(
+            f.push_subtree(3, ls[1]),
+            Err(FrontierError::Misaligned { at: 1, len: 3 })
+        );
         assert!(Frontier::from_nodes(vec![(1, ls[0]), (2, ls[1])]).is_none());
         assert!(Frontier::from_nodes(vec![(3, ls[0])]).is_none());
     }

@@ -21,10 +21,23 @@ pub fn subject(s: &str) -> String {
     out
 }
 
-pub fn requested(requester: &str, role: &str, duration: &str, ticket: &str, customers: &[String], extension: bool) -> String {
-    let scope = if customers.is_empty() { String::new() } else { format!(", only customers {}", customers.join(", ")) };
+pub fn requested(
+    requester: &str,
+    role: &str,
+    duration: &str,
+    ticket: &str,
+    customers: &[String],
+    extension: bool,
+) -> String {
+    let scope = if customers.is_empty() {
+        String::new()
+    } else {
+        format!(", only customers {}", customers.join(", "))
+    };
     let what = if extension { "an extension of" } else { "" };
-    subject(&format!("{requester} asks for {what} {role} for {duration} ({ticket}{scope}): waiting for your approval"))
+    subject(&format!(
+        "{requester} asks for {what} {role} for {duration} ({ticket}{scope}): waiting for your approval"
+    ))
 }
 
 pub fn decided(role: &str, id: i64, state: &str, window: Option<(&str, &str)>, reason: Option<&str>) -> String {
@@ -41,11 +54,15 @@ pub fn partly_approved(role: &str, id: i64, have: usize, need: usize) -> String 
 }
 
 pub fn breakglass(engineer: &str, duration: &str, justification: &str) -> String {
-    subject(&format!("Break-glass: {engineer} activated emergency access for {duration}: {justification}"))
+    subject(&format!(
+        "Break-glass: {engineer} activated emergency access for {duration}: {justification}"
+    ))
 }
 
 pub fn reminder(role: &str, id: i64, end: &str) -> String {
-    subject(&format!("Your {role} access (request {id}) ends in 10 minutes, at {end}"))
+    subject(&format!(
+        "Your {role} access (request {id}) ends in 10 minutes, at {end}"
+    ))
 }
 
 /// Whether the 10-minute reminder is due for access ending at `end`.
@@ -79,11 +96,24 @@ mod tests {
     fn subjects_are_one_clean_line() {
         assert_eq!(subject("a\r\nBcc: x@example.com\tb"), "a Bcc: x@example.com b");
         assert_eq!(subject(&"x".repeat(400)).chars().count(), 300);
-        let s = requested("Jonas Becker", "Support with customer PII", "1 hour", "SUP-1234", &["1042".into()], false);
+        let s = requested(
+            "Jonas Becker",
+            "Support with customer PII",
+            "1 hour",
+            "SUP-1234",
+            &["1042".into()],
+            false,
+        );
         assert_eq!(s, "Jonas Becker asks for Support with customer PII for 1 hour (SUP-1234, only customers 1042): waiting for your approval");
         assert!(requested("J", "R", "1 hour", "SUP-1", &[], true).contains("asks for an extension of R"));
-        assert_eq!(decided("R", 7, "approved", Some(("a", "b")), None), "Your request 7 for R was approved from a to b");
-        assert_eq!(decided("R", 7, "denied", None, Some("use the redacted view")), "Your request 7 for R was denied: use the redacted view");
+        assert_eq!(
+            decided("R", 7, "approved", Some(("a", "b")), None),
+            "Your request 7 for R was approved from a to b"
+        );
+        assert_eq!(
+            decided("R", 7, "denied", None, Some("use the redacted view")),
+            "Your request 7 for R was denied: use the redacted view"
+        );
     }
 
     #[test]
@@ -106,9 +136,20 @@ mod tests {
 
     #[test]
     fn chat_messages_are_slack_json() {
-        let v: serde_json::Value = serde_json::from_str(&slack_body("Hello \"there\"", "https://g.example/requests")).unwrap();
-        assert_eq!(v["text"], "Hello \"there\" <https://g.example/requests|Open in Gatehouse>");
-        let v: serde_json::Value = serde_json::from_str(&slack_body("fix <!channel> & <http://evil.example|here>", "https://g.example/r")).unwrap();
-        assert_eq!(v["text"], "fix &lt;!channel&gt; &amp; &lt;http://evil.example|here&gt; <https://g.example/r|Open in Gatehouse>");
+        let v: serde_json::Value =
+            serde_json::from_str(&slack_body("Hello \"there\"", "https://g.example/requests")).unwrap();
+        assert_eq!(
+            v["text"],
+            "Hello \"there\" <https://g.example/requests|Open in Gatehouse>"
+        );
+        let v: serde_json::Value = serde_json::from_str(&slack_body(
+            "fix <!channel> & <http://evil.example|here>",
+            "https://g.example/r",
+        ))
+        .unwrap();
+        assert_eq!(
+            v["text"],
+            "fix &lt;!channel&gt; &amp; &lt;http://evil.example|here&gt; <https://g.example/r|Open in Gatehouse>"
+        );
     }
 }

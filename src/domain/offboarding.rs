@@ -61,14 +61,29 @@ mod tests {
 
     #[test]
     fn confirmation_is_the_exact_email() {
-        assert_eq!(check_confirmation(" Jonas.Becker@sunridge-solar.example ", "jonas.becker@sunridge-solar.example"), Ok(()));
-        assert_eq!(check_confirmation("jonas", "jonas.becker@sunridge-solar.example"), Err(OffboardError::ConfirmationMismatch));
-        assert_eq!(check_confirmation("", "jonas.becker@sunridge-solar.example"), Err(OffboardError::ConfirmationMismatch));
+        assert_eq!(
+            check_confirmation(
+                " Jonas.Becker@sunridge-solar.example ",
+                "jonas.becker@sunridge-solar.example"
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check_confirmation("jonas", "jonas.becker@sunridge-solar.example"),
+            Err(OffboardError::ConfirmationMismatch)
+        );
+        assert_eq!(
+            check_confirmation("", "jonas.becker@sunridge-solar.example"),
+            Err(OffboardError::ConfirmationMismatch)
+        );
     }
 
     #[test]
     fn offboarding_happens_once() {
-        assert_eq!(check_offboardable(Status::Offboarded), Err(OffboardError::AlreadyOffboarded));
+        assert_eq!(
+            check_offboardable(Status::Offboarded),
+            Err(OffboardError::AlreadyOffboarded)
+        );
         for s in [Status::Invited, Status::Active, Status::Suspended] {
             assert_eq!(check_offboardable(s), Ok(()));
         }
@@ -79,7 +94,10 @@ mod tests {
         let now = 1_800_000_000_000;
         assert_eq!(check_schedule(now, now), Err(OffboardError::ScheduleInPast));
         assert_eq!(check_schedule(now + MINUTE, now), Ok(()));
-        assert_eq!(check_schedule(now + 400 * 24 * 60 * MINUTE, now), Err(OffboardError::ScheduleTooFar));
+        assert_eq!(
+            check_schedule(now + 400 * 24 * 60 * MINUTE, now),
+            Err(OffboardError::ScheduleTooFar)
+        );
     }
 
     #[test]

@@ -174,7 +174,12 @@ mod tests {
 
     #[test]
     fn customer_pii_and_production_access_are_critical() {
-        for p in [Permission::CustomersReadPii, Permission::ProdDbRead, Permission::ProdDbWrite, Permission::K8sProdExec] {
+        for p in [
+            Permission::CustomersReadPii,
+            Permission::ProdDbRead,
+            Permission::ProdDbWrite,
+            Permission::K8sProdExec,
+        ] {
             assert_eq!(p.sensitivity(), Sensitivity::Critical, "{p}");
         }
         assert_eq!(Permission::LeadsRead.sensitivity(), Sensitivity::Low);

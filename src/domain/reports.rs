@@ -59,7 +59,10 @@ pub struct AccessRow {
 }
 
 fn s(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).filter(|x| !x.is_empty()).map(str::to_owned)
+    v.get(key)
+        .and_then(Value::as_str)
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
 }
 
 /// The report row of an access event; `None` for any other event.
@@ -67,27 +70,49 @@ pub fn access_row(e: &Event) -> Option<AccessRow> {
     let d: Value = serde_json::from_str(&e.details).unwrap_or(Value::Null);
     match e.action.as_str() {
         "access.check" => {
-            let employee_id = (e.target_type.as_deref() == Some("user")).then(|| e.target_id.as_deref().and_then(|t| t.parse().ok())).flatten();
+            let employee_id = (e.target_type.as_deref() == Some("user"))
+                .then(|| e.target_id.as_deref().and_then(|t| t.parse().ok()))
+                .flatten();
             let grant = match (s(&d, "role"), d.get("grant_id").and_then(Value::as_i64)) {
                 (Some(role), Some(id)) => Some(format!("{role} (grant {id})")),
                 (Some(role), None) => Some(role),
                 _ => None,
             };
-            let resource = d.get("resource").map(|r| format!(" on {} {}", s(r, "type").unwrap_or_default(), s(r, "id").unwrap_or_default()));
+            let resource = d.get("resource").map(|r| {
+                format!(
+                    " on {} {}",
+                    s(r, "type").unwrap_or_default(),
+                    s(r, "id").unwrap_or_default()
+                )
+            });
             Some(AccessRow {
                 seq: e.seq,
                 at: e.at,
                 employee_id,
-                what: format!("{}{}", s(&d, "permission").unwrap_or_default(), resource.unwrap_or_default()),
+                what: format!(
+                    "{}{}",
+                    s(&d, "permission").unwrap_or_default(),
+                    resource.unwrap_or_default()
+                ),
                 customer_id: e.customer_id.clone(),
                 purpose: s(&d, "purpose"),
                 grant,
-                decision: s(&d, "decision").unwrap_or_else(|| if e.outcome.as_str() == "success" { "allow".into() } else { "deny".into() }),
+                decision: s(&d, "decision").unwrap_or_else(|| {
+                    if e.outcome.as_str() == "success" {
+                        "allow".into()
+                    } else {
+                        "deny".into()
+                    }
+                }),
                 source: s(&d, "service"),
             })
         }
         "data.access" => {
-            let fields: Vec<&str> = d.get("fields").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let fields: Vec<&str> = d
+                .get("fields")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             let what = match (s(&d, "action"), fields.is_empty()) {
                 (Some(a), false) => format!("{a}: {}", fields.join(", ")),
                 (Some(a), true) => a,
@@ -128,7 +153,10 @@ mod tests {
         assert_eq!(r.what, "customers:read_pii on customer C-1042");
         assert_eq!(r.purpose.as_deref(), Some("ticket SUP-77"));
         assert_eq!(r.grant.as_deref(), Some("support-pii (grant 31)"));
-        assert_eq!((r.decision.as_str(), r.source.as_deref(), r.at), ("allow", Some("customer-api"), 1_000));
+        assert_eq!(
+            (r.decision.as_str(), r.source.as_deref(), r.at),
+            ("allow", Some("customer-api"), 1_000)
+        );
     }
 
     #[test]
@@ -152,7 +180,10 @@ mod tests {
         let r = access_row(&e).unwrap();
         assert_eq!((r.employee_id, r.at), (Some(9), 900));
         assert_eq!(r.what, "customer.view: address, phone");
-        assert_eq!((r.decision.as_str(), r.source.as_deref(), r.purpose.as_deref()), ("reported", Some("support-desk"), Some("refund for order 55")));
+        assert_eq!(
+            (r.decision.as_str(), r.source.as_deref(), r.purpose.as_deref()),
+            ("reported", Some("support-desk"), Some("refund for order 55"))
+        );
     }
 
     #[test]

@@ -56,18 +56,67 @@ fn builtin(key: &str, name: &str, description: &str, perms: &[P], max_hours: Opt
 /// The built-in roles, least privilege by default.
 pub fn builtin_roles() -> Vec<RoleDef> {
     vec![
-        builtin(ENGINEER, "Engineer", "Ships code: production deploys through the pipeline; no customer data, no production writes.", &[P::DeployProd], None),
-        builtin(SUPPORT, "Customer support", "Helps customers: views customers, changes orders and accounts.", &[P::CustomersRead, P::OrdersWrite, P::AccountsWrite], None),
-        builtin(SALES, "Sales", "Works leads and sees existing customers.", &[P::LeadsRead, P::CustomersRead], None),
-        builtin(ADMIN, "Administrator", "Manages employees and their access; approves requests. Cannot export the audit trail.", &[P::EmployeesManage, P::AccessGrant, P::RequestsApprove], None),
-        builtin(AUDITOR, "Auditor", "Reads and exports the audit trail; read-only everywhere else.", &[P::AuditRead, P::AuditExport], None),
-        builtin(SUPPORT_PII, "Support with customer PII", "Time-boxed: a customer's address, phone and payment details for one case.", &[P::CustomersRead, P::CustomersReadPii], Some(8)),
-        builtin(PROD_DB_WRITE, "Production database write", "Time-boxed: read and write the production database to fix data.", &[P::ProdDbRead, P::ProdDbWrite], Some(4)),
+        builtin(
+            ENGINEER,
+            "Engineer",
+            "Ships code: production deploys through the pipeline; no customer data, no production writes.",
+            &[P::DeployProd],
+            None,
+        ),
+        builtin(
+            SUPPORT,
+            "Customer support",
+            "Helps customers: views customers, changes orders and accounts.",
+            &[P::CustomersRead, P::OrdersWrite, P::AccountsWrite],
+            None,
+        ),
+        builtin(
+            SALES,
+            "Sales",
+            "Works leads and sees existing customers.",
+            &[P::LeadsRead, P::CustomersRead],
+            None,
+        ),
+        builtin(
+            ADMIN,
+            "Administrator",
+            "Manages employees and their access; approves requests. Cannot export the audit trail.",
+            &[P::EmployeesManage, P::AccessGrant, P::RequestsApprove],
+            None,
+        ),
+        builtin(
+            AUDITOR,
+            "Auditor",
+            "Reads and exports the audit trail; read-only everywhere else.",
+            &[P::AuditRead, P::AuditExport],
+            None,
+        ),
+        builtin(
+            SUPPORT_PII,
+            "Support with customer PII",
+            "Time-boxed: a customer's address, phone and payment details for one case.",
+            &[P::CustomersRead, P::CustomersReadPii],
+            Some(8),
+        ),
+        builtin(
+            PROD_DB_WRITE,
+            "Production database write",
+            "Time-boxed: read and write the production database to fix data.",
+            &[P::ProdDbRead, P::ProdDbWrite],
+            Some(4),
+        ),
         builtin(
             BREAKGLASS,
             "Break-glass",
             "Time-boxed emergency access to production and customer data.",
-            &[P::ProdDbRead, P::ProdDbWrite, P::K8sProdExec, P::DeployProd, P::CustomersRead, P::CustomersReadPii],
+            &[
+                P::ProdDbRead,
+                P::ProdDbWrite,
+                P::K8sProdExec,
+                P::DeployProd,
+                P::CustomersRead,
+                P::CustomersReadPii,
+            ],
             Some(2),
         ),
     ]
@@ -123,7 +172,8 @@ pub fn validate_custom(role: &RoleDef) -> Result<(), RoleError> {
     let k = &role.key;
     let key_ok = (2..=40).contains(&k.len())
         && k.starts_with(|c: char| c.is_ascii_lowercase())
-        && k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && k.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !key_ok {
         return Err(RoleError::BadKey);
     }
@@ -177,15 +227,30 @@ mod tests {
     #[test]
     fn builtins_are_least_privilege() {
         let eng = role(ENGINEER);
-        for p in [P::CustomersRead, P::CustomersReadPii, P::ProdDbWrite, P::ProdDbRead, P::K8sProdExec] {
+        for p in [
+            P::CustomersRead,
+            P::CustomersReadPii,
+            P::ProdDbWrite,
+            P::ProdDbRead,
+            P::K8sProdExec,
+        ] {
             assert!(!eng.has(p), "engineer has {p}");
         }
-        assert_eq!(role(SUPPORT).permissions, PermissionSet::of(&[P::CustomersRead, P::OrdersWrite, P::AccountsWrite]));
-        assert_eq!(role(SALES).permissions, PermissionSet::of(&[P::LeadsRead, P::CustomersRead]));
+        assert_eq!(
+            role(SUPPORT).permissions,
+            PermissionSet::of(&[P::CustomersRead, P::OrdersWrite, P::AccountsWrite])
+        );
+        assert_eq!(
+            role(SALES).permissions,
+            PermissionSet::of(&[P::LeadsRead, P::CustomersRead])
+        );
         let admin = role(ADMIN);
         assert!(admin.has(P::EmployeesManage) && admin.has(P::AccessGrant) && admin.has(P::RequestsApprove));
         assert!(!admin.has(P::AuditExport) && !admin.has(P::AuditRead));
-        assert_eq!(role(AUDITOR).permissions, PermissionSet::of(&[P::AuditRead, P::AuditExport]));
+        assert_eq!(
+            role(AUDITOR).permissions,
+            PermissionSet::of(&[P::AuditRead, P::AuditExport])
+        );
         for r in builtin_roles() {
             assert!(!conflicts(r.permissions), "{} breaks separation of duties", r.key);
         }
@@ -195,7 +260,11 @@ mod tests {
     fn roles_with_critical_permissions_are_time_boxed_and_requestable() {
         for r in builtin_roles() {
             if r.permissions.has_critical() {
-                assert!(r.max_duration.is_some() && r.requestable, "{} carries critical permissions", r.key);
+                assert!(
+                    r.max_duration.is_some() && r.requestable,
+                    "{} carries critical permissions",
+                    r.key
+                );
             }
         }
         assert_eq!(role(BREAKGLASS).max_duration, Some(2 * HOUR));
@@ -206,12 +275,27 @@ mod tests {
     #[test]
     fn custom_roles_are_checked() {
         assert_eq!(validate_custom(&custom("billing", &[P::AccountsWrite])), Ok(()));
-        assert_eq!(validate_custom(&custom("Billing", &[P::AccountsWrite])), Err(RoleError::BadKey));
-        assert_eq!(validate_custom(&custom("b", &[P::AccountsWrite])), Err(RoleError::BadKey));
-        assert_eq!(validate_custom(&custom("9lives", &[P::AccountsWrite])), Err(RoleError::BadKey));
-        assert_eq!(validate_custom(&custom("admin", &[P::AccountsWrite])), Err(RoleError::Builtin("admin".into())));
+        assert_eq!(
+            validate_custom(&custom("Billing", &[P::AccountsWrite])),
+            Err(RoleError::BadKey)
+        );
+        assert_eq!(
+            validate_custom(&custom("b", &[P::AccountsWrite])),
+            Err(RoleError::BadKey)
+        );
+        assert_eq!(
+            validate_custom(&custom("9lives", &[P::AccountsWrite])),
+            Err(RoleError::BadKey)
+        );
+        assert_eq!(
+            validate_custom(&custom("admin", &[P::AccountsWrite])),
+            Err(RoleError::Builtin("admin".into()))
+        );
         assert_eq!(validate_custom(&custom("billing", &[])), Err(RoleError::NoPermissions));
-        assert_eq!(validate_custom(&custom("billing", &[P::AccessGrant, P::AuditRead])), Err(RoleError::SeparationOfDuties));
+        assert_eq!(
+            validate_custom(&custom("billing", &[P::AccessGrant, P::AuditRead])),
+            Err(RoleError::SeparationOfDuties)
+        );
         let mut r = custom("billing", &[P::AccountsWrite]);
         r.requestable = true;
         assert_eq!(validate_custom(&r), Err(RoleError::RequestableNeedsDuration));

@@ -28,7 +28,11 @@ pub struct ScimError {
 
 impl ScimError {
     pub fn bad(scim_type: &'static str, detail: impl Into<String>) -> Self {
-        Self { status: 400, scim_type: Some(scim_type), detail: detail.into() }
+        Self {
+            status: 400,
+            scim_type: Some(scim_type),
+            detail: detail.into(),
+        }
     }
 }
 
@@ -53,14 +57,23 @@ pub enum Filter {
 /// the operator are case-insensitive, RFC 7644 3.4.2.2). Anything else is
 /// an `invalidFilter` error naming what is supported.
 pub fn parse_filter(input: &str) -> Result<Filter, ScimError> {
-    let unsupported = || ScimError::bad("invalidFilter", "Only the filters userName eq \"…\" and externalId eq \"…\" are supported.");
+    let unsupported = || {
+        ScimError::bad(
+            "invalidFilter",
+            "Only the filters userName eq \"…\" and externalId eq \"…\" are supported.",
+        )
+    };
     let s = input.trim();
     let (attr, rest) = s.split_once(char::is_whitespace).ok_or_else(unsupported)?;
-    let (op, value) = rest.trim_start().split_once(char::is_whitespace).ok_or_else(unsupported)?;
+    let (op, value) = rest
+        .trim_start()
+        .split_once(char::is_whitespace)
+        .ok_or_else(unsupported)?;
     if !op.eq_ignore_ascii_case("eq") {
         return Err(unsupported());
     }
-    let value = parse_string_literal(value.trim()).ok_or_else(|| ScimError::bad("invalidFilter", "The filter value must be a quoted string."))?;
+    let value = parse_string_literal(value.trim())
+        .ok_or_else(|| ScimError::bad("invalidFilter", "The filter value must be a quoted string."))?;
     match attr.to_ascii_lowercase().as_str() {
         "username" | "urn:ietf:params:scim:schemas:core:2.0:user:username" => Ok(Filter::UserName(value)),
         "externalid" => Ok(Filter::ExternalId(value)),
@@ -87,15 +100,27 @@ pub fn department(input: &str) -> Result<String, ScimError> {
         .iter()
         .find(|x| **x == d)
         .map(|x| (*x).to_owned())
-        .ok_or_else(|| ScimError::bad("invalidValue", format!("department must be one of: {}.", DEPARTMENTS.join(", "))))
+        .ok_or_else(|| {
+            ScimError::bad(
+                "invalidValue",
+                format!("department must be one of: {}.", DEPARTMENTS.join(", ")),
+            )
+        })
 }
 
 fn email(input: &str) -> Result<String, ScimError> {
-    Email::parse(input).map(|e| e.as_str().to_owned()).map_err(|e| ScimError::bad("invalidValue", format!("userName: {e} (it must be the employee's email address)")))
+    Email::parse(input).map(|e| e.as_str().to_owned()).map_err(|e| {
+        ScimError::bad(
+            "invalidValue",
+            format!("userName: {e} (it must be the employee's email address)"),
+        )
+    })
 }
 
 fn person_name(input: &str) -> Result<String, ScimError> {
-    PersonName::parse(input).map(|n| n.as_str().to_owned()).map_err(|e| ScimError::bad("invalidValue", e.to_string()))
+    PersonName::parse(input)
+        .map(|n| n.as_str().to_owned())
+        .map_err(|e| ScimError::bad("invalidValue", e.to_string()))
 }
 
 fn external_id(v: &Value) -> Result<Option<String>, ScimError> {
@@ -103,7 +128,10 @@ fn external_id(v: &Value) -> Result<Option<String>, ScimError> {
         Value::Null => Ok(None),
         Value::String(s) if s.is_empty() => Ok(None),
         Value::String(s) if s.chars().count() <= 255 && !s.chars().any(char::is_control) => Ok(Some(s.clone())),
-        _ => Err(ScimError::bad("invalidValue", "externalId must be a string of at most 255 printable characters.")),
+        _ => Err(ScimError::bad(
+            "invalidValue",
+            "externalId must be a string of at most 255 printable characters.",
+        )),
     }
 }
 
@@ -119,12 +147,16 @@ fn boolean(v: &Value, attr: &str) -> Result<bool, ScimError> {
 }
 
 fn string<'a>(v: &'a Value, attr: &str) -> Result<&'a str, ScimError> {
-    v.as_str().ok_or_else(|| ScimError::bad("invalidValue", format!("{attr} must be a string.")))
+    v.as_str()
+        .ok_or_else(|| ScimError::bad("invalidValue", format!("{attr} must be a string.")))
 }
 
 /// Looks a key up case-insensitively (SCIM attribute names are).
 fn get<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v).filter(|v| !v.is_null())
+    obj.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_null())
 }
 
 /// The name a resource carries: `displayName`, else `name.formatted`, else
@@ -134,22 +166,43 @@ fn name_of(obj: &Map<String, Value>) -> Result<Option<String>, ScimError> {
         return person_name(string(v, "displayName")?).map(Some);
     }
     let Some(name) = get(obj, "name") else { return Ok(None) };
-    let name = name.as_object().ok_or_else(|| ScimError::bad("invalidValue", "name must be an object."))?;
+    let name = name
+        .as_object()
+        .ok_or_else(|| ScimError::bad("invalidValue", "name must be an object."))?;
     if let Some(v) = get(name, "formatted") {
         return person_name(string(v, "name.formatted")?).map(Some);
     }
-    let given = get(name, "givenName").map(|v| string(v, "name.givenName")).transpose()?;
-    let family = get(name, "familyName").map(|v| string(v, "name.familyName")).transpose()?;
-    let joined = [given, family].into_iter().flatten().map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
-    if joined.is_empty() { Ok(None) } else { person_name(&joined).map(Some) }
+    let given = get(name, "givenName")
+        .map(|v| string(v, "name.givenName"))
+        .transpose()?;
+    let family = get(name, "familyName")
+        .map(|v| string(v, "name.familyName"))
+        .transpose()?;
+    let joined = [given, family]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if joined.is_empty() {
+        Ok(None)
+    } else {
+        person_name(&joined).map(Some)
+    }
 }
 
 /// The enterprise extension's department, if sent.
 fn department_of(obj: &Map<String, Value>) -> Result<Option<String>, ScimError> {
     match get(obj, ENTERPRISE_SCHEMA) {
         None => Ok(None),
-        Some(Value::Object(ext)) => get(ext, "department").map(|v| department(string(v, "department")?)).transpose(),
-        Some(_) => Err(ScimError::bad("invalidValue", format!("{ENTERPRISE_SCHEMA} must be an object."))),
+        Some(Value::Object(ext)) => get(ext, "department")
+            .map(|v| department(string(v, "department")?))
+            .transpose(),
+        Some(_) => Err(ScimError::bad(
+            "invalidValue",
+            format!("{ENTERPRISE_SCHEMA} must be an object."),
+        )),
     }
 }
 
@@ -157,38 +210,85 @@ fn department_of(obj: &Map<String, Value>) -> Result<Option<String>, ScimError> 
 /// replaces: a PUT that leaves out the department keeps it, as providers
 /// that do not manage departments never send one.
 pub fn user_from_resource(body: &Value, current: Option<&UserFields>) -> Result<UserFields, ScimError> {
-    let obj = body.as_object().ok_or_else(|| ScimError::bad("invalidSyntax", "The body must be a JSON object."))?;
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ScimError::bad("invalidSyntax", "The body must be a JSON object."))?;
     if let Some(schemas) = get(obj, "schemas") {
-        let listed = schemas.as_array().map(|a| a.iter().any(|s| s.as_str() == Some(USER_SCHEMA))).unwrap_or(false);
+        let listed = schemas
+            .as_array()
+            .map(|a| a.iter().any(|s| s.as_str() == Some(USER_SCHEMA)))
+            .unwrap_or(false);
         if !listed {
-            return Err(ScimError::bad("invalidSyntax", format!("schemas must include {USER_SCHEMA}.")));
+            return Err(ScimError::bad(
+                "invalidSyntax",
+                format!("schemas must include {USER_SCHEMA}."),
+            ));
         }
     }
-    let user_name = get(obj, "userName").ok_or_else(|| ScimError::bad("invalidValue", "userName (the employee's email address) is required."))?;
+    let user_name = get(obj, "userName")
+        .ok_or_else(|| ScimError::bad("invalidValue", "userName (the employee's email address) is required."))?;
     let email = email(string(user_name, "userName")?)?;
-    let name = name_of(obj)?.ok_or_else(|| ScimError::bad("invalidValue", "A name is required: displayName, name.formatted, or name.givenName and name.familyName."))?;
+    let name = name_of(obj)?.ok_or_else(|| {
+        ScimError::bad(
+            "invalidValue",
+            "A name is required: displayName, name.formatted, or name.givenName and name.familyName.",
+        )
+    })?;
     let department = match (department_of(obj)?, current) {
         (Some(d), _) => d,
         (None, Some(c)) => c.department.clone(),
         (None, None) => {
             return Err(ScimError::bad(
                 "invalidValue",
-                format!("department is required (in {ENTERPRISE_SCHEMA}); one of: {}.", DEPARTMENTS.join(", ")),
+                format!(
+                    "department is required (in {ENTERPRISE_SCHEMA}); one of: {}.",
+                    DEPARTMENTS.join(", ")
+                ),
             ))
         }
     };
-    let active = get(obj, "active").map(|v| boolean(v, "active")).transpose()?.unwrap_or(true);
+    let active = get(obj, "active")
+        .map(|v| boolean(v, "active"))
+        .transpose()?
+        .unwrap_or(true);
     let external_id = get(obj, "externalId").map(external_id).transpose()?.flatten();
-    Ok(UserFields { email, name, department, active, external_id })
+    Ok(UserFields {
+        email,
+        name,
+        department,
+        active,
+        external_id,
+    })
 }
 
 /// Core and enterprise attributes Gatehouse does not keep. Providers send
 /// them in every PATCH; they are accepted and ignored. Any other path is
 /// an `invalidPath` error.
 const IGNORED: &[&str] = &[
-    "nickname", "profileurl", "title", "usertype", "preferredlanguage", "locale", "timezone", "password", "phonenumbers", "ims",
-    "photos", "addresses", "groups", "entitlements", "roles", "x509certificates", "name.middlename", "name.honorificprefix",
-    "name.honorificsuffix", "employeenumber", "costcenter", "organization", "division", "manager",
+    "nickname",
+    "profileurl",
+    "title",
+    "usertype",
+    "preferredlanguage",
+    "locale",
+    "timezone",
+    "password",
+    "phonenumbers",
+    "ims",
+    "photos",
+    "addresses",
+    "groups",
+    "entitlements",
+    "roles",
+    "x509certificates",
+    "name.middlename",
+    "name.honorificprefix",
+    "name.honorificsuffix",
+    "employeenumber",
+    "costcenter",
+    "organization",
+    "division",
+    "manager",
 ];
 
 fn ignored(path: &str) -> bool {
@@ -211,10 +311,17 @@ struct Patch {
 /// emails, externalId and the enterprise department, with or without a
 /// path; `remove` of externalId. The result is validated as a whole.
 pub fn apply_patch(current: &UserFields, body: &Value) -> Result<UserFields, ScimError> {
-    let obj = body.as_object().ok_or_else(|| ScimError::bad("invalidSyntax", "The body must be a JSON object."))?;
-    let schemas_ok = get(obj, "schemas").and_then(Value::as_array).is_some_and(|a| a.iter().any(|s| s.as_str() == Some(PATCH_SCHEMA)));
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ScimError::bad("invalidSyntax", "The body must be a JSON object."))?;
+    let schemas_ok = get(obj, "schemas")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|s| s.as_str() == Some(PATCH_SCHEMA)));
     if !schemas_ok {
-        return Err(ScimError::bad("invalidSyntax", format!("schemas must be [\"{PATCH_SCHEMA}\"].")));
+        return Err(ScimError::bad(
+            "invalidSyntax",
+            format!("schemas must be [\"{PATCH_SCHEMA}\"]."),
+        ));
     }
     let ops = get(obj, "Operations")
         .and_then(Value::as_array)
@@ -223,21 +330,35 @@ pub fn apply_patch(current: &UserFields, body: &Value) -> Result<UserFields, Sci
     if ops.len() > 100 {
         return Err(ScimError::bad("tooMany", "At most 100 operations per request."));
     }
-    let mut p = Patch { fields: current.clone(), display: None, given: None, family: None };
+    let mut p = Patch {
+        fields: current.clone(),
+        display: None,
+        given: None,
+        family: None,
+    };
     for (i, op) in ops.iter().enumerate() {
-        let op = op.as_object().ok_or_else(|| ScimError::bad("invalidSyntax", format!("Operations[{i}] must be an object.")))?;
-        let kind = get(op, "op").and_then(Value::as_str).map(str::to_ascii_lowercase).unwrap_or_default();
+        let op = op
+            .as_object()
+            .ok_or_else(|| ScimError::bad("invalidSyntax", format!("Operations[{i}] must be an object.")))?;
+        let kind = get(op, "op")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
         let path = get(op, "path").map(|v| string(v, "path")).transpose()?;
         let value = get(op, "value");
         match (kind.as_str(), path) {
             ("add" | "replace", Some(path)) => {
-                let value = value.ok_or_else(|| ScimError::bad("invalidValue", format!("Operations[{i}] needs a value.")))?;
+                let value =
+                    value.ok_or_else(|| ScimError::bad("invalidValue", format!("Operations[{i}] needs a value.")))?;
                 set(&mut p, path, value)?;
             }
             ("add" | "replace", None) => {
-                let value = value
-                    .and_then(Value::as_object)
-                    .ok_or_else(|| ScimError::bad("invalidValue", format!("Operations[{i}] without a path needs an object value.")))?;
+                let value = value.and_then(Value::as_object).ok_or_else(|| {
+                    ScimError::bad(
+                        "invalidValue",
+                        format!("Operations[{i}] without a path needs an object value."),
+                    )
+                })?;
                 for (k, v) in value {
                     set(&mut p, k, v)?;
                 }
@@ -246,19 +367,39 @@ pub fn apply_patch(current: &UserFields, body: &Value) -> Result<UserFields, Sci
                 if path.eq_ignore_ascii_case("externalId") {
                     p.fields.external_id = None;
                 } else if !ignored(path) {
-                    return Err(ScimError::bad("mutability", format!("{path} cannot be removed; Gatehouse requires it.")));
+                    return Err(ScimError::bad(
+                        "mutability",
+                        format!("{path} cannot be removed; Gatehouse requires it."),
+                    ));
                 }
             }
-            ("remove", None) => return Err(ScimError::bad("noTarget", format!("Operations[{i}]: remove needs a path."))),
-            _ => return Err(ScimError::bad("invalidSyntax", format!("Operations[{i}].op must be add, replace or remove."))),
+            ("remove", None) => {
+                return Err(ScimError::bad(
+                    "noTarget",
+                    format!("Operations[{i}]: remove needs a path."),
+                ))
+            }
+            _ => {
+                return Err(ScimError::bad(
+                    "invalidSyntax",
+                    format!("Operations[{i}].op must be add, replace or remove."),
+                ))
+            }
         }
     }
-    let composed = [p.given.as_deref(), p.family.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let composed = [p.given.as_deref(), p.family.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
     match (p.display, p.given.is_some() || p.family.is_some()) {
         (Some(name), _) => p.fields.name = name,
         (None, true) if p.given.is_some() && p.family.is_some() => p.fields.name = person_name(&composed)?,
         (None, true) => {
-            return Err(ScimError::bad("invalidValue", "Change name.givenName and name.familyName together, or send displayName."));
+            return Err(ScimError::bad(
+                "invalidValue",
+                "Change name.givenName and name.familyName together, or send displayName.",
+            ));
         }
         (None, false) => {}
     }
@@ -278,22 +419,33 @@ fn set(p: &mut Patch, path: &str, value: &Value) -> Result<(), ScimError> {
         "name.givenname" => p.given = Some(string(value, "name.givenName")?.trim().to_owned()),
         "name.familyname" => p.family = Some(string(value, "name.familyName")?.trim().to_owned()),
         "name" => {
-            let obj = value.as_object().ok_or_else(|| ScimError::bad("invalidValue", "name must be an object."))?;
+            let obj = value
+                .as_object()
+                .ok_or_else(|| ScimError::bad("invalidValue", "name must be an object."))?;
             for (k, v) in obj {
                 set(p, &format!("name.{k}"), v)?;
             }
         }
         "emails" => {
             // The primary (else the first) work address becomes userName.
-            let list = value.as_array().ok_or_else(|| ScimError::bad("invalidValue", "emails must be an array."))?;
-            let pick = list.iter().find(|e| e.get("primary").and_then(Value::as_bool) == Some(true)).or_else(|| list.first());
+            let list = value
+                .as_array()
+                .ok_or_else(|| ScimError::bad("invalidValue", "emails must be an array."))?;
+            let pick = list
+                .iter()
+                .find(|e| e.get("primary").and_then(Value::as_bool) == Some(true))
+                .or_else(|| list.first());
             if let Some(v) = pick.and_then(|e| e.get("value")) {
                 p.fields.email = email(string(v, "emails.value")?)?;
             }
         }
-        "emails[type eq \"work\"].value" | "emails[primary eq true].value" => p.fields.email = email(string(value, "emails.value")?)?,
+        "emails[type eq \"work\"].value" | "emails[primary eq true].value" => {
+            p.fields.email = email(string(value, "emails.value")?)?
+        }
         x if x == ENTERPRISE_SCHEMA.to_ascii_lowercase() => {
-            let obj = value.as_object().ok_or_else(|| ScimError::bad("invalidValue", format!("{ENTERPRISE_SCHEMA} must be an object.")))?;
+            let obj = value
+                .as_object()
+                .ok_or_else(|| ScimError::bad("invalidValue", format!("{ENTERPRISE_SCHEMA} must be an object.")))?;
             for (k, v) in obj {
                 set(p, &format!("{ENTERPRISE_SCHEMA}:{k}"), v)?;
             }
@@ -303,12 +455,20 @@ fn set(p: &mut Patch, path: &str, value: &Value) -> Result<(), ScimError> {
             if attr == "department" {
                 p.fields.department = department(string(value, "department")?)?;
             } else if !ignored(attr) {
-                return Err(ScimError::bad("invalidPath", format!("{path} is not an attribute Gatehouse supports.")));
+                return Err(ScimError::bad(
+                    "invalidPath",
+                    format!("{path} is not an attribute Gatehouse supports."),
+                ));
             }
         }
         "schemas" | "id" | "meta" => return Err(ScimError::bad("mutability", format!("{path} is read-only."))),
         _ if ignored(path) => {}
-        _ => return Err(ScimError::bad("invalidPath", format!("{path} is not an attribute Gatehouse supports."))),
+        _ => {
+            return Err(ScimError::bad(
+                "invalidPath",
+                format!("{path} is not an attribute Gatehouse supports."),
+            ))
+        }
     }
     Ok(())
 }
@@ -319,7 +479,13 @@ mod tests {
     use serde_json::json;
 
     fn ada() -> UserFields {
-        UserFields { email: "ada@x.example".into(), name: "Ada Lovelace".into(), department: "engineering".into(), active: true, external_id: Some("00u1".into()) }
+        UserFields {
+            email: "ada@x.example".into(),
+            name: "Ada Lovelace".into(),
+            department: "engineering".into(),
+            active: true,
+            external_id: Some("00u1".into()),
+        }
     }
 
     fn patch(ops: Value) -> Value {
@@ -328,10 +494,26 @@ mod tests {
 
     #[test]
     fn filters_parse_case_insensitively_with_escapes() {
-        assert_eq!(parse_filter(r#"userName eq "ada@x.example""#), Ok(Filter::UserName("ada@x.example".into())));
-        assert_eq!(parse_filter(r#"  USERNAME EQ "a\"b"  "#), Ok(Filter::UserName("a\"b".into())));
-        assert_eq!(parse_filter(r#"externalId eq "00u1""#), Ok(Filter::ExternalId("00u1".into())));
-        for bad in [r#"userName co "ada""#, r#"emails eq "a""#, "userName eq ada", r#"userName eq "a" and active eq true"#, "", "userName"] {
+        assert_eq!(
+            parse_filter(r#"userName eq "ada@x.example""#),
+            Ok(Filter::UserName("ada@x.example".into()))
+        );
+        assert_eq!(
+            parse_filter(r#"  USERNAME EQ "a\"b"  "#),
+            Ok(Filter::UserName("a\"b".into()))
+        );
+        assert_eq!(
+            parse_filter(r#"externalId eq "00u1""#),
+            Ok(Filter::ExternalId("00u1".into()))
+        );
+        for bad in [
+            r#"userName co "ada""#,
+            r#"emails eq "a""#,
+            "userName eq ada",
+            r#"userName eq "a" and active eq true"#,
+            "",
+            "userName",
+        ] {
             let e = parse_filter(bad).unwrap_err();
             assert_eq!((e.status, e.scim_type), (400, Some("invalidFilter")), "{bad}");
         }
@@ -352,36 +534,75 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(u, UserFields { email: "grace@x.example".into(), name: "Grace Hopper".into(), department: "support".into(), active: true, external_id: Some("00u9".into()) });
+        assert_eq!(
+            u,
+            UserFields {
+                email: "grace@x.example".into(),
+                name: "Grace Hopper".into(),
+                department: "support".into(),
+                active: true,
+                external_id: Some("00u9".into())
+            }
+        );
     }
 
     #[test]
     fn a_resource_without_what_gatehouse_needs_is_refused() {
-        let base = json!({ "userName": "g@x.example", "displayName": "G H", ENTERPRISE_SCHEMA: { "department": "sales" } });
+        let base =
+            json!({ "userName": "g@x.example", "displayName": "G H", ENTERPRISE_SCHEMA: { "department": "sales" } });
         assert!(user_from_resource(&base, None).is_ok());
         let without = |k: &str| {
             let mut v = base.clone();
             v.as_object_mut().unwrap().remove(k);
             v
         };
-        assert!(user_from_resource(&without("userName"), None).unwrap_err().detail.contains("userName"));
-        assert!(user_from_resource(&without("displayName"), None).unwrap_err().detail.contains("name"));
-        assert!(user_from_resource(&without(ENTERPRISE_SCHEMA), None).unwrap_err().detail.contains("department"));
+        assert!(user_from_resource(&without("userName"), None)
+            .unwrap_err()
+            .detail
+            .contains("userName"));
+        assert!(user_from_resource(&without("displayName"), None)
+            .unwrap_err()
+            .detail
+            .contains("name"));
+        assert!(user_from_resource(&without(ENTERPRISE_SCHEMA), None)
+            .unwrap_err()
+            .detail
+            .contains("department"));
         // A PUT that leaves the department out keeps the current one.
-        assert_eq!(user_from_resource(&without(ENTERPRISE_SCHEMA), Some(&ada())).unwrap().department, "engineering");
+        assert_eq!(
+            user_from_resource(&without(ENTERPRISE_SCHEMA), Some(&ada()))
+                .unwrap()
+                .department,
+            "engineering"
+        );
         let mut bad_dept = base.clone();
         bad_dept[ENTERPRISE_SCHEMA]["department"] = json!("Marketing");
-        assert_eq!(user_from_resource(&bad_dept, None).unwrap_err().scim_type, Some("invalidValue"));
+        assert_eq!(
+            user_from_resource(&bad_dept, None).unwrap_err().scim_type,
+            Some("invalidValue")
+        );
         let mut bad_email = base.clone();
         bad_email["userName"] = json!("grace");
-        assert!(user_from_resource(&bad_email, None).unwrap_err().detail.contains("email"));
+        assert!(user_from_resource(&bad_email, None)
+            .unwrap_err()
+            .detail
+            .contains("email"));
         let mut wrong_schema = base.clone();
         wrong_schema["schemas"] = json!(["urn:example:Group"]);
-        assert_eq!(user_from_resource(&wrong_schema, None).unwrap_err().scim_type, Some("invalidSyntax"));
-        assert_eq!(user_from_resource(&json!([1]), None).unwrap_err().scim_type, Some("invalidSyntax"));
+        assert_eq!(
+            user_from_resource(&wrong_schema, None).unwrap_err().scim_type,
+            Some("invalidSyntax")
+        );
+        assert_eq!(
+            user_from_resource(&json!([1]), None).unwrap_err().scim_type,
+            Some("invalidSyntax")
+        );
         let mut bad_active = base;
         bad_active["active"] = json!("no");
-        assert!(user_from_resource(&bad_active, None).unwrap_err().detail.contains("active"));
+        assert!(user_from_resource(&bad_active, None)
+            .unwrap_err()
+            .detail
+            .contains("active"));
     }
 
     #[test]
@@ -411,21 +632,46 @@ mod tests {
             ])),
         )
         .unwrap();
-        assert_eq!(u, UserFields { email: "ada.king@x.example".into(), name: "Augusta Ada King".into(), department: "administration".into(), active: true, external_id: None });
+        assert_eq!(
+            u,
+            UserFields {
+                email: "ada.king@x.example".into(),
+                name: "Augusta Ada King".into(),
+                department: "administration".into(),
+                active: true,
+                external_id: None
+            }
+        );
         // displayName wins over the parts.
-        let u = apply_patch(&ada(), &patch(json!([{ "op": "replace", "value": { "displayName": "Ada K", "name.givenName": "X" } }]))).unwrap();
+        let u = apply_patch(
+            &ada(),
+            &patch(json!([{ "op": "replace", "value": { "displayName": "Ada K", "name.givenName": "X" } }])),
+        )
+        .unwrap();
         assert_eq!(u.name, "Ada K");
     }
 
     #[test]
     fn patch_refusals_name_the_problem() {
         let cases = [
-            (json!([{ "op": "replace", "path": "name.givenName", "value": "Only" }]), "invalidValue"),
-            (json!([{ "op": "replace", "path": "userName", "value": "not-an-email" }]), "invalidValue"),
-            (json!([{ "op": "replace", "path": "favouriteColour", "value": "red" }]), "invalidPath"),
+            (
+                json!([{ "op": "replace", "path": "name.givenName", "value": "Only" }]),
+                "invalidValue",
+            ),
+            (
+                json!([{ "op": "replace", "path": "userName", "value": "not-an-email" }]),
+                "invalidValue",
+            ),
+            (
+                json!([{ "op": "replace", "path": "favouriteColour", "value": "red" }]),
+                "invalidPath",
+            ),
             (json!([{ "op": "remove", "path": "userName" }]), "mutability"),
             (json!([{ "op": "remove" }]), "noTarget"),
-            (json!([{ "op": "move", "path": "active", "value": true }]), "invalidSyntax"),
+            (
+                json!([{ "op": "move", "path": "active", "value": true }]),
+                "invalidSyntax",
+            ),
             (json!([{ "op": "replace", "path": "active" }]), "invalidValue"),
             (json!([{ "op": "replace", "path": "id", "value": "7" }]), "mutability"),
             (json!([]), "invalidSyntax"),
@@ -435,6 +681,9 @@ mod tests {
             assert_eq!((e.status, e.scim_type), (400, Some(scim_type)), "{ops}: {}", e.detail);
         }
         let no_schema = json!({ "Operations": [{ "op": "replace", "path": "active", "value": false }] });
-        assert_eq!(apply_patch(&ada(), &no_schema).unwrap_err().scim_type, Some("invalidSyntax"));
+        assert_eq!(
+            apply_patch(&ada(), &no_schema).unwrap_err().scim_type,
+            Some("invalidSyntax")
+        );
     }
 }

@@ -55,7 +55,12 @@ pub fn parse_token(s: &str) -> Option<(i64, &str)> {
     if id.is_empty() || id.len() > 18 || !id.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    if secret.len() < 32 || secret.len() > 128 || !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if secret.len() < 32
+        || secret.len() > 128
+        || !secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return None;
     }
     Some((id.parse().ok()?, secret))
@@ -91,14 +96,35 @@ pub struct Decision {
 /// Expired and revoked grants never allow, whatever any job has recorded.
 /// A grant scoped to some customers allows only when the check names one
 /// of them.
-pub fn decide(status: Option<Status>, grants: &[Grant], roles: &[RoleDef], permission: Permission, customer: Option<&str>, now: Millis) -> Decision {
-    let deny = |reason: String| Decision { allow: false, reason, grant_id: None, role: None, grant_expires_at: None };
+pub fn decide(
+    status: Option<Status>,
+    grants: &[Grant],
+    roles: &[RoleDef],
+    permission: Permission,
+    customer: Option<&str>,
+    now: Millis,
+) -> Decision {
+    let deny = |reason: String| Decision {
+        allow: false,
+        reason,
+        grant_id: None,
+        role: None,
+        grant_expires_at: None,
+    };
     match status {
         None => return deny("unknown employee".into()),
         Some(Status::Active) => {}
         Some(s) => return deny(format!("employee is {}", s.as_str())),
     }
-    let giving: Vec<&Grant> = grants.iter().filter(|g| g.is_active(now)).filter(|g| roles.iter().any(|r| r.key == g.role && r.permissions.contains(permission))).collect();
+    let giving: Vec<&Grant> = grants
+        .iter()
+        .filter(|g| g.is_active(now))
+        .filter(|g| {
+            roles
+                .iter()
+                .any(|r| r.key == g.role && r.permissions.contains(permission))
+        })
+        .collect();
     let best = giving
         .iter()
         .copied()
@@ -115,7 +141,10 @@ pub fn decide(status: Option<Status>, grants: &[Grant], roles: &[RoleDef], permi
         },
         None if !giving.is_empty() => match customer {
             Some(_) => deny(format!("{} is granted only for other customers", permission.id())),
-            None => deny(format!("{} is granted only for named customers; name the customer", permission.id())),
+            None => deny(format!(
+                "{} is granted only for named customers; name the customer",
+                permission.id()
+            )),
         },
         None => deny(format!("no active grant gives {}", permission.id())),
     }
@@ -129,7 +158,16 @@ mod tests {
     const NOW: Millis = 1_800_000_000_000;
 
     fn grant(id: i64, role: &str, expires_at: Option<Millis>) -> Grant {
-        Grant { id, user_id: 7, role: role.into(), starts_at: NOW - HOUR, expires_at, revoked_at: None, pending: false, customers: None }
+        Grant {
+            id,
+            user_id: 7,
+            role: role.into(),
+            starts_at: NOW - HOUR,
+            expires_at,
+            revoked_at: None,
+            pending: false,
+            customers: None,
+        }
     }
 
     #[test]
@@ -137,23 +175,50 @@ mod tests {
         let secret = "a".repeat(43);
         let t = format_token(12, &secret);
         assert_eq!(parse_token(&t), Some((12, secret.as_str())));
-        for bad in ["", "ghs_", "ghs_12", "ghs_x_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "ghs_12_short", "Bearer ghs_1_x", &format!("ghs_1_{}!", "a".repeat(40))] {
+        for bad in [
+            "",
+            "ghs_",
+            "ghs_12",
+            "ghs_x_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "ghs_12_short",
+            "Bearer ghs_1_x",
+            &format!("ghs_1_{}!", "a".repeat(40)),
+        ] {
             assert_eq!(parse_token(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn revoked_expired_and_disabled_tokens_are_unusable() {
-        let ok = TokenState { expires_at: Some(NOW + 1), revoked_at: None, account_disabled: false };
+        let ok = TokenState {
+            expires_at: Some(NOW + 1),
+            revoked_at: None,
+            account_disabled: false,
+        };
         assert!(token_usable(&ok, NOW));
         assert!(!token_usable(&ok, NOW + 1), "expires at the instant");
-        assert!(!token_usable(&TokenState { revoked_at: Some(NOW - 1), ..ok.clone() }, NOW));
-        assert!(!token_usable(&TokenState { account_disabled: true, ..ok }, NOW));
+        assert!(!token_usable(
+            &TokenState {
+                revoked_at: Some(NOW - 1),
+                ..ok.clone()
+            },
+            NOW
+        ));
+        assert!(!token_usable(
+            &TokenState {
+                account_disabled: true,
+                ..ok
+            },
+            NOW
+        ));
     }
 
     #[test]
     fn scopes_parse() {
-        assert_eq!(parse_scopes(&["access:check".into(), " events:write".into(), "access:check".into()]), Ok(vec![Scope::AccessCheck, Scope::EventsWrite]));
+        assert_eq!(
+            parse_scopes(&["access:check".into(), " events:write".into(), "access:check".into()]),
+            Ok(vec![Scope::AccessCheck, Scope::EventsWrite])
+        );
         assert_eq!(parse_scopes(&["admin".into()]), Err("admin".into()));
     }
 
@@ -161,17 +226,41 @@ mod tests {
     fn decisions_name_the_grant_and_stop_at_expiry() {
         let roles = builtin_roles();
         let gs = [grant(1, "support", None), grant(2, "support-pii", Some(NOW + HOUR))];
-        let d = decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, None, NOW);
+        let d = decide(
+            Some(Status::Active),
+            &gs,
+            &roles,
+            Permission::CustomersReadPii,
+            None,
+            NOW,
+        );
         assert!(d.allow);
         assert_eq!((d.grant_id, d.role.as_deref()), (Some(2), Some("support-pii")));
         let d = decide(Some(Status::Active), &gs, &roles, Permission::CustomersRead, None, NOW);
         assert_eq!(d.grant_id, Some(1), "the standing grant is named first");
-        let d = decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, None, NOW + HOUR);
+        let d = decide(
+            Some(Status::Active),
+            &gs,
+            &roles,
+            Permission::CustomersReadPii,
+            None,
+            NOW + HOUR,
+        );
         assert!(!d.allow);
         assert_eq!(d.reason, "no active grant gives customers:read_pii");
         let mut revoked = gs[0].clone();
         revoked.revoked_at = Some(NOW - 1);
-        assert!(!decide(Some(Status::Active), &[revoked], &roles, Permission::CustomersRead, None, NOW).allow);
+        assert!(
+            !decide(
+                Some(Status::Active),
+                &[revoked],
+                &roles,
+                Permission::CustomersRead,
+                None,
+                NOW
+            )
+            .allow
+        );
     }
 
     #[test]
@@ -180,30 +269,117 @@ mod tests {
         let mut pii = grant(3, "support-pii", Some(NOW + HOUR));
         pii.customers = Some(vec!["1042".into(), "cust-7".into()]);
         let gs = [grant(1, "support", None), pii];
-        let d = decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, Some("1042"), NOW);
+        let d = decide(
+            Some(Status::Active),
+            &gs,
+            &roles,
+            Permission::CustomersReadPii,
+            Some("1042"),
+            NOW,
+        );
         assert!(d.allow);
         assert_eq!(d.grant_id, Some(3));
-        assert!(decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, Some("cust-7"), NOW).allow);
-        let d = decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, Some("1043"), NOW);
+        assert!(
+            decide(
+                Some(Status::Active),
+                &gs,
+                &roles,
+                Permission::CustomersReadPii,
+                Some("cust-7"),
+                NOW
+            )
+            .allow
+        );
+        let d = decide(
+            Some(Status::Active),
+            &gs,
+            &roles,
+            Permission::CustomersReadPii,
+            Some("1043"),
+            NOW,
+        );
         assert!(!d.allow);
         assert_eq!(d.reason, "customers:read_pii is granted only for other customers");
-        let d = decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, None, NOW);
+        let d = decide(
+            Some(Status::Active),
+            &gs,
+            &roles,
+            Permission::CustomersReadPii,
+            None,
+            NOW,
+        );
         assert!(!d.allow, "a check naming no customer is not covered by a scoped grant");
         assert!(d.reason.contains("name the customer"));
         // Exact match only, and it still ends at its instant.
-        assert!(!decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, Some("10421"), NOW).allow);
-        assert!(!decide(Some(Status::Active), &gs, &roles, Permission::CustomersReadPii, Some("1042"), NOW + HOUR).allow);
+        assert!(
+            !decide(
+                Some(Status::Active),
+                &gs,
+                &roles,
+                Permission::CustomersReadPii,
+                Some("10421"),
+                NOW
+            )
+            .allow
+        );
+        assert!(
+            !decide(
+                Some(Status::Active),
+                &gs,
+                &roles,
+                Permission::CustomersReadPii,
+                Some("1042"),
+                NOW + HOUR
+            )
+            .allow
+        );
         // The standing grant still answers for every customer.
-        assert_eq!(decide(Some(Status::Active), &gs, &roles, Permission::CustomersRead, Some("9"), NOW).grant_id, Some(1));
+        assert_eq!(
+            decide(
+                Some(Status::Active),
+                &gs,
+                &roles,
+                Permission::CustomersRead,
+                Some("9"),
+                NOW
+            )
+            .grant_id,
+            Some(1)
+        );
     }
 
     #[test]
     fn only_active_employees_are_allowed() {
         let roles = builtin_roles();
         let gs = [grant(1, "support", None)];
-        assert_eq!(decide(Some(Status::Offboarded), &gs, &roles, Permission::CustomersRead, None, NOW).reason, "employee is offboarded");
-        assert_eq!(decide(Some(Status::Suspended), &gs, &roles, Permission::CustomersRead, None, NOW).reason, "employee is suspended");
-        assert_eq!(decide(None, &gs, &roles, Permission::CustomersRead, None, NOW).reason, "unknown employee");
+        assert_eq!(
+            decide(
+                Some(Status::Offboarded),
+                &gs,
+                &roles,
+                Permission::CustomersRead,
+                None,
+                NOW
+            )
+            .reason,
+            "employee is offboarded"
+        );
+        assert_eq!(
+            decide(
+                Some(Status::Suspended),
+                &gs,
+                &roles,
+                Permission::CustomersRead,
+                None,
+                NOW
+            )
+            .reason,
+            "employee is suspended"
+        );
+        assert_eq!(
+            decide(None, &gs, &roles, Permission::CustomersRead, None, NOW).reason,
+            "unknown employee"
+        );
         assert!(decide(Some(Status::Active), &gs, &roles, Permission::CustomersRead, None, NOW).allow);
     }
 }

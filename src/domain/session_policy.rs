@@ -12,7 +12,10 @@ pub struct Lifetimes {
 
 impl Default for Lifetimes {
     fn default() -> Self {
-        Self { idle: 30 * MINUTE, absolute: 12 * HOUR }
+        Self {
+            idle: 30 * MINUTE,
+            absolute: 12 * HOUR,
+        }
     }
 }
 

@@ -64,10 +64,20 @@ impl Refusal {
 /// sign-in, the employee with the provider-verified email who is not
 /// linked to anyone yet (then `link` is true). Suspended and offboarded
 /// employees are refused whatever the provider says.
-pub fn match_account(by_subject: Option<&Candidate>, by_email: Option<&Candidate>, email_verified: bool) -> Result<(i64, bool), Refusal> {
+pub fn match_account(
+    by_subject: Option<&Candidate>,
+    by_email: Option<&Candidate>,
+    email_verified: bool,
+) -> Result<(i64, bool), Refusal> {
     let (who, link) = match (by_subject, by_email) {
         (Some(c), _) => (c, false),
-        (None, Some(c)) if !email_verified => return Err(if c.subject.is_some() { Refusal::LinkedElsewhere } else { Refusal::EmailNotVerified }),
+        (None, Some(c)) if !email_verified => {
+            return Err(if c.subject.is_some() {
+                Refusal::LinkedElsewhere
+            } else {
+                Refusal::EmailNotVerified
+            })
+        }
         (None, Some(c)) if c.subject.is_some() => return Err(Refusal::LinkedElsewhere),
         (None, Some(c)) => (c, true),
         (None, None) => return Err(Refusal::Unknown),
@@ -101,7 +111,11 @@ mod tests {
     use super::*;
 
     fn c(id: i64, status: &str, subject: Option<&str>) -> Candidate {
-        Candidate { id, status: status.into(), subject: subject.map(Into::into) }
+        Candidate {
+            id,
+            status: status.into(),
+            subject: subject.map(Into::into),
+        }
     }
 
     #[test]
@@ -120,18 +134,36 @@ mod tests {
         let linked = c(1, "active", Some("sub-1"));
         assert_eq!(match_account(Some(&linked), None, false), Ok((1, false)));
         // The subject decides even when the email now names someone else.
-        assert_eq!(match_account(Some(&linked), Some(&c(2, "active", None)), true), Ok((1, false)));
+        assert_eq!(
+            match_account(Some(&linked), Some(&c(2, "active", None)), true),
+            Ok((1, false))
+        );
         assert_eq!(match_account(None, Some(&c(2, "invited", None)), true), Ok((2, true)));
-        assert_eq!(match_account(None, Some(&c(2, "active", None)), false), Err(Refusal::EmailNotVerified));
-        assert_eq!(match_account(None, Some(&c(2, "active", Some("sub-9"))), true), Err(Refusal::LinkedElsewhere));
+        assert_eq!(
+            match_account(None, Some(&c(2, "active", None)), false),
+            Err(Refusal::EmailNotVerified)
+        );
+        assert_eq!(
+            match_account(None, Some(&c(2, "active", Some("sub-9"))), true),
+            Err(Refusal::LinkedElsewhere)
+        );
         assert_eq!(match_account(None, None, true), Err(Refusal::Unknown));
     }
 
     #[test]
     fn suspended_and_offboarded_employees_are_refused() {
-        assert_eq!(match_account(Some(&c(1, "suspended", Some("s"))), None, true), Err(Refusal::Suspended));
-        assert_eq!(match_account(Some(&c(1, "offboarded", Some("s"))), None, true), Err(Refusal::Offboarded));
-        assert_eq!(match_account(None, Some(&c(1, "offboarded", None)), true), Err(Refusal::Offboarded));
+        assert_eq!(
+            match_account(Some(&c(1, "suspended", Some("s"))), None, true),
+            Err(Refusal::Suspended)
+        );
+        assert_eq!(
+            match_account(Some(&c(1, "offboarded", Some("s"))), None, true),
+            Err(Refusal::Offboarded)
+        );
+        assert_eq!(
+            match_account(None, Some(&c(1, "offboarded", None)), true),
+            Err(Refusal::Offboarded)
+        );
     }
 
     #[test]

@@ -46,7 +46,11 @@ pub fn verify(
             return Ok(step);
         }
     }
-    Err(if replayed { TotpError::Replayed } else { TotpError::Invalid })
+    Err(if replayed {
+        TotpError::Replayed
+    } else {
+        TotpError::Invalid
+    })
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -118,7 +122,10 @@ mod tests {
         // The next step's code is still fine.
         assert_eq!(verify(&fake(s + 1), T, Some(s), fake), Ok(s + 1));
         // Thirty seconds later the same code is out of the window: invalid.
-        assert_eq!(verify(&fake(s - 1), T + 60_000, Some(s - 1), fake), Err(TotpError::Invalid));
+        assert_eq!(
+            verify(&fake(s - 1), T + 60_000, Some(s - 1), fake),
+            Err(TotpError::Invalid)
+        );
     }
 
     #[test]

@@ -27,19 +27,34 @@ impl Email {
             return Err(ValidationError::Required { field: "email" });
         }
         if s.chars().count() > Self::MAX {
-            return Err(ValidationError::TooLong { field: "email", max: Self::MAX });
+            return Err(ValidationError::TooLong {
+                field: "email",
+                max: Self::MAX,
+            });
         }
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(ValidationError::Invalid { field: "email", why: "it contains spaces" });
+            return Err(ValidationError::Invalid {
+                field: "email",
+                why: "it contains spaces",
+            });
         }
         let Some((local, domain)) = s.split_once('@') else {
-            return Err(ValidationError::Invalid { field: "email", why: "it needs an @" });
+            return Err(ValidationError::Invalid {
+                field: "email",
+                why: "it needs an @",
+            });
         };
         if local.is_empty() || domain.contains('@') {
-            return Err(ValidationError::Invalid { field: "email", why: "it needs one @ with a name before it" });
+            return Err(ValidationError::Invalid {
+                field: "email",
+                why: "it needs one @ with a name before it",
+            });
         }
         if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
-            return Err(ValidationError::Invalid { field: "email", why: "the domain is not valid" });
+            return Err(ValidationError::Invalid {
+                field: "email",
+                why: "the domain is not valid",
+            });
         }
         Ok(Self(s))
     }
@@ -78,10 +93,16 @@ impl PersonName {
             return Err(ValidationError::Required { field: "name" });
         }
         if s.chars().count() > Self::MAX {
-            return Err(ValidationError::TooLong { field: "name", max: Self::MAX });
+            return Err(ValidationError::TooLong {
+                field: "name",
+                max: Self::MAX,
+            });
         }
         if s.chars().any(char::is_control) {
-            return Err(ValidationError::Invalid { field: "name", why: "it contains control characters" });
+            return Err(ValidationError::Invalid {
+                field: "name",
+                why: "it contains control characters",
+            });
         }
         Ok(Self(s.to_owned()))
     }
@@ -102,7 +123,10 @@ impl OtpCode {
             return Err(ValidationError::Required { field: "code" });
         }
         if digits.len() != 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ValidationError::Invalid { field: "code", why: "it must be 6 digits" });
+            return Err(ValidationError::Invalid {
+                field: "code",
+                why: "it must be 6 digits",
+            });
         }
         Ok(Self(digits))
     }

@@ -30,7 +30,12 @@ fn Badge(text: String) -> impl IntoView {
 
 /// A labelled select.
 #[component]
-fn Select(label: &'static str, name: &'static str, options: Vec<(String, String)>, #[prop(default = String::new())] selected: String) -> impl IntoView {
+fn Select(
+    label: &'static str,
+    name: &'static str,
+    options: Vec<(String, String)>,
+    #[prop(default = String::new())] selected: String,
+) -> impl IntoView {
     view! {
         <div class="mb-4">
             <label for=name class="mb-1 block text-sm font-medium text-slate-700">{label}</label>
@@ -56,12 +61,17 @@ where
 }
 
 fn departments() -> Vec<(String, String)> {
-    crate::domain::grants::DEPARTMENTS.iter().map(|d| (d.to_string(), capital(d))).collect()
+    crate::domain::grants::DEPARTMENTS
+        .iter()
+        .map(|d| (d.to_string(), capital(d)))
+        .collect()
 }
 
 fn capital(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------- overview
@@ -695,7 +705,10 @@ pub fn GrantsPage() -> impl IntoView {
     let filter = move || query.with(|q| q.get("filter").unwrap_or_default());
     let revoke = ServerAction::<RevokeGrant>::new();
     let approve = ServerAction::<ApproveGrant>::new();
-    let data = Resource::new(move || (filter(), revoke.version().get() + approve.version().get()), |(f, _)| grant_list(f));
+    let data = Resource::new(
+        move || (filter(), revoke.version().get() + approve.version().get()),
+        |(f, _)| grant_list(f),
+    );
     let title = move || match filter().as_str() {
         "critical" => "Standing grants of critical permissions",
         "expiring" => "Grants expiring in the next 7 days",
@@ -769,7 +782,10 @@ pub fn ServiceAccountsPage() -> impl IntoView {
     let create = ServerAction::<CreateServiceAccount>::new();
     let token = ServerAction::<CreateApiToken>::new();
     let revoke = ServerAction::<RevokeApiToken>::new();
-    let data = Resource::new(move || create.version().get() + token.version().get() + revoke.version().get(), |_| service_accounts());
+    let data = Resource::new(
+        move || create.version().get() + token.version().get() + revoke.version().get(),
+        |_| service_accounts(),
+    );
     view! {
         <h1 class="mb-2 text-2xl font-semibold">"Service accounts"</h1>
         <p class="mb-4 text-sm text-slate-600">

@@ -25,9 +25,31 @@ pub fn AuditPage() -> impl IntoView {
     let query = use_query_map();
     let get = move |k: &'static str| query.with(|q| q.get(k).unwrap_or_default());
     let page = Resource::new(
-        move || (get("from"), get("to"), get("employee"), get("action"), get("outcome"), get("customer"), get("text"), get("source"), get("before")),
+        move || {
+            (
+                get("from"),
+                get("to"),
+                get("employee"),
+                get("action"),
+                get("outcome"),
+                get("customer"),
+                get("text"),
+                get("source"),
+                get("before"),
+            )
+        },
         |(from, to, employee, action, outcome, customer, text, source, before)| {
-            crate::api::audit_browse(from, to, employee, action, outcome, customer, text, source, before.parse().ok())
+            crate::api::audit_browse(
+                from,
+                to,
+                employee,
+                action,
+                outcome,
+                customer,
+                text,
+                source,
+                before.parse().ok(),
+            )
         },
     );
     let verify = ServerAction::<AuditVerify>::new();
@@ -38,7 +60,11 @@ pub fn AuditPage() -> impl IntoView {
         query.with(|q| {
             FILTERS
                 .iter()
-                .filter_map(|(k, _, _)| q.get(k).filter(|v| !v.is_empty()).map(|v| format!("{k}={}", urlencode(&v))))
+                .filter_map(|(k, _, _)| {
+                    q.get(k)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| format!("{k}={}", urlencode(&v)))
+                })
                 .collect::<Vec<_>>()
                 .join("&")
         })
@@ -171,19 +197,34 @@ pub fn AuditReportsPage() -> impl IntoView {
     let query = use_query_map();
     let get = move |k: &'static str| query.with(|q| q.get(k).unwrap_or_default());
     let report = Resource::new(
-        move || (get("kind"), get("customer"), get("employee"), get("from"), get("to"), get("before")),
+        move || {
+            (
+                get("kind"),
+                get("customer"),
+                get("employee"),
+                get("from"),
+                get("to"),
+                get("before"),
+            )
+        },
         |(kind, customer, employee, from, to, before)| async move {
             if kind.is_empty() {
                 return Ok(None);
             }
-            crate::api::audit_report(kind, customer, employee, from, to, before.parse().ok()).await.map(Some)
+            crate::api::audit_report(kind, customer, employee, from, to, before.parse().ok())
+                .await
+                .map(Some)
         },
     );
     let base_query = move || {
         query.with(|q| {
             ["kind", "customer", "employee", "from", "to"]
                 .iter()
-                .filter_map(|k| q.get(k).filter(|v| !v.is_empty()).map(|v| format!("{k}={}", urlencode(&v))))
+                .filter_map(|k| {
+                    q.get(k)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| format!("{k}={}", urlencode(&v)))
+                })
                 .collect::<Vec<_>>()
                 .join("&")
         })

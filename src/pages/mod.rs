@@ -1,13 +1,16 @@
 //! One module per group of screens.
 
 mod account;
+pub mod admin;
 mod audit;
 mod requests;
-pub mod admin;
 mod sign_in;
 
 pub use account::{ActivityPage, HomePage, MyAccessPage, NotFound, SecurityPage};
-pub use admin::{DashboardPage, DirectoryPage, EmployeePage, GrantsPage, OffboardingPage, OnboardPage, RolesPage, ServiceAccountsPage};
-pub use sign_in::{EnrolPage, InvitePage, MfaPage, RecoveryCodesPage, RecoverySignInPage, SetupPage, SignInPage};
+pub use admin::{
+    DashboardPage, DirectoryPage, EmployeePage, GrantsPage, OffboardingPage, OnboardPage, RolesPage,
+    ServiceAccountsPage,
+};
 pub use audit::{AuditPage, AuditReportsPage, ElevationsPage, TicketPage};
 pub use requests::{NotificationsPage, RequestsPage};
+pub use sign_in::{EnrolPage, InvitePage, MfaPage, RecoveryCodesPage, RecoverySignInPage, SetupPage, SignInPage};

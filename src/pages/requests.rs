@@ -15,20 +15,33 @@ const CARD: &str = "mb-6 rounded-lg border border-slate-200 bg-white p-4";
 fn Countdown(ms: i64) -> impl IntoView {
     let left = RwSignal::new(ms.max(0));
     Effect::new(move |_| {
-        let _ = set_interval_with_handle(move || left.update(|l| *l = (*l - 1000).max(0)), std::time::Duration::from_secs(1));
+        let _ = set_interval_with_handle(
+            move || left.update(|l| *l = (*l - 1000).max(0)),
+            std::time::Duration::from_secs(1),
+        );
     });
     let text = move || {
         let s = left.get() / 1000;
-        if s == 0 { "ended".to_owned() } else { format!("{}:{:02}:{:02} left", s / 3600, (s / 60) % 60, s % 60) }
+        if s == 0 {
+            "ended".to_owned()
+        } else {
+            format!("{}:{:02}:{:02} left", s / 3600, (s / 60) % 60, s % 60)
+        }
     };
     view! { <span class="countdown font-mono text-green-800" role="timer" aria-live="off">{text}</span> }
 }
 
 fn line(e: &ElevationView) -> String {
     let mut s = if e.kind == "breakglass" {
-        format!("{} (break-glass) for {} · activated {}", e.role_name, e.duration, e.requested_at)
+        format!(
+            "{} (break-glass) for {} · activated {}",
+            e.role_name, e.duration, e.requested_at
+        )
     } else {
-        format!("{} for {} · {} · requested {}", e.role_name, e.duration, e.ticket, e.requested_at)
+        format!(
+            "{} for {} · {} · requested {}",
+            e.role_name, e.duration, e.ticket, e.requested_at
+        )
     };
     if let (Some(a), Some(b)) = (&e.starts_at, &e.ends_at) {
         s.push_str(&format!(" · {a} to {b}"));
@@ -52,7 +65,13 @@ pub fn RequestsPage() -> impl IntoView {
     let glass = ServerAction::<BreakGlass>::new();
     let review = ServerAction::<ReviewBreakglass>::new();
     let version = move || {
-        ask.version().get() + cancel.version().get() + decide.version().get() + revoke.version().get() + extend.version().get() + glass.version().get() + review.version().get()
+        ask.version().get()
+            + cancel.version().get()
+            + decide.version().get()
+            + revoke.version().get()
+            + extend.version().get()
+            + glass.version().get()
+            + review.version().get()
     };
     let me = Resource::new(|| (), |_| crate::api::me());
     let roles = Resource::new(|| (), |_| crate::api::requestable_roles());

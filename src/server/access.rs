@@ -53,7 +53,13 @@ pub async fn custom_roles<'e>(ex: impl Executor<'e, Database = Any>) -> Result<V
 /// Built-in roles and the custom roles that are not deleted.
 pub async fn catalogue<'e>(ex: impl Executor<'e, Database = Any>) -> Result<Vec<RoleDef>, sqlx::Error> {
     let mut all = builtin_roles();
-    all.extend(custom_roles(ex).await?.into_iter().filter(|r| r.deleted_at.is_none()).map(|r| r.def));
+    all.extend(
+        custom_roles(ex)
+            .await?
+            .into_iter()
+            .filter(|r| r.deleted_at.is_none())
+            .map(|r| r.def),
+    );
     Ok(all)
 }
 
@@ -97,8 +103,14 @@ pub async fn open_grants<'e>(ex: impl Executor<'e, Database = Any>, user_id: i64
 }
 
 pub async fn status_of<'e>(ex: impl Executor<'e, Database = Any>, user_id: i64) -> Result<Option<Status>, sqlx::Error> {
-    let row = sqlx::query("SELECT status FROM users WHERE id = ?").bind(user_id).fetch_optional(ex).await?;
-    Ok(row.map(|r| text(&r, "status")).transpose()?.and_then(|s| Status::parse(&s)))
+    let row = sqlx::query("SELECT status FROM users WHERE id = ?")
+        .bind(user_id)
+        .fetch_optional(ex)
+        .await?;
+    Ok(row
+        .map(|r| text(&r, "status"))
+        .transpose()?
+        .and_then(|s| Status::parse(&s)))
 }
 
 /// The permissions an employee holds at `now`, read from the database
@@ -111,15 +123,21 @@ pub async fn permissions_at(pool: &sqlx::AnyPool, user_id: i64, now: Millis) -> 
 /// (their `access_version` as read in this request) matches it.
 pub async fn held(st: &AppState, user_id: i64, version: Option<i64>) -> Result<PermissionSet, sqlx::Error> {
     let now = st.clock.now();
-    Ok(st.access.facts(&st.db.pool, user_id, version, now).await?.permissions(now))
+    Ok(st
+        .access
+        .facts(&st.db.pool, user_id, version, now)
+        .await?
+        .permissions(now))
 }
 
 /// A stored permission list; identifiers no longer in the code grant nothing.
 pub(crate) fn parse_stored(list: &str) -> PermissionSet {
-    list.split(',').filter_map(Permission::parse).fold(PermissionSet::EMPTY, |mut s, p| {
-        s.insert(p);
-        s
-    })
+    list.split(',')
+        .filter_map(Permission::parse)
+        .fold(PermissionSet::EMPTY, |mut s, p| {
+            s.insert(p);
+            s
+        })
 }
 
 /// Active employees holding an active `admin` grant.
@@ -147,15 +165,29 @@ pub struct Principal {
 /// Allows the call when the signed-in employee holds `perm`; otherwise
 /// records the refusal (denied) and answers 403. `operation` names what was
 /// attempted, for the audit trail.
-pub async fn require(st: &AppState, ctx: &RequestCtx, perm: Permission, operation: &str) -> Result<Principal, AppError> {
+pub async fn require(
+    st: &AppState,
+    ctx: &RequestCtx,
+    perm: Permission,
+    operation: &str,
+) -> Result<Principal, AppError> {
     require_any(st, ctx, &[perm], operation).await
 }
 
-pub async fn require_any(st: &AppState, ctx: &RequestCtx, perms: &[Permission], operation: &str) -> Result<Principal, AppError> {
+pub async fn require_any(
+    st: &AppState,
+    ctx: &RequestCtx,
+    perms: &[Permission],
+    operation: &str,
+) -> Result<Principal, AppError> {
     let auth = ctx.full()?.clone();
     let held = held(st, auth.user_id, ctx.access_version).await?;
     if perms.iter().any(|p| held.contains(*p)) {
-        return Ok(Principal { user_id: auth.user_id, auth, perms: held });
+        return Ok(Principal {
+            user_id: auth.user_id,
+            auth,
+            perms: held,
+        });
     }
     deny(st, ctx, perms, operation).await?;
     Err(AppError::Forbidden)
@@ -178,9 +210,13 @@ pub async fn deny(st: &AppState, ctx: &RequestCtx, perms: &[Permission], operati
 }
 
 /// Display name of a user id, for history views.
-pub async fn names<'e>(ex: impl Executor<'e, Database = Any>) -> Result<std::collections::HashMap<i64, String>, sqlx::Error> {
+pub async fn names<'e>(
+    ex: impl Executor<'e, Database = Any>,
+) -> Result<std::collections::HashMap<i64, String>, sqlx::Error> {
     let rows = sqlx::query("SELECT id, display_name FROM users").fetch_all(ex).await?;
-    rows.iter().map(|r| Ok((r.try_get("id")?, text(r, "display_name")?))).collect()
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, text(r, "display_name")?)))
+        .collect()
 }
 
 pub fn opt_name(names: &std::collections::HashMap<i64, String>, id: Option<i64>) -> Option<String> {

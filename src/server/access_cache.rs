@@ -82,7 +82,13 @@ pub async fn load(pool: &sqlx::AnyPool, user_id: i64, now: Millis) -> Result<Fac
     .fetch_all(pool)
     .await?;
     let Some(first) = rows.first() else {
-        return Ok(Facts { version: -1, read_at: now, status: None, grants: Vec::new(), roles: Vec::new() });
+        return Ok(Facts {
+            version: -1,
+            read_at: now,
+            status: None,
+            grants: Vec::new(),
+            roles: Vec::new(),
+        });
     };
     let mut facts = Facts {
         version: first.try_get("access_version")?,
@@ -131,14 +137,20 @@ impl Default for AccessCache {
 
 impl AccessCache {
     pub fn new(capacity: usize) -> Self {
-        Self { entries: RwLock::new(HashMap::new()), capacity: capacity.max(1) }
+        Self {
+            entries: RwLock::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }
     }
 
     /// The kept facts of `user_id` if they were read at `version` and cover
     /// `now`: the whole cost of a check when nothing changed.
     pub fn fresh(&self, user_id: i64, version: i64, now: Millis) -> Option<Arc<Facts>> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        entries.get(&user_id).filter(|f| f.version == version && f.read_at <= now).cloned()
+        entries
+            .get(&user_id)
+            .filter(|f| f.version == version && f.read_at <= now)
+            .cloned()
     }
 
     pub fn keep(&self, user_id: i64, facts: Arc<Facts>) {
@@ -160,7 +172,13 @@ impl AccessCache {
     /// The facts of `user_id` at `now`. `version` is the employee's
     /// `access_version` as the caller read it in this request; without one
     /// the facts are read from the database.
-    pub async fn facts(&self, pool: &sqlx::AnyPool, user_id: i64, version: Option<i64>, now: Millis) -> Result<Arc<Facts>, sqlx::Error> {
+    pub async fn facts(
+        &self,
+        pool: &sqlx::AnyPool,
+        user_id: i64,
+        version: Option<i64>,
+        now: Millis,
+    ) -> Result<Arc<Facts>, sqlx::Error> {
         if let Some(f) = version.and_then(|v| self.fresh(user_id, v, now)) {
             return Ok(f);
         }
@@ -177,7 +195,16 @@ mod tests {
     use super::*;
 
     fn facts(version: i64, read_at: Millis) -> Arc<Facts> {
-        let grant = Grant { id: 1, user_id: 7, role: "support".into(), starts_at: 0, expires_at: Some(5_000), revoked_at: None, pending: false, customers: None };
+        let grant = Grant {
+            id: 1,
+            user_id: 7,
+            role: "support".into(),
+            starts_at: 0,
+            expires_at: Some(5_000),
+            revoked_at: None,
+            pending: false,
+            customers: None,
+        };
         Arc::new(Facts {
             version,
             read_at,
@@ -192,7 +219,10 @@ mod tests {
         let cache = AccessCache::new(10);
         cache.keep(7, facts(3, 100));
         assert!(cache.fresh(7, 3, 100).is_some());
-        assert!(cache.fresh(7, 4, 100).is_none(), "a changed employee must be read again");
+        assert!(
+            cache.fresh(7, 4, 100).is_none(),
+            "a changed employee must be read again"
+        );
         assert!(cache.fresh(7, 2, 100).is_none());
         assert!(cache.fresh(8, 3, 100).is_none());
     }

@@ -4,15 +4,20 @@
 //! judged exactly once. Administrators and auditors see open alerts and
 //! acknowledge them with a comment (recorded too).
 
-use super::{audit_log, auth::RequestCtx, db::{opt_text, text}, state::AppState};
+use super::{
+    audit_log,
+    auth::RequestCtx,
+    db::{opt_text, text},
+    state::AppState,
+};
 use crate::api::types::AlertView;
 use crate::domain::{
     alerts::{self, Counts, CustomerWindows, Rule, CLOCK_MARGIN, CUSTOMER_WINDOW},
     audit::{Event, NewEvent, Outcome},
 };
 use crate::errors::AppError;
-use serde_json::json;
 use futures::TryStreamExt;
+use serde_json::json;
 use sqlx::Row;
 
 /// Events judged per pass. Each pass ends in one write transaction (the
@@ -28,7 +33,12 @@ async fn first_seq_after(pool: &sqlx::AnyPool, t: i64, hi: i64) -> Result<i64, s
     let (mut lo, mut hi) = (1_i64, hi);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        let at: Option<i64> = sqlx::query("SELECT at FROM audit_events WHERE seq = ?").bind(mid).fetch_optional(pool).await?.map(|r| r.try_get("at")).transpose()?;
+        let at: Option<i64> = sqlx::query("SELECT at FROM audit_events WHERE seq = ?")
+            .bind(mid)
+            .fetch_optional(pool)
+            .await?
+            .map(|r| r.try_get("at"))
+            .transpose()?;
         match at {
             Some(at) if at > t => hi = mid,
             _ => lo = mid + 1,
@@ -45,11 +55,19 @@ async fn first_seq_after(pool: &sqlx::AnyPool, t: i64, hi: i64) -> Result<i64, s
 async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
     let t = &st.config.alerts;
     let pool = &st.db.pool;
-    let last: i64 = sqlx::query("SELECT last_seq FROM alert_cursor WHERE id = 1").fetch_one(pool).await?.try_get("last_seq")?;
-    let sql = format!("SELECT {} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?", audit_log::COLUMNS);
+    let last: i64 = sqlx::query("SELECT last_seq FROM alert_cursor WHERE id = 1")
+        .fetch_one(pool)
+        .await?
+        .try_get("last_seq")?;
+    let sql = format!(
+        "SELECT {} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?",
+        audit_log::COLUMNS
+    );
     let rows = sqlx::query(&sql).bind(last).bind(BATCH).fetch_all(pool).await?;
     let events: Vec<Event> = rows.iter().map(audit_log::event_from_row).collect::<Result<_, _>>()?;
-    let Some(newest) = events.last().map(|e| e.seq) else { return Ok((0, 0)) };
+    let Some(newest) = events.last().map(|e| e.seq) else {
+        return Ok((0, 0));
+    };
     let mut guard = st.alert_windows.lock().await;
     let windows = match guard.as_mut() {
         Some(w) if w.through() == Some(last) => w,
@@ -114,7 +132,10 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
         };
         events_out.push(ev);
     }
-    sqlx::query("UPDATE alert_cursor SET last_seq = ? WHERE id = 1").bind(newest).execute(&mut **tx).await?;
+    sqlx::query("UPDATE alert_cursor SET last_seq = ? WHERE id = 1")
+        .bind(newest)
+        .execute(&mut **tx)
+        .await?;
     audit_log::append(&mut tx, now, events_out).await?;
     tx.commit().await?;
     for (_, a) in &raised {
@@ -129,13 +150,20 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
 async fn rebuild_windows(st: &AppState, through: i64) -> Result<CustomerWindows, sqlx::Error> {
     let mut windows = CustomerWindows::new(through);
     let pool = &st.db.pool;
-    let Some(at) = sqlx::query("SELECT at FROM audit_events WHERE seq = ?").bind(through).fetch_optional(pool).await? else {
+    let Some(at) = sqlx::query("SELECT at FROM audit_events WHERE seq = ?")
+        .bind(through)
+        .fetch_optional(pool)
+        .await?
+    else {
         return Ok(windows);
     };
     let through_at: i64 = at.try_get("at")?;
     let lower = first_seq_after(pool, through_at - CUSTOMER_WINDOW - CLOCK_MARGIN, through).await?;
     windows.begin();
-    let sql = format!("SELECT {} FROM audit_events WHERE seq >= ? AND seq <= ? AND customer_id IS NOT NULL ORDER BY seq", audit_log::COLUMNS);
+    let sql = format!(
+        "SELECT {} FROM audit_events WHERE seq >= ? AND seq <= ? AND customer_id IS NOT NULL ORDER BY seq",
+        audit_log::COLUMNS
+    );
     let mut rows = sqlx::query(&sql).bind(lower).bind(through).fetch(pool);
     let mut newest_at = through_at;
     while let Some(row) = rows.try_next().await? {
@@ -181,7 +209,9 @@ pub async fn list(st: &AppState) -> Result<Vec<AlertView>, AppError> {
                 summary: text(r, "summary")?,
                 raised_at: super::activity::format_time(r.try_get("raised_at")?),
                 acknowledged_by: super::access::opt_name(&names, r.try_get("acknowledged_by")?),
-                acknowledged_at: r.try_get::<Option<i64>, _>("acknowledged_at")?.map(super::activity::format_time),
+                acknowledged_at: r
+                    .try_get::<Option<i64>, _>("acknowledged_at")?
+                    .map(super::activity::format_time),
                 comment: opt_text(r, "ack_comment")?,
             })
         })
@@ -190,15 +220,30 @@ pub async fn list(st: &AppState) -> Result<Vec<AlertView>, AppError> {
 }
 
 /// Acknowledges an open alert with a comment; recorded with the alert.
-pub async fn acknowledge(st: &AppState, ctx: &RequestCtx, user_id: i64, id: i64, comment: &str) -> Result<(), AppError> {
+pub async fn acknowledge(
+    st: &AppState,
+    ctx: &RequestCtx,
+    user_id: i64,
+    id: i64,
+    comment: &str,
+) -> Result<(), AppError> {
     let comment = comment.trim();
     if comment.chars().count() < 3 || comment.chars().count() > 1000 {
-        return Err(AppError::Validation("Say in a few words (3 to 1,000 characters) what was checked.".into()));
+        return Err(AppError::Validation(
+            "Say in a few words (3 to 1,000 characters) what was checked.".into(),
+        ));
     }
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
-    let sql = format!("SELECT rule, acknowledged_at FROM alerts WHERE id = ?{}", tx.for_update());
-    let row = sqlx::query(&sql).bind(id).fetch_optional(&mut **tx).await?.ok_or(AppError::NotFound)?;
+    let sql = format!(
+        "SELECT rule, acknowledged_at FROM alerts WHERE id = ?{}",
+        tx.for_update()
+    );
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
     if row.try_get::<Option<i64>, _>("acknowledged_at")?.is_some() {
         return Err(AppError::Conflict("This alert was already acknowledged.".into()));
     }
@@ -213,12 +258,15 @@ pub async fn acknowledge(st: &AppState, ctx: &RequestCtx, user_id: i64, id: i64,
     audit_log::append(
         &mut tx,
         now,
-        vec![NewEvent::new("alert.acknowledged", Outcome::Success, ctx.actor()).target("alert", id).reason(comment.to_owned()).details(json!({
-            "alert_id": id,
-            "rule": Rule::parse(&rule).map(Rule::id).unwrap_or("unknown"),
-            "before": { "acknowledged": false },
-            "after": { "acknowledged": true },
-        }))],
+        vec![NewEvent::new("alert.acknowledged", Outcome::Success, ctx.actor())
+            .target("alert", id)
+            .reason(comment.to_owned())
+            .details(json!({
+                "alert_id": id,
+                "rule": Rule::parse(&rule).map(Rule::id).unwrap_or("unknown"),
+                "before": { "acknowledged": false },
+                "after": { "acknowledged": true },
+            }))],
     )
     .await?;
     tx.commit().await?;
@@ -242,7 +290,9 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &str) -> String {
 /// start, against the configured URL). Returns how many were delivered.
 pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
     use secrecy::ExposeSecret;
-    let Some(hook) = st.config.webhook.as_ref() else { return Ok(0) };
+    let Some(hook) = st.config.webhook.as_ref() else {
+        return Ok(0);
+    };
     let rows = sqlx::query(
         "SELECT id, rule, employee_id, event_seq, summary, raised_at FROM alerts \
          WHERE webhook_delivered_at IS NULL AND webhook_attempts < ? ORDER BY id LIMIT 20",
@@ -274,26 +324,40 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
         let sent = client
             .post(hook.url.clone())
             .header("content-type", "application/json")
-            .header("x-gatehouse-signature", signature(hook.secret.expose_secret().as_bytes(), now, &body))
+            .header(
+                "x-gatehouse-signature",
+                signature(hook.secret.expose_secret().as_bytes(), now, &body),
+            )
             .body(body)
             .send()
             .await;
         match sent {
             Ok(resp) if resp.status().is_success() => {
-                sqlx::query("UPDATE alerts SET webhook_delivered_at = ?, webhook_attempts = webhook_attempts + 1 WHERE id = ?")
-                    .bind(now)
-                    .bind(id)
-                    .execute(&st.db.pool)
-                    .await?;
+                sqlx::query(
+                    "UPDATE alerts SET webhook_delivered_at = ?, webhook_attempts = webhook_attempts + 1 WHERE id = ?",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&st.db.pool)
+                .await?;
                 delivered += 1;
             }
             other => {
                 let why = match other {
                     Ok(resp) => format!("status {}", resp.status()),
-                    Err(e) => if e.is_timeout() { "timed out".to_owned() } else { "could not connect or send".to_owned() },
+                    Err(e) => {
+                        if e.is_timeout() {
+                            "timed out".to_owned()
+                        } else {
+                            "could not connect or send".to_owned()
+                        }
+                    }
                 };
                 tracing::warn!(alert_id = id, problem = %why, "alert webhook delivery failed");
-                sqlx::query("UPDATE alerts SET webhook_attempts = webhook_attempts + 1 WHERE id = ?").bind(id).execute(&st.db.pool).await?;
+                sqlx::query("UPDATE alerts SET webhook_attempts = webhook_attempts + 1 WHERE id = ?")
+                    .bind(id)
+                    .execute(&st.db.pool)
+                    .await?;
             }
         }
     }

@@ -25,39 +25,72 @@ use sqlx::Row;
 
 /// A JSON error with the request id; never internal details.
 fn error(status: StatusCode, message: impl Into<String>, request_id: &str) -> Response {
-    (status, Json(json!({ "error": message.into(), "request_id": request_id }))).into_response()
+    (
+        status,
+        Json(json!({ "error": message.into(), "request_id": request_id })),
+    )
+        .into_response()
 }
 
 fn internal(request_id: &str, e: impl std::fmt::Display) -> Response {
     tracing::error!(request_id, error = %e, "api error");
-    error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.", request_id)
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong on our side.",
+        request_id,
+    )
 }
 
 fn rejection(r: JsonRejection, request_id: &str) -> Response {
     let (status, message) = match &r {
-        JsonRejection::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Send JSON with Content-Type: application/json.".to_owned()),
+        JsonRejection::MissingJsonContentType(_) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Send JSON with Content-Type: application/json.".to_owned(),
+        ),
         JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "The body is not valid JSON.".to_owned()),
         // serde's message names the field and what is wrong with it; it
         // never contains server internals.
-        JsonRejection::JsonDataError(e) => (StatusCode::UNPROCESSABLE_ENTITY, format!("The request does not match the schema: {}", e.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: "))),
-        JsonRejection::BytesRejection(_) => (StatusCode::PAYLOAD_TOO_LARGE, "The request body could not be read or is too large.".to_owned()),
+        JsonRejection::JsonDataError(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "The request does not match the schema: {}",
+                e.body_text()
+                    .trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+            ),
+        ),
+        JsonRejection::BytesRejection(_) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The request body could not be read or is too large.".to_owned(),
+        ),
         _ => (StatusCode::BAD_REQUEST, "The request could not be read.".to_owned()),
     };
     error(status, message, request_id)
 }
 
-async fn authenticate(st: &AppState, ctx: &RequestCtx, headers: &HeaderMap, scope: Scope) -> Result<ServicePrincipal, Response> {
+async fn authenticate(
+    st: &AppState,
+    ctx: &RequestCtx,
+    headers: &HeaderMap,
+    scope: Scope,
+) -> Result<ServicePrincipal, Response> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match svc::authenticate(st, ctx, authorization, scope).await {
         Ok(p) => Ok(p),
         Err(ApiAuthError::Unauthenticated) => {
-            let mut r = error(StatusCode::UNAUTHORIZED, "A valid API token is required (Authorization: Bearer …).", &ctx.request_id);
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            let mut r = error(
+                StatusCode::UNAUTHORIZED,
+                "A valid API token is required (Authorization: Bearer …).",
+                &ctx.request_id,
+            );
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
             Err(r)
         }
-        Err(ApiAuthError::MissingScope) => {
-            Err(error(StatusCode::FORBIDDEN, format!("This token does not have the {} scope.", scope.id()), &ctx.request_id))
-        }
+        Err(ApiAuthError::MissingScope) => Err(error(
+            StatusCode::FORBIDDEN,
+            format!("This token does not have the {} scope.", scope.id()),
+            &ctx.request_id,
+        )),
         Err(ApiAuthError::Internal(e)) => Err(internal(&ctx.request_id, e)),
     }
 }
@@ -89,9 +122,15 @@ fn printable(s: &str, max: usize) -> bool {
 
 /// Checks the request; the error names the field.
 fn validate(req: &CheckRequest) -> Result<Permission, String> {
-    let permission = Permission::parse(&req.permission).ok_or_else(|| "permission: unknown permission identifier".to_owned())?;
+    let permission =
+        Permission::parse(&req.permission).ok_or_else(|| "permission: unknown permission identifier".to_owned())?;
     let k = &req.resource.kind;
-    if k.is_empty() || k.len() > 64 || !k.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.' || b == b'-') {
+    if k.is_empty()
+        || k.len() > 64
+        || !k
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.' || b == b'-')
+    {
         return Err("resource.type: 1 to 64 characters: lower-case letters, digits, '_', '.', '-'".into());
     }
     if !printable(&req.resource.id, 128) {
@@ -143,13 +182,27 @@ pub async fn access_check(
     }
 }
 
-async fn decide(st: &AppState, ctx: &RequestCtx, service: &ServicePrincipal, req: &CheckRequest, permission: Permission) -> Result<Response, sqlx::Error> {
+async fn decide(
+    st: &AppState,
+    ctx: &RequestCtx,
+    service: &ServicePrincipal,
+    req: &CheckRequest,
+    permission: Permission,
+) -> Result<Response, sqlx::Error> {
     let now = st.clock.now();
     let row = match &req.employee {
-        Value::Number(n) => sqlx::query("SELECT id, access_version FROM users WHERE id = ?").bind(n.as_i64().unwrap_or(0)).fetch_optional(&st.db.pool).await?,
+        Value::Number(n) => {
+            sqlx::query("SELECT id, access_version FROM users WHERE id = ?")
+                .bind(n.as_i64().unwrap_or(0))
+                .fetch_optional(&st.db.pool)
+                .await?
+        }
         Value::String(s) => {
             let email = s.trim().to_lowercase();
-            sqlx::query("SELECT id, access_version FROM users WHERE email = ?").bind(email).fetch_optional(&st.db.pool).await?
+            sqlx::query("SELECT id, access_version FROM users WHERE email = ?")
+                .bind(email)
+                .fetch_optional(&st.db.pool)
+                .await?
         }
         _ => None,
     };
@@ -159,26 +212,37 @@ async fn decide(st: &AppState, ctx: &RequestCtx, service: &ServicePrincipal, req
     };
     let employee_id = employee.map(|(id, _)| id);
     let d = match employee {
-        Some((id, version)) => st.access.facts(&st.db.pool, id, Some(version), now).await?.decide(permission, req.customer_id.as_deref(), now),
+        Some((id, version)) => st.access.facts(&st.db.pool, id, Some(version), now).await?.decide(
+            permission,
+            req.customer_id.as_deref(),
+            now,
+        ),
         None => service::decide(None, &[], &[], permission, None, now),
     };
     let mut audit_seq = None;
     if !d.allow || req.customer_id.is_some() {
-        let mut event = NewEvent::new("access.check", if d.allow { Outcome::Success } else { Outcome::Denied }, service.actor(ctx))
-            .reason(d.reason.clone())
-            .details(json!({
-                "service": service.name,
-                "token_id": service.token_id,
-                "permission": permission.id(),
-                "resource": { "type": req.resource.kind, "id": req.resource.id },
-                "purpose": req.purpose,
-                "decision": if d.allow { "allow" } else { "deny" },
-                "grant_id": d.grant_id,
-                "role": d.role,
-            }));
+        let mut event = NewEvent::new(
+            "access.check",
+            if d.allow { Outcome::Success } else { Outcome::Denied },
+            service.actor(ctx),
+        )
+        .reason(d.reason.clone())
+        .details(json!({
+            "service": service.name,
+            "token_id": service.token_id,
+            "permission": permission.id(),
+            "resource": { "type": req.resource.kind, "id": req.resource.id },
+            "purpose": req.purpose,
+            "decision": if d.allow { "allow" } else { "deny" },
+            "grant_id": d.grant_id,
+            "role": d.role,
+        }));
         event = match employee_id {
             Some(id) => event.target("user", id),
-            None => event.target("employee", req.employee.to_string().chars().take(254).collect::<String>()),
+            None => event.target(
+                "employee",
+                req.employee.to_string().chars().take(254).collect::<String>(),
+            ),
         };
         if let Some(c) = &req.customer_id {
             event = event.customer(c);
@@ -359,7 +423,10 @@ pub struct ExternalEvent {
 }
 
 fn ident(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.:-".contains(&b))
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.:-".contains(&b))
 }
 
 /// Checks one event; the error names the field. Returns its time.
@@ -376,12 +443,20 @@ fn validate_event(e: &ExternalEvent, now: i64) -> Result<i64, String> {
         return Err("customer_id: 1 to 128 printable characters".into());
     }
     if e.fields.len() > 100 || e.fields.iter().any(|f| !ident(f, 64)) {
-        return Err("fields: at most 100 names of 1 to 64 characters: lower-case letters, digits, '_', '.', ':', '-'".into());
+        return Err(
+            "fields: at most 100 names of 1 to 64 characters: lower-case letters, digits, '_', '.', ':', '-'".into(),
+        );
     }
     if e.record_types.len() > 20 || e.record_types.iter().any(|f| !ident(f, 64)) {
-        return Err("record_types: at most 20 names of 1 to 64 characters: lower-case letters, digits, '_', '.', ':', '-'".into());
+        return Err(
+            "record_types: at most 20 names of 1 to 64 characters: lower-case letters, digits, '_', '.', ':', '-'"
+                .into(),
+        );
     }
-    if e.purpose.as_ref().is_some_and(|p| p.chars().count() > 500 || p.chars().any(char::is_control)) {
+    if e.purpose
+        .as_ref()
+        .is_some_and(|p| p.chars().count() > 500 || p.chars().any(char::is_control))
+    {
         return Err("purpose: at most 500 printable characters".into());
     }
     if !ident(&e.source_system, 64) {
@@ -405,27 +480,49 @@ fn validate_event(e: &ExternalEvent, now: i64) -> Result<i64, String> {
 /// `POST /api/v1/audit-events`: a batch of customer-data access events from
 /// another system, validated whole and stored whole (or not at all) in the
 /// audit chain. With an `Idempotency-Key`, a retried batch is stored once.
-pub async fn audit_events(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+pub async fn audit_events(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let rid = ctx.request_id.clone();
     let service = match authenticate(&st, &ctx, &headers, Scope::EventsWrite).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let is_json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("application/json"));
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
     if !is_json {
-        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Send JSON with Content-Type: application/json.", &rid);
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Send JSON with Content-Type: application/json.",
+            &rid,
+        );
     }
     let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
         None => None,
         Some(Ok(k)) if !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| b.is_ascii_graphic()) => Some(k.to_owned()),
-        Some(_) => return error(StatusCode::BAD_REQUEST, "Idempotency-Key: 1 to 128 visible ASCII characters.", &rid),
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Idempotency-Key: 1 to 128 visible ASCII characters.",
+                &rid,
+            )
+        }
     };
     let batch = match Json::<EventBatch>::from_bytes(&body) {
         Ok(Json(b)) => b,
         Err(e) => return rejection(e, &rid),
     };
     if batch.events.is_empty() || batch.events.len() > MAX_BATCH {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, format!("events: 1 to {MAX_BATCH} events per batch"), &rid);
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("events: 1 to {MAX_BATCH} events per batch"),
+            &rid,
+        );
     }
     let now = st.clock.now();
     let mut times = Vec::with_capacity(batch.events.len());
@@ -443,7 +540,11 @@ pub async fn audit_events(State(st): State<AppState>, Extension(ctx): Extension<
 }
 
 /// The index of the first event naming a grant that is not its employee's.
-async fn foreign_grant(st: &AppState, batch: &EventBatch, employees: &[Option<i64>]) -> Result<Option<usize>, sqlx::Error> {
+async fn foreign_grant(
+    st: &AppState,
+    batch: &EventBatch,
+    employees: &[Option<i64>],
+) -> Result<Option<usize>, sqlx::Error> {
     let mut ids: Vec<i64> = batch.events.iter().filter_map(|e| e.grant_id).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -452,7 +553,10 @@ async fn foreign_grant(st: &AppState, batch: &EventBatch, employees: &[Option<i6
     }
     let mut owner = std::collections::HashMap::new();
     for chunk in ids.chunks(500) {
-        let sql = format!("SELECT id, user_id FROM grants WHERE id IN ({})", vec!["?"; chunk.len()].join(", "));
+        let sql = format!(
+            "SELECT id, user_id FROM grants WHERE id IN ({})",
+            vec!["?"; chunk.len()].join(", ")
+        );
         let mut q = sqlx::query(&sql);
         for id in chunk {
             q = q.bind(*id);
@@ -461,11 +565,17 @@ async fn foreign_grant(st: &AppState, batch: &EventBatch, employees: &[Option<i6
             owner.insert(r.try_get::<i64, _>("id")?, r.try_get::<i64, _>("user_id")?);
         }
     }
-    Ok(batch.events.iter().zip(employees).position(|(e, emp)| e.grant_id.is_some_and(|g| owner.get(&g).copied() != *emp)))
+    Ok(batch
+        .events
+        .iter()
+        .zip(employees)
+        .position(|(e, emp)| e.grant_id.is_some_and(|g| owner.get(&g).copied() != *emp)))
 }
 
 async fn employees_of(st: &AppState, batch: &EventBatch) -> Result<Vec<Option<i64>>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, email FROM users").fetch_all(&st.db.pool).await?;
+    let rows = sqlx::query("SELECT id, email FROM users")
+        .fetch_all(&st.db.pool)
+        .await?;
     let mut by_email = std::collections::HashMap::new();
     let mut ids = std::collections::HashSet::new();
     for r in &rows {
@@ -484,15 +594,27 @@ async fn employees_of(st: &AppState, batch: &EventBatch) -> Result<Vec<Option<i6
         .collect())
 }
 
-async fn replay(st: &AppState, service: &ServicePrincipal, key: &str, request_hash: &str, rid: &str) -> Result<Option<Response>, sqlx::Error> {
-    let row = sqlx::query("SELECT request_hash, first_seq, last_seq, accepted FROM api_idempotency WHERE account_id = ? AND idem_key = ?")
-        .bind(service.account_id)
-        .bind(key)
-        .fetch_optional(&st.db.pool)
-        .await?;
+async fn replay(
+    st: &AppState,
+    service: &ServicePrincipal,
+    key: &str,
+    request_hash: &str,
+    rid: &str,
+) -> Result<Option<Response>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT request_hash, first_seq, last_seq, accepted FROM api_idempotency WHERE account_id = ? AND idem_key = ?",
+    )
+    .bind(service.account_id)
+    .bind(key)
+    .fetch_optional(&st.db.pool)
+    .await?;
     let Some(row) = row else { return Ok(None) };
     if text(&row, "request_hash")? != request_hash {
-        return Ok(Some(error(StatusCode::CONFLICT, "This Idempotency-Key was used for a different batch.", rid)));
+        return Ok(Some(error(
+            StatusCode::CONFLICT,
+            "This Idempotency-Key was used for a different batch.",
+            rid,
+        )));
     }
     let body = json!({
         "accepted": row.try_get::<i64, _>("accepted")?,
@@ -521,10 +643,18 @@ async fn store_batch(
     }
     let employees = employees_of(st, batch).await?;
     if let Some(i) = employees.iter().position(Option::is_none) {
-        return Ok(error(StatusCode::UNPROCESSABLE_ENTITY, format!("events[{i}].employee: no such employee"), rid));
+        return Ok(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("events[{i}].employee: no such employee"),
+            rid,
+        ));
     }
     if let Some(i) = foreign_grant(st, batch, &employees).await? {
-        return Ok(error(StatusCode::UNPROCESSABLE_ENTITY, format!("events[{i}].grant_id: not a grant of this employee"), rid));
+        return Ok(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("events[{i}].grant_id: not a grant of this employee"),
+            rid,
+        ));
     }
     let now = st.clock.now();
     let events: Vec<NewEvent> = batch
@@ -539,19 +669,21 @@ async fn store_batch(
                 ip: ctx.ip.clone(),
                 user_agent: ctx.user_agent.clone(),
             };
-            let mut ev = NewEvent::new("data.access", Outcome::Success, actor).target("customer", &e.customer_id).customer(e.customer_id.clone());
+            let mut ev = NewEvent::new("data.access", Outcome::Success, actor)
+                .target("customer", &e.customer_id)
+                .customer(e.customer_id.clone());
             if let Some(p) = e.purpose.as_ref().filter(|p| !p.trim().is_empty()) {
                 ev = ev.reason(p.clone());
             }
             let mut details = json!({
-                    "action": e.action,
-                    "fields": e.fields,
-                    "record_types": e.record_types,
-                    "source_system": e.source_system,
-                    "occurred_at": at,
-                    "reported_by": service.name,
-                    "idempotency_key": key,
-                });
+                "action": e.action,
+                "fields": e.fields,
+                "record_types": e.record_types,
+                "source_system": e.source_system,
+                "occurred_at": at,
+                "reported_by": service.name,
+                "idempotency_key": key,
+            });
             if let Some(g) = e.grant_id {
                 details["grant_id"] = g.into();
             }
@@ -573,11 +705,16 @@ async fn store_batch(
         .await;
         if claimed.is_err() {
             drop(tx);
-            return Ok(replay(st, service, k, request_hash, rid).await?.unwrap_or_else(|| error(StatusCode::CONFLICT, "Retry the batch.", rid)));
+            return Ok(replay(st, service, k, request_hash, rid)
+                .await?
+                .unwrap_or_else(|| error(StatusCode::CONFLICT, "Retry the batch.", rid)));
         }
     }
     let sealed = audit_log::append(&mut tx, now, events).await?;
-    let (first, last) = (sealed.first().map(|e| e.seq).unwrap_or(0), sealed.last().map(|e| e.seq).unwrap_or(0));
+    let (first, last) = (
+        sealed.first().map(|e| e.seq).unwrap_or(0),
+        sealed.last().map(|e| e.seq).unwrap_or(0),
+    );
     if let Some(k) = key {
         sqlx::query("UPDATE api_idempotency SET first_seq = ?, last_seq = ?, accepted = ? WHERE account_id = ? AND idem_key = ?")
             .bind(first)
@@ -589,7 +726,8 @@ async fn store_batch(
             .await?;
     }
     tx.commit().await?;
-    let body = json!({ "accepted": sealed.len(), "first_seq": first, "last_seq": last, "replayed": false, "request_id": rid });
+    let body =
+        json!({ "accepted": sealed.len(), "first_seq": first, "last_seq": last, "replayed": false, "request_id": rid });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -616,13 +754,21 @@ pub async fn audit_csv(
     Extension(ctx): Extension<RequestCtx>,
     query: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    use crate::errors::AppError;
     use super::audit_console::{self as console, Filter};
+    use crate::errors::AppError;
     let rid = ctx.request_id.clone();
     let Ok(axum::extract::Query(q)) = query else {
         return error(StatusCode::BAD_REQUEST, "The filters could not be read.", &rid);
     };
-    if let Err(r) = signed_in_with(&st, &ctx, Permission::AuditExport, "audit_export_csv", "export the audit trail").await {
+    if let Err(r) = signed_in_with(
+        &st,
+        &ctx,
+        Permission::AuditExport,
+        "audit_export_csv",
+        "export the audit trail",
+    )
+    .await
+    {
         return r;
     }
     let filter = Filter {
@@ -651,9 +797,15 @@ pub async fn audit_csv(
         return r;
     }
     let name = format!("gatehouse-audit-{}.csv", file_stamp(st.clock.now()));
-    let first = (first.events.iter().map(console::csv_row).collect::<String>(), first.next_before);
+    let first = (
+        first.events.iter().map(console::csv_row).collect::<String>(),
+        first.next_before,
+    );
     paged_csv(st, name, console::CSV_HEADER, first, move |st, before| {
-        let filter = Filter { before: Some(before), ..filter.clone() };
+        let filter = Filter {
+            before: Some(before),
+            ..filter.clone()
+        };
         async move {
             let p = console::browse_pages(&st, &filter, 1_000).await?;
             Ok((p.events.iter().map(console::csv_row).collect(), p.next_before))
@@ -665,7 +817,13 @@ pub async fn audit_csv(
 /// (already fetched, so a bad filter was refused before answering 200) and
 /// the next `before`; `next` fetches the page before a sequence number.
 /// Memory stays flat however long the export.
-fn paged_csv<F, Fut>(st: AppState, file_name: String, header_row: &'static str, first: (String, Option<i64>), next: F) -> Response
+fn paged_csv<F, Fut>(
+    st: AppState,
+    file_name: String,
+    header_row: &'static str,
+    first: (String, Option<i64>),
+    next: F,
+) -> Response
 where
     F: Fn(AppState, i64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(String, Option<i64>), crate::errors::AppError>> + Send + 'static,
@@ -686,7 +844,13 @@ where
     });
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\""))],
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
+        ],
         axum::body::Body::from_stream(futures::StreamExt::chain(start, rest)),
     )
         .into_response()
@@ -706,7 +870,15 @@ pub async fn audit_report_csv(
     let Ok(axum::extract::Query(mut q)) = query else {
         return error(StatusCode::BAD_REQUEST, "The report fields could not be read.", &rid);
     };
-    if let Err(r) = signed_in_with(&st, &ctx, Permission::AuditExport, "audit_report_csv", "export the audit trail").await {
+    if let Err(r) = signed_in_with(
+        &st,
+        &ctx,
+        Permission::AuditExport,
+        "audit_report_csv",
+        "export the audit trail",
+    )
+    .await
+    {
         return r;
     }
     q.before = None;
@@ -720,9 +892,15 @@ pub async fn audit_report_csv(
         return r;
     }
     let name = format!("gatehouse-report-{}-{}.csv", q.kind.trim(), file_stamp(st.clock.now()));
-    let first = (first.rows.iter().map(console::report_csv_row).collect::<String>(), first.next_before);
+    let first = (
+        first.rows.iter().map(console::report_csv_row).collect::<String>(),
+        first.next_before,
+    );
     paged_csv(st, name, console::REPORT_CSV_HEADER, first, move |st, before| {
-        let q = console::ReportQuery { before: Some(before), ..q.clone() };
+        let q = console::ReportQuery {
+            before: Some(before),
+            ..q.clone()
+        };
         async move {
             let p = console::report_pages(&st, &q, 1_000).await?;
             Ok((p.rows.iter().map(console::report_csv_row).collect(), p.next_before))
@@ -750,19 +928,47 @@ pub async fn audit_bundle(
     use crate::domain::bundle::{self, Header, Line, PublicKey};
     let rid = ctx.request_id.clone();
     let Ok(axum::extract::Query(q)) = query else {
-        return error(StatusCode::BAD_REQUEST, "Give from and to as YYYY-MM-DDTHH:MM (UTC).", &rid);
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Give from and to as YYYY-MM-DDTHH:MM (UTC).",
+            &rid,
+        );
     };
-    if let Err(r) = signed_in_with(&st, &ctx, Permission::AuditExport, "audit_export_bundle", "export the audit trail").await {
+    if let Err(r) = signed_in_with(
+        &st,
+        &ctx,
+        Permission::AuditExport,
+        "audit_export_bundle",
+        "export the audit trail",
+    )
+    .await
+    {
         return r;
     }
-    let parse = |s: &str| if s.trim().is_empty() { Ok(None) } else { super::people::parse_utc(s).map(Some) };
+    let parse = |s: &str| {
+        if s.trim().is_empty() {
+            Ok(None)
+        } else {
+            super::people::parse_utc(s).map(Some)
+        }
+    };
     let (from, to) = match (parse(&q.from), parse(&q.to)) {
         (Ok(f), Ok(t)) => (f, t),
-        _ => return error(StatusCode::UNPROCESSABLE_ENTITY, "Give from and to as YYYY-MM-DDTHH:MM (UTC).", &rid),
+        _ => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Give from and to as YYYY-MM-DDTHH:MM (UTC).",
+                &rid,
+            )
+        }
     };
     if let (Some(f), Some(t)) = (from, to) {
         if f > t {
-            return error(StatusCode::UNPROCESSABLE_ENTITY, "The range ends before it starts.", &rid);
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The range ends before it starts.",
+                &rid,
+            );
         }
     }
     let now = st.clock.now();
@@ -773,7 +979,10 @@ pub async fn audit_bundle(
         if let Err(e) = super::checkpoints::sign(&st, true).await {
             return Err(e.to_string());
         }
-        let cover = super::checkpoints::latest(&st.db.pool).await.map_err(|e| e.to_string())?.ok_or("no checkpoint")?;
+        let cover = super::checkpoints::latest(&st.db.pool)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("no checkpoint")?;
         let first: Option<i64> = sqlx::query("SELECT MIN(seq) AS s FROM audit_events WHERE at >= ?")
             .bind(from.unwrap_or(i64::MIN))
             .fetch_one(&st.db.pool)
@@ -787,19 +996,27 @@ pub async fn audit_bundle(
             .await
             .and_then(|r| r.try_get("s"))
             .map_err(|e| e.to_string())?;
-        let (Some(first), Some(last)) = (first, last) else { return Ok(None) };
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(None);
+        };
         if first > last {
             return Ok(None);
         }
-        let prefix = super::checkpoints::frontier_at(&st.db, first - 1).await.map_err(|e| e.to_string())?;
-        let subtrees = super::checkpoints::subtrees(&st.db, last, cover.tree_size).await.map_err(|e| e.to_string())?;
+        let prefix = super::checkpoints::frontier_at(&st.db, first - 1)
+            .await
+            .map_err(|e| e.to_string())?;
+        let subtrees = super::checkpoints::subtrees(&st.db, last, cover.tree_size)
+            .await
+            .map_err(|e| e.to_string())?;
         let cps: Vec<_> = super::checkpoints::list(&st.db.pool, 0, i64::MAX)
             .await
             .map_err(|e| e.to_string())?
             .into_iter()
             .filter(|c| c.tree_size >= first && c.tree_size <= cover.tree_size)
             .collect();
-        let keys = super::checkpoints::public_keys(&st.db).await.map_err(|e| e.to_string())?;
+        let keys = super::checkpoints::public_keys(&st.db)
+            .await
+            .map_err(|e| e.to_string())?;
         let header = Header {
             format: bundle::FORMAT.into(),
             exported_at: now,
@@ -807,7 +1024,10 @@ pub async fn audit_bundle(
             to,
             first_seq: first,
             last_seq: last,
-            public_keys: keys.into_iter().map(|(key_id, public_key, _)| PublicKey { key_id, public_key }).collect(),
+            public_keys: keys
+                .into_iter()
+                .map(|(key_id, public_key, _)| PublicKey { key_id, public_key })
+                .collect(),
             prefix: prefix.nodes().iter().map(|(n, h)| (*n, hex::encode(h))).collect(),
         };
         let mut head = serde_json::to_string(&header).map_err(|e| e.to_string())? + "\n";
@@ -817,7 +1037,14 @@ pub async fn audit_bundle(
         }
         let mut tail = String::new();
         for (start, size, root) in subtrees {
-            tail.push_str(&serde_json::to_string(&Line::Subtree { start, size, root: hex::encode(root) }).map_err(|e| e.to_string())?);
+            tail.push_str(
+                &serde_json::to_string(&Line::Subtree {
+                    start,
+                    size,
+                    root: hex::encode(root),
+                })
+                .map_err(|e| e.to_string())?,
+            );
             tail.push('\n');
         }
         Ok::<_, String>(Some((head, first, last, tail)))
@@ -830,45 +1057,54 @@ pub async fn audit_bundle(
     };
     let name = format!("attachment; filename=\"gatehouse-audit-{}.jsonl\"", file_stamp(now));
     // (state, next seq, stage): 0 head, 1 events, 2 tail, 3 done.
-    let stream = futures::stream::unfold((st, head, tail, first, 0u8), move |(st, head, tail, next, stage)| async move {
-        match stage {
-            0 => Some((Ok::<_, std::io::Error>(head), (st, String::new(), tail, next, 1))),
-            1 if next <= last => {
-                let sql = format!("SELECT {} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT 1000", audit_log::COLUMNS);
-                let rows = match sqlx::query(&sql).bind(next).bind(last).fetch_all(&st.db.pool).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(error = %e, "audit bundle export stopped");
-                        return Some((Err(std::io::Error::other("export failed")), (st, head, tail, next, 3)));
-                    }
-                };
-                let mut chunk = String::new();
-                let mut upto = next;
-                for row in &rows {
-                    match audit_log::event_from_row(row) {
-                        Ok(e) => {
-                            upto = e.seq + 1;
-                            chunk.push_str(&serde_json::to_string(&Line::Event(e)).unwrap_or_default());
-                            chunk.push('\n');
-                        }
+    let stream = futures::stream::unfold(
+        (st, head, tail, first, 0u8),
+        move |(st, head, tail, next, stage)| async move {
+            match stage {
+                0 => Some((Ok::<_, std::io::Error>(head), (st, String::new(), tail, next, 1))),
+                1 if next <= last => {
+                    let sql = format!(
+                        "SELECT {} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT 1000",
+                        audit_log::COLUMNS
+                    );
+                    let rows = match sqlx::query(&sql).bind(next).bind(last).fetch_all(&st.db.pool).await {
+                        Ok(r) => r,
                         Err(e) => {
                             tracing::error!(error = %e, "audit bundle export stopped");
                             return Some((Err(std::io::Error::other("export failed")), (st, head, tail, next, 3)));
                         }
+                    };
+                    let mut chunk = String::new();
+                    let mut upto = next;
+                    for row in &rows {
+                        match audit_log::event_from_row(row) {
+                            Ok(e) => {
+                                upto = e.seq + 1;
+                                chunk.push_str(&serde_json::to_string(&Line::Event(e)).unwrap_or_default());
+                                chunk.push('\n');
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "audit bundle export stopped");
+                                return Some((Err(std::io::Error::other("export failed")), (st, head, tail, next, 3)));
+                            }
+                        }
                     }
+                    if rows.is_empty() {
+                        upto = last + 1;
+                    }
+                    Some((Ok(chunk), (st, head, tail, upto, 1)))
                 }
-                if rows.is_empty() {
-                    upto = last + 1;
-                }
-                Some((Ok(chunk), (st, head, tail, upto, 1)))
+                1 | 2 => Some((Ok(tail), (st, head, String::new(), next, 3))),
+                _ => None,
             }
-            1 | 2 => Some((Ok(tail), (st, head, String::new(), next, 3))),
-            _ => None,
-        }
-    });
+        },
+    );
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/jsonl".to_owned()), (header::CONTENT_DISPOSITION, name)],
+        [
+            (header::CONTENT_TYPE, "application/jsonl".to_owned()),
+            (header::CONTENT_DISPOSITION, name),
+        ],
         axum::body::Body::from_stream(stream),
     )
         .into_response()
@@ -876,25 +1112,40 @@ pub async fn audit_bundle(
 
 fn file_stamp(ms: i64) -> String {
     let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000).ok().and_then(|t| t.format(&fmt).ok()).unwrap_or_default()
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_default()
 }
 
 /// Records an export of the audit trail (`audit.exported`) before any of it
 /// is sent; if that fails, nothing is sent.
 async fn record_export(st: &AppState, ctx: &RequestCtx, details: Value) -> Result<(), Response> {
     let event = NewEvent::new("audit.exported", Outcome::Success, ctx.actor()).details(details);
-    audit_log::record(&st.db, st.clock.now(), event).await.map_err(|e| internal(&ctx.request_id, e))
+    audit_log::record(&st.db, st.clock.now(), event)
+        .await
+        .map_err(|e| internal(&ctx.request_id, e))
 }
 
 /// For routes used from the browser (session cookie, not a token): the
 /// signed-in employee must hold `perm`; a refusal is recorded.
-async fn signed_in_with(st: &AppState, ctx: &RequestCtx, perm: Permission, operation: &str, what: &str) -> Result<(), Response> {
+async fn signed_in_with(
+    st: &AppState,
+    ctx: &RequestCtx,
+    perm: Permission,
+    operation: &str,
+    what: &str,
+) -> Result<(), Response> {
     use crate::errors::AppError;
     let rid = &ctx.request_id;
     match access::require(st, ctx, perm, operation).await {
         Ok(_) => Ok(()),
         Err(AppError::Unauthorized(m)) => Err(error(StatusCode::UNAUTHORIZED, m, rid)),
-        Err(AppError::Forbidden) => Err(error(StatusCode::FORBIDDEN, format!("You don't have permission to {what}."), rid)),
+        Err(AppError::Forbidden) => Err(error(
+            StatusCode::FORBIDDEN,
+            format!("You don't have permission to {what}."),
+            rid,
+        )),
         Err(e) => Err(internal(rid, e)),
     }
 }
@@ -947,18 +1198,36 @@ pub async fn checkpoints(
     query: Result<axum::extract::Query<CheckpointQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let rid = ctx.request_id.clone();
-    if let Err(r) = signed_in_with(&st, &ctx, Permission::AuditRead, "audit_checkpoints", "read the audit trail").await {
+    if let Err(r) = signed_in_with(
+        &st,
+        &ctx,
+        Permission::AuditRead,
+        "audit_checkpoints",
+        "read the audit trail",
+    )
+    .await
+    {
         return r;
     }
     let Ok(axum::extract::Query(q)) = query else {
-        return error(StatusCode::BAD_REQUEST, "Use after and limit, both whole numbers.", &rid);
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Use after and limit, both whole numbers.",
+            &rid,
+        );
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=1_000).contains(&limit) {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "limit must be between 1 and 1000.", &rid);
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit must be between 1 and 1000.",
+            &rid,
+        );
     }
     match super::checkpoints::list(&st.db.pool, q.after.unwrap_or(0).max(0), limit).await {
-        Ok(list) => Json(json!({ "checkpoints": list.iter().map(checkpoint_json).collect::<Vec<_>>() })).into_response(),
+        Ok(list) => {
+            Json(json!({ "checkpoints": list.iter().map(checkpoint_json).collect::<Vec<_>>() })).into_response()
+        }
         Err(e) => internal(&rid, e),
     }
 }
@@ -984,7 +1253,11 @@ pub async fn proof(
         return r;
     }
     let (Ok(axum::extract::Path(seq)), Ok(axum::extract::Query(q))) = (path, query) else {
-        return error(StatusCode::BAD_REQUEST, "Name an event by its number, and optionally ?checkpoint=N.", &rid);
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Name an event by its number, and optionally ?checkpoint=N.",
+            &rid,
+        );
     };
     let cp = match q.checkpoint {
         Some(n) => super::checkpoints::by_number(&st.db, n).await,

@@ -30,7 +30,9 @@ pub async fn browse(st: &AppState, f: &Filter) -> Result<AuditPage, AppError> {
 
 /// One page of `size` events matching `f`, newest first.
 pub async fn browse_pages(st: &AppState, f: &Filter, size: i64) -> Result<AuditPage, AppError> {
-    let too_long = [&f.employee, &f.action, &f.customer, &f.text, &f.source].iter().any(|s| s.chars().count() > 254);
+    let too_long = [&f.employee, &f.action, &f.customer, &f.text, &f.source]
+        .iter()
+        .any(|s| s.chars().count() > 254);
     if too_long {
         return Err(AppError::Validation("A filter is too long.".into()));
     }
@@ -86,14 +88,25 @@ pub async fn browse_pages(st: &AppState, f: &Filter, size: i64) -> Result<AuditP
         // source_system member has exactly this form.
         let name = f.source.trim();
         let member = serde_json::to_string(&serde_json::json!({ "source_system": name })).unwrap_or_default();
-        let member = member.trim_start_matches('{').trim_end_matches('}').replace('!', "!!").replace('%', "!%").replace('_', "!_");
+        let member = member
+            .trim_start_matches('{')
+            .trim_end_matches('}')
+            .replace('!', "!!")
+            .replace('%', "!%")
+            .replace('_', "!_");
         sql.push_str(" AND (actor_session = ? OR details LIKE ? ESCAPE '!')");
         args.push(Arg::T(format!("svc:{name}")));
         args.push(Arg::T(format!("%{member}%")));
     }
     if !f.text.trim().is_empty() {
         // '!' escapes LIKE's wildcards the same way on SQLite and MySQL.
-        let needle = f.text.trim().to_lowercase().replace('!', "!!").replace('%', "!%").replace('_', "!_");
+        let needle = f
+            .text
+            .trim()
+            .to_lowercase()
+            .replace('!', "!!")
+            .replace('%', "!%")
+            .replace('_', "!_");
         sql.push_str(" AND (LOWER(reason) LIKE ? ESCAPE '!' OR LOWER(details) LIKE ? ESCAPE '!')");
         args.push(Arg::T(format!("%{needle}%")));
         args.push(Arg::T(format!("%{needle}%")));
@@ -126,7 +139,11 @@ pub async fn browse_pages(st: &AppState, f: &Filter, size: i64) -> Result<AuditP
     for r in rows.iter().take(size as usize) {
         let e = audit_log::event_from_row(r)?;
         let actor = match (e.actor.user_id, e.actor.session.as_deref()) {
-            (Some(id), Some(s)) if s.starts_with("svc:") => format!("{} (reported by {})", access::opt_name(&names, Some(id)).unwrap_or_default(), &s[4..]),
+            (Some(id), Some(s)) if s.starts_with("svc:") => format!(
+                "{} (reported by {})",
+                access::opt_name(&names, Some(id)).unwrap_or_default(),
+                &s[4..]
+            ),
             (Some(id), _) => access::opt_name(&names, Some(id)).unwrap_or_default(),
             (None, Some(s)) if s.starts_with("svc:") => format!("service {}", &s[4..]),
             _ => "system or anonymous".into(),
@@ -143,7 +160,9 @@ pub async fn browse_pages(st: &AppState, f: &Filter, size: i64) -> Result<AuditP
             actor_session: e.actor.session,
             actor_agent: e.actor.user_agent,
             action: e.action,
-            target: e.target_type.map(|t| format!("{t} {}", e.target_id.unwrap_or_default())),
+            target: e
+                .target_type
+                .map(|t| format!("{t} {}", e.target_id.unwrap_or_default())),
             customer_id: e.customer_id,
             outcome: e.outcome.as_str().into(),
             reason: e.reason,
@@ -152,7 +171,9 @@ pub async fn browse_pages(st: &AppState, f: &Filter, size: i64) -> Result<AuditP
             hash: e.hash,
         });
     }
-    let next_before = (rows.len() as i64 > size).then(|| events.last().map(|e| e.seq)).flatten();
+    let next_before = (rows.len() as i64 > size)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
     Ok(AuditPage { events, next_before })
 }
 
@@ -166,11 +187,23 @@ pub async fn verify_now(st: &AppState) -> Result<VerifyView, AppError> {
         ),
         Some(e) => format!("The chain is broken: {e}"),
     };
-    Ok(VerifyView { ok: report.ok(), checked: report.checked, head_seq: report.head_seq, message, at: format_time(st.clock.now()) })
+    Ok(VerifyView {
+        ok: report.ok(),
+        checked: report.checked,
+        head_seq: report.head_seq,
+        message,
+        at: format_time(st.clock.now()),
+    })
 }
 
 fn checkpoint_view(cp: crate::domain::checkpoint::Checkpoint) -> CheckpointView {
-    CheckpointView { number: cp.number, tree_size: cp.tree_size, root: cp.root, at: format_time(cp.at), key_id: cp.key_id }
+    CheckpointView {
+        number: cp.number,
+        tree_size: cp.tree_size,
+        root: cp.root,
+        at: format_time(cp.at),
+        key_id: cp.key_id,
+    }
 }
 
 pub async fn latest_checkpoint(st: &AppState) -> Result<Option<CheckpointView>, AppError> {
@@ -185,7 +218,9 @@ pub async fn sign_checkpoint(st: &AppState) -> Result<Option<CheckpointView>, Ap
         Ok(None) => latest_checkpoint(st).await,
         Err(super::checkpoints::SignError::Broken { after, problem }) => {
             tracing::error!(after, problem = %problem, "AUDIT CHAIN DOES NOT VERIFY: checkpoint not signed");
-            Err(AppError::Conflict(format!("No checkpoint was signed: the audit chain does not verify ({problem}).")))
+            Err(AppError::Conflict(format!(
+                "No checkpoint was signed: the audit chain does not verify ({problem})."
+            )))
         }
         Err(super::checkpoints::SignError::Db(e)) => Err(e.into()),
     }
@@ -208,11 +243,15 @@ pub struct ReportQuery {
 /// One page of `size` report rows, newest first.
 pub async fn report_pages(st: &AppState, q: &ReportQuery, size: i64) -> Result<ReportPage, AppError> {
     use crate::domain::reports::{access_row, ReportKind};
-    let kind = ReportKind::parse(q.kind.trim()).ok_or_else(|| AppError::Validation("Choose a report: customer, employee or denied.".into()))?;
+    let kind = ReportKind::parse(q.kind.trim())
+        .ok_or_else(|| AppError::Validation("Choose a report: customer, employee or denied.".into()))?;
     if [&q.customer, &q.employee].iter().any(|s| s.chars().count() > 254) {
         return Err(AppError::Validation("A field is too long.".into()));
     }
-    let mut sql = format!("SELECT {} FROM audit_events WHERE action IN ('access.check', 'data.access')", audit_log::COLUMNS);
+    let mut sql = format!(
+        "SELECT {} FROM audit_events WHERE action IN ('access.check', 'data.access')",
+        audit_log::COLUMNS
+    );
     enum Arg {
         I(i64),
         T(String),
@@ -269,7 +308,9 @@ pub async fn report_pages(st: &AppState, q: &ReportQuery, size: i64) -> Result<R
     let names = access::names(&st.db.pool).await?;
     let mut out = Vec::new();
     for row in rows.iter().take(size as usize) {
-        let Some(r) = access_row(&audit_log::event_from_row(row)?) else { continue };
+        let Some(r) = access_row(&audit_log::event_from_row(row)?) else {
+            continue;
+        };
         out.push(ReportRowView {
             seq: r.seq,
             at: format_time(r.at),
@@ -310,7 +351,11 @@ pub fn report_csv_row(r: &ReportRowView) -> String {
 /// A CSV cell: quoted when needed, and defused when a spreadsheet would
 /// read it as a formula (OWASP CSV injection).
 pub fn csv_cell(value: &str) -> String {
-    let v = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
+    let v = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
     if v.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", v.replace('"', "\"\""))
     } else {

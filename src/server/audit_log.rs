@@ -27,7 +27,10 @@ async fn append_timed(tx: &mut WriteTx, events: Vec<(Millis, NewEvent)>) -> Resu
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!("SELECT last_seq, last_hash FROM audit_head WHERE id = 1{}", tx.for_update());
+    let sql = format!(
+        "SELECT last_seq, last_hash FROM audit_head WHERE id = 1{}",
+        tx.for_update()
+    );
     let head = sqlx::query(&sql).fetch_one(&mut ***tx).await?;
     let mut seq: i64 = head.try_get("last_seq")?;
     let mut prev: String = text(&head, "last_hash")?;
@@ -50,7 +53,10 @@ async fn append_timed(tx: &mut WriteTx, events: Vec<(Millis, NewEvent)>) -> Resu
     }
     // The index from a grant to what was done under it (the ticket view).
     for chunk in grant_refs.chunks(400) {
-        let sql = format!("INSERT INTO audit_grant_refs (grant_id, seq) VALUES {}", vec!["(?, ?)"; chunk.len()].join(", "));
+        let sql = format!(
+            "INSERT INTO audit_grant_refs (grant_id, seq) VALUES {}",
+            vec!["(?, ?)"; chunk.len()].join(", ")
+        );
         let mut q = sqlx::query(&sql);
         for (g, s) in chunk {
             q = q.bind(*g).bind(*s);
@@ -135,7 +141,11 @@ async fn insert_sqlite_json(tx: &mut WriteTx, sealed: &[Event]) -> Result<(), sq
     });
     let done = sqlx::query(SQL.as_str()).bind(batch).execute(&mut ***tx).await?;
     if done.rows_affected() != sealed.len() as u64 {
-        return Err(sqlx::Error::Protocol(format!("audit append stored {} of {} events", done.rows_affected(), sealed.len())));
+        return Err(sqlx::Error::Protocol(format!(
+            "audit append stored {} of {} events",
+            done.rows_affected(),
+            sealed.len()
+        )));
     }
     Ok(())
 }
@@ -173,7 +183,11 @@ pub async fn record(db: &Db, at: Millis, event: NewEvent) -> Result<(), sqlx::Er
 /// event that cannot be stored does not take the others with it.
 pub async fn record_sealed(db: &Db, at: Millis, event: NewEvent) -> Result<Event, sqlx::Error> {
     let (reply, mut answer) = tokio::sync::oneshot::channel();
-    db.recorder.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Pending { at, event, reply });
+    db.recorder
+        .queue
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(Pending { at, event, reply });
     loop {
         tokio::select! {
             biased;
@@ -363,7 +377,9 @@ async fn walk(db: &Db, keys: Option<&[ed25519_dalek::VerifyingKey]>) -> Result<V
             .map_err(|e| sqlx::Error::Protocol(format!("verification task failed: {e}")))?;
     }
     let mut tx = db.pool.begin().await?;
-    let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut *tx).await?;
+    let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await?;
     let head_seq: i64 = head.try_get("last_seq")?;
     let head_hash = text(&head, "last_hash")?;
     let checkpoints = match keys {
@@ -393,8 +409,19 @@ struct Walk {
 }
 
 impl Walk {
-    fn new(head_seq: i64, head_hash: String, keys: Option<&[ed25519_dalek::VerifyingKey]>, checkpoints: Vec<checkpoint::Checkpoint>) -> Self {
-        let mut report = VerifyReport { checked: 0, head_seq, error: None, checkpoints: 0, checkpoint_error: None };
+    fn new(
+        head_seq: i64,
+        head_hash: String,
+        keys: Option<&[ed25519_dalek::VerifyingKey]>,
+        checkpoints: Vec<checkpoint::Checkpoint>,
+    ) -> Self {
+        let mut report = VerifyReport {
+            checked: 0,
+            head_seq,
+            error: None,
+            checkpoints: 0,
+            checkpoint_error: None,
+        };
         let roots = keys.and_then(|keys| match checkpoint::check_list(keys, &checkpoints, None) {
             Ok(()) => Some(RootChecker::new(Frontier::new(), checkpoints)),
             Err(e) => {
@@ -402,7 +429,12 @@ impl Walk {
                 None
             }
         });
-        Walk { report, head_hash, verifier: Verifier::new(), roots }
+        Walk {
+            report,
+            head_hash,
+            verifier: Verifier::new(),
+            roots,
+        }
     }
 
     /// Checks the next event; false once the chain is broken (the rest
@@ -448,11 +480,17 @@ impl Walk {
 fn sqlite_walk(path: &str, keys: Option<&[ed25519_dalek::VerifyingKey]>) -> Result<VerifyReport, sqlx::Error> {
     let err = native_err;
     let conn = native_snapshot(path)?;
-    let (head_seq, head_hash): (i64, String) =
-        conn.query_row("SELECT last_seq, last_hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(err)?;
+    let (head_seq, head_hash): (i64, String) = conn
+        .query_row("SELECT last_seq, last_hash FROM audit_head WHERE id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(err)?;
     let checkpoints = match keys {
         Some(_) => {
-            let sql = format!("SELECT {} FROM audit_checkpoints ORDER BY number", super::checkpoints::CP_COLS);
+            let sql = format!(
+                "SELECT {} FROM audit_checkpoints ORDER BY number",
+                super::checkpoints::CP_COLS
+            );
             let mut stmt = conn.prepare(&sql).map_err(err)?;
             // Bound to a local so the rows iterator ends before `stmt`.
             let list = stmt
@@ -465,7 +503,9 @@ fn sqlite_walk(path: &str, keys: Option<&[ed25519_dalek::VerifyingKey]>) -> Resu
         None => Vec::new(),
     };
     let mut walk = Walk::new(head_seq, head_hash, keys, checkpoints);
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM audit_events ORDER BY seq")).map_err(err)?;
+    let mut stmt = conn
+        .prepare(&format!("SELECT {COLUMNS} FROM audit_events ORDER BY seq"))
+        .map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
     while let Some(r) = rows.next().map_err(err)? {
         let event = native_event_ref(r).map_err(err)?;
@@ -483,8 +523,10 @@ fn sqlite_walk(path: &str, keys: Option<&[ed25519_dalek::VerifyingKey]>) -> Resu
 /// transaction: everything read through it comes from one snapshot.
 pub(crate) fn native_snapshot(path: &str) -> Result<rusqlite::Connection, sqlx::Error> {
     use rusqlite::{Connection, OpenFlags};
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(native_err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(native_err)?;
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(native_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(native_err)?;
     conn.execute_batch("BEGIN").map_err(native_err)?;
     Ok(conn)
 }

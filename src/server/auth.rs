@@ -71,7 +71,10 @@ impl RequestCtx {
     }
 
     fn actor_for(&self, user_id: Option<i64>) -> Actor {
-        Actor { user_id, ..self.actor() }
+        Actor {
+            user_id,
+            ..self.actor()
+        }
     }
 
     pub fn full(&self) -> Result<&AuthState, AppError> {
@@ -84,8 +87,12 @@ impl RequestCtx {
     fn at_stage(&self, stage: Stage) -> Result<&AuthState, AppError> {
         match &self.auth {
             Some(a) if a.stage == stage => Ok(a),
-            Some(_) => Err(AppError::Conflict("This step does not apply to your session. Reload the page.".into())),
-            None => Err(AppError::Unauthorized("Your sign-in has expired. Sign in again.".into())),
+            Some(_) => Err(AppError::Conflict(
+                "This step does not apply to your session. Reload the page.".into(),
+            )),
+            None => Err(AppError::Unauthorized(
+                "Your sign-in has expired. Sign in again.".into(),
+            )),
         }
     }
 }
@@ -114,9 +121,15 @@ struct Subject {
 }
 
 fn subjects(email: &str, ip: &Option<String>) -> Vec<Subject> {
-    let mut v = vec![Subject { scope: "account", key: email.to_owned() }];
+    let mut v = vec![Subject {
+        scope: "account",
+        key: email.to_owned(),
+    }];
     if let Some(ip) = ip {
-        v.push(Subject { scope: "ip", key: ip.clone() });
+        v.push(Subject {
+            scope: "ip",
+            key: ip.clone(),
+        });
     }
     v
 }
@@ -152,7 +165,10 @@ async fn throttle(db: &Db, subs: &[Subject], now: Millis) -> Result<(), AppError
                 ),
                 _ => format!("Too many failed attempts. Wait {secs} seconds and try again."),
             };
-            Err(AppError::TooManyAttempts { message, retry_after: secs })
+            Err(AppError::TooManyAttempts {
+                message,
+                retry_after: secs,
+            })
         }
     }
 }
@@ -211,7 +227,10 @@ async fn fail_attempt(
 }
 
 async fn clear_account_failures(tx: &mut WriteTx, email: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM auth_failures WHERE scope = 'account' AND subject = ?").bind(email).execute(&mut ***tx).await?;
+    sqlx::query("DELETE FROM auth_failures WHERE scope = 'account' AND subject = ?")
+        .bind(email)
+        .execute(&mut ***tx)
+        .await?;
     Ok(())
 }
 
@@ -276,7 +295,9 @@ pub async fn setup_token_usable(st: &AppState, token: &str) -> Result<bool, AppE
         .bind(crypto::sha256_hex(token.as_bytes()))
         .fetch_optional(&st.db.pool)
         .await?;
-    Ok(matches!(row, Some(r) if r.try_get::<Option<i64>, _>("used_at")?.is_none() && r.try_get::<i64, _>("expires_at")? > now))
+    Ok(
+        matches!(row, Some(r) if r.try_get::<Option<i64>, _>("used_at")?.is_none() && r.try_get::<i64, _>("expires_at")? > now),
+    )
 }
 
 pub struct SetupInput {
@@ -289,15 +310,25 @@ pub struct SetupInput {
 
 /// Creates the first administrator with a valid setup token, and signs the
 /// new administrator in up to TOTP enrolment.
-pub async fn complete_setup(st: &AppState, ctx: &RequestCtx, session: &Session, input: SetupInput) -> Result<(), AppError> {
+pub async fn complete_setup(
+    st: &AppState,
+    ctx: &RequestCtx,
+    session: &Session,
+    input: SetupInput,
+) -> Result<(), AppError> {
     let now = st.clock.now();
     let name = PersonName::parse(&input.name)?;
     let email = Email::parse(&input.email)?;
     if input.password.chars().count() > MAX_PASSWORD_INPUT || input.token.len() > 200 {
         return Err(AppError::Validation("The password is too long.".into()));
     }
-    pw_rules::check(&input.password, &input.confirm, &[email.local_part()], pw_rules::is_common)
-        .map_err(|e| AppError::Validation(e.to_string()))?;
+    pw_rules::check(
+        &input.password,
+        &input.confirm,
+        &[email.local_part()],
+        pw_rules::is_common,
+    )
+    .map_err(|e| AppError::Validation(e.to_string()))?;
     let hash = password::hash_blocking(input.password).await;
 
     let refused = |why: &str| NewEvent::new("setup.first_admin", Outcome::Denied, ctx.actor()).reason(why.to_owned());
@@ -305,17 +336,18 @@ pub async fn complete_setup(st: &AppState, ctx: &RequestCtx, session: &Session, 
     if users::admin_exists(&mut **tx, now).await? {
         drop(tx);
         audit_log::record(&st.db, now, refused("an administrator already exists")).await?;
-        return Err(AppError::Conflict("Gatehouse is already set up. Sign in instead.".into()));
+        return Err(AppError::Conflict(
+            "Gatehouse is already set up. Sign in instead.".into(),
+        ));
     }
-    let used = sqlx::query(
-        "UPDATE setup_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
-    )
-    .bind(now)
-    .bind(crypto::sha256_hex(input.token.as_bytes()))
-    .bind(now)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+    let used =
+        sqlx::query("UPDATE setup_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?")
+            .bind(now)
+            .bind(crypto::sha256_hex(input.token.as_bytes()))
+            .bind(now)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
     if used != 1 {
         drop(tx);
         audit_log::record(&st.db, now, refused("setup link invalid, used or expired")).await?;
@@ -326,30 +358,62 @@ pub async fn complete_setup(st: &AppState, ctx: &RequestCtx, session: &Session, 
     }
     let user_id = users::insert(
         &mut tx,
-        users::NewUser { email: email.as_str(), display_name: name.as_str(), department: "administration", password_hash: Some(&hash), status: "active" },
+        users::NewUser {
+            email: email.as_str(),
+            display_name: name.as_str(),
+            department: "administration",
+            password_hash: Some(&hash),
+            status: "active",
+        },
         now,
     )
     .await?;
-    let grant_id = users::insert_grant(&mut tx, user_id, crate::domain::roles::ADMIN, None, "first administrator (setup)", now).await?;
+    let grant_id = users::insert_grant(
+        &mut tx,
+        user_id,
+        crate::domain::roles::ADMIN,
+        None,
+        "first administrator (setup)",
+        now,
+    )
+    .await?;
     audit_log::append(
         &mut tx,
         now,
-        vec![NewEvent::new("setup.first_admin", Outcome::Success, ctx.actor_for(Some(user_id)))
-            .target("user", user_id)
-            .details(json!({ "email": email.as_str(), "role": "admin", "grant_id": grant_id }))],
+        vec![
+            NewEvent::new("setup.first_admin", Outcome::Success, ctx.actor_for(Some(user_id)))
+                .target("user", user_id)
+                .details(json!({ "email": email.as_str(), "role": "admin", "grant_id": grant_id })),
+        ],
     )
     .await?;
     tx.commit().await?;
 
     rotate(session).await?;
-    set_auth(session, &AuthState { user_id, stage: Stage::NeedsEnrolment, created_at: now, last_seen: now, mfa_at: None }).await
+    set_auth(
+        session,
+        &AuthState {
+            user_id,
+            stage: Stage::NeedsEnrolment,
+            created_at: now,
+            last_seen: now,
+            mfa_at: None,
+        },
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- password step
 
 /// Checks email and password. Unknown emails cost the same Argon2 work and
 /// get the same answer as a wrong password.
-pub async fn sign_in(st: &AppState, ctx: &RequestCtx, session: &Session, email: &str, pw: String) -> Result<Stage, AppError> {
+pub async fn sign_in(
+    st: &AppState,
+    ctx: &RequestCtx,
+    session: &Session,
+    email: &str,
+    pw: String,
+) -> Result<Stage, AppError> {
     let email = Email::parse(email)?;
     if pw.is_empty() {
         return Err(AppError::Validation("Enter your password.".into()));
@@ -363,10 +427,14 @@ pub async fn sign_in(st: &AppState, ctx: &RequestCtx, session: &Session, email: 
             audit_log::record(
                 &st.db,
                 now,
-                NewEvent::new("auth.signin", Outcome::Denied, ctx.actor_for(None)).target("email", email.as_str()).reason("password sign-in while SSO is required"),
+                NewEvent::new("auth.signin", Outcome::Denied, ctx.actor_for(None))
+                    .target("email", email.as_str())
+                    .reason("password sign-in while SSO is required"),
             )
             .await?;
-            return Err(AppError::Refused("Sign in with your company account (single sign-on).".into()));
+            return Err(AppError::Refused(
+                "Sign in with your company account (single sign-on).".into(),
+            ));
         }
     }
     let subs = subjects(email.as_str(), &ctx.ip);
@@ -392,7 +460,11 @@ pub async fn sign_in(st: &AppState, ctx: &RequestCtx, session: &Session, email: 
         }
     };
 
-    let stage = if user.has_totp() { Stage::NeedsCode } else { Stage::NeedsEnrolment };
+    let stage = if user.has_totp() {
+        Stage::NeedsCode
+    } else {
+        Stage::NeedsEnrolment
+    };
     audit_log::record(
         &st.db,
         st.clock.now(),
@@ -402,12 +474,25 @@ pub async fn sign_in(st: &AppState, ctx: &RequestCtx, session: &Session, email: 
     )
     .await?;
     rotate(session).await?;
-    set_auth(session, &AuthState { user_id: user.id, stage, created_at: now, last_seen: now, mfa_at: None }).await?;
+    set_auth(
+        session,
+        &AuthState {
+            user_id: user.id,
+            stage,
+            created_at: now,
+            last_seen: now,
+            mfa_at: None,
+        },
+    )
+    .await?;
     Ok(stage)
 }
 
 fn totp_secret(st: &AppState, user: &UserRow) -> Result<Vec<u8>, AppError> {
-    let sealed = user.totp_secret_enc.as_deref().ok_or_else(|| AppError::Conflict("No authenticator is set up.".into()))?;
+    let sealed = user
+        .totp_secret_enc
+        .as_deref()
+        .ok_or_else(|| AppError::Conflict("No authenticator is set up.".into()))?;
     st.key
         .open(&format!("totp:{}", user.id), sealed)
         .ok_or_else(|| super::errors::internal(format_args!("TOTP secret of user {} cannot be decrypted", user.id)))
@@ -438,7 +523,9 @@ async fn check_totp(
     throttle(&st.db, &subs, now).await?;
     let secret = totp_secret(st, user)?;
     let actor = ctx.actor_for(Some(user.id));
-    match totp::verify(code.as_str(), now, user.totp_last_step, |s| mfa::code_for_step(&secret, s)) {
+    match totp::verify(code.as_str(), now, user.totp_last_step, |s| {
+        mfa::code_for_step(&secret, s)
+    }) {
         Ok(step) => {
             let mut tx = st.db.begin_write().await?;
             // Conditional update: of two requests racing with one code, one wins.
@@ -463,14 +550,22 @@ async fn check_totp(
         }
         Err(TotpError::Replayed) => replayed(st, ctx, &subs, user, action).await,
         Err(TotpError::Invalid) => {
-            let event = NewEvent::new(action, Outcome::Failure, actor).target("user", user.id).reason("wrong code");
+            let event = NewEvent::new(action, Outcome::Failure, actor)
+                .target("user", user.id)
+                .reason("wrong code");
             fail_attempt(st, ctx, &subs, Some(user.id), event).await?;
             Err(AppError::Unauthorized(TotpError::Invalid.to_string()))
         }
     }
 }
 
-async fn replayed(st: &AppState, ctx: &RequestCtx, subs: &[Subject], user: &UserRow, action: &str) -> Result<(), AppError> {
+async fn replayed(
+    st: &AppState,
+    ctx: &RequestCtx,
+    subs: &[Subject],
+    user: &UserRow,
+    action: &str,
+) -> Result<(), AppError> {
     let event = NewEvent::new(action, Outcome::Denied, ctx.actor_for(Some(user.id)))
         .target("user", user.id)
         .reason("code replayed: its time step was already used")
@@ -489,11 +584,25 @@ pub async fn verify_code(st: &AppState, ctx: &RequestCtx, session: &Session, cod
         .details(json!({ "method": "password+totp" }));
     check_totp(st, ctx, &user, code, "auth.mfa", vec![ok]).await?;
     rotate(session).await?;
-    set_auth(session, &AuthState { stage: Stage::Full, mfa_at: Some(now), last_seen: now, ..auth }).await
+    set_auth(
+        session,
+        &AuthState {
+            stage: Stage::Full,
+            mfa_at: Some(now),
+            last_seen: now,
+            ..auth
+        },
+    )
+    .await
 }
 
 /// Second step of sign-in with a recovery code (each works once).
-pub async fn use_recovery_code(st: &AppState, ctx: &RequestCtx, session: &Session, code: &str) -> Result<usize, AppError> {
+pub async fn use_recovery_code(
+    st: &AppState,
+    ctx: &RequestCtx,
+    session: &Session,
+    code: &str,
+) -> Result<usize, AppError> {
     let auth = ctx.at_stage(Stage::NeedsCode)?.clone();
     let user = active_user(st, auth.user_id).await?;
     let normalised = recovery::normalise(code);
@@ -523,7 +632,9 @@ pub async fn use_recovery_code(st: &AppState, ctx: &RequestCtx, session: &Sessio
             .target("user", user.id)
             .reason("wrong or already used recovery code");
         fail_attempt(st, ctx, &subs, Some(user.id), event).await?;
-        return Err(AppError::Unauthorized("That recovery code is not valid or was already used.".into()));
+        return Err(AppError::Unauthorized(
+            "That recovery code is not valid or was already used.".into(),
+        ));
     };
     let code_id = stored[index].0;
     let remaining = stored.len() - 1;
@@ -535,7 +646,9 @@ pub async fn use_recovery_code(st: &AppState, ctx: &RequestCtx, session: &Sessio
         .await?
         .rows_affected();
     if won != 1 {
-        return Err(AppError::Unauthorized("That recovery code is not valid or was already used.".into()));
+        return Err(AppError::Unauthorized(
+            "That recovery code is not valid or was already used.".into(),
+        ));
     }
     clear_account_failures(&mut tx, &user.email).await?;
     audit_log::append(
@@ -554,7 +667,16 @@ pub async fn use_recovery_code(st: &AppState, ctx: &RequestCtx, session: &Sessio
     tx.commit().await?;
     rotate(session).await?;
     // A recovery code is not a fresh TOTP: step-up will still ask for one.
-    set_auth(session, &AuthState { stage: Stage::Full, mfa_at: None, last_seen: now, ..auth }).await?;
+    set_auth(
+        session,
+        &AuthState {
+            stage: Stage::Full,
+            mfa_at: None,
+            last_seen: now,
+            ..auth
+        },
+    )
+    .await?;
     Ok(remaining)
 }
 
@@ -578,23 +700,32 @@ pub async fn enrolment(st: &AppState, ctx: &RequestCtx) -> Result<Enrolment, App
         None => {
             let secret = crypto::random_bytes::<{ mfa::SECRET_BYTES }>().to_vec();
             let mut tx = st.db.begin_write().await?;
-            sqlx::query("UPDATE users SET totp_pending_enc = ?, updated_at = ? WHERE id = ? AND totp_secret_enc IS NULL")
-                .bind(st.key.seal(&context, &secret))
-                .bind(st.clock.now())
-                .bind(user.id)
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(
+                "UPDATE users SET totp_pending_enc = ?, updated_at = ? WHERE id = ? AND totp_secret_enc IS NULL",
+            )
+            .bind(st.key.seal(&context, &secret))
+            .bind(st.clock.now())
+            .bind(user.id)
+            .execute(&mut **tx)
+            .await?;
             tx.commit().await?;
             secret
         }
     };
     let key = mfa::base32(&secret);
     let uri = totp::otpauth_uri(mfa::ISSUER, &user.email, &key);
-    Ok(Enrolment { key: mfa::grouped(&key), qr_svg: mfa::qr_svg(&uri), uri })
+    Ok(Enrolment {
+        key: mfa::grouped(&key),
+        qr_svg: mfa::qr_svg(&uri),
+        uri,
+    })
 }
 
 async fn store_recovery_batch(tx: &mut WriteTx, user_id: i64, now: Millis) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?").bind(user_id).execute(&mut ***tx).await?;
+    sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
+        .bind(user_id)
+        .execute(&mut ***tx)
+        .await?;
     let (plain, stored) = mfa::new_recovery_batch();
     for (salt, hash) in stored {
         sqlx::query("INSERT INTO recovery_codes (user_id, salt, code_hash, created_at) VALUES (?, ?, ?, ?)")
@@ -612,8 +743,14 @@ async fn store_recovery_batch(tx: &mut WriteTx, user_id: i64, now: Millis) -> Re
 /// shows them once has read them. Kept on the user row (not in the session,
 /// which concurrent requests rewrite), in the transaction that created them.
 async fn stash_codes(st: &AppState, tx: &mut WriteTx, user_id: i64, codes: &[String]) -> Result<(), sqlx::Error> {
-    let sealed = st.key.seal(&format!("recovery-reveal:{user_id}"), codes.join("\n").as_bytes());
-    sqlx::query("UPDATE users SET recovery_reveal_enc = ? WHERE id = ?").bind(sealed).bind(user_id).execute(&mut ***tx).await?;
+    let sealed = st
+        .key
+        .seal(&format!("recovery-reveal:{user_id}"), codes.join("\n").as_bytes());
+    sqlx::query("UPDATE users SET recovery_reveal_enc = ? WHERE id = ?")
+        .bind(sealed)
+        .bind(user_id)
+        .execute(&mut ***tx)
+        .await?;
     Ok(())
 }
 
@@ -630,7 +767,10 @@ pub async fn take_stashed_codes(st: &AppState, ctx: &RequestCtx) -> Result<Vec<S
     if sealed.is_none() {
         return Ok(Vec::new());
     }
-    sqlx::query("UPDATE users SET recovery_reveal_enc = NULL WHERE id = ?").bind(auth.user_id).execute(&mut **tx).await?;
+    sqlx::query("UPDATE users SET recovery_reveal_enc = NULL WHERE id = ?")
+        .bind(auth.user_id)
+        .execute(&mut **tx)
+        .await?;
     tx.commit().await?;
     Ok(sealed
         .and_then(|s| st.key.open(&format!("recovery-reveal:{}", auth.user_id), &s))
@@ -679,7 +819,9 @@ pub async fn confirm_enrolment(st: &AppState, ctx: &RequestCtx, session: &Sessio
     .await?
     .rows_affected();
     if won != 1 {
-        return Err(AppError::Conflict("An authenticator is already set up for this account.".into()));
+        return Err(AppError::Conflict(
+            "An authenticator is already set up for this account.".into(),
+        ));
     }
     let codes = store_recovery_batch(&mut tx, user.id, now).await?;
     stash_codes(st, &mut tx, user.id, &codes).await?;
@@ -699,12 +841,26 @@ pub async fn confirm_enrolment(st: &AppState, ctx: &RequestCtx, session: &Sessio
     .await?;
     tx.commit().await?;
     rotate(session).await?;
-    set_auth(session, &AuthState { stage: Stage::Full, mfa_at: Some(now), last_seen: now, ..auth }).await
+    set_auth(
+        session,
+        &AuthState {
+            stage: Stage::Full,
+            mfa_at: Some(now),
+            last_seen: now,
+            ..auth
+        },
+    )
+    .await
 }
 
 /// Replaces the recovery codes after a fresh TOTP code; the old set stops
 /// working at once.
-pub async fn regenerate_recovery_codes(st: &AppState, ctx: &RequestCtx, session: &Session, code: &str) -> Result<(), AppError> {
+pub async fn regenerate_recovery_codes(
+    st: &AppState,
+    ctx: &RequestCtx,
+    session: &Session,
+    code: &str,
+) -> Result<(), AppError> {
     let auth = ctx.full()?.clone();
     let user = active_user(st, auth.user_id).await?;
     check_totp(st, ctx, &user, code, "mfa.step_up", vec![]).await?;
@@ -715,21 +871,35 @@ pub async fn regenerate_recovery_codes(st: &AppState, ctx: &RequestCtx, session:
     audit_log::append(
         &mut tx,
         now,
-        vec![NewEvent::new("mfa.recovery_codes_regenerated", Outcome::Success, ctx.actor_for(Some(user.id)))
-            .target("user", user.id)
-            .details(json!({ "recovery_codes": codes.len(), "previous_set": "voided" }))],
+        vec![NewEvent::new(
+            "mfa.recovery_codes_regenerated",
+            Outcome::Success,
+            ctx.actor_for(Some(user.id)),
+        )
+        .target("user", user.id)
+        .details(json!({ "recovery_codes": codes.len(), "previous_set": "voided" }))],
     )
     .await?;
     tx.commit().await?;
-    set_auth(session, &AuthState { mfa_at: Some(now), last_seen: now, ..auth }).await
+    set_auth(
+        session,
+        &AuthState {
+            mfa_at: Some(now),
+            last_seen: now,
+            ..auth
+        },
+    )
+    .await
 }
 
 pub async fn recovery_codes_left(st: &AppState, user_id: i64) -> Result<i64, AppError> {
-    Ok(sqlx::query("SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = ? AND used_at IS NULL")
-        .bind(user_id)
-        .fetch_one(&st.db.pool)
-        .await?
-        .try_get("n")?)
+    Ok(
+        sqlx::query("SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = ? AND used_at IS NULL")
+            .bind(user_id)
+            .fetch_one(&st.db.pool)
+            .await?
+            .try_get("n")?,
+    )
 }
 
 // ---------------------------------------------------------------- sign-out and expiry
@@ -771,10 +941,20 @@ pub async fn sign_out_everywhere(st: &AppState, ctx: &RequestCtx, session: &Sess
 }
 
 /// Records that a session ended by timeout and removes it.
-pub async fn expire_session(st: &AppState, id_hash: &str, user_id: Option<i64>, reason: &str, ctx: Option<&RequestCtx>) -> Result<(), sqlx::Error> {
+pub async fn expire_session(
+    st: &AppState,
+    id_hash: &str,
+    user_id: Option<i64>,
+    reason: &str,
+    ctx: Option<&RequestCtx>,
+) -> Result<(), sqlx::Error> {
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
-    let gone = sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash).execute(&mut **tx).await?.rows_affected();
+    let gone = sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+        .bind(id_hash)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
     if gone == 1 {
         if let Some(user_id) = user_id {
             let actor = Actor {
@@ -786,7 +966,9 @@ pub async fn expire_session(st: &AppState, id_hash: &str, user_id: Option<i64>, 
             audit_log::append(
                 &mut tx,
                 now,
-                vec![NewEvent::new("auth.session_expired", Outcome::Success, actor).target("user", user_id).reason(reason)],
+                vec![NewEvent::new("auth.session_expired", Outcome::Success, actor)
+                    .target("user", user_id)
+                    .reason(reason)],
             )
             .await?;
         }
@@ -798,7 +980,13 @@ pub async fn expire_session(st: &AppState, id_hash: &str, user_id: Option<i64>, 
 
 /// Sensitive actions need an authenticator code entered within the last
 /// five minutes: either the session has one that fresh, or `code` is one.
-pub async fn step_up(st: &AppState, ctx: &RequestCtx, session: &Session, code: &str, purpose: &str) -> Result<(), AppError> {
+pub async fn step_up(
+    st: &AppState,
+    ctx: &RequestCtx,
+    session: &Session,
+    code: &str,
+    purpose: &str,
+) -> Result<(), AppError> {
     let auth = ctx.full()?;
     if crate::domain::session_policy::step_up_fresh(auth.mfa_at, st.clock.now()) {
         return Ok(());
@@ -813,16 +1001,34 @@ pub async fn step_up(st: &AppState, ctx: &RequestCtx, session: &Session, code: &
 
 /// Checks a new authenticator code whatever the age of the last one (an
 /// action that always needs one, such as breaking the glass).
-pub async fn confirm_code(st: &AppState, ctx: &RequestCtx, session: &Session, code: &str, purpose: &str) -> Result<(), AppError> {
+pub async fn confirm_code(
+    st: &AppState,
+    ctx: &RequestCtx,
+    session: &Session,
+    code: &str,
+    purpose: &str,
+) -> Result<(), AppError> {
     let auth = ctx.full()?.clone();
     let now = st.clock.now();
     if code.trim().is_empty() {
-        return Err(AppError::Unauthorized("Enter a code from your authenticator app to confirm.".into()));
+        return Err(AppError::Unauthorized(
+            "Enter a code from your authenticator app to confirm.".into(),
+        ));
     }
     let user = active_user(st, auth.user_id).await?;
-    let ok = NewEvent::new("mfa.step_up", Outcome::Success, ctx.actor()).target("user", user.id).details(json!({ "for": purpose }));
+    let ok = NewEvent::new("mfa.step_up", Outcome::Success, ctx.actor())
+        .target("user", user.id)
+        .details(json!({ "for": purpose }));
     check_totp(st, ctx, &user, code, "mfa.step_up", vec![ok]).await?;
-    set_auth(session, &AuthState { mfa_at: Some(now), last_seen: now, ..auth }).await
+    set_auth(
+        session,
+        &AuthState {
+            mfa_at: Some(now),
+            last_seen: now,
+            ..auth
+        },
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- invitations
@@ -844,7 +1050,9 @@ pub async fn invitation(st: &AppState, token: &str) -> Result<Option<(i64, UserR
     .await?;
     let Some(row) = row else { return Ok(None) };
     let user = users::by_id(&st.db.pool, row.try_get("user_id")?).await?;
-    Ok(user.filter(|u| u.status == "invited").map(|u| (row.try_get("id").unwrap_or_default(), u)))
+    Ok(user
+        .filter(|u| u.status == "invited")
+        .map(|u| (row.try_get("id").unwrap_or_default(), u)))
 }
 
 /// The invited employee sets a password; the account becomes active and
@@ -862,12 +1070,18 @@ pub async fn accept_invitation(
         return Err(AppError::Validation("The password is too long.".into()));
     }
     let Some((_, user)) = invitation(st, token).await? else {
-        audit_log::record(&st.db, now, NewEvent::new("invitation.accept", Outcome::Denied, ctx.actor()).reason("link invalid, used, cancelled or expired"))
-            .await?;
+        audit_log::record(
+            &st.db,
+            now,
+            NewEvent::new("invitation.accept", Outcome::Denied, ctx.actor())
+                .reason("link invalid, used, cancelled or expired"),
+        )
+        .await?;
         return Err(AppError::Refused("This invitation link is not valid: it has expired, was already used or was cancelled. Ask your administrator for a new one.".into()));
     };
     let local = user.email.split('@').next().unwrap_or_default().to_owned();
-    pw_rules::check(&pw, &confirm, &[local.as_str()], pw_rules::is_common).map_err(|e| AppError::Validation(e.to_string()))?;
+    pw_rules::check(&pw, &confirm, &[local.as_str()], pw_rules::is_common)
+        .map_err(|e| AppError::Validation(e.to_string()))?;
     let hash = password::hash_blocking(pw).await;
     let mut tx = st.db.begin_write().await?;
     let used = sqlx::query(
@@ -879,25 +1093,41 @@ pub async fn accept_invitation(
     .execute(&mut **tx)
     .await?
     .rows_affected();
-    let activated = sqlx::query("UPDATE users SET status = 'active', password_hash = ?, updated_at = ? WHERE id = ? AND status = 'invited'")
-        .bind(&hash)
-        .bind(now)
-        .bind(user.id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+    let activated = sqlx::query(
+        "UPDATE users SET status = 'active', password_hash = ?, updated_at = ? WHERE id = ? AND status = 'invited'",
+    )
+    .bind(&hash)
+    .bind(now)
+    .bind(user.id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
     if used != 1 || activated != 1 {
-        return Err(AppError::Conflict("This invitation was used or cancelled a moment ago.".into()));
+        return Err(AppError::Conflict(
+            "This invitation was used or cancelled a moment ago.".into(),
+        ));
     }
     audit_log::append(
         &mut tx,
         now,
-        vec![NewEvent::new("invitation.accepted", Outcome::Success, ctx.actor_for(Some(user.id)))
-            .target("user", user.id)
-            .details(json!({ "before": { "status": "invited" }, "after": { "status": "active" } }))],
+        vec![
+            NewEvent::new("invitation.accepted", Outcome::Success, ctx.actor_for(Some(user.id)))
+                .target("user", user.id)
+                .details(json!({ "before": { "status": "invited" }, "after": { "status": "active" } })),
+        ],
     )
     .await?;
     tx.commit().await?;
     rotate(session).await?;
-    set_auth(session, &AuthState { user_id: user.id, stage: Stage::NeedsEnrolment, created_at: now, last_seen: now, mfa_at: None }).await
+    set_auth(
+        session,
+        &AuthState {
+            user_id: user.id,
+            stage: Stage::NeedsEnrolment,
+            created_at: now,
+            last_seen: now,
+            mfa_at: None,
+        },
+    )
+    .await
 }

@@ -2,7 +2,12 @@
 //! key), signing (every minute while events arrive, and on demand), and
 //! inclusion proofs. The rules live in domain::checkpoint and domain::merkle.
 
-use super::{audit_log, crypto::MasterKey, db::{text, Db}, state::AppState};
+use super::{
+    audit_log,
+    crypto::MasterKey,
+    db::{text, Db},
+    state::AppState,
+};
 use crate::domain::{
     audit::{EventRef, Verifier, GENESIS_HASH},
     checkpoint::{self, Checkpoint},
@@ -27,7 +32,9 @@ pub struct AuditKeys {
 
 impl std::fmt::Debug for AuditKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditKeys").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("AuditKeys")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -53,7 +60,10 @@ pub async fn load_or_create(db: &Db, master: &MasterKey, now: Millis) -> Result<
     // Two processes starting at once on MySQL: the head row lock serialises them.
     let lock = format!("SELECT last_seq FROM audit_head WHERE id = 1{}", tx.for_update());
     sqlx::query(&lock).fetch_one(&mut **tx).await?;
-    let existing: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit_signing_keys").fetch_one(&mut **tx).await?.try_get("n")?;
+    let existing: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit_signing_keys")
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("n")?;
     if existing == 0 {
         let key = SigningKey::from_bytes(&super::crypto::random_bytes::<32>());
         let public = key.verifying_key();
@@ -68,16 +78,22 @@ pub async fn load_or_create(db: &Db, master: &MasterKey, now: Millis) -> Result<
         tracing::info!(key_id = %id, "created the audit signing key");
     }
     tx.commit().await?;
-    load(db, master).await?.ok_or_else(|| KeyError::Db(sqlx::Error::RowNotFound))
+    load(db, master)
+        .await?
+        .ok_or_else(|| KeyError::Db(sqlx::Error::RowNotFound))
 }
 
 async fn load(db: &Db, master: &MasterKey) -> Result<Option<AuditKeys>, KeyError> {
-    let rows = sqlx::query("SELECT key_id, public_key, secret_enc FROM audit_signing_keys ORDER BY created_at, key_id").fetch_all(&db.pool).await?;
+    let rows = sqlx::query("SELECT key_id, public_key, secret_enc FROM audit_signing_keys ORDER BY created_at, key_id")
+        .fetch_all(&db.pool)
+        .await?;
     let mut public = Vec::new();
     let mut newest = None;
     for r in &rows {
         let id = text(r, "key_id")?;
-        let secret = master.open(&format!("{SEAL_CONTEXT}:{id}"), &text(r, "secret_enc")?).ok_or_else(|| KeyError::Sealed(id.clone()))?;
+        let secret = master
+            .open(&format!("{SEAL_CONTEXT}:{id}"), &text(r, "secret_enc")?)
+            .ok_or_else(|| KeyError::Sealed(id.clone()))?;
         let bytes: [u8; 32] = secret.as_slice().try_into().map_err(|_| KeyError::Sealed(id.clone()))?;
         let key = SigningKey::from_bytes(&bytes);
         let stored = checkpoint::public_key_from_hex(&text(r, "public_key")?);
@@ -87,13 +103,21 @@ async fn load(db: &Db, master: &MasterKey) -> Result<Option<AuditKeys>, KeyError
         public.push(key.verifying_key());
         newest = Some((key, id));
     }
-    Ok(newest.map(|(signing, key_id)| AuditKeys { signing, key_id, public }))
+    Ok(newest.map(|(signing, key_id)| AuditKeys {
+        signing,
+        key_id,
+        public,
+    }))
 }
 
 /// The published keys: (key id, public key hex, created at).
 pub async fn public_keys(db: &Db) -> Result<Vec<(String, String, Millis)>, sqlx::Error> {
-    let rows = sqlx::query("SELECT key_id, public_key, created_at FROM audit_signing_keys ORDER BY created_at, key_id").fetch_all(&db.pool).await?;
-    rows.iter().map(|r| Ok((text(r, "key_id")?, text(r, "public_key")?, r.try_get("created_at")?))).collect()
+    let rows = sqlx::query("SELECT key_id, public_key, created_at FROM audit_signing_keys ORDER BY created_at, key_id")
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((text(r, "key_id")?, text(r, "public_key")?, r.try_get("created_at")?)))
+        .collect()
 }
 
 pub const CP_COLS: &str = "number, tree_size, root, head_hash, prev_hash, at, key_id, signature, frontier";
@@ -116,11 +140,21 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<(Checkpoint, String), sqlx::Error> 
 
 pub async fn latest<'e>(ex: impl sqlx::Executor<'e, Database = sqlx::Any>) -> Result<Option<Checkpoint>, sqlx::Error> {
     let sql = format!("SELECT {CP_COLS} FROM audit_checkpoints ORDER BY number DESC LIMIT 1");
-    Ok(sqlx::query(&sql).fetch_optional(ex).await?.as_ref().map(from_row).transpose()?.map(|(c, _)| c))
+    Ok(sqlx::query(&sql)
+        .fetch_optional(ex)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()?
+        .map(|(c, _)| c))
 }
 
 /// Checkpoints by number, `after` excluded, at most `limit`.
-pub async fn list<'e>(ex: impl sqlx::Executor<'e, Database = sqlx::Any>, after: i64, limit: i64) -> Result<Vec<Checkpoint>, sqlx::Error> {
+pub async fn list<'e>(
+    ex: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Checkpoint>, sqlx::Error> {
     let sql = format!("SELECT {CP_COLS} FROM audit_checkpoints WHERE number > ? ORDER BY number LIMIT ?");
     let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(ex).await?;
     rows.iter().map(|r| from_row(r).map(|(c, _)| c)).collect()
@@ -128,11 +162,22 @@ pub async fn list<'e>(ex: impl sqlx::Executor<'e, Database = sqlx::Any>, after: 
 
 pub async fn by_number(db: &Db, number: i64) -> Result<Option<Checkpoint>, sqlx::Error> {
     let sql = format!("SELECT {CP_COLS} FROM audit_checkpoints WHERE number = ?");
-    Ok(sqlx::query(&sql).bind(number).fetch_optional(&db.pool).await?.as_ref().map(from_row).transpose()?.map(|(c, _)| c))
+    Ok(sqlx::query(&sql)
+        .bind(number)
+        .fetch_optional(&db.pool)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()?
+        .map(|(c, _)| c))
 }
 
 fn frontier_text(f: &Frontier) -> String {
-    f.nodes().iter().map(|(n, h)| format!("{n}:{}", hex::encode(h))).collect::<Vec<_>>().join(",")
+    f.nodes()
+        .iter()
+        .map(|(n, h)| format!("{n}:{}", hex::encode(h)))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn parse_frontier(s: &str) -> Option<Frontier> {
@@ -181,41 +226,79 @@ impl Extension {
     fn after(last: &Option<(Checkpoint, String)>) -> Result<(Self, i64), SignError> {
         Ok(match last {
             Some((cp, f)) => {
-                let frontier = parse_frontier(f).filter(|f| f.size() as i64 == cp.tree_size).ok_or_else(|| SignError::Broken {
-                    after: cp.number,
-                    problem: "its stored Merkle frontier is damaged".into(),
-                })?;
-                (Extension { verifier: Verifier::resume(cp.tree_size, &cp.head_hash), frontier, after: cp.number }, cp.tree_size)
+                let frontier = parse_frontier(f)
+                    .filter(|f| f.size() as i64 == cp.tree_size)
+                    .ok_or_else(|| SignError::Broken {
+                        after: cp.number,
+                        problem: "its stored Merkle frontier is damaged".into(),
+                    })?;
+                (
+                    Extension {
+                        verifier: Verifier::resume(cp.tree_size, &cp.head_hash),
+                        frontier,
+                        after: cp.number,
+                    },
+                    cp.tree_size,
+                )
             }
-            None => (Extension { verifier: Verifier::resume(0, GENESIS_HASH), frontier: Frontier::new(), after: 0 }, 0),
+            None => (
+                Extension {
+                    verifier: Verifier::resume(0, GENESIS_HASH),
+                    frontier: Frontier::new(),
+                    after: 0,
+                },
+                0,
+            ),
         })
     }
 
     fn push(&mut self, event: &EventRef<'_>) -> Result<(), SignError> {
-        self.verifier.push_ref(event).map_err(|e| SignError::Broken { after: self.after, problem: e.to_string() })?;
-        self.frontier.push_leaf(merkle::leaf_from_hex(event.hash).unwrap_or([0; 32]));
+        self.verifier.push_ref(event).map_err(|e| SignError::Broken {
+            after: self.after,
+            problem: e.to_string(),
+        })?;
+        self.frontier
+            .push_leaf(merkle::leaf_from_hex(event.hash).unwrap_or([0; 32]));
         Ok(())
     }
 
     fn finish(self, head_seq: i64, head_hash: &str) -> Result<Frontier, SignError> {
-        self.verifier.finish(head_seq, head_hash).map_err(|e| SignError::Broken { after: self.after, problem: e.to_string() })?;
+        self.verifier
+            .finish(head_seq, head_hash)
+            .map_err(|e| SignError::Broken {
+                after: self.after,
+                problem: e.to_string(),
+            })?;
         Ok(self.frontier)
     }
 }
 
 /// The next checkpoint's content through the pool (MySQL).
-async fn read_pool(db: &Db, due: impl Fn(&Option<(Checkpoint, String)>, i64) -> bool) -> Result<Option<Next>, SignError> {
+async fn read_pool(
+    db: &Db,
+    due: impl Fn(&Option<(Checkpoint, String)>, i64) -> bool,
+) -> Result<Option<Next>, SignError> {
     let mut read = db.pool.begin().await?;
-    let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&mut *read).await?;
+    let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
+        .fetch_one(&mut *read)
+        .await?;
     let head_seq: i64 = head.try_get("last_seq")?;
     let sql = format!("SELECT {CP_COLS} FROM audit_checkpoints ORDER BY number DESC LIMIT 1");
-    let last = sqlx::query(&sql).fetch_optional(&mut *read).await?.as_ref().map(from_row).transpose()?;
+    let last = sqlx::query(&sql)
+        .fetch_optional(&mut *read)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()?;
     if !due(&last, head_seq) {
         return Ok(None);
     }
     let (mut ext, covered) = Extension::after(&last)?;
     {
-        let sql = format!("SELECT {} FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq", audit_log::COLUMNS);
+        let sql = format!(
+            "SELECT {} FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq",
+            audit_log::COLUMNS
+        );
         let mut rows = sqlx::query(&sql).bind(covered).bind(head_seq).fetch(&mut *read);
         while let Some(row) = rows.try_next().await? {
             ext.push(&audit_log::event_ref(&row)?)?;
@@ -224,17 +307,28 @@ async fn read_pool(db: &Db, due: impl Fn(&Option<(Checkpoint, String)>, i64) -> 
     read.rollback().await?;
     let head_hash = text(&head, "last_hash")?;
     let frontier = ext.finish(head_seq, &head_hash)?;
-    Ok(Some(Next { last, head_seq, head_hash, frontier }))
+    Ok(Some(Next {
+        last,
+        head_seq,
+        head_hash,
+        frontier,
+    }))
 }
 
 /// `read_pool` on a SQLite file through a read-only native connection, as
 /// `audit verify` reads (five times faster than rows through the pool;
 /// docs/benchmarks.md).
-fn read_native(path: &str, due: impl Fn(&Option<(Checkpoint, String)>, i64) -> bool) -> Result<Option<Next>, SignError> {
+fn read_native(
+    path: &str,
+    due: impl Fn(&Option<(Checkpoint, String)>, i64) -> bool,
+) -> Result<Option<Next>, SignError> {
     let err = audit_log::native_err;
     let conn = audit_log::native_snapshot(path)?;
-    let (head_seq, head_hash): (i64, String) =
-        conn.query_row("SELECT last_seq, last_hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(err)?;
+    let (head_seq, head_hash): (i64, String) = conn
+        .query_row("SELECT last_seq, last_hash FROM audit_head WHERE id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(err)?;
     let sql = format!("SELECT {CP_COLS} FROM audit_checkpoints ORDER BY number DESC LIMIT 1");
     let last = match conn.query_row(&sql, [], native_row) {
         Ok(l) => Some(l),
@@ -246,14 +340,24 @@ fn read_native(path: &str, due: impl Fn(&Option<(Checkpoint, String)>, i64) -> b
     }
     let (mut ext, covered) = Extension::after(&last)?;
     {
-        let mut stmt = conn.prepare(&format!("SELECT {} FROM audit_events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq", audit_log::COLUMNS)).map_err(err)?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {} FROM audit_events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
+                audit_log::COLUMNS
+            ))
+            .map_err(err)?;
         let mut rows = stmt.query([covered, head_seq]).map_err(err)?;
         while let Some(r) = rows.next().map_err(err)? {
             ext.push(&audit_log::native_event_ref(r).map_err(err)?)?;
         }
     }
     let frontier = ext.finish(head_seq, &head_hash)?;
-    Ok(Some(Next { last, head_seq, head_hash, frontier }))
+    Ok(Some(Next {
+        last,
+        head_seq,
+        head_hash,
+        frontier,
+    }))
 }
 
 /// `from_row` for a native SQLite row selected with `CP_COLS`.
@@ -290,8 +394,23 @@ pub async fn sign(st: &AppState, force: bool) -> Result<Option<Checkpoint>, Sign
             .map_err(|e| sqlx::Error::Protocol(format!("checkpoint task failed: {e}")))??,
         None => read_pool(&st.db, due).await?,
     };
-    let Some(Next { last, head_seq, head_hash, frontier }) = next else { return Ok(None) };
-    let cp = Checkpoint::sign(&st.audit_keys.signing, last.as_ref().map(|(c, _)| c), head_seq, &frontier.root(), &head_hash, now);
+    let Some(Next {
+        last,
+        head_seq,
+        head_hash,
+        frontier,
+    }) = next
+    else {
+        return Ok(None);
+    };
+    let cp = Checkpoint::sign(
+        &st.audit_keys.signing,
+        last.as_ref().map(|(c, _)| c),
+        head_seq,
+        &frontier.root(),
+        &head_hash,
+        now,
+    );
 
     let mut tx = st.db.begin_write().await?;
     // Another signer got there first: keep theirs.
@@ -299,18 +418,20 @@ pub async fn sign(st: &AppState, force: bool) -> Result<Option<Checkpoint>, Sign
     if current != last.as_ref().map(|(c, _)| c.number) {
         return Ok(None);
     }
-    sqlx::query(&format!("INSERT INTO audit_checkpoints ({CP_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"))
-        .bind(cp.number)
-        .bind(cp.tree_size)
-        .bind(&cp.root)
-        .bind(&cp.head_hash)
-        .bind(&cp.prev_hash)
-        .bind(cp.at)
-        .bind(&cp.key_id)
-        .bind(&cp.signature)
-        .bind(frontier_text(&frontier))
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(&format!(
+        "INSERT INTO audit_checkpoints ({CP_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(cp.number)
+    .bind(cp.tree_size)
+    .bind(&cp.root)
+    .bind(&cp.head_hash)
+    .bind(&cp.prev_hash)
+    .bind(cp.at)
+    .bind(&cp.key_id)
+    .bind(&cp.signature)
+    .bind(frontier_text(&frontier))
+    .execute(&mut **tx)
+    .await?;
     tx.commit().await?;
     Ok(Some(cp))
 }
@@ -333,7 +454,9 @@ pub async fn proof(db: &Db, cp: &Checkpoint, seq: i64) -> Result<Option<Proof>, 
     let mut leaves = Vec::with_capacity(cp.tree_size as usize);
     let mut event_hash = String::new();
     {
-        let mut rows = sqlx::query("SELECT seq, hash FROM audit_events WHERE seq <= ? ORDER BY seq").bind(cp.tree_size).fetch(&db.pool);
+        let mut rows = sqlx::query("SELECT seq, hash FROM audit_events WHERE seq <= ? ORDER BY seq")
+            .bind(cp.tree_size)
+            .fetch(&db.pool);
         while let Some(row) = rows.try_next().await? {
             let h = text(&row, "hash")?;
             if row.try_get::<i64, _>("seq")? == seq {
@@ -343,8 +466,16 @@ pub async fn proof(db: &Db, cp: &Checkpoint, seq: i64) -> Result<Option<Proof>, 
         }
     }
     let index = (seq - 1) as usize;
-    let Some(path) = merkle::inclusion_proof(&leaves, index) else { return Ok(None) };
-    Ok(Some(Proof { seq, leaf_index: index as u64, leaf_hash: leaves[index], event_hash, path }))
+    let Some(path) = merkle::inclusion_proof(&leaves, index) else {
+        return Ok(None);
+    };
+    Ok(Some(Proof {
+        seq,
+        leaf_index: index as u64,
+        leaf_hash: leaves[index],
+        event_hash,
+        path,
+    }))
 }
 
 /// The Merkle frontier over events `1..=size`: from the stored frontier of
@@ -365,7 +496,10 @@ pub async fn frontier_at(db: &Db, size: i64) -> Result<Frontier, sqlx::Error> {
         frontier = Frontier::new();
     }
     let start = frontier.size() as i64;
-    let mut rows = sqlx::query("SELECT hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq").bind(start).bind(size).fetch(&db.pool);
+    let mut rows = sqlx::query("SELECT hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq")
+        .bind(start)
+        .bind(size)
+        .fetch(&db.pool);
     while let Some(row) = rows.try_next().await? {
         frontier.push_leaf(merkle::leaf_from_hex(&text(&row, "hash")?).unwrap_or([0; 32]));
     }

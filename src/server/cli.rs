@@ -38,7 +38,10 @@ pub async fn run(args: Vec<String>) -> i32 {
     super::telemetry::init(config.log_json);
     let result = match args.as_slice() {
         [] | ["serve"] => startup::serve(config).await.map_err(|e| e.to_string()),
-        ["migrate"] => startup::state(config, Clock::system()).await.map(|_| println!("database is up to date")).map_err(|e| e.to_string()),
+        ["migrate"] => startup::state(config, Clock::system())
+            .await
+            .map(|_| println!("database is up to date"))
+            .map_err(|e| e.to_string()),
         ["seed-demo"] => seed(config).await,
         ["unlock", email] => unlock(config, email).await,
         ["service-token", name, scopes] => service_token(config, name, scopes).await,
@@ -64,7 +67,9 @@ pub async fn run(args: Vec<String>) -> i32 {
 }
 
 async fn seed(config: Config) -> Result<(), String> {
-    let st = startup::state(config, Clock::system()).await.map_err(|e| e.to_string())?;
+    let st = startup::state(config, Clock::system())
+        .await
+        .map_err(|e| e.to_string())?;
     let people = super::seed::seed_demo(&st).await.map_err(|e| e.to_string())?;
     println!("Demo company created. These passwords are shown only now:\n");
     println!("{:<42} {:<10} PASSWORD", "EMAIL", "ROLE");
@@ -76,24 +81,38 @@ async fn seed(config: Config) -> Result<(), String> {
 }
 
 async fn service_token(config: Config, name: &str, scopes: &str) -> Result<(), String> {
-    let st = startup::state(config, Clock::system()).await.map_err(|e| e.to_string())?;
-    let actor = Actor { user_agent: Some("gatehouse service-token (command line)".into()), ..Default::default() };
+    let st = startup::state(config, Clock::system())
+        .await
+        .map_err(|e| e.to_string())?;
+    let actor = Actor {
+        user_agent: Some("gatehouse service-token (command line)".into()),
+        ..Default::default()
+    };
     let id = match super::service::account_id(&st, name).await.map_err(|e| e.to_string())? {
         Some(id) => id,
         None => {
             let scopes: Vec<String> = scopes.split(',').map(str::to_owned).collect();
-            super::service::create_account(&st, actor.clone(), None, name, &scopes).await.map_err(|e| e.to_string())?
+            super::service::create_account(&st, actor.clone(), None, name, &scopes)
+                .await
+                .map_err(|e| e.to_string())?
         }
     };
-    let (token, _) = super::service::create_token(&st, actor, None, id, "command line", "").await.map_err(|e| e.to_string())?;
+    let (token, _) = super::service::create_token(&st, actor, None, id, "command line", "")
+        .await
+        .map_err(|e| e.to_string())?;
     // The token goes to standard output only, for the operator to store.
     println!("{token}");
     Ok(())
 }
 
 async fn unlock(config: Config, email: &str) -> Result<(), String> {
-    let st = startup::state(config, Clock::system()).await.map_err(|e| e.to_string())?;
-    let actor = Actor { user_agent: Some("gatehouse unlock (command line)".into()), ..Default::default() };
+    let st = startup::state(config, Clock::system())
+        .await
+        .map_err(|e| e.to_string())?;
+    let actor = Actor {
+        user_agent: Some("gatehouse unlock (command line)".into()),
+        ..Default::default()
+    };
     match auth::unlock(&st, actor, email).await {
         Ok(true) => Ok(println!("{email}: unlocked")),
         Ok(false) => Ok(println!("{email}: was not locked")),
@@ -106,12 +125,17 @@ fn verify_bundle(path: &str, key: Option<&str>) -> Result<(), String> {
     use crate::domain::{bundle, checkpoint};
     use std::io::BufRead;
     let trusted = match key {
-        Some(k) => Some(checkpoint::public_key_from_hex(k).ok_or("--public-key must be the 64 hex digits of an Ed25519 public key")?),
+        Some(k) => Some(
+            checkpoint::public_key_from_hex(k)
+                .ok_or("--public-key must be the 64 hex digits of an Ed25519 public key")?,
+        ),
         None => None,
     };
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open {path}: {e}"))?;
     // A read error becomes an unreadable line, so it is reported, not skipped.
-    let lines = std::io::BufReader::new(file).lines().map(|l| l.unwrap_or_else(|_| "\u{0}".into()));
+    let lines = std::io::BufReader::new(file)
+        .lines()
+        .map(|l| l.unwrap_or_else(|_| "\u{0}".into()));
     let started = std::time::Instant::now();
     match bundle::verify(lines, trusted.as_ref()) {
         Ok(r) => {
@@ -126,7 +150,9 @@ fn verify_bundle(path: &str, key: Option<&str>) -> Result<(), String> {
                 started.elapsed().as_millis()
             );
             if trusted.is_none() {
-                println!("Compare the key id with the key published at /api/v1/audit/public-key, or pass --public-key HEX.");
+                println!(
+                    "Compare the key id with the key published at /api/v1/audit/public-key, or pass --public-key HEX."
+                );
             }
             Ok(())
         }
@@ -135,9 +161,13 @@ fn verify_bundle(path: &str, key: Option<&str>) -> Result<(), String> {
 }
 
 async fn verify(config: Config) -> Result<(), String> {
-    let st = startup::state(config, Clock::system()).await.map_err(|e| e.to_string())?;
+    let st = startup::state(config, Clock::system())
+        .await
+        .map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
-    let report = audit_log::verify_signed(&st.db, &st.audit_keys.public).await.map_err(|e| e.to_string())?;
+    let report = audit_log::verify_signed(&st.db, &st.audit_keys.public)
+        .await
+        .map_err(|e| e.to_string())?;
     match report.problem() {
         None => {
             println!(

@@ -18,7 +18,9 @@ impl Clock {
 
     /// A clock that only moves when told to.
     pub fn manual(start: Millis) -> Self {
-        Self { manual: Some(Arc::new(AtomicI64::new(start))) }
+        Self {
+            manual: Some(Arc::new(AtomicI64::new(start))),
+        }
     }
 
     pub fn now(&self) -> Millis {

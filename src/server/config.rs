@@ -132,10 +132,12 @@ impl Config {
             None => None,
             Some(v) => {
                 use base64::Engine;
-                let bytes = base64::engine::general_purpose::STANDARD.decode(v.as_bytes()).map_err(|_| ConfigError {
-                    variable: "GATEHOUSE_MASTER_KEY",
-                    problem: "must be 32 bytes in base64 (generate one with: openssl rand -base64 32)".into(),
-                })?;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(v.as_bytes())
+                    .map_err(|_| ConfigError {
+                        variable: "GATEHOUSE_MASTER_KEY",
+                        problem: "must be 32 bytes in base64 (generate one with: openssl rand -base64 32)".into(),
+                    })?;
                 if bytes.len() != 32 {
                     return Err(ConfigError {
                         variable: "GATEHOUSE_MASTER_KEY",
@@ -164,10 +166,14 @@ impl Config {
         let minutes = |name: &'static str, default: i64, max: i64| -> Result<i64, ConfigError> {
             match var(name) {
                 None => Ok(default),
-                Some(v) => v.parse::<i64>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| ConfigError {
-                    variable: name,
-                    problem: format!("must be a whole number from 1 to {max}, got {v:?}"),
-                }),
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| ConfigError {
+                        variable: name,
+                        problem: format!("must be a whole number from 1 to {max}, got {v:?}"),
+                    }),
             }
         };
         let idle = minutes("GATEHOUSE_SESSION_IDLE_MINUTES", 30, 24 * 60)? * MINUTE;
@@ -189,10 +195,14 @@ impl Config {
         let number = |name: &'static str, default: i64, min: i64, max: i64| -> Result<i64, ConfigError> {
             match var(name) {
                 None => Ok(default),
-                Some(v) => v.parse::<i64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| ConfigError {
-                    variable: name,
-                    problem: format!("must be a whole number from {min} to {max}, got {v:?}"),
-                }),
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (min..=max).contains(n))
+                    .ok_or_else(|| ConfigError {
+                        variable: name,
+                        problem: format!("must be a whole number from {min} to {max}, got {v:?}"),
+                    }),
             }
         };
         let defaults = crate::domain::alerts::Thresholds::default();
@@ -216,13 +226,22 @@ impl Config {
             failed_window: defaults.failed_window,
         };
 
-        let tickets = crate::domain::elevation::TicketRule::parse(&var("GATEHOUSE_TICKET_PREFIXES").unwrap_or_default())
-            .map_err(|problem| ConfigError { variable: "GATEHOUSE_TICKET_PREFIXES", problem })?;
+        let tickets =
+            crate::domain::elevation::TicketRule::parse(&var("GATEHOUSE_TICKET_PREFIXES").unwrap_or_default())
+                .map_err(|problem| ConfigError {
+                    variable: "GATEHOUSE_TICKET_PREFIXES",
+                    problem,
+                })?;
 
         let notify_webhook = match var("GATEHOUSE_NOTIFY_WEBHOOK_URL") {
             None => None,
             Some(raw) => {
-                allow_listed_url(&raw, "GATEHOUSE_NOTIFY_WEBHOOK_URL", "GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS", &var)?;
+                allow_listed_url(
+                    &raw,
+                    "GATEHOUSE_NOTIFY_WEBHOOK_URL",
+                    "GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS",
+                    &var,
+                )?;
                 Some(SecretString::from(raw))
             }
         };
@@ -230,45 +249,77 @@ impl Config {
         let smtp = match var("GATEHOUSE_SMTP_URL") {
             None => None,
             Some(raw) => {
-                let bad = |problem: &str| ConfigError { variable: "GATEHOUSE_SMTP_URL", problem: problem.into() };
-                let url = url::Url::parse(&raw).map_err(|_| bad("must be a URL such as smtps://user:password@mail.example.com:465"))?;
-                let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_ascii_lowercase();
+                let bad = |problem: &str| ConfigError {
+                    variable: "GATEHOUSE_SMTP_URL",
+                    problem: problem.into(),
+                };
+                let url = url::Url::parse(&raw)
+                    .map_err(|_| bad("must be a URL such as smtps://user:password@mail.example.com:465"))?;
+                let host = url
+                    .host_str()
+                    .unwrap_or_default()
+                    .trim_matches(['[', ']'])
+                    .to_ascii_lowercase();
                 let tls = url.scheme() == "smtps" || url.query_pairs().any(|(k, v)| k == "tls" && v == "required");
                 match url.scheme() {
                     "smtp" | "smtps" => {}
                     _ => return Err(bad("must start with smtp:// or smtps://")),
                 }
                 if host.is_empty() || (!tls && !crate::domain::sso::url_allowed("http", &host)) {
-                    return Err(bad("must use TLS (smtps://, or smtp://…?tls=required) except for a loopback relay"));
+                    return Err(bad(
+                        "must use TLS (smtps://, or smtp://…?tls=required) except for a loopback relay",
+                    ));
                 }
                 let from = var("GATEHOUSE_SMTP_FROM")
                     .filter(|f| crate::domain::validation::Email::parse(f).is_ok())
-                    .ok_or(ConfigError { variable: "GATEHOUSE_SMTP_FROM", problem: "must be an email address when GATEHOUSE_SMTP_URL is set".into() })?;
-                Some(Smtp { url: SecretString::from(raw), from })
+                    .ok_or(ConfigError {
+                        variable: "GATEHOUSE_SMTP_FROM",
+                        problem: "must be an email address when GATEHOUSE_SMTP_URL is set".into(),
+                    })?;
+                Some(Smtp {
+                    url: SecretString::from(raw),
+                    from,
+                })
             }
         };
 
         let webhook = match var("GATEHOUSE_ALERT_WEBHOOK_URL") {
             None => None,
             Some(raw) => {
-                let url = allow_listed_url(&raw, "GATEHOUSE_ALERT_WEBHOOK_URL", "GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS", &var)?;
-                let secret = var("GATEHOUSE_ALERT_WEBHOOK_SECRET").filter(|s| s.len() >= 16).ok_or(ConfigError {
-                    variable: "GATEHOUSE_ALERT_WEBHOOK_SECRET",
-                    problem: "must be set, at least 16 characters, when GATEHOUSE_ALERT_WEBHOOK_URL is".into(),
-                })?;
-                Some(Webhook { url, secret: SecretString::from(secret) })
+                let url = allow_listed_url(
+                    &raw,
+                    "GATEHOUSE_ALERT_WEBHOOK_URL",
+                    "GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS",
+                    &var,
+                )?;
+                let secret = var("GATEHOUSE_ALERT_WEBHOOK_SECRET")
+                    .filter(|s| s.len() >= 16)
+                    .ok_or(ConfigError {
+                        variable: "GATEHOUSE_ALERT_WEBHOOK_SECRET",
+                        problem: "must be set, at least 16 characters, when GATEHOUSE_ALERT_WEBHOOK_URL is".into(),
+                    })?;
+                Some(Webhook {
+                    url,
+                    secret: SecretString::from(secret),
+                })
             }
         };
 
         let oidc = match var("GATEHOUSE_OIDC_ISSUER") {
             None => {
                 if var("GATEHOUSE_SSO_REQUIRED").is_some_and(|v| v != "false") {
-                    return Err(ConfigError { variable: "GATEHOUSE_SSO_REQUIRED", problem: "needs GATEHOUSE_OIDC_ISSUER".into() });
+                    return Err(ConfigError {
+                        variable: "GATEHOUSE_SSO_REQUIRED",
+                        problem: "needs GATEHOUSE_OIDC_ISSUER".into(),
+                    });
                 }
                 None
             }
             Some(raw) => {
-                let bad = |problem: String| ConfigError { variable: "GATEHOUSE_OIDC_ISSUER", problem };
+                let bad = |problem: String| ConfigError {
+                    variable: "GATEHOUSE_OIDC_ISSUER",
+                    problem,
+                };
                 let issuer = url::Url::parse(&raw).map_err(|_| bad(format!("must be a URL, got {raw:?}")))?;
                 if !crate::domain::sso::url_allowed(issuer.scheme(), issuer.host_str().unwrap_or_default()) {
                     return Err(bad("must be https (http only for loopback addresses)".into()));
@@ -277,11 +328,19 @@ impl Config {
                     variable: "GATEHOUSE_OIDC_CLIENT_ID",
                     problem: "must be set when GATEHOUSE_OIDC_ISSUER is".into(),
                 })?;
-                let client_secret = match (var("GATEHOUSE_OIDC_CLIENT_SECRET"), var("GATEHOUSE_OIDC_CLIENT_SECRET_FILE")) {
+                let client_secret = match (
+                    var("GATEHOUSE_OIDC_CLIENT_SECRET"),
+                    var("GATEHOUSE_OIDC_CLIENT_SECRET_FILE"),
+                ) {
                     (Some(s), None) => s,
-                    (None, Some(path)) => std::fs::read_to_string(&path).map(|s| s.trim().to_owned()).ok().filter(|s| !s.is_empty()).ok_or(
-                        ConfigError { variable: "GATEHOUSE_OIDC_CLIENT_SECRET_FILE", problem: format!("cannot read a secret from {path:?}") },
-                    )?,
+                    (None, Some(path)) => std::fs::read_to_string(&path)
+                        .map(|s| s.trim().to_owned())
+                        .ok()
+                        .filter(|s| !s.is_empty())
+                        .ok_or(ConfigError {
+                            variable: "GATEHOUSE_OIDC_CLIENT_SECRET_FILE",
+                            problem: format!("cannot read a secret from {path:?}"),
+                        })?,
                     (Some(_), Some(_)) => {
                         return Err(ConfigError {
                             variable: "GATEHOUSE_OIDC_CLIENT_SECRET",
@@ -291,7 +350,8 @@ impl Config {
                     (None, None) => {
                         return Err(ConfigError {
                             variable: "GATEHOUSE_OIDC_CLIENT_SECRET",
-                            problem: "must be set (or GATEHOUSE_OIDC_CLIENT_SECRET_FILE) when GATEHOUSE_OIDC_ISSUER is".into(),
+                            problem: "must be set (or GATEHOUSE_OIDC_CLIENT_SECRET_FILE) when GATEHOUSE_OIDC_ISSUER is"
+                                .into(),
                         })
                     }
                 };
@@ -305,19 +365,32 @@ impl Config {
                     None | Some("false") => false,
                     Some("true") => true,
                     Some(other) => {
-                        return Err(ConfigError { variable: "GATEHOUSE_SSO_REQUIRED", problem: format!("must be true or false, got {other:?}") })
+                        return Err(ConfigError {
+                            variable: "GATEHOUSE_SSO_REQUIRED",
+                            problem: format!("must be true or false, got {other:?}"),
+                        })
                     }
                 };
                 let breakglass = match var("GATEHOUSE_SSO_BREAKGLASS_EMAIL") {
                     None => None,
                     Some(e) => Some(
                         crate::domain::validation::Email::parse(&e)
-                            .map_err(|_| ConfigError { variable: "GATEHOUSE_SSO_BREAKGLASS_EMAIL", problem: format!("must be an email address, got {e:?}") })?
+                            .map_err(|_| ConfigError {
+                                variable: "GATEHOUSE_SSO_BREAKGLASS_EMAIL",
+                                problem: format!("must be an email address, got {e:?}"),
+                            })?
                             .as_str()
                             .to_owned(),
                     ),
                 };
-                Some(Oidc { issuer, client_id, client_secret: SecretString::from(client_secret), trust_amr, required, breakglass })
+                Some(Oidc {
+                    issuer,
+                    client_id,
+                    client_secret: SecretString::from(client_secret),
+                    trust_amr,
+                    required,
+                    breakglass,
+                })
             }
         };
 
@@ -360,12 +433,20 @@ fn allow_listed_url(
 ) -> Result<url::Url, ConfigError> {
     let bad = |problem: String| ConfigError { variable, problem };
     let url = url::Url::parse(raw).map_err(|_| bad("must be a URL".into()))?;
-    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_ascii_lowercase();
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_ascii_lowercase();
     if !crate::domain::sso::url_allowed(url.scheme(), &host) {
         return Err(bad("must be https (http only for loopback addresses)".into()));
     }
     let allowed = var(hosts_variable).unwrap_or_default();
-    if !allowed.split(',').map(|h| h.trim().to_ascii_lowercase()).any(|h| !h.is_empty() && h == host) {
+    if !allowed
+        .split(',')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .any(|h| !h.is_empty() && h == host)
+    {
         return Err(bad(format!("host {host:?} is not in {hosts_variable}")));
     }
     Ok(url)
@@ -394,13 +475,34 @@ mod tests {
 
     #[test]
     fn malformed_values_name_the_variable() {
-        assert_eq!(cfg(&[("GATEHOUSE_DATABASE_URL", "postgres://x")]).unwrap_err().variable, "GATEHOUSE_DATABASE_URL");
-        assert_eq!(cfg(&[("GATEHOUSE_LISTEN", "nope")]).unwrap_err().variable, "GATEHOUSE_LISTEN");
-        assert_eq!(cfg(&[("GATEHOUSE_MASTER_KEY", "c2hvcnQ=")]).unwrap_err().variable, "GATEHOUSE_MASTER_KEY");
-        assert_eq!(cfg(&[("GATEHOUSE_MASTER_KEY", "***")]).unwrap_err().variable, "GATEHOUSE_MASTER_KEY");
-        assert_eq!(cfg(&[("GATEHOUSE_PUBLIC_URL", "ftp://x")]).unwrap_err().variable, "GATEHOUSE_PUBLIC_URL");
-        assert_eq!(cfg(&[("GATEHOUSE_SESSION_IDLE_MINUTES", "0")]).unwrap_err().variable, "GATEHOUSE_SESSION_IDLE_MINUTES");
-        assert_eq!(cfg(&[("GATEHOUSE_LOG_FORMAT", "xml")]).unwrap_err().variable, "GATEHOUSE_LOG_FORMAT");
+        assert_eq!(
+            cfg(&[("GATEHOUSE_DATABASE_URL", "postgres://x")]).unwrap_err().variable,
+            "GATEHOUSE_DATABASE_URL"
+        );
+        assert_eq!(
+            cfg(&[("GATEHOUSE_LISTEN", "nope")]).unwrap_err().variable,
+            "GATEHOUSE_LISTEN"
+        );
+        assert_eq!(
+            cfg(&[("GATEHOUSE_MASTER_KEY", "c2hvcnQ=")]).unwrap_err().variable,
+            "GATEHOUSE_MASTER_KEY"
+        );
+        assert_eq!(
+            cfg(&[("GATEHOUSE_MASTER_KEY", "***")]).unwrap_err().variable,
+            "GATEHOUSE_MASTER_KEY"
+        );
+        assert_eq!(
+            cfg(&[("GATEHOUSE_PUBLIC_URL", "ftp://x")]).unwrap_err().variable,
+            "GATEHOUSE_PUBLIC_URL"
+        );
+        assert_eq!(
+            cfg(&[("GATEHOUSE_SESSION_IDLE_MINUTES", "0")]).unwrap_err().variable,
+            "GATEHOUSE_SESSION_IDLE_MINUTES"
+        );
+        assert_eq!(
+            cfg(&[("GATEHOUSE_LOG_FORMAT", "xml")]).unwrap_err().variable,
+            "GATEHOUSE_LOG_FORMAT"
+        );
         for (var, bad) in [
             ("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", "0"),
             ("GATEHOUSE_ALERT_FAILED_SIGNINS", "many"),
@@ -413,36 +515,107 @@ mod tests {
         ] {
             assert_eq!(cfg(&[(var, bad)]).unwrap_err().variable, var, "{var}={bad}");
         }
-        let c = cfg(&[("GATEHOUSE_ALERT_NIGHT", "22-6"), ("GATEHOUSE_COMPANY_UTC_OFFSET_MINUTES", "-300"), ("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", "10")]).unwrap();
-        assert_eq!((c.alerts.night_from, c.alerts.night_until, c.alerts.utc_offset_minutes, c.alerts.customers_per_hour), (22, 6, -300, 10));
+        let c = cfg(&[
+            ("GATEHOUSE_ALERT_NIGHT", "22-6"),
+            ("GATEHOUSE_COMPANY_UTC_OFFSET_MINUTES", "-300"),
+            ("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", "10"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                c.alerts.night_from,
+                c.alerts.night_until,
+                c.alerts.utc_offset_minutes,
+                c.alerts.customers_per_hour
+            ),
+            (22, 6, -300, 10)
+        );
         assert_eq!(cfg(&[]).unwrap().alerts, crate::domain::alerts::Thresholds::default());
-        assert_eq!(cfg(&[("GATEHOUSE_TICKET_PREFIXES", "SUP, INC")]).unwrap().tickets.prefixes, ["SUP", "INC"]);
+        assert_eq!(
+            cfg(&[("GATEHOUSE_TICKET_PREFIXES", "SUP, INC")])
+                .unwrap()
+                .tickets
+                .prefixes,
+            ["SUP", "INC"]
+        );
         assert!(cfg(&[]).unwrap().tickets.prefixes.is_empty(), "any prefix by default");
         // Webhooks: only allowed hosts, https (http for loopback), a secret.
         let hook = |url: &str, hosts: &str, secret: &str| {
-            cfg(&[("GATEHOUSE_ALERT_WEBHOOK_URL", url), ("GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS", hosts), ("GATEHOUSE_ALERT_WEBHOOK_SECRET", secret)])
+            cfg(&[
+                ("GATEHOUSE_ALERT_WEBHOOK_URL", url),
+                ("GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS", hosts),
+                ("GATEHOUSE_ALERT_WEBHOOK_SECRET", secret),
+            ])
         };
-        assert!(hook("https://hooks.example.com/x", "hooks.example.com", "0123456789abcdef").unwrap().webhook.is_some());
+        assert!(
+            hook("https://hooks.example.com/x", "hooks.example.com", "0123456789abcdef")
+                .unwrap()
+                .webhook
+                .is_some()
+        );
         assert!(hook("http://127.0.0.1:9/x", "127.0.0.1", "0123456789abcdef").is_ok());
-        assert_eq!(hook("https://evil.example/x", "hooks.example.com", "0123456789abcdef").unwrap_err().variable, "GATEHOUSE_ALERT_WEBHOOK_URL");
-        assert_eq!(hook("http://hooks.example.com/x", "hooks.example.com", "0123456789abcdef").unwrap_err().variable, "GATEHOUSE_ALERT_WEBHOOK_URL");
-        assert_eq!(hook("https://hooks.example.com/x", "hooks.example.com", "short").unwrap_err().variable, "GATEHOUSE_ALERT_WEBHOOK_SECRET");
+        assert_eq!(
+            hook("https://evil.example/x", "hooks.example.com", "0123456789abcdef")
+                .unwrap_err()
+                .variable,
+            "GATEHOUSE_ALERT_WEBHOOK_URL"
+        );
+        assert_eq!(
+            hook("http://hooks.example.com/x", "hooks.example.com", "0123456789abcdef")
+                .unwrap_err()
+                .variable,
+            "GATEHOUSE_ALERT_WEBHOOK_URL"
+        );
+        assert_eq!(
+            hook("https://hooks.example.com/x", "hooks.example.com", "short")
+                .unwrap_err()
+                .variable,
+            "GATEHOUSE_ALERT_WEBHOOK_SECRET"
+        );
         let err = hook("https://hooks.example.com/x", "hooks.example.com", "short").unwrap_err();
         assert!(!err.problem.contains("short"), "the secret is never echoed");
         // Notifications: the chat webhook (allow-listed, its URL never echoed) and SMTP.
-        let notify = |url: &str, hosts: &str| cfg(&[("GATEHOUSE_NOTIFY_WEBHOOK_URL", url), ("GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS", hosts)]);
-        assert!(notify("https://hooks.slack.com/services/T0/B0/s3cr3t", "hooks.slack.com").unwrap().notify_webhook.is_some());
+        let notify = |url: &str, hosts: &str| {
+            cfg(&[
+                ("GATEHOUSE_NOTIFY_WEBHOOK_URL", url),
+                ("GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS", hosts),
+            ])
+        };
+        assert!(
+            notify("https://hooks.slack.com/services/T0/B0/s3cr3t", "hooks.slack.com")
+                .unwrap()
+                .notify_webhook
+                .is_some()
+        );
         let err = notify("https://evil.example/services/s3cr3t", "hooks.slack.com").unwrap_err();
         assert_eq!(err.variable, "GATEHOUSE_NOTIFY_WEBHOOK_URL");
         assert!(!err.problem.contains("s3cr3t"));
         assert!(notify("http://hooks.slack.com/x", "hooks.slack.com").is_err());
         let smtp = |url: &str, from: &str| cfg(&[("GATEHOUSE_SMTP_URL", url), ("GATEHOUSE_SMTP_FROM", from)]);
-        assert!(smtp("smtps://u:p@mail.example.com:465", "gatehouse@example.com").unwrap().smtp.is_some());
+        assert!(smtp("smtps://u:p@mail.example.com:465", "gatehouse@example.com")
+            .unwrap()
+            .smtp
+            .is_some());
         assert!(smtp("smtp://mail.example.com:587?tls=required", "gatehouse@example.com").is_ok());
-        assert!(smtp("smtp://127.0.0.1:2525", "gatehouse@example.com").is_ok(), "a plain loopback relay");
-        assert_eq!(smtp("smtp://mail.example.com:25", "gatehouse@example.com").unwrap_err().variable, "GATEHOUSE_SMTP_URL", "no plain text over the network");
-        assert_eq!(smtp("smtps://mail.example.com", "not an email").unwrap_err().variable, "GATEHOUSE_SMTP_FROM");
-        assert_eq!(smtp("http://mail.example.com", "a@example.com").unwrap_err().variable, "GATEHOUSE_SMTP_URL");
+        assert!(
+            smtp("smtp://127.0.0.1:2525", "gatehouse@example.com").is_ok(),
+            "a plain loopback relay"
+        );
+        assert_eq!(
+            smtp("smtp://mail.example.com:25", "gatehouse@example.com")
+                .unwrap_err()
+                .variable,
+            "GATEHOUSE_SMTP_URL",
+            "no plain text over the network"
+        );
+        assert_eq!(
+            smtp("smtps://mail.example.com", "not an email").unwrap_err().variable,
+            "GATEHOUSE_SMTP_FROM"
+        );
+        assert_eq!(
+            smtp("http://mail.example.com", "a@example.com").unwrap_err().variable,
+            "GATEHOUSE_SMTP_URL"
+        );
     }
 
     #[test]
@@ -453,7 +626,10 @@ mod tests {
             ("GATEHOUSE_DATABASE_URL", "mysql://u:hunter2@db/x"),
             ("GATEHOUSE_SMTP_URL", "smtps://mailer:smtp-secret@mail.example.com"),
             ("GATEHOUSE_SMTP_FROM", "gatehouse@example.com"),
-            ("GATEHOUSE_NOTIFY_WEBHOOK_URL", "https://hooks.slack.com/services/hook-secret"),
+            (
+                "GATEHOUSE_NOTIFY_WEBHOOK_URL",
+                "https://hooks.slack.com/services/hook-secret",
+            ),
             ("GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS", "hooks.slack.com"),
         ])
         .unwrap();

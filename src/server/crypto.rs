@@ -46,7 +46,10 @@ impl MasterKey {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         let path = data_dir.join("master.key");
         let shown = path.display().to_string();
-        let io = |source| KeyError::Io { path: shown.clone(), source };
+        let io = |source| KeyError::Io {
+            path: shown.clone(),
+            source,
+        };
         std::fs::create_dir_all(data_dir).map_err(io)?;
         match std::fs::read_to_string(&path) {
             Ok(text) => {
@@ -82,7 +85,13 @@ impl MasterKey {
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: context.as_bytes() })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context.as_bytes(),
+                },
+            )
             .expect("AES-GCM encryption cannot fail for in-memory buffers");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
@@ -96,7 +105,15 @@ impl MasterKey {
         }
         let (nonce, ct) = raw.split_at(12);
         let cipher = Aes256Gcm::new(self.0.expose_secret().into());
-        cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: context.as_bytes() }).ok()
+        cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: context.as_bytes(),
+                },
+            )
+            .ok()
     }
 }
 
@@ -167,7 +184,9 @@ pub mod password {
 
     /// Hashing is CPU-bound for tens of milliseconds: keep it off the async workers.
     pub async fn hash_blocking(password: String) -> String {
-        tokio::task::spawn_blocking(move || hash(&password)).await.expect("hashing task")
+        tokio::task::spawn_blocking(move || hash(&password))
+            .await
+            .expect("hashing task")
     }
 
     pub async fn verify_blocking(password: String, stored: Option<String>) -> bool {
@@ -193,7 +212,11 @@ mod tests {
         let sealed = k.seal("totp:1", b"secret");
         assert_eq!(k.open("totp:1", &sealed).as_deref(), Some(&b"secret"[..]));
         assert_eq!(k.open("totp:2", &sealed), None, "context is bound");
-        assert_eq!(MasterKey::from_bytes([8; 32]).open("totp:1", &sealed), None, "wrong key fails");
+        assert_eq!(
+            MasterKey::from_bytes([8; 32]).open("totp:1", &sealed),
+            None,
+            "wrong key fails"
+        );
         assert_ne!(k.seal("totp:1", b"secret"), sealed, "fresh nonce each time");
         assert!(!format!("{k:?}").contains('7'));
     }
@@ -209,7 +232,10 @@ mod tests {
         let sealed = k1.seal("x", b"y");
         assert_eq!(k2.open("x", &sealed).as_deref(), Some(&b"y"[..]));
         std::fs::set_permissions(dir.join("master.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(MasterKey::load_or_create(&dir), Err(KeyError::Permissions { .. })));
+        assert!(matches!(
+            MasterKey::load_or_create(&dir),
+            Err(KeyError::Permissions { .. })
+        ));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

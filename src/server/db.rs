@@ -89,7 +89,11 @@ impl Db {
     /// and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("mysql:") { Backend::MySql } else { Backend::Sqlite };
+        let backend = if url.starts_with("mysql:") {
+            Backend::MySql
+        } else {
+            Backend::Sqlite
+        };
         let mut url = url.to_owned();
         let sqlite_file = match backend {
             Backend::Sqlite => sqlite_path(&url),
@@ -98,9 +102,14 @@ impl Db {
         let pool = match backend {
             Backend::Sqlite => {
                 if let Some(path) = sqlite_path(&url) {
-                    if let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
-                        std::fs::create_dir_all(dir)
-                            .map_err(|source| DbError::CreateDir { path: dir.display().to_string(), source })?;
+                    if let Some(dir) = std::path::Path::new(&path)
+                        .parent()
+                        .filter(|d| !d.as_os_str().is_empty())
+                    {
+                        std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
+                            path: dir.display().to_string(),
+                            source,
+                        })?;
                     }
                 }
                 if !url.contains('?') {
@@ -110,9 +119,16 @@ impl Db {
                 // every SQLite connection; WAL mode is stored in the file.
                 // A file's WAL is copied back by `WalCheckpointer`, not by
                 // the connection that happens to commit past 1,000 pages.
-                let pragmas: &'static [&'static str] = if sqlite_file.is_some() { &[SQLITE_FILE_PRAGMAS] } else { &[] };
+                let pragmas: &'static [&'static str] = if sqlite_file.is_some() {
+                    &[SQLITE_FILE_PRAGMAS]
+                } else {
+                    &[]
+                };
                 let pool = sqlite_pool(&url, 8, 0, pragmas).await?;
-                sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await.map_err(DbError::Connect)?;
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&pool)
+                    .await
+                    .map_err(DbError::Connect)?;
                 pool
             }
             Backend::MySql => {
@@ -139,7 +155,15 @@ impl Db {
             }
             None => (pool.clone(), None),
         };
-        Ok(Self { pool, write_pool, backend, write_lock, sqlite_file, recorder: Arc::default(), _checkpointer: checkpointer })
+        Ok(Self {
+            pool,
+            write_pool,
+            backend,
+            write_lock,
+            sqlite_file,
+            recorder: Arc::default(),
+            _checkpointer: checkpointer,
+        })
     }
 
     /// The SQLite database file, if this is a SQLite database in a file.
@@ -156,9 +180,15 @@ impl Db {
         };
         let mut tx = self.write_pool.begin().await?;
         if self.backend == Backend::Sqlite {
-            sqlx::query("UPDATE audit_head SET last_seq = last_seq WHERE id = 1").execute(&mut *tx).await?;
+            sqlx::query("UPDATE audit_head SET last_seq = last_seq WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
         }
-        Ok(WriteTx { tx, backend: self.backend, _guard: guard })
+        Ok(WriteTx {
+            tx,
+            backend: self.backend,
+            _guard: guard,
+        })
     }
 }
 
@@ -191,9 +221,12 @@ impl WalCheckpointer {
 
     fn start(path: &str, write_lock: Arc<Mutex<()>>) -> Result<Self, String> {
         use rusqlite::{Connection, OpenFlags};
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .and_then(|c| c.execute_batch("PRAGMA wal_autocheckpoint = 0").map(|_| c))
-            .map_err(|e| e.to_string())?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|c| c.execute_batch("PRAGMA wal_autocheckpoint = 0").map(|_| c))
+        .map_err(|e| e.to_string())?;
         let stop = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
         let signal = stop.clone();
         let path = path.to_owned();
@@ -203,7 +236,9 @@ impl WalCheckpointer {
                 let (stopped, wake) = &*signal;
                 loop {
                     let guard = stopped.lock().unwrap_or_else(|e| e.into_inner());
-                    let (guard, _) = wake.wait_timeout_while(guard, Self::EVERY, |s| !*s).unwrap_or_else(|e| e.into_inner());
+                    let (guard, _) = wake
+                        .wait_timeout_while(guard, Self::EVERY, |s| !*s)
+                        .unwrap_or_else(|e| e.into_inner());
                     if *guard {
                         break;
                     }
@@ -220,17 +255,22 @@ impl WalCheckpointer {
     /// The frames in the log, or `None` when another checkpoint was
     /// running.
     fn checkpoint(conn: &rusqlite::Connection) -> Result<Option<i64>, rusqlite::Error> {
-        let (busy, log): (i64, i64) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let (busy, log): (i64, i64) =
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok((busy == 0).then_some(log))
     }
 
     fn pass(conn: &rusqlite::Connection, write_lock: &Mutex<()>) -> Result<(), rusqlite::Error> {
-        let Some(mut log) = Self::checkpoint(conn)? else { return Ok(()) };
+        let Some(mut log) = Self::checkpoint(conn)? else {
+            return Ok(());
+        };
         if log < Self::RESTART_FRAMES {
             return Ok(());
         }
         for _ in 0..4 {
-            let Some(now) = Self::checkpoint(conn)? else { return Ok(()) };
+            let Some(now) = Self::checkpoint(conn)? else {
+                return Ok(());
+            };
             let arrived = now - log;
             log = now;
             if arrived <= Self::FEW_FRAMES {
@@ -308,7 +348,9 @@ pub fn opt_text(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<String>, sq
         Ok(s) => Ok(s),
         Err(_) => {
             let bytes: Option<Vec<u8>> = row.try_get(col)?;
-            bytes.map(|b| String::from_utf8(b).map_err(|e| sqlx::Error::Decode(Box::new(e)))).transpose()
+            bytes
+                .map(|b| String::from_utf8(b).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+                .transpose()
         }
     }
 }
@@ -319,7 +361,10 @@ mod tests {
 
     #[test]
     fn sqlite_paths() {
-        assert_eq!(sqlite_path("sqlite://data/gatehouse.db").as_deref(), Some("data/gatehouse.db"));
+        assert_eq!(
+            sqlite_path("sqlite://data/gatehouse.db").as_deref(),
+            Some("data/gatehouse.db")
+        );
         assert_eq!(sqlite_path("sqlite:///tmp/x.db?mode=rwc").as_deref(), Some("/tmp/x.db"));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
     }

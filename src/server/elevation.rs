@@ -8,17 +8,18 @@ use super::{
     audit_log,
     auth::{self, RequestCtx},
     db::{opt_text, text, WriteTx},
+    notify,
     people::parse_utc,
     state::AppState,
-    notify, users,
+    users,
 };
 use crate::api::types::{ElevationView, PolicyView, TicketEvent, TicketView};
 use crate::domain::{
     audit::{Actor, NewEvent, Outcome},
     elevation::{self as rules, ElevationError, ExtendTarget, Kind, NewRequest, Policy, Request, State, Transition},
-    permissions::Permission,
     grants::{describe_duration, parse_duration},
     notify as texts,
+    permissions::Permission,
     roles, Millis,
 };
 use crate::errors::AppError;
@@ -32,7 +33,9 @@ impl From<ElevationError> for AppError {
         let m = e.to_string();
         match e {
             ElevationError::OwnRequest | ElevationError::NotAnApprover => AppError::Refused(m),
-            ElevationError::InvalidTransition(_) | ElevationError::AlreadyApproved | ElevationError::Duplicate => AppError::Conflict(m),
+            ElevationError::InvalidTransition(_) | ElevationError::AlreadyApproved | ElevationError::Duplicate => {
+                AppError::Conflict(m)
+            }
             _ => AppError::Validation(m),
         }
     }
@@ -81,7 +84,9 @@ fn from_row(r: &AnyRow) -> Result<Row_, sqlx::Error> {
         decided_by: r.try_get("decided_by")?,
         decision_reason: opt_text(r, "decision_reason")?,
         grant_id: r.try_get("grant_id")?,
-        customers: opt_text(r, "customer_scope")?.map(|s| access::parse_scope(&s)).unwrap_or_default(),
+        customers: opt_text(r, "customer_scope")?
+            .map(|s| access::parse_scope(&s))
+            .unwrap_or_default(),
         kind: Kind::parse(&text(r, "kind")?),
         extends_id: r.try_get("extends_id")?,
         reviewed_by: r.try_get("reviewed_by")?,
@@ -117,16 +122,24 @@ pub struct RequestInput {
 /// The approval policy of a role (1 approval by a holder of
 /// `requests:approve` unless configured).
 pub async fn policy<'e>(ex: impl sqlx::Executor<'e, Database = sqlx::Any>, role: &str) -> Result<Policy, sqlx::Error> {
-    let row = sqlx::query("SELECT approvals_needed, approvers FROM approval_policies WHERE role_key = ?").bind(role).fetch_optional(ex).await?;
+    let row = sqlx::query("SELECT approvals_needed, approvers FROM approval_policies WHERE role_key = ?")
+        .bind(role)
+        .fetch_optional(ex)
+        .await?;
     Ok(match row {
-        Some(r) => Policy { approvals_needed: r.try_get::<i64, _>("approvals_needed")?.clamp(1, 2) as usize, approvers: ids(&text(&r, "approvers")?) },
+        Some(r) => Policy {
+            approvals_needed: r.try_get::<i64, _>("approvals_needed")?.clamp(1, 2) as usize,
+            approvers: ids(&text(&r, "approvers")?),
+        },
         None => Policy::DEFAULT,
     })
 }
 
 /// Whether the employee is named as an approver in any role's policy.
 pub async fn named_anywhere(st: &AppState, user_id: i64) -> Result<bool, sqlx::Error> {
-    let rows = sqlx::query("SELECT approvers FROM approval_policies").fetch_all(&st.db.pool).await?;
+    let rows = sqlx::query("SELECT approvers FROM approval_policies")
+        .fetch_all(&st.db.pool)
+        .await?;
     for r in &rows {
         if ids(&text(r, "approvers")?).contains(&user_id) {
             return Ok(true);
@@ -142,14 +155,21 @@ pub async fn approver(st: &AppState, ctx: &RequestCtx, operation: &str) -> Resul
     let auth = ctx.full()?.clone();
     let perms = access::held(st, auth.user_id, ctx.access_version).await?;
     if perms.contains(Permission::RequestsApprove) || named_anywhere(st, auth.user_id).await? {
-        return Ok(Principal { user_id: auth.user_id, auth, perms });
+        return Ok(Principal {
+            user_id: auth.user_id,
+            auth,
+            perms,
+        });
     }
     access::deny(st, ctx, &[Permission::RequestsApprove], operation).await?;
     Err(AppError::Forbidden)
 }
 
 fn split_customers(s: &str) -> Vec<String> {
-    s.split([',', '\n']).map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect()
+    s.split([',', '\n'])
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .collect()
 }
 
 /// An employee asks for a requestable role (or to extend an active
@@ -157,14 +177,24 @@ fn split_customers(s: &str) -> Vec<String> {
 pub async fn create(st: &AppState, ctx: &RequestCtx, user_id: i64, input: RequestInput) -> Result<i64, AppError> {
     let now = st.clock.now();
     let catalogue = access::catalogue(&st.db.pool).await?;
-    let role = catalogue.iter().find(|r| r.key == input.role).ok_or(ElevationError::NotRequestable)?;
+    let role = catalogue
+        .iter()
+        .find(|r| r.key == input.role)
+        .ok_or(ElevationError::NotRequestable)?;
     let duration = parse_duration(&input.duration)?;
-    let starts_at = if input.starts_at.trim().is_empty() { None } else { Some(parse_utc(&input.starts_at)?) };
+    let starts_at = if input.starts_at.trim().is_empty() {
+        None
+    } else {
+        Some(parse_utc(&input.starts_at)?)
+    };
     let customers = split_customers(&input.customers);
     // Who decides, and so who is told (read before the write lock is taken).
     let pol = policy(&st.db.pool, &role.key).await?;
     let to = notify::approvers(st, user_id, &pol.approvers, now).await?;
-    let requester_name = users::by_id(&st.db.pool, user_id).await?.map(|u| u.display_name).unwrap_or_default();
+    let requester_name = users::by_id(&st.db.pool, user_id)
+        .await?
+        .map(|u| u.display_name)
+        .unwrap_or_default();
     let mut tx = st.db.begin_write().await?;
     let target = match input.extends {
         None => None,
@@ -182,7 +212,12 @@ pub async fn create(st: &AppState, ctx: &RequestCtx, user_id: i64, input: Reques
             .fetch_one(&mut **tx)
             .await?
             .try_get("n")?;
-            Some(ExtendTarget { kind: row.kind, role: row.role, request: row.req, already_extended: extended > 0 })
+            Some(ExtendTarget {
+                kind: row.kind,
+                role: row.role,
+                request: row.req,
+                already_extended: extended > 0,
+            })
         }
     };
     let new = NewRequest {
@@ -230,7 +265,14 @@ pub async fn create(st: &AppState, ctx: &RequestCtx, user_id: i64, input: Reques
     .bind(input.extends)
     .bind(now);
     let id = users::insert_returning_id(&mut tx, q).await?;
-    let subject = texts::requested(&requester_name, &role.name, &describe_duration(d), input.ticket.trim(), &customers, input.extends.is_some());
+    let subject = texts::requested(
+        &requester_name,
+        &role.name,
+        &describe_duration(d),
+        input.ticket.trim(),
+        &customers,
+        input.extends.is_some(),
+    );
     notify::queue(&mut tx, st, now, &to, &subject, "/requests").await?;
     audit_log::append(
         &mut tx,
@@ -250,26 +292,50 @@ pub async fn create(st: &AppState, ctx: &RequestCtx, user_id: i64, input: Reques
 
 async fn load(tx: &mut WriteTx, id: i64) -> Result<Row_, AppError> {
     let sql = format!("SELECT {COLS} FROM elevation_requests WHERE id = ?{}", tx.for_update());
-    let row = sqlx::query(&sql).bind(id).fetch_optional(&mut ***tx).await?.ok_or(AppError::NotFound)?;
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut ***tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
     Ok(from_row(&row)?)
 }
 
 async fn refuse(st: &AppState, ctx: &RequestCtx, action: &str, id: i64, e: AppError) -> Result<AppError, AppError> {
-    audit_log::record(&st.db, st.clock.now(), NewEvent::new(action, Outcome::Denied, ctx.actor()).target("elevation", id).reason(e.to_string()))
-        .await?;
+    audit_log::record(
+        &st.db,
+        st.clock.now(),
+        NewEvent::new(action, Outcome::Denied, ctx.actor())
+            .target("elevation", id)
+            .reason(e.to_string()),
+    )
+    .await?;
     Ok(e)
 }
 
 /// Inserts the time-boxed grant an approved elevation (or break-glass
 /// activation) gives, refusing a combination separation of duties forbids.
 #[allow(clippy::too_many_arguments)]
-async fn insert_grant(tx: &mut WriteTx, requester: i64, role_key: &str, by: i64, reason: String, window: (Millis, Millis), customers: &[String], now: Millis) -> Result<i64, AppError> {
+async fn insert_grant(
+    tx: &mut WriteTx,
+    requester: i64,
+    role_key: &str,
+    by: i64,
+    reason: String,
+    window: (Millis, Millis),
+    customers: &[String],
+    now: Millis,
+) -> Result<i64, AppError> {
     let catalogue = access::catalogue(&mut ***tx).await?;
     let role = catalogue.iter().find(|r| r.key == role_key).ok_or(AppError::NotFound)?;
     let held = access::open_grants(&mut ***tx, requester).await?;
-    let perms = held.iter().filter_map(|g| catalogue.iter().find(|r| r.key == g.role)).fold(role.permissions, |acc, r| acc.union(r.permissions));
+    let perms = held
+        .iter()
+        .filter_map(|g| catalogue.iter().find(|r| r.key == g.role))
+        .fold(role.permissions, |acc, r| acc.union(r.permissions));
     if roles::conflicts(perms) {
-        return Err(AppError::Conflict("Separation of duties: this elevation would combine access management and the audit trail.".into()));
+        return Err(AppError::Conflict(
+            "Separation of duties: this elevation would combine access management and the audit trail.".into(),
+        ));
     }
     let q = sqlx::query(
         "INSERT INTO grants (user_id, role, granted_by, reason, starts_at, expires_at, customer_scope, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -298,15 +364,29 @@ pub async fn decide(
     reason: &str,
     code: &str,
 ) -> Result<State, AppError> {
-    auth::step_up(st, ctx, session, code, if approve { "approve elevation" } else { "deny elevation" }).await?;
+    auth::step_up(
+        st,
+        ctx,
+        session,
+        code,
+        if approve { "approve elevation" } else { "deny elevation" },
+    )
+    .await?;
     let now = st.clock.now();
     let action = if approve { "elevation.approve" } else { "elevation.deny" };
     let mut tx = st.db.begin_write().await?;
     let row = load(&mut tx, id).await?;
     let t = if approve {
-        Transition::Approve { by: p.user_id, by_perms: p.perms }
+        Transition::Approve {
+            by: p.user_id,
+            by_perms: p.perms,
+        }
     } else {
-        Transition::Deny { by: p.user_id, by_perms: p.perms, reason: reason.to_owned() }
+        Transition::Deny {
+            by: p.user_id,
+            by_perms: p.perms,
+            reason: reason.to_owned(),
+        }
     };
     let next = match rules::apply(&row.req, t, now) {
         Ok(n) => n,
@@ -318,7 +398,18 @@ pub async fn decide(
     let mut grant_id = None;
     if let Some(window) = next.grant_window {
         let why = format!("elevation request {id}, {}", row.ticket);
-        let gid = match insert_grant(&mut tx, row.requester, &row.role, p.user_id, why, window, &row.customers, now).await {
+        let gid = match insert_grant(
+            &mut tx,
+            row.requester,
+            &row.role,
+            p.user_id,
+            why,
+            window,
+            &row.customers,
+            now,
+        )
+        .await
+        {
             Ok(g) => g,
             Err(e @ AppError::Conflict(_)) => {
                 drop(tx);
@@ -356,28 +447,41 @@ pub async fn decide(
         State::Denied => "elevation.denied",
         _ => "elevation.approval_recorded",
     };
-    let mut ev = NewEvent::new(done, Outcome::Success, ctx.actor()).target("user", row.requester).details(json!({
-        "request_id": id,
-        "role": row.role,
-        "ticket": row.ticket,
-        "grant_id": grant_id,
-        "window": next.grant_window,
-        "customers": row.customers,
-        "extends": row.extends_id,
-        "approvals": next.approvals,
-        "approvals_needed": row.req.approvals_needed,
-        "before": { "state": row.req.state.as_str() },
-        "after": { "state": next.state.as_str() },
-    }));
+    let mut ev = NewEvent::new(done, Outcome::Success, ctx.actor())
+        .target("user", row.requester)
+        .details(json!({
+            "request_id": id,
+            "role": row.role,
+            "ticket": row.ticket,
+            "grant_id": grant_id,
+            "window": next.grant_window,
+            "customers": row.customers,
+            "extends": row.extends_id,
+            "approvals": next.approvals,
+            "approvals_needed": row.req.approvals_needed,
+            "before": { "state": row.req.state.as_str() },
+            "after": { "state": next.state.as_str() },
+        }));
     if !approve {
         ev = ev.reason(reason.trim().to_owned());
     }
-    let role_name = access::all_roles(&mut **tx).await?.into_iter().find(|r| r.key == row.role).map(|r| r.name).unwrap_or_else(|| row.role.clone());
+    let role_name = access::all_roles(&mut **tx)
+        .await?
+        .into_iter()
+        .find(|r| r.key == row.role)
+        .map(|r| r.name)
+        .unwrap_or_else(|| row.role.clone());
     let subject = match next.state {
         State::Pending => texts::partly_approved(&role_name, id, next.approvals.len(), row.req.approvals_needed),
         s => {
             let window = next.grant_window.map(|(a, b)| (format_time(a), format_time(b)));
-            texts::decided(&role_name, id, s.as_str(), window.as_ref().map(|(a, b)| (a.as_str(), b.as_str())), (!approve).then(|| reason.trim()))
+            texts::decided(
+                &role_name,
+                id,
+                s.as_str(),
+                window.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+                (!approve).then(|| reason.trim()),
+            )
         }
     };
     let to = notify::person(&mut **tx, row.requester).await?;
@@ -399,7 +503,12 @@ pub async fn cancel(st: &AppState, ctx: &RequestCtx, user_id: i64, id: i64) -> R
     if let Some(gid) = row.grant_id {
         super::grants::end_in(&mut tx, gid, Some(user_id), "elevation cancelled", now).await?;
     }
-    sqlx::query("UPDATE elevation_requests SET state = ?, updated_at = ? WHERE id = ?").bind(next.state.as_str()).bind(now).bind(id).execute(&mut **tx).await?;
+    sqlx::query("UPDATE elevation_requests SET state = ?, updated_at = ? WHERE id = ?")
+        .bind(next.state.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     audit_log::append(
         &mut tx,
         now,
@@ -413,12 +522,28 @@ pub async fn cancel(st: &AppState, ctx: &RequestCtx, user_id: i64, id: i64) -> R
 }
 
 /// Ends an active elevation early (step-up needed).
-pub async fn revoke(st: &AppState, ctx: &RequestCtx, session: &Session, p: &Principal, id: i64, reason: &str, code: &str) -> Result<(), AppError> {
+pub async fn revoke(
+    st: &AppState,
+    ctx: &RequestCtx,
+    session: &Session,
+    p: &Principal,
+    id: i64,
+    reason: &str,
+    code: &str,
+) -> Result<(), AppError> {
     auth::step_up(st, ctx, session, code, "revoke elevation").await?;
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
     let row = load(&mut tx, id).await?;
-    let next = match rules::apply(&row.req, Transition::Revoke { by: p.user_id, by_perms: p.perms, reason: reason.to_owned() }, now) {
+    let next = match rules::apply(
+        &row.req,
+        Transition::Revoke {
+            by: p.user_id,
+            by_perms: p.perms,
+            reason: reason.to_owned(),
+        },
+        now,
+    ) {
         Ok(n) => n,
         Err(e) => {
             drop(tx);
@@ -437,10 +562,12 @@ pub async fn revoke(st: &AppState, ctx: &RequestCtx, session: &Session, p: &Prin
         .await?;
     // Its extension goes with it: a pending one is cancelled, an approved
     // one (starting when this one would have ended) revoked.
-    let extension = sqlx::query("SELECT id, state, grant_id FROM elevation_requests WHERE extends_id = ? AND state IN ('pending', 'approved')")
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let extension = sqlx::query(
+        "SELECT id, state, grant_id FROM elevation_requests WHERE extends_id = ? AND state IN ('pending', 'approved')",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
     let mut extension_ended = None;
     if let Some(x) = extension {
         let xid: i64 = x.try_get("id")?;
@@ -465,16 +592,35 @@ pub async fn revoke(st: &AppState, ctx: &RequestCtx, session: &Session, p: &Prin
         )],
     )
     .await?;
-    let role_name = access::all_roles(&mut **tx).await?.into_iter().find(|r| r.key == row.role).map(|r| r.name).unwrap_or_else(|| row.role.clone());
+    let role_name = access::all_roles(&mut **tx)
+        .await?
+        .into_iter()
+        .find(|r| r.key == row.role)
+        .map(|r| r.name)
+        .unwrap_or_else(|| row.role.clone());
     let to = notify::person(&mut **tx, row.requester).await?;
-    notify::queue(&mut tx, st, now, &to, &texts::decided(&role_name, id, "revoked", None, Some(reason.trim())), "/requests").await?;
+    notify::queue(
+        &mut tx,
+        st,
+        now,
+        &to,
+        &texts::decided(&role_name, id, "revoked", None, Some(reason.trim())),
+        "/requests",
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Cancels an employee's pending requests and revokes active elevations,
 /// inside the caller's transaction (suspension and offboarding).
-pub async fn end_all_in(tx: &mut WriteTx, actor: &Actor, user_id: i64, reason: &str, now: Millis) -> Result<(usize, usize), sqlx::Error> {
+pub async fn end_all_in(
+    tx: &mut WriteTx,
+    actor: &Actor,
+    user_id: i64,
+    reason: &str,
+    now: Millis,
+) -> Result<(usize, usize), sqlx::Error> {
     let cancelled = sqlx::query("UPDATE elevation_requests SET state = 'cancelled', decision_reason = ?, updated_at = ? WHERE requester_id = ? AND state = 'pending'")
         .bind(reason)
         .bind(now)
@@ -482,11 +628,13 @@ pub async fn end_all_in(tx: &mut WriteTx, actor: &Actor, user_id: i64, reason: &
         .execute(&mut ***tx)
         .await?
         .rows_affected() as usize;
-    let active = sqlx::query("SELECT id, grant_id FROM elevation_requests WHERE requester_id = ? AND state = 'approved' AND window_end > ?")
-        .bind(user_id)
-        .bind(now)
-        .fetch_all(&mut ***tx)
-        .await?;
+    let active = sqlx::query(
+        "SELECT id, grant_id FROM elevation_requests WHERE requester_id = ? AND state = 'approved' AND window_end > ?",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(&mut ***tx)
+    .await?;
     for r in &active {
         if let Some(gid) = r.try_get::<Option<i64>, _>("grant_id")? {
             super::grants::end_in(tx, gid, None, reason, now).await?;
@@ -531,8 +679,14 @@ pub async fn sweep(st: &AppState) -> Result<usize, sqlx::Error> {
     let mut events = Vec::new();
     for r in &rows {
         let row = from_row(r)?;
-        let t = if row.req.state == State::Pending { Transition::Lapse } else { Transition::Expire };
-        let Ok(next) = rules::apply(&row.req, t, now) else { continue };
+        let t = if row.req.state == State::Pending {
+            Transition::Lapse
+        } else {
+            Transition::Expire
+        };
+        let Ok(next) = rules::apply(&row.req, t, now) else {
+            continue;
+        };
         let changed = sqlx::query("UPDATE elevation_requests SET state = ?, updated_at = ? WHERE id = ? AND state = ?")
             .bind(next.state.as_str())
             .bind(now)
@@ -563,11 +717,21 @@ async fn views(st: &AppState, rows: &[AnyRow], viewer: Option<&Principal>) -> Re
     if !parsed.is_empty() {
         let list = parsed.iter().map(|r| r.id.to_string()).collect::<Vec<_>>().join(",");
         let sql = format!("SELECT extends_id FROM elevation_requests WHERE extends_id IN ({list}) AND (state = 'approved' OR (state = 'pending' AND requested_at > ?))");
-        for r in sqlx::query(&sql).bind(now - rules::LAPSE_AFTER).fetch_all(&st.db.pool).await? {
+        for r in sqlx::query(&sql)
+            .bind(now - rules::LAPSE_AFTER)
+            .fetch_all(&st.db.pool)
+            .await?
+        {
             extended.insert(r.try_get::<i64, _>("extends_id")?);
         }
     }
-    let role_name = |key: &str| catalogue.iter().find(|c| c.key == key).map(|c| c.name.clone()).unwrap_or_else(|| key.to_owned());
+    let role_name = |key: &str| {
+        catalogue
+            .iter()
+            .find(|c| c.key == key)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| key.to_owned())
+    };
     let mut out = Vec::new();
     for row in parsed {
         let state = rules::effective_state(&row.req, now);
@@ -588,7 +752,9 @@ async fn views(st: &AppState, rows: &[AnyRow], viewer: Option<&Principal>) -> Re
             }
             None => (Vec::new(), Vec::new()),
         };
-        let can_decide = viewer.is_some_and(|p| state == State::Pending && p.user_id != row.requester && rules::may_decide(&row.req, p.user_id, p.perms));
+        let can_decide = viewer.is_some_and(|p| {
+            state == State::Pending && p.user_id != row.requester && rules::may_decide(&row.req, p.user_id, p.perms)
+        });
         out.push(ElevationView {
             id: row.id,
             requester: access::opt_name(&names, Some(row.requester)).unwrap_or_default(),
@@ -602,18 +768,31 @@ async fn views(st: &AppState, rows: &[AnyRow], viewer: Option<&Principal>) -> Re
             requested_at: format_time(row.req.requested_at),
             starts_at: row.req.window.map(|w| w.0).or(row.req.starts_at).map(format_time),
             ends_at: row.req.window.map(|w| format_time(w.1)),
-            ends_in_ms: row.req.window.filter(|_| state == State::Approved && started).map(|(_, e)| e - now),
+            ends_in_ms: row
+                .req
+                .window
+                .filter(|_| state == State::Approved && started)
+                .map(|(_, e)| e - now),
             decided_by: access::opt_name(&names, row.decided_by),
             decision_reason: row.decision_reason,
             grant_id: row.grant_id,
             requester_roles,
             kind: row.kind.as_str().into(),
-            extendable: row.kind == Kind::Request && state == State::Approved && started && row.extends_id.is_none() && !extended.contains(&row.id),
+            extendable: row.kind == Kind::Request
+                && state == State::Approved
+                && started
+                && row.extends_id.is_none()
+                && !extended.contains(&row.id),
             customers: row.customers,
             extends: row.extends_id,
             approvals: row.req.approvals.len(),
             approvals_needed: row.req.approvals_needed,
-            approvers: row.req.approvers.iter().filter_map(|a| access::opt_name(&names, Some(*a))).collect(),
+            approvers: row
+                .req
+                .approvers
+                .iter()
+                .filter_map(|a| access::opt_name(&names, Some(*a)))
+                .collect(),
             can_decide,
             needs_review: row.kind == Kind::Breakglass && row.reviewed_at.is_none(),
             reviewed_by: access::opt_name(&names, row.reviewed_by),
@@ -626,10 +805,12 @@ async fn views(st: &AppState, rows: &[AnyRow], viewer: Option<&Principal>) -> Re
 }
 
 pub async fn mine(st: &AppState, user_id: i64) -> Result<Vec<ElevationView>, AppError> {
-    let rows = sqlx::query(&format!("SELECT {COLS} FROM elevation_requests WHERE requester_id = ? ORDER BY id DESC LIMIT 100"))
-        .bind(user_id)
-        .fetch_all(&st.db.pool)
-        .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM elevation_requests WHERE requester_id = ? ORDER BY id DESC LIMIT 100"
+    ))
+    .bind(user_id)
+    .fetch_all(&st.db.pool)
+    .await?;
     views(st, &rows, None).await
 }
 
@@ -650,22 +831,39 @@ pub async fn queue(st: &AppState, p: &Principal) -> Result<Vec<ElevationView>, A
     // A named approver sees what they may decide; revoking and reviews are
     // for holders of requests:approve.
     let revoker = p.perms.contains(Permission::RequestsApprove);
-    Ok(all.into_iter().filter(|v| v.can_decide || (v.state != "pending" && revoker)).collect())
+    Ok(all
+        .into_iter()
+        .filter(|v| v.can_decide || (v.state != "pending" && revoker))
+        .collect())
 }
 
 /// An engineer breaks the glass: the `breakglass` role for at most an
 /// hour, at once, with a justification and a new authenticator code. The
 /// activation raises an alert and stays flagged until someone else records
 /// a post-incident review.
-pub async fn break_glass(st: &AppState, ctx: &RequestCtx, session: &Session, user_id: i64, duration: &str, justification: &str, code: &str) -> Result<i64, AppError> {
+pub async fn break_glass(
+    st: &AppState,
+    ctx: &RequestCtx,
+    session: &Session,
+    user_id: i64,
+    duration: &str,
+    justification: &str,
+    code: &str,
+) -> Result<i64, AppError> {
     let user = users::by_id(&st.db.pool, user_id).await?.ok_or(AppError::NotFound)?;
     let duration = parse_duration(duration)?;
     let d = match rules::check_breakglass(&user.department, duration, justification) {
         Ok(d) => d,
         Err(e @ ElevationError::NotAnEngineer) => {
             let e = AppError::Refused(e.to_string());
-            audit_log::record(&st.db, st.clock.now(), NewEvent::new("elevation.breakglass", Outcome::Denied, ctx.actor()).target("user", user_id).reason(e.to_string()))
-                .await?;
+            audit_log::record(
+                &st.db,
+                st.clock.now(),
+                NewEvent::new("elevation.breakglass", Outcome::Denied, ctx.actor())
+                    .target("user", user_id)
+                    .reason(e.to_string()),
+            )
+            .await?;
             return Err(e);
         }
         Err(e) => return Err(e.into()),
@@ -698,9 +896,31 @@ pub async fn break_glass(st: &AppState, ctx: &RequestCtx, session: &Session, use
     .bind(now + d)
     .bind(now);
     let id = users::insert_returning_id(&mut tx, q).await?;
-    let gid = insert_grant(&mut tx, user_id, roles::BREAKGLASS, user_id, format!("break-glass activation {id}"), (now, now + d), &[], now).await?;
-    sqlx::query("UPDATE elevation_requests SET grant_id = ? WHERE id = ?").bind(gid).bind(id).execute(&mut **tx).await?;
-    notify::queue(&mut tx, st, now, &to, &texts::breakglass(&user.display_name, &describe_duration(d), justification.trim()), "/requests").await?;
+    let gid = insert_grant(
+        &mut tx,
+        user_id,
+        roles::BREAKGLASS,
+        user_id,
+        format!("break-glass activation {id}"),
+        (now, now + d),
+        &[],
+        now,
+    )
+    .await?;
+    sqlx::query("UPDATE elevation_requests SET grant_id = ? WHERE id = ?")
+        .bind(gid)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    notify::queue(
+        &mut tx,
+        st,
+        now,
+        &to,
+        &texts::breakglass(&user.display_name, &describe_duration(d), justification.trim()),
+        "/requests",
+    )
+    .await?;
     audit_log::append(
         &mut tx,
         now,
@@ -742,10 +962,12 @@ pub async fn review(st: &AppState, ctx: &RequestCtx, p: &Principal, id: i64, not
     audit_log::append(
         &mut tx,
         now,
-        vec![NewEvent::new("elevation.breakglass_reviewed", Outcome::Success, ctx.actor())
-            .target("user", row.requester)
-            .reason(note.trim().to_owned())
-            .details(json!({ "request_id": id, "grant_id": row.grant_id }))],
+        vec![
+            NewEvent::new("elevation.breakglass_reviewed", Outcome::Success, ctx.actor())
+                .target("user", row.requester)
+                .reason(note.trim().to_owned())
+                .details(json!({ "request_id": id, "grant_id": row.grant_id })),
+        ],
     )
     .await?;
     tx.commit().await?;
@@ -755,10 +977,21 @@ pub async fn review(st: &AppState, ctx: &RequestCtx, p: &Principal, id: i64, not
 /// An elevation and everything recorded under its grant (and its
 /// extension's grant), for auditors.
 pub async fn ticket(st: &AppState, id: i64) -> Result<TicketView, AppError> {
-    let rows = sqlx::query(&format!("SELECT {COLS} FROM elevation_requests WHERE id = ?")).bind(id).fetch_all(&st.db.pool).await?;
-    let elevation = views(st, &rows, None).await?.into_iter().next().ok_or(AppError::NotFound)?;
+    let rows = sqlx::query(&format!("SELECT {COLS} FROM elevation_requests WHERE id = ?"))
+        .bind(id)
+        .fetch_all(&st.db.pool)
+        .await?;
+    let elevation = views(st, &rows, None)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(AppError::NotFound)?;
     let mut grants: Vec<i64> = elevation.grant_id.into_iter().collect();
-    for r in sqlx::query("SELECT grant_id FROM elevation_requests WHERE extends_id = ? AND grant_id IS NOT NULL").bind(id).fetch_all(&st.db.pool).await? {
+    for r in sqlx::query("SELECT grant_id FROM elevation_requests WHERE extends_id = ? AND grant_id IS NOT NULL")
+        .bind(id)
+        .fetch_all(&st.db.pool)
+        .await?
+    {
         grants.push(r.try_get("grant_id")?);
     }
     let mut events = Vec::new();
@@ -777,9 +1010,18 @@ pub async fn ticket(st: &AppState, id: i64) -> Result<TicketView, AppError> {
             if d.get("grant_id").and_then(serde_json::Value::as_i64) != Some(gid) {
                 continue;
             }
-            let list = |k: &str| d.get(k).and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+            let list = |k: &str| {
+                d.get(k)
+                    .and_then(|v| v.as_array())
+                    .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default()
+            };
             let what = match e.action.as_str() {
-                "access.check" => d.get("permission").and_then(|v| v.as_str()).unwrap_or_default().to_owned(),
+                "access.check" => d
+                    .get("permission")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
                 "data.access" => {
                     let mut w = d.get("action").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
                     for part in [list("fields"), list("record_types")] {
@@ -798,7 +1040,11 @@ pub async fn ticket(st: &AppState, id: i64) -> Result<TicketView, AppError> {
                 outcome: e.outcome.as_str().into(),
                 customer_id: e.customer_id.clone(),
                 what,
-                source: d.get("source_system").or_else(|| d.get("service")).and_then(|v| v.as_str()).map(str::to_owned),
+                source: d
+                    .get("source_system")
+                    .or_else(|| d.get("service"))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned),
                 grant_id: gid,
             });
         }
@@ -832,21 +1078,42 @@ pub async fn policies(st: &AppState) -> Result<Vec<PolicyView>, AppError> {
 /// Sets who approves requests for a role and how many approvals they need
 /// (named approvers by email, separated by commas or new lines). Applies to
 /// requests made from now on.
-pub async fn set_policy(st: &AppState, ctx: &RequestCtx, p: &Principal, role_key: &str, approvals_needed: &str, approvers: &str) -> Result<(), AppError> {
+pub async fn set_policy(
+    st: &AppState,
+    ctx: &RequestCtx,
+    p: &Principal,
+    role_key: &str,
+    approvals_needed: &str,
+    approvers: &str,
+) -> Result<(), AppError> {
     let now = st.clock.now();
     let catalogue = access::catalogue(&st.db.pool).await?;
-    let role = catalogue.iter().find(|r| r.key == role_key && r.requestable).ok_or(ElevationError::NotRequestable)?;
+    let role = catalogue
+        .iter()
+        .find(|r| r.key == role_key && r.requestable)
+        .ok_or(ElevationError::NotRequestable)?;
     let needed: usize = approvals_needed.trim().parse().map_err(|_| ElevationError::BadPolicy)?;
     let mut ids_ = Vec::new();
     for email in split_customers(approvers) {
         let email = email.to_lowercase();
-        let row = sqlx::query("SELECT id, status FROM users WHERE email = ?").bind(&email).fetch_optional(&st.db.pool).await?;
+        let row = sqlx::query("SELECT id, status FROM users WHERE email = ?")
+            .bind(&email)
+            .fetch_optional(&st.db.pool)
+            .await?;
         match row {
             Some(r) if text(&r, "status")? == "active" => ids_.push(r.try_get::<i64, _>("id")?),
-            _ => return Err(AppError::Validation(format!("No active employee has the email {:?}.", email.chars().take(254).collect::<String>()))),
+            _ => {
+                return Err(AppError::Validation(format!(
+                    "No active employee has the email {:?}.",
+                    email.chars().take(254).collect::<String>()
+                )))
+            }
         }
     }
-    let pol = rules::check_policy(&Policy { approvals_needed: needed, approvers: ids_ })?;
+    let pol = rules::check_policy(&Policy {
+        approvals_needed: needed,
+        approvers: ids_,
+    })?;
     // Auditors never approve: naming one would make the policy unusable.
     for a in &pol.approvers {
         let perms = access::permissions_at(&st.db.pool, *a, now).await?;
@@ -856,7 +1123,10 @@ pub async fn set_policy(st: &AppState, ctx: &RequestCtx, p: &Principal, role_key
     }
     let mut tx = st.db.begin_write().await?;
     let before = policy(&mut **tx, &role.key).await?;
-    sqlx::query("DELETE FROM approval_policies WHERE role_key = ?").bind(&role.key).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM approval_policies WHERE role_key = ?")
+        .bind(&role.key)
+        .execute(&mut **tx)
+        .await?;
     sqlx::query("INSERT INTO approval_policies (role_key, approvals_needed, approvers, updated_by, updated_at) VALUES (?, ?, ?, ?, ?)")
         .bind(&role.key)
         .bind(pol.approvals_needed as i64)
@@ -868,10 +1138,12 @@ pub async fn set_policy(st: &AppState, ctx: &RequestCtx, p: &Principal, role_key
     audit_log::append(
         &mut tx,
         now,
-        vec![NewEvent::new("elevation.policy_changed", Outcome::Success, ctx.actor()).target("role", &role.key).details(json!({
-            "before": { "approvals_needed": before.approvals_needed, "approvers": before.approvers },
-            "after": { "approvals_needed": pol.approvals_needed, "approvers": pol.approvers },
-        }))],
+        vec![NewEvent::new("elevation.policy_changed", Outcome::Success, ctx.actor())
+            .target("role", &role.key)
+            .details(json!({
+                "before": { "approvals_needed": before.approvals_needed, "approvers": before.approvers },
+                "after": { "approvals_needed": pol.approvals_needed, "approvers": pol.approvers },
+            }))],
     )
     .await?;
     tx.commit().await?;
@@ -880,6 +1152,10 @@ pub async fn set_policy(st: &AppState, ctx: &RequestCtx, p: &Principal, role_key
 
 /// Every request and activation, newest first, for auditors.
 pub async fn history(st: &AppState) -> Result<Vec<ElevationView>, AppError> {
-    let rows = sqlx::query(&format!("SELECT {COLS} FROM elevation_requests ORDER BY id DESC LIMIT 500")).fetch_all(&st.db.pool).await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM elevation_requests ORDER BY id DESC LIMIT 500"
+    ))
+    .fetch_all(&st.db.pool)
+    .await?;
     views(st, &rows, None).await
 }

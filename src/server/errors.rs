@@ -27,7 +27,12 @@ pub fn internal(err: impl std::fmt::Display) -> AppError {
 /// form posts keep the framework's redirect instead.
 pub fn set_status(err: &AppError) {
     let accepts_html = use_context::<http::request::Parts>()
-        .and_then(|p| p.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html")))
+        .and_then(|p| {
+            p.headers
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.contains("text/html"))
+        })
         .unwrap_or(false);
     if accepts_html {
         return;

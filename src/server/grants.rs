@@ -27,7 +27,11 @@ use std::collections::HashMap;
 // ---------------------------------------------------------------- views
 
 pub fn permission_info(p: Permission) -> PermissionInfo {
-    PermissionInfo { id: p.id().into(), description: p.description().into(), sensitivity: p.sensitivity().as_str().into() }
+    PermissionInfo {
+        id: p.id().into(),
+        description: p.description().into(),
+        sensitivity: p.sensitivity().as_str().into(),
+    }
 }
 
 pub fn role_info(r: &RoleDef, holders: i64) -> RoleInfo {
@@ -139,7 +143,11 @@ pub fn sources_view(status: Status, grants: &[Grant], roles: &[RoleDef], now: Mi
             sources: srcs
                 .iter()
                 .map(|s| {
-                    let only = s.customers.as_ref().map(|c| format!(", only customers {}", c.join(", "))).unwrap_or_default();
+                    let only = s
+                        .customers
+                        .as_ref()
+                        .map(|c| format!(", only customers {}", c.join(", ")))
+                        .unwrap_or_default();
                     match s.expires_at {
                         Some(e) => format!("{} (grant {}, until {}{only})", s.role_name, s.grant_id, format_time(e)),
                         None => format!("{} (grant {}{only})", s.role_name, s.grant_id),
@@ -158,7 +166,11 @@ pub async fn user_grant_records(st: &AppState, user_id: i64) -> Result<Vec<Grant
 
 /// Role keys active now, for before/after in audit details.
 fn active_keys(grants: &[Grant], now: Millis) -> Vec<String> {
-    let mut v: Vec<String> = grants.iter().filter(|g| g.is_active(now)).map(|g| g.role.clone()).collect();
+    let mut v: Vec<String> = grants
+        .iter()
+        .filter(|g| g.is_active(now))
+        .map(|g| g.role.clone())
+        .collect();
     v.sort();
     v.dedup();
     v
@@ -187,7 +199,18 @@ pub async fn grant(st: &AppState, ctx: &RequestCtx, p: &Principal, input: GrantI
     let reason = rules::check_reason(&input.reason)?;
     let expires_at = rules::parse_duration(&input.expires_in)?.map(|d| now + d);
     let mut tx = st.db.begin_write().await?;
-    let (id, pending) = match grant_in(&mut tx, ctx.actor(), p.user_id, &input.role, input.user_id, &reason, expires_at, now).await {
+    let (id, pending) = match grant_in(
+        &mut tx,
+        ctx.actor(),
+        p.user_id,
+        &input.role,
+        input.user_id,
+        &reason,
+        expires_at,
+        now,
+    )
+    .await
+    {
         Ok(x) => x,
         Err(e) => {
             drop(tx);
@@ -217,10 +240,12 @@ pub async fn grant_in(
     let user = users::by_id(&mut ***tx, user_id).await?.ok_or(AppError::NotFound)?;
     let status = Status::parse(&user.status).ok_or_else(|| super::errors::internal("unknown user status"))?;
     let roles = access::catalogue(&mut ***tx).await?;
-    let role = roles
-        .iter()
-        .find(|r| r.key == role_key)
-        .ok_or_else(|| AppError::Validation(format!("There is no role \"{}\".", role_key.chars().take(40).collect::<String>())))?;
+    let role = roles.iter().find(|r| r.key == role_key).ok_or_else(|| {
+        AppError::Validation(format!(
+            "There is no role \"{}\".",
+            role_key.chars().take(40).collect::<String>()
+        ))
+    })?;
     let held = access::open_grants(&mut ***tx, user_id).await?;
     let admins = access::active_admin_ids(&mut ***tx, now).await?;
     let outcome = rules::check_grant(&GrantCheck {
@@ -258,15 +283,18 @@ pub async fn grant_in(
     audit_log::append(
         tx,
         now,
-        vec![NewEvent::new(action, Outcome::Success, actor).target("user", user_id).reason(reason.to_owned()).details(json!({
-            "grant_id": id,
-            "role": role_key,
-            "permissions": role.permissions.to_list(),
-            "expires_at": expires_at,
-            "awaiting_second_admin": pending,
-            "before": { "roles": before },
-            "after": { "roles": after },
-        }))],
+        vec![NewEvent::new(action, Outcome::Success, actor)
+            .target("user", user_id)
+            .reason(reason.to_owned())
+            .details(json!({
+                "grant_id": id,
+                "role": role_key,
+                "permissions": role.permissions.to_list(),
+                "expires_at": expires_at,
+                "awaiting_second_admin": pending,
+                "before": { "roles": before },
+                "after": { "roles": after },
+            }))],
     )
     .await?;
     Ok((id, pending))
@@ -274,7 +302,11 @@ pub async fn grant_in(
 
 async fn load_record(tx: &mut WriteTx, grant_id: i64) -> Result<GrantRecord, AppError> {
     let sql = format!("SELECT {RECORD_COLS} FROM grants WHERE id = ?{}", tx.for_update());
-    let row = sqlx::query(&sql).bind(grant_id).fetch_optional(&mut ***tx).await?.ok_or(AppError::NotFound)?;
+    let row = sqlx::query(&sql)
+        .bind(grant_id)
+        .fetch_optional(&mut ***tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
     Ok(record_from_row(&row)?)
 }
 
@@ -292,15 +324,25 @@ pub async fn approve(st: &AppState, ctx: &RequestCtx, p: &Principal, grant_id: i
         rules::check_approval(p.user_id, rec.granted_by, &rec.grant, now)?;
         // "A second administrator": the approver must hold `admin` itself.
         if !access::active_admin_ids(&mut **tx, now).await?.contains(&p.user_id) {
-            return Err(AppError::Refused("Only another administrator can approve an administrator grant.".into()));
+            return Err(AppError::Refused(
+                "Only another administrator can approve an administrator grant.".into(),
+            ));
         }
         // The grant rules again, as they stand now.
-        let user = users::by_id(&mut **tx, rec.grant.user_id).await?.ok_or(AppError::NotFound)?;
+        let user = users::by_id(&mut **tx, rec.grant.user_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
         let status = Status::parse(&user.status).ok_or_else(|| super::errors::internal("unknown user status"))?;
         let roles = access::catalogue(&mut **tx).await?;
-        let role = roles.iter().find(|r| r.key == rec.grant.role).ok_or(AppError::NotFound)?;
-        let others: Vec<Grant> =
-            access::open_grants(&mut **tx, rec.grant.user_id).await?.into_iter().filter(|g| g.id != grant_id).collect();
+        let role = roles
+            .iter()
+            .find(|r| r.key == rec.grant.role)
+            .ok_or(AppError::NotFound)?;
+        let others: Vec<Grant> = access::open_grants(&mut **tx, rec.grant.user_id)
+            .await?
+            .into_iter()
+            .filter(|g| g.id != grant_id)
+            .collect();
         rules::check_grant(&GrantCheck {
             actor_id: p.user_id,
             grantee_id: rec.grant.user_id,
@@ -333,13 +375,15 @@ pub async fn approve(st: &AppState, ctx: &RequestCtx, p: &Principal, grant_id: i
     audit_log::append(
         &mut tx,
         now,
-        vec![NewEvent::new("grant.approved", Outcome::Success, ctx.actor()).target("user", rec.grant.user_id).details(json!({
-            "grant_id": grant_id,
-            "role": rec.grant.role,
-            "requested_by": rec.granted_by,
-            "before": { "pending": true },
-            "after": { "pending": false, "approved_by": p.user_id },
-        }))],
+        vec![NewEvent::new("grant.approved", Outcome::Success, ctx.actor())
+            .target("user", rec.grant.user_id)
+            .details(json!({
+                "grant_id": grant_id,
+                "role": rec.grant.role,
+                "requested_by": rec.granted_by,
+                "before": { "pending": true },
+                "after": { "pending": false, "approved_by": p.user_id },
+            }))],
     )
     .await?;
     tx.commit().await?;
@@ -348,7 +392,13 @@ pub async fn approve(st: &AppState, ctx: &RequestCtx, p: &Principal, grant_id: i
 
 /// Revokes a grant (or rejects a pending one). History stays: the row
 /// keeps who granted it and gains who revoked it, when and why.
-pub async fn revoke(st: &AppState, ctx: &RequestCtx, p: &Principal, grant_id: i64, reason: &str) -> Result<(), AppError> {
+pub async fn revoke(
+    st: &AppState,
+    ctx: &RequestCtx,
+    p: &Principal,
+    grant_id: i64,
+    reason: &str,
+) -> Result<(), AppError> {
     let now = st.clock.now();
     let reason = rules::check_reason(reason)?;
     let mut tx = st.db.begin_write().await?;
@@ -372,18 +422,28 @@ pub async fn revoke(st: &AppState, ctx: &RequestCtx, p: &Principal, grant_id: i6
         return Err(AppError::Conflict("This grant has already ended.".into()));
     }
     let before = active_keys(&held, now);
-    let after = active_keys(&held.iter().filter(|g| g.id != grant_id).cloned().collect::<Vec<_>>(), now);
-    let action = if rec.grant.pending { "grant.rejected" } else { "grant.revoked" };
+    let after = active_keys(
+        &held.iter().filter(|g| g.id != grant_id).cloned().collect::<Vec<_>>(),
+        now,
+    );
+    let action = if rec.grant.pending {
+        "grant.rejected"
+    } else {
+        "grant.revoked"
+    };
     audit_log::append(
         &mut tx,
         now,
-        vec![NewEvent::new(action, Outcome::Success, ctx.actor()).target("user", rec.grant.user_id).reason(reason).details(json!({
-            "grant_id": grant_id,
-            "role": rec.grant.role,
-            "granted_by": rec.granted_by,
-            "before": { "roles": before },
-            "after": { "roles": after },
-        }))],
+        vec![NewEvent::new(action, Outcome::Success, ctx.actor())
+            .target("user", rec.grant.user_id)
+            .reason(reason)
+            .details(json!({
+                "grant_id": grant_id,
+                "role": rec.grant.role,
+                "granted_by": rec.granted_by,
+                "before": { "roles": before },
+                "after": { "roles": after },
+            }))],
     )
     .await?;
     tx.commit().await?;
@@ -392,15 +452,23 @@ pub async fn revoke(st: &AppState, ctx: &RequestCtx, p: &Principal, grant_id: i6
 
 /// Ends one grant now, inside the caller's transaction; false if it had
 /// already ended.
-pub async fn end_in(tx: &mut WriteTx, grant_id: i64, by: Option<i64>, reason: &str, now: Millis) -> Result<bool, sqlx::Error> {
-    let changed = sqlx::query("UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL")
-        .bind(now)
-        .bind(by)
-        .bind(reason)
-        .bind(grant_id)
-        .execute(&mut ***tx)
-        .await?
-        .rows_affected();
+pub async fn end_in(
+    tx: &mut WriteTx,
+    grant_id: i64,
+    by: Option<i64>,
+    reason: &str,
+    now: Millis,
+) -> Result<bool, sqlx::Error> {
+    let changed = sqlx::query(
+        "UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(by)
+    .bind(reason)
+    .bind(grant_id)
+    .execute(&mut ***tx)
+    .await?
+    .rows_affected();
     Ok(changed == 1)
 }
 
@@ -414,22 +482,28 @@ pub async fn revoke_all_in(
     reason: &str,
     now: Millis,
 ) -> Result<Vec<(i64, String)>, sqlx::Error> {
-    let sql = format!("SELECT {GRANT_COLS} FROM grants WHERE user_id = ? AND revoked_at IS NULL{}", tx.for_update());
+    let sql = format!(
+        "SELECT {GRANT_COLS} FROM grants WHERE user_id = ? AND revoked_at IS NULL{}",
+        tx.for_update()
+    );
     let rows = sqlx::query(&sql).bind(user_id).fetch_all(&mut ***tx).await?;
     let open: Vec<Grant> = rows.iter().map(access::grant_from_row).collect::<Result<_, _>>()?;
-    sqlx::query("UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL")
-        .bind(now)
-        .bind(actor_id)
-        .bind(reason)
-        .bind(user_id)
-        .execute(&mut ***tx)
-        .await?;
+    sqlx::query(
+        "UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(actor_id)
+    .bind(reason)
+    .bind(user_id)
+    .execute(&mut ***tx)
+    .await?;
     let events = open
         .iter()
         .map(|g| {
-            NewEvent::new("grant.revoked", Outcome::Success, actor.clone()).target("user", user_id).reason(reason.to_owned()).details(
-                json!({ "grant_id": g.id, "role": g.role, "state_before": state_of(g, now) }),
-            )
+            NewEvent::new("grant.revoked", Outcome::Success, actor.clone())
+                .target("user", user_id)
+                .reason(reason.to_owned())
+                .details(json!({ "grant_id": g.id, "role": g.role, "state_before": state_of(g, now) }))
         })
         .collect();
     audit_log::append(tx, now, events).await?;
@@ -470,7 +544,8 @@ async fn sweep_batch(st: &AppState, limit: i64) -> Result<(usize, usize), sqlx::
     let ids: Vec<i64> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
     for chunk in ids.chunks(500) {
         let marks = vec!["?"; chunk.len()].join(",");
-        let sql = format!("UPDATE grants SET expiry_recorded_at = ? WHERE expiry_recorded_at IS NULL AND id IN ({marks})");
+        let sql =
+            format!("UPDATE grants SET expiry_recorded_at = ? WHERE expiry_recorded_at IS NULL AND id IN ({marks})");
         let mut q = sqlx::query(&sql).bind(now);
         for id in chunk {
             q = q.bind(*id);
@@ -481,13 +556,15 @@ async fn sweep_batch(st: &AppState, limit: i64) -> Result<(usize, usize), sqlx::
     for r in &rows {
         let expires_at: i64 = r.try_get("expires_at")?;
         events.push(
-            NewEvent::new("grant.expired", Outcome::Success, Actor::default()).target("user", r.try_get::<i64, _>("user_id")?).details(json!({
-                "grant_id": r.try_get::<i64, _>("id")?,
-                "role": text(r, "role")?,
-                "expires_at": expires_at,
-                "recorded_after_ms": now - expires_at,
-                "was_pending": r.try_get::<i64, _>("pending")? != 0,
-            })),
+            NewEvent::new("grant.expired", Outcome::Success, Actor::default())
+                .target("user", r.try_get::<i64, _>("user_id")?)
+                .details(json!({
+                    "grant_id": r.try_get::<i64, _>("id")?,
+                    "role": text(r, "role")?,
+                    "expires_at": expires_at,
+                    "recorded_after_ms": now - expires_at,
+                    "was_pending": r.try_get::<i64, _>("pending")? != 0,
+                })),
         );
     }
     let n = events.len();
@@ -510,8 +587,12 @@ pub struct RoleInput {
 fn role_from_input(input: &RoleInput) -> Result<RoleDef, AppError> {
     let mut perms = PermissionSet::EMPTY;
     for id in &input.permissions {
-        let p = Permission::parse(id.trim())
-            .ok_or_else(|| AppError::Validation(format!("Unknown permission \"{}\".", id.chars().take(40).collect::<String>())))?;
+        let p = Permission::parse(id.trim()).ok_or_else(|| {
+            AppError::Validation(format!(
+                "Unknown permission \"{}\".",
+                id.chars().take(40).collect::<String>()
+            ))
+        })?;
         perms.insert(p);
     }
     let max_duration = rules::parse_duration(&input.max_duration)?;
@@ -551,18 +632,25 @@ pub async fn save_role(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Ro
     };
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
-    let existing = access::custom_roles(&mut **tx).await?.into_iter().find(|r| r.def.key == def.key);
+    let existing = access::custom_roles(&mut **tx)
+        .await?
+        .into_iter()
+        .find(|r| r.def.key == def.key);
     let event = match existing {
         Some(old) if old.deleted_at.is_some() => {
-            return Err(AppError::Conflict("A deleted role's identifier cannot be used again; choose another.".into()));
+            return Err(AppError::Conflict(
+                "A deleted role's identifier cannot be used again; choose another.".into(),
+            ));
         }
         Some(old) => {
             // Holders' other grants together with the changed role.
             let all = access::catalogue(&mut **tx).await?;
-            let rows = sqlx::query(&format!("SELECT {GRANT_COLS} FROM grants WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"))
-                .bind(now)
-                .fetch_all(&mut **tx)
-                .await?;
+            let rows = sqlx::query(&format!(
+                "SELECT {GRANT_COLS} FROM grants WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+            ))
+            .bind(now)
+            .fetch_all(&mut **tx)
+            .await?;
             let open: Vec<Grant> = rows.iter().map(access::grant_from_row).collect::<Result<_, _>>()?;
             let holder_ids: Vec<i64> = open.iter().filter(|g| g.role == def.key).map(|g| g.user_id).collect();
             for uid in &holder_ids {
@@ -592,11 +680,13 @@ pub async fn save_role(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Ro
             .bind(&def.key)
             .execute(&mut **tx)
             .await?;
-            NewEvent::new("role.updated", Outcome::Success, ctx.actor()).target("role", &def.key).details(json!({
-                "before": role_json(&old.def),
-                "after": role_json(&def),
-                "holders": holder_ids.len(),
-            }))
+            NewEvent::new("role.updated", Outcome::Success, ctx.actor())
+                .target("role", &def.key)
+                .details(json!({
+                    "before": role_json(&old.def),
+                    "after": role_json(&def),
+                    "holders": holder_ids.len(),
+                }))
         }
         None => {
             sqlx::query(
@@ -628,14 +718,22 @@ pub async fn save_role(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Ro
 pub async fn delete_role(st: &AppState, ctx: &RequestCtx, key: &str) -> Result<(), AppError> {
     let now = st.clock.now();
     let denied = |why: AppError| async move {
-        let ev = NewEvent::new("role.delete", Outcome::Denied, ctx.actor()).target("role", key.chars().take(40).collect::<String>());
+        let ev = NewEvent::new("role.delete", Outcome::Denied, ctx.actor())
+            .target("role", key.chars().take(40).collect::<String>());
         refuse(st, ev, why).await
     };
     if roles::is_builtin(key) {
-        return Err(denied(AppError::Refused(format!("\"{key}\" is a built-in role; built-in roles cannot be deleted."))).await?);
+        return Err(denied(AppError::Refused(format!(
+            "\"{key}\" is a built-in role; built-in roles cannot be deleted."
+        )))
+        .await?);
     }
     let mut tx = st.db.begin_write().await?;
-    let Some(old) = access::custom_roles(&mut **tx).await?.into_iter().find(|r| r.def.key == key && r.deleted_at.is_none()) else {
+    let Some(old) = access::custom_roles(&mut **tx)
+        .await?
+        .into_iter()
+        .find(|r| r.def.key == key && r.deleted_at.is_none())
+    else {
         return Err(AppError::NotFound);
     };
     let in_use: i64 = sqlx::query(
@@ -651,7 +749,12 @@ pub async fn delete_role(st: &AppState, ctx: &RequestCtx, key: &str) -> Result<(
         let msg = format!("The role is in use by {in_use} grant(s); revoke them first.");
         return Err(denied(AppError::Conflict(msg)).await?);
     }
-    sqlx::query("UPDATE roles SET deleted_at = ?, updated_at = ? WHERE role_key = ?").bind(now).bind(now).bind(key).execute(&mut **tx).await?;
+    sqlx::query("UPDATE roles SET deleted_at = ?, updated_at = ? WHERE role_key = ?")
+        .bind(now)
+        .bind(now)
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
     audit_log::append(
         &mut tx,
         now,

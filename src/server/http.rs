@@ -118,13 +118,22 @@ pub async fn origin_check(State(st): State<AppState>, req: Request, next: Next) 
     if same_site_fetch && origin_ok {
         return next.run(req).await;
     }
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
     tracing::warn!(request_id = %request_id, origin = ?origin, sec_fetch_site = ?fetch_site, "cross-origin request refused");
     let body = serde_json::json!({
         "error": "Cross-origin requests that change data are refused.",
         "request_id": request_id,
     });
-    (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// Oversized bodies up to this size are read and discarded before the 413.
@@ -145,16 +154,29 @@ async fn discard(mut body: Body, max: u64) {
 /// Refuses bodies over the limit of their route: at once when the declared
 /// length is too large, and while reading otherwise.
 pub async fn body_limit(req: Request, next: Next) -> Response {
-    let limit = if req.uri().path() == "/api/v1/audit-events" { super::api_v1::EVENTS_BODY_LIMIT } else { super::startup::BODY_LIMIT };
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let limit = if req.uri().path() == "/api/v1/audit-events" {
+        super::api_v1::EVENTS_BODY_LIMIT
+    } else {
+        super::startup::BODY_LIMIT
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if let Some(n) = declared.filter(|n| *n > limit as u64) {
-        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let request_id = req
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
         // A client still sending when the answer comes and the connection
         // closes sees a reset, not the 413. Read and discard a moderately
         // oversized body first (bounded in size and time) so it gets the
         // answer; anything larger is cut off at once.
         if n <= DRAIN_LIMIT {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), discard(req.into_body(), DRAIN_LIMIT)).await;
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(5), discard(req.into_body(), DRAIN_LIMIT)).await;
         }
         return plain_error(StatusCode::PAYLOAD_TOO_LARGE, &request_id);
     }
@@ -175,8 +197,15 @@ pub async fn auth_layer(State(st): State<AppState>, mut req: Request, next: Next
     if is_static(&path) {
         return next.run(req).await;
     }
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
@@ -186,7 +215,14 @@ pub async fn auth_layer(State(st): State<AppState>, mut req: Request, next: Next
         return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &request_id);
     };
 
-    let mut ctx = RequestCtx { request_id: request_id.clone(), ip, user_agent, session_tag: None, auth: None, access_version: None };
+    let mut ctx = RequestCtx {
+        request_id: request_id.clone(),
+        ip,
+        user_agent,
+        session_tag: None,
+        auth: None,
+        access_version: None,
+    };
     match load_auth(&st, &session, &ctx).await {
         Ok(Some((auth, version))) => {
             ctx.auth = Some(auth);
@@ -236,7 +272,12 @@ fn forbidden_page(request_id: &str) -> Response {
          <body><main><h1>You don't have permission to open this page.</h1>\
          <p>If you need it, ask an administrator. Request id: {request_id}</p><p><a href=\"/\">Go to the start page</a></p></main></body></html>"
     );
-    (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 /// The session's sign-in state and the employee's access version, or none
@@ -249,11 +290,15 @@ async fn load_auth(st: &AppState, session: &Session, ctx: &RequestCtx) -> Result
     let id_hash = session.id().map(|id| session_store::id_hash(&id)).unwrap_or_default();
     let state = st.config.session.state(auth.created_at, auth.last_seen, now);
     if state != crate::domain::session_policy::SessionState::Live {
-        auth::expire_session(st, &id_hash, Some(auth.user_id), state.reason(), Some(ctx)).await.map_err(|e| e.to_string())?;
+        auth::expire_session(st, &id_hash, Some(auth.user_id), state.reason(), Some(ctx))
+            .await
+            .map_err(|e| e.to_string())?;
         session.clear().await;
         return Ok(None);
     }
-    let user = super::users::by_id(&st.db.pool, auth.user_id).await.map_err(|e| e.to_string())?;
+    let user = super::users::by_id(&st.db.pool, auth.user_id)
+        .await
+        .map_err(|e| e.to_string())?;
     let Some(user) = user.filter(|u| u.is_active()) else {
         let _ = session.delete().await;
         return Ok(None);
@@ -293,7 +338,13 @@ mod tests {
     use super::*;
 
     fn at(stage: Stage) -> AuthState {
-        AuthState { user_id: 1, stage, created_at: 0, last_seen: 0, mfa_at: None }
+        AuthState {
+            user_id: 1,
+            stage,
+            created_at: 0,
+            last_seen: 0,
+            mfa_at: None,
+        }
     }
 
     #[test]
@@ -306,7 +357,10 @@ mod tests {
         assert_eq!(page_redirect("/", Some(&at(Stage::NeedsCode))), Some("/mfa"));
         assert_eq!(page_redirect("/mfa/recovery", Some(&at(Stage::NeedsCode))), None);
         assert_eq!(page_redirect("/mfa/enrol", Some(&at(Stage::NeedsCode))), Some("/mfa"));
-        assert_eq!(page_redirect("/activity", Some(&at(Stage::NeedsEnrolment))), Some("/mfa/enrol"));
+        assert_eq!(
+            page_redirect("/activity", Some(&at(Stage::NeedsEnrolment))),
+            Some("/mfa/enrol")
+        );
         assert_eq!(page_redirect("/mfa/enrol", Some(&at(Stage::NeedsEnrolment))), None);
         assert_eq!(page_redirect("/", Some(&at(Stage::Full))), None);
         assert_eq!(page_redirect("/signin", Some(&at(Stage::Full))), Some("/"));

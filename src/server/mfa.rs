@@ -26,7 +26,11 @@ pub fn base32(secret: &[u8]) -> String {
 
 /// The base32 key in groups of four, easier to type.
 pub fn grouped(key: &str) -> String {
-    key.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).unwrap_or_default()).collect::<Vec<_>>().join(" ")
+    key.as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// An SVG image of a QR code for `data`, with a quiet zone, black on white.
@@ -76,7 +80,13 @@ mod tests {
     #[test]
     fn rfc6238_vectors() {
         let secret = b"12345678901234567890";
-        for (time, expected8) in [(59u64, "94287082"), (1111111109, "07081804"), (1111111111, "14050471"), (1234567890, "89005924"), (2000000000, "69279037")] {
+        for (time, expected8) in [
+            (59u64, "94287082"),
+            (1111111109, "07081804"),
+            (1111111111, "14050471"),
+            (1234567890, "89005924"),
+            (2000000000, "69279037"),
+        ] {
             let step = (time / 30) as i64;
             assert_eq!(code_for_step(secret, step), expected8[2..], "time {time}");
         }

@@ -2,8 +2,8 @@
 
 pub mod access;
 pub mod access_cache;
-pub mod alerts;
 pub mod activity;
+pub mod alerts;
 pub mod api_v1;
 pub mod audit_console;
 pub mod audit_log;
@@ -25,8 +25,8 @@ pub mod scim;
 pub mod seed;
 pub mod service;
 pub mod session_store;
-pub mod startup;
 pub mod sso;
+pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod users;

@@ -20,14 +20,23 @@ pub struct Recipient {
 }
 
 /// Active employees whose permissions at `now` pass `wanted`.
-async fn active_where(st: &AppState, now: Millis, wanted: impl Fn(i64, PermissionSet) -> bool) -> Result<Vec<Recipient>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, email FROM users WHERE status = 'active' ORDER BY id").fetch_all(&st.db.pool).await?;
+async fn active_where(
+    st: &AppState,
+    now: Millis,
+    wanted: impl Fn(i64, PermissionSet) -> bool,
+) -> Result<Vec<Recipient>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, email FROM users WHERE status = 'active' ORDER BY id")
+        .fetch_all(&st.db.pool)
+        .await?;
     let mut out = Vec::new();
     for r in &rows {
         let id: i64 = r.try_get("id")?;
         let perms = access::permissions_at(&st.db.pool, id, now).await?;
         if wanted(id, perms) {
-            out.push(Recipient { id, email: text(r, "email")? });
+            out.push(Recipient {
+                id,
+                email: text(r, "email")?,
+            });
         }
     }
     Ok(out)
@@ -39,30 +48,69 @@ fn auditor(p: PermissionSet) -> bool {
 
 /// Who may approve a request: its named approvers, or holders of
 /// `requests:approve`; never the requester, never an auditor.
-pub async fn approvers(st: &AppState, requester: i64, named: &[i64], now: Millis) -> Result<Vec<Recipient>, sqlx::Error> {
+pub async fn approvers(
+    st: &AppState,
+    requester: i64,
+    named: &[i64],
+    now: Millis,
+) -> Result<Vec<Recipient>, sqlx::Error> {
     active_where(st, now, |id, p| {
-        id != requester && !auditor(p) && if named.is_empty() { p.contains(Permission::RequestsApprove) } else { named.contains(&id) }
+        id != requester
+            && !auditor(p)
+            && if named.is_empty() {
+                p.contains(Permission::RequestsApprove)
+            } else {
+                named.contains(&id)
+            }
     })
     .await
 }
 
 /// Administrators and auditors (break-glass), except `but`.
 pub async fn admins_and_auditors(st: &AppState, but: i64, now: Millis) -> Result<Vec<Recipient>, sqlx::Error> {
-    active_where(st, now, |id, p| id != but && (p.contains(Permission::EmployeesManage) || auditor(p))).await
+    active_where(st, now, |id, p| {
+        id != but && (p.contains(Permission::EmployeesManage) || auditor(p))
+    })
+    .await
 }
 
 /// One employee (read on the caller's connection, so inside its transaction).
-pub async fn person<'e>(ex: impl sqlx::Executor<'e, Database = sqlx::Any>, id: i64) -> Result<Vec<Recipient>, sqlx::Error> {
-    let row = sqlx::query("SELECT id, email FROM users WHERE id = ?").bind(id).fetch_optional(ex).await?;
-    row.map(|r| Ok(Recipient { id: r.try_get("id")?, email: text(&r, "email")? })).into_iter().collect()
+pub async fn person<'e>(
+    ex: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: i64,
+) -> Result<Vec<Recipient>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, email FROM users WHERE id = ?")
+        .bind(id)
+        .fetch_optional(ex)
+        .await?;
+    row.map(|r| {
+        Ok(Recipient {
+            id: r.try_get("id")?,
+            email: text(&r, "email")?,
+        })
+    })
+    .into_iter()
+    .collect()
 }
 
 /// Writes the notification for each recipient, in the caller's
 /// transaction: in-app always, one email each when SMTP is configured,
 /// and one message to the chat webhook when that is.
-pub async fn queue(tx: &mut WriteTx, st: &AppState, now: Millis, to: &[Recipient], subject: &str, link: &str) -> Result<(), sqlx::Error> {
+pub async fn queue(
+    tx: &mut WriteTx,
+    st: &AppState,
+    now: Millis,
+    to: &[Recipient],
+    subject: &str,
+    link: &str,
+) -> Result<(), sqlx::Error> {
     let subject = notify::subject(subject);
-    let url = st.config.public_url.join(link).map(|u| u.to_string()).unwrap_or_else(|_| link.to_owned());
+    let url = st
+        .config
+        .public_url
+        .join(link)
+        .map(|u| u.to_string())
+        .unwrap_or_else(|_| link.to_owned());
     for r in to {
         sqlx::query("INSERT INTO notifications (user_id, subject, link, created_at) VALUES (?, ?, ?, ?)")
             .bind(r.id)
@@ -72,7 +120,15 @@ pub async fn queue(tx: &mut WriteTx, st: &AppState, now: Millis, to: &[Recipient
             .execute(&mut ***tx)
             .await?;
         if st.config.smtp.is_some() {
-            outbox(tx, "email", &r.email, &subject, &notify::email_body(&subject, &url), now).await?;
+            outbox(
+                tx,
+                "email",
+                &r.email,
+                &subject,
+                &notify::email_body(&subject, &url),
+                now,
+            )
+            .await?;
         }
     }
     if st.config.notify_webhook.is_some() && !to.is_empty() {
@@ -81,7 +137,14 @@ pub async fn queue(tx: &mut WriteTx, st: &AppState, now: Millis, to: &[Recipient
     Ok(())
 }
 
-async fn outbox(tx: &mut WriteTx, channel: &str, recipient: &str, subject: &str, body: &str, now: Millis) -> Result<(), sqlx::Error> {
+async fn outbox(
+    tx: &mut WriteTx,
+    channel: &str,
+    recipient: &str,
+    subject: &str,
+    body: &str,
+    now: Millis,
+) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO notification_outbox (channel, recipient, subject, body, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(channel)
         .bind(recipient)
@@ -96,10 +159,12 @@ async fn outbox(tx: &mut WriteTx, channel: &str, recipient: &str, subject: &str,
 
 /// The signed-in employee's notifications, newest first.
 pub async fn mine(st: &AppState, user_id: i64) -> Result<Vec<NotificationView>, AppError> {
-    let rows = sqlx::query("SELECT id, subject, link, created_at, read_at FROM notifications WHERE user_id = ? ORDER BY id DESC LIMIT 50")
-        .bind(user_id)
-        .fetch_all(&st.db.pool)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT id, subject, link, created_at, read_at FROM notifications WHERE user_id = ? ORDER BY id DESC LIMIT 50",
+    )
+    .bind(user_id)
+    .fetch_all(&st.db.pool)
+    .await?;
     rows.iter()
         .map(|r| {
             Ok(NotificationView {
@@ -115,11 +180,19 @@ pub async fn mine(st: &AppState, user_id: i64) -> Result<Vec<NotificationView>, 
 }
 
 pub async fn unread(st: &AppState, user_id: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT COUNT(*) AS n FROM notifications WHERE user_id = ? AND read_at IS NULL").bind(user_id).fetch_one(&st.db.pool).await?.try_get("n")
+    sqlx::query("SELECT COUNT(*) AS n FROM notifications WHERE user_id = ? AND read_at IS NULL")
+        .bind(user_id)
+        .fetch_one(&st.db.pool)
+        .await?
+        .try_get("n")
 }
 
 pub async fn mark_read(st: &AppState, user_id: i64) -> Result<(), AppError> {
-    sqlx::query("UPDATE notifications SET read_at = ? WHERE user_id = ? AND read_at IS NULL").bind(st.clock.now()).bind(user_id).execute(&st.db.pool).await?;
+    sqlx::query("UPDATE notifications SET read_at = ? WHERE user_id = ? AND read_at IS NULL")
+        .bind(st.clock.now())
+        .bind(user_id)
+        .execute(&st.db.pool)
+        .await?;
     Ok(())
 }
 
@@ -144,12 +217,29 @@ pub async fn remind(st: &AppState) -> Result<usize, sqlx::Error> {
             continue;
         }
         let role = text(r, "role")?;
-        let role_name = catalogue.iter().find(|c| c.key == role).map(|c| c.name.clone()).unwrap_or(role);
+        let role_name = catalogue
+            .iter()
+            .find(|c| c.key == role)
+            .map(|c| c.name.clone())
+            .unwrap_or(role);
         let to = person(&st.db.pool, r.try_get("requester_id")?).await?;
         let mut tx = st.db.begin_write().await?;
-        let claimed = sqlx::query("UPDATE elevation_requests SET reminded_at = ? WHERE id = ? AND reminded_at IS NULL").bind(now).bind(id).execute(&mut **tx).await?.rows_affected();
+        let claimed = sqlx::query("UPDATE elevation_requests SET reminded_at = ? WHERE id = ? AND reminded_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
         if claimed == 1 {
-            queue(&mut tx, st, now, &to, &notify::reminder(&role_name, id, &super::activity::format_time(end)), "/requests").await?;
+            queue(
+                &mut tx,
+                st,
+                now,
+                &to,
+                &notify::reminder(&role_name, id, &super::activity::format_time(end)),
+                "/requests",
+            )
+            .await?;
             n += 1;
         }
         tx.commit().await?;
@@ -185,7 +275,11 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
         let now = st.clock.now();
         match result {
             Ok(()) => {
-                sqlx::query("UPDATE notification_outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?").bind(now).bind(id).execute(&st.db.pool).await?;
+                sqlx::query("UPDATE notification_outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&st.db.pool)
+                    .await?;
                 delivered += 1;
             }
             Err(problem) => {
@@ -205,13 +299,21 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
 
 async fn post_webhook(st: &AppState, body: &str) -> Result<(), String> {
     use secrecy::ExposeSecret;
-    let Some(url) = st.config.notify_webhook.as_ref() else { return Err("no webhook configured".into()) };
+    let Some(url) = st.config.notify_webhook.as_ref() else {
+        return Err("no webhook configured".into());
+    };
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(5))
         .build()
         .map_err(|_| "could not build the HTTP client".to_owned())?;
-    match client.post(url.expose_secret()).header("content-type", "application/json").body(body.to_owned()).send().await {
+    match client
+        .post(url.expose_secret())
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+    {
         Ok(resp) if resp.status().is_success() => Ok(()),
         Ok(resp) => Err(format!("status {}", resp.status())),
         Err(e) if e.is_timeout() => Err("timed out".into()),
@@ -222,8 +324,13 @@ async fn post_webhook(st: &AppState, body: &str) -> Result<(), String> {
 async fn send_email(st: &AppState, to: &str, subject: &str, body: &str) -> Result<(), String> {
     use lettre::{message::Mailbox, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
     use secrecy::ExposeSecret;
-    let Some(smtp) = st.config.smtp.as_ref() else { return Err("no SMTP server configured".into()) };
-    let from: Mailbox = smtp.from.parse().map_err(|_| "the sender address is invalid".to_owned())?;
+    let Some(smtp) = st.config.smtp.as_ref() else {
+        return Err("no SMTP server configured".into());
+    };
+    let from: Mailbox = smtp
+        .from
+        .parse()
+        .map_err(|_| "the sender address is invalid".to_owned())?;
     let to: Mailbox = to.parse().map_err(|_| "the recipient address is invalid".to_owned())?;
     let message = Message::builder()
         .from(from)

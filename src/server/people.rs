@@ -47,8 +47,17 @@ struct Person {
 async fn people(st: &AppState, id: Option<i64>) -> Result<Vec<Person>, sqlx::Error> {
     let base = "SELECT id, display_name, email, department, status, totp_secret_enc, offboard_at, status_reason, offboarded_at, offboarded_by FROM users";
     let rows = match id {
-        Some(id) => sqlx::query(&format!("{base} WHERE id = ?")).bind(id).fetch_all(&st.db.pool).await?,
-        None => sqlx::query(&format!("{base} ORDER BY display_name")).fetch_all(&st.db.pool).await?,
+        Some(id) => {
+            sqlx::query(&format!("{base} WHERE id = ?"))
+                .bind(id)
+                .fetch_all(&st.db.pool)
+                .await?
+        }
+        None => {
+            sqlx::query(&format!("{base} ORDER BY display_name"))
+                .fetch_all(&st.db.pool)
+                .await?
+        }
     };
     rows.iter()
         .map(|r| {
@@ -91,7 +100,16 @@ fn row_view(p: &Person, role_keys: &[String], roles: &[roles::RoleDef]) -> Emplo
         email: p.email.clone(),
         department: p.department.clone(),
         status: p.status.clone(),
-        roles: role_keys.iter().map(|k| roles.iter().find(|r| &r.key == k).map(|r| r.name.clone()).unwrap_or_else(|| k.clone())).collect(),
+        roles: role_keys
+            .iter()
+            .map(|k| {
+                roles
+                    .iter()
+                    .find(|r| &r.key == k)
+                    .map(|r| r.name.clone())
+                    .unwrap_or_else(|| k.clone())
+            })
+            .collect(),
         mfa: p.mfa,
         offboard_at: p.offboard_at.map(format_time),
     }
@@ -138,8 +156,15 @@ pub async fn list(st: &AppState, f: &Filter) -> Result<Vec<EmployeeRow>, AppErro
         .collect())
 }
 
-async fn checklist(st: &AppState, user_id: i64, names: &HashMap<i64, String>) -> Result<Vec<ChecklistEntry>, sqlx::Error> {
-    let rows = sqlx::query("SELECT item, done_by, done_at FROM offboarding_checklist WHERE user_id = ?").bind(user_id).fetch_all(&st.db.pool).await?;
+async fn checklist(
+    st: &AppState,
+    user_id: i64,
+    names: &HashMap<i64, String>,
+) -> Result<Vec<ChecklistEntry>, sqlx::Error> {
+    let rows = sqlx::query("SELECT item, done_by, done_at FROM offboarding_checklist WHERE user_id = ?")
+        .bind(user_id)
+        .fetch_all(&st.db.pool)
+        .await?;
     let mut done: HashMap<String, (i64, i64)> = HashMap::new();
     for r in &rows {
         done.insert(text(r, "item")?, (r.try_get("done_by")?, r.try_get("done_at")?));
@@ -157,26 +182,31 @@ async fn checklist(st: &AppState, user_id: i64, names: &HashMap<i64, String>) ->
 
 pub async fn detail(st: &AppState, p: &Principal, user_id: i64) -> Result<EmployeeDetail, AppError> {
     let now = st.clock.now();
-    let person = people(st, Some(user_id)).await?.into_iter().next().ok_or(AppError::NotFound)?;
+    let person = people(st, Some(user_id))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(AppError::NotFound)?;
     let all_roles = access::all_roles(&st.db.pool).await?;
     let names = access::names(&st.db.pool).await?;
     let records = grants::user_grant_records(st, user_id).await?;
     let status = Status::parse(&person.status).unwrap_or(Status::Suspended);
     let gs: Vec<_> = records.iter().map(|r| r.grant.clone()).collect();
     let active_keys: Vec<String> = gs.iter().filter(|g| g.is_active(now)).map(|g| g.role.clone()).collect();
-    let sessions = sqlx::query("SELECT id_hash, created_at, last_seen FROM sessions WHERE user_id = ? ORDER BY last_seen DESC")
-        .bind(user_id)
-        .fetch_all(&st.db.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(SessionInfo {
-                tag: text(r, "id_hash")?.chars().take(8).collect(),
-                started: format_time(r.try_get("created_at")?),
-                last_seen: format_time(r.try_get("last_seen")?),
+    let sessions =
+        sqlx::query("SELECT id_hash, created_at, last_seen FROM sessions WHERE user_id = ? ORDER BY last_seen DESC")
+            .bind(user_id)
+            .fetch_all(&st.db.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(SessionInfo {
+                    tag: text(r, "id_hash")?.chars().take(8).collect(),
+                    started: format_time(r.try_get("created_at")?),
+                    last_seen: format_time(r.try_get("last_seen")?),
+                })
             })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
     let invitation_expires_at: Option<i64> = sqlx::query(
         "SELECT MAX(expires_at) AS e FROM invitations WHERE user_id = ? AND used_at IS NULL AND cancelled_at IS NULL AND expires_at > ?",
     )
@@ -206,7 +236,9 @@ pub async fn detail(st: &AppState, p: &Principal, user_id: i64) -> Result<Employ
 /// The signed-in employee's own permissions and grants.
 pub async fn my_access(st: &AppState, user_id: i64) -> Result<MyAccessView, AppError> {
     let now = st.clock.now();
-    let status = access::status_of(&st.db.pool, user_id).await?.ok_or(AppError::NotFound)?;
+    let status = access::status_of(&st.db.pool, user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let all_roles = access::all_roles(&st.db.pool).await?;
     let names = access::names(&st.db.pool).await?;
     let records = grants::user_grant_records(st, user_id).await?;
@@ -236,14 +268,16 @@ fn invitation_link(st: &AppState, token: &str) -> String {
 
 async fn new_invitation(tx: &mut WriteTx, user_id: i64, by: i64, now: Millis) -> Result<String, sqlx::Error> {
     let token = crypto::random_token(32);
-    sqlx::query("INSERT INTO invitations (user_id, token_hash, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(user_id)
-        .bind(crypto::sha256_hex(token.as_bytes()))
-        .bind(by)
-        .bind(now)
-        .bind(now + auth::INVITATION_LIFETIME)
-        .execute(&mut ***tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO invitations (user_id, token_hash, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(user_id)
+    .bind(crypto::sha256_hex(token.as_bytes()))
+    .bind(by)
+    .bind(now)
+    .bind(now + auth::INVITATION_LIFETIME)
+    .execute(&mut ***tx)
+    .await?;
     Ok(token)
 }
 
@@ -263,27 +297,39 @@ pub async fn onboard(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Onbo
         access::deny(st, ctx, &[Permission::AccessGrant], "onboard_employee.roles").await?;
         return Err(AppError::Forbidden);
     }
-    let reason = if input.reason.trim().is_empty() { "onboarding".to_owned() } else { rules::check_reason(&input.reason)? };
+    let reason = if input.reason.trim().is_empty() {
+        "onboarding".to_owned()
+    } else {
+        rules::check_reason(&input.reason)?
+    };
     let mut tx = st.db.begin_write().await?;
     if users::by_email(&mut **tx, email.as_str()).await?.is_some() {
         return Err(AppError::Conflict("An employee with this email already exists.".into()));
     }
     let user_id = users::insert(
         &mut tx,
-        users::NewUser { email: email.as_str(), display_name: name.as_str(), department: &input.department, password_hash: None, status: "invited" },
+        users::NewUser {
+            email: email.as_str(),
+            display_name: name.as_str(),
+            department: &input.department,
+            password_hash: None,
+            status: "invited",
+        },
         now,
     )
     .await?;
     audit_log::append(
         &mut tx,
         now,
-        vec![NewEvent::new("employee.onboarded", Outcome::Success, ctx.actor()).target("user", user_id).details(json!({
-            "email": email.as_str(),
-            "department": input.department,
-            "initial_roles": input.roles,
-            "before": null,
-            "after": { "status": "invited" },
-        }))],
+        vec![NewEvent::new("employee.onboarded", Outcome::Success, ctx.actor())
+            .target("user", user_id)
+            .details(json!({
+                "email": email.as_str(),
+                "department": input.department,
+                "initial_roles": input.roles,
+                "before": null,
+                "after": { "status": "invited" },
+            }))],
     )
     .await?;
     for role in &input.roles {
@@ -300,24 +346,37 @@ pub async fn onboard(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Onbo
     )
     .await?;
     tx.commit().await?;
-    Ok(Invited { user_id, link: invitation_link(st, &token), expires_at: format_time(now + auth::INVITATION_LIFETIME) })
+    Ok(Invited {
+        user_id,
+        link: invitation_link(st, &token),
+        expires_at: format_time(now + auth::INVITATION_LIFETIME),
+    })
 }
 
 /// A new invitation link for an employee who has not accepted yet; the old
 /// link stops working.
-pub async fn reissue_invitation(st: &AppState, ctx: &RequestCtx, p: &Principal, user_id: i64) -> Result<Invited, AppError> {
+pub async fn reissue_invitation(
+    st: &AppState,
+    ctx: &RequestCtx,
+    p: &Principal,
+    user_id: i64,
+) -> Result<Invited, AppError> {
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
     let user = users::by_id(&mut **tx, user_id).await?.ok_or(AppError::NotFound)?;
     if user.status != "invited" {
-        return Err(AppError::Conflict("Only an employee who has not accepted the invitation can get a new link.".into()));
+        return Err(AppError::Conflict(
+            "Only an employee who has not accepted the invitation can get a new link.".into(),
+        ));
     }
-    let cancelled = sqlx::query("UPDATE invitations SET cancelled_at = ? WHERE user_id = ? AND used_at IS NULL AND cancelled_at IS NULL")
-        .bind(now)
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+    let cancelled = sqlx::query(
+        "UPDATE invitations SET cancelled_at = ? WHERE user_id = ? AND used_at IS NULL AND cancelled_at IS NULL",
+    )
+    .bind(now)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
     let token = new_invitation(&mut tx, user_id, p.user_id, now).await?;
     audit_log::append(
         &mut tx,
@@ -328,7 +387,11 @@ pub async fn reissue_invitation(st: &AppState, ctx: &RequestCtx, p: &Principal, 
     )
     .await?;
     tx.commit().await?;
-    Ok(Invited { user_id, link: invitation_link(st, &token), expires_at: format_time(now + auth::INVITATION_LIFETIME) })
+    Ok(Invited {
+        user_id,
+        link: invitation_link(st, &token),
+        expires_at: format_time(now + auth::INVITATION_LIFETIME),
+    })
 }
 
 // ---------------------------------------------------------------- suspension
@@ -339,20 +402,41 @@ async fn deactivation_check(tx: &mut WriteTx, actor_id: i64, user_id: i64, now: 
     Ok(())
 }
 
-async fn denied(st: &AppState, ctx: &RequestCtx, action: &str, user_id: i64, e: AppError) -> Result<AppError, AppError> {
-    audit_log::record(&st.db, st.clock.now(), NewEvent::new(action, Outcome::Denied, ctx.actor()).target("user", user_id).reason(e.to_string()))
-        .await?;
+async fn denied(
+    st: &AppState,
+    ctx: &RequestCtx,
+    action: &str,
+    user_id: i64,
+    e: AppError,
+) -> Result<AppError, AppError> {
+    audit_log::record(
+        &st.db,
+        st.clock.now(),
+        NewEvent::new(action, Outcome::Denied, ctx.actor())
+            .target("user", user_id)
+            .reason(e.to_string()),
+    )
+    .await?;
     Ok(e)
 }
 
 /// Blocks sign-in and ends every session; grants stay.
-pub async fn suspend(st: &AppState, ctx: &RequestCtx, p: &Principal, user_id: i64, reason: &str) -> Result<(), AppError> {
+pub async fn suspend(
+    st: &AppState,
+    ctx: &RequestCtx,
+    p: &Principal,
+    user_id: i64,
+    reason: &str,
+) -> Result<(), AppError> {
     let now = st.clock.now();
     let reason = rules::check_reason(reason)?;
     let mut tx = st.db.begin_write().await?;
     let user = users::by_id(&mut **tx, user_id).await?.ok_or(AppError::NotFound)?;
     if user.status != "active" && user.status != "invited" {
-        return Err(AppError::Conflict(format!("This employee is {}; only active or invited employees can be suspended.", user.status)));
+        return Err(AppError::Conflict(format!(
+            "This employee is {}; only active or invited employees can be suspended.",
+            user.status
+        )));
     }
     if let Err(e) = deactivation_check(&mut tx, p.user_id, user_id, now).await {
         drop(tx);
@@ -369,11 +453,14 @@ pub async fn suspend(st: &AppState, ctx: &RequestCtx, p: &Principal, user_id: i6
     audit_log::append(
         &mut tx,
         now,
-        vec![NewEvent::new("employee.suspended", Outcome::Success, ctx.actor()).target("user", user_id).reason(reason).details(json!({
-            "sessions_ended": ended,
-            "before": { "status": user.status },
-            "after": { "status": "suspended" },
-        }))],
+        vec![NewEvent::new("employee.suspended", Outcome::Success, ctx.actor())
+            .target("user", user_id)
+            .reason(reason)
+            .details(json!({
+                "sessions_ended": ended,
+                "before": { "status": user.status },
+                "after": { "status": "suspended" },
+            }))],
     )
     .await?;
     tx.commit().await?;
@@ -385,13 +472,19 @@ pub async fn reactivate(st: &AppState, ctx: &RequestCtx, p: &Principal, user_id:
     let mut tx = st.db.begin_write().await?;
     let user = users::by_id(&mut **tx, user_id).await?.ok_or(AppError::NotFound)?;
     if user.status != "suspended" {
-        return Err(AppError::Conflict("Only a suspended employee can be reactivated.".into()));
+        return Err(AppError::Conflict(
+            "Only a suspended employee can be reactivated.".into(),
+        ));
     }
     if p.user_id == user_id {
         return Err(AppError::Refused(rules::RuleError::OwnAccess.to_string()));
     }
     // Someone suspended before accepting the invitation goes back to invited.
-    let back_to = if user.password_hash.is_some() { "active" } else { "invited" };
+    let back_to = if user.password_hash.is_some() {
+        "active"
+    } else {
+        "invited"
+    };
     sqlx::query("UPDATE users SET status = ?, status_reason = NULL, updated_at = ? WHERE id = ?")
         .bind(back_to)
         .bind(now)
@@ -429,19 +522,33 @@ pub fn parse_utc(input: &str) -> Result<Millis, AppError> {
     }
     // Browsers send seconds when the field's step asks for them.
     let with_seconds = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
-    let dt = time::PrimitiveDateTime::parse(s, &fmt).or_else(|_| time::PrimitiveDateTime::parse(s, &with_seconds)).map_err(|_| bad())?;
+    let dt = time::PrimitiveDateTime::parse(s, &fmt)
+        .or_else(|_| time::PrimitiveDateTime::parse(s, &with_seconds))
+        .map_err(|_| bad())?;
     Ok((dt.assume_utc().unix_timestamp_nanos() / 1_000_000) as Millis)
 }
 
 /// Offboards now, or schedules it. Needs the employee's email typed and a
 /// fresh authenticator code (step-up).
-pub async fn offboard(st: &AppState, ctx: &RequestCtx, session: &Session, p: &Principal, input: OffboardInput) -> Result<(), AppError> {
+pub async fn offboard(
+    st: &AppState,
+    ctx: &RequestCtx,
+    session: &Session,
+    p: &Principal,
+    input: OffboardInput,
+) -> Result<(), AppError> {
     let now = st.clock.now();
-    let user = users::by_id(&st.db.pool, input.user_id).await?.ok_or(AppError::NotFound)?;
+    let user = users::by_id(&st.db.pool, input.user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     offboarding::check_confirmation(&input.confirm_email, &user.email)?;
     let status = Status::parse(&user.status).ok_or_else(|| super::errors::internal("unknown status"))?;
     offboarding::check_offboardable(status)?;
-    let at = if input.at.trim().is_empty() { None } else { Some(parse_utc(&input.at)?) };
+    let at = if input.at.trim().is_empty() {
+        None
+    } else {
+        Some(parse_utc(&input.at)?)
+    };
     if let Some(at) = at {
         offboarding::check_schedule(at, now)?;
     }
@@ -464,14 +571,26 @@ pub async fn offboard(st: &AppState, ctx: &RequestCtx, session: &Session, p: &Pr
             audit_log::append(
                 &mut tx,
                 now,
-                vec![NewEvent::new("employee.offboarding_scheduled", Outcome::Success, ctx.actor())
-                    .target("user", user.id)
-                    .details(json!({ "at": at }))],
+                vec![
+                    NewEvent::new("employee.offboarding_scheduled", Outcome::Success, ctx.actor())
+                        .target("user", user.id)
+                        .details(json!({ "at": at })),
+                ],
             )
             .await?;
         }
         None => {
-            if !offboard_in(&mut tx, &ctx.actor(), Some(p.user_id), user.id, &user.status, "offboarding", now).await? {
+            if !offboard_in(
+                &mut tx,
+                &ctx.actor(),
+                Some(p.user_id),
+                user.id,
+                &user.status,
+                "offboarding",
+                now,
+            )
+            .await?
+            {
                 return Err(offboarding::OffboardError::AlreadyOffboarded.into());
             }
         }
@@ -489,7 +608,9 @@ pub async fn cancel_scheduled(st: &AppState, ctx: &RequestCtx, user_id: i64) -> 
         .await?
         .ok_or(AppError::NotFound)?;
     let Some(at) = row.try_get::<Option<i64>, _>("offboard_at")? else {
-        return Err(AppError::Conflict("No offboarding is scheduled for this employee.".into()));
+        return Err(AppError::Conflict(
+            "No offboarding is scheduled for this employee.".into(),
+        ));
     };
     sqlx::query("UPDATE users SET offboard_at = NULL, offboard_scheduled_by = NULL, updated_at = ? WHERE id = ?")
         .bind(now)
@@ -499,9 +620,11 @@ pub async fn cancel_scheduled(st: &AppState, ctx: &RequestCtx, user_id: i64) -> 
     audit_log::append(
         &mut tx,
         now,
-        vec![NewEvent::new("employee.offboarding_cancelled", Outcome::Success, ctx.actor())
-            .target("user", user_id)
-            .details(json!({ "before": { "at": at }, "after": { "at": null } }))],
+        vec![
+            NewEvent::new("employee.offboarding_cancelled", Outcome::Success, ctx.actor())
+                .target("user", user_id)
+                .details(json!({ "before": { "at": at }, "after": { "at": null } })),
+        ],
     )
     .await?;
     tx.commit().await?;
@@ -538,25 +661,28 @@ pub async fn offboard_in(
     }
     super::elevation::end_all_in(tx, actor, user_id, "offboarding", now).await?;
     let revoked = grants::revoke_all_in(tx, actor, actor_id, user_id, "offboarding", now).await?;
-    let invitations = sqlx::query("UPDATE invitations SET cancelled_at = ? WHERE user_id = ? AND used_at IS NULL AND cancelled_at IS NULL")
-        .bind(now)
-        .bind(user_id)
-        .execute(&mut ***tx)
-        .await?
-        .rows_affected();
+    let invitations = sqlx::query(
+        "UPDATE invitations SET cancelled_at = ? WHERE user_id = ? AND used_at IS NULL AND cancelled_at IS NULL",
+    )
+    .bind(now)
+    .bind(user_id)
+    .execute(&mut ***tx)
+    .await?
+    .rows_affected();
     let sessions = session_store::delete_all_for_user(tx, user_id).await?;
     audit_log::append(
         tx,
         now,
-        vec![NewEvent::new("employee.offboarded", Outcome::Success, actor.clone()).target("user", user_id).reason(reason.to_owned()).details(
-            json!({
+        vec![NewEvent::new("employee.offboarded", Outcome::Success, actor.clone())
+            .target("user", user_id)
+            .reason(reason.to_owned())
+            .details(json!({
                 "grants_revoked": revoked.iter().map(|(id, _)| id).collect::<Vec<_>>(),
                 "invitations_cancelled": invitations,
                 "sessions_ended": sessions,
                 "before": { "status": status_before, "roles": revoked.iter().map(|(_, r)| r).collect::<Vec<_>>() },
                 "after": { "status": "offboarded", "roles": [] },
-            }),
-        )],
+            }))],
     )
     .await?;
     Ok(true)
@@ -577,7 +703,10 @@ pub async fn sweep_scheduled(st: &AppState) -> Result<usize, sqlx::Error> {
         let mut tx = st.db.begin_write().await?;
         let admins = access::active_admin_ids(&mut **tx, now).await?;
         if rules::is_last_admin(user_id, admins.contains(&user_id), admins.len()) {
-            sqlx::query("UPDATE users SET offboard_at = NULL WHERE id = ?").bind(user_id).execute(&mut **tx).await?;
+            sqlx::query("UPDATE users SET offboard_at = NULL WHERE id = ?")
+                .bind(user_id)
+                .execute(&mut **tx)
+                .await?;
             audit_log::append(
                 &mut tx,
                 now,
@@ -587,7 +716,10 @@ pub async fn sweep_scheduled(st: &AppState) -> Result<usize, sqlx::Error> {
             )
             .await?;
         } else {
-            let actor = Actor { user_agent: Some("scheduled offboarding".into()), ..Actor::default() };
+            let actor = Actor {
+                user_agent: Some("scheduled offboarding".into()),
+                ..Actor::default()
+            };
             if offboard_in(&mut tx, &actor, by, user_id, &status, "scheduled offboarding", now).await? {
                 done += 1;
             }
@@ -597,7 +729,13 @@ pub async fn sweep_scheduled(st: &AppState) -> Result<usize, sqlx::Error> {
     Ok(done)
 }
 
-pub async fn mark_checklist(st: &AppState, ctx: &RequestCtx, p: &Principal, user_id: i64, item: &str) -> Result<(), AppError> {
+pub async fn mark_checklist(
+    st: &AppState,
+    ctx: &RequestCtx,
+    p: &Principal,
+    user_id: i64,
+    item: &str,
+) -> Result<(), AppError> {
     let Some(label) = offboarding::checklist_label(item) else {
         return Err(AppError::Validation("Unknown checklist item.".into()));
     };
@@ -605,7 +743,9 @@ pub async fn mark_checklist(st: &AppState, ctx: &RequestCtx, p: &Principal, user
     let mut tx = st.db.begin_write().await?;
     let user = users::by_id(&mut **tx, user_id).await?.ok_or(AppError::NotFound)?;
     if user.status != "offboarded" {
-        return Err(AppError::Conflict("The checklist starts once the employee is offboarded.".into()));
+        return Err(AppError::Conflict(
+            "The checklist starts once the employee is offboarded.".into(),
+        ));
     }
     let exists = sqlx::query("SELECT done_at FROM offboarding_checklist WHERE user_id = ? AND item = ?")
         .bind(user_id)
@@ -637,7 +777,11 @@ pub async fn mark_checklist(st: &AppState, ctx: &RequestCtx, p: &Principal, user
 pub async fn offboarding_report(st: &AppState) -> Result<Vec<OffboardingRow>, AppError> {
     let names = access::names(&st.db.pool).await?;
     let mut out = Vec::new();
-    for p in people(st, None).await?.into_iter().filter(|p| p.status == "offboarded" || p.offboard_at.is_some()) {
+    for p in people(st, None)
+        .await?
+        .into_iter()
+        .filter(|p| p.status == "offboarded" || p.offboard_at.is_some())
+    {
         out.push(OffboardingRow {
             id: p.id,
             checklist: checklist(st, p.id, &names).await?,
@@ -664,7 +808,12 @@ pub async fn grant_list(st: &AppState, filter: &str) -> Result<Vec<GrantInfo>, A
     );
     let rows = sqlx::query(&sql).bind(now).fetch_all(&st.db.pool).await?;
     let recs: Vec<_> = rows.iter().map(record_from_row).collect::<Result<_, _>>()?;
-    let critical = |role: &str| roles.iter().find(|r| r.key == role).is_some_and(|r| r.permissions.has_critical());
+    let critical = |role: &str| {
+        roles
+            .iter()
+            .find(|r| r.key == role)
+            .is_some_and(|r| r.permissions.has_critical())
+    };
     let keep = |r: &grants::GrantRecord| -> Result<bool, AppError> {
         let g = &r.grant;
         Ok(match filter {
@@ -695,8 +844,11 @@ pub async fn dashboard(st: &AppState) -> Result<DashboardView, AppError> {
         critical_standing: grant_list(st, "critical").await?.len() as i64,
         expiring_soon: grant_list(st, "expiring").await?.len() as i64,
         admins: access::active_admin_ids(&st.db.pool, now).await?.len() as i64,
-        offboarding: offboarding_report(st).await?.iter().filter(|r| r.status != "offboarded" || r.checklist.iter().any(|c| c.done_at.is_none())).count()
-            as i64,
+        offboarding: offboarding_report(st)
+            .await?
+            .iter()
+            .filter(|r| r.status != "offboarded" || r.checklist.iter().any(|c| c.done_at.is_none()))
+            .count() as i64,
         suspended: count(&|p| p.status == "suspended"),
         pending_approvals: grant_list(st, "pending").await?.len() as i64,
     })

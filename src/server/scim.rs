@@ -36,7 +36,8 @@ const CONTENT_TYPE: &str = "application/scim+json";
 
 fn respond(status: StatusCode, body: Value) -> Response {
     let mut r = (status, body.to_string()).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     r
 }
 
@@ -51,12 +52,19 @@ fn error(e: &ScimError) -> Response {
 }
 
 fn plain(status: u16, detail: impl Into<String>) -> ScimError {
-    ScimError { status, scim_type: None, detail: detail.into() }
+    ScimError {
+        status,
+        scim_type: None,
+        detail: detail.into(),
+    }
 }
 
 fn internal(ctx: &RequestCtx, e: impl std::fmt::Display) -> Response {
     tracing::error!(request_id = %ctx.request_id, error = %e, "scim error");
-    error(&plain(500, format!("Something went wrong on our side (request id {}).", ctx.request_id)))
+    error(&plain(
+        500,
+        format!("Something went wrong on our side (request id {}).", ctx.request_id),
+    ))
 }
 
 fn not_found() -> ScimError {
@@ -69,7 +77,8 @@ async fn authenticate(st: &AppState, ctx: &RequestCtx, headers: &HeaderMap) -> R
         Ok(p) => Ok(p),
         Err(ApiAuthError::Unauthenticated) => {
             let mut r = error(&plain(401, "A valid API token is required (Authorization: Bearer …)."));
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             Err(r)
         }
         Err(ApiAuthError::MissingScope) => Err(error(&plain(403, "This token does not have the scim scope."))),
@@ -115,7 +124,13 @@ fn stored(r: &sqlx::any::AnyRow) -> Result<Stored, sqlx::Error> {
 async fn load(tx: &mut WriteTx, id: &str) -> Result<Option<Stored>, sqlx::Error> {
     let Ok(id) = id.parse::<i64>() else { return Ok(None) };
     let sql = format!("SELECT {COLS} FROM users WHERE id = ? AND scim_deleted_at IS NULL");
-    sqlx::query(&sql).bind(id).fetch_optional(&mut ***tx).await?.as_ref().map(stored).transpose()
+    sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut ***tx)
+        .await?
+        .as_ref()
+        .map(stored)
+        .transpose()
 }
 
 fn rfc3339(ms: Millis) -> String {
@@ -166,18 +181,30 @@ pub struct ListParams {
 }
 
 /// `GET /scim/v2/Users[?filter=userName eq "…"][&startIndex=1&count=100]`.
-pub async fn list_users(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, Query(q): Query<ListParams>) -> Response {
+pub async fn list_users(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    Query(q): Query<ListParams>,
+) -> Response {
     if let Err(r) = authenticate(&st, &ctx, &headers).await {
         return r;
     }
     let number = |v: &Option<String>, default: i64, name: &str| -> Result<i64, ScimError> {
         match v.as_deref().map(str::trim) {
             None | Some("") => Ok(default),
-            Some(s) => s.parse::<i64>().map_err(|_| ScimError::bad("invalidValue", format!("{name} must be a whole number."))),
+            Some(s) => s
+                .parse::<i64>()
+                .map_err(|_| ScimError::bad("invalidValue", format!("{name} must be a whole number."))),
         }
     };
     let parsed = (|| -> Result<_, ScimError> {
-        let filter = q.filter.as_deref().filter(|f| !f.trim().is_empty()).map(scim::parse_filter).transpose()?;
+        let filter = q
+            .filter
+            .as_deref()
+            .filter(|f| !f.trim().is_empty())
+            .map(scim::parse_filter)
+            .transpose()?;
         // RFC 7644 3.4.2.4: below 1 counts as 1; a negative count as 0.
         let start = number(&q.start_index, 1, "startIndex")?.max(1);
         let count = number(&q.count, 100, "count")?.clamp(0, scim::MAX_PAGE as i64);
@@ -201,7 +228,8 @@ async fn list(st: &AppState, filter: Option<Filter>, start: i64, count: i64) -> 
         None => ("", None),
     };
     let total_sql = format!("SELECT COUNT(*) AS n FROM users WHERE scim_deleted_at IS NULL{clause}");
-    let page_sql = format!("SELECT {COLS} FROM users WHERE scim_deleted_at IS NULL{clause} ORDER BY id LIMIT ? OFFSET ?");
+    let page_sql =
+        format!("SELECT {COLS} FROM users WHERE scim_deleted_at IS NULL{clause} ORDER BY id LIMIT ? OFFSET ?");
     let mut total = sqlx::query(&total_sql);
     let mut page = sqlx::query(&page_sql);
     if let Some(a) = &arg {
@@ -210,7 +238,10 @@ async fn list(st: &AppState, filter: Option<Filter>, start: i64, count: i64) -> 
     }
     let total: i64 = total.fetch_one(&st.db.pool).await?.try_get("n")?;
     let rows = page.bind(count).bind(start - 1).fetch_all(&st.db.pool).await?;
-    let items = rows.iter().map(|r| stored(r).map(|u| resource(st, &u))).collect::<Result<Vec<_>, _>>()?;
+    let items = rows
+        .iter()
+        .map(|r| stored(r).map(|u| resource(st, &u)))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(json!({
         "schemas": [scim::LIST_SCHEMA],
         "totalResults": total,
@@ -221,11 +252,18 @@ async fn list(st: &AppState, filter: Option<Filter>, start: i64, count: i64) -> 
 }
 
 /// `GET /scim/v2/Users/{id}`.
-pub async fn get_user(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+pub async fn get_user(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     if let Err(r) = authenticate(&st, &ctx, &headers).await {
         return r;
     }
-    let Ok(n) = id.parse::<i64>() else { return error(&not_found()) };
+    let Ok(n) = id.parse::<i64>() else {
+        return error(&not_found());
+    };
     let sql = format!("SELECT {COLS} FROM users WHERE id = ? AND scim_deleted_at IS NULL");
     let row = match sqlx::query(&sql).bind(n).fetch_optional(&st.db.pool).await {
         Ok(r) => r,
@@ -260,7 +298,12 @@ impl From<ScimError> for Failure {
     }
 }
 
-async fn finish(st: &AppState, ctx: &RequestCtx, service: &ServicePrincipal, outcome: Result<Response, Failure>) -> Response {
+async fn finish(
+    st: &AppState,
+    ctx: &RequestCtx,
+    service: &ServicePrincipal,
+    outcome: Result<Response, Failure>,
+) -> Response {
     match outcome {
         Ok(r) => r,
         Err(Failure::Scim(e)) => error(&e),
@@ -280,16 +323,27 @@ async fn finish(st: &AppState, ctx: &RequestCtx, service: &ServicePrincipal, out
 }
 
 async fn email_taken(tx: &mut WriteTx, email: &str, except: Option<i64>) -> Result<bool, sqlx::Error> {
-    Ok(users::by_email(&mut ***tx, email).await?.is_some_and(|u| Some(u.id) != except))
+    Ok(users::by_email(&mut ***tx, email)
+        .await?
+        .is_some_and(|u| Some(u.id) != except))
 }
 
 fn taken() -> ScimError {
-    ScimError { status: 409, scim_type: Some("uniqueness"), detail: "An employee with this userName (email) already exists.".into() }
+    ScimError {
+        status: 409,
+        scim_type: Some("uniqueness"),
+        detail: "An employee with this userName (email) already exists.".into(),
+    }
 }
 
 /// `POST /scim/v2/Users`: an invited employee. They sign in through the
 /// identity provider, or an administrator sends them an invitation link.
-pub async fn create_user(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn create_user(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let service = match authenticate(&st, &ctx, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -298,10 +352,19 @@ pub async fn create_user(State(st): State<AppState>, Extension(ctx): Extension<R
     finish(&st, &ctx, &service, outcome).await
 }
 
-async fn create(st: &AppState, ctx: &RequestCtx, service: &ServicePrincipal, body: &Bytes) -> Result<Response, Failure> {
+async fn create(
+    st: &AppState,
+    ctx: &RequestCtx,
+    service: &ServicePrincipal,
+    body: &Bytes,
+) -> Result<Response, Failure> {
     let fields = scim::user_from_resource(&parse_body(body)?, None)?;
     if !fields.active {
-        return Err(ScimError::bad("invalidValue", "Create employees with active: true; setting active to false later offboards them.").into());
+        return Err(ScimError::bad(
+            "invalidValue",
+            "Create employees with active: true; setting active to false later offboards them.",
+        )
+        .into());
     }
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
@@ -310,11 +373,21 @@ async fn create(st: &AppState, ctx: &RequestCtx, service: &ServicePrincipal, bod
     }
     let id = users::insert(
         &mut tx,
-        users::NewUser { email: &fields.email, display_name: &fields.name, department: &fields.department, password_hash: None, status: "invited" },
+        users::NewUser {
+            email: &fields.email,
+            display_name: &fields.name,
+            department: &fields.department,
+            password_hash: None,
+            status: "invited",
+        },
         now,
     )
     .await?;
-    sqlx::query("UPDATE users SET scim_external_id = ? WHERE id = ?").bind(fields.external_id.as_deref()).bind(id).execute(&mut **tx).await?;
+    sqlx::query("UPDATE users SET scim_external_id = ? WHERE id = ?")
+        .bind(fields.external_id.as_deref())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     audit_log::append(
         &mut tx,
         now,
@@ -329,7 +402,9 @@ async fn create(st: &AppState, ctx: &RequestCtx, service: &ServicePrincipal, bod
         }))],
     )
     .await?;
-    let u = load(&mut tx, &id.to_string()).await?.ok_or_else(|| sqlx::Error::RowNotFound)?;
+    let u = load(&mut tx, &id.to_string())
+        .await?
+        .ok_or_else(|| sqlx::Error::RowNotFound)?;
     tx.commit().await?;
     let mut r = respond(StatusCode::CREATED, resource(st, &u));
     if let Ok(v) = HeaderValue::from_str(&location(st, id)) {
@@ -339,22 +414,40 @@ async fn create(st: &AppState, ctx: &RequestCtx, service: &ServicePrincipal, bod
 }
 
 /// `PUT /scim/v2/Users/{id}`: replaces what SCIM manages.
-pub async fn replace_user(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+pub async fn replace_user(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let service = match authenticate(&st, &ctx, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let outcome = change(&st, &ctx, &service, &id, |current| scim::user_from_resource(&parse_body(&body)?, Some(current))).await;
+    let outcome = change(&st, &ctx, &service, &id, |current| {
+        scim::user_from_resource(&parse_body(&body)?, Some(current))
+    })
+    .await;
     finish(&st, &ctx, &service, outcome).await
 }
 
 /// `PATCH /scim/v2/Users/{id}`: `active: false` offboards at once.
-pub async fn patch_user(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+pub async fn patch_user(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let service = match authenticate(&st, &ctx, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let outcome = change(&st, &ctx, &service, &id, |current| scim::apply_patch(current, &parse_body(&body)?)).await;
+    let outcome = change(&st, &ctx, &service, &id, |current| {
+        scim::apply_patch(current, &parse_body(&body)?)
+    })
+    .await;
     finish(&st, &ctx, &service, outcome).await
 }
 
@@ -371,12 +464,19 @@ async fn change(
     let new = new_fields(&current.fields)?;
     let old = &current.fields;
     if current.status == "offboarded" && new.active {
-        return Err(ScimError::bad("mutability", "This employee has been offboarded and cannot be reactivated; create a new employee instead.").into());
+        return Err(ScimError::bad(
+            "mutability",
+            "This employee has been offboarded and cannot be reactivated; create a new employee instead.",
+        )
+        .into());
     }
     if new.email != old.email && email_taken(&mut tx, &new.email, Some(current.id)).await? {
         return Err(taken().into());
     }
-    let profile_changed = new.email != old.email || new.name != old.name || new.department != old.department || new.external_id != old.external_id;
+    let profile_changed = new.email != old.email
+        || new.name != old.name
+        || new.department != old.department
+        || new.external_id != old.external_id;
     if profile_changed {
         sqlx::query("UPDATE users SET email = ?, display_name = ?, department = ?, scim_external_id = ?, updated_at = ? WHERE id = ?")
             .bind(&new.email)
@@ -400,7 +500,15 @@ async fn change(
         .await?;
     }
     if old.active && !new.active {
-        deprovision(&mut tx, ctx, service, &current, "deactivated by the identity provider (SCIM)", now).await?;
+        deprovision(
+            &mut tx,
+            ctx,
+            service,
+            &current,
+            "deactivated by the identity provider (SCIM)",
+            now,
+        )
+        .await?;
     }
     let u = load(&mut tx, id).await?.ok_or_else(|| sqlx::Error::RowNotFound)?;
     tx.commit().await?;
@@ -409,11 +517,23 @@ async fn change(
 
 /// The offboarding action's own work, unless the rules refuse (the last
 /// active administrator is never offboarded from outside).
-async fn deprovision(tx: &mut WriteTx, ctx: &RequestCtx, service: &ServicePrincipal, u: &Stored, reason: &str, now: Millis) -> Result<(), Failure> {
+async fn deprovision(
+    tx: &mut WriteTx,
+    ctx: &RequestCtx,
+    service: &ServicePrincipal,
+    u: &Stored,
+    reason: &str,
+    now: Millis,
+) -> Result<(), Failure> {
     let admins = access::active_admin_ids(&mut ***tx, now).await?;
     // A service is never the employee itself, so only the last-admin rule applies.
     if rules::is_last_admin(u.id, admins.contains(&u.id), admins.len()) {
-        let e = ScimError { status: 409, scim_type: None, detail: "This is the last active administrator; Gatehouse keeps them until another administrator exists.".into() };
+        let e = ScimError {
+            status: 409,
+            scim_type: None,
+            detail: "This is the last active administrator; Gatehouse keeps them until another administrator exists."
+                .into(),
+        };
         return Err(Failure::Refused(e, u.id, "employee.offboard"));
     }
     people::offboard_in(tx, &service.actor(ctx), None, u.id, &u.status, reason, now).await?;
@@ -422,7 +542,12 @@ async fn deprovision(tx: &mut WriteTx, ctx: &RequestCtx, service: &ServicePrinci
 
 /// `DELETE /scim/v2/Users/{id}`: offboards (if not already) and hides the
 /// employee from SCIM from then on; Gatehouse keeps the record and its history.
-pub async fn delete_user(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+pub async fn delete_user(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     let service = match authenticate(&st, &ctx, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -436,15 +561,30 @@ async fn delete(st: &AppState, ctx: &RequestCtx, service: &ServicePrincipal, id:
     let mut tx = st.db.begin_write().await?;
     let current = load(&mut tx, id).await?.ok_or_else(not_found)?;
     if current.status != "offboarded" {
-        deprovision(&mut tx, ctx, service, &current, "deleted by the identity provider (SCIM)", now).await?;
+        deprovision(
+            &mut tx,
+            ctx,
+            service,
+            &current,
+            "deleted by the identity provider (SCIM)",
+            now,
+        )
+        .await?;
     }
-    sqlx::query("UPDATE users SET scim_deleted_at = ?, updated_at = ? WHERE id = ?").bind(now).bind(now).bind(current.id).execute(&mut **tx).await?;
+    sqlx::query("UPDATE users SET scim_deleted_at = ?, updated_at = ? WHERE id = ?")
+        .bind(now)
+        .bind(now)
+        .bind(current.id)
+        .execute(&mut **tx)
+        .await?;
     audit_log::append(
         &mut tx,
         now,
-        vec![NewEvent::new("employee.scim_deleted", Outcome::Success, service.actor(ctx))
-            .target("user", current.id)
-            .details(json!({ "source": "scim", "service": service.name }))],
+        vec![
+            NewEvent::new("employee.scim_deleted", Outcome::Success, service.actor(ctx))
+                .target("user", current.id)
+                .details(json!({ "source": "scim", "service": service.name })),
+        ],
     )
     .await?;
     tx.commit().await?;
@@ -452,7 +592,11 @@ async fn delete(st: &AppState, ctx: &RequestCtx, service: &ServicePrincipal, id:
 }
 
 /// `GET /scim/v2/ServiceProviderConfig` (RFC 7643 5): what this endpoint supports.
-pub async fn service_provider_config(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap) -> Response {
+pub async fn service_provider_config(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(r) = authenticate(&st, &ctx, &headers).await {
         return r;
     }

@@ -70,7 +70,18 @@ pub async fn seed_demo(st: &AppState) -> Result<Vec<(String, &'static str, Strin
     let mut out = Vec::new();
     let mut admin_id = None;
     for (name, dept, role, email, password, hash) in people {
-        let id = users::insert(&mut tx, users::NewUser { email: &email, display_name: name, department: dept, password_hash: Some(&hash), status: "active" }, now).await?;
+        let id = users::insert(
+            &mut tx,
+            users::NewUser {
+                email: &email,
+                display_name: name,
+                department: dept,
+                password_hash: Some(&hash),
+                status: "active",
+            },
+            now,
+        )
+        .await?;
         users::insert_grant(&mut tx, id, role, admin_id, "demo company (seed-demo)", now).await?;
         if role == ADMIN {
             admin_id = Some(id);
@@ -81,14 +92,16 @@ pub async fn seed_demo(st: &AppState) -> Result<Vec<(String, &'static str, Strin
     audit_log::append(
         &mut tx,
         now,
-        vec![NewEvent::new("demo.seeded", Outcome::Success, Actor::default()).details(json!({
-            "users": out.len(),
-            "engineers": count(ENGINEER),
-            "support": count(SUPPORT),
-            "sales": count(SALES),
-            "admins": count(ADMIN),
-            "auditors": count(AUDITOR),
-        }))],
+        vec![
+            NewEvent::new("demo.seeded", Outcome::Success, Actor::default()).details(json!({
+                "users": out.len(),
+                "engineers": count(ENGINEER),
+                "support": count(SUPPORT),
+                "sales": count(SALES),
+                "admins": count(ADMIN),
+                "auditors": count(AUDITOR),
+            })),
+        ],
     )
     .await?;
     tx.commit().await?;
@@ -102,7 +115,10 @@ mod tests {
     #[test]
     fn the_company_from_the_brief() {
         let n = |r: &str| PEOPLE.iter().filter(|p| p.2 == r).count();
-        assert_eq!((n(ENGINEER), n(SUPPORT), n(SALES), n(ADMIN), n(AUDITOR)), (12, 3, 1, 1, 1));
+        assert_eq!(
+            (n(ENGINEER), n(SUPPORT), n(SALES), n(ADMIN), n(AUDITOR)),
+            (12, 3, 1, 1, 1)
+        );
         assert_eq!(email_for("Ryan O'Connell"), "ryan.oconnell@sunridge-solar.example");
         let mut emails: Vec<String> = PEOPLE.iter().map(|p| email_for(p.0)).collect();
         emails.sort();

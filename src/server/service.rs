@@ -26,7 +26,8 @@ fn check_name(name: &str) -> Result<String, AppError> {
     let n = name.trim();
     let ok = (2..=64).contains(&n.len())
         && n.starts_with(|c: char| c.is_ascii_lowercase())
-        && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !ok {
         return Err(AppError::Validation(
             "The name must be 2 to 64 characters: lower-case letters, digits and dashes, starting with a letter (e.g. customer-api).".into(),
@@ -41,9 +42,10 @@ fn scopes_list(scopes: &[Scope]) -> String {
 
 pub async fn list(st: &AppState) -> Result<Vec<ServiceAccountView>, AppError> {
     let names = access::names(&st.db.pool).await?;
-    let accounts = sqlx::query("SELECT id, name, scopes, created_by, created_at, disabled_at FROM service_accounts ORDER BY name")
-        .fetch_all(&st.db.pool)
-        .await?;
+    let accounts =
+        sqlx::query("SELECT id, name, scopes, created_by, created_at, disabled_at FROM service_accounts ORDER BY name")
+            .fetch_all(&st.db.pool)
+            .await?;
     let tokens = sqlx::query(
         "SELECT id, account_id, label, created_by, created_at, expires_at, revoked_at, last_used_at FROM api_tokens ORDER BY id DESC",
     )
@@ -54,7 +56,10 @@ pub async fn list(st: &AppState) -> Result<Vec<ServiceAccountView>, AppError> {
     for a in &accounts {
         let id: i64 = a.try_get("id")?;
         let mut views = Vec::new();
-        for t in tokens.iter().filter(|t| t.try_get::<i64, _>("account_id").ok() == Some(id)) {
+        for t in tokens
+            .iter()
+            .filter(|t| t.try_get::<i64, _>("account_id").ok() == Some(id))
+        {
             let expires_at: Option<i64> = t.try_get("expires_at")?;
             let revoked_at: Option<i64> = t.try_get("revoked_at")?;
             views.push(TokenView {
@@ -65,13 +70,24 @@ pub async fn list(st: &AppState) -> Result<Vec<ServiceAccountView>, AppError> {
                 expires_at: expires_at.map(format_time),
                 revoked_at: revoked_at.map(format_time),
                 last_used_at: t.try_get::<Option<i64>, _>("last_used_at")?.map(format_time),
-                usable: service::token_usable(&TokenState { expires_at, revoked_at, account_disabled: false }, now),
+                usable: service::token_usable(
+                    &TokenState {
+                        expires_at,
+                        revoked_at,
+                        account_disabled: false,
+                    },
+                    now,
+                ),
             });
         }
         out.push(ServiceAccountView {
             id,
             name: text(a, "name")?,
-            scopes: text(a, "scopes")?.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            scopes: text(a, "scopes")?
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             created: format_time(a.try_get("created_at")?),
             created_by: access::opt_name(&names, a.try_get("created_by")?),
             tokens: views,
@@ -82,7 +98,13 @@ pub async fn list(st: &AppState) -> Result<Vec<ServiceAccountView>, AppError> {
 
 /// Creates a service account; `by` is the administrator (none from the
 /// command line).
-pub async fn create_account(st: &AppState, actor: Actor, by: Option<i64>, name: &str, scopes: &[String]) -> Result<i64, AppError> {
+pub async fn create_account(
+    st: &AppState,
+    actor: Actor,
+    by: Option<i64>,
+    name: &str,
+    scopes: &[String],
+) -> Result<i64, AppError> {
     let name = check_name(name)?;
     let scopes = service::parse_scopes(scopes).map_err(|s| AppError::Validation(format!("Unknown scope \"{s}\".")))?;
     if scopes.is_empty() {
@@ -90,7 +112,10 @@ pub async fn create_account(st: &AppState, actor: Actor, by: Option<i64>, name: 
     }
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
-    let exists = sqlx::query("SELECT id FROM service_accounts WHERE name = ?").bind(&name).fetch_optional(&mut **tx).await?;
+    let exists = sqlx::query("SELECT id FROM service_accounts WHERE name = ?")
+        .bind(&name)
+        .fetch_optional(&mut **tx)
+        .await?;
     if exists.is_some() {
         return Err(AppError::Conflict("A service account with this name exists.".into()));
     }
@@ -123,7 +148,9 @@ pub async fn create_token(
 ) -> Result<(String, Option<Millis>), AppError> {
     let label = label.trim();
     if label.is_empty() || label.chars().count() > 100 || label.chars().any(char::is_control) {
-        return Err(AppError::Validation("Give the token a label of at most 100 characters (where it is used).".into()));
+        return Err(AppError::Validation(
+            "Give the token a label of at most 100 characters (where it is used).".into(),
+        ));
     }
     let now = st.clock.now();
     let expires_at = rules::parse_duration(expires_in)?.map(|d| now + d);
@@ -207,7 +234,12 @@ pub struct ServicePrincipal {
 
 impl ServicePrincipal {
     pub fn actor(&self, ctx: &RequestCtx) -> Actor {
-        Actor { user_id: None, session: Some(format!("svc:{}", self.name)), ip: ctx.ip.clone(), user_agent: ctx.user_agent.clone() }
+        Actor {
+            user_id: None,
+            session: Some(format!("svc:{}", self.name)),
+            ip: ctx.ip.clone(),
+            user_agent: ctx.user_agent.clone(),
+        }
     }
 }
 
@@ -228,16 +260,27 @@ impl From<sqlx::Error> for ApiAuthError {
 
 /// Checks `Authorization: Bearer …` for `scope`. Failures are recorded in
 /// the audit chain (without the token).
-pub async fn authenticate(st: &AppState, ctx: &RequestCtx, authorization: Option<&str>, scope: Scope) -> Result<ServicePrincipal, ApiAuthError> {
+pub async fn authenticate(
+    st: &AppState,
+    ctx: &RequestCtx,
+    authorization: Option<&str>,
+    scope: Scope,
+) -> Result<ServicePrincipal, ApiAuthError> {
     let now = st.clock.now();
     let presented = authorization.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
     let parsed = presented.and_then(service::parse_token);
-    let refuse = |why: &'static str, token_id: Option<i64>| NewEvent::new("api.auth", Outcome::Denied, ctx.actor())
-        .target("api", ctx.request_id.clone())
-        .reason(why)
-        .details(json!({ "token_id": token_id, "scope": scope.id() }));
+    let refuse = |why: &'static str, token_id: Option<i64>| {
+        NewEvent::new("api.auth", Outcome::Denied, ctx.actor())
+            .target("api", ctx.request_id.clone())
+            .reason(why)
+            .details(json!({ "token_id": token_id, "scope": scope.id() }))
+    };
     let Some((token_id, secret)) = parsed else {
-        let why = if presented.is_none() { "no bearer token" } else { "malformed token" };
+        let why = if presented.is_none() {
+            "no bearer token"
+        } else {
+            "malformed token"
+        };
         audit_log::record(&st.db, now, refuse(why, None)).await?;
         return Err(ApiAuthError::Unauthenticated);
     };
@@ -262,7 +305,11 @@ pub async fn authenticate(st: &AppState, ctx: &RequestCtx, authorization: Option
         audit_log::record(&st.db, now, refuse("unknown, revoked or expired token", Some(token_id))).await?;
         return Err(ApiAuthError::Unauthenticated);
     };
-    let principal = ServicePrincipal { account_id: row.try_get("account_id")?, name: text(row, "name")?, token_id };
+    let principal = ServicePrincipal {
+        account_id: row.try_get("account_id")?,
+        name: text(row, "name")?,
+        token_id,
+    };
     let scopes = opt_text(row, "scopes")?.unwrap_or_default();
     if !scopes.split(',').any(|s| s == scope.id()) {
         audit_log::record(
@@ -279,7 +326,11 @@ pub async fn authenticate(st: &AppState, ctx: &RequestCtx, authorization: Option
     // "Last used", to the minute: one write per token per minute at most.
     let last: Option<i64> = row.try_get("last_used_at")?;
     if last.is_none_or(|l| now - l >= 60_000) {
-        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?").bind(now).bind(token_id).execute(&st.db.pool).await?;
+        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(token_id)
+            .execute(&st.db.pool)
+            .await?;
     }
     Ok(principal)
 }

@@ -2,7 +2,10 @@
 //! SHA-256 of the session id (a database reader cannot use them as cookies)
 //! and carry the user id, so every session of a user can be ended at once.
 
-use super::{clock::Clock, db::{text, Db}};
+use super::{
+    clock::Clock,
+    db::{text, Db},
+};
 use crate::domain::session_policy::Lifetimes;
 use async_trait::async_trait;
 use sqlx::Row;
@@ -44,7 +47,11 @@ struct Indexed {
 fn indexed(record: &Record, now: i64) -> Indexed {
     let auth = record.data.get(super::auth::AUTH_KEY);
     let num = |k: &str| auth.and_then(|a| a.get(k)).and_then(|v| v.as_i64());
-    Indexed { user_id: num("user_id"), created_at: num("created_at").unwrap_or(now), last_seen: num("last_seen").unwrap_or(now) }
+    Indexed {
+        user_id: num("user_id"),
+        created_at: num("created_at").unwrap_or(now),
+        last_seen: num("last_seen").unwrap_or(now),
+    }
 }
 
 fn backend(e: impl std::fmt::Display) -> Error {
@@ -108,7 +115,11 @@ impl SessionStore for DbSessionStore {
         let Some(row) = row else { return Ok(None) };
         let data = text(&row, "data").map_err(backend)?;
         let data = serde_json::from_str(&data).map_err(|e| Error::Decode(e.to_string()))?;
-        Ok(Some(Record { id: *id, data, expiry_date: time::OffsetDateTime::now_utc() + time::Duration::days(1) }))
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::days(1),
+        }))
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
@@ -123,7 +134,10 @@ impl SessionStore for DbSessionStore {
 
 /// Ends every session of a user, inside the caller's transaction.
 pub async fn delete_all_for_user(tx: &mut super::db::WriteTx, user_id: i64) -> std::result::Result<u64, sqlx::Error> {
-    let r = sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(user_id).execute(&mut ***tx).await?;
+    let r = sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+        .bind(user_id)
+        .execute(&mut ***tx)
+        .await?;
     Ok(r.rows_affected())
 }
 
@@ -134,5 +148,7 @@ pub async fn expired(db: &Db, now: i64, limit: i64) -> std::result::Result<Vec<(
         .bind(limit)
         .fetch_all(&db.pool)
         .await?;
-    rows.iter().map(|r| Ok((text(r, "id_hash")?, r.try_get("user_id")?))).collect()
+    rows.iter()
+        .map(|r| Ok((text(r, "id_hash")?, r.try_get("user_id")?)))
+        .collect()
 }

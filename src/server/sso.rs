@@ -26,8 +26,8 @@ use axum::{
 };
 use openidconnect::{
     core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreIdTokenClaims, CoreProviderMetadata},
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl,
+    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -35,7 +35,8 @@ use serde_json::json;
 use sqlx::Row;
 use tower_sessions::Session;
 
-type Client = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+type Client =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
 
 /// The provider, as discovered at start.
 pub struct Sso {
@@ -61,11 +62,22 @@ pub async fn discover(cfg: &Oidc, public_url: &url::Url) -> Result<Sso, String> 
         .timeout(std::time::Duration::from_secs(10))
         .build()
         .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
-    let issuer = IssuerUrl::new(cfg.issuer.as_str().trim_end_matches('/').to_owned()).map_err(|e| format!("issuer URL: {e}"))?;
-    let meta = CoreProviderMetadata::discover_async(issuer, &http)
-        .await
-        .map_err(|e| format!("cannot read the OpenID provider's metadata at {}: {}", cfg.issuer, discovery_error(&e)))?;
-    for endpoint in [Some(meta.authorization_endpoint().url()), meta.token_endpoint().map(|t| t.url())].into_iter().flatten() {
+    let issuer =
+        IssuerUrl::new(cfg.issuer.as_str().trim_end_matches('/').to_owned()).map_err(|e| format!("issuer URL: {e}"))?;
+    let meta = CoreProviderMetadata::discover_async(issuer, &http).await.map_err(|e| {
+        format!(
+            "cannot read the OpenID provider's metadata at {}: {}",
+            cfg.issuer,
+            discovery_error(&e)
+        )
+    })?;
+    for endpoint in [
+        Some(meta.authorization_endpoint().url()),
+        meta.token_endpoint().map(|t| t.url()),
+    ]
+    .into_iter()
+    .flatten()
+    {
         if !sso::url_allowed(endpoint.scheme(), endpoint.host_str().unwrap_or_default()) {
             return Err(format!("the provider's endpoint {endpoint} is not https"));
         }
@@ -75,7 +87,10 @@ pub async fn discover(cfg: &Oidc, public_url: &url::Url) -> Result<Sso, String> 
     }
     // end_session_endpoint is not part of the core metadata type.
     let raw: serde_json::Value = http
-        .get(format!("{}/.well-known/openid-configuration", cfg.issuer.as_str().trim_end_matches('/')))
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            cfg.issuer.as_str().trim_end_matches('/')
+        ))
         .send()
         .await
         .map_err(|e| format!("cannot read the OpenID provider's metadata: {e}"))?
@@ -84,13 +99,20 @@ pub async fn discover(cfg: &Oidc, public_url: &url::Url) -> Result<Sso, String> 
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .ok_or_else(|| "the OpenID provider's metadata is not JSON".to_owned())?;
-    let end_session = raw["end_session_endpoint"].as_str().and_then(|s| url::Url::parse(s).ok());
+    let end_session = raw["end_session_endpoint"]
+        .as_str()
+        .and_then(|s| url::Url::parse(s).ok());
     Sso::from_metadata(meta, cfg, public_url, end_session)
 }
 
 impl Sso {
     /// The client for discovered (or, in tests, constructed) metadata.
-    pub fn from_metadata(meta: CoreProviderMetadata, cfg: &Oidc, public_url: &url::Url, end_session: Option<url::Url>) -> Result<Self, String> {
+    pub fn from_metadata(
+        meta: CoreProviderMetadata,
+        cfg: &Oidc,
+        public_url: &url::Url,
+        end_session: Option<url::Url>,
+    ) -> Result<Self, String> {
         let http = openidconnect::reqwest::ClientBuilder::new()
             .redirect(openidconnect::reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(10))
@@ -104,14 +126,24 @@ impl Sso {
             Some(ClientSecret::new(cfg.client_secret.expose_secret().to_owned())),
         )
         .set_redirect_uri(RedirectUrl::new(redirect.to_string()).map_err(|e| format!("redirect URL: {e}"))?);
-        Ok(Sso { client, http, end_session, trust_amr: cfg.trust_amr.clone(), required: cfg.required, breakglass: cfg.breakglass.clone() })
+        Ok(Sso {
+            client,
+            http,
+            end_session,
+            trust_amr: cfg.trust_amr.clone(),
+            required: cfg.required,
+            breakglass: cfg.breakglass.clone(),
+        })
     }
 
     /// The ID token's checks: signature by one of the provider's keys,
     /// issuer, audience (this client), expiry and nonce. The error names
     /// the check that failed, never the token's contents.
     pub fn verify_id_token(&self, token: &CoreIdToken, nonce: &str) -> Result<CoreIdTokenClaims, &'static str> {
-        token.claims(&self.client.id_token_verifier(), &Nonce::new(nonce.to_owned())).cloned().map_err(|e| id_token_problem(&e))
+        token
+            .claims(&self.client.id_token_verifier(), &Nonce::new(nonce.to_owned()))
+            .cloned()
+            .map_err(|e| id_token_problem(&e))
     }
 }
 
@@ -128,7 +160,12 @@ fn discovery_error<E: std::error::Error>(e: &E) -> String {
 
 /// A small page for the person: the outcome and what to do next.
 fn page(status: StatusCode, message: &str, request_id: &str) -> Response {
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
     let body = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in · Gatehouse</title>\
          <link rel=\"stylesheet\" href=\"/pkg/gatehouse.css\"></head><body class=\"p-8\"><main class=\"mx-auto max-w-md\">\
@@ -138,17 +175,28 @@ fn page(status: StatusCode, message: &str, request_id: &str) -> Response {
         esc(request_id)
     );
     let mut r = (status, Html(body)).into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
 fn sso_or_404(st: &AppState, ctx: &RequestCtx) -> Result<std::sync::Arc<Sso>, Response> {
-    st.sso.clone().ok_or_else(|| page(StatusCode::NOT_FOUND, "Single sign-on is not configured.", &ctx.request_id))
+    st.sso.clone().ok_or_else(|| {
+        page(
+            StatusCode::NOT_FOUND,
+            "Single sign-on is not configured.",
+            &ctx.request_id,
+        )
+    })
 }
 
 fn internal(ctx: &RequestCtx, e: impl std::fmt::Display) -> Response {
     tracing::error!(request_id = %ctx.request_id, error = %e, "sso error");
-    page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.", &ctx.request_id)
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong on our side.",
+        &ctx.request_id,
+    )
 }
 
 /// `GET /auth/oidc/start`: stores a one-use attempt and sends the browser
@@ -161,7 +209,11 @@ pub async fn start(State(st): State<AppState>, Extension(ctx): Extension<Request
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = sso
         .client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("profile".into()))
         .set_pkce_challenge(challenge)
@@ -169,7 +221,10 @@ pub async fn start(State(st): State<AppState>, Extension(ctx): Extension<Request
     let binding = crypto::random_token(32);
     let now = st.clock.now();
     let stored = async {
-        sqlx::query("DELETE FROM oidc_logins WHERE created_at < ?").bind(now - sso::STATE_LIFETIME * 6).execute(&st.db.pool).await?;
+        sqlx::query("DELETE FROM oidc_logins WHERE created_at < ?")
+            .bind(now - sso::STATE_LIFETIME * 6)
+            .execute(&st.db.pool)
+            .await?;
         sqlx::query("INSERT INTO oidc_logins (state_hash, binding_hash, nonce, verifier_enc, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(crypto::sha256_hex(state.secret().as_bytes()))
             .bind(crypto::sha256_hex(binding.as_bytes()))
@@ -189,7 +244,8 @@ pub async fn start(State(st): State<AppState>, Extension(ctx): Extension<Request
         r.headers_mut().insert(header::LOCATION, loc);
         r.headers_mut().insert(header::SET_COOKIE, c);
     }
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -212,8 +268,16 @@ fn binding_cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Why a callback failed, for the audit trail (never token contents).
-async fn refuse(st: &AppState, ctx: &RequestCtx, user_id: Option<i64>, reason: &str, status: StatusCode, message: &str) -> Response {
-    let mut event = NewEvent::new("auth.sso", Outcome::Denied, Actor { user_id, ..ctx.actor() }).reason(reason.to_owned());
+async fn refuse(
+    st: &AppState,
+    ctx: &RequestCtx,
+    user_id: Option<i64>,
+    reason: &str,
+    status: StatusCode,
+    message: &str,
+) -> Response {
+    let mut event =
+        NewEvent::new("auth.sso", Outcome::Denied, Actor { user_id, ..ctx.actor() }).reason(reason.to_owned());
     if let Some(id) = user_id {
         event = event.target("user", id);
     }
@@ -238,19 +302,41 @@ pub async fn callback(
     };
     const START_AGAIN: &str = "This sign-in has expired or was already used. Start again.";
     if let Some(err) = &q.error {
-        let code: String = err.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect();
-        return refuse(&st, &ctx, None, &format!("provider returned error {code}"), StatusCode::BAD_REQUEST, "The company sign-in was cancelled or refused.").await;
+        let code: String = err
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        return refuse(
+            &st,
+            &ctx,
+            None,
+            &format!("provider returned error {code}"),
+            StatusCode::BAD_REQUEST,
+            "The company sign-in was cancelled or refused.",
+        )
+        .await;
     }
     let (Some(code), Some(state)) = (q.code.as_deref(), q.state.as_deref()) else {
-        return refuse(&st, &ctx, None, "callback without code or state", StatusCode::BAD_REQUEST, START_AGAIN).await;
+        return refuse(
+            &st,
+            &ctx,
+            None,
+            "callback without code or state",
+            StatusCode::BAD_REQUEST,
+            START_AGAIN,
+        )
+        .await;
     };
     let now = st.clock.now();
     // One use: the UPDATE that marks it used is the check.
     let state_hash = crypto::sha256_hex(state.as_bytes());
-    let row = match sqlx::query("SELECT binding_hash, nonce, verifier_enc, created_at, used_at FROM oidc_logins WHERE state_hash = ?")
-        .bind(&state_hash)
-        .fetch_optional(&st.db.pool)
-        .await
+    let row = match sqlx::query(
+        "SELECT binding_hash, nonce, verifier_enc, created_at, used_at FROM oidc_logins WHERE state_hash = ?",
+    )
+    .bind(&state_hash)
+    .fetch_optional(&st.db.pool)
+    .await
     {
         Ok(r) => r,
         Err(e) => return internal(&ctx, e),
@@ -272,18 +358,55 @@ pub async fn callback(
         Err(e) => return internal(&ctx, e),
     };
     if !sso::state_usable(created_at, used, now) {
-        return refuse(&st, &ctx, None, if used { "state already used" } else { "state expired" }, StatusCode::BAD_REQUEST, START_AGAIN).await;
+        return refuse(
+            &st,
+            &ctx,
+            None,
+            if used { "state already used" } else { "state expired" },
+            StatusCode::BAD_REQUEST,
+            START_AGAIN,
+        )
+        .await;
     }
-    let bound = binding_cookie(&headers).is_some_and(|b| crypto::constant_time_eq(crypto::sha256_hex(b.as_bytes()).as_bytes(), binding_hash.as_bytes()));
+    let bound = binding_cookie(&headers).is_some_and(|b| {
+        crypto::constant_time_eq(crypto::sha256_hex(b.as_bytes()).as_bytes(), binding_hash.as_bytes())
+    });
     if !bound {
-        return refuse(&st, &ctx, None, "state not started in this browser", StatusCode::BAD_REQUEST, START_AGAIN).await;
+        return refuse(
+            &st,
+            &ctx,
+            None,
+            "state not started in this browser",
+            StatusCode::BAD_REQUEST,
+            START_AGAIN,
+        )
+        .await;
     }
-    match sqlx::query("UPDATE oidc_logins SET used_at = ? WHERE state_hash = ? AND used_at IS NULL").bind(now).bind(&state_hash).execute(&st.db.pool).await {
+    match sqlx::query("UPDATE oidc_logins SET used_at = ? WHERE state_hash = ? AND used_at IS NULL")
+        .bind(now)
+        .bind(&state_hash)
+        .execute(&st.db.pool)
+        .await
+    {
         Ok(r) if r.rows_affected() == 1 => {}
-        Ok(_) => return refuse(&st, &ctx, None, "state already used", StatusCode::BAD_REQUEST, START_AGAIN).await,
+        Ok(_) => {
+            return refuse(
+                &st,
+                &ctx,
+                None,
+                "state already used",
+                StatusCode::BAD_REQUEST,
+                START_AGAIN,
+            )
+            .await
+        }
         Err(e) => return internal(&ctx, e),
     }
-    let Some(verifier) = st.key.open("oidc:pkce", &verifier_enc).and_then(|v| String::from_utf8(v).ok()) else {
+    let Some(verifier) = st
+        .key
+        .open("oidc:pkce", &verifier_enc)
+        .and_then(|v| String::from_utf8(v).ok())
+    else {
         return internal(&ctx, "PKCE verifier cannot be decrypted");
     };
 
@@ -292,7 +415,11 @@ pub async fn callback(
         Ok(r) => r,
         Err(e) => return internal(&ctx, e),
     };
-    let token = match request.set_pkce_verifier(PkceCodeVerifier::new(verifier)).request_async(&sso.http).await {
+    let token = match request
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier))
+        .request_async(&sso.http)
+        .await
+    {
         Ok(t) => t,
         Err(e) => {
             // Only the provider's error code or the kind of failure: a parse
@@ -304,25 +431,64 @@ pub async fn callback(
                 openidconnect::RequestTokenError::Other(_) => "other".to_owned(),
             };
             tracing::warn!(request_id = %ctx.request_id, why = %why, "sso code exchange failed");
-            return refuse(&st, &ctx, None, "code exchange refused by the provider", StatusCode::BAD_REQUEST, START_AGAIN).await;
+            return refuse(
+                &st,
+                &ctx,
+                None,
+                "code exchange refused by the provider",
+                StatusCode::BAD_REQUEST,
+                START_AGAIN,
+            )
+            .await;
         }
     };
     let Some(id_token) = token.id_token() else {
-        return refuse(&st, &ctx, None, "no ID token in the token response", StatusCode::BAD_GATEWAY, "The company sign-in did not return an identity.").await;
+        return refuse(
+            &st,
+            &ctx,
+            None,
+            "no ID token in the token response",
+            StatusCode::BAD_GATEWAY,
+            "The company sign-in did not return an identity.",
+        )
+        .await;
     };
     let claims = match sso.verify_id_token(id_token, &nonce) {
         Ok(c) => c,
         Err(problem) => {
             let reason = format!("ID token rejected: {problem}");
-            return refuse(&st, &ctx, None, &reason, StatusCode::BAD_REQUEST, "The company sign-in could not be verified. Start again.").await;
+            return refuse(
+                &st,
+                &ctx,
+                None,
+                &reason,
+                StatusCode::BAD_REQUEST,
+                "The company sign-in could not be verified. Start again.",
+            )
+            .await;
         }
     };
     let subject = claims.subject().as_str().to_owned();
     let email = claims.email().map(|e| e.as_str().trim().to_lowercase());
     let verified = claims.email_verified().unwrap_or(false);
-    let amr: Vec<String> = claims.auth_method_refs().map(|v| v.iter().map(|m| m.as_str().to_owned()).collect()).unwrap_or_default();
+    let amr: Vec<String> = claims
+        .auth_method_refs()
+        .map(|v| v.iter().map(|m| m.as_str().to_owned()).collect())
+        .unwrap_or_default();
 
-    match complete(&st, &ctx, &session, &sso, &subject, email.as_deref(), verified, &amr, id_token.to_string()).await {
+    match complete(
+        &st,
+        &ctx,
+        &session,
+        &sso,
+        &subject,
+        email.as_deref(),
+        verified,
+        &amr,
+        id_token.to_string(),
+    )
+    .await
+    {
         Ok(Ok(next)) => {
             // A new same-site navigation, so the SameSite=Strict session
             // cookie is sent (it is not on the provider's cross-site redirect).
@@ -331,11 +497,23 @@ pub async fn callback(
                  <body><p><a href=\"{next}\">Continue</a></p></body></html>"
             );
             let mut r = (StatusCode::OK, Html(body)).into_response();
-            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r.headers_mut().insert("x-gatehouse-next", HeaderValue::from_static(next));
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r.headers_mut()
+                .insert("x-gatehouse-next", HeaderValue::from_static(next));
             r
         }
-        Ok(Err((user_id, refusal))) => refuse(&st, &ctx, user_id, refusal.reason(), StatusCode::FORBIDDEN, refusal.message()).await,
+        Ok(Err((user_id, refusal))) => {
+            refuse(
+                &st,
+                &ctx,
+                user_id,
+                refusal.reason(),
+                StatusCode::FORBIDDEN,
+                refusal.message(),
+            )
+            .await
+        }
         Err(e) => internal(&ctx, e),
     }
 }
@@ -372,12 +550,24 @@ async fn complete(
 ) -> Result<Result<&'static str, Refused>, crate::errors::AppError> {
     let now = st.clock.now();
     let candidate = |r: &sqlx::any::AnyRow| -> Result<Candidate, sqlx::Error> {
-        Ok(Candidate { id: r.try_get("id")?, status: text(r, "status")?, subject: opt_text(r, "oidc_subject")? })
+        Ok(Candidate {
+            id: r.try_get("id")?,
+            status: text(r, "status")?,
+            subject: opt_text(r, "oidc_subject")?,
+        })
     };
-    let by_subject = sqlx::query("SELECT id, status, oidc_subject FROM users WHERE oidc_subject = ?").bind(subject).fetch_optional(&st.db.pool).await?;
+    let by_subject = sqlx::query("SELECT id, status, oidc_subject FROM users WHERE oidc_subject = ?")
+        .bind(subject)
+        .fetch_optional(&st.db.pool)
+        .await?;
     let by_subject = by_subject.as_ref().map(candidate).transpose()?;
     let by_email = match email {
-        Some(e) => sqlx::query("SELECT id, status, oidc_subject FROM users WHERE email = ?").bind(e).fetch_optional(&st.db.pool).await?,
+        Some(e) => {
+            sqlx::query("SELECT id, status, oidc_subject FROM users WHERE email = ?")
+                .bind(e)
+                .fetch_optional(&st.db.pool)
+                .await?
+        }
         None => None,
     };
     let by_email = by_email.as_ref().map(candidate).transpose()?;
@@ -387,7 +577,9 @@ async fn complete(
     };
 
     let mut tx = st.db.begin_write().await?;
-    let user = users::by_id(&mut **tx, user_id).await?.ok_or_else(|| super::errors::internal("matched user vanished"))?;
+    let user = users::by_id(&mut **tx, user_id)
+        .await?
+        .ok_or_else(|| super::errors::internal("matched user vanished"))?;
     // Read again under the write lock: an offboarding that landed since the
     // match above wins.
     match user.status.as_str() {
@@ -397,21 +589,32 @@ async fn complete(
     }
     if link {
         // Conditional: of two first sign-ins racing, one links.
-        let linked = sqlx::query("UPDATE users SET oidc_subject = ?, updated_at = ? WHERE id = ? AND oidc_subject IS NULL")
-            .bind(subject)
-            .bind(now)
-            .bind(user_id)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+        let linked =
+            sqlx::query("UPDATE users SET oidc_subject = ?, updated_at = ? WHERE id = ? AND oidc_subject IS NULL")
+                .bind(subject)
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
         if linked != 1 {
             return Ok(Err((Some(user_id), sso::Refusal::LinkedElsewhere)));
         }
     }
     let activated = user.status == "invited";
     if activated {
-        sqlx::query("UPDATE users SET status = 'active', updated_at = ? WHERE id = ? AND status = 'invited'").bind(now).bind(user_id).execute(&mut **tx).await?;
-        sqlx::query("UPDATE invitations SET cancelled_at = ? WHERE user_id = ? AND used_at IS NULL AND cancelled_at IS NULL").bind(now).bind(user_id).execute(&mut **tx).await?;
+        sqlx::query("UPDATE users SET status = 'active', updated_at = ? WHERE id = ? AND status = 'invited'")
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "UPDATE invitations SET cancelled_at = ? WHERE user_id = ? AND used_at IS NULL AND cancelled_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
     }
     let trusted = user.has_totp() && sso::amr_trusted(&sso.trust_amr, amr);
     let stage = if !user.has_totp() {
@@ -421,7 +624,10 @@ async fn complete(
     } else {
         Stage::NeedsCode
     };
-    let actor = Actor { user_id: Some(user_id), ..ctx.actor() };
+    let actor = Actor {
+        user_id: Some(user_id),
+        ..ctx.actor()
+    };
     let mut events = vec![NewEvent::new(if stage == Stage::Full { "auth.signin" } else { "auth.sso" }, Outcome::Success, actor.clone())
         .target("user", user_id)
         .details(json!({
@@ -441,10 +647,25 @@ async fn complete(
     audit_log::append(&mut tx, now, events).await?;
     tx.commit().await?;
 
-    session.cycle_id().await.map_err(|e| super::errors::internal(format_args!("session: {e}")))?;
-    let auth = AuthState { user_id, stage, created_at: now, last_seen: now, mfa_at: None };
-    session.insert(AUTH_KEY, &auth).await.map_err(|e| super::errors::internal(format_args!("session: {e}")))?;
-    session.insert(ID_TOKEN_KEY, id_token).await.map_err(|e| super::errors::internal(format_args!("session: {e}")))?;
+    session
+        .cycle_id()
+        .await
+        .map_err(|e| super::errors::internal(format_args!("session: {e}")))?;
+    let auth = AuthState {
+        user_id,
+        stage,
+        created_at: now,
+        last_seen: now,
+        mfa_at: None,
+    };
+    session
+        .insert(AUTH_KEY, &auth)
+        .await
+        .map_err(|e| super::errors::internal(format_args!("session: {e}")))?;
+    session
+        .insert(ID_TOKEN_KEY, id_token)
+        .await
+        .map_err(|e| super::errors::internal(format_args!("session: {e}")))?;
     Ok(Ok(match stage {
         Stage::Full => "/",
         Stage::NeedsCode => "/mfa",

@@ -50,14 +50,28 @@ pub async fn state(config: Config, clock: Clock) -> Result<AppState, StartError>
         .site_addr(config.listen)
         .env(leptos::config::Env::PROD)
         .build();
-    Ok(AppState { leptos_options, db, key: Arc::new(key), config: Arc::new(config), clock, access: Arc::default(), audit_keys: Arc::new(audit_keys), sso: None, alert_windows: Arc::default() })
+    Ok(AppState {
+        leptos_options,
+        db,
+        key: Arc::new(key),
+        config: Arc::new(config),
+        clock,
+        access: Arc::default(),
+        audit_keys: Arc::new(audit_keys),
+        sso: None,
+        alert_windows: Arc::default(),
+    })
 }
 
 /// Reads the OpenID provider's metadata when single sign-on is configured
 /// (only the server needs it; the other commands work while it is down).
 pub async fn with_sso(mut st: AppState) -> Result<AppState, StartError> {
     if let Some(o) = &st.config.oidc {
-        st.sso = Some(Arc::new(super::sso::discover(o, &st.config.public_url).await.map_err(StartError::Sso)?));
+        st.sso = Some(Arc::new(
+            super::sso::discover(o, &st.config.public_url)
+                .await
+                .map_err(StartError::Sso)?,
+        ));
     }
     Ok(st)
 }
@@ -108,7 +122,10 @@ pub fn router(st: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(http::healthz))
-        .route("/api/v1/access-checks", axum::routing::post(super::api_v1::access_check))
+        .route(
+            "/api/v1/access-checks",
+            axum::routing::post(super::api_v1::access_check),
+        )
         .route("/api/v1/openapi.json", get(super::api_v1::openapi))
         .route("/api/v1/audit-events", axum::routing::post(super::api_v1::audit_events))
         .route("/audit/export.csv", get(super::api_v1::audit_csv))
@@ -117,19 +134,30 @@ pub fn router(st: AppState) -> Router {
         .route("/api/v1/audit/public-key", get(super::api_v1::public_key))
         .route("/api/v1/audit/checkpoints", get(super::api_v1::checkpoints))
         .route("/api/v1/audit/proofs/{seq}", get(super::api_v1::proof))
-        .route("/scim/v2/Users", get(super::scim::list_users).post(super::scim::create_user))
+        .route(
+            "/scim/v2/Users",
+            get(super::scim::list_users).post(super::scim::create_user),
+        )
         .route(
             "/scim/v2/Users/{id}",
-            get(super::scim::get_user).put(super::scim::replace_user).patch(super::scim::patch_user).delete(super::scim::delete_user),
+            get(super::scim::get_user)
+                .put(super::scim::replace_user)
+                .patch(super::scim::patch_user)
+                .delete(super::scim::delete_user),
         )
-        .route("/scim/v2/ServiceProviderConfig", get(super::scim::service_provider_config))
+        .route(
+            "/scim/v2/ServiceProviderConfig",
+            get(super::scim::service_provider_config),
+        )
         .route("/auth/oidc/start", get(super::sso::start))
         .route("/auth/oidc/callback", get(super::sso::callback))
         .leptos_routes_with_context(&st, routes, context.clone(), {
             let options = st.leptos_options.clone();
             move || shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            context, shell,
+        ))
         .layer(middleware::from_fn_with_state(st.clone(), http::auth_layer))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(st.clone(), http::origin_check))
@@ -219,7 +247,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     spawn_janitor(st.clone(), Duration::from_secs(30));
     spawn_access_jobs(st.clone(), Duration::from_secs(2));
     let app = router(st);
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|source| StartError::Listen { addr: listen, source })?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| StartError::Listen { addr: listen, source })?;
     let addr = listener.local_addr().unwrap_or(listen);
     tracing::info!(%addr, "Gatehouse is listening");
     println!("Gatehouse is running at http://{addr}");
@@ -239,7 +269,9 @@ mod tests {
     fn host_prefixed_cookie_over_https_only() {
         let plain = Config::from_lookup(|_| None).unwrap();
         assert_eq!(cookie_name(&plain), "gatehouse");
-        let https = Config::from_lookup(|k| (k == "GATEHOUSE_PUBLIC_URL").then(|| "https://gatehouse.example.com".to_owned())).unwrap();
+        let https =
+            Config::from_lookup(|k| (k == "GATEHOUSE_PUBLIC_URL").then(|| "https://gatehouse.example.com".to_owned()))
+                .unwrap();
         assert_eq!(cookie_name(&https), "__Host-gatehouse");
         assert!(https.secure_cookies());
     }

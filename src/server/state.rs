@@ -1,4 +1,6 @@
-use super::{access_cache::AccessCache, checkpoints::AuditKeys, clock::Clock, config::Config, crypto::MasterKey, db::Db};
+use super::{
+    access_cache::AccessCache, checkpoints::AuditKeys, clock::Clock, config::Config, crypto::MasterKey, db::Db,
+};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;

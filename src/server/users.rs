@@ -21,7 +21,11 @@ pub struct UserRow {
 
 impl std::fmt::Debug for UserRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserRow").field("id", &self.id).field("email", &self.email).field("status", &self.status).finish()
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("status", &self.status)
+            .finish()
     }
 }
 
@@ -55,21 +59,40 @@ fn from_row(r: &AnyRow) -> Result<UserRow, sqlx::Error> {
 
 pub async fn by_email<'e>(ex: impl Executor<'e, Database = Any>, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
     let sql = format!("SELECT {COLS} FROM users WHERE email = ?");
-    sqlx::query(&sql).bind(email).fetch_optional(ex).await?.as_ref().map(from_row).transpose()
+    sqlx::query(&sql)
+        .bind(email)
+        .fetch_optional(ex)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 pub async fn by_id<'e>(ex: impl Executor<'e, Database = Any>, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
     let sql = format!("SELECT {COLS} FROM users WHERE id = ?");
-    sqlx::query(&sql).bind(id).fetch_optional(ex).await?.as_ref().map(from_row).transpose()
+    sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(ex)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 pub async fn count<'e>(ex: impl Executor<'e, Database = Any>) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(ex).await?.try_get("n")
+    sqlx::query("SELECT COUNT(*) AS n FROM users")
+        .fetch_one(ex)
+        .await?
+        .try_get("n")
 }
 
 /// Keys of the roles active at `now`: started, approved, not expired (an
 /// expired grant stops counting at its expiry instant), not revoked.
-pub async fn active_roles<'e>(ex: impl Executor<'e, Database = Any>, user_id: i64, now: i64) -> Result<Vec<String>, sqlx::Error> {
+pub async fn active_roles<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    user_id: i64,
+    now: i64,
+) -> Result<Vec<String>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT DISTINCT role FROM grants WHERE user_id = ? AND revoked_at IS NULL AND pending = 0 AND starts_at <= ? \
          AND (expires_at IS NULL OR expires_at > ?) ORDER BY role",
@@ -129,10 +152,20 @@ pub async fn insert_returning_id<'q>(
     if let Some(id) = r.last_insert_id() {
         return Ok(id);
     }
-    sqlx::query("SELECT last_insert_rowid() AS id").fetch_one(&mut ***tx).await?.try_get("id")
+    sqlx::query("SELECT last_insert_rowid() AS id")
+        .fetch_one(&mut ***tx)
+        .await?
+        .try_get("id")
 }
 
-pub async fn insert_grant(tx: &mut WriteTx, user_id: i64, role: &str, granted_by: Option<i64>, reason: &str, now: i64) -> Result<i64, sqlx::Error> {
+pub async fn insert_grant(
+    tx: &mut WriteTx,
+    user_id: i64,
+    role: &str,
+    granted_by: Option<i64>,
+    reason: &str,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
     let q = sqlx::query(
         "INSERT INTO grants (user_id, role, granted_by, reason, starts_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
     )

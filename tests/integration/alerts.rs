@@ -21,7 +21,11 @@ async fn open_rules(app: &TestApp, c: &Client) -> Vec<String> {
     let body = r.text().await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     let all: Vec<Value> = serde_json::from_str(&body).unwrap();
-    let mut rules: Vec<String> = all.iter().filter(|a| a["acknowledged_at"].is_null()).map(|a| a["rule"].as_str().unwrap().to_owned()).collect();
+    let mut rules: Vec<String> = all
+        .iter()
+        .filter(|a| a["acknowledged_at"].is_null())
+        .map(|a| a["rule"].as_str().unwrap().to_owned())
+        .collect();
     rules.sort();
     rules
 }
@@ -29,11 +33,14 @@ async fn open_rules(app: &TestApp, c: &Client) -> Vec<String> {
 async fn anomalies_raise_alerts_once_and_are_acknowledged(b: Backend) {
     // Three customers an hour at most; night is 23:00 to midnight UTC; three
     // failed sign-ins. Tests start at 00:00:10 UTC.
-    let app = TestApp::spawn_with(&b, &[
-        ("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", "3"),
-        ("GATEHOUSE_ALERT_NIGHT", "23-0"),
-        ("GATEHOUSE_ALERT_FAILED_SIGNINS", "3"),
-    ])
+    let app = TestApp::spawn_with(
+        &b,
+        &[
+            ("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", "3"),
+            ("GATEHOUSE_ALERT_NIGHT", "23-0"),
+            ("GATEHOUSE_ALERT_FAILED_SIGNINS", "3"),
+        ],
+    )
     .await;
     let people = gatehouse::server::seed::seed_demo(&app.state).await.unwrap();
     let who = |role: &str| people.iter().find(|p| p.1 == role).unwrap().clone();
@@ -44,9 +51,25 @@ async fn anomalies_raise_alerts_once_and_are_acknowledged(b: Backend) {
     gatehouse::server::startup::run_access_jobs(&app.state).await;
     assert_eq!(open_rules(&app, &auditor).await, Vec::<String>::new());
 
-    let r = app.call(&admin, "create_service_account", &[("name", "customer-api"), ("scopes[]", "access:check"), ("scopes[]", "events:write")]).await;
+    let r = app
+        .call(
+            &admin,
+            "create_service_account",
+            &[
+                ("name", "customer-api"),
+                ("scopes[]", "access:check"),
+                ("scopes[]", "events:write"),
+            ],
+        )
+        .await;
     let account: i64 = r.text().await.unwrap().parse().unwrap();
-    let r = app.call(&admin, "create_api_token", &[("account_id", &account.to_string()), ("label", "prod")]).await;
+    let r = app
+        .call(
+            &admin,
+            "create_api_token",
+            &[("account_id", &account.to_string()), ("label", "prod")],
+        )
+        .await;
     let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
     let check = |permission: &'static str, customer: String| {
         let (url, token) = (app.url("/api/v1/access-checks"), token.clone());
@@ -64,12 +87,29 @@ async fn anomalies_raise_alerts_once_and_are_acknowledged(b: Backend) {
     check("customers:read_pii", "C-9".into()).await;
     // Three wrong passwords for Jonas.
     for _ in 0..3 {
-        let r = app.call(&client(), "sign_in", &[("email", JONAS), ("password", "not the password at all")]).await;
+        let r = app
+            .call(
+                &client(),
+                "sign_in",
+                &[("email", JONAS), ("password", "not the password at all")],
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
     // A breakglass grant.
     let priya = app.user_id("priya.raman@sunridge-solar.example").await;
-    let r = app.call(&admin, "grant_role", &[("user_id", &priya.to_string()), ("role", "breakglass"), ("reason", "INC-7 outage"), ("expires_in", "1h")]).await;
+    let r = app
+        .call(
+            &admin,
+            "grant_role",
+            &[
+                ("user_id", &priya.to_string()),
+                ("role", "breakglass"),
+                ("reason", "INC-7 outage"),
+                ("expires_in", "1h"),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     // A reported access that happened at 23:30 the evening before (night).
     let jonas = app.user_id(JONAS).await;
@@ -84,10 +124,20 @@ async fn anomalies_raise_alerts_once_and_are_acknowledged(b: Backend) {
     assert_eq!(r.status(), StatusCode::CREATED);
 
     gatehouse::server::startup::run_access_jobs(&app.state).await;
-    let expected = vec!["after_hours", "breakglass", "failed_signins", "many_customers", "pii_denied"];
+    let expected = vec![
+        "after_hours",
+        "breakglass",
+        "failed_signins",
+        "many_customers",
+        "pii_denied",
+    ];
     assert_eq!(open_rules(&app, &auditor).await, expected);
     assert_eq!(open_rules(&app, &admin).await, expected, "administrators see them too");
-    assert_eq!(app.audit_count("alert.raised", "success").await, 5, "each alert is in the audit chain");
+    assert_eq!(
+        app.audit_count("alert.raised", "success").await,
+        5,
+        "each alert is in the audit chain"
+    );
     // Judged once: running the job again raises nothing new.
     gatehouse::server::startup::run_access_jobs(&app.state).await;
     assert_eq!(app.count("SELECT COUNT(*) FROM alerts").await, 5);
@@ -95,18 +145,48 @@ async fn anomalies_raise_alerts_once_and_are_acknowledged(b: Backend) {
     // Acknowledged with a comment; recorded; not twice; not by others.
     let all: Vec<Value> = app.call(&auditor, "alerts", &[]).await.json().await.unwrap();
     let id = all.iter().find(|a| a["rule"] == "many_customers").unwrap()["id"].to_string();
-    assert_eq!(all.iter().find(|a| a["rule"] == "many_customers").unwrap()["employee"].as_str().map(|s| s.contains("Jonas")), Some(true));
-    let r = app.call(&auditor, "acknowledge_alert", &[("id", &id), ("comment", "")]).await;
+    assert_eq!(
+        all.iter().find(|a| a["rule"] == "many_customers").unwrap()["employee"]
+            .as_str()
+            .map(|s| s.contains("Jonas")),
+        Some(true)
+    );
+    let r = app
+        .call(&auditor, "acknowledge_alert", &[("id", &id), ("comment", "")])
+        .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let r = app.call(&engineer, "acknowledge_alert", &[("id", &id), ("comment", "looks fine")]).await;
+    let r = app
+        .call(
+            &engineer,
+            "acknowledge_alert",
+            &[("id", &id), ("comment", "looks fine")],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = app.call(&auditor, "acknowledge_alert", &[("id", &id), ("comment", "Ticket SUP-88: bulk callback list, expected")]).await;
+    let r = app
+        .call(
+            &auditor,
+            "acknowledge_alert",
+            &[("id", &id), ("comment", "Ticket SUP-88: bulk callback list, expected")],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let r = app.call(&admin, "acknowledge_alert", &[("id", &id), ("comment", "again")]).await;
+    let r = app
+        .call(&admin, "acknowledge_alert", &[("id", &id), ("comment", "again")])
+        .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
-    let r = app.call(&auditor, "acknowledge_alert", &[("id", "999999"), ("comment", "nothing")]).await;
+    let r = app
+        .call(
+            &auditor,
+            "acknowledge_alert",
+            &[("id", "999999"), ("comment", "nothing")],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    assert_eq!(open_rules(&app, &auditor).await, vec!["after_hours", "breakglass", "failed_signins", "pii_denied"]);
+    assert_eq!(
+        open_rules(&app, &auditor).await,
+        vec!["after_hours", "breakglass", "failed_signins", "pii_denied"]
+    );
     assert_eq!(app.audit_count("alert.acknowledged", "success").await, 1);
     // Both pages carry the panel (its list loads in the browser; the
     // Chromium test acknowledges an alert there).
@@ -129,10 +209,18 @@ pub(crate) async fn receiver(fail_first: bool) -> (String, std::sync::Arc<std::s
         axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
             let seen = seen.clone();
             async move {
-                let sig = headers.get("x-gatehouse-signature").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                let sig = headers
+                    .get("x-gatehouse-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
                 let mut list = seen.lock().unwrap();
                 list.push((sig, body));
-                if fail_first && list.len() == 1 { axum::http::StatusCode::INTERNAL_SERVER_ERROR } else { axum::http::StatusCode::NO_CONTENT }
+                if fail_first && list.len() == 1 {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::NO_CONTENT
+                }
             }
         }),
     );
@@ -146,25 +234,47 @@ async fn alerts_are_posted_signed_to_the_webhook(b: Backend) {
     use hmac::{Hmac, Mac};
     const SECRET: &str = "webhook-secret-0123456789";
     let (url, got) = receiver(true).await;
-    let app = TestApp::spawn_with(&b, &[
-        ("GATEHOUSE_ALERT_WEBHOOK_URL", &url),
-        ("GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1"),
-        ("GATEHOUSE_ALERT_WEBHOOK_SECRET", SECRET),
-    ])
+    let app = TestApp::spawn_with(
+        &b,
+        &[
+            ("GATEHOUSE_ALERT_WEBHOOK_URL", &url),
+            ("GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1"),
+            ("GATEHOUSE_ALERT_WEBHOOK_SECRET", SECRET),
+        ],
+    )
     .await;
     let people = gatehouse::server::seed::seed_demo(&app.state).await.unwrap();
     let admin_who = people.iter().find(|p| p.1 == "admin").unwrap().clone();
     let (admin, _) = app.sign_in_enrolling(&admin_who.0, &admin_who.2).await;
     let priya = app.user_id("priya.raman@sunridge-solar.example").await;
-    let r = app.call(&admin, "grant_role", &[("user_id", &priya.to_string()), ("role", "breakglass"), ("reason", "INC-9"), ("expires_in", "1h")]).await;
+    let r = app
+        .call(
+            &admin,
+            "grant_role",
+            &[
+                ("user_id", &priya.to_string()),
+                ("role", "breakglass"),
+                ("reason", "INC-9"),
+                ("expires_in", "1h"),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
 
     // First attempt answered 500: not delivered, retried on the next run.
     gatehouse::server::startup::run_access_jobs(&app.state).await;
     assert_eq!(got.lock().unwrap().len(), 1);
-    assert_eq!(app.count("SELECT COUNT(*) FROM alerts WHERE webhook_delivered_at IS NULL").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM alerts WHERE webhook_delivered_at IS NULL")
+            .await,
+        1
+    );
     gatehouse::server::startup::run_access_jobs(&app.state).await;
-    assert_eq!(app.count("SELECT COUNT(*) FROM alerts WHERE webhook_delivered_at IS NOT NULL").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM alerts WHERE webhook_delivered_at IS NOT NULL")
+            .await,
+        1
+    );
     gatehouse::server::startup::run_access_jobs(&app.state).await;
     let got = got.lock().unwrap().clone();
     assert_eq!(got.len(), 2, "delivered once, never again");
@@ -172,7 +282,10 @@ async fn alerts_are_posted_signed_to_the_webhook(b: Backend) {
     // The body names the alert; the signature is HMAC-SHA256 over "t.body".
     let (sig, body) = &got[1];
     let v: Value = serde_json::from_str(body).unwrap();
-    assert_eq!((v["rule"].as_str(), v["employee_id"].as_i64()), (Some("breakglass"), Some(priya)));
+    assert_eq!(
+        (v["rule"].as_str(), v["employee_id"].as_i64()),
+        (Some("breakglass"), Some(priya))
+    );
     let (t, mac) = sig.strip_prefix("t=").unwrap().split_once(",v1=").unwrap();
     let mut expected = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     expected.update(format!("{t}.{body}").as_bytes());
@@ -186,14 +299,28 @@ async fn alerts_are_posted_signed_to_the_webhook(b: Backend) {
 /// and accesses older than an hour stop counting.
 async fn customer_counts_survive_a_restart_and_slide_with_the_hour(b: Backend) {
     use gatehouse::domain::audit::{Actor, NewEvent, Outcome};
-    let app = TestApp::spawn_with(&b, &[("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", "3"), ("GATEHOUSE_ALERT_NIGHT", "23-0")]).await;
+    let app = TestApp::spawn_with(
+        &b,
+        &[
+            ("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", "3"),
+            ("GATEHOUSE_ALERT_NIGHT", "23-0"),
+        ],
+    )
+    .await;
     gatehouse::server::seed::seed_demo(&app.state).await.unwrap();
     let jonas = app.user_id(JONAS).await;
     let access = |customer: &str| {
-        let event = NewEvent::new("data.access", Outcome::Success, Actor { user_id: Some(jonas), ..Default::default() })
-            .target("customer", customer)
-            .customer(customer)
-            .details(json!({ "action": "customer.view", "source_system": "support-desk" }));
+        let event = NewEvent::new(
+            "data.access",
+            Outcome::Success,
+            Actor {
+                user_id: Some(jonas),
+                ..Default::default()
+            },
+        )
+        .target("customer", customer)
+        .customer(customer)
+        .details(json!({ "action": "customer.view", "source_system": "support-desk" }));
         gatehouse::server::audit_log::record(&app.state.db, app.clock.now(), event)
     };
     let judge = || gatehouse::server::startup::run_access_jobs(&app.state);

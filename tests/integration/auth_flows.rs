@@ -21,33 +21,73 @@ on_both!(
 
 async fn setup_token_is_single_use_and_expires(b: Backend) {
     let app = TestApp::spawn(&b).await;
-    let token = gatehouse::server::auth::issue_setup_token(&app.state).await.unwrap().unwrap();
+    let token = gatehouse::server::auth::issue_setup_token(&app.state)
+        .await
+        .unwrap()
+        .unwrap();
     // An expired token is refused and writes nothing.
     app.clock.advance(gatehouse::server::auth::SETUP_TOKEN_LIFETIME);
     let c = client();
     let r = app.call(&c, "setup_status", &[("token", &token)]).await;
     assert_eq!(r.text().await.unwrap(), "false");
     let r = app
-        .call(&c, "complete_setup", &[("token", &token), ("name", "A B"), ("email", ADMIN), ("password", PW), ("confirm", PW)])
+        .call(
+            &c,
+            "complete_setup",
+            &[
+                ("token", &token),
+                ("name", "A B"),
+                ("email", ADMIN),
+                ("password", PW),
+                ("confirm", PW),
+            ],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
     assert_eq!(app.audit_count("setup.first_admin", "denied").await, 1);
 
     // A fresh token works once.
-    let token = gatehouse::server::auth::issue_setup_token(&app.state).await.unwrap().unwrap();
+    let token = gatehouse::server::auth::issue_setup_token(&app.state)
+        .await
+        .unwrap()
+        .unwrap();
     let r = app.call(&c, "setup_status", &[("token", &token)]).await;
     assert_eq!(r.text().await.unwrap(), "true");
     let r = app
-        .call(&c, "complete_setup", &[("token", &token), ("name", "Maya Okafor"), ("email", ADMIN), ("password", PW), ("confirm", PW)])
+        .call(
+            &c,
+            "complete_setup",
+            &[
+                ("token", &token),
+                ("name", "Maya Okafor"),
+                ("email", ADMIN),
+                ("password", PW),
+                ("confirm", PW),
+            ],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers().get("location").unwrap(), "/mfa/enrol");
     let c2 = client();
     let r = app
-        .call(&c2, "complete_setup", &[("token", &token), ("name", "Eve"), ("email", "eve@example.com"), ("password", PW), ("confirm", PW)])
+        .call(
+            &c2,
+            "complete_setup",
+            &[
+                ("token", &token),
+                ("name", "Eve"),
+                ("email", "eve@example.com"),
+                ("password", PW),
+                ("confirm", PW),
+            ],
+        )
         .await;
-    assert!(r.status() == StatusCode::CONFLICT || r.status() == StatusCode::FORBIDDEN, "{}", r.status());
+    assert!(
+        r.status() == StatusCode::CONFLICT || r.status() == StatusCode::FORBIDDEN,
+        "{}",
+        r.status()
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
     assert_eq!(app.audit_count("setup.first_admin", "success").await, 1);
     app.verify_chain().await;
@@ -57,7 +97,10 @@ async fn setup_token_is_single_use_and_expires(b: Backend) {
 async fn setup_refuses_once_an_admin_exists(b: Backend) {
     let app = TestApp::spawn(&b).await;
     app.first_admin(ADMIN, PW).await;
-    assert!(gatehouse::server::auth::issue_setup_token(&app.state).await.unwrap().is_none());
+    assert!(gatehouse::server::auth::issue_setup_token(&app.state)
+        .await
+        .unwrap()
+        .is_none());
     let r = app.get(&client(), "/setup?token=anything").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("This setup link is not valid"));
@@ -85,7 +128,10 @@ async fn password_then_code_signs_in(b: Backend) {
     assert_eq!(r.headers().get("location").unwrap(), "/mfa");
     // The password alone is not a sign-in.
     assert!(app.me(&c).await.is_null());
-    assert_eq!(app.get(&c, "/activity").await.headers().get("location").unwrap(), "/mfa");
+    assert_eq!(
+        app.get(&c, "/activity").await.headers().get("location").unwrap(),
+        "/mfa"
+    );
     let r = app.call(&c, "my_activity", &[]).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // A wrong code is refused.
@@ -112,7 +158,10 @@ async fn replayed_code_is_refused_and_recorded(b: Backend) {
     let code = app.code(&key);
     let c1 = client();
     app.call(&c1, "sign_in", &[("email", ADMIN), ("password", PW)]).await;
-    assert_eq!(app.call(&c1, "verify_code", &[("code", &code)]).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.call(&c1, "verify_code", &[("code", &code)]).await.status(),
+        StatusCode::OK
+    );
     // Another sign-in within the same 30 seconds with the same code.
     app.clock.advance(5_000);
     let c2 = client();
@@ -126,7 +175,12 @@ async fn replayed_code_is_refused_and_recorded(b: Backend) {
     assert_eq!(activity[0]["what"], "Reused authenticator code refused");
     // The next code works.
     app.clock.advance(30_000);
-    assert_eq!(app.call(&c2, "verify_code", &[("code", &app.code(&key))]).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.call(&c2, "verify_code", &[("code", &app.code(&key))])
+            .await
+            .status(),
+        StatusCode::OK
+    );
     app.cleanup().await;
 }
 
@@ -134,11 +188,18 @@ async fn recovery_codes_work_once_and_regenerate(b: Backend) {
     let app = TestApp::spawn(&b).await;
     let (_, key, codes) = app.first_admin(ADMIN, PW).await;
     // Stored hashed: no code appears in the database.
-    let stored = app.count(&format!("SELECT COUNT(*) FROM recovery_codes WHERE code_hash = '{}' OR salt = '{}'", codes[0], codes[0])).await;
+    let stored = app
+        .count(&format!(
+            "SELECT COUNT(*) FROM recovery_codes WHERE code_hash = '{}' OR salt = '{}'",
+            codes[0], codes[0]
+        ))
+        .await;
     assert_eq!(stored, 0);
     let c = client();
     app.call(&c, "sign_in", &[("email", ADMIN), ("password", PW)]).await;
-    let r = app.call(&c, "use_recovery_code", &[("code", &codes[0].to_uppercase())]).await;
+    let r = app
+        .call(&c, "use_recovery_code", &[("code", &codes[0].to_uppercase())])
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(app.me(&c).await["recovery_codes_left"], 9);
     assert_eq!(app.audit_count("auth.recovery_code", "success").await, 1);
@@ -151,7 +212,9 @@ async fn recovery_codes_work_once_and_regenerate(b: Backend) {
     // Regenerating needs a current code and voids the old set.
     let r = app.call(&c, "regenerate_recovery_codes", &[("code", "123")]).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let r = app.call(&c, "regenerate_recovery_codes", &[("code", &app.code(&key))]).await;
+    let r = app
+        .call(&c, "regenerate_recovery_codes", &[("code", &app.code(&key))])
+        .await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let fresh: Vec<String> = app.call(&c, "take_recovery_codes", &[]).await.json().await.unwrap();
     assert_eq!(fresh.len(), 10);
@@ -171,7 +234,9 @@ async fn failures_back_off_then_lock(b: Backend) {
     let (_, key, _) = app.first_admin(ADMIN, PW).await;
     let c = client();
     for i in 0..5 {
-        let r = app.call(&c, "sign_in", &[("email", ADMIN), ("password", "wrong password here")]).await;
+        let r = app
+            .call(&c, "sign_in", &[("email", ADMIN), ("password", "wrong password here")])
+            .await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
     }
     // The sixth attempt must wait, even with the right password.
@@ -180,10 +245,16 @@ async fn failures_back_off_then_lock(b: Backend) {
     assert!(r.headers().get("retry-after").is_some());
     for _ in 5..10 {
         app.clock.advance(40_000);
-        let r = app.call(&c, "sign_in", &[("email", ADMIN), ("password", "wrong password here")]).await;
+        let r = app
+            .call(&c, "sign_in", &[("email", ADMIN), ("password", "wrong password here")])
+            .await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(app.audit_count("auth.lockout", "denied").await, 2, "account and address locked once each");
+    assert_eq!(
+        app.audit_count("auth.lockout", "denied").await,
+        2,
+        "account and address locked once each"
+    );
     app.clock.advance(40_000);
     let r = app.call(&c, "sign_in", &[("email", ADMIN), ("password", PW)]).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -193,7 +264,10 @@ async fn failures_back_off_then_lock(b: Backend) {
     // unlock of both subjects here.
     let actor = gatehouse::domain::audit::Actor::default();
     assert!(gatehouse::server::auth::unlock(&app.state, actor, ADMIN).await.unwrap());
-    sqlx::query("DELETE FROM auth_failures WHERE scope = 'ip'").execute(&app.state.db.pool).await.unwrap();
+    sqlx::query("DELETE FROM auth_failures WHERE scope = 'ip'")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
     assert_eq!(app.audit_count("auth.unlock", "success").await, 1);
     let signed_in = app.sign_in(ADMIN, PW, &key).await;
     assert_eq!(app.me(&signed_in).await["email"], ADMIN);
@@ -205,10 +279,21 @@ async fn unknown_email_is_indistinguishable(b: Backend) {
     let app = TestApp::spawn(&b).await;
     app.first_admin(ADMIN, PW).await;
     let c = client();
-    let known = app.call(&c, "sign_in", &[("email", ADMIN), ("password", "not the password")]).await;
+    let known = app
+        .call(&c, "sign_in", &[("email", ADMIN), ("password", "not the password")])
+        .await;
     let known_status = known.status();
     let known_body = known.text().await.unwrap();
-    let unknown = app.call(&c, "sign_in", &[("email", "nobody@sunridge-solar.example"), ("password", "not the password")]).await;
+    let unknown = app
+        .call(
+            &c,
+            "sign_in",
+            &[
+                ("email", "nobody@sunridge-solar.example"),
+                ("password", "not the password"),
+            ],
+        )
+        .await;
     assert_eq!(unknown.status(), known_status);
     assert_eq!(unknown.text().await.unwrap(), known_body);
     assert_eq!(app.audit_count("auth.signin", "failure").await, 2);
@@ -257,7 +342,10 @@ async fn idle_and_absolute_timeouts_end_sessions(b: Backend) {
         assert!(!app.me(&c).await.is_null());
     }
     app.clock.advance(20 * 60_000);
-    assert!(app.me(&c).await.is_null(), "12 hours end the session whatever the activity");
+    assert!(
+        app.me(&c).await.is_null(),
+        "12 hours end the session whatever the activity"
+    );
     assert_eq!(app.audit_count("auth.session_expired", "success").await, 2);
 
     // Sessions never used again are swept and recorded too.
@@ -266,7 +354,11 @@ async fn idle_and_absolute_timeouts_end_sessions(b: Backend) {
     app.clock.advance(31 * 60_000);
     let swept = gatehouse::server::startup::sweep_sessions(&app.state).await.unwrap();
     assert!(swept >= 1);
-    assert_eq!(app.count("SELECT COUNT(*) FROM sessions WHERE user_id IS NOT NULL").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM sessions WHERE user_id IS NOT NULL")
+            .await,
+        0
+    );
     app.verify_chain().await;
     app.cleanup().await;
 }
@@ -282,7 +374,12 @@ async fn sign_out_deletes_the_session_server_side(b: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(app.audit_count("auth.signout", "success").await, 1);
     // Replaying the old cookie gets nothing.
-    let r = client().post(app.url("/api/me")).header("cookie", cookie).send().await.unwrap();
+    let r = client()
+        .post(app.url("/api/me"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.text().await.unwrap(), "null");
     app.cleanup().await;
 }
@@ -298,14 +395,20 @@ async fn sign_out_everywhere_ends_all_sessions(b: Backend) {
     assert!(app.me(&phone).await.is_null());
     assert!(app.me(&admin).await.is_null());
     assert!(app.me(&laptop).await.is_null());
-    assert_eq!(app.get(&phone, "/activity").await.headers().get("location").unwrap(), "/signin");
+    assert_eq!(
+        app.get(&phone, "/activity").await.headers().get("location").unwrap(),
+        "/signin"
+    );
     assert_eq!(app.audit_count("auth.signout_everywhere", "success").await, 1);
     app.cleanup().await;
 }
 
 async fn weak_passwords_are_refused_at_setup(b: Backend) {
     let app = TestApp::spawn(&b).await;
-    let token = gatehouse::server::auth::issue_setup_token(&app.state).await.unwrap().unwrap();
+    let token = gatehouse::server::auth::issue_setup_token(&app.state)
+        .await
+        .unwrap()
+        .unwrap();
     let c = client();
     for (pw, confirm, expect) in [
         ("short", "short", "at least 12"),
@@ -313,13 +416,27 @@ async fn weak_passwords_are_refused_at_setup(b: Backend) {
         ("correct horse battery", "correct horse batteryX", "don't match"),
     ] {
         let r = app
-            .call(&c, "complete_setup", &[("token", &token), ("name", "Maya"), ("email", ADMIN), ("password", pw), ("confirm", confirm)])
+            .call(
+                &c,
+                "complete_setup",
+                &[
+                    ("token", &token),
+                    ("name", "Maya"),
+                    ("email", ADMIN),
+                    ("password", pw),
+                    ("confirm", confirm),
+                ],
+            )
             .await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let msg = error_message(&r.text().await.unwrap());
         assert!(msg.contains(expect), "{msg}");
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
-    assert_eq!(app.count("SELECT COUNT(*) FROM setup_tokens WHERE used_at IS NOT NULL").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM setup_tokens WHERE used_at IS NOT NULL")
+            .await,
+        0
+    );
     app.cleanup().await;
 }

@@ -35,14 +35,26 @@ const FUNCTIONS: &[(&str, &[(&str, &str)], Who)] = &[
     ("delete_role", &[("key", "nope")], ADMIN),
     ("list_employees", &[], ADMIN),
     ("employee", &[("id", "999999")], ADMIN),
-    ("onboard_employee", &[("name", ""), ("email", "x@example.com"), ("department", "sales")], ADMIN),
+    (
+        "onboard_employee",
+        &[("name", ""), ("email", "x@example.com"), ("department", "sales")],
+        ADMIN,
+    ),
     ("reissue_invitation", &[("user_id", "999999")], ADMIN),
-    ("grant_role", &[("user_id", "999999"), ("role", "support"), ("reason", "x")], ADMIN),
+    (
+        "grant_role",
+        &[("user_id", "999999"), ("role", "support"), ("reason", "x")],
+        ADMIN,
+    ),
     ("approve_grant", &[("grant_id", "999999")], ADMIN),
     ("revoke_grant", &[("grant_id", "999999"), ("reason", "x")], ADMIN),
     ("suspend_employee", &[("user_id", "999999"), ("reason", "x")], ADMIN),
     ("reactivate_employee", &[("user_id", "999999")], ADMIN),
-    ("offboard_employee", &[("user_id", "999999"), ("confirm_email", "x@example.com")], ADMIN),
+    (
+        "offboard_employee",
+        &[("user_id", "999999"), ("confirm_email", "x@example.com")],
+        ADMIN,
+    ),
     ("cancel_offboarding", &[("user_id", "999999")], ADMIN),
     ("unlock_employee", &[("user_id", "999999")], ADMIN),
     ("mark_checklist", &[("user_id", "999999"), ("item", "github")], ADMIN),
@@ -58,17 +70,29 @@ const FUNCTIONS: &[(&str, &[(&str, &str)], Who)] = &[
     ("audit_latest_checkpoint", &[], AUDIT),
     ("audit_report", &[("kind", "denied")], AUDIT),
     ("alerts", &[], ADMIN_OR_AUDIT),
-    ("acknowledge_alert", &[("id", "999999"), ("comment", "nothing here")], ADMIN_OR_AUDIT),
+    (
+        "acknowledge_alert",
+        &[("id", "999999"), ("comment", "nothing here")],
+        ADMIN_OR_AUDIT,
+    ),
     ("audit_sign_checkpoint", &[], AUDIT),
     ("elevation_queue", &[], ADMIN),
     ("decide_elevation", &[("id", "999999"), ("decision", "approve")], ADMIN),
     ("revoke_elevation", &[("id", "999999"), ("reason", "x")], ADMIN),
     ("review_breakglass", &[("id", "999999"), ("note", "x")], ADMIN),
     ("approval_policies", &[], ADMIN),
-    ("set_approval_policy", &[("role", "support-pii"), ("approvals_needed", "9")], ADMIN),
+    (
+        "set_approval_policy",
+        &[("role", "support-pii"), ("approvals_needed", "9")],
+        ADMIN,
+    ),
     ("elevation_history", &[], AUDIT),
     ("elevation_ticket", &[("id", "999999")], AUDIT),
-    ("request_elevation", &[("role", "support-pii"), ("justification", "short"), ("ticket", "SUP-1")], ANY),
+    (
+        "request_elevation",
+        &[("role", "support-pii"), ("justification", "short"), ("ticket", "SUP-1")],
+        ANY,
+    ),
     ("my_elevations", &[], ANY),
     ("my_notifications", &[], ANY),
     ("mark_notifications_read", &[], ANY),
@@ -128,17 +152,38 @@ async fn every_role_against_every_function_and_page(b: Backend) {
     let admin = clients[0].1.clone();
     for (i, role) in ["support-pii", "prod-db-write", "breakglass"].into_iter().enumerate() {
         let email = format!("elevated{i}@sunridge-solar.example");
-        let inv = app.onboard(&admin, &format!("Elevated Person{i}"), &email, "support", &[]).await;
-        let r = app.call(&admin, "grant_role", &[("user_id", &inv["user_id"].to_string()), ("role", role), ("reason", "matrix"), ("expires_in", "1h")]).await;
+        let inv = app
+            .onboard(&admin, &format!("Elevated Person{i}"), &email, "support", &[])
+            .await;
+        let r = app
+            .call(
+                &admin,
+                "grant_role",
+                &[
+                    ("user_id", &inv["user_id"].to_string()),
+                    ("role", role),
+                    ("reason", "matrix"),
+                    ("expires_in", "1h"),
+                ],
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         let (c, _) = app.join(inv["link"].as_str().unwrap(), "quiet meadow lantern 7").await;
         assert!(!app.perms(&c).await.is_empty(), "{role} holds its permissions");
         clients.push((role, c));
     }
-    assert_eq!(clients.len(), gatehouse::domain::roles::builtin_roles().len(), "every built-in role");
+    assert_eq!(
+        clients.len(),
+        gatehouse::domain::roles::builtin_roles().len(),
+        "every built-in role"
+    );
     // Elevation request 1 exists, so its ticket page answers 200 to those allowed.
     let support = &clients.iter().find(|(r, _)| *r == "support").unwrap().1;
-    let form = [("role", "support-pii"), ("justification", "customer 1042 asks to correct the delivery address"), ("ticket", "SUP-1")];
+    let form = [
+        ("role", "support-pii"),
+        ("justification", "customer 1042 asks to correct the delivery address"),
+        ("ticket", "SUP-1"),
+    ];
     let r = app.call(support, "request_elevation", &form).await;
     assert_eq!(r.text().await.unwrap(), "1");
     for (role, c) in clients {
@@ -149,13 +194,24 @@ async fn every_role_against_every_function_and_page(b: Backend) {
             let body = r.text().await.unwrap();
             if !allowed(*who, role) {
                 assert_eq!(status, StatusCode::FORBIDDEN, "{role} calling {name}: {body}");
-                assert_eq!(app.audit_count("authz.denied", "denied").await, denied_before + 1, "{role} {name} refusal recorded");
+                assert_eq!(
+                    app.audit_count("authz.denied", "denied").await,
+                    denied_before + 1,
+                    "{role} {name} refusal recorded"
+                );
                 assert_eq!(last_denied_operation(&app).await, *name);
                 assert!(!body.contains("999999"), "no detail leaks");
             } else {
-                assert!(status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED, "{role} calling {name}: {status} {body}");
+                assert!(
+                    status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                    "{role} calling {name}: {status} {body}"
+                );
                 assert!(status.as_u16() < 500, "{role} calling {name}: {status} {body}");
-                assert_eq!(app.audit_count("authz.denied", "denied").await, denied_before, "{role} {name} not refused");
+                assert_eq!(
+                    app.audit_count("authz.denied", "denied").await,
+                    denied_before,
+                    "{role} {name} not refused"
+                );
             }
         }
         // Routes outside the server functions and pages.
@@ -190,7 +246,11 @@ async fn every_role_against_every_function_and_page(b: Backend) {
             }
             // HEAD reaches the same route: gated the same way.
             let r = c.head(app.url(path)).send().await.unwrap();
-            let expected = if allowed(*who, role) { StatusCode::OK } else { StatusCode::FORBIDDEN };
+            let expected = if allowed(*who, role) {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
             assert_eq!(r.status(), expected, "{role} asking HEAD {path}");
         }
     }

@@ -30,7 +30,10 @@ fn malformed_configuration_is_one_line_and_exit_code_2() {
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
         assert!(stderr.contains(var), "{stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
-        assert!(!stderr.contains(value) || var != "GATEHOUSE_MASTER_KEY", "key material echoed: {stderr}");
+        assert!(
+            !stderr.contains(value) || var != "GATEHOUSE_MASTER_KEY",
+            "key material echoed: {stderr}"
+        );
     }
     let out = gatehouse(&dir, &["frobnicate"], &[]);
     assert_eq!(out.status.code(), Some(2));
@@ -49,7 +52,14 @@ fn seed_demo_then_verify_then_tamper() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("already has users"));
     // The key file is private.
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(dir.0.join("master.key")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(dir.0.join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
 
     let out = gatehouse(&dir, &["audit", "verify"], &[]);
     assert!(out.status.success());
@@ -60,12 +70,24 @@ fn seed_demo_then_verify_then_tamper() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-        sqlx::query("DROP TRIGGER audit_events_no_update").execute(&pool).await.unwrap();
-        sqlx::query("UPDATE audit_events SET details = '{\"users\":1}' WHERE seq = 1").execute(&pool).await.unwrap();
+        let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        sqlx::query("DROP TRIGGER audit_events_no_update")
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_events SET details = '{\"users\":1}' WHERE seq = 1")
+            .execute(&pool)
+            .await
+            .unwrap();
         pool.close().await;
     });
-    let out = gatehouse(&dir, &["audit", "verify", "--database", &format!("sqlite://{}", db.display())], &[]);
+    let out = gatehouse(
+        &dir,
+        &["audit", "verify", "--database", &format!("sqlite://{}", db.display())],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("event 1: content does not match its hash"), "{stderr}");
@@ -94,8 +116,15 @@ fn service_token_from_the_command_line() {
     let (accounts, leaked) = rt.block_on(async {
         use sqlx::Row;
         sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-        let a: i64 = sqlx::query("SELECT COUNT(*) AS n FROM service_accounts").fetch_one(&pool).await.unwrap().try_get("n").unwrap();
+        let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let a: i64 = sqlx::query("SELECT COUNT(*) AS n FROM service_accounts")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
         let l: i64 = sqlx::query("SELECT COUNT(*) AS n FROM api_tokens WHERE secret_hash LIKE ?")
             .bind(format!("%{secret}%"))
             .fetch_one(&pool)
@@ -108,5 +137,9 @@ fn service_token_from_the_command_line() {
     });
     assert_eq!((accounts, leaked), (1, 0));
     let out = gatehouse(&dir, &["audit", "verify"], &[]);
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("OK: 3 events verified"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("OK: 3 events verified"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

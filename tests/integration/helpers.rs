@@ -19,7 +19,8 @@ impl Backend {
     /// MySQL from GATEHOUSE_TEST_MYSQL_URL, or None (with a visible notice)
     /// when it is unreachable. Under CI=true an unreachable server fails.
     pub async fn mysql() -> Option<Self> {
-        let url = std::env::var("GATEHOUSE_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+        let url =
+            std::env::var("GATEHOUSE_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
         sqlx::any::install_default_drivers();
         match sqlx::AnyPool::connect(&url).await {
             Ok(pool) => {
@@ -104,9 +105,19 @@ impl TestApp {
         let (db_url, cleanup): (String, Option<(String, String)>) = match backend {
             Backend::Sqlite => (format!("sqlite://{}/gatehouse.db", dir.0.display()), None),
             Backend::MySql { root_url } => {
-                let name = format!("gh_t_{}", gatehouse::server::crypto::random_token(6).to_lowercase().replace(['-', '_'], "x"));
+                let name = format!(
+                    "gh_t_{}",
+                    gatehouse::server::crypto::random_token(6)
+                        .to_lowercase()
+                        .replace(['-', '_'], "x")
+                );
                 let pool = sqlx::AnyPool::connect(root_url).await.unwrap();
-                sqlx::query(&format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")).execute(&pool).await.unwrap();
+                sqlx::query(&format!(
+                    "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                ))
+                .execute(&pool)
+                .await
+                .unwrap();
                 pool.close().await;
                 let base = root_url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
                 (format!("{base}/{name}"), Some((root_url.clone(), name)))
@@ -121,12 +132,22 @@ impl TestApp {
         }
         let config = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
         let clock = Clock::manual(T0);
-        let state = startup::with_sso(startup::state(config, clock.clone()).await.unwrap()).await.unwrap();
+        let state = startup::with_sso(startup::state(config, clock.clone()).await.unwrap())
+            .await
+            .unwrap();
         let app = startup::router(state.clone());
         tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+                .unwrap();
         });
-        TestApp { addr, state, clock, cleanup, _dir: dir }
+        TestApp {
+            addr,
+            state,
+            clock,
+            cleanup,
+            _dir: dir,
+        }
     }
 
     /// Drops the MySQL database of this test.
@@ -134,7 +155,10 @@ impl TestApp {
         if let Some((root, name)) = &self.cleanup {
             self.state.db.pool.close().await;
             let pool = sqlx::AnyPool::connect(root).await.unwrap();
-            sqlx::query(&format!("DROP DATABASE `{name}`")).execute(&pool).await.unwrap();
+            sqlx::query(&format!("DROP DATABASE `{name}`"))
+                .execute(&pool)
+                .await
+                .unwrap();
         }
     }
 
@@ -144,7 +168,12 @@ impl TestApp {
 
     /// Calls a server function the way the browser's code does.
     pub async fn call(&self, client: &Client, name: &str, form: &[(&str, &str)]) -> Response {
-        client.post(self.url(&format!("/api/{name}"))).form(form).send().await.unwrap()
+        client
+            .post(self.url(&format!("/api/{name}")))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get(&self, client: &Client, path: &str) -> Response {
@@ -153,7 +182,12 @@ impl TestApp {
 
     pub async fn count(&self, sql: &str) -> i64 {
         use sqlx::Row;
-        sqlx::query(sql).fetch_one(&self.state.db.pool).await.unwrap().try_get(0).unwrap()
+        sqlx::query(sql)
+            .fetch_one(&self.state.db.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
     }
 
     pub async fn audit_count(&self, action: &str, outcome: &str) -> i64 {
@@ -182,10 +216,23 @@ impl TestApp {
     /// Creates the first administrator through the setup link and enrols
     /// TOTP; returns the client (signed in), the base32 key and the recovery codes.
     pub async fn first_admin(&self, email: &str, password: &str) -> (Client, String, Vec<String>) {
-        let token = gatehouse::server::auth::issue_setup_token(&self.state).await.unwrap().expect("no admin yet");
+        let token = gatehouse::server::auth::issue_setup_token(&self.state)
+            .await
+            .unwrap()
+            .expect("no admin yet");
         let c = client();
         let r = self
-            .call(&c, "complete_setup", &[("token", &token), ("name", "Maya Okafor"), ("email", email), ("password", password), ("confirm", password)])
+            .call(
+                &c,
+                "complete_setup",
+                &[
+                    ("token", &token),
+                    ("name", "Maya Okafor"),
+                    ("email", email),
+                    ("password", password),
+                    ("confirm", password),
+                ],
+            )
             .await;
         assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
         let (key, codes) = self.enrol(&c).await;
@@ -213,7 +260,9 @@ impl TestApp {
     /// Password + TOTP sign-in with a fresh client.
     pub async fn sign_in(&self, email: &str, password: &str, key: &str) -> Client {
         let c = client();
-        let r = self.call(&c, "sign_in", &[("email", email), ("password", password)]).await;
+        let r = self
+            .call(&c, "sign_in", &[("email", email), ("password", password)])
+            .await;
         assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
         let r = self.call(&c, "verify_code", &[("code", &self.code(key))]).await;
         assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
@@ -225,7 +274,9 @@ impl TestApp {
     /// returns the signed-in client and the TOTP key.
     pub async fn sign_in_enrolling(&self, email: &str, password: &str) -> (Client, String) {
         let c = client();
-        let r = self.call(&c, "sign_in", &[("email", email), ("password", password)]).await;
+        let r = self
+            .call(&c, "sign_in", &[("email", email), ("password", password)])
+            .await;
         assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
         assert_eq!(r.headers().get("location").unwrap(), "/mfa/enrol");
         let (key, _) = self.enrol(&c).await;
@@ -233,12 +284,28 @@ impl TestApp {
     }
 
     /// Onboards an employee through the API; returns the invitation link.
-    pub async fn onboard(&self, admin: &Client, name: &str, email: &str, department: &str, roles: &[&str]) -> serde_json::Value {
-        let mut form = vec![("name", name.to_owned()), ("email", email.to_owned()), ("department", department.to_owned())];
+    pub async fn onboard(
+        &self,
+        admin: &Client,
+        name: &str,
+        email: &str,
+        department: &str,
+        roles: &[&str],
+    ) -> serde_json::Value {
+        let mut form = vec![
+            ("name", name.to_owned()),
+            ("email", email.to_owned()),
+            ("department", department.to_owned()),
+        ];
         for r in roles {
             form.push(("roles[]", r.to_string()));
         }
-        let r = admin.post(self.url("/api/onboard_employee")).form(&form).send().await.unwrap();
+        let r = admin
+            .post(self.url("/api/onboard_employee"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
         r.json().await.unwrap()
     }
@@ -248,7 +315,13 @@ impl TestApp {
     pub async fn join(&self, link: &str, password: &str) -> (Client, String) {
         let token = link.split("token=").nth(1).expect("token in link");
         let c = client();
-        let r = self.call(&c, "accept_invitation", &[("token", token), ("password", password), ("confirm", password)]).await;
+        let r = self
+            .call(
+                &c,
+                "accept_invitation",
+                &[("token", token), ("password", password), ("confirm", password)],
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
         assert_eq!(r.headers().get("location").unwrap(), "/mfa/enrol");
         let (key, _) = self.enrol(&c).await;
@@ -256,7 +329,14 @@ impl TestApp {
     }
 
     /// Onboards and signs in an employee with the given roles.
-    pub async fn employee(&self, admin: &Client, name: &str, email: &str, department: &str, roles: &[&str]) -> (Client, String, i64) {
+    pub async fn employee(
+        &self,
+        admin: &Client,
+        name: &str,
+        email: &str,
+        department: &str,
+        roles: &[&str],
+    ) -> (Client, String, i64) {
         let inv = self.onboard(admin, name, email, department, roles).await;
         let (c, key) = self.join(inv["link"].as_str().unwrap(), "quiet meadow lantern 7").await;
         (c, key, inv["user_id"].as_i64().unwrap())
@@ -264,13 +344,22 @@ impl TestApp {
 
     pub async fn user_id(&self, email: &str) -> i64 {
         use sqlx::Row;
-        sqlx::query("SELECT id FROM users WHERE email = ?").bind(email).fetch_one(&self.state.db.pool).await.unwrap().try_get(0).unwrap()
+        sqlx::query("SELECT id FROM users WHERE email = ?")
+            .bind(email)
+            .fetch_one(&self.state.db.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
     }
 
     /// Permission identifiers the client's user holds, as `me` reports.
     pub async fn perms(&self, c: &Client) -> Vec<String> {
         let me = self.me(c).await;
-        me["permissions"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect()).unwrap_or_default()
+        me["permissions"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
     }
 
     pub async fn me(&self, c: &Client) -> serde_json::Value {
@@ -289,7 +378,9 @@ pub fn error_message(body: &str) -> String {
 }
 
 pub fn cookie_header(r: &Response) -> Option<String> {
-    r.headers().get(header::SET_COOKIE).map(|v| v.to_str().unwrap().to_owned())
+    r.headers()
+        .get(header::SET_COOKIE)
+        .map(|v| v.to_str().unwrap().to_owned())
 }
 
 // ---- RFC 6238, written here independently of the server's totp-rs.
@@ -318,7 +409,8 @@ pub fn hotp(secret: &[u8], counter: u64) -> String {
     mac.update(&counter.to_be_bytes());
     let h = mac.finalize().into_bytes();
     let off = (h[19] & 0xf) as usize;
-    let bin = ((h[off] as u32 & 0x7f) << 24) | ((h[off + 1] as u32) << 16) | ((h[off + 2] as u32) << 8) | h[off + 3] as u32;
+    let bin =
+        ((h[off] as u32 & 0x7f) << 24) | ((h[off + 1] as u32) << 16) | ((h[off + 2] as u32) << 8) | h[off + 3] as u32;
     format!("{:06}", bin % 1_000_000)
 }
 
@@ -341,14 +433,29 @@ pub async fn service_account(app: &TestApp, admin: &Client, name: &str, scopes: 
     for s in scopes {
         form.push(("scopes[]", s.to_string()));
     }
-    let r = admin.post(app.url("/api/create_service_account")).form(&form).send().await.unwrap();
+    let r = admin
+        .post(app.url("/api/create_service_account"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     r.text().await.unwrap().parse().unwrap()
 }
 
 /// A new token for a service account (`expires_in` as the form takes it).
 pub async fn api_token(app: &TestApp, admin: &Client, account_id: i64, expires_in: &str) -> String {
-    let r = app.call(admin, "create_api_token", &[("account_id", &account_id.to_string()), ("label", "production"), ("expires_in", expires_in)]).await;
+    let r = app
+        .call(
+            admin,
+            "create_api_token",
+            &[
+                ("account_id", &account_id.to_string()),
+                ("label", "production"),
+                ("expires_in", expires_in),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let v: serde_json::Value = r.json().await.unwrap();
     v["token"].as_str().unwrap().to_owned()
@@ -381,14 +488,21 @@ impl OidcProvider {
         out.read_line(&mut line).unwrap();
         // Keep reading: a closed pipe would kill the provider at its next line.
         std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        let issuer = line.trim().strip_prefix("ISSUER ").unwrap_or_else(|| panic!("provider did not start: {line:?}")).to_owned();
+        let issuer = line
+            .trim()
+            .strip_prefix("ISSUER ")
+            .unwrap_or_else(|| panic!("provider did not start: {line:?}"))
+            .to_owned();
         Self { child, issuer }
     }
 
     /// Who signs in at the provider next, and with which `amr`.
     pub async fn next_login(&self, sub: &str, email: &str, verified: bool, amr: Option<&str>) {
         let mut url = reqwest::Url::parse(&format!("{}/test/next-login", self.issuer)).unwrap();
-        url.query_pairs_mut().append_pair("sub", sub).append_pair("email", email).append_pair("verified", &verified.to_string());
+        url.query_pairs_mut()
+            .append_pair("sub", sub)
+            .append_pair("email", email)
+            .append_pair("verified", &verified.to_string());
         if let Some(a) = amr {
             url.query_pairs_mut().append_pair("amr", a);
         }
@@ -405,7 +519,12 @@ impl OidcProvider {
                 return url;
             }
             let r = c.get(&url).send().await.unwrap();
-            assert!(r.status().is_redirection(), "{url}: {} {}", r.status(), r.text().await.unwrap_or_default());
+            assert!(
+                r.status().is_redirection(),
+                "{url}: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            );
             let next = r.headers().get("location").unwrap().to_str().unwrap().to_owned();
             url = reqwest::Url::parse(&url).unwrap().join(&next).unwrap().to_string();
         }

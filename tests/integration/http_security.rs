@@ -13,12 +13,26 @@ on_both!(
 
 fn assert_headers(r: &reqwest::Response, what: &str) {
     let h = r.headers();
-    let get = |k: &str| h.get(k).unwrap_or_else(|| panic!("{what}: missing {k}")).to_str().unwrap().to_owned();
+    let get = |k: &str| {
+        h.get(k)
+            .unwrap_or_else(|| panic!("{what}: missing {k}"))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
     let csp = get("content-security-policy");
-    for part in ["frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'", "script-src 'self' 'nonce-"] {
+    for part in [
+        "frame-ancestors 'none'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "script-src 'self' 'nonce-",
+    ] {
         assert!(csp.contains(part), "{what}: CSP lacks {part}: {csp}");
     }
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"), "{what}: {csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"),
+        "{what}: {csp}"
+    );
     assert!(get("strict-transport-security").contains("max-age=63072000"));
     assert_eq!(get("x-content-type-options"), "nosniff");
     assert_eq!(get("referrer-policy"), "no-referrer");
@@ -29,7 +43,13 @@ fn assert_headers(r: &reqwest::Response, what: &str) {
 
 fn nonce_of(r: &reqwest::Response) -> String {
     let csp = r.headers().get("content-security-policy").unwrap().to_str().unwrap();
-    csp.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap().to_owned()
+    csp.split("'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 async fn security_headers_on_every_response(b: Backend) {
@@ -44,7 +64,13 @@ async fn security_headers_on_every_response(b: Backend) {
     assert!(html.contains(&format!("nonce=\"{n1}\"")), "script nonce missing");
     let r2 = app.get(&c, "/signin").await;
     assert_ne!(nonce_of(&r2), n1, "a fresh nonce per response");
-    for (method, path) in [("GET", "/no-such-page"), ("GET", "/pkg/missing.js"), ("GET", "/healthz"), ("POST", "/api/sign_in"), ("GET", "/")] {
+    for (method, path) in [
+        ("GET", "/no-such-page"),
+        ("GET", "/pkg/missing.js"),
+        ("GET", "/healthz"),
+        ("POST", "/api/sign_in"),
+        ("GET", "/"),
+    ] {
         let r = c.request(method.parse().unwrap(), app.url(path)).send().await.unwrap();
         assert_headers(&r, path);
     }
@@ -59,14 +85,36 @@ async fn cross_origin_state_changes_are_refused(b: Backend) {
     let before = app.count("SELECT COUNT(*) FROM audit_events").await;
     let c = client();
     let form = [("email", ADMIN), ("password", "wrong password here")];
-    let r = c.post(app.url("/api/sign_in")).header("origin", "https://evil.example").form(&form).send().await.unwrap();
+    let r = c
+        .post(app.url("/api/sign_in"))
+        .header("origin", "https://evil.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_headers(&r, "refused");
-    let r = c.post(app.url("/api/sign_in")).header("sec-fetch-site", "cross-site").form(&form).send().await.unwrap();
+    let r = c
+        .post(app.url("/api/sign_in"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = c.post(app.url("/api/sign_in")).header("sec-fetch-site", "same-site").form(&form).send().await.unwrap();
+    let r = c
+        .post(app.url("/api/sign_in"))
+        .header("sec-fetch-site", "same-site")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events").await, before, "refused requests change nothing");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events").await,
+        before,
+        "refused requests change nothing"
+    );
     // The same request from the app's own origin goes through.
     let origin = format!("http://{}", app.addr);
     let r = c
@@ -88,7 +136,10 @@ async fn malformed_input_gets_4xx_and_writes_nothing(b: Backend) {
     let failures = app.count("SELECT COUNT(*) FROM auth_failures").await;
     let c = client();
     let post_raw = |body: Vec<u8>| {
-        c.post(app.url("/api/sign_in")).header("content-type", "application/x-www-form-urlencoded").body(body).send()
+        c.post(app.url("/api/sign_in"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
     };
     // Missing field.
     let r = post_raw(b"email=a%40b.example".to_vec()).await.unwrap();
@@ -100,12 +151,18 @@ async fn malformed_input_gets_4xx_and_writes_nothing(b: Backend) {
     assert!(r.status().is_client_error(), "{}", r.status());
     // Over-long fields.
     let long_email = format!("{}@example.com", "a".repeat(300));
-    let r = app.call(&c, "sign_in", &[("email", &long_email), ("password", "x")]).await;
+    let r = app
+        .call(&c, "sign_in", &[("email", &long_email), ("password", "x")])
+        .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let long_pw = "p".repeat(2000);
-    let r = app.call(&c, "sign_in", &[("email", ADMIN), ("password", &long_pw)]).await;
+    let r = app
+        .call(&c, "sign_in", &[("email", ADMIN), ("password", &long_pw)])
+        .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let r = app.call(&signed_in, "regenerate_recovery_codes", &[("code", &"9".repeat(5000))]).await;
+    let r = app
+        .call(&signed_in, "regenerate_recovery_codes", &[("code", &"9".repeat(5000))])
+        .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // Too large a body. The server answers before reading it and then closes
     // the connection, so this goes on a client of its own (a pooled
@@ -120,9 +177,17 @@ async fn malformed_input_gets_4xx_and_writes_nothing(b: Backend) {
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     // Unknown routes and server functions.
     assert_eq!(app.get(&c, "/nope").await.status(), StatusCode::NOT_FOUND);
-    let r = c.post(app.url("/api/no_such_fn")).form(&[("a", "b")]).send().await.unwrap();
+    let r = c
+        .post(app.url("/api/no_such_fn"))
+        .form(&[("a", "b")])
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_client_error());
-    assert!(!r.text().await.unwrap().contains("server function"), "no framework internals");
+    assert!(
+        !r.text().await.unwrap().contains("server function"),
+        "no framework internals"
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM audit_events").await, events);
     assert_eq!(app.count("SELECT COUNT(*) FROM auth_failures").await, failures);
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
@@ -135,9 +200,14 @@ async fn internal_errors_show_only_a_request_id(b: Backend) {
     let users_before = app.count("SELECT COUNT(*) FROM auth_failures").await;
     // Break the audit table as a failing disk would: the action must fail
     // closed (nothing stored without its audit event) and say nothing inside.
-    sqlx::query("ALTER TABLE audit_head RENAME TO audit_head_gone").execute(&app.state.db.pool).await.unwrap();
+    sqlx::query("ALTER TABLE audit_head RENAME TO audit_head_gone")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
     let c = client();
-    let r = app.call(&c, "sign_in", &[("email", ADMIN), ("password", "wrong password here")]).await;
+    let r = app
+        .call(&c, "sign_in", &[("email", ADMIN), ("password", "wrong password here")])
+        .await;
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let request_id = r.headers().get("x-request-id").unwrap().to_str().unwrap().to_owned();
     let body = r.text().await.unwrap();
@@ -145,7 +215,14 @@ async fn internal_errors_show_only_a_request_id(b: Backend) {
     for leak in ["audit_head", "SELECT", "sqlx", "src/", "panicked"] {
         assert!(!body.contains(leak), "{leak} leaked: {body}");
     }
-    assert_eq!(app.count("SELECT COUNT(*) FROM auth_failures").await, users_before, "failure not stored without its audit event");
-    sqlx::query("ALTER TABLE audit_head_gone RENAME TO audit_head").execute(&app.state.db.pool).await.unwrap();
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM auth_failures").await,
+        users_before,
+        "failure not stored without its audit event"
+    );
+    sqlx::query("ALTER TABLE audit_head_gone RENAME TO audit_head")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
     app.cleanup().await;
 }

@@ -25,15 +25,28 @@ struct SmtpServer {
 
 impl SmtpServer {
     async fn start() -> Self {
-        let python = std::env::var("GATEHOUSE_TEST_PYTHON").unwrap_or_else(|_| format!("{}/.ci/work/py/bin/python", env!("CARGO_MANIFEST_DIR")));
+        let python = std::env::var("GATEHOUSE_TEST_PYTHON")
+            .unwrap_or_else(|_| format!("{}/.ci/work/py/bin/python", env!("CARGO_MANIFEST_DIR")));
         assert!(
             std::path::Path::new(&python).exists(),
             "{python} not found: the email tests need aiosmtpd; `bash .ci/dev test` installs it (or set GATEHOUSE_TEST_PYTHON)"
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let dir = std::env::temp_dir().join(format!("gatehouse-smtp-{}-{port}", std::process::id()));
         let child = std::process::Command::new(&python)
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
             .arg(&dir)
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -77,24 +90,43 @@ async fn requests_notify_in_app_by_email_and_webhook_and_remind_before_the_end(b
     let smtp = SmtpServer::start().await;
     let (hook, posted) = crate::alerts::receiver(true).await;
     let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
-    let app = TestApp::spawn_with(&b, &[
-        ("GATEHOUSE_SMTP_URL", &smtp_url),
-        ("GATEHOUSE_SMTP_FROM", "gatehouse@sunridge-solar.example"),
-        ("GATEHOUSE_NOTIFY_WEBHOOK_URL", &hook),
-        ("GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1"),
-    ])
+    let app = TestApp::spawn_with(
+        &b,
+        &[
+            ("GATEHOUSE_SMTP_URL", &smtp_url),
+            ("GATEHOUSE_SMTP_FROM", "gatehouse@sunridge-solar.example"),
+            ("GATEHOUSE_NOTIFY_WEBHOOK_URL", &hook),
+            ("GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1"),
+        ],
+    )
     .await;
     let (maya, _, _) = app.first_admin(ADMIN, PW).await;
-    let (jonas, jonas_key, _) = app.employee(&maya, "Jonas Becker", JONAS, "support", &["support"]).await;
+    let (jonas, jonas_key, _) = app
+        .employee(&maya, "Jonas Becker", JONAS, "support", &["support"])
+        .await;
     let (ada, _, _) = app.employee(&maya, "Ada Nwosu", ADA, "audit", &["auditor"]).await;
 
-    let r = app.call(&jonas, "request_elevation", &[("role", "support-pii"), ("justification", WHY), ("ticket", "SUP-1234"), ("customers", "1042")]).await;
+    let r = app
+        .call(
+            &jonas,
+            "request_elevation",
+            &[
+                ("role", "support-pii"),
+                ("justification", WHY),
+                ("ticket", "SUP-1234"),
+                ("customers", "1042"),
+            ],
+        )
+        .await;
     let id = r.text().await.unwrap();
     // In-app, at once, for the approver only (not the requester, not the auditor).
     assert_eq!(app.me(&maya).await["unread"], 1);
     let n = notes(&app, &maya).await;
     assert_eq!(n[0]["subject"], "Jonas Becker asks for Support with customer PII for 1 hour (SUP-1234, only customers 1042): waiting for your approval");
-    assert_eq!((n[0]["link"].as_str(), n[0]["unread"].as_bool()), (Some("/requests"), Some(true)));
+    assert_eq!(
+        (n[0]["link"].as_str(), n[0]["unread"].as_bool()),
+        (Some("/requests"), Some(true))
+    );
     assert!(notes(&app, &ada).await.is_empty(), "auditors never approve");
     assert!(notes(&app, &jonas).await.is_empty());
     assert_eq!(app.get(&maya, "/notifications").await.status(), StatusCode::OK);
@@ -105,7 +137,11 @@ async fn requests_notify_in_app_by_email_and_webhook_and_remind_before_the_end(b
     let mail = smtp.messages();
     assert_eq!(mail.len(), 1, "{mail:?}");
     assert!(mail[0].contains(&format!("To: {ADMIN}")), "{}", mail[0]);
-    assert!(mail[0].contains("Subject: Jonas Becker asks for Support with customer PII"), "{}", mail[0]);
+    assert!(
+        mail[0].contains("Subject: Jonas Becker asks for Support with customer PII"),
+        "{}",
+        mail[0]
+    );
     assert!(mail[0].contains("/requests"));
     assert_eq!(posted.lock().unwrap().len(), 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM notification_outbox WHERE channel = 'webhook' AND delivered_at IS NULL AND attempts = 1").await, 1);
@@ -116,27 +152,48 @@ async fn requests_notify_in_app_by_email_and_webhook_and_remind_before_the_end(b
     let got = posted.lock().unwrap().clone();
     assert_eq!(got.len(), 2);
     let v: Value = serde_json::from_str(&got[1].1).unwrap();
-    assert!(v["text"].as_str().unwrap().starts_with("Jonas Becker asks for Support with customer PII"), "{v}");
+    assert!(
+        v["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Jonas Becker asks for Support with customer PII"),
+        "{v}"
+    );
     assert!(v["text"].as_str().unwrap().ends_with("/requests|Open in Gatehouse>"));
     gatehouse::server::startup::run_access_jobs(&app.state).await;
     assert_eq!(posted.lock().unwrap().len(), 2, "delivered once");
     assert_eq!(smtp.messages().len(), 1);
 
     // Marking read clears the badge.
-    assert_eq!(app.call(&maya, "mark_notifications_read", &[]).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.call(&maya, "mark_notifications_read", &[]).await.status(),
+        StatusCode::OK
+    );
     assert_eq!(app.me(&maya).await["unread"], 0);
     assert_eq!(notes(&app, &maya).await[0]["unread"], false);
 
     // The requester hears the decision.
-    let r = app.call(&maya, "decide_elevation", &[("id", &id), ("decision", "approve")]).await;
+    let r = app
+        .call(&maya, "decide_elevation", &[("id", &id), ("decision", "approve")])
+        .await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let n = notes(&app, &jonas).await;
-    assert!(n[0]["subject"].as_str().unwrap().starts_with(&format!("Your request {id} for Support with customer PII was approved from ")), "{n:?}");
+    assert!(
+        n[0]["subject"].as_str().unwrap().starts_with(&format!(
+            "Your request {id} for Support with customer PII was approved from "
+        )),
+        "{n:?}"
+    );
     gatehouse::server::startup::run_access_jobs(&app.state).await;
-    assert!(smtp.messages().iter().any(|m| m.contains(&format!("To: {JONAS}")) && m.contains("was approved")));
+    assert!(smtp
+        .messages()
+        .iter()
+        .any(|m| m.contains(&format!("To: {JONAS}")) && m.contains("was approved")));
 
     // Ten minutes before the end, once.
-    let end: i64 = app.count(&format!("SELECT window_end FROM elevation_requests WHERE id = {id}")).await;
+    let end: i64 = app
+        .count(&format!("SELECT window_end FROM elevation_requests WHERE id = {id}"))
+        .await;
     app.clock.set(end - 10 * 60_000 - 1);
     gatehouse::server::startup::run_access_jobs(&app.state).await;
     let jonas = app.sign_in(JONAS, "quiet meadow lantern 7", &jonas_key).await;
@@ -146,7 +203,10 @@ async fn requests_notify_in_app_by_email_and_webhook_and_remind_before_the_end(b
     gatehouse::server::startup::run_access_jobs(&app.state).await;
     let n = notes(&app, &jonas).await;
     assert_eq!(n.len(), 2, "{n:?}");
-    assert!(n[0]["subject"].as_str().unwrap().contains("ends in 10 minutes"), "{n:?}");
+    assert!(
+        n[0]["subject"].as_str().unwrap().contains("ends in 10 minutes"),
+        "{n:?}"
+    );
     assert!(smtp.messages().iter().any(|m| m.contains("ends in 10 minutes")));
     // Nothing secret went out: no codes, keys or tokens in any message.
     for m in smtp.messages() {

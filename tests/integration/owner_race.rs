@@ -48,6 +48,8 @@ fn context_lookups_survive_owners_dropped_by_another_thread() {
         }
         done_tx.send(found).unwrap();
     });
-    let found = done_rx.recv_timeout(Duration::from_secs(60)).expect("a thread hung in Owner::with_context: the reactive_graph patch is missing");
+    let found = done_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("a thread hung in Owner::with_context: the reactive_graph patch is missing");
     assert!(found > 0, "the lookups reached the root's context at least sometimes");
 }

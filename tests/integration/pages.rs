@@ -90,7 +90,10 @@ async fn pages_render_completely_while_another_router_is_built() {
     serve_load(admin, app.url(""), 120).await;
     stop.store(true, Ordering::Relaxed);
     builder.join().unwrap();
-    assert!(built.load(Ordering::Relaxed) > 10, "routers were built during the renders");
+    assert!(
+        built.load(Ordering::Relaxed) > 10,
+        "routers were built during the renders"
+    );
     app.cleanup().await;
 }
 
@@ -100,7 +103,10 @@ async fn pages_render_completely_while_another_router_is_built() {
 async fn serve_load(admin: reqwest::Client, base: String, renders: usize) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let outcome = rt.block_on(load(admin, base, renders));
         let _ = tx.send(outcome);
     });
@@ -171,14 +177,28 @@ async fn load(admin: reqwest::Client, base: String, renders: usize) -> Result<()
         .collect()
         .await;
     let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
-    if failures.is_empty() { Ok(()) } else { Err(format!("{} of {renders} renders failed: {:?}", failures.len(), &failures[..failures.len().min(5)])) }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {renders} renders failed: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(5)]
+        ))
+    }
 }
 
 /// The navigation is there, and exactly `current` (if any) is marked as
 /// the current page.
 fn check_navigation(path: &str, current: Option<&str>, body: &str) -> Result<(), String> {
-    let nav_start = body.find(r#"<nav aria-label="Main""#).ok_or_else(|| format!("{path}: no main navigation"))?;
-    let nav = &body[nav_start..nav_start + body[nav_start..].find("</nav>").ok_or_else(|| format!("{path}: navigation not closed"))?];
+    let nav_start = body
+        .find(r#"<nav aria-label="Main""#)
+        .ok_or_else(|| format!("{path}: no main navigation"))?;
+    let nav = &body[nav_start
+        ..nav_start
+            + body[nav_start..]
+                .find("</nav>")
+                .ok_or_else(|| format!("{path}: navigation not closed"))?];
     let marked: Vec<&str> = nav
         .split("<a ")
         .skip(1)
@@ -187,7 +207,9 @@ fn check_navigation(path: &str, current: Option<&str>, body: &str) -> Result<(),
         .collect();
     let expected: Vec<&str> = current.into_iter().collect();
     if marked != expected {
-        return Err(format!("{path}: navigation marks {marked:?} as current, expected {expected:?}"));
+        return Err(format!(
+            "{path}: navigation marks {marked:?} as current, expected {expected:?}"
+        ));
     }
     for link in ["/admin", "/employees", "/roles", "/security"] {
         if !nav.contains(&format!(r#"href="{link}""#)) {
@@ -195,7 +217,9 @@ fn check_navigation(path: &str, current: Option<&str>, body: &str) -> Result<(),
         }
     }
     if nav.contains(r#"href="/audit""#) {
-        return Err(format!("{path}: navigation offers the audit trail to an administrator without audit:read"));
+        return Err(format!(
+            "{path}: navigation offers the audit trail to an administrator without audit:read"
+        ));
     }
     Ok(())
 }

@@ -14,13 +14,22 @@ on_both!(
 );
 
 fn ev(i: usize) -> NewEvent {
-    NewEvent::new("test.event", Outcome::Success, Actor { user_id: Some(i as i64), ..Default::default() })
-        .details(serde_json::json!({ "i": i }))
+    NewEvent::new(
+        "test.event",
+        Outcome::Success,
+        Actor {
+            user_id: Some(i as i64),
+            ..Default::default()
+        },
+    )
+    .details(serde_json::json!({ "i": i }))
 }
 
 async fn append_n(app: &TestApp, n: usize) {
     let mut tx = app.state.db.begin_write().await.unwrap();
-    audit_log::append(&mut tx, app.clock.now(), (0..n).map(ev).collect()).await.unwrap();
+    audit_log::append(&mut tx, app.clock.now(), (0..n).map(ev).collect())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -28,9 +37,13 @@ async fn audit_events_are_append_only_in_the_database(b: Backend) {
     let app = TestApp::spawn(&b).await;
     append_n(&app, 3).await;
     let pool = &app.state.db.pool;
-    let upd = sqlx::query("UPDATE audit_events SET reason = 'x' WHERE seq = 2").execute(pool).await;
+    let upd = sqlx::query("UPDATE audit_events SET reason = 'x' WHERE seq = 2")
+        .execute(pool)
+        .await;
     assert!(upd.unwrap_err().to_string().contains("append-only"));
-    let del = sqlx::query("DELETE FROM audit_events WHERE seq = 3").execute(pool).await;
+    let del = sqlx::query("DELETE FROM audit_events WHERE seq = 3")
+        .execute(pool)
+        .await;
     assert!(del.unwrap_err().to_string().contains("append-only"));
     assert_eq!(app.count("SELECT COUNT(*) FROM audit_events").await, 3);
     app.verify_chain().await;
@@ -45,7 +58,9 @@ async fn concurrent_appends_never_fork_the_chain(b: Backend) {
         tasks.push(tokio::spawn(async move {
             for i in 0..25 {
                 let mut tx = st.db.begin_write().await.unwrap();
-                audit_log::append(&mut tx, st.clock.now(), vec![ev(t * 100 + i)]).await.unwrap();
+                audit_log::append(&mut tx, st.clock.now(), vec![ev(t * 100 + i)])
+                    .await
+                    .unwrap();
                 tx.commit().await.unwrap();
             }
         }));
@@ -77,7 +92,10 @@ async fn rolled_back_changes_leave_no_event(b: Backend) {
 /// Removes the append-only triggers, as an attacker with database access could.
 async fn drop_triggers(app: &TestApp) {
     for t in ["audit_events_no_update", "audit_events_no_delete"] {
-        sqlx::query(&format!("DROP TRIGGER {t}")).execute(&app.state.db.pool).await.unwrap();
+        sqlx::query(&format!("DROP TRIGGER {t}"))
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
     }
 }
 
@@ -86,7 +104,10 @@ async fn tampering_is_detected(b: Backend) {
     let app = TestApp::spawn(&b).await;
     append_n(&app, 10).await;
     drop_triggers(&app).await;
-    sqlx::query("UPDATE audit_events SET outcome = 'denied' WHERE seq = 4").execute(&app.state.db.pool).await.unwrap();
+    sqlx::query("UPDATE audit_events SET outcome = 'denied' WHERE seq = 4")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
     let r = audit_log::verify(&app.state.db).await.unwrap();
     assert_eq!(r.error, Some(ChainError::HashMismatch { seq: 4 }));
     assert_eq!(r.checked, 3);
@@ -96,7 +117,10 @@ async fn tampering_is_detected(b: Backend) {
     let app = TestApp::spawn(&b).await;
     append_n(&app, 10).await;
     drop_triggers(&app).await;
-    sqlx::query("DELETE FROM audit_events WHERE seq = 6").execute(&app.state.db.pool).await.unwrap();
+    sqlx::query("DELETE FROM audit_events WHERE seq = 6")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
     let r = audit_log::verify(&app.state.db).await.unwrap();
     assert_eq!(r.error, Some(ChainError::Gap { expected: 6, found: 7 }));
     app.cleanup().await;
@@ -106,9 +130,18 @@ async fn tampering_is_detected(b: Backend) {
     append_n(&app, 10).await;
     drop_triggers(&app).await;
     let pool = &app.state.db.pool;
-    sqlx::query("UPDATE audit_events SET seq = 1000 WHERE seq = 2").execute(pool).await.unwrap();
-    sqlx::query("UPDATE audit_events SET seq = 2 WHERE seq = 3").execute(pool).await.unwrap();
-    sqlx::query("UPDATE audit_events SET seq = 3 WHERE seq = 1000").execute(pool).await.unwrap();
+    sqlx::query("UPDATE audit_events SET seq = 1000 WHERE seq = 2")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_events SET seq = 2 WHERE seq = 3")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_events SET seq = 3 WHERE seq = 1000")
+        .execute(pool)
+        .await
+        .unwrap();
     let r = audit_log::verify(&app.state.db).await.unwrap();
     assert_eq!(r.error, Some(ChainError::HashMismatch { seq: 2 }));
     app.cleanup().await;
@@ -117,9 +150,18 @@ async fn tampering_is_detected(b: Backend) {
     let app = TestApp::spawn(&b).await;
     append_n(&app, 10).await;
     drop_triggers(&app).await;
-    sqlx::query("DELETE FROM audit_events WHERE seq > 8").execute(&app.state.db.pool).await.unwrap();
+    sqlx::query("DELETE FROM audit_events WHERE seq > 8")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
     let r = audit_log::verify(&app.state.db).await.unwrap();
-    assert_eq!(r.error, Some(ChainError::Truncated { head_seq: 10, last_seq: 8 }));
+    assert_eq!(
+        r.error,
+        Some(ChainError::Truncated {
+            head_seq: 10,
+            last_seq: 8
+        })
+    );
     app.cleanup().await;
 }
 
@@ -128,17 +170,31 @@ async fn seed_demo_fills_an_empty_database_once(b: Backend) {
     let people = gatehouse::server::seed::seed_demo(&app.state).await.unwrap();
     assert_eq!(people.len(), 18);
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 18);
-    assert_eq!(app.count("SELECT COUNT(*) FROM grants WHERE role = 'engineer'").await, 12);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM grants WHERE role = 'engineer'").await,
+        12
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM grants WHERE role = 'support'").await, 3);
     assert_eq!(app.audit_count("demo.seeded", "success").await, 1);
     // No password is stored in clear.
     let (email, _, password) = &people[2];
-    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM users WHERE password_hash LIKE '%{password}%'")).await, 0);
-    assert!(matches!(gatehouse::server::seed::seed_demo(&app.state).await, Err(gatehouse::server::seed::SeedError::NotEmpty)));
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM users WHERE password_hash LIKE '%{password}%'"
+        ))
+        .await,
+        0
+    );
+    assert!(matches!(
+        gatehouse::server::seed::seed_demo(&app.state).await,
+        Err(gatehouse::server::seed::SeedError::NotEmpty)
+    ));
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 18);
     // A seeded person signs in and is sent to enrolment.
     let c = client();
-    let r = app.call(&c, "sign_in", &[("email", email), ("password", password)]).await;
+    let r = app
+        .call(&c, "sign_in", &[("email", email), ("password", password)])
+        .await;
     assert_eq!(r.headers().get("location").unwrap(), "/mfa/enrol");
     let (_, codes) = app.enrol(&c).await;
     assert_eq!(codes.len(), 10);
@@ -164,18 +220,26 @@ async fn appended_events_read_back_exactly(b: Backend) {
         "1234",
     ];
     let event = |t: &str, i: usize| {
-        NewEvent::new(&format!("test.{i}"), Outcome::Denied, Actor {
-            user_id: if i % 2 == 0 { None } else { Some(i as i64) },
-            session: Some(t.to_owned()),
-            ip: None,
-            user_agent: Some(format!("{t} agent")),
-        })
+        NewEvent::new(
+            &format!("test.{i}"),
+            Outcome::Denied,
+            Actor {
+                user_id: if i % 2 == 0 { None } else { Some(i as i64) },
+                session: Some(t.to_owned()),
+                ip: None,
+                user_agent: Some(format!("{t} agent")),
+            },
+        )
         .target("customer", t)
         .reason(t)
         .details(serde_json::json!({ "text": t, "n": i, "nested": { "list": [t, null, 1.5] } }))
     };
     let mut batches: Vec<Vec<NewEvent>> = vec![texts.iter().enumerate().map(|(i, t)| event(t, i)).collect()];
-    batches.push(vec![event("before", 100), event("nul \u{0} inside", 101), event("after", 102)]);
+    batches.push(vec![
+        event("before", 100),
+        event("nul \u{0} inside", 101),
+        event("after", 102),
+    ]);
     let mut written = Vec::new();
     for batch in batches {
         let mut tx = app.state.db.begin_write().await.unwrap();
@@ -203,7 +267,12 @@ async fn events_recorded_at_once_are_each_committed_and_answered(b: Backend) {
     let mut tasks = Vec::new();
     for i in 0..200 {
         let st = app.state.clone();
-        tasks.push(tokio::spawn(async move { (i, audit_log::record_sealed(&st.db, 1_000 + i as i64, ev(i)).await.unwrap()) }));
+        tasks.push(tokio::spawn(async move {
+            (
+                i,
+                audit_log::record_sealed(&st.db, 1_000 + i as i64, ev(i)).await.unwrap(),
+            )
+        }));
     }
     // All of them queue behind the held head, then go in large groups.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -211,14 +280,25 @@ async fn events_recorded_at_once_are_each_committed_and_answered(b: Backend) {
     let mut seqs = Vec::new();
     for t in tasks {
         let (i, sealed) = t.await.unwrap();
-        assert_eq!(sealed.actor.user_id, Some(i as i64), "each caller gets its own event back");
+        assert_eq!(
+            sealed.actor.user_id,
+            Some(i as i64),
+            "each caller gets its own event back"
+        );
         assert_eq!(sealed.at, 1_000 + i as i64, "each event keeps its own time");
-        let row = sqlx::query(&format!("SELECT {} FROM audit_events WHERE seq = ?", audit_log::COLUMNS))
-            .bind(sealed.seq)
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap();
-        assert_eq!(audit_log::event_from_row(&row).unwrap(), sealed, "the answer is the stored event");
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM audit_events WHERE seq = ?",
+            audit_log::COLUMNS
+        ))
+        .bind(sealed.seq)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            audit_log::event_from_row(&row).unwrap(),
+            sealed,
+            "the answer is the stored event"
+        );
         seqs.push(sealed.seq);
     }
     seqs.sort();
@@ -250,7 +330,9 @@ async fn an_event_that_cannot_be_stored_does_not_fail_the_others_recorded_with_i
         } else {
             ev(i)
         };
-        tasks.push(tokio::spawn(async move { (i, audit_log::record_sealed(&st.db, st.clock.now(), event).await) }));
+        tasks.push(tokio::spawn(async move {
+            (i, audit_log::record_sealed(&st.db, st.clock.now(), event).await)
+        }));
     }
     // They queue behind the held head, so the refused events share their
     // commits with others.
@@ -272,7 +354,11 @@ async fn an_event_that_cannot_be_stored_does_not_fail_the_others_recorded_with_i
     }
     assert_eq!((stored, refused), (57, 3));
     assert_eq!(app.count("SELECT COUNT(*) FROM audit_events").await, 57);
-    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'test.poison'").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'test.poison'")
+            .await,
+        0
+    );
     app.verify_chain().await;
     app.cleanup().await;
 }
@@ -295,26 +381,43 @@ async fn hold_audit_head(app: &TestApp) -> gatehouse::server::db::WriteTx {
 async fn sqlite_wal_is_checkpointed_off_the_commit_path_and_stays_bounded() {
     let dir = tempdir::Dir::new();
     let file = dir.0.join("wal.db");
-    let db = gatehouse::server::db::Db::connect(&format!("sqlite://{}", file.display())).await.unwrap();
+    let db = gatehouse::server::db::Db::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
     let mut conns = Vec::new();
     for _ in 0..3 {
         let mut c = db.pool.acquire().await.unwrap();
-        let auto: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(&mut *c).await.unwrap();
+        let auto: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
         assert_eq!(auto, 0, "a pool connection checkpoints inside its commits");
         conns.push(c);
     }
     drop(conns);
     let mut tx = db.begin_write().await.unwrap();
-    let auto: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(&mut **tx).await.unwrap();
-    let cache: i64 = sqlx::query_scalar("PRAGMA cache_size").fetch_one(&mut **tx).await.unwrap();
+    let auto: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+        .fetch_one(&mut **tx)
+        .await
+        .unwrap();
+    let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
+        .fetch_one(&mut **tx)
+        .await
+        .unwrap();
     assert_eq!((auto, cache), (0, -16384), "the writing connection's settings");
     drop(tx);
-    sqlx::query("CREATE TABLE wal_test (n INTEGER NOT NULL, b BLOB NOT NULL)").execute(&db.pool).await.unwrap();
+    sqlx::query("CREATE TABLE wal_test (n INTEGER NOT NULL, b BLOB NOT NULL)")
+        .execute(&db.pool)
+        .await
+        .unwrap();
     let wal = std::path::PathBuf::from(format!("{}-wal", file.display()));
     // The log's header counts the times it started again (offset 12).
     let restarts = || {
         let bytes = std::fs::read(&wal).unwrap_or_default();
-        bytes.get(12..16).map(|b| u32::from_be_bytes(b.try_into().unwrap())).unwrap_or(0)
+        bytes
+            .get(12..16)
+            .map(|b| u32::from_be_bytes(b.try_into().unwrap()))
+            .unwrap_or(0)
     };
     let first = restarts();
     let (mut largest, mut written) = (0, 0);
@@ -332,13 +435,30 @@ async fn sqlite_wal_is_checkpointed_off_the_commit_path_and_stays_bounded() {
         written += 1;
         largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
     }
-    assert!(restarts().wrapping_sub(first) >= 3, "the log never started again: {} MB written, {} MB of log", written, largest >> 20);
-    assert!(largest < 128 << 20, "the log grew to {} MB of the {written} MB written", largest >> 20);
-    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wal_test").fetch_one(&db.pool).await.unwrap();
+    assert!(
+        restarts().wrapping_sub(first) >= 3,
+        "the log never started again: {} MB written, {} MB of log",
+        written,
+        largest >> 20
+    );
+    assert!(
+        largest < 128 << 20,
+        "the log grew to {} MB of the {written} MB written",
+        largest >> 20
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wal_test")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     assert_eq!(rows, written * 256);
     drop(db);
     // Everything committed is there for the next process.
-    let db = gatehouse::server::db::Db::connect(&format!("sqlite://{}", file.display())).await.unwrap();
-    let sum: i64 = sqlx::query_scalar("SELECT SUM(length(b)) FROM wal_test").fetch_one(&db.pool).await.unwrap();
+    let db = gatehouse::server::db::Db::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    let sum: i64 = sqlx::query_scalar("SELECT SUM(length(b)) FROM wal_test")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     assert_eq!(sum, written * 256 * 4000);
 }
