@@ -186,7 +186,7 @@ pub async fn body_limit(req: Request, next: Next) -> Response {
 }
 
 fn is_static(path: &str) -> bool {
-    path.starts_with("/pkg/") || path == "/favicon.ico" || path == "/healthz"
+    path.starts_with("/pkg/") || path == "/favicon.ico" || path == "/robots.txt" || path == "/healthz"
 }
 
 /// Reads the session, ends it when it has timed out or its user can no

@@ -9,6 +9,7 @@ on_both!(
     cross_origin_state_changes_are_refused,
     malformed_input_gets_4xx_and_writes_nothing,
     internal_errors_show_only_a_request_id,
+    public_files_are_served_to_anyone,
 );
 
 fn assert_headers(r: &reqwest::Response, what: &str) {
@@ -224,5 +225,24 @@ async fn internal_errors_show_only_a_request_id(b: Backend) {
         .execute(&app.state.db.pool)
         .await
         .unwrap();
+    app.cleanup().await;
+}
+
+/// `public/` is served from the site root without signing in: the icon the
+/// browser asks for on every page, and a robots.txt that keeps crawlers out
+/// of an internal tool.
+async fn public_files_are_served_to_anyone(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    let c = client();
+    let r = app.get(&c, "/favicon.ico").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_headers(&r, "favicon");
+    let icon = r.bytes().await.unwrap();
+    assert_eq!(&icon[..4], &[0, 0, 1, 0], "an ICO file");
+    let r = app.get(&c, "/robots.txt").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    assert!(text.lines().any(|l| l.trim() == "User-agent: *"), "{text}");
+    assert!(text.lines().any(|l| l.trim() == "Disallow: /"), "{text}");
     app.cleanup().await;
 }

@@ -4,7 +4,7 @@
 //! last reference to a parent and drop it while still locking its own
 //! owner; the parent's cleanup then locked that owner and the thread hung
 //! for good (a Tokio worker mid-render, in the server). Gatehouse builds
-//! with the patched copy in .ci/vendor/reactive_graph. Unpatched, this test
+//! with the patched copy in vendor/reactive_graph. Unpatched, this test
 //! hangs within seconds (20,000 rounds: 3 runs of 3 hung); patched, it
 //! finishes in about 2 seconds.
 

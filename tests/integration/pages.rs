@@ -5,7 +5,7 @@
 //! These guard issue 2's intermittent SSR stall, which had two causes:
 //! - a deadlock in reactive_graph 0.2.16's `Owner::with_context` (a Tokio
 //!   worker stuck for good in an owner's cleanup): fixed by the patched copy
-//!   in .ci/vendor/reactive_graph (PATCH.md; tests/integration/owner_race.rs);
+//!   in vendor/reactive_graph (PATCH.md; tests/integration/owner_race.rs);
 //! - a render waiting for good on a resource (every worker idle, the
 //!   response stopped after some streamed parts) when another server in the
 //!   same process generated its route list at that moment: leptos switches
