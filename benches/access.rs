@@ -11,7 +11,7 @@ use sqlx::Row;
 const NOW: i64 = 1_767_225_600_000;
 
 fn temp_db(rt: &tokio::runtime::Runtime) -> (Db, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("gh-bench-{}", gatehouse::server::crypto::random_token(6)));
+    let dir = std::env::temp_dir().join(format!("gh-bench-{}", gatehouse::server::platform::crypto::random_token(6)));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}/bench.db", dir.display());
     (rt.block_on(Db::connect(&url)).unwrap(), dir)
@@ -52,7 +52,7 @@ fn benches(c: &mut Criterion) {
                 .bind(format!("Bench {i}"))
                 .bind(NOW)
                 .bind(NOW)
-                .execute(&db.pool)
+                .execute(db.reader())
                 .await
                 .unwrap();
         }
@@ -70,19 +70,19 @@ fn benches(c: &mut Criterion) {
                 .bind(exp)
                 .bind(revoked)
                 .bind(NOW)
-                .execute(&db.pool)
+                .execute(db.reader())
                 .await
                 .unwrap();
         }
         uid
     });
-    let held = rt.block_on(access::permissions_at(&db.pool, uid, NOW)).unwrap();
+    let held = rt.block_on(access::permissions_at(db.reader(), uid, NOW)).unwrap();
     assert!(held.contains(Permission::CustomersReadPii) && !held.contains(Permission::LeadsRead));
 
     let mut g = c.benchmark_group("permission_check");
     g.bench_function("sqlite_one_employee", |b| {
         b.iter(|| {
-            let held = rt.block_on(access::permissions_at(&db.pool, uid, NOW)).unwrap();
+            let held = rt.block_on(access::permissions_at(db.reader(), uid, NOW)).unwrap();
             assert!(held.contains(Permission::OrdersWrite));
         })
     });
@@ -92,7 +92,7 @@ fn benches(c: &mut Criterion) {
             rt.block_on(async {
                 let start = std::time::Instant::now();
                 for _ in 0..iters {
-                    let held = access::permissions_at(&db.pool, uid, NOW).await.unwrap();
+                    let held = access::permissions_at(db.reader(), uid, NOW).await.unwrap();
                     assert!(held.contains(Permission::OrdersWrite));
                 }
                 start.elapsed()
@@ -104,7 +104,7 @@ fn benches(c: &mut Criterion) {
     // every request reads anyway) is unchanged.
     let cache = AccessCache::default();
     let version = rt
-        .block_on(users::by_id(&db.pool, uid))
+        .block_on(users::by_id(db.reader(), uid))
         .unwrap()
         .unwrap()
         .access_version;
@@ -113,7 +113,7 @@ fn benches(c: &mut Criterion) {
             rt.block_on(async {
                 let start = std::time::Instant::now();
                 for _ in 0..iters {
-                    let facts = cache.facts(&db.pool, uid, Some(version), NOW).await.unwrap();
+                    let facts = cache.facts(db.reader(), uid, Some(version), NOW).await.unwrap();
                     assert!(facts.permissions(NOW).contains(Permission::OrdersWrite));
                 }
                 start.elapsed()
@@ -133,8 +133,8 @@ fn benches(c: &mut Criterion) {
             rt.block_on(async {
                 let start = std::time::Instant::now();
                 for _ in 0..iters {
-                    let u = users::by_id(&db.pool, uid).await.unwrap().unwrap();
-                    assert!(access::permissions_at(&db.pool, u.id, NOW)
+                    let u = users::by_id(db.reader(), uid).await.unwrap().unwrap();
+                    assert!(access::permissions_at(db.reader(), u.id, NOW)
                         .await
                         .unwrap()
                         .contains(Permission::OrdersWrite));
@@ -148,8 +148,8 @@ fn benches(c: &mut Criterion) {
             rt.block_on(async {
                 let start = std::time::Instant::now();
                 for _ in 0..iters {
-                    let u = users::by_id(&db.pool, uid).await.unwrap().unwrap();
-                    let facts = cache.facts(&db.pool, u.id, Some(u.access_version), NOW).await.unwrap();
+                    let u = users::by_id(db.reader(), uid).await.unwrap().unwrap();
+                    let facts = cache.facts(db.reader(), u.id, Some(u.access_version), NOW).await.unwrap();
                     assert!(facts.permissions(NOW).contains(Permission::OrdersWrite));
                 }
                 start.elapsed()
@@ -161,7 +161,7 @@ fn benches(c: &mut Criterion) {
             rt.block_on(async {
                 let start = std::time::Instant::now();
                 for _ in 0..iters {
-                    sqlx::query("SELECT 1 AS one").fetch_one(&db.pool).await.unwrap();
+                    sqlx::query("SELECT 1 AS one").fetch_one(db.reader()).await.unwrap();
                 }
                 start.elapsed()
             })
@@ -175,19 +175,19 @@ fn benches(c: &mut Criterion) {
         .bind(uid)
         .bind(NOW - 10_000)
         .bind(NOW)
-        .execute(&db.pool)
+        .execute(db.reader())
         .await
         .unwrap();
     });
     g.bench_function("sqlite_one_employee_custom_role", |b| {
         b.iter(|| {
-            let held = rt.block_on(access::permissions_at(&db.pool, uid, NOW)).unwrap();
+            let held = rt.block_on(access::permissions_at(db.reader(), uid, NOW)).unwrap();
             assert!(held.contains(Permission::LeadsRead));
         })
     });
     // The floor: the cheapest query through the same pool.
     g.bench_function("sqlite_select_1_reference", |b| {
-        b.iter(|| rt.block_on(sqlx::query("SELECT 1 AS one").fetch_one(&db.pool)).unwrap())
+        b.iter(|| rt.block_on(sqlx::query("SELECT 1 AS one").fetch_one(db.reader())).unwrap())
     });
     let builtins = roles::builtin_roles();
     let gs: Vec<grants::Grant> = (0..4)
@@ -223,7 +223,7 @@ fn benches(c: &mut Criterion) {
                             .bind(format!("bench-{i}"))
                             .bind(NOW)
                             .bind(NOW)
-                            .execute(&db.pool)
+                            .execute(db.reader())
                             .await
                             .unwrap();
                     }
@@ -234,7 +234,7 @@ fn benches(c: &mut Criterion) {
                             .bind(NOW)
                             .bind(NOW)
                             .bind(NOW + 3_600_000)
-                            .execute(&db.pool)
+                            .execute(db.reader())
                             .await
                             .unwrap();
                     }
@@ -260,11 +260,11 @@ fn benches(c: &mut Criterion) {
             ("GATEHOUSE_DATABASE_URL", format!("sqlite://{}/bench.db", dir.display())),
             ("GATEHOUSE_DATA_DIR", dir.display().to_string()),
         ];
-        let config = gatehouse::server::config::Config::from_lookup(|k| {
+        let config = gatehouse::server::platform::config::Config::from_lookup(|k| {
             vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
         })
         .unwrap();
-        gatehouse::server::startup::state(config, gatehouse::server::clock::Clock::manual(NOW))
+        gatehouse::server::startup::state(config, gatehouse::server::platform::clock::Clock::manual(NOW))
             .await
             .unwrap()
     });
@@ -291,7 +291,7 @@ fn benches(c: &mut Criterion) {
                         for _ in 0..100 {
                             q = q.bind(*u).bind(NOW - 3_600_000).bind(NOW - 1).bind(NOW - 3_600_000);
                         }
-                        q.execute(&mut **tx).await.unwrap();
+                        q.execute(tx.conn()).await.unwrap();
                     }
                     tx.commit().await.unwrap();
                 })
@@ -311,7 +311,7 @@ fn benches(c: &mut Criterion) {
                 "SELECT COUNT(*) AS n FROM grants WHERE revoked_at IS NULL AND expires_at IS NULL AND user_id <> ?",
             )
             .bind(uid)
-            .fetch_one(&db.pool),
+            .fetch_one(db.reader()),
         )
         .unwrap()
         .try_get("n")

@@ -22,7 +22,7 @@ fn event(i: usize) -> NewEvent {
 }
 
 fn temp_db(rt: &tokio::runtime::Runtime) -> (Db, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("gh-bench-{}", gatehouse::server::crypto::random_token(6)));
+    let dir = std::env::temp_dir().join(format!("gh-bench-{}", gatehouse::server::platform::crypto::random_token(6)));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}/bench.db", dir.display());
     (rt.block_on(Db::connect(&url)).unwrap(), dir)

@@ -81,7 +81,7 @@ pub fn App() -> impl IntoView {
     view! {
         <Stylesheet id="leptos" href="/pkg/gatehouse.css"/>
         <Title text="Gatehouse"/>
-        <Link rel="icon" href="data:,"/>
+        <Link rel="icon" href="/favicon.ico"/>
         <Router>
             <Shell>
                 <Routes fallback=|| view! { <NotFound/> }>

@@ -7,6 +7,9 @@ use leptos::server_fn::{
 };
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "ssr")]
+pub use server_side::{current_request_id, internal, set_status, RequestId};
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum AppError {
     /// The request could not be read (malformed form, bad encoding).
@@ -62,7 +65,7 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::Deserialization(_) => {
                 let e = AppError::BadRequest("The form could not be read. Check the fields and try again.".into());
                 #[cfg(feature = "ssr")]
-                crate::server::errors::set_status(&e);
+                set_status(&e);
                 e
             }
             ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => {
@@ -71,7 +74,7 @@ impl FromServerFnError for AppError {
             other => {
                 #[cfg(feature = "ssr")]
                 {
-                    crate::server::errors::internal(other)
+                    internal(other)
                 }
                 #[cfg(not(feature = "ssr"))]
                 {
@@ -121,10 +124,83 @@ impl From<crate::domain::offboarding::OffboardError> for AppError {
     }
 }
 
+impl From<crate::domain::elevation::ElevationError> for AppError {
+    fn from(e: crate::domain::elevation::ElevationError) -> Self {
+        use crate::domain::elevation::ElevationError;
+        let m = e.to_string();
+        match e {
+            ElevationError::OwnRequest | ElevationError::NotAnApprover => AppError::Refused(m),
+            ElevationError::InvalidTransition(_) | ElevationError::AlreadyApproved | ElevationError::Duplicate => {
+                AppError::Conflict(m)
+            }
+            _ => AppError::Validation(m),
+        }
+    }
+}
+
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str() + if s.ends_with('.') { "" } else { "." },
         None => String::new(),
+    }
+}
+
+/// Server side of error handling: internal errors are logged with the
+/// request id and replaced by a message that only carries that id.
+#[cfg(feature = "ssr")]
+mod server_side {
+    use super::AppError;
+    use leptos::prelude::*;
+
+    /// The request id of the current request, set by the request-id middleware.
+    #[derive(Clone, Debug)]
+    pub struct RequestId(pub String);
+
+    pub fn current_request_id() -> String {
+        use_context::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<RequestId>().map(|r| r.0.clone()))
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    /// Logs `err` with the request id and returns the public error, which
+    /// carries only that id. The status is set where the error becomes a
+    /// response (`set_status`, called by every server function).
+    pub fn internal(err: impl std::fmt::Display) -> AppError {
+        let id = current_request_id();
+        tracing::error!(request_id = %id, error = %err, "internal error");
+        AppError::Internal(id)
+    }
+
+    /// Sets the HTTP status of a server function's error response. Plain
+    /// HTML form posts keep the framework's redirect instead.
+    pub fn set_status(err: &AppError) {
+        let accepts_html = use_context::<http::request::Parts>()
+            .and_then(|p| {
+                p.headers
+                    .get(http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.contains("text/html"))
+            })
+            .unwrap_or(false);
+        if accepts_html {
+            return;
+        }
+        if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
+            if let Ok(code) = http::StatusCode::from_u16(err.status()) {
+                opts.set_status(code);
+            }
+            if let AppError::TooManyAttempts { retry_after, .. } = err {
+                if let Ok(v) = http::HeaderValue::from_str(&retry_after.to_string()) {
+                    opts.insert_header(http::header::RETRY_AFTER, v);
+                }
+            }
+        }
+    }
+
+    impl From<sqlx::Error> for AppError {
+        fn from(e: sqlx::Error) -> Self {
+            internal(format_args!("database: {e}"))
+        }
     }
 }

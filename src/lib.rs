@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub mod components;
 pub mod domain;
+pub mod dto;
 pub mod errors;
 pub mod pages;
 #[cfg(feature = "ssr")]

@@ -2,6 +2,7 @@
 //! current time as an argument (milliseconds since the Unix epoch), so tests
 //! control the clock.
 
+pub mod actions;
 pub mod alerts;
 pub mod audit;
 #[cfg(feature = "ssr")]

@@ -1,12 +1,12 @@
 //! Pages for a signed-in person: overview, own activity, security.
 
 use crate::api::RegenerateRecoveryCodes;
-use crate::components::{Field, FormError, LoadError, Submit};
+use crate::components::{use_me, Field, FormError, LoadError, Submit};
 use leptos::prelude::*;
 
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let me = Resource::new(|| (), |_| crate::api::me());
+    let me = use_me();
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
@@ -132,11 +132,11 @@ pub fn MyAccessPage() -> impl IntoView {
                     Ok(a) => view! {
                         <section class="mb-6 rounded-lg border border-slate-200 bg-white p-4" aria-labelledby="my-perms-h">
                             <h2 id="my-perms-h" class="mb-2 font-semibold">"Permissions"</h2>
-                            <crate::pages::admin::PermissionTable perms=a.permissions/>
+                            <crate::pages::PermissionTable perms=a.permissions/>
                         </section>
                         <section class="rounded-lg border border-slate-200 bg-white p-4" aria-labelledby="my-grants-h">
                             <h2 id="my-grants-h" class="mb-2 font-semibold">"Grants"</h2>
-                            <crate::pages::admin::GrantTable grants=a.grants revoke=None approve=None show_user=false/>
+                            <crate::pages::GrantTable grants=a.grants revoke=None approve=None show_user=false/>
                         </section>
                     }.into_any(),
                     Err(e) => view! { <LoadError error=e/> }.into_any(),

@@ -3,11 +3,10 @@
 
 use crate::api::{AuditSignCheckpoint, AuditVerify};
 use crate::components::{FormError, LoadError};
+use crate::components::class::{BUTTON, CARD, INPUT};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-const INPUT: &str = "block w-full rounded-md border border-slate-300 px-3 py-2 shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500";
-const BUTTON: &str = "rounded-md bg-indigo-600 px-3 py-2 text-sm font-semibold text-white hover:bg-indigo-700 focus:outline-none focus:ring-2 focus:ring-indigo-500 focus:ring-offset-2";
 
 const FILTERS: [(&str, &str, &str); 8] = [
     ("from", "From (UTC)", "datetime-local"),

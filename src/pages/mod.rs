@@ -1,15 +1,15 @@
 //! One module per group of screens.
 
 mod account;
-pub mod admin;
+mod admin;
 mod audit;
 mod requests;
 mod sign_in;
 
 pub use account::{ActivityPage, HomePage, MyAccessPage, NotFound, SecurityPage};
 pub use admin::{
-    DashboardPage, DirectoryPage, EmployeePage, GrantsPage, OffboardingPage, OnboardPage, RolesPage,
-    ServiceAccountsPage,
+    DashboardPage, DirectoryPage, EmployeePage, GrantTable, GrantsPage, OffboardingPage, OnboardPage, PermissionTable,
+    RolesPage, ServiceAccountsPage,
 };
 pub use audit::{AuditPage, AuditReportsPage, ElevationsPage, TicketPage};
 pub use requests::{NotificationsPage, RequestsPage};

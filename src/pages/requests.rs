@@ -1,14 +1,14 @@
 //! Just-in-time elevation: ask for a requestable role, see your requests
 //! with a live countdown, and (for approvers) decide on other people's.
 
-use crate::api::types::ElevationView;
+use crate::dto::ElevationView;
 use crate::api::{BreakGlass, CancelElevation, DecideElevation, RequestElevation, ReviewBreakglass, RevokeElevation};
 use crate::components::{FormError, LoadError};
+use crate::components::class::{BUTTON, CARD, INPUT};
+use crate::components::use_me;
+use crate::domain::permissions::Permission;
 use leptos::prelude::*;
 
-const INPUT: &str = "block w-full rounded-md border border-slate-300 px-3 py-2 shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500";
-const BUTTON: &str = "rounded-md bg-indigo-600 px-3 py-2 text-sm font-semibold text-white hover:bg-indigo-700 focus:outline-none focus:ring-2 focus:ring-indigo-500 focus:ring-offset-2 disabled:opacity-60";
-const CARD: &str = "mb-6 rounded-lg border border-slate-200 bg-white p-4";
 
 /// Time left, counting down every second in the browser.
 #[component]
@@ -73,14 +73,16 @@ pub fn RequestsPage() -> impl IntoView {
             + glass.version().get()
             + review.version().get()
     };
-    let me = Resource::new(|| (), |_| crate::api::me());
+    let me = use_me();
     let roles = Resource::new(|| (), |_| crate::api::requestable_roles());
     let mine = Resource::new(version, |_| crate::api::my_elevations());
     // Only approvers ask for the queue (anyone else would be refused, and
     // the refusal recorded, on every visit).
-    let queue = Resource::new(version, |_| async move {
-        match crate::api::me().await {
-            Ok(Some(m)) if m.can("requests:approve") || m.named_approver => crate::api::elevation_queue().await,
+    let queue = Resource::new(version, move |_| async move {
+        match me.await {
+            Ok(Some(m)) if m.can(Permission::RequestsApprove) || m.named_approver => {
+                crate::api::elevation_queue().await
+            }
             _ => Ok(Vec::new()),
         }
     });
@@ -204,7 +206,7 @@ pub fn RequestsPage() -> impl IntoView {
         // Inside Suspense, so the server renders the same as the browser
         // hydrates (a bare `me.get()` renders nothing on the server).
         <Suspense fallback=|| ()>
-        {move || Suspend::new(async move { me.await.ok().flatten().filter(|m| m.can("requests:approve") || m.named_approver).map(|_| view! {
+        {move || Suspend::new(async move { me.await.ok().flatten().filter(|m| m.can(Permission::RequestsApprove) || m.named_approver).map(|_| view! {
             <section class=CARD aria-labelledby="queue-h">
                 <h2 id="queue-h" class="mb-2 font-semibold">"Waiting for a decision, and active"</h2>
                 <p class="mb-2 text-sm text-slate-600">"Approving, denying and revoking need your authenticator code when your last one is more than 5 minutes old."</p>

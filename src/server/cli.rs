@@ -1,6 +1,11 @@
 //! The `gatehouse` command line.
 
-use super::{audit_log, auth, clock::Clock, config::Config, startup};
+use super::{
+    access::service_accounts,
+    audit, identity,
+    platform::{clock::Clock, config::Config, telemetry},
+    seed, startup,
+};
 use crate::domain::audit::Actor;
 
 pub const USAGE: &str = "usage: gatehouse [COMMAND]
@@ -35,7 +40,7 @@ pub async fn run(args: Vec<String>) -> i32 {
             return 2;
         }
     };
-    super::telemetry::init(config.log_json);
+    telemetry::init(config.log_json);
     let result = match args.as_slice() {
         [] | ["serve"] => startup::serve(config).await.map_err(|e| e.to_string()),
         ["migrate"] => startup::state(config, Clock::system())
@@ -70,7 +75,7 @@ async fn seed(config: Config) -> Result<(), String> {
     let st = startup::state(config, Clock::system())
         .await
         .map_err(|e| e.to_string())?;
-    let people = super::seed::seed_demo(&st).await.map_err(|e| e.to_string())?;
+    let people = seed::seed_demo(&st).await.map_err(|e| e.to_string())?;
     println!("Demo company created. These passwords are shown only now:\n");
     println!("{:<42} {:<10} PASSWORD", "EMAIL", "ROLE");
     for (email, role, password) in people {
@@ -88,16 +93,16 @@ async fn service_token(config: Config, name: &str, scopes: &str) -> Result<(), S
         user_agent: Some("gatehouse service-token (command line)".into()),
         ..Default::default()
     };
-    let id = match super::service::account_id(&st, name).await.map_err(|e| e.to_string())? {
+    let id = match service_accounts::account_id(&st, name).await.map_err(|e| e.to_string())? {
         Some(id) => id,
         None => {
             let scopes: Vec<String> = scopes.split(',').map(str::to_owned).collect();
-            super::service::create_account(&st, actor.clone(), None, name, &scopes)
+            service_accounts::create_account(&st, actor.clone(), None, name, &scopes)
                 .await
                 .map_err(|e| e.to_string())?
         }
     };
-    let (token, _) = super::service::create_token(&st, actor, None, id, "command line", "")
+    let (token, _) = service_accounts::create_token(&st, actor, None, id, "command line", "")
         .await
         .map_err(|e| e.to_string())?;
     // The token goes to standard output only, for the operator to store.
@@ -113,7 +118,7 @@ async fn unlock(config: Config, email: &str) -> Result<(), String> {
         user_agent: Some("gatehouse unlock (command line)".into()),
         ..Default::default()
     };
-    match auth::unlock(&st, actor, email).await {
+    match identity::unlock(&st, actor, email).await {
         Ok(true) => Ok(println!("{email}: unlocked")),
         Ok(false) => Ok(println!("{email}: was not locked")),
         Err(e) => Err(e.to_string()),
@@ -165,7 +170,7 @@ async fn verify(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
-    let report = audit_log::verify_signed(&st.db, &st.audit_keys.public)
+    let report = audit::verify_signed(&st.db, &st.audit_keys.public)
         .await
         .map_err(|e| e.to_string())?;
     match report.problem() {

@@ -1,32 +1,19 @@
-//! Server-only code (feature "ssr").
+//! Server-only code (feature "ssr"), in areas that depend on each other one
+//! way (docs/architecture.md):
+//!
+//! platform <- audit <- identity <- access <- http
+//!
+//! Each area's `mod.rs` is its public surface. Outside the areas: `state`
+//! (what every request can reach), `startup` (building and serving),
+//! `jobs` (every background job), `cli` and `seed`.
 
 pub mod access;
-pub mod access_cache;
-pub mod activity;
-pub mod alerts;
-pub mod api_v1;
-pub mod audit_console;
-pub mod audit_log;
-pub mod auth;
-pub mod checkpoints;
+pub mod audit;
 pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod crypto;
-pub mod db;
-pub mod elevation;
-pub mod errors;
-pub mod grants;
 pub mod http;
-pub mod mfa;
-pub mod notify;
-pub mod people;
-pub mod scim;
+pub mod identity;
+pub mod jobs;
+pub mod platform;
 pub mod seed;
-pub mod service;
-pub mod session_store;
-pub mod sso;
 pub mod startup;
 pub mod state;
-pub mod telemetry;
-pub mod users;

@@ -1,7 +1,13 @@
 //! `gatehouse seed-demo`: the first customer's company, for trying
 //! Gatehouse out. Refuses to touch a database that already has users.
 
-use super::{audit_log, crypto, state::AppState, users};
+use super::{
+    access::grants,
+    audit,
+    identity::accounts,
+    platform::crypto,
+    state::AppState,
+};
 use crate::domain::{
     audit::{Actor, NewEvent, Outcome},
     roles::{ADMIN, AUDITOR, ENGINEER, SALES, SUPPORT},
@@ -64,15 +70,15 @@ pub async fn seed_demo(st: &AppState) -> Result<Vec<(String, &'static str, Strin
         people.push((name, dept, role, email_for(name), password, hash));
     }
     let mut tx = st.db.begin_write().await?;
-    if users::count(&mut **tx).await? > 0 {
+    if accounts::count(tx.conn()).await? > 0 {
         return Err(SeedError::NotEmpty);
     }
     let mut out = Vec::new();
     let mut admin_id = None;
     for (name, dept, role, email, password, hash) in people {
-        let id = users::insert(
+        let id = accounts::insert(
             &mut tx,
-            users::NewUser {
+            accounts::NewUser {
                 email: &email,
                 display_name: name,
                 department: dept,
@@ -82,14 +88,14 @@ pub async fn seed_demo(st: &AppState) -> Result<Vec<(String, &'static str, Strin
             now,
         )
         .await?;
-        users::insert_grant(&mut tx, id, role, admin_id, "demo company (seed-demo)", now).await?;
+        grants::insert_standing(&mut tx, id, role, admin_id, "demo company (seed-demo)", now).await?;
         if role == ADMIN {
             admin_id = Some(id);
         }
         out.push((email, role, password));
     }
     let count = |r: &str| out.iter().filter(|(_, role, _)| *role == r).count();
-    audit_log::append(
+    audit::append(
         &mut tx,
         now,
         vec![

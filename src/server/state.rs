@@ -1,6 +1,13 @@
+//! What every request can reach. The types held here come from the areas
+//! and never import `AppState` themselves (docs/architecture.md).
+
 use super::{
-    access_cache::AccessCache, checkpoints::AuditKeys, clock::Clock, config::Config, crypto::MasterKey, db::Db,
+    access::AccessCache,
+    audit::{AuditKeys, Recorder},
+    identity::sso::Sso,
+    platform::{clock::Clock, config::Config, crypto::MasterKey, db::Db},
 };
+use crate::domain::alerts::CustomerWindows;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
@@ -9,6 +16,8 @@ use std::sync::Arc;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: Db,
+    /// Records events that change nothing else, in group commits.
+    pub recorder: Arc<Recorder>,
     pub key: Arc<MasterKey>,
     pub config: Arc<Config>,
     pub clock: Clock,
@@ -17,16 +26,16 @@ pub struct AppState {
     /// Signs audit checkpoints; its public halves verify them.
     pub audit_keys: Arc<AuditKeys>,
     /// The company's OpenID provider, when single sign-on is configured.
-    pub sso: Option<Arc<super::sso::Sso>>,
+    pub sso: Option<Arc<Sso>>,
     /// The anomaly job's per-employee customer windows (built from the
     /// trail when missing or out of step with the job's cursor).
-    pub alert_windows: Arc<tokio::sync::Mutex<Option<crate::domain::alerts::CustomerWindows>>>,
+    pub alert_windows: Arc<tokio::sync::Mutex<Option<CustomerWindows>>>,
 }
 
 impl AppState {
     /// The state of the current request, for server functions.
     pub fn current() -> Result<Self, crate::errors::AppError> {
         leptos::prelude::use_context::<AppState>()
-            .ok_or_else(|| super::errors::internal("application state missing from context"))
+            .ok_or_else(|| crate::errors::internal("application state missing from context"))
     }
 }

@@ -27,7 +27,7 @@ async fn grants_of(app: &TestApp, email: &str) -> Vec<(String, Option<String>)> 
     let uid = app.user_id(email).await;
     let rows = sqlx::query("SELECT role, revoke_reason FROM grants WHERE user_id = ? ORDER BY id")
         .bind(uid)
-        .fetch_all(&app.state.db.pool)
+        .fetch_all(app.state.db.reader())
         .await
         .unwrap();
     rows.iter()
@@ -38,10 +38,10 @@ async fn grants_of(app: &TestApp, email: &str) -> Vec<(String, Option<String>)> 
 async fn last_details(app: &TestApp, action: &str) -> serde_json::Value {
     let row = sqlx::query("SELECT details FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1")
         .bind(action)
-        .fetch_one(&app.state.db.pool)
+        .fetch_one(app.state.db.reader())
         .await
         .unwrap();
-    let d: String = gatehouse::server::db::text(&row, "details").unwrap();
+    let d: String = gatehouse::server::platform::db::text(&row, "details").unwrap();
     serde_json::from_str(&d).unwrap()
 }
 
@@ -344,7 +344,7 @@ async fn time_boxed_grant_stops_at_its_expiry_and_the_job_records_it(b: Backend)
     assert!(!app.perms(&jonas).await.contains(&"prod_db:write".to_string()));
     assert_eq!(app.audit_count("grant.expired", "success").await, 0);
     // The background job records the expiry within seconds.
-    gatehouse::server::startup::spawn_access_jobs(app.state.clone(), std::time::Duration::from_millis(100));
+    gatehouse::server::jobs::spawn_access_jobs(app.state.clone(), std::time::Duration::from_millis(100));
     let mut waited = 0;
     while app.audit_count("grant.expired", "success").await == 0 && waited < 100 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -834,14 +834,14 @@ async fn scheduled_offboarding_is_carried_out_by_the_job(b: Backend) {
         0
     );
     assert!(app.me(&jonas).await["email"] == JONAS, "still working until then");
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     assert_eq!(
         app.count("SELECT COUNT(*) FROM users WHERE status = 'offboarded'")
             .await,
         0
     );
     app.clock.set(1_767_268_800_000); // 2026-01-01T12:00:00Z
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     assert_eq!(
         app.count("SELECT COUNT(*) FROM users WHERE status = 'offboarded'")
             .await,

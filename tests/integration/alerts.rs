@@ -48,7 +48,7 @@ async fn anomalies_raise_alerts_once_and_are_acknowledged(b: Backend) {
     let (auditor, _) = app.sign_in_enrolling(&who("auditor").0, &who("auditor").2).await;
     let (engineer, _) = app.sign_in_enrolling(&who("engineer").0, &who("engineer").2).await;
     // Nothing unusual yet.
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     assert_eq!(open_rules(&app, &auditor).await, Vec::<String>::new());
 
     let r = app
@@ -123,7 +123,7 @@ async fn anomalies_raise_alerts_once_and_are_acknowledged(b: Backend) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
 
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     let expected = vec![
         "after_hours",
         "breakglass",
@@ -139,7 +139,7 @@ async fn anomalies_raise_alerts_once_and_are_acknowledged(b: Backend) {
         "each alert is in the audit chain"
     );
     // Judged once: running the job again raises nothing new.
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     assert_eq!(app.count("SELECT COUNT(*) FROM alerts").await, 5);
 
     // Acknowledged with a comment; recorded; not twice; not by others.
@@ -262,20 +262,20 @@ async fn alerts_are_posted_signed_to_the_webhook(b: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
 
     // First attempt answered 500: not delivered, retried on the next run.
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     assert_eq!(got.lock().unwrap().len(), 1);
     assert_eq!(
         app.count("SELECT COUNT(*) FROM alerts WHERE webhook_delivered_at IS NULL")
             .await,
         1
     );
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     assert_eq!(
         app.count("SELECT COUNT(*) FROM alerts WHERE webhook_delivered_at IS NOT NULL")
             .await,
         1
     );
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     let got = got.lock().unwrap().clone();
     assert_eq!(got.len(), 2, "delivered once, never again");
 
@@ -323,7 +323,7 @@ async fn customer_counts_survive_a_restart_and_slide_with_the_hour(b: Backend) {
         .details(json!({ "action": "customer.view", "source_system": "support-desk" }));
         gatehouse::server::audit_log::record(&app.state.db, app.clock.now(), event)
     };
-    let judge = || gatehouse::server::startup::run_access_jobs(&app.state);
+    let judge = || gatehouse::server::jobs::run_access_jobs(&app.state);
     let many = || app.count("SELECT COUNT(*) FROM alerts WHERE rule = 'many_customers'");
     for c in ["C-1", "C-2", "C-3", "C-2"] {
         access(c).await.unwrap();

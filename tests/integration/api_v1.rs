@@ -154,10 +154,10 @@ async fn last_event(app: &TestApp, action: &str) -> (Option<String>, Option<Stri
         "SELECT customer_id, actor_session, details FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1",
     )
     .bind(action)
-    .fetch_one(&app.state.db.pool)
+    .fetch_one(app.state.db.reader())
     .await
     .unwrap();
-    let details = gatehouse::server::db::text(&row, "details").unwrap();
+    let details = gatehouse::server::platform::db::text(&row, "details").unwrap();
     (
         row.try_get("customer_id").unwrap(),
         row.try_get("actor_session").unwrap(),
@@ -560,7 +560,7 @@ async fn changes_made_elsewhere_count_on_the_next_request(b: Backend) {
     assert_eq!(app.call(&jonas, "list_employees", &[]).await.status(), StatusCode::OK);
     assert_eq!(app.get(&jonas, "/employees").await.status(), StatusCode::OK);
     let version = |app: &TestApp| {
-        let pool = app.state.db.pool.clone();
+        let pool = app.state.db.reader().clone();
         async move {
             sqlx::query("SELECT access_version FROM users WHERE id = ?")
                 .bind(jonas_id)

@@ -21,12 +21,12 @@ on_both!(
 
 async fn setup_token_is_single_use_and_expires(b: Backend) {
     let app = TestApp::spawn(&b).await;
-    let token = gatehouse::server::auth::issue_setup_token(&app.state)
+    let token = gatehouse::server::access::people::setup::issue_setup_token(&app.state)
         .await
         .unwrap()
         .unwrap();
     // An expired token is refused and writes nothing.
-    app.clock.advance(gatehouse::server::auth::SETUP_TOKEN_LIFETIME);
+    app.clock.advance(gatehouse::server::access::people::setup::SETUP_TOKEN_LIFETIME);
     let c = client();
     let r = app.call(&c, "setup_status", &[("token", &token)]).await;
     assert_eq!(r.text().await.unwrap(), "false");
@@ -48,7 +48,7 @@ async fn setup_token_is_single_use_and_expires(b: Backend) {
     assert_eq!(app.audit_count("setup.first_admin", "denied").await, 1);
 
     // A fresh token works once.
-    let token = gatehouse::server::auth::issue_setup_token(&app.state)
+    let token = gatehouse::server::access::people::setup::issue_setup_token(&app.state)
         .await
         .unwrap()
         .unwrap();
@@ -97,7 +97,7 @@ async fn setup_token_is_single_use_and_expires(b: Backend) {
 async fn setup_refuses_once_an_admin_exists(b: Backend) {
     let app = TestApp::spawn(&b).await;
     app.first_admin(ADMIN, PW).await;
-    assert!(gatehouse::server::auth::issue_setup_token(&app.state)
+    assert!(gatehouse::server::access::people::setup::issue_setup_token(&app.state)
         .await
         .unwrap()
         .is_none());
@@ -263,9 +263,9 @@ async fn failures_back_off_then_lock(b: Backend) {
     // out its window, so sign in from another address is simulated by the
     // unlock of both subjects here.
     let actor = gatehouse::domain::audit::Actor::default();
-    assert!(gatehouse::server::auth::unlock(&app.state, actor, ADMIN).await.unwrap());
+    assert!(gatehouse::server::identity::unlock(&app.state, actor, ADMIN).await.unwrap());
     sqlx::query("DELETE FROM auth_failures WHERE scope = 'ip'")
-        .execute(&app.state.db.pool)
+        .execute(app.state.db.reader())
         .await
         .unwrap();
     assert_eq!(app.audit_count("auth.unlock", "success").await, 1);
@@ -352,7 +352,7 @@ async fn idle_and_absolute_timeouts_end_sessions(b: Backend) {
     let idle = app.sign_in(ADMIN, PW, &key).await;
     drop(idle);
     app.clock.advance(31 * 60_000);
-    let swept = gatehouse::server::startup::sweep_sessions(&app.state).await.unwrap();
+    let swept = gatehouse::server::jobs::sweep_sessions(&app.state).await.unwrap();
     assert!(swept >= 1);
     assert_eq!(
         app.count("SELECT COUNT(*) FROM sessions WHERE user_id IS NOT NULL")
@@ -405,7 +405,7 @@ async fn sign_out_everywhere_ends_all_sessions(b: Backend) {
 
 async fn weak_passwords_are_refused_at_setup(b: Backend) {
     let app = TestApp::spawn(&b).await;
-    let token = gatehouse::server::auth::issue_setup_token(&app.state)
+    let token = gatehouse::server::access::people::setup::issue_setup_token(&app.state)
         .await
         .unwrap()
         .unwrap();

@@ -55,11 +55,11 @@ fn mth(leaves: &[[u8; 32]]) -> [u8; 32] {
 async fn event_hashes(app: &TestApp, upto: i64) -> Vec<String> {
     let rows = sqlx::query("SELECT hash FROM audit_events WHERE seq <= ? ORDER BY seq")
         .bind(upto)
-        .fetch_all(&app.state.db.pool)
+        .fetch_all(app.state.db.reader())
         .await
         .unwrap();
     rows.iter()
-        .map(|r| gatehouse::server::db::text(r, "hash").unwrap())
+        .map(|r| gatehouse::server::platform::db::text(r, "hash").unwrap())
         .collect()
 }
 
@@ -259,7 +259,7 @@ async fn checkpoints_are_signed_chained_and_prove_inclusion(b: Backend) {
     );
     // Checkpoints are append-only in the database too.
     let upd = sqlx::query("UPDATE audit_checkpoints SET tree_size = 1 WHERE number = 1")
-        .execute(&app.state.db.pool)
+        .execute(app.state.db.reader())
         .await;
     assert!(upd.unwrap_err().to_string().contains("append-only"));
     app.cleanup().await;
@@ -291,7 +291,7 @@ async fn drop_triggers(app: &TestApp) {
         "audit_checkpoints_no_delete",
     ] {
         sqlx::query(&format!("DROP TRIGGER {t}"))
-            .execute(&app.state.db.pool)
+            .execute(app.state.db.reader())
             .await
             .unwrap();
     }
@@ -317,7 +317,7 @@ async fn tampering_that_keeps_the_hash_chain_is_caught_by_checkpoints(b: Backend
     // The tail cut off, and the head row rewritten to match: the hash chain
     // alone is consistent, the signed checkpoint is not.
     let app = signed_app(&b).await;
-    let pool = &app.state.db.pool;
+    let pool = app.state.db.reader();
     let h17 = event_hashes(&app, 17).await.pop().unwrap();
     sqlx::query("DELETE FROM audit_events WHERE seq > 17")
         .execute(pool)
@@ -344,7 +344,7 @@ async fn tampering_that_keeps_the_hash_chain_is_caught_by_checkpoints(b: Backend
     // An event rewritten and every later hash recomputed (as an attacker
     // who knows the format would): event 20 is no longer the signed head.
     let app = signed_app(&b).await;
-    let pool = &app.state.db.pool;
+    let pool = app.state.db.reader();
     let rows = sqlx::query(&format!(
         "SELECT {} FROM audit_events WHERE seq >= 15 ORDER BY seq",
         audit_log::COLUMNS
@@ -398,7 +398,7 @@ async fn tampering_that_keeps_the_hash_chain_is_caught_by_checkpoints(b: Backend
     // A checkpoint changed after signing, or forged with another key.
     let app = signed_app(&b).await;
     sqlx::query("UPDATE audit_checkpoints SET tree_size = 19 WHERE number = 2")
-        .execute(&app.state.db.pool)
+        .execute(app.state.db.reader())
         .await
         .unwrap();
     let (ok, out) = cli_verify(&app);
@@ -407,14 +407,14 @@ async fn tampering_that_keeps_the_hash_chain_is_caught_by_checkpoints(b: Backend
     app.cleanup().await;
     let app = signed_app(&b).await;
     let forger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
-    let cp1 = checkpoints::list(&app.state.db.pool, 0, 1).await.unwrap().remove(0);
+    let cp1 = checkpoints::list(app.state.db.reader(), 0, 1).await.unwrap().remove(0);
     let mut forged =
         gatehouse::domain::checkpoint::Checkpoint::sign(&forger, None, cp1.tree_size, &[0; 32], &cp1.head_hash, cp1.at);
     forged.key_id = cp1.key_id.clone();
     sqlx::query("UPDATE audit_checkpoints SET root = ?, signature = ? WHERE number = 1")
         .bind(&forged.root)
         .bind(&forged.signature)
-        .execute(&app.state.db.pool)
+        .execute(app.state.db.reader())
         .await
         .unwrap();
     let (ok, out) = cli_verify(&app);
@@ -425,7 +425,7 @@ async fn tampering_that_keeps_the_hash_chain_is_caught_by_checkpoints(b: Backend
     let forger_public = hex::encode(forger.verifying_key().as_bytes());
     sqlx::query("UPDATE audit_signing_keys SET public_key = ?")
         .bind(&forger_public)
-        .execute(&app.state.db.pool)
+        .execute(app.state.db.reader())
         .await
         .unwrap();
     let again = startup::state(app.state.config.as_ref().clone(), app.clock.clone()).await;
@@ -434,10 +434,10 @@ async fn tampering_that_keeps_the_hash_chain_is_caught_by_checkpoints(b: Backend
     let (ok, out) = cli_verify(&app);
     assert!(!ok && out.contains("does not match its published public key"), "{out}");
     let row = sqlx::query("SELECT secret_enc FROM audit_signing_keys")
-        .fetch_one(&app.state.db.pool)
+        .fetch_one(app.state.db.reader())
         .await
         .unwrap();
-    let sealed = gatehouse::server::db::text(&row, "secret_enc").unwrap();
+    let sealed = gatehouse::server::platform::db::text(&row, "secret_enc").unwrap();
     assert!(
         !sealed.contains(&hex::encode(app.state.audit_keys.signing.as_bytes())),
         "the private key is stored sealed"

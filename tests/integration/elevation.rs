@@ -122,9 +122,9 @@ async fn elevation_requests_are_approved_and_end_by_themselves(b: Backend) {
     // (Checked on the server's own check: Jonas's session idles out meanwhile.)
     use gatehouse::domain::permissions::Permission;
     let check = |at: i64| {
-        let pool = app.state.db.pool.clone();
+        let pool = app.state.db.reader().clone();
         async move {
-            gatehouse::server::access::permissions_at(&pool, jonas_id, at)
+            gatehouse::server::access::authz::permissions_at(&pool, jonas_id, at)
                 .await
                 .unwrap()
                 .contains(Permission::CustomersReadPii)
@@ -136,10 +136,10 @@ async fn elevation_requests_are_approved_and_end_by_themselves(b: Backend) {
     let jonas = app.sign_in(JONAS, "quiet meadow lantern 7", &jonas_key).await;
     assert!(!app.perms(&jonas).await.contains(&"customers:read_pii".to_string()));
     assert_eq!(mine(&app, &jonas).await[0]["state"], "expired");
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     assert_eq!(app.audit_count("elevation.expired", "success").await, 1);
     assert_eq!(app.audit_count("grant.expired", "success").await, 1);
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     assert_eq!(app.audit_count("elevation.expired", "success").await, 1, "once");
     app.verify_chain().await;
     app.cleanup().await;
@@ -201,7 +201,7 @@ async fn elevation_requests_can_be_denied_lapse_cancel_and_revoke(b: Backend) {
     // Pending for a day: lapsed.
     let id = ask(&app, &jonas, "", WHY, "SUP-4").await.text().await.unwrap();
     app.clock.advance(24 * 3_600_000);
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     assert_eq!(app.audit_count("elevation.lapsed", "success").await, 1);
     let maya = app.sign_in(ADMIN, PW, &maya_key).await;
     let r = app
@@ -237,11 +237,11 @@ async fn elevation_requests_can_be_denied_lapse_cancel_and_revoke(b: Backend) {
     let states: Vec<String> = sqlx::query("SELECT state FROM elevation_requests WHERE id IN (?, ?) ORDER BY id")
         .bind(pending.parse::<i64>().unwrap())
         .bind(active.parse::<i64>().unwrap())
-        .fetch_all(&app.state.db.pool)
+        .fetch_all(app.state.db.reader())
         .await
         .unwrap()
         .iter()
-        .map(|r| gatehouse::server::db::text(r, "state").unwrap())
+        .map(|r| gatehouse::server::platform::db::text(r, "state").unwrap())
         .collect();
     assert_eq!(states, ["cancelled", "revoked"]);
     assert_eq!(
@@ -535,10 +535,10 @@ async fn approval_policies_name_approvers_and_need_two_approvals(b: Backend) {
     assert!(app.perms(&jonas).await.contains(&"customers:read_pii".to_string()));
     assert_eq!(app.audit_count("elevation.approval_recorded", "success").await, 1);
     let row = sqlx::query(&format!("SELECT approvals FROM elevation_requests WHERE id = {id}"))
-        .fetch_one(&app.state.db.pool)
+        .fetch_one(app.state.db.reader())
         .await
         .unwrap();
-    let approvals = gatehouse::server::db::text(&row, "approvals").unwrap();
+    let approvals = gatehouse::server::platform::db::text(&row, "approvals").unwrap();
     assert_eq!(approvals, format!("{lena_id},{maya_id}"));
 
     // Named approvers replace the permission: an administrator not on the
@@ -684,9 +684,9 @@ async fn an_active_elevation_is_extended_once_through_approval(b: Backend) {
     assert_eq!((start, new_end), (end, end + 2 * 3_600_000));
     use gatehouse::domain::permissions::Permission;
     let holds = |at: i64| {
-        let pool = app.state.db.pool.clone();
+        let pool = app.state.db.reader().clone();
         async move {
-            gatehouse::server::access::permissions_at(&pool, jonas_id, at)
+            gatehouse::server::access::authz::permissions_at(&pool, jonas_id, at)
                 .await
                 .unwrap()
                 .contains(Permission::CustomersReadPii)
@@ -812,7 +812,7 @@ async fn engineers_break_the_glass_and_someone_else_reviews_it(b: Backend) {
     );
     let n: Value = app.call(&jonas, "my_notifications", &[]).await.json().await.unwrap();
     assert_eq!(n, json!([]), "support staff are not told");
-    gatehouse::server::alerts::scan(&app.state).await.unwrap();
+    gatehouse::server::audit::alerts::scan(&app.state).await.unwrap();
     assert_eq!(
         app.count("SELECT COUNT(*) FROM alerts WHERE rule = 'breakglass'").await,
         1
@@ -852,7 +852,7 @@ async fn engineers_break_the_glass_and_someone_else_reviews_it(b: Backend) {
         .count(&format!("SELECT window_end FROM elevation_requests WHERE id = {id}"))
         .await;
     assert!(
-        !gatehouse::server::access::permissions_at(&app.state.db.pool, eng_id, end)
+        !gatehouse::server::access::authz::permissions_at(app.state.db.reader(), eng_id, end)
             .await
             .unwrap()
             .contains(Permission::ProdDbWrite)

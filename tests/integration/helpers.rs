@@ -51,7 +51,7 @@ pub mod tempdir {
     pub struct Dir(pub std::path::PathBuf);
     impl Dir {
         pub fn new() -> Self {
-            let p = std::env::temp_dir().join(format!("gatehouse-it-{}", gatehouse::server::crypto::random_token(9)));
+            let p = std::env::temp_dir().join(format!("gatehouse-it-{}", gatehouse::server::platform::crypto::random_token(9)));
             std::fs::create_dir_all(&p).unwrap();
             Dir(p)
         }
@@ -99,7 +99,7 @@ impl TestApp {
     }
 
     async fn spawn_on(backend: &Backend, listener: tokio::net::TcpListener, extra: &[(&str, &str)]) -> Self {
-        gatehouse::server::telemetry::init(false);
+        gatehouse::server::platform::telemetry::init(false);
         let addr = listener.local_addr().unwrap();
         let dir = Arc::new(tempdir::Dir::new());
         let (db_url, cleanup): (String, Option<(String, String)>) = match backend {
@@ -107,7 +107,7 @@ impl TestApp {
             Backend::MySql { root_url } => {
                 let name = format!(
                     "gh_t_{}",
-                    gatehouse::server::crypto::random_token(6)
+                    gatehouse::server::platform::crypto::random_token(6)
                         .to_lowercase()
                         .replace(['-', '_'], "x")
                 );
@@ -153,7 +153,7 @@ impl TestApp {
     /// Drops the MySQL database of this test.
     pub async fn cleanup(self) {
         if let Some((root, name)) = &self.cleanup {
-            self.state.db.pool.close().await;
+            self.state.db.reader().close().await;
             let pool = sqlx::AnyPool::connect(root).await.unwrap();
             sqlx::query(&format!("DROP DATABASE `{name}`"))
                 .execute(&pool)
@@ -183,7 +183,7 @@ impl TestApp {
     pub async fn count(&self, sql: &str) -> i64 {
         use sqlx::Row;
         sqlx::query(sql)
-            .fetch_one(&self.state.db.pool)
+            .fetch_one(self.state.db.reader())
             .await
             .unwrap()
             .try_get(0)
@@ -195,7 +195,7 @@ impl TestApp {
         sqlx::query("SELECT COUNT(*) FROM audit_events WHERE action = ? AND outcome = ?")
             .bind(action)
             .bind(outcome)
-            .fetch_one(&self.state.db.pool)
+            .fetch_one(self.state.db.reader())
             .await
             .unwrap()
             .try_get(0)
@@ -203,7 +203,7 @@ impl TestApp {
     }
 
     pub async fn verify_chain(&self) {
-        let report = gatehouse::server::audit_log::verify(&self.state.db).await.unwrap();
+        let report = gatehouse::server::audit::verify(&self.state.db).await.unwrap();
         assert_eq!(report.error, None, "audit chain broken");
         assert!(report.checked > 0);
     }
@@ -216,7 +216,7 @@ impl TestApp {
     /// Creates the first administrator through the setup link and enrols
     /// TOTP; returns the client (signed in), the base32 key and the recovery codes.
     pub async fn first_admin(&self, email: &str, password: &str) -> (Client, String, Vec<String>) {
-        let token = gatehouse::server::auth::issue_setup_token(&self.state)
+        let token = gatehouse::server::access::people::setup::issue_setup_token(&self.state)
             .await
             .unwrap()
             .expect("no admin yet");
@@ -346,7 +346,7 @@ impl TestApp {
         use sqlx::Row;
         sqlx::query("SELECT id FROM users WHERE email = ?")
             .bind(email)
-            .fetch_one(&self.state.db.pool)
+            .fetch_one(self.state.db.reader())
             .await
             .unwrap()
             .try_get(0)

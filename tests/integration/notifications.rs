@@ -133,7 +133,7 @@ async fn requests_notify_in_app_by_email_and_webhook_and_remind_before_the_end(b
 
     // The job delivers: email to the approver, one message to the chat
     // webhook; the webhook's first answer is 500, so it is tried again later.
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     let mail = smtp.messages();
     assert_eq!(mail.len(), 1, "{mail:?}");
     assert!(mail[0].contains(&format!("To: {ADMIN}")), "{}", mail[0]);
@@ -145,10 +145,10 @@ async fn requests_notify_in_app_by_email_and_webhook_and_remind_before_the_end(b
     assert!(mail[0].contains("/requests"));
     assert_eq!(posted.lock().unwrap().len(), 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM notification_outbox WHERE channel = 'webhook' AND delivered_at IS NULL AND attempts = 1").await, 1);
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     assert_eq!(posted.lock().unwrap().len(), 1, "not before the retry delay");
     app.clock.advance(61_000);
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     let got = posted.lock().unwrap().clone();
     assert_eq!(got.len(), 2);
     let v: Value = serde_json::from_str(&got[1].1).unwrap();
@@ -160,7 +160,7 @@ async fn requests_notify_in_app_by_email_and_webhook_and_remind_before_the_end(b
         "{v}"
     );
     assert!(v["text"].as_str().unwrap().ends_with("/requests|Open in Gatehouse>"));
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     assert_eq!(posted.lock().unwrap().len(), 2, "delivered once");
     assert_eq!(smtp.messages().len(), 1);
 
@@ -184,7 +184,7 @@ async fn requests_notify_in_app_by_email_and_webhook_and_remind_before_the_end(b
         )),
         "{n:?}"
     );
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     assert!(smtp
         .messages()
         .iter()
@@ -195,12 +195,12 @@ async fn requests_notify_in_app_by_email_and_webhook_and_remind_before_the_end(b
         .count(&format!("SELECT window_end FROM elevation_requests WHERE id = {id}"))
         .await;
     app.clock.set(end - 10 * 60_000 - 1);
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     let jonas = app.sign_in(JONAS, "quiet meadow lantern 7", &jonas_key).await;
     assert_eq!(notes(&app, &jonas).await.len(), 1, "not yet");
     app.clock.set(end - 10 * 60_000);
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
-    gatehouse::server::startup::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
     let n = notes(&app, &jonas).await;
     assert_eq!(n.len(), 2, "{n:?}");
     assert!(

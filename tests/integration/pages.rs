@@ -82,7 +82,7 @@ async fn pages_render_completely_while_another_router_is_built() {
         std::thread::spawn(move || {
             let _in_runtime = rt.enter();
             while !stop.load(Ordering::Relaxed) {
-                drop(gatehouse::server::startup::router(st.clone()));
+                drop(gatehouse::server::http::router(st.clone()));
                 built.fetch_add(1, Ordering::Relaxed);
             }
         })

@@ -181,13 +181,13 @@ async fn gatehouse_offboard(app: &TestApp, user_id: i64) {
     let st = &app.state;
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await.unwrap();
-    let status = gatehouse::server::users::by_id(&mut **tx, user_id)
+    let status = gatehouse::server::identity::accounts::by_id(tx.conn(), user_id)
         .await
         .unwrap()
         .unwrap()
         .status;
     assert!(
-        gatehouse::server::people::offboard_in(&mut tx, &Default::default(), None, user_id, &status, "test", now)
+        gatehouse::server::access::people::offboard_in(&mut tx, &Default::default(), None, user_id, &status, "test", now)
             .await
             .unwrap()
     );
@@ -324,8 +324,8 @@ async fn an_unreachable_or_invalid_provider_stops_the_server_with_a_clear_messag
     ]
     .into_iter()
     .collect();
-    let config = gatehouse::server::config::Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
-    let st = gatehouse::server::startup::state(config, gatehouse::server::clock::Clock::system())
+    let config = gatehouse::server::platform::config::Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
+    let st = gatehouse::server::startup::state(config, gatehouse::server::platform::clock::Clock::system())
         .await
         .unwrap();
     let e = gatehouse::server::startup::with_sso(st)
@@ -351,12 +351,12 @@ async fn an_unreachable_or_invalid_provider_stops_the_server_with_a_clear_messag
         }),
     );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let config = gatehouse::server::config::Config::from_lookup(|k| match k {
+    let config = gatehouse::server::platform::config::Config::from_lookup(|k| match k {
         "GATEHOUSE_OIDC_ISSUER" => Some(bogus.clone()),
         _ => vars.get(k).cloned(),
     })
     .unwrap();
-    let st = gatehouse::server::startup::state(config, gatehouse::server::clock::Clock::system())
+    let st = gatehouse::server::startup::state(config, gatehouse::server::platform::clock::Clock::system())
         .await
         .unwrap();
     let e = gatehouse::server::startup::with_sso(st)
@@ -372,7 +372,7 @@ async fn an_unreachable_or_invalid_provider_stops_the_server_with_a_clear_messag
     );
     assert!(!e.contains("do-not-print-this-secret"));
     // An issuer over plain http on another host is refused before any request.
-    let bad = gatehouse::server::config::Config::from_lookup(|k| match k {
+    let bad = gatehouse::server::platform::config::Config::from_lookup(|k| match k {
         "GATEHOUSE_OIDC_ISSUER" => Some("http://login.example.com".into()),
         _ => vars.get(k).cloned(),
     });
@@ -405,7 +405,7 @@ fn id_tokens_failing_any_check_are_rejected_with_that_reason() {
     )
     .set_token_endpoint(Some(TokenUrl::new(format!("{issuer}/token")).unwrap()))
     .set_jwks(JsonWebKeySet::new(vec![key_a.as_verification_key()]));
-    let cfg = gatehouse::server::config::Oidc {
+    let cfg = gatehouse::server::platform::config::Oidc {
         issuer: reqwest::Url::parse(issuer).unwrap(),
         client_id: "gatehouse".into(),
         client_secret: secrecy::SecretString::from("s"),
@@ -413,7 +413,7 @@ fn id_tokens_failing_any_check_are_rejected_with_that_reason() {
         required: false,
         breakglass: None,
     };
-    let sso = gatehouse::server::sso::Sso::from_metadata(
+    let sso = gatehouse::server::identity::sso::Sso::from_metadata(
         meta,
         &cfg,
         &reqwest::Url::parse("http://127.0.0.1:3000").unwrap(),

@@ -36,7 +36,7 @@ async fn append_n(app: &TestApp, n: usize) {
 async fn audit_events_are_append_only_in_the_database(b: Backend) {
     let app = TestApp::spawn(&b).await;
     append_n(&app, 3).await;
-    let pool = &app.state.db.pool;
+    let pool = app.state.db.reader();
     let upd = sqlx::query("UPDATE audit_events SET reason = 'x' WHERE seq = 2")
         .execute(pool)
         .await;
@@ -93,7 +93,7 @@ async fn rolled_back_changes_leave_no_event(b: Backend) {
 async fn drop_triggers(app: &TestApp) {
     for t in ["audit_events_no_update", "audit_events_no_delete"] {
         sqlx::query(&format!("DROP TRIGGER {t}"))
-            .execute(&app.state.db.pool)
+            .execute(app.state.db.reader())
             .await
             .unwrap();
     }
@@ -105,7 +105,7 @@ async fn tampering_is_detected(b: Backend) {
     append_n(&app, 10).await;
     drop_triggers(&app).await;
     sqlx::query("UPDATE audit_events SET outcome = 'denied' WHERE seq = 4")
-        .execute(&app.state.db.pool)
+        .execute(app.state.db.reader())
         .await
         .unwrap();
     let r = audit_log::verify(&app.state.db).await.unwrap();
@@ -118,7 +118,7 @@ async fn tampering_is_detected(b: Backend) {
     append_n(&app, 10).await;
     drop_triggers(&app).await;
     sqlx::query("DELETE FROM audit_events WHERE seq = 6")
-        .execute(&app.state.db.pool)
+        .execute(app.state.db.reader())
         .await
         .unwrap();
     let r = audit_log::verify(&app.state.db).await.unwrap();
@@ -129,7 +129,7 @@ async fn tampering_is_detected(b: Backend) {
     let app = TestApp::spawn(&b).await;
     append_n(&app, 10).await;
     drop_triggers(&app).await;
-    let pool = &app.state.db.pool;
+    let pool = app.state.db.reader();
     sqlx::query("UPDATE audit_events SET seq = 1000 WHERE seq = 2")
         .execute(pool)
         .await
@@ -151,7 +151,7 @@ async fn tampering_is_detected(b: Backend) {
     append_n(&app, 10).await;
     drop_triggers(&app).await;
     sqlx::query("DELETE FROM audit_events WHERE seq > 8")
-        .execute(&app.state.db.pool)
+        .execute(app.state.db.reader())
         .await
         .unwrap();
     let r = audit_log::verify(&app.state.db).await.unwrap();
@@ -247,7 +247,7 @@ async fn appended_events_read_back_exactly(b: Backend) {
         tx.commit().await.unwrap();
     }
     let sql = format!("SELECT {} FROM audit_events ORDER BY seq", audit_log::COLUMNS);
-    let rows = sqlx::query(&sql).fetch_all(&app.state.db.pool).await.unwrap();
+    let rows = sqlx::query(&sql).fetch_all(app.state.db.reader()).await.unwrap();
     let stored: Vec<_> = rows.iter().map(|r| audit_log::event_from_row(r).unwrap()).collect();
     let stored: Vec<_> = stored.into_iter().filter(|e| e.action.starts_with("test.")).collect();
     assert_eq!(stored.len(), written.len());
@@ -291,7 +291,7 @@ async fn events_recorded_at_once_are_each_committed_and_answered(b: Backend) {
             audit_log::COLUMNS
         ))
         .bind(sealed.seq)
-        .fetch_one(&app.state.db.pool)
+        .fetch_one(app.state.db.reader())
         .await
         .unwrap();
         assert_eq!(
@@ -320,7 +320,7 @@ async fn an_event_that_cannot_be_stored_does_not_fail_the_others_recorded_with_i
               IF NEW.action = 'test.poison' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poison refused'; END IF; END"
             .to_owned(),
     };
-    sqlx::query(&trigger).execute(&app.state.db.pool).await.unwrap();
+    sqlx::query(&trigger).execute(app.state.db.reader()).await.unwrap();
     let hold = hold_audit_head(&app).await;
     let mut tasks = Vec::new();
     for i in 0..60 {
@@ -364,10 +364,10 @@ async fn an_event_that_cannot_be_stored_does_not_fail_the_others_recorded_with_i
 }
 
 /// A write transaction holding the chain's head, so appends queue up.
-async fn hold_audit_head(app: &TestApp) -> gatehouse::server::db::WriteTx {
+async fn hold_audit_head(app: &TestApp) -> gatehouse::server::platform::db::WriteTx {
     let mut tx = app.state.db.begin_write().await.unwrap();
     let sql = format!("SELECT last_seq FROM audit_head WHERE id = 1{}", tx.for_update());
-    sqlx::query(&sql).fetch_one(&mut **tx).await.unwrap();
+    sqlx::query(&sql).fetch_one(tx.conn()).await.unwrap();
     tx
 }
 
@@ -381,12 +381,12 @@ async fn hold_audit_head(app: &TestApp) -> gatehouse::server::db::WriteTx {
 async fn sqlite_wal_is_checkpointed_off_the_commit_path_and_stays_bounded() {
     let dir = tempdir::Dir::new();
     let file = dir.0.join("wal.db");
-    let db = gatehouse::server::db::Db::connect(&format!("sqlite://{}", file.display()))
+    let db = gatehouse::server::platform::db::Db::connect(&format!("sqlite://{}", file.display()))
         .await
         .unwrap();
     let mut conns = Vec::new();
     for _ in 0..3 {
-        let mut c = db.pool.acquire().await.unwrap();
+        let mut c = db.reader().acquire().await.unwrap();
         let auto: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
             .fetch_one(&mut *c)
             .await
@@ -397,17 +397,17 @@ async fn sqlite_wal_is_checkpointed_off_the_commit_path_and_stays_bounded() {
     drop(conns);
     let mut tx = db.begin_write().await.unwrap();
     let auto: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
-        .fetch_one(&mut **tx)
+        .fetch_one(tx.conn())
         .await
         .unwrap();
     let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
-        .fetch_one(&mut **tx)
+        .fetch_one(tx.conn())
         .await
         .unwrap();
     assert_eq!((auto, cache), (0, -16384), "the writing connection's settings");
     drop(tx);
     sqlx::query("CREATE TABLE wal_test (n INTEGER NOT NULL, b BLOB NOT NULL)")
-        .execute(&db.pool)
+        .execute(db.reader())
         .await
         .unwrap();
     let wal = std::path::PathBuf::from(format!("{}-wal", file.display()));
@@ -428,7 +428,7 @@ async fn sqlite_wal_is_checkpointed_off_the_commit_path_and_stays_bounded() {
              SELECT ? * 1000 + i, randomblob(4000) FROM c",
         )
         .bind(written)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await
         .unwrap();
         tx.commit().await.unwrap();
@@ -447,17 +447,17 @@ async fn sqlite_wal_is_checkpointed_off_the_commit_path_and_stays_bounded() {
         largest >> 20
     );
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wal_test")
-        .fetch_one(&db.pool)
+        .fetch_one(db.reader())
         .await
         .unwrap();
     assert_eq!(rows, written * 256);
     drop(db);
     // Everything committed is there for the next process.
-    let db = gatehouse::server::db::Db::connect(&format!("sqlite://{}", file.display()))
+    let db = gatehouse::server::platform::db::Db::connect(&format!("sqlite://{}", file.display()))
         .await
         .unwrap();
     let sum: i64 = sqlx::query_scalar("SELECT SUM(length(b)) FROM wal_test")
-        .fetch_one(&db.pool)
+        .fetch_one(db.reader())
         .await
         .unwrap();
     assert_eq!(sum, written * 256 * 4000);

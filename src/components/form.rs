@@ -1,0 +1,147 @@
+//! Forms and their feedback: fields, buttons, errors and confirmations,
+//! cards and load errors.
+
+use super::class;
+use crate::errors::AppError;
+use leptos::prelude::*;
+
+/// The error of the last submission of a form, announced to screen readers.
+#[component]
+pub fn FormError<A>(action: ServerAction<A>) -> impl IntoView
+where
+    A: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    A::Output: Send + Sync + 'static,
+{
+    move || {
+        action.value().with(|v| v.as_ref().and_then(|r| r.as_ref().err().cloned())).map(|e| {
+            view! {
+                <p role="alert" class="form-error mb-4 rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">
+                    {e.to_string()}
+                </p>
+            }
+        })
+    }
+}
+
+/// A labelled input.
+#[component]
+pub fn Field(
+    label: &'static str,
+    name: &'static str,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(default = "")] autocomplete: &'static str,
+    #[prop(optional)] hint: Option<&'static str>,
+    #[prop(default = false)] autofocus: bool,
+    #[prop(default = "")] inputmode: &'static str,
+) -> impl IntoView {
+    let hint_id = format!("{name}-hint");
+    view! {
+        <div class="mb-4">
+            <label for=name class="mb-1 block text-sm font-medium text-slate-700">{label}</label>
+            <input
+                id=name
+                name=name
+                type=kind
+                autocomplete=autocomplete
+                inputmode=(!inputmode.is_empty()).then_some(inputmode)
+                required=true
+                autofocus=autofocus
+                aria-describedby=hint.map(|_| hint_id.clone())
+                class=class::INPUT
+            />
+            {hint.map(|h| view! { <p id=hint_id class="mt-1 text-xs text-slate-500">{h}</p> })}
+        </div>
+    }
+}
+
+#[component]
+pub fn Submit(label: &'static str, #[prop(into)] pending: Signal<bool>) -> impl IntoView {
+    view! {
+        <button
+            type="submit"
+            disabled=move || pending.get()
+            class="w-full rounded-md bg-indigo-600 px-4 py-2 font-semibold text-white hover:bg-indigo-700 focus:outline-none focus:ring-2 focus:ring-indigo-500 focus:ring-offset-2 disabled:opacity-60"
+        >
+            {label}
+        </button>
+    }
+}
+
+/// A centred card for the sign-in screens.
+#[component]
+pub fn Card(title: &'static str, children: Children) -> impl IntoView {
+    view! {
+        <section class="mx-auto max-w-md rounded-lg border border-slate-200 bg-white p-6 shadow-sm" aria-labelledby="card-title">
+            <h1 id="card-title" class="mb-4 text-xl font-semibold">{title}</h1>
+            {children()}
+        </section>
+    }
+}
+
+/// An error from loading a page's data.
+#[component]
+pub fn LoadError(error: AppError) -> impl IntoView {
+    view! {
+        <p role="alert" class="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">{error.to_string()}</p>
+    }
+}
+
+/// A labelled select.
+#[component]
+pub fn Select(
+    label: &'static str,
+    name: &'static str,
+    options: Vec<(String, String)>,
+    #[prop(default = String::new())] selected: String,
+) -> impl IntoView {
+    view! {
+        <div class="mb-4">
+            <label for=name class="mb-1 block text-sm font-medium text-slate-700">{label}</label>
+            <select id=name name=name class=class::INPUT>
+                {options
+                    .into_iter()
+                    .map(|(v, l)| {
+                        let sel = v == selected;
+                        view! { <option value=v selected=sel>{l}</option> }
+                    })
+                    .collect_view()}
+            </select>
+        </div>
+    }
+}
+
+/// A message after a successful action.
+#[component]
+pub fn Done<A>(action: ServerAction<A>, message: &'static str) -> impl IntoView
+where
+    A: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    A::Output: Send + Sync + 'static,
+{
+    move || {
+        action.value().with(|v| matches!(v, Some(Ok(_)))).then(|| {
+            view! {
+                <p role="status" class="form-ok mb-4 rounded-md border border-green-200 bg-green-50 px-3 py-2 text-sm text-green-800">
+                    {message}
+                </p>
+            }
+        })
+    }
+}
+
+/// A status as a coloured label.
+#[component]
+pub fn Badge(text: String) -> impl IntoView {
+    let colour = match text.as_str() {
+        "active" | "enrolled" => "bg-green-100 text-green-800",
+        "pending" | "invited" | "scheduled" | "sensitive" => "bg-amber-100 text-amber-800",
+        "suspended" | "critical" | "missing" => "bg-red-100 text-red-800",
+        _ => "bg-slate-100 text-slate-700",
+    };
+    view! { <span class=format!("inline-block rounded px-2 py-0.5 text-xs font-medium {colour}")>{text}</span> }
+}
+
+/// `word` with its first letter in capitals.
+pub fn capital(word: &str) -> String {
+    let mut c = word.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}

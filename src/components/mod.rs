@@ -1,0 +1,9 @@
+//! Reusable UI pieces: the frame (`layout`), forms and their feedback
+//! (`form`), and the classes every screen shares (`class`).
+
+pub mod class;
+mod form;
+mod layout;
+
+pub use form::{capital, Badge, Card, Done, Field, FormError, LoadError, Select, Submit};
+pub use layout::{use_me, Me, Shell};

@@ -1,0 +1,83 @@
+//! The audit console: events, integrity, reports and alerts.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEventView {
+    pub seq: i64,
+    pub at: String,
+    /// The employee (name and email), the service, or "system".
+    pub actor: String,
+    pub actor_ip: Option<String>,
+    pub actor_session: Option<String>,
+    pub actor_agent: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub customer_id: Option<String>,
+    pub outcome: String,
+    pub reason: Option<String>,
+    /// Pretty-printed JSON.
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub events: Vec<AuditEventView>,
+    /// Pass as `before` for the next (older) page.
+    pub next_before: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyView {
+    pub ok: bool,
+    pub checked: u64,
+    pub head_seq: i64,
+    pub message: String,
+    pub at: String,
+}
+
+/// A signed checkpoint as the integrity panel shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointView {
+    pub number: i64,
+    pub tree_size: i64,
+    pub root: String,
+    pub at: String,
+    pub key_id: String,
+}
+
+/// One access to customer data in an auditor report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRowView {
+    pub seq: i64,
+    pub at: String,
+    pub employee: String,
+    pub what: String,
+    pub customer_id: Option<String>,
+    pub purpose: Option<String>,
+    pub grant: Option<String>,
+    pub decision: String,
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportPage {
+    pub rows: Vec<ReportRowView>,
+    pub next_before: Option<i64>,
+}
+
+/// An anomaly alert, for administrators and auditors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertView {
+    pub id: i64,
+    pub rule: String,
+    pub employee: Option<String>,
+    pub event_seq: i64,
+    pub summary: String,
+    pub raised_at: String,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<String>,
+    pub comment: Option<String>,
+}

@@ -1,0 +1,15 @@
+//! The types server functions exchange with the browser. Compiled for both
+//! targets; server-only conversions sit behind the `ssr` feature where they
+//! are needed.
+
+mod access;
+mod account;
+mod audit;
+mod elevation;
+mod people;
+
+pub use access::*;
+pub use account::*;
+pub use audit::*;
+pub use elevation::*;
+pub use people::*;

@@ -1,0 +1,88 @@
+//! The employee directory, an employee's page, onboarding and offboarding.
+
+use super::{ActivityItem, GrantInfo, PermissionSource, RoleInfo};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmployeeRow {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub department: String,
+    pub status: String,
+    /// Names of the roles active now.
+    pub roles: Vec<String>,
+    pub mfa: bool,
+    pub offboard_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub tag: String,
+    pub started: String,
+    pub last_seen: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecklistEntry {
+    pub item: String,
+    pub label: String,
+    pub done_by: Option<String>,
+    pub done_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmployeeDetail {
+    pub employee: EmployeeRow,
+    pub status_reason: Option<String>,
+    pub grants: Vec<GrantInfo>,
+    pub permissions: Vec<PermissionSource>,
+    pub sessions: Vec<SessionInfo>,
+    pub activity: Vec<ActivityItem>,
+    pub checklist: Vec<ChecklistEntry>,
+    pub invitation_expires_at: Option<String>,
+    pub offboarded_at: Option<String>,
+    pub offboarded_by: Option<String>,
+    pub is_self: bool,
+    /// The viewer entered an authenticator code in the last 5 minutes.
+    pub step_up_fresh: bool,
+    /// Roles that can be granted (for the grant form).
+    pub roles: Vec<RoleInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invited {
+    pub user_id: i64,
+    pub link: String,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardView {
+    pub employees: i64,
+    pub without_mfa: i64,
+    pub critical_standing: i64,
+    pub expiring_soon: i64,
+    pub admins: i64,
+    pub offboarding: i64,
+    pub suspended: i64,
+    pub pending_approvals: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffboardingRow {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub status: String,
+    pub offboard_at: Option<String>,
+    pub offboarded_at: Option<String>,
+    pub offboarded_by: Option<String>,
+    pub checklist: Vec<ChecklistEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationInfo {
+    pub name: String,
+    pub email: String,
+}

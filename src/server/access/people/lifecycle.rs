@@ -1,0 +1,237 @@
+//! Joining and pausing: onboarding by invitation, a new invitation link,
+//! suspension and reactivation.
+
+use crate::domain::{
+    audit::{NewEvent, Outcome},
+    grants::{self as rules, DEPARTMENTS},
+    permissions::Permission,
+    validation::{Email, PersonName},
+    Millis,
+};
+use crate::dto::Invited;
+use crate::errors::AppError;
+use crate::server::{
+    access::{
+        authz::{self, Principal},
+        elevation,
+        grants,
+    },
+    audit,
+    identity::{accounts, invitations, sessions},
+    platform::{db::WriteTx, request::RequestCtx, time::format_time},
+    state::AppState,
+};
+use serde_json::json;
+
+// ---------------------------------------------------------------- onboarding
+
+pub struct OnboardInput {
+    pub name: String,
+    pub email: String,
+    pub department: String,
+    pub roles: Vec<String>,
+    pub reason: String,
+}
+
+/// Creates an invited employee with initial roles and a single-use
+/// invitation link (valid 72 hours). The link is shown once, never stored.
+pub async fn onboard(st: &AppState, ctx: &RequestCtx, p: &Principal, input: OnboardInput) -> Result<Invited, AppError> {
+    let now = st.clock.now();
+    let name = PersonName::parse(&input.name)?;
+    let email = Email::parse(&input.email)?;
+    if !DEPARTMENTS.contains(&input.department.as_str()) {
+        return Err(AppError::Validation("Choose a department.".into()));
+    }
+    if input.roles.len() > 20 {
+        return Err(AppError::Validation("Too many roles.".into()));
+    }
+    if !input.roles.is_empty() && !p.perms.contains(Permission::AccessGrant) {
+        authz::deny(st, ctx, &[Permission::AccessGrant], "onboard_employee.roles").await?;
+        return Err(AppError::Forbidden);
+    }
+    let reason = if input.reason.trim().is_empty() {
+        "onboarding".to_owned()
+    } else {
+        rules::check_reason(&input.reason)?
+    };
+    let mut tx = st.db.begin_write().await?;
+    if accounts::by_email(tx.conn(), email.as_str()).await?.is_some() {
+        return Err(AppError::Conflict("An employee with this email already exists.".into()));
+    }
+    let user_id = accounts::insert(
+        &mut tx,
+        accounts::NewUser {
+            email: email.as_str(),
+            display_name: name.as_str(),
+            department: &input.department,
+            password_hash: None,
+            status: "invited",
+        },
+        now,
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        now,
+        vec![NewEvent::new("employee.onboarded", Outcome::Success, ctx.actor())
+            .target("user", user_id)
+            .details(json!({
+                "email": email.as_str(),
+                "department": input.department,
+                "initial_roles": input.roles,
+                "before": null,
+                "after": { "status": "invited" },
+            }))],
+    )
+    .await?;
+    for role in &input.roles {
+        // A rule refusal rolls back the whole onboarding.
+        grants::grant_in(&mut tx, ctx.actor(), p.user_id, role, user_id, &reason, None, now).await?;
+    }
+    let token = invitations::create(&mut tx, user_id, p.user_id, now).await?;
+    audit::append(
+        &mut tx,
+        now,
+        vec![NewEvent::new("invitation.created", Outcome::Success, ctx.actor())
+            .target("user", user_id)
+            .details(json!({ "expires_at": now + invitations::INVITATION_LIFETIME }))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Invited {
+        user_id,
+        link: invitations::link(&st.config.public_url, &token),
+        expires_at: format_time(now + invitations::INVITATION_LIFETIME),
+    })
+}
+
+/// A new invitation link for an employee who has not accepted yet; the old
+/// link stops working.
+pub async fn reissue_invitation(
+    st: &AppState,
+    ctx: &RequestCtx,
+    p: &Principal,
+    user_id: i64,
+) -> Result<Invited, AppError> {
+    let now = st.clock.now();
+    let mut tx = st.db.begin_write().await?;
+    let user = accounts::by_id(tx.conn(), user_id).await?.ok_or(AppError::NotFound)?;
+    if user.status != "invited" {
+        return Err(AppError::Conflict(
+            "Only an employee who has not accepted the invitation can get a new link.".into(),
+        ));
+    }
+    let cancelled = invitations::cancel_open(&mut tx, user_id, now).await?;
+    let token = invitations::create(&mut tx, user_id, p.user_id, now).await?;
+    audit::append(
+        &mut tx,
+        now,
+        vec![NewEvent::new("invitation.created", Outcome::Success, ctx.actor())
+            .target("user", user_id)
+            .details(json!({ "expires_at": now + invitations::INVITATION_LIFETIME, "replaced": cancelled }))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Invited {
+        user_id,
+        link: invitations::link(&st.config.public_url, &token),
+        expires_at: format_time(now + invitations::INVITATION_LIFETIME),
+    })
+}
+
+// ---------------------------------------------------------------- suspension
+
+pub(super) async fn deactivation_check(tx: &mut WriteTx, actor_id: i64, user_id: i64, now: Millis) -> Result<(), AppError> {
+    let admins = grants::active_admin_ids(tx.conn(), now).await?;
+    rules::check_deactivate(actor_id, user_id, admins.contains(&user_id), admins.len())?;
+    Ok(())
+}
+
+pub(super) async fn denied(
+    st: &AppState,
+    ctx: &RequestCtx,
+    action: &str,
+    user_id: i64,
+    e: AppError,
+) -> Result<AppError, AppError> {
+    st.recorder.record(st.clock.now(),
+        NewEvent::new(action, Outcome::Denied, ctx.actor())
+            .target("user", user_id)
+            .reason(e.to_string()),
+    )
+    .await?;
+    Ok(e)
+}
+
+/// Blocks sign-in and ends every session; grants stay.
+pub async fn suspend(
+    st: &AppState,
+    ctx: &RequestCtx,
+    p: &Principal,
+    user_id: i64,
+    reason: &str,
+) -> Result<(), AppError> {
+    let now = st.clock.now();
+    let reason = rules::check_reason(reason)?;
+    let mut tx = st.db.begin_write().await?;
+    let user = accounts::by_id(tx.conn(), user_id).await?.ok_or(AppError::NotFound)?;
+    if user.status != "active" && user.status != "invited" {
+        return Err(AppError::Conflict(format!(
+            "This employee is {}; only active or invited employees can be suspended.",
+            user.status
+        )));
+    }
+    if let Err(e) = deactivation_check(&mut tx, p.user_id, user_id, now).await {
+        drop(tx);
+        return Err(denied(st, ctx, "employee.suspend", user_id, e).await?);
+    }
+    accounts::suspend(&mut tx, user_id, &reason, now).await?;
+    let ended = sessions::delete_all_for_user(&mut tx, user_id).await?;
+    elevation::end_all_in(&mut tx, &ctx.actor(), user_id, "suspended", now).await?;
+    audit::append(
+        &mut tx,
+        now,
+        vec![NewEvent::new("employee.suspended", Outcome::Success, ctx.actor())
+            .target("user", user_id)
+            .reason(reason)
+            .details(json!({
+                "sessions_ended": ended,
+                "before": { "status": user.status },
+                "after": { "status": "suspended" },
+            }))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn reactivate(st: &AppState, ctx: &RequestCtx, p: &Principal, user_id: i64) -> Result<(), AppError> {
+    let now = st.clock.now();
+    let mut tx = st.db.begin_write().await?;
+    let user = accounts::by_id(tx.conn(), user_id).await?.ok_or(AppError::NotFound)?;
+    if user.status != "suspended" {
+        return Err(AppError::Conflict(
+            "Only a suspended employee can be reactivated.".into(),
+        ));
+    }
+    if p.user_id == user_id {
+        return Err(AppError::Refused(rules::RuleError::OwnAccess.to_string()));
+    }
+    // Someone suspended before accepting the invitation goes back to invited.
+    let back_to = if user.password_hash.is_some() {
+        "active"
+    } else {
+        "invited"
+    };
+    accounts::reactivate(&mut tx, user_id, back_to, now).await?;
+    audit::append(
+        &mut tx,
+        now,
+        vec![NewEvent::new("employee.reactivated", Outcome::Success, ctx.actor())
+            .target("user", user_id)
+            .details(json!({ "before": { "status": "suspended" }, "after": { "status": back_to } }))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,378 @@
+//! `POST /api/v1/audit-events`: backend services report accesses to
+//! customer data in batches, idempotently.
+
+use super::{authenticate, error, internal, printable, rejection, signed_in_with};
+use crate::domain::{
+    audit::{NewEvent, Outcome},
+    permissions::Permission,
+    service::{self, Scope},
+};
+use crate::server::{
+    access::{authz, grants, service_accounts::ServicePrincipal},
+    audit::{self, checkpoints, console},
+    platform::{
+        crypto,
+        db::text,
+        request::RequestCtx,
+        time::{format_time, parse_utc},
+    },
+    state::AppState,
+};
+use axum::{
+    extract::{rejection::JsonRejection, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Extension, Json,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+// ---------------------------------------------------------------- event ingestion
+
+/// Largest batch: 1,000 events.
+pub const MAX_BATCH: usize = 1_000;
+
+/// Body limit of the events route (the rest of the app allows 64 KiB).
+pub const EVENTS_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// How far in the future an event's time may be (clock skew).
+const FUTURE_SKEW: i64 = 5 * 60_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatch {
+    pub events: Vec<ExternalEvent>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalEvent {
+    /// An employee id (number) or email (string).
+    pub employee: Value,
+    /// What was done, e.g. `customer.view`, `order.update`.
+    pub action: String,
+    pub customer_id: String,
+    #[serde(default)]
+    pub fields: Vec<String>,
+    #[serde(default)]
+    pub record_types: Vec<String>,
+    #[serde(default)]
+    pub purpose: Option<String>,
+    pub source_system: String,
+    /// RFC 3339, e.g. 2026-11-23T09:15:00Z.
+    pub occurred_at: String,
+    /// The grant the access check named (`grant.id` of its answer): ties
+    /// the access to the elevation and ticket it happened under.
+    #[serde(default)]
+    pub grant_id: Option<i64>,
+}
+
+fn ident(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.:-".contains(&b))
+}
+
+/// Checks one event; the error names the field. Returns its time.
+fn validate_event(e: &ExternalEvent, now: i64) -> Result<i64, String> {
+    match &e.employee {
+        Value::Number(n) if n.as_i64().is_some_and(|i| i > 0) => {}
+        Value::String(s) if crate::domain::validation::Email::parse(s).is_ok() => {}
+        _ => return Err("employee: a positive employee id or an email address".into()),
+    }
+    if !ident(&e.action, 64) {
+        return Err("action: 1 to 64 characters: lower-case letters, digits, '_', '.', ':', '-'".into());
+    }
+    if !printable(&e.customer_id, 128) {
+        return Err("customer_id: 1 to 128 printable characters".into());
+    }
+    if e.fields.len() > 100 || e.fields.iter().any(|f| !ident(f, 64)) {
+        return Err(
+            "fields: at most 100 names of 1 to 64 characters: lower-case letters, digits, '_', '.', ':', '-'".into(),
+        );
+    }
+    if e.record_types.len() > 20 || e.record_types.iter().any(|f| !ident(f, 64)) {
+        return Err(
+            "record_types: at most 20 names of 1 to 64 characters: lower-case letters, digits, '_', '.', ':', '-'"
+                .into(),
+        );
+    }
+    if e.purpose
+        .as_ref()
+        .is_some_and(|p| p.chars().count() > 500 || p.chars().any(char::is_control))
+    {
+        return Err("purpose: at most 500 printable characters".into());
+    }
+    if !ident(&e.source_system, 64) {
+        return Err("source_system: 1 to 64 characters: lower-case letters, digits, '_', '.', ':', '-'".into());
+    }
+    if e.grant_id.is_some_and(|g| g <= 0) {
+        return Err("grant_id: a positive grant id".into());
+    }
+    let at = time::OffsetDateTime::parse(&e.occurred_at, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| "occurred_at: an RFC 3339 time such as 2026-11-23T09:15:00Z".to_owned())?;
+    let ms = (at.unix_timestamp_nanos() / 1_000_000) as i64;
+    if ms > now + FUTURE_SKEW {
+        return Err("occurred_at: more than 5 minutes in the future".into());
+    }
+    if ms < 946_684_800_000 {
+        return Err("occurred_at: before the year 2000".into());
+    }
+    Ok(ms)
+}
+
+/// `POST /api/v1/audit-events`: a batch of customer-data access events from
+/// another system, validated whole and stored whole (or not at all) in the
+/// audit chain. With an `Idempotency-Key`, a retried batch is stored once.
+pub async fn audit_events(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let rid = ctx.request_id.clone();
+    let service = match authenticate(&st, &ctx, &headers, Scope::EventsWrite).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if !is_json {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Send JSON with Content-Type: application/json.",
+            &rid,
+        );
+    }
+    let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(k)) if !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| b.is_ascii_graphic()) => Some(k.to_owned()),
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Idempotency-Key: 1 to 128 visible ASCII characters.",
+                &rid,
+            )
+        }
+    };
+    let batch = match Json::<EventBatch>::from_bytes(&body) {
+        Ok(Json(b)) => b,
+        Err(e) => return rejection(e, &rid),
+    };
+    if batch.events.is_empty() || batch.events.len() > MAX_BATCH {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("events: 1 to {MAX_BATCH} events per batch"),
+            &rid,
+        );
+    }
+    let now = st.clock.now();
+    let mut times = Vec::with_capacity(batch.events.len());
+    for (i, e) in batch.events.iter().enumerate() {
+        match validate_event(e, now) {
+            Ok(t) => times.push(t),
+            Err(msg) => return error(StatusCode::UNPROCESSABLE_ENTITY, format!("events[{i}].{msg}"), &rid),
+        }
+    }
+    let request_hash = crypto::sha256_hex(&body);
+    match store_batch(&st, &ctx, &service, &batch, &times, key.as_deref(), &request_hash).await {
+        Ok(r) => r,
+        Err(e) => internal(&rid, e),
+    }
+}
+
+/// The index of the first event naming a grant that is not its employee's.
+async fn foreign_grant(
+    st: &AppState,
+    batch: &EventBatch,
+    employees: &[Option<i64>],
+) -> Result<Option<usize>, sqlx::Error> {
+    let mut ids: Vec<i64> = batch.events.iter().filter_map(|e| e.grant_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let mut owner = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT id, user_id FROM grants WHERE id IN ({})",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(st.db.reader()).await? {
+            owner.insert(r.try_get::<i64, _>("id")?, r.try_get::<i64, _>("user_id")?);
+        }
+    }
+    Ok(batch
+        .events
+        .iter()
+        .zip(employees)
+        .position(|(e, emp)| e.grant_id.is_some_and(|g| owner.get(&g).copied() != *emp)))
+}
+
+async fn employees_of(st: &AppState, batch: &EventBatch) -> Result<Vec<Option<i64>>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, email FROM users")
+        .fetch_all(st.db.reader())
+        .await?;
+    let mut by_email = std::collections::HashMap::new();
+    let mut ids = std::collections::HashSet::new();
+    for r in &rows {
+        let id: i64 = r.try_get("id")?;
+        by_email.insert(text(r, "email")?, id);
+        ids.insert(id);
+    }
+    Ok(batch
+        .events
+        .iter()
+        .map(|e| match &e.employee {
+            Value::Number(n) => n.as_i64().filter(|i| ids.contains(i)),
+            Value::String(s) => by_email.get(&s.trim().to_lowercase()).copied(),
+            _ => None,
+        })
+        .collect())
+}
+
+async fn replay(
+    st: &AppState,
+    service: &ServicePrincipal,
+    key: &str,
+    request_hash: &str,
+    rid: &str,
+) -> Result<Option<Response>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT request_hash, first_seq, last_seq, accepted FROM api_idempotency WHERE account_id = ? AND idem_key = ?",
+    )
+    .bind(service.account_id)
+    .bind(key)
+    .fetch_optional(st.db.reader())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    if text(&row, "request_hash")? != request_hash {
+        return Ok(Some(error(
+            StatusCode::CONFLICT,
+            "This Idempotency-Key was used for a different batch.",
+            rid,
+        )));
+    }
+    let body = json!({
+        "accepted": row.try_get::<i64, _>("accepted")?,
+        "first_seq": row.try_get::<i64, _>("first_seq")?,
+        "last_seq": row.try_get::<i64, _>("last_seq")?,
+        "replayed": true,
+        "request_id": rid,
+    });
+    Ok(Some((StatusCode::OK, Json(body)).into_response()))
+}
+
+async fn store_batch(
+    st: &AppState,
+    ctx: &RequestCtx,
+    service: &ServicePrincipal,
+    batch: &EventBatch,
+    times: &[i64],
+    key: Option<&str>,
+    request_hash: &str,
+) -> Result<Response, sqlx::Error> {
+    let rid = &ctx.request_id;
+    if let Some(k) = key {
+        if let Some(r) = replay(st, service, k, request_hash, rid).await? {
+            return Ok(r);
+        }
+    }
+    let employees = employees_of(st, batch).await?;
+    if let Some(i) = employees.iter().position(Option::is_none) {
+        return Ok(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("events[{i}].employee: no such employee"),
+            rid,
+        ));
+    }
+    if let Some(i) = foreign_grant(st, batch, &employees).await? {
+        return Ok(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("events[{i}].grant_id: not a grant of this employee"),
+            rid,
+        ));
+    }
+    let now = st.clock.now();
+    let events: Vec<NewEvent> = batch
+        .events
+        .iter()
+        .zip(&employees)
+        .zip(times)
+        .map(|((e, emp), at)| {
+            let actor = crate::domain::audit::Actor {
+                user_id: *emp,
+                session: Some(format!("svc:{}", service.name)),
+                ip: ctx.ip.clone(),
+                user_agent: ctx.user_agent.clone(),
+            };
+            let mut ev = NewEvent::new("data.access", Outcome::Success, actor)
+                .target("customer", &e.customer_id)
+                .customer(e.customer_id.clone());
+            if let Some(p) = e.purpose.as_ref().filter(|p| !p.trim().is_empty()) {
+                ev = ev.reason(p.clone());
+            }
+            let mut details = json!({
+                "action": e.action,
+                "fields": e.fields,
+                "record_types": e.record_types,
+                "source_system": e.source_system,
+                "occurred_at": at,
+                "reported_by": service.name,
+                "idempotency_key": key,
+            });
+            if let Some(g) = e.grant_id {
+                details["grant_id"] = g.into();
+            }
+            ev.details(details)
+        })
+        .collect();
+    let mut tx = st.db.begin_write().await?;
+    if let Some(k) = key {
+        // Claims the key first; a concurrent retry of the same batch waits
+        // on it (or fails on the primary key) and then replays.
+        let claimed = sqlx::query(
+            "INSERT INTO api_idempotency (account_id, idem_key, request_hash, first_seq, last_seq, accepted, created_at) VALUES (?, ?, ?, 0, 0, 0, ?)",
+        )
+        .bind(service.account_id)
+        .bind(k)
+        .bind(request_hash)
+        .bind(now)
+        .execute(tx.conn())
+        .await;
+        if claimed.is_err() {
+            drop(tx);
+            return Ok(replay(st, service, k, request_hash, rid)
+                .await?
+                .unwrap_or_else(|| error(StatusCode::CONFLICT, "Retry the batch.", rid)));
+        }
+    }
+    let sealed = audit::append(&mut tx, now, events).await?;
+    let (first, last) = (
+        sealed.first().map(|e| e.seq).unwrap_or(0),
+        sealed.last().map(|e| e.seq).unwrap_or(0),
+    );
+    if let Some(k) = key {
+        sqlx::query("UPDATE api_idempotency SET first_seq = ?, last_seq = ?, accepted = ? WHERE account_id = ? AND idem_key = ?")
+            .bind(first)
+            .bind(last)
+            .bind(sealed.len() as i64)
+            .bind(service.account_id)
+            .bind(k)
+            .execute(tx.conn())
+            .await?;
+    }
+    tx.commit().await?;
+    let body =
+        json!({ "accepted": sealed.len(), "first_seq": first, "last_seq": last, "replayed": false, "request_id": rid });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}

@@ -1,0 +1,146 @@
+//! Checking authenticator codes: at sign-in, and for step-up.
+
+use super::code_for_step;
+use crate::domain::{
+    audit::{NewEvent, Outcome},
+    session_policy::step_up_fresh,
+    totp::{self, TotpError},
+    validation::OtpCode,
+};
+use crate::errors::AppError;
+use crate::server::{
+    audit,
+    identity::{
+        accounts::{self, UserRow},
+        sessions::set_auth,
+        throttle::{clear_account_failures, fail_attempt, subjects, throttle, Subject},
+    },
+    platform::request::{AuthState, RequestCtx},
+    state::AppState,
+};
+use serde_json::json;
+use tower_sessions::Session;
+
+fn totp_secret(st: &AppState, user: &UserRow) -> Result<Vec<u8>, AppError> {
+    let sealed = user
+        .totp_secret_enc
+        .as_deref()
+        .ok_or_else(|| AppError::Conflict("No authenticator is set up.".into()))?;
+    st.key
+        .open(&format!("totp:{}", user.id), sealed)
+        .ok_or_else(|| crate::errors::internal(format_args!("TOTP secret of user {} cannot be decrypted", user.id)))
+}
+
+/// Checks a TOTP code for `user`, storing its time step so it is never
+/// accepted again. Failures and replays are recorded; `action` names the
+/// event (sign-in, step-up, ...). On success the caller's events are
+/// appended in the same transaction.
+pub async fn check_totp(
+    st: &AppState,
+    ctx: &RequestCtx,
+    user: &UserRow,
+    code: &str,
+    action: &str,
+    success_events: Vec<NewEvent>,
+) -> Result<(), AppError> {
+    let code = OtpCode::parse(code)?;
+    let now = st.clock.now();
+    let subs = subjects(&user.email, &ctx.ip);
+    throttle(&st.db, &subs, now).await?;
+    let secret = totp_secret(st, user)?;
+    let actor = ctx.actor_for(Some(user.id));
+    match totp::verify(code.as_str(), now, user.totp_last_step, |s| {
+        code_for_step(&secret, s)
+    }) {
+        Ok(step) => {
+            let mut tx = st.db.begin_write().await?;
+            // Conditional update: of two requests racing with one code, one wins.
+            if !accounts::use_totp_step(&mut tx, user.id, step, now).await? {
+                drop(tx);
+                return replayed(st, ctx, &subs, user, action).await;
+            }
+            clear_account_failures(&mut tx, &user.email).await?;
+            audit::append(&mut tx, now, success_events).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        Err(TotpError::Replayed) => replayed(st, ctx, &subs, user, action).await,
+        Err(TotpError::Invalid) => {
+            let event = NewEvent::new(action, Outcome::Failure, actor)
+                .target("user", user.id)
+                .reason("wrong code");
+            fail_attempt(st, ctx, &subs, Some(user.id), event).await?;
+            Err(AppError::Unauthorized(TotpError::Invalid.to_string()))
+        }
+    }
+}
+
+async fn replayed(
+    st: &AppState,
+    ctx: &RequestCtx,
+    subs: &[Subject],
+    user: &UserRow,
+    action: &str,
+) -> Result<(), AppError> {
+    let event = NewEvent::new(action, Outcome::Denied, ctx.actor_for(Some(user.id)))
+        .target("user", user.id)
+        .reason("code replayed: its time step was already used")
+        .details(json!({ "replay": true }));
+    fail_attempt(st, ctx, subs, Some(user.id), event).await?;
+    Err(AppError::Unauthorized(TotpError::Replayed.to_string()))
+}
+
+// ---------------------------------------------------------------- step-up
+
+/// Sensitive actions need an authenticator code entered within the last
+/// five minutes: either the session has one that fresh, or `code` is one.
+pub async fn step_up(
+    st: &AppState,
+    ctx: &RequestCtx,
+    session: &Session,
+    code: &str,
+    purpose: &str,
+) -> Result<(), AppError> {
+    let auth = ctx.full()?;
+    if step_up_fresh(auth.mfa_at, st.clock.now()) {
+        return Ok(());
+    }
+    if code.trim().is_empty() {
+        return Err(AppError::Unauthorized(
+            "Enter a code from your authenticator app to confirm: your last one is more than 5 minutes old.".into(),
+        ));
+    }
+    confirm_code(st, ctx, session, code, purpose).await
+}
+
+/// Checks a new authenticator code whatever the age of the last one (an
+/// action that always needs one, such as breaking the glass).
+pub async fn confirm_code(
+    st: &AppState,
+    ctx: &RequestCtx,
+    session: &Session,
+    code: &str,
+    purpose: &str,
+) -> Result<(), AppError> {
+    let auth = ctx.full()?.clone();
+    let now = st.clock.now();
+    if code.trim().is_empty() {
+        return Err(AppError::Unauthorized(
+            "Enter a code from your authenticator app to confirm.".into(),
+        ));
+    }
+    let user = accounts::active(st.db.reader(), auth.user_id).await?;
+    let ok = NewEvent::new("mfa.step_up", Outcome::Success, ctx.actor())
+        .target("user", user.id)
+        .details(json!({ "for": purpose }));
+    check_totp(st, ctx, &user, code, "mfa.step_up", vec![ok]).await?;
+    set_auth(
+        session,
+        &AuthState {
+            mfa_at: Some(now),
+            last_seen: now,
+            ..auth
+        },
+    )
+    .await
+}
