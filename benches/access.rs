@@ -5,13 +5,20 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use gatehouse::domain::{audit::Actor, grants, permissions::Permission, roles};
-use gatehouse::server::{access, access_cache::AccessCache, db::Db, grants as grant_store, people, users};
+use gatehouse::server::{
+    access::{authz as access, grants as grant_store, people, AccessCache},
+    identity::accounts as users,
+    platform::db::Db,
+};
 use sqlx::Row;
 
 const NOW: i64 = 1_767_225_600_000;
 
 fn temp_db(rt: &tokio::runtime::Runtime) -> (Db, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("gh-bench-{}", gatehouse::server::platform::crypto::random_token(6)));
+    let dir = std::env::temp_dir().join(format!(
+        "gh-bench-{}",
+        gatehouse::server::platform::crypto::random_token(6)
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}/bench.db", dir.display());
     (rt.block_on(Db::connect(&url)).unwrap(), dir)
@@ -149,7 +156,10 @@ fn benches(c: &mut Criterion) {
                 let start = std::time::Instant::now();
                 for _ in 0..iters {
                     let u = users::by_id(db.reader(), uid).await.unwrap().unwrap();
-                    let facts = cache.facts(db.reader(), u.id, Some(u.access_version), NOW).await.unwrap();
+                    let facts = cache
+                        .facts(db.reader(), u.id, Some(u.access_version), NOW)
+                        .await
+                        .unwrap();
                     assert!(facts.permissions(NOW).contains(Permission::OrdersWrite));
                 }
                 start.elapsed()
@@ -187,7 +197,10 @@ fn benches(c: &mut Criterion) {
     });
     // The floor: the cheapest query through the same pool.
     g.bench_function("sqlite_select_1_reference", |b| {
-        b.iter(|| rt.block_on(sqlx::query("SELECT 1 AS one").fetch_one(db.reader())).unwrap())
+        b.iter(|| {
+            rt.block_on(sqlx::query("SELECT 1 AS one").fetch_one(db.reader()))
+                .unwrap()
+        })
     });
     let builtins = roles::builtin_roles();
     let gs: Vec<grants::Grant> = (0..4)

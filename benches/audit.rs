@@ -2,12 +2,13 @@
 //! Run: cargo bench --features ssr --bench audit   (figures in docs/benchmarks.md)
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use gatehouse::domain::actions::Action;
 use gatehouse::domain::audit::{self, Actor, NewEvent, Outcome};
-use gatehouse::server::{audit_log, db::Db};
+use gatehouse::server::{audit as audit_log, platform::db::Db};
 
 fn event(i: usize) -> NewEvent {
     NewEvent::new(
-        "access.check",
+        Action::AccessCheck,
         Outcome::Success,
         Actor {
             user_id: Some((i % 18) as i64 + 1),
@@ -22,7 +23,10 @@ fn event(i: usize) -> NewEvent {
 }
 
 fn temp_db(rt: &tokio::runtime::Runtime) -> (Db, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("gh-bench-{}", gatehouse::server::platform::crypto::random_token(6)));
+    let dir = std::env::temp_dir().join(format!(
+        "gh-bench-{}",
+        gatehouse::server::platform::crypto::random_token(6)
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}/bench.db", dir.display());
     (rt.block_on(Db::connect(&url)).unwrap(), dir)

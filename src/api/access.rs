@@ -1,9 +1,9 @@
 //! Roles, grants and service accounts.
 
-use crate::dto::*;
-use crate::errors::AppError;
 #[cfg(feature = "ssr")]
 use crate::domain::permissions::Permission as P;
+use crate::dto::*;
+use crate::errors::AppError;
 #[cfg(feature = "ssr")]
 use crate::server::{
     access::{grants, people, roles, service_accounts},
@@ -11,7 +11,7 @@ use crate::server::{
 };
 
 api! {
-    "catalogue" needs [AccessGrant, EmployeesManage] (st, ctx, _, _)
+    "catalogue" needs [AccessGrant, EmployeesManage] (st, _, _, _)
     pub async fn catalogue() -> Result<CatalogueView, AppError> {
         let holders = roles::holders(&st).await?;
         let roles = roles::catalogue(st.db.reader()).await?;
@@ -94,14 +94,14 @@ api! {
 }
 
 api! {
-    "grant_list" needs [AccessGrant, EmployeesManage] (st, ctx, _, _)
+    "grant_list" needs [AccessGrant, EmployeesManage] (st, _, _, _)
     pub async fn grant_list(#[server(default)] filter: String) -> Result<Vec<GrantInfo>, AppError> {
         people::grant_list(&st, &filter).await
     }
 }
 
 api! {
-    "service_accounts" needs [AccessGrant] (st, ctx, _, _)
+    "service_accounts" needs [AccessGrant] (st, _, _, _)
     pub async fn service_accounts() -> Result<Vec<ServiceAccountView>, AppError> {
         service_accounts::list(&st).await
     }

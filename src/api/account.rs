@@ -7,7 +7,7 @@ use crate::errors::AppError;
 use crate::server::{
     access::{elevation, notify, people, people::setup},
     audit::activity,
-    identity::{self, accounts, invitations, mfa, signin},
+    identity::{accounts, invitations, mfa, signin},
     platform::request::Stage,
 };
 

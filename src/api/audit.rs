@@ -8,7 +8,7 @@ use crate::server::audit::{alerts, console};
 
 api! {
     #[allow(clippy::too_many_arguments)]
-    "audit_browse" needs [AuditRead] (st, ctx, _, _)
+    "audit_browse" needs [AuditRead] (st, _, _, _)
     pub async fn audit_browse(
         #[server(default)] from: String,
         #[server(default)] to: String,
@@ -36,7 +36,7 @@ api! {
 }
 
 api! {
-    "audit_verify" needs [AuditRead] (st, ctx, _, _)
+    "audit_verify" needs [AuditRead] (st, _, _, _)
     pub async fn audit_verify() -> Result<VerifyView, AppError> {
         console::verify_now(&st).await
     }
@@ -44,7 +44,7 @@ api! {
 
 api! {
     /// Anomaly alerts, open first (administrators and auditors).
-    "alerts" needs [AuditRead, EmployeesManage] (st, ctx, _, _)
+    "alerts" needs [AuditRead, EmployeesManage] (st, _, _, _)
     pub async fn alerts() -> Result<Vec<AlertView>, AppError> {
         alerts::list(&st).await
     }
@@ -60,7 +60,7 @@ api! {
 
 api! {
     /// An auditor report, a page at a time (audit:read).
-    "audit_report" needs [AuditRead] (st, ctx, _, _)
+    "audit_report" needs [AuditRead] (st, _, _, _)
     pub async fn audit_report(
         #[server(default)] kind: String,
         #[server(default)] customer: String,
@@ -83,7 +83,7 @@ api! {
 
 api! {
     /// The latest signed checkpoint, if any (audit:read).
-    "audit_latest_checkpoint" needs [AuditRead] (st, ctx, _, _)
+    "audit_latest_checkpoint" needs [AuditRead] (st, _, _, _)
     pub async fn audit_latest_checkpoint() -> Result<Option<CheckpointView>, AppError> {
         console::latest_checkpoint(&st).await
     }
@@ -92,7 +92,7 @@ api! {
 api! {
     /// Signs a checkpoint now over every event so far (audit:read: it changes
     /// no record, it attests to them).
-    "audit_sign_checkpoint" needs [AuditRead] (st, ctx, _, _)
+    "audit_sign_checkpoint" needs [AuditRead] (st, _, _, _)
     pub async fn audit_sign_checkpoint() -> Result<Option<CheckpointView>, AppError> {
         console::sign_checkpoint(&st).await
     }

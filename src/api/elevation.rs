@@ -3,7 +3,10 @@
 use crate::dto::*;
 use crate::errors::AppError;
 #[cfg(feature = "ssr")]
-use crate::server::{access::{elevation, roles}, identity::mfa};
+use crate::server::{
+    access::{elevation, roles},
+    identity::mfa,
+};
 
 api! {
     #[allow(clippy::too_many_arguments)]
@@ -49,7 +52,7 @@ api! {
 
 api! {
     /// For holders of requests:approve and named approvers.
-    "elevation_queue" approver (st, ctx, _, p)
+    "elevation_queue" approver (st, _, _, p)
     pub async fn elevation_queue() -> Result<Vec<ElevationView>, AppError> {
         elevation::queue(&st, &p).await
     }
@@ -106,7 +109,7 @@ api! {
 
 api! {
     /// Every elevation request, newest first (history is kept forever).
-    "elevation_history" needs [AuditRead] (st, ctx, _, _)
+    "elevation_history" needs [AuditRead] (st, _, _, _)
     pub async fn elevation_history() -> Result<Vec<ElevationView>, AppError> {
         elevation::history(&st).await
     }
@@ -114,14 +117,14 @@ api! {
 
 api! {
     /// One elevation and everything accessed under it.
-    "elevation_ticket" needs [AuditRead] (st, ctx, _, _)
+    "elevation_ticket" needs [AuditRead] (st, _, _, _)
     pub async fn elevation_ticket(id: i64) -> Result<TicketView, AppError> {
         elevation::ticket(&st, id).await
     }
 }
 
 api! {
-    "approval_policies" needs [AccessGrant] (st, ctx, _, _)
+    "approval_policies" needs [AccessGrant] (st, _, _, _)
     pub async fn approval_policies() -> Result<Vec<PolicyView>, AppError> {
         elevation::policies(&st).await
     }

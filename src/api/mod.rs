@@ -101,16 +101,29 @@ pub(crate) mod server {
             let st = AppState::current()?;
             let parts = use_context::<http::request::Parts>().ok_or_else(|| internal("no request parts"))?;
             // Paths the auth layer skips (static files) render as anonymous.
-            let ctx = parts.extensions.get::<RequestCtx>().cloned().unwrap_or_else(|| RequestCtx {
-                request_id: current_request_id(),
-                ip: None,
-                user_agent: None,
-                session_tag: None,
-                auth: None,
-                access_version: None,
-            });
-            let session = parts.extensions.get::<Session>().cloned().ok_or_else(|| internal("no session"))?;
-            Ok(Call { st, ctx, session, principal: None })
+            let ctx = parts
+                .extensions
+                .get::<RequestCtx>()
+                .cloned()
+                .unwrap_or_else(|| RequestCtx {
+                    request_id: current_request_id(),
+                    ip: None,
+                    user_agent: None,
+                    session_tag: None,
+                    auth: None,
+                    access_version: None,
+                });
+            let session = parts
+                .extensions
+                .get::<Session>()
+                .cloned()
+                .ok_or_else(|| internal("no session"))?;
+            Ok(Call {
+                st,
+                ctx,
+                session,
+                principal: None,
+            })
         }
     }
 

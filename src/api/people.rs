@@ -10,7 +10,7 @@ use crate::server::{
 };
 
 api! {
-    "list_employees" needs [EmployeesManage] (st, ctx, _, _)
+    "list_employees" needs [EmployeesManage] (st, _, _, _)
     pub async fn list_employees(
         #[server(default)] q: String,
         #[server(default)] department: String,
@@ -33,7 +33,7 @@ api! {
 }
 
 api! {
-    "employee" needs [EmployeesManage] (st, ctx, _, p)
+    "employee" needs [EmployeesManage] (st, _, _, p)
     pub async fn employee(id: i64) -> Result<EmployeeDetail, AppError> {
         people::detail(&st, &p, id).await
     }
@@ -135,14 +135,14 @@ api! {
 }
 
 api! {
-    "offboarding_report" needs [EmployeesManage] (st, ctx, _, _)
+    "offboarding_report" needs [EmployeesManage] (st, _, _, _)
     pub async fn offboarding_report() -> Result<Vec<OffboardingRow>, AppError> {
         people::offboarding_report(&st).await
     }
 }
 
 api! {
-    "dashboard" needs [EmployeesManage] (st, ctx, _, _)
+    "dashboard" needs [EmployeesManage] (st, _, _, _)
     pub async fn dashboard() -> Result<DashboardView, AppError> {
         people::dashboard(&st).await
     }

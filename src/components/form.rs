@@ -143,5 +143,7 @@ pub fn Badge(text: String) -> impl IntoView {
 /// `word` with its first letter in capitals.
 pub fn capital(word: &str) -> String {
     let mut c = word.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
 }

@@ -97,7 +97,10 @@ const ACCOUNT: &[Link] = &[
 ];
 
 fn allowed(me: &Profile, links: &'static [Link]) -> Vec<&'static Link> {
-    links.iter().filter(|l| l.needs.is_empty() || l.needs.iter().any(|p| me.can(*p))).collect()
+    links
+        .iter()
+        .filter(|l| l.needs.is_empty() || l.needs.iter().any(|p| me.can(*p)))
+        .collect()
 }
 
 #[component]
@@ -167,7 +170,11 @@ fn NavMenu(
     let open = RwSignal::new(false);
     let button = NodeRef::<leptos::html::Button>::new();
     let container = NodeRef::<leptos::html::Div>::new();
-    let button_id = if button_id.is_empty() { format!("{id}-button") } else { button_id.to_owned() };
+    let button_id = if button_id.is_empty() {
+        format!("{id}-button")
+    } else {
+        button_id.to_owned()
+    };
     let button_class = if round {
         "rounded-full border border-slate-300 px-3 py-1.5 hover:bg-slate-100 focus:outline-none focus:ring-2 \
          focus:ring-indigo-500"

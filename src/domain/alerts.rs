@@ -5,7 +5,11 @@
 //! An alert is raised once, on the event that crosses a threshold, not on
 //! every event after it.
 
-use super::{audit::Event, Millis, HOUR, MINUTE};
+use super::{
+    actions::Action,
+    audit::{Event, Outcome},
+    Millis, HOUR, MINUTE,
+};
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,19 +203,22 @@ fn details(e: &Event) -> Value {
 /// customer: allowed checks and reported accesses.
 pub fn customer_access(e: &Event) -> Option<(i64, String)> {
     let customer = e.customer_id.clone()?;
-    match (e.action.as_str(), e.outcome.as_str()) {
-        ("access.check", "success") if e.target_type.as_deref() == Some("user") => {
+    match (Action::parse(&e.action)?, e.outcome) {
+        (Action::AccessCheck, Outcome::Success) if e.target_type.as_deref() == Some("user") => {
             Some((e.target_id.as_deref()?.parse().ok()?, customer))
         }
-        ("data.access", _) => Some((e.actor.user_id?, customer)),
+        (Action::DataAccess, _) => Some((e.actor.user_id?, customer)),
         _ => None,
     }
 }
 
+/// The sign-in steps whose failures count towards the repeated-failures
+/// rule (the server reads them back with these names too).
+pub const FAILED_SIGNIN: [Action; 3] = [Action::SignIn, Action::SignInCode, Action::RecoveryCode];
+
 /// The account a failed sign-in step was for.
 pub fn failed_signin(e: &Event) -> Option<i64> {
-    let failed = matches!(e.action.as_str(), "auth.signin" | "auth.mfa" | "auth.recovery_code")
-        && e.outcome.as_str() == "failure";
+    let failed = Action::parse(&e.action).is_some_and(|a| FAILED_SIGNIN.contains(&a)) && e.outcome == Outcome::Failure;
     if failed && e.target_type.as_deref() == Some("user") {
         e.target_id.as_deref()?.parse().ok()
     } else {
@@ -265,8 +272,9 @@ pub fn evaluate(e: &Event, counts: Counts, t: &Thresholds) -> Vec<Alert> {
         }
     }
     let d = details(e);
-    if e.action == "access.check"
-        && e.outcome.as_str() == "denied"
+    let action = Action::parse(&e.action);
+    if action == Some(Action::AccessCheck)
+        && e.outcome == Outcome::Denied
         && d.get("permission").and_then(Value::as_str) == Some("customers:read_pii")
     {
         let employee = (e.target_type.as_deref() == Some("user"))
@@ -291,13 +299,13 @@ pub fn evaluate(e: &Event, counts: Counts, t: &Thresholds) -> Vec<Alert> {
             });
         }
     }
-    let breakglass_used = e.action == "access.check"
-        && e.outcome.as_str() == "success"
+    let breakglass_used = action == Some(Action::AccessCheck)
+        && e.outcome == Outcome::Success
         && d.get("role").and_then(Value::as_str) == Some("breakglass");
     let breakglass_granted = matches!(
-        e.action.as_str(),
-        "grant.created" | "grant.approved" | "elevation.approved" | "elevation.breakglass_activated"
-    ) && e.outcome.as_str() == "success"
+        action,
+        Some(Action::GrantCreated | Action::GrantApproved | Action::ElevationApproved | Action::BreakglassActivated)
+    ) && e.outcome == Outcome::Success
         && d.get("role").and_then(Value::as_str) == Some("breakglass");
     if breakglass_used || breakglass_granted {
         let employee = (e.target_type.as_deref() == Some("user"))
@@ -320,14 +328,14 @@ pub fn evaluate(e: &Event, counts: Counts, t: &Thresholds) -> Vec<Alert> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::audit::{Actor, NewEvent, Outcome, GENESIS_HASH};
+    use crate::domain::audit::{Actor, NewEvent, GENESIS_HASH};
     use serde_json::json;
 
     /// 2026-01-01 00:00 UTC.
     const MIDNIGHT: Millis = 1_767_225_600_000;
 
     fn check(outcome: Outcome, permission: &str, role: Option<&str>, at: Millis) -> Event {
-        NewEvent::new("access.check", outcome, Actor::default())
+        NewEvent::new(Action::AccessCheck, outcome, Actor::default())
             .target("user", 7)
             .customer("C-1")
             .details(json!({ "permission": permission, "role": role }))
@@ -393,7 +401,7 @@ mod tests {
         .is_empty());
         // A reported access is judged by when it happened.
         let reported = NewEvent::new(
-            "data.access",
+            Action::DataAccess,
             Outcome::Success,
             Actor {
                 user_id: Some(7),
@@ -465,7 +473,7 @@ mod tests {
     #[test]
     fn failed_sign_ins_alert_at_the_threshold() {
         let t = Thresholds::default();
-        let e = NewEvent::new("auth.signin", Outcome::Failure, Actor::default())
+        let e = NewEvent::new(Action::SignIn, Outcome::Failure, Actor::default())
             .target("user", 9)
             .reason("wrong password")
             .seal(2, 1, GENESIS_HASH);
@@ -482,7 +490,7 @@ mod tests {
         assert_eq!(with(4), vec![]);
         assert_eq!(with(5), vec![Rule::FailedSignIns]);
         assert_eq!(with(6), vec![]);
-        let unknown = NewEvent::new("auth.signin", Outcome::Failure, Actor::default())
+        let unknown = NewEvent::new(Action::SignIn, Outcome::Failure, Actor::default())
             .target("email", "x@y")
             .seal(2, 1, GENESIS_HASH);
         assert_eq!(failed_signin(&unknown), None);
@@ -498,13 +506,13 @@ mod tests {
             MIDNIGHT + 10 * HOUR,
         );
         assert!(rules(&evaluate(&used, Counts::default(), &t)).contains(&Rule::Breakglass));
-        let granted = NewEvent::new("grant.created", Outcome::Success, Actor::default())
+        let granted = NewEvent::new(Action::GrantCreated, Outcome::Success, Actor::default())
             .target("user", 4)
             .details(json!({ "role": "breakglass", "after": { "roles": ["breakglass"] } }))
             .seal(5, 1, GENESIS_HASH);
         let a = evaluate(&granted, Counts::default(), &t);
         assert_eq!((rules(&a), a[0].employee_id), (vec![Rule::Breakglass], Some(4)));
-        let other = NewEvent::new("grant.created", Outcome::Success, Actor::default())
+        let other = NewEvent::new(Action::GrantCreated, Outcome::Success, Actor::default())
             .details(json!({ "role": "support" }))
             .seal(5, 1, GENESIS_HASH);
         assert!(evaluate(&other, Counts::default(), &t).is_empty());

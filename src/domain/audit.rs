@@ -5,6 +5,7 @@
 //! any event breaks every link after it. The encoding is documented in
 //! docs/audit-chain.md; change it only together with `FORMAT`.
 
+pub use super::actions::Action;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -53,6 +54,8 @@ pub struct Actor {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NewEvent {
     pub actor: Actor,
+    /// An `Action`'s name (`new` takes the action; only tests and tools set
+    /// a name outside it).
     pub action: String,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
@@ -64,10 +67,10 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    pub fn new(action: &str, outcome: Outcome, actor: Actor) -> Self {
+    pub fn new(action: Action, outcome: Outcome, actor: Actor) -> Self {
         Self {
             actor,
-            action: action.to_owned(),
+            action: action.id().to_owned(),
             target_type: None,
             target_id: None,
             customer_id: None,
@@ -409,7 +412,7 @@ mod tests {
         (1..=n)
             .map(|seq| {
                 let e = NewEvent::new(
-                    "auth.signin",
+                    Action::SignIn,
                     Outcome::Success,
                     Actor {
                         user_id: Some(seq),

@@ -248,6 +248,7 @@ where
 mod tests {
     use super::*;
     use crate::domain::{
+        actions::Action,
         audit::{Actor, NewEvent, Outcome, GENESIS_HASH},
         merkle::{self, aligned_ranges},
     };
@@ -257,7 +258,7 @@ mod tests {
         let mut prev = GENESIS_HASH.to_owned();
         (1..=n)
             .map(|seq| {
-                let e = NewEvent::new("customer.view", Outcome::Success, Actor::default())
+                let e = NewEvent::new(Action::DataAccess, Outcome::Success, Actor::default())
                     .customer(format!("C-{seq}"))
                     .seal(seq, 1_000 * seq, &prev);
                 prev.clone_from(&e.hash);

@@ -284,7 +284,7 @@ impl RootChecker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::audit::{Actor, Event, NewEvent, Outcome};
+    use crate::domain::audit::{Action, Actor, Event, NewEvent, Outcome};
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_bytes(&[seed; 32])
@@ -294,7 +294,7 @@ mod tests {
         let mut prev = GENESIS_HASH.to_owned();
         (1..=n)
             .map(|seq| {
-                let e = NewEvent::new("test.event", Outcome::Success, Actor::default())
+                let e = NewEvent::new(Action::AccessCheck, Outcome::Success, Actor::default())
                     .target("n", seq)
                     .seal(seq, 1_000 + seq, &prev);
                 prev.clone_from(&e.hash);
@@ -404,7 +404,7 @@ mod tests {
         let mut rewritten = chain(12);
         let mut prev = rewritten[2].prev_hash.clone();
         for e in rewritten.iter_mut().skip(2) {
-            let mut n = NewEvent::new("test.event", Outcome::Success, Actor::default()).target("n", e.seq);
+            let mut n = NewEvent::new(Action::AccessCheck, Outcome::Success, Actor::default()).target("n", e.seq);
             if e.seq == 3 {
                 n = n.reason("rewritten");
             }

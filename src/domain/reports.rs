@@ -4,7 +4,7 @@
 //! and answered) and `data.access` (another system reported an access).
 //! This module turns either into one report row.
 
-use super::{audit::Event, Millis};
+use super::{actions::Action, audit::Event, Millis};
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,7 @@ impl ReportKind {
 }
 
 /// The actions a report reads.
-pub const ACCESS_ACTIONS: [&str; 2] = ["access.check", "data.access"];
+pub const ACCESS_ACTIONS: [Action; 2] = [Action::AccessCheck, Action::DataAccess];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessRow {
@@ -68,8 +68,8 @@ fn s(v: &Value, key: &str) -> Option<String> {
 /// The report row of an access event; `None` for any other event.
 pub fn access_row(e: &Event) -> Option<AccessRow> {
     let d: Value = serde_json::from_str(&e.details).unwrap_or(Value::Null);
-    match e.action.as_str() {
-        "access.check" => {
+    match Action::parse(&e.action)? {
+        Action::AccessCheck => {
             let employee_id = (e.target_type.as_deref() == Some("user"))
                 .then(|| e.target_id.as_deref().and_then(|t| t.parse().ok()))
                 .flatten();
@@ -107,7 +107,7 @@ pub fn access_row(e: &Event) -> Option<AccessRow> {
                 source: s(&d, "service"),
             })
         }
-        "data.access" => {
+        Action::DataAccess => {
             let fields: Vec<&str> = d
                 .get("fields")
                 .and_then(Value::as_array)
@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn a_check_names_the_employee_purpose_and_grant() {
-        let e = NewEvent::new("access.check", Outcome::Success, Actor { session: Some("svc:customer-api".into()), ..Default::default() })
+        let e = NewEvent::new(Action::AccessCheck, Outcome::Success, Actor { session: Some("svc:customer-api".into()), ..Default::default() })
             .target("user", 7)
             .customer("C-1042")
             .details(json!({ "service": "customer-api", "permission": "customers:read_pii", "resource": { "type": "customer", "id": "C-1042" },
@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn a_denied_check_has_no_grant() {
-        let e = NewEvent::new("access.check", Outcome::Denied, Actor::default())
+        let e = NewEvent::new(Action::AccessCheck, Outcome::Denied, Actor::default())
             .target("user", 7)
             .details(json!({ "permission": "customers:read_pii", "decision": "deny", "grant_id": null, "role": null }))
             .seal(6, 2_000, GENESIS_HASH);
@@ -171,7 +171,7 @@ mod tests {
 
     #[test]
     fn a_reported_access_uses_the_reported_time_and_fields() {
-        let e = NewEvent::new("data.access", Outcome::Success, Actor { user_id: Some(9), ..Default::default() })
+        let e = NewEvent::new(Action::DataAccess, Outcome::Success, Actor { user_id: Some(9), ..Default::default() })
             .target("customer", "C-7")
             .customer("C-7")
             .reason("refund for order 55")
@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn other_events_are_not_access() {
-        let e = NewEvent::new("auth.signin", Outcome::Success, Actor::default()).seal(1, 1, GENESIS_HASH);
+        let e = NewEvent::new(Action::SignIn, Outcome::Success, Actor::default()).seal(1, 1, GENESIS_HASH);
         assert_eq!(access_row(&e), None);
         assert_eq!(ReportKind::parse("customer"), Some(ReportKind::Customer));
         assert_eq!(ReportKind::parse("Customer"), None);

@@ -2,11 +2,10 @@
 //! and verify the chain. Read-only.
 
 use crate::api::{AuditSignCheckpoint, AuditVerify};
+use crate::components::class::{BUTTON, INPUT};
 use crate::components::{FormError, LoadError};
-use crate::components::class::{BUTTON, CARD, INPUT};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
-
 
 const FILTERS: [(&str, &str, &str); 8] = [
     ("from", "From (UTC)", "datetime-local"),

@@ -1,14 +1,13 @@
 //! Just-in-time elevation: ask for a requestable role, see your requests
 //! with a live countdown, and (for approvers) decide on other people's.
 
-use crate::dto::ElevationView;
 use crate::api::{BreakGlass, CancelElevation, DecideElevation, RequestElevation, ReviewBreakglass, RevokeElevation};
-use crate::components::{FormError, LoadError};
 use crate::components::class::{BUTTON, CARD, INPUT};
 use crate::components::use_me;
+use crate::components::{FormError, LoadError};
 use crate::domain::permissions::Permission;
+use crate::dto::ElevationView;
 use leptos::prelude::*;
-
 
 /// Time left, counting down every second in the browser.
 #[component]

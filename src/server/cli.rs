@@ -93,7 +93,10 @@ async fn service_token(config: Config, name: &str, scopes: &str) -> Result<(), S
         user_agent: Some("gatehouse service-token (command line)".into()),
         ..Default::default()
     };
-    let id = match service_accounts::account_id(&st, name).await.map_err(|e| e.to_string())? {
+    let id = match service_accounts::account_id(&st, name)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         Some(id) => id,
         None => {
             let scopes: Vec<String> = scopes.split(',').map(str::to_owned).collect();

@@ -1,13 +1,8 @@
 //! `gatehouse seed-demo`: the first customer's company, for trying
 //! Gatehouse out. Refuses to touch a database that already has users.
 
-use super::{
-    access::grants,
-    audit,
-    identity::accounts,
-    platform::crypto,
-    state::AppState,
-};
+use super::{access::grants, audit, identity::accounts, platform::crypto, state::AppState};
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{Actor, NewEvent, Outcome},
     roles::{ADMIN, AUDITOR, ENGINEER, SALES, SUPPORT},
@@ -99,7 +94,7 @@ pub async fn seed_demo(st: &AppState) -> Result<Vec<(String, &'static str, Strin
         &mut tx,
         now,
         vec![
-            NewEvent::new("demo.seeded", Outcome::Success, Actor::default()).details(json!({
+            NewEvent::new(Action::DemoSeeded, Outcome::Success, Actor::default()).details(json!({
                 "users": out.len(),
                 "engineers": count(ENGINEER),
                 "support": count(SUPPORT),

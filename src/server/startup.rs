@@ -2,8 +2,7 @@
 
 use super::{
     access::people::setup,
-    audit,
-    http,
+    audit, http,
     identity::sso,
     jobs,
     platform::{
@@ -69,9 +68,7 @@ pub async fn state(config: Config, clock: Clock) -> Result<AppState, StartError>
 pub async fn with_sso(mut st: AppState) -> Result<AppState, StartError> {
     if let Some(o) = &st.config.oidc {
         st.sso = Some(Arc::new(
-            sso::discover(o, &st.config.public_url)
-                .await
-                .map_err(StartError::Sso)?,
+            sso::discover(o, &st.config.public_url).await.map_err(StartError::Sso)?,
         ));
     }
     Ok(st)

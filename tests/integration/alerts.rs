@@ -4,6 +4,7 @@
 //! SQLite and MySQL.
 
 use crate::helpers::*;
+use gatehouse::domain::actions::Action;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -311,7 +312,7 @@ async fn customer_counts_survive_a_restart_and_slide_with_the_hour(b: Backend) {
     let jonas = app.user_id(JONAS).await;
     let access = |customer: &str| {
         let event = NewEvent::new(
-            "data.access",
+            Action::DataAccess,
             Outcome::Success,
             Actor {
                 user_id: Some(jonas),
@@ -321,7 +322,7 @@ async fn customer_counts_survive_a_restart_and_slide_with_the_hour(b: Backend) {
         .target("customer", customer)
         .customer(customer)
         .details(json!({ "action": "customer.view", "source_system": "support-desk" }));
-        gatehouse::server::audit_log::record(&app.state.db, app.clock.now(), event)
+        app.state.recorder.record(app.clock.now(), event)
     };
     let judge = || gatehouse::server::jobs::run_access_jobs(&app.state);
     let many = || app.count("SELECT COUNT(*) FROM alerts WHERE rule = 'many_customers'");

@@ -2,6 +2,7 @@
 //! are appended, and verification on demand. SQLite and MySQL.
 
 use crate::helpers::*;
+use gatehouse::domain::actions::Action;
 use gatehouse::domain::audit::{Actor, NewEvent, Outcome};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
@@ -50,7 +51,7 @@ async fn auditors_browse_filter_page_and_verify(b: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
     for i in 0..120 {
         let e = NewEvent::new(
-            "data.access",
+            Action::DataAccess,
             Outcome::Success,
             Actor {
                 user_id: Some(jonas),
@@ -59,9 +60,7 @@ async fn auditors_browse_filter_page_and_verify(b: Backend) {
         )
         .customer(format!("C-{}", i % 3))
         .reason(format!("ticket 100% SUP-{i}"));
-        gatehouse::server::audit_log::record(&app.state.db, app.clock.now(), e)
-            .await
-            .unwrap();
+        app.state.recorder.record(app.clock.now(), e).await.unwrap();
     }
 
     // Newest first, 50 a page, with a key for the next one.
@@ -73,13 +72,14 @@ async fn auditors_browse_filter_page_and_verify(b: Backend) {
     assert_eq!(before, *s1.last().unwrap());
     // Appends between pages do not move the next page.
     for _ in 0..5 {
-        gatehouse::server::audit_log::record(
-            &app.state.db,
-            app.clock.now(),
-            NewEvent::new("data.access", Outcome::Success, Actor::default()).customer("C-9"),
-        )
-        .await
-        .unwrap();
+        app.state
+            .recorder
+            .record(
+                app.clock.now(),
+                NewEvent::new(Action::DataAccess, Outcome::Success, Actor::default()).customer("C-9"),
+            )
+            .await
+            .unwrap();
     }
     let p2 = browse(&app, &auditor, &[("before", &before.to_string())]).await;
     let s2 = seqs(&p2);
@@ -189,12 +189,10 @@ async fn auditors_browse_filter_page_and_verify(b: Backend) {
     );
     // More than one page of a thousand streams whole, newest first.
     for i in 0..1500 {
-        let e = NewEvent::new("data.access", Outcome::Success, Actor::default())
+        let e = NewEvent::new(Action::DataAccess, Outcome::Success, Actor::default())
             .customer("C-BULK")
             .reason(format!("=cmd|{i}"));
-        gatehouse::server::audit_log::record(&app.state.db, app.clock.now(), e)
-            .await
-            .unwrap();
+        app.state.recorder.record(app.clock.now(), e).await.unwrap();
     }
     let csv = auditor
         .get(app.url("/audit/export.csv?customer=C-BULK"))

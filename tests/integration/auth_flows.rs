@@ -26,7 +26,8 @@ async fn setup_token_is_single_use_and_expires(b: Backend) {
         .unwrap()
         .unwrap();
     // An expired token is refused and writes nothing.
-    app.clock.advance(gatehouse::server::access::people::setup::SETUP_TOKEN_LIFETIME);
+    app.clock
+        .advance(gatehouse::server::access::people::setup::SETUP_TOKEN_LIFETIME);
     let c = client();
     let r = app.call(&c, "setup_status", &[("token", &token)]).await;
     assert_eq!(r.text().await.unwrap(), "false");
@@ -263,7 +264,9 @@ async fn failures_back_off_then_lock(b: Backend) {
     // out its window, so sign in from another address is simulated by the
     // unlock of both subjects here.
     let actor = gatehouse::domain::audit::Actor::default();
-    assert!(gatehouse::server::identity::unlock(&app.state, actor, ADMIN).await.unwrap());
+    assert!(gatehouse::server::identity::unlock(&app.state, actor, ADMIN)
+        .await
+        .unwrap());
     sqlx::query("DELETE FROM auth_failures WHERE scope = 'ip'")
         .execute(app.state.db.reader())
         .await

@@ -4,8 +4,11 @@
 //! directly, not with Gatehouse's verifier.
 
 use crate::helpers::*;
-use gatehouse::domain::audit::{Actor, NewEvent, Outcome};
-use gatehouse::server::{audit_log, checkpoints, startup};
+use gatehouse::domain::audit::{Action, Actor, NewEvent, Outcome};
+use gatehouse::server::{
+    audit::{self as audit_log, checkpoints},
+    jobs, startup,
+};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -19,7 +22,11 @@ on_both!(
 async fn append_n(app: &TestApp, n: usize) {
     let mut tx = app.state.db.begin_write().await.unwrap();
     let events = (0..n)
-        .map(|i| NewEvent::new("test.event", Outcome::Success, Actor::default()).details(serde_json::json!({ "i": i })))
+        .map(|i| NewEvent {
+            action: "test.event".into(),
+            ..NewEvent::new(Action::AccessCheck, Outcome::Success, Actor::default())
+                .details(serde_json::json!({ "i": i }))
+        })
         .collect();
     audit_log::append(&mut tx, app.clock.now(), events).await.unwrap();
     tx.commit().await.unwrap();
@@ -122,14 +129,14 @@ async fn checkpoints_are_signed_chained_and_prove_inclusion(b: Backend) {
 
     // The job signs only when one is due: new events and a minute passed.
     append_n(&app, 7).await;
-    startup::run_access_jobs(&app.state).await;
+    jobs::run_access_jobs(&app.state).await;
     assert_eq!(
         app.count("SELECT COUNT(*) FROM audit_checkpoints").await,
         1,
         "not yet a minute"
     );
     app.clock.advance(61_000);
-    startup::run_access_jobs(&app.state).await;
+    jobs::run_access_jobs(&app.state).await;
     assert_eq!(app.count("SELECT COUNT(*) FROM audit_checkpoints").await, 2);
     app.clock.advance(61_000);
     let size_2 = app
@@ -137,7 +144,7 @@ async fn checkpoints_are_signed_chained_and_prove_inclusion(b: Backend) {
         .await;
     let head = app.count("SELECT last_seq FROM audit_head WHERE id = 1").await;
     if head == size_2 {
-        startup::run_access_jobs(&app.state).await;
+        jobs::run_access_jobs(&app.state).await;
         assert_eq!(
             app.count("SELECT COUNT(*) FROM audit_checkpoints").await,
             2,

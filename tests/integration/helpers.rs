@@ -2,7 +2,12 @@
 //! SQLite file, or a fresh MySQL database), with a controllable clock, and
 //! an RFC 6238 implementation independent of the server's.
 
-use gatehouse::server::{clock::Clock, config::Config, startup, state::AppState};
+use gatehouse::server::{
+    http,
+    platform::{clock::Clock, config::Config},
+    startup,
+    state::AppState,
+};
 use reqwest::{header, Client, Response, StatusCode};
 use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 
@@ -51,7 +56,10 @@ pub mod tempdir {
     pub struct Dir(pub std::path::PathBuf);
     impl Dir {
         pub fn new() -> Self {
-            let p = std::env::temp_dir().join(format!("gatehouse-it-{}", gatehouse::server::platform::crypto::random_token(9)));
+            let p = std::env::temp_dir().join(format!(
+                "gatehouse-it-{}",
+                gatehouse::server::platform::crypto::random_token(9)
+            ));
             std::fs::create_dir_all(&p).unwrap();
             Dir(p)
         }
@@ -135,7 +143,7 @@ impl TestApp {
         let state = startup::with_sso(startup::state(config, clock.clone()).await.unwrap())
             .await
             .unwrap();
-        let app = startup::router(state.clone());
+        let app = http::router(state.clone());
         tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                 .await

@@ -186,11 +186,17 @@ async fn gatehouse_offboard(app: &TestApp, user_id: i64) {
         .unwrap()
         .unwrap()
         .status;
-    assert!(
-        gatehouse::server::access::people::offboard_in(&mut tx, &Default::default(), None, user_id, &status, "test", now)
-            .await
-            .unwrap()
-    );
+    assert!(gatehouse::server::access::people::offboard_in(
+        &mut tx,
+        &Default::default(),
+        None,
+        user_id,
+        &status,
+        "test",
+        now
+    )
+    .await
+    .unwrap());
     tx.commit().await.unwrap();
 }
 

@@ -1,6 +1,6 @@
 use crate::helpers::*;
-use gatehouse::domain::audit::{Actor, ChainError, NewEvent, Outcome};
-use gatehouse::server::audit_log;
+use gatehouse::domain::audit::{Action, Actor, ChainError, NewEvent, Outcome};
+use gatehouse::server::audit as audit_log;
 
 on_both!(
     audit_events_are_append_only_in_the_database,
@@ -14,15 +14,16 @@ on_both!(
 );
 
 fn ev(i: usize) -> NewEvent {
-    NewEvent::new(
-        "test.event",
-        Outcome::Success,
-        Actor {
-            user_id: Some(i as i64),
-            ..Default::default()
-        },
-    )
-    .details(serde_json::json!({ "i": i }))
+    let actor = Actor {
+        user_id: Some(i as i64),
+        ..Default::default()
+    };
+    let event = NewEvent::new(Action::AccessCheck, Outcome::Success, actor).details(serde_json::json!({ "i": i }));
+    // A name of its own, outside `Action`: these events stand for nothing.
+    NewEvent {
+        action: "test.event".into(),
+        ..event
+    }
 }
 
 async fn append_n(app: &TestApp, n: usize) {
@@ -220,19 +221,21 @@ async fn appended_events_read_back_exactly(b: Backend) {
         "1234",
     ];
     let event = |t: &str, i: usize| {
-        NewEvent::new(
-            &format!("test.{i}"),
-            Outcome::Denied,
-            Actor {
-                user_id: if i % 2 == 0 { None } else { Some(i as i64) },
-                session: Some(t.to_owned()),
-                ip: None,
-                user_agent: Some(format!("{t} agent")),
-            },
-        )
-        .target("customer", t)
-        .reason(t)
-        .details(serde_json::json!({ "text": t, "n": i, "nested": { "list": [t, null, 1.5] } }))
+        let actor = Actor {
+            user_id: if i % 2 == 0 { None } else { Some(i as i64) },
+            session: Some(t.to_owned()),
+            ip: None,
+            user_agent: Some(format!("{t} agent")),
+        };
+        let e = NewEvent::new(Action::AccessCheck, Outcome::Denied, actor)
+            .target("customer", t)
+            .reason(t)
+            .details(serde_json::json!({ "text": t, "n": i, "nested": { "list": [t, null, 1.5] } }));
+        // Names of their own, outside `Action`, as before.
+        NewEvent {
+            action: format!("test.{i}"),
+            ..e
+        }
     };
     let mut batches: Vec<Vec<NewEvent>> = vec![texts.iter().enumerate().map(|(i, t)| event(t, i)).collect()];
     batches.push(vec![
@@ -268,10 +271,7 @@ async fn events_recorded_at_once_are_each_committed_and_answered(b: Backend) {
     for i in 0..200 {
         let st = app.state.clone();
         tasks.push(tokio::spawn(async move {
-            (
-                i,
-                audit_log::record_sealed(&st.db, 1_000 + i as i64, ev(i)).await.unwrap(),
-            )
+            (i, st.recorder.record_sealed(1_000 + i as i64, ev(i)).await.unwrap())
         }));
     }
     // All of them queue behind the held head, then go in large groups.
@@ -326,12 +326,16 @@ async fn an_event_that_cannot_be_stored_does_not_fail_the_others_recorded_with_i
     for i in 0..60 {
         let st = app.state.clone();
         let event = if i % 20 == 7 {
-            NewEvent::new("test.poison", Outcome::Success, Actor::default())
+            // A name outside `Action`, which the trigger below refuses.
+            NewEvent {
+                action: "test.poison".into(),
+                ..NewEvent::new(Action::AccessCheck, Outcome::Success, Actor::default())
+            }
         } else {
             ev(i)
         };
         tasks.push(tokio::spawn(async move {
-            (i, audit_log::record_sealed(&st.db, st.clock.now(), event).await)
+            (i, st.recorder.record_sealed(st.clock.now(), event).await)
         }));
     }
     // They queue behind the held head, so the refused events share their

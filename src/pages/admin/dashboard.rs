@@ -1,8 +1,7 @@
 //! The least-privilege overview: who holds what, what expires, what waits.
 
 use crate::api::*;
-use crate::components::{capital, class::*, Badge, Done, Field, FormError, LoadError, Select, Submit};
-use crate::dto::*;
+use crate::components::LoadError;
 use leptos::prelude::*;
 
 // ---------------------------------------------------------------- overview

@@ -1,10 +1,9 @@
 //! The employee directory with its filters, and onboarding.
 
-use crate::api::*;
-use crate::components::{capital, class::*, Badge, Done, Field, FormError, LoadError, Select, Submit};
-use crate::dto::*;
-use leptos::prelude::*;
 use super::departments;
+use crate::api::*;
+use crate::components::{capital, class::*, Badge, Field, FormError, LoadError, Select, Submit};
+use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 // ---------------------------------------------------------------- directory

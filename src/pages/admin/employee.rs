@@ -1,11 +1,11 @@
 //! An employee's page: grants and permissions, sessions, activity,
 //! suspension and offboarding, the offboarding checklist.
 
+use super::{GrantTable, PermissionTable};
 use crate::api::*;
-use crate::components::{capital, class::*, Badge, Done, Field, FormError, LoadError, Select, Submit};
+use crate::components::{capital, class::*, Badge, Done, FormError, LoadError, Select};
 use crate::dto::*;
 use leptos::prelude::*;
-use super::{departments, GrantTable, PermissionTable};
 use leptos_router::hooks::use_params_map;
 
 // ---------------------------------------------------------------- employee page

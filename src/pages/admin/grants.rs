@@ -2,7 +2,7 @@
 //! grants and where permissions come from (also on "My access").
 
 use crate::api::*;
-use crate::components::{capital, class::*, Badge, Done, Field, FormError, LoadError, Select, Submit};
+use crate::components::{class::*, Badge, FormError, LoadError};
 use crate::dto::*;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;

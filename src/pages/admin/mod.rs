@@ -23,5 +23,8 @@ use crate::components::capital;
 
 /// The departments, for a select.
 fn departments() -> Vec<(String, String)> {
-    crate::domain::grants::DEPARTMENTS.iter().map(|d| (d.to_string(), capital(d))).collect()
+    crate::domain::grants::DEPARTMENTS
+        .iter()
+        .map(|d| (d.to_string(), capital(d)))
+        .collect()
 }

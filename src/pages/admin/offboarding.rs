@@ -1,8 +1,7 @@
 //! The offboarding report: who is leaving or has left, and their checklists.
 
 use crate::api::*;
-use crate::components::{capital, class::*, Badge, Done, Field, FormError, LoadError, Select, Submit};
-use crate::dto::*;
+use crate::components::{class::*, LoadError};
 use leptos::prelude::*;
 
 // ---------------------------------------------------------------- offboarding report

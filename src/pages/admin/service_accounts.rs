@@ -1,8 +1,7 @@
 //! Service accounts and their API tokens.
 
 use crate::api::*;
-use crate::components::{capital, class::*, Badge, Done, Field, FormError, LoadError, Select, Submit};
-use crate::dto::*;
+use crate::components::{class::*, Badge, Done, Field, FormError, LoadError};
 use leptos::prelude::*;
 
 // ---------------------------------------------------------------- service accounts

@@ -2,6 +2,7 @@
 //! through, and what an employee holds. A refusal is recorded in the audit
 //! trail as denied.
 
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{NewEvent, Outcome},
     grants::Status,
@@ -90,13 +91,15 @@ pub async fn require_any(
 pub async fn deny(st: &AppState, ctx: &RequestCtx, perms: &[Permission], operation: &str) -> Result<(), AppError> {
     let needed: Vec<&str> = perms.iter().map(|p| p.id()).collect();
     tracing::warn!(request_id = %ctx.request_id, operation, ?needed, "permission denied");
-    st.recorder.record(st.clock.now(),
-        NewEvent::new("authz.denied", Outcome::Denied, ctx.actor())
-            .target("operation", operation)
-            .reason("missing permission")
-            .details(json!({ "operation": operation, "needs_any_of": needed })),
-    )
-    .await?;
+    st.recorder
+        .record(
+            st.clock.now(),
+            NewEvent::new(Action::Denied, Outcome::Denied, ctx.actor())
+                .target("operation", operation)
+                .reason("missing permission")
+                .details(json!({ "operation": operation, "needs_any_of": needed })),
+        )
+        .await?;
     Ok(())
 }
 

@@ -12,7 +12,6 @@
 //! each check, so a grant still stops counting at its expiry instant.
 
 use super::{grants::grant_from_row, roles::parse_stored};
-use crate::server::platform::db::{opt_text, text};
 use crate::domain::{
     grants::{self, Grant, Status},
     permissions::{Permission, PermissionSet},
@@ -20,6 +19,7 @@ use crate::domain::{
     service::{self, Decision},
     Millis,
 };
+use crate::server::platform::db::{opt_text, text};
 use sqlx::Row;
 use std::{
     collections::HashMap,

@@ -2,7 +2,13 @@
 //! list), and an outbox for the chat webhook and email, written in the
 //! caller's transaction and delivered by a job with retries.
 
+use crate::domain::{
+    notify::{self, MAX_ATTEMPTS},
+    permissions::{Permission, PermissionSet},
+    Millis,
+};
 use crate::dto::NotificationView;
+use crate::errors::AppError;
 use crate::server::{
     access::{authz, elevation, roles},
     platform::{
@@ -12,12 +18,6 @@ use crate::server::{
     },
     state::AppState,
 };
-use crate::domain::{
-    notify::{self, MAX_ATTEMPTS},
-    permissions::{Permission, PermissionSet},
-    Millis,
-};
-use crate::errors::AppError;
 use sqlx::Row;
 
 /// Someone to notify.

@@ -1,6 +1,7 @@
 //! The role catalogue: built-in roles and the custom ones administrators
 //! define (the `roles` table), and the views of both.
 
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{NewEvent, Outcome},
     grants::{describe_duration, Grant},
@@ -16,10 +17,7 @@ use crate::server::{
         grants::{grant_from_row, GRANT_COLS},
     },
     audit,
-    platform::{
-        db::text,
-        request::RequestCtx,
-    },
+    platform::{db::text, request::RequestCtx},
     state::AppState,
 };
 use serde_json::json;
@@ -191,7 +189,7 @@ pub async fn save_role(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Ro
     let def = match role_from_input(&input) {
         Ok(d) => d,
         Err(e) if roles::is_builtin(input.key.trim()) => {
-            let ev = NewEvent::new("role.save", Outcome::Denied, ctx.actor()).target("role", input.key.trim());
+            let ev = NewEvent::new(Action::RoleSave, Outcome::Denied, ctx.actor()).target("role", input.key.trim());
             return Err(refuse(st, ev, AppError::Refused(e.to_string())).await?);
         }
         Err(e) => return Err(e),
@@ -227,7 +225,7 @@ pub async fn save_role(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Ro
                     .fold(def.permissions, |acc, r| acc.union(r.permissions));
                 if roles::conflicts(perms) {
                     drop(tx);
-                    let ev = NewEvent::new("role.save", Outcome::Denied, ctx.actor()).target("role", &def.key);
+                    let ev = NewEvent::new(Action::RoleSave, Outcome::Denied, ctx.actor()).target("role", &def.key);
                     let err = AppError::Conflict(format!(
                         "This change would give user {uid} both access management and the audit trail (separation of duties)."
                     ));
@@ -246,7 +244,7 @@ pub async fn save_role(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Ro
             .bind(&def.key)
             .execute(tx.conn())
             .await?;
-            NewEvent::new("role.updated", Outcome::Success, ctx.actor())
+            NewEvent::new(Action::RoleUpdated, Outcome::Success, ctx.actor())
                 .target("role", &def.key)
                 .details(json!({
                     "before": role_json(&old.def),
@@ -270,7 +268,7 @@ pub async fn save_role(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Ro
             .bind(now)
             .execute(tx.conn())
             .await?;
-            NewEvent::new("role.created", Outcome::Success, ctx.actor())
+            NewEvent::new(Action::RoleCreated, Outcome::Success, ctx.actor())
                 .target("role", &def.key)
                 .details(json!({ "before": null, "after": role_json(&def) }))
         }
@@ -284,7 +282,7 @@ pub async fn save_role(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Ro
 pub async fn delete_role(st: &AppState, ctx: &RequestCtx, key: &str) -> Result<(), AppError> {
     let now = st.clock.now();
     let denied = |why: AppError| async move {
-        let ev = NewEvent::new("role.delete", Outcome::Denied, ctx.actor())
+        let ev = NewEvent::new(Action::RoleDelete, Outcome::Denied, ctx.actor())
             .target("role", key.chars().take(40).collect::<String>());
         refuse(st, ev, why).await
     };
@@ -324,7 +322,7 @@ pub async fn delete_role(st: &AppState, ctx: &RequestCtx, key: &str) -> Result<(
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("role.deleted", Outcome::Success, ctx.actor())
+        vec![NewEvent::new(Action::RoleDeleted, Outcome::Success, ctx.actor())
             .target("role", key)
             .details(json!({ "before": role_json(&old.def), "after": null }))],
     )

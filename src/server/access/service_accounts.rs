@@ -1,7 +1,15 @@
 //! Service accounts and their API tokens: created and revoked by
 //! administrators, presented by backend services as bearer tokens.
 
+use crate::domain::actions::Action;
+use crate::domain::{
+    audit::{Actor, NewEvent, Outcome},
+    grants as rules,
+    service::{self, Scope, TokenState},
+    Millis,
+};
 use crate::dto::{ServiceAccountView, TokenView};
+use crate::errors::AppError;
 use crate::server::{
     access::authz::Principal,
     audit,
@@ -14,13 +22,6 @@ use crate::server::{
     },
     state::AppState,
 };
-use crate::domain::{
-    audit::{Actor, NewEvent, Outcome},
-    grants as rules,
-    service::{self, Scope, TokenState},
-    Millis,
-};
-use crate::errors::AppError;
 use serde_json::json;
 use sqlx::Row;
 
@@ -130,7 +131,7 @@ pub async fn create_account(
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("service_account.created", Outcome::Success, actor)
+        vec![NewEvent::new(Action::ServiceAccountCreated, Outcome::Success, actor)
             .target("service_account", id)
             .details(json!({ "name": name, "scopes": scopes_list(&scopes), "before": null }))],
     )
@@ -177,7 +178,7 @@ pub async fn create_token(
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("api_token.created", Outcome::Success, actor)
+        vec![NewEvent::new(Action::TokenCreated, Outcome::Success, actor)
             .target("service_account", account_id)
             .details(json!({ "token_id": id, "label": label, "expires_at": expires_at }))],
     )
@@ -207,7 +208,7 @@ pub async fn revoke_token(st: &AppState, ctx: &RequestCtx, p: &Principal, token_
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("api_token.revoked", Outcome::Success, ctx.actor())
+        vec![NewEvent::new(Action::TokenRevoked, Outcome::Success, ctx.actor())
             .target("service_account", account_id)
             .details(json!({ "token_id": token_id, "before": { "revoked": false }, "after": { "revoked": true } }))],
     )
@@ -272,7 +273,7 @@ pub async fn authenticate(
     let presented = authorization.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
     let parsed = presented.and_then(service::parse_token);
     let refuse = |why: &'static str, token_id: Option<i64>| {
-        NewEvent::new("api.auth", Outcome::Denied, ctx.actor())
+        NewEvent::new(Action::ApiAuth, Outcome::Denied, ctx.actor())
             .target("api", ctx.request_id.clone())
             .reason(why)
             .details(json!({ "token_id": token_id, "scope": scope.id() }))
@@ -304,7 +305,9 @@ pub async fn authenticate(
         Ok(matches && service::token_usable(&state, now))
     });
     let (Some(row), Some(Ok(true))) = (row.as_ref(), valid) else {
-        st.recorder.record(now, refuse("unknown, revoked or expired token", Some(token_id))).await?;
+        st.recorder
+            .record(now, refuse("unknown, revoked or expired token", Some(token_id)))
+            .await?;
         return Err(ApiAuthError::Unauthenticated);
     };
     let principal = ServicePrincipal {
@@ -314,13 +317,15 @@ pub async fn authenticate(
     };
     let scopes = opt_text(row, "scopes")?.unwrap_or_default();
     if !scopes.split(',').any(|s| s == scope.id()) {
-        st.recorder.record(now,
-            NewEvent::new("api.auth", Outcome::Denied, principal.actor(ctx))
-                .target("service_account", principal.account_id)
-                .reason("token lacks the scope")
-                .details(json!({ "token_id": token_id, "scope": scope.id() })),
-        )
-        .await?;
+        st.recorder
+            .record(
+                now,
+                NewEvent::new(Action::ApiAuth, Outcome::Denied, principal.actor(ctx))
+                    .target("service_account", principal.account_id)
+                    .reason("token lacks the scope")
+                    .details(json!({ "token_id": token_id, "scope": scope.id() })),
+            )
+            .await?;
         return Err(ApiAuthError::MissingScope);
     }
     // "Last used", to the minute: one write per token per minute at most.

@@ -1,50 +1,54 @@
 //! A person's own sign-in activity, read from the audit chain.
 
 use super::log::event_from_row;
+use crate::domain::{actions::Action, audit::Outcome};
 use crate::dto::ActivityItem;
 use crate::errors::AppError;
 use crate::server::{platform::time::format_time, state::AppState};
 
-fn describe(action: &str, outcome: &str, details: &serde_json::Value) -> &'static str {
+fn describe(action: Option<Action>, outcome: Outcome, details: &serde_json::Value) -> &'static str {
+    use Action as A;
+    use Outcome::Success;
     let replay = details.get("replay").and_then(|v| v.as_bool()).unwrap_or(false);
+    let Some(action) = action else { return "Account event" };
     match (action, outcome) {
-        ("auth.signin", "success") => "Signed in",
-        ("auth.signin", _) => "Sign-in failed",
-        ("auth.password", _) => "Password accepted",
-        ("auth.mfa", _) if replay => "Reused authenticator code refused",
-        ("auth.mfa", _) => "Wrong authenticator code",
-        ("mfa.step_up", "success") => "Confirmed with authenticator code",
-        ("mfa.step_up", _) if replay => "Reused authenticator code refused",
-        ("mfa.step_up", _) => "Wrong authenticator code",
-        ("auth.recovery_code", "success") => "Signed in with a recovery code",
-        ("auth.recovery_code", _) => "Wrong recovery code",
-        ("auth.lockout", _) => "Sign-in locked after repeated failures",
-        ("auth.unlock", _) => "Sign-in unlocked",
-        ("auth.signout", _) => "Signed out",
-        ("auth.signout_everywhere", _) => "Signed out everywhere",
-        ("auth.session_expired", _) => "Session ended by timeout",
-        ("mfa.enrolled", _) => "Authenticator app set up",
-        ("mfa.enrol", _) => "Authenticator setup code refused",
-        ("mfa.recovery_codes_regenerated", _) => "New recovery codes generated",
-        ("setup.first_admin", _) => "Gatehouse set up, account created",
-        ("grant.created", _) => "Role granted",
-        ("grant.requested", _) => "Role granted, awaiting a second administrator",
-        ("grant.approved", _) => "Role grant approved",
-        ("grant.rejected", _) => "Role grant rejected",
-        ("grant.revoked", _) => "Role revoked",
-        ("grant.expired", _) => "Role expired",
-        ("grant.create", _) => "Role grant refused",
-        ("grant.revoke", _) => "Revocation refused",
-        ("employee.onboarded", _) => "Employee onboarded",
-        ("invitation.created", _) => "Invitation link created",
-        ("invitation.accepted", _) => "Invitation accepted",
-        ("employee.suspended", _) => "Suspended",
-        ("employee.reactivated", _) => "Reactivated",
-        ("employee.offboarded", _) => "Offboarded",
-        ("employee.offboarding_scheduled", _) => "Offboarding scheduled",
-        ("employee.offboarding_cancelled", _) => "Scheduled offboarding cancelled",
-        ("employee.offboard" | "employee.suspend", _) => "Refused: would lock out the last administrator or yourself",
-        ("offboarding.checklist", _) => "Offboarding step done",
+        (A::SignIn, Success) => "Signed in",
+        (A::SignIn, _) => "Sign-in failed",
+        (A::PasswordAccepted, _) => "Password accepted",
+        (A::SignInCode, _) if replay => "Reused authenticator code refused",
+        (A::SignInCode, _) => "Wrong authenticator code",
+        (A::StepUp, Success) => "Confirmed with authenticator code",
+        (A::StepUp, _) if replay => "Reused authenticator code refused",
+        (A::StepUp, _) => "Wrong authenticator code",
+        (A::RecoveryCode, Success) => "Signed in with a recovery code",
+        (A::RecoveryCode, _) => "Wrong recovery code",
+        (A::Lockout, _) => "Sign-in locked after repeated failures",
+        (A::Unlock, _) => "Sign-in unlocked",
+        (A::SignOut, _) => "Signed out",
+        (A::SignOutEverywhere, _) => "Signed out everywhere",
+        (A::SessionExpired, _) => "Session ended by timeout",
+        (A::Enrolled, _) => "Authenticator app set up",
+        (A::EnrolRefused, _) => "Authenticator setup code refused",
+        (A::RecoveryCodesRegenerated, _) => "New recovery codes generated",
+        (A::FirstAdmin, _) => "Gatehouse set up, account created",
+        (A::GrantCreated, _) => "Role granted",
+        (A::GrantRequested, _) => "Role granted, awaiting a second administrator",
+        (A::GrantApproved, _) => "Role grant approved",
+        (A::GrantRejected, _) => "Role grant rejected",
+        (A::GrantRevoked, _) => "Role revoked",
+        (A::GrantExpired, _) => "Role expired",
+        (A::GrantCreate, _) => "Role grant refused",
+        (A::GrantRevoke, _) => "Revocation refused",
+        (A::Onboarded, _) => "Employee onboarded",
+        (A::InvitationCreated, _) => "Invitation link created",
+        (A::InvitationAccepted, _) => "Invitation accepted",
+        (A::Suspended, _) => "Suspended",
+        (A::Reactivated, _) => "Reactivated",
+        (A::Offboarded, _) => "Offboarded",
+        (A::OffboardingScheduled, _) => "Offboarding scheduled",
+        (A::OffboardingCancelled, _) => "Scheduled offboarding cancelled",
+        (A::Offboard | A::Suspend, _) => "Refused: would lock out the last administrator or yourself",
+        (A::OffboardingChecklist, _) => "Offboarding step done",
         _ => "Account event",
     }
 }
@@ -70,7 +74,7 @@ fn items(rows: &[sqlx::any::AnyRow]) -> Result<Vec<ActivityItem>, AppError> {
         out.push(ActivityItem {
             seq: e.seq,
             when: format_time(e.at),
-            what: describe(&e.action, e.outcome.as_str(), &details).to_owned(),
+            what: describe(Action::parse(&e.action), e.outcome, &details).to_owned(),
             outcome: e.outcome.as_str().to_owned(),
             ip: e.actor.ip.unwrap_or_default(),
             device: e.actor.user_agent.unwrap_or_default(),

@@ -5,7 +5,13 @@
 //! acknowledge them with a comment (recorded too).
 
 use super::log;
+use crate::domain::actions::Action;
+use crate::domain::{
+    alerts::{self, Counts, CustomerWindows, Rule, CLOCK_MARGIN, CUSTOMER_WINDOW},
+    audit::{Event, NewEvent, Outcome},
+};
 use crate::dto::AlertView;
+use crate::errors::AppError;
 use crate::server::{
     platform::{
         db::{opt_text, text},
@@ -15,11 +21,6 @@ use crate::server::{
     },
     state::AppState,
 };
-use crate::domain::{
-    alerts::{self, Counts, CustomerWindows, Rule, CLOCK_MARGIN, CUSTOMER_WINDOW},
-    audit::{Event, NewEvent, Outcome},
-};
-use crate::errors::AppError;
 use futures::TryStreamExt;
 use serde_json::json;
 use sqlx::Row;
@@ -87,12 +88,16 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
             (counts.distinct_customers, counts.customer_is_new) = windows.observe(employee, &customer, e.at);
         }
         if let Some(user) = alerts::failed_signin(e) {
+            let [signin, code, recovery] = alerts::FAILED_SIGNIN;
             let n: i64 = sqlx::query(
                 "SELECT COUNT(*) AS n FROM audit_events WHERE seq <= ? AND at > ? AND outcome = 'failure' \
-                 AND action IN ('auth.signin', 'auth.mfa', 'auth.recovery_code') AND target_type = 'user' AND target_id = ?",
+                 AND action IN (?, ?, ?) AND target_type = 'user' AND target_id = ?",
             )
             .bind(e.seq)
             .bind(e.at - t.failed_window)
+            .bind(signin.id())
+            .bind(code.id())
+            .bind(recovery.id())
             .bind(user.to_string())
             .fetch_one(pool)
             .await?
@@ -117,15 +122,19 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
     }
     let mut events_out = Vec::new();
     for (seq, a) in &raised {
-        let id = tx.insert_returning_id(sqlx::query("INSERT INTO alerts (rule, employee_id, event_seq, summary, raised_at) VALUES (?, ?, ?, ?, ?)")
+        let id = tx
+            .insert_returning_id(
+                sqlx::query(
+                    "INSERT INTO alerts (rule, employee_id, event_seq, summary, raised_at) VALUES (?, ?, ?, ?, ?)",
+                )
                 .bind(a.rule.id())
                 .bind(a.employee_id)
                 .bind(*seq)
                 .bind(&a.summary)
                 .bind(now),
-        )
-        .await?;
-        let mut ev = NewEvent::new("alert.raised", Outcome::Success, Default::default())
+            )
+            .await?;
+        let mut ev = NewEvent::new(Action::AlertRaised, Outcome::Success, Default::default())
             .reason(a.summary.clone())
             .details(json!({ "alert_id": id, "rule": a.rule.id(), "event_seq": seq, "employee_id": a.employee_id }));
         ev = match a.employee_id {
@@ -211,9 +220,7 @@ pub async fn list(st: &AppState) -> Result<Vec<AlertView>, AppError> {
                 summary: text(r, "summary")?,
                 raised_at: format_time(r.try_get("raised_at")?),
                 acknowledged_by: names::opt_name(&names, r.try_get("acknowledged_by")?),
-                acknowledged_at: r
-                    .try_get::<Option<i64>, _>("acknowledged_at")?
-                    .map(format_time),
+                acknowledged_at: r.try_get::<Option<i64>, _>("acknowledged_at")?.map(format_time),
                 comment: opt_text(r, "ack_comment")?,
             })
         })
@@ -260,7 +267,7 @@ pub async fn acknowledge(
     log::append(
         &mut tx,
         now,
-        vec![NewEvent::new("alert.acknowledged", Outcome::Success, ctx.actor())
+        vec![NewEvent::new(Action::AlertAcknowledged, Outcome::Success, ctx.actor())
             .target("alert", id)
             .reason(comment.to_owned())
             .details(json!({

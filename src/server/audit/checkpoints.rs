@@ -2,10 +2,10 @@
 //! minute while events arrive, and on demand), listing, and inclusion
 //! proofs. The rules live in domain::checkpoint and domain::merkle.
 
-use super::{keys::AuditKeys, log, native};
+use super::{log, native};
 use crate::domain::{
     audit::{EventRef, Verifier, GENESIS_HASH},
-    checkpoint::{self, Checkpoint},
+    checkpoint::Checkpoint,
     merkle::{self, Frontier, Hash},
     Millis, MINUTE,
 };

@@ -249,21 +249,21 @@ pub struct ReportQuery {
 
 /// One page of `size` report rows, newest first.
 pub async fn report_pages(st: &AppState, q: &ReportQuery, size: i64) -> Result<ReportPage, AppError> {
-    use crate::domain::reports::{access_row, ReportKind};
+    use crate::domain::{
+        actions::Action,
+        reports::{access_row, ReportKind, ACCESS_ACTIONS},
+    };
     let kind = ReportKind::parse(q.kind.trim())
         .ok_or_else(|| AppError::Validation("Choose a report: customer, employee or denied.".into()))?;
     if [&q.customer, &q.employee].iter().any(|s| s.chars().count() > 254) {
         return Err(AppError::Validation("A field is too long.".into()));
     }
-    let mut sql = format!(
-        "SELECT {} FROM audit_events WHERE action IN ('access.check', 'data.access')",
-        log::COLUMNS
-    );
+    let mut sql = format!("SELECT {} FROM audit_events WHERE action IN (?, ?)", log::COLUMNS);
     enum Arg {
         I(i64),
         T(String),
     }
-    let mut args: Vec<Arg> = Vec::new();
+    let mut args: Vec<Arg> = ACCESS_ACTIONS.iter().map(|a| Arg::T(a.id().to_owned())).collect();
     match kind {
         ReportKind::Customer => {
             let c = q.customer.trim();
@@ -282,13 +282,18 @@ pub async fn report_pages(st: &AppState, q: &ReportQuery, size: i64) -> Result<R
             };
             let id = id.ok_or_else(|| AppError::Validation("No employee has that email.".into()))?;
             sql.push_str(
-                " AND customer_id IS NOT NULL AND ((action = 'access.check' AND target_type = 'user' AND target_id = ?) \
-                 OR (action = 'data.access' AND actor_user_id = ?))",
+                " AND customer_id IS NOT NULL AND ((action = ? AND target_type = 'user' AND target_id = ?) \
+                 OR (action = ? AND actor_user_id = ?))",
             );
+            args.push(Arg::T(Action::AccessCheck.id().to_owned()));
             args.push(Arg::T(id.to_string()));
+            args.push(Arg::T(Action::DataAccess.id().to_owned()));
             args.push(Arg::I(id));
         }
-        ReportKind::Denied => sql.push_str(" AND action = 'access.check' AND outcome = 'denied'"),
+        ReportKind::Denied => {
+            sql.push_str(" AND action = ? AND outcome = 'denied'");
+            args.push(Arg::T(Action::AccessCheck.id().to_owned()));
+        }
     }
     if let Some(b) = q.before {
         sql.push_str(" AND seq < ?");

@@ -24,10 +24,7 @@ pub(super) fn walk(path: &str, keys: Option<&[ed25519_dalek::VerifyingKey]>) -> 
         .map_err(err)?;
     let checkpoints = match keys {
         Some(_) => {
-            let sql = format!(
-                "SELECT {} FROM audit_checkpoints ORDER BY number",
-                CP_COLS
-            );
+            let sql = format!("SELECT {} FROM audit_checkpoints ORDER BY number", CP_COLS);
             let mut stmt = conn.prepare(&sql).map_err(err)?;
             // Bound to a local so the rows iterator ends before `stmt`.
             let list = stmt
@@ -62,8 +59,7 @@ pub(super) fn snapshot(path: &str) -> Result<rusqlite::Connection, sqlx::Error> 
     use rusqlite::{Connection, OpenFlags};
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
     conn.execute_batch("BEGIN").map_err(err)?;
     Ok(conn)
 }

@@ -27,7 +27,11 @@ struct Pending {
 
 impl Recorder {
     pub fn new(db: Db) -> Self {
-        Self { db, queue: Default::default(), leader: Default::default() }
+        Self {
+            db,
+            queue: Default::default(),
+            leader: Default::default(),
+        }
     }
 
     /// Appends one event that records no other change (a failed sign-in, a

@@ -64,10 +64,7 @@ pub fn router(st: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(middleware::healthz))
-        .route(
-            "/api/v1/access-checks",
-            axum::routing::post(api_v1::access_check),
-        )
+        .route("/api/v1/access-checks", axum::routing::post(api_v1::access_check))
         .route("/api/v1/openapi.json", get(api_v1::openapi))
         .route("/api/v1/audit-events", axum::routing::post(api_v1::audit_events))
         .route("/audit/export.csv", get(api_v1::audit_csv))
@@ -76,10 +73,7 @@ pub fn router(st: AppState) -> Router {
         .route("/api/v1/audit/public-key", get(api_v1::public_key))
         .route("/api/v1/audit/checkpoints", get(api_v1::checkpoints))
         .route("/api/v1/audit/proofs/{seq}", get(api_v1::proof))
-        .route(
-            "/scim/v2/Users",
-            get(scim::list_users).post(scim::create_user),
-        )
+        .route("/scim/v2/Users", get(scim::list_users).post(scim::create_user))
         .route(
             "/scim/v2/Users/{id}",
             get(scim::get_user)
@@ -87,10 +81,7 @@ pub fn router(st: AppState) -> Router {
                 .patch(scim::patch_user)
                 .delete(scim::delete_user),
         )
-        .route(
-            "/scim/v2/ServiceProviderConfig",
-            get(scim::service_provider_config),
-        )
+        .route("/scim/v2/ServiceProviderConfig", get(scim::service_provider_config))
         .route("/auth/oidc/start", get(sso::start))
         .route("/auth/oidc/callback", get(sso::callback))
         .leptos_routes_with_context(&st, routes, context.clone(), {
@@ -118,10 +109,9 @@ mod tests {
     fn host_prefixed_cookie_over_https_only() {
         let plain = Config::from_lookup(|_| None).unwrap();
         assert_eq!(cookie_name(&plain), "gatehouse");
-        let https = Config::from_lookup(|k| {
-            (k == "GATEHOUSE_PUBLIC_URL").then(|| "https://gatehouse.example.com".to_owned())
-        })
-        .unwrap();
+        let https =
+            Config::from_lookup(|k| (k == "GATEHOUSE_PUBLIC_URL").then(|| "https://gatehouse.example.com".to_owned()))
+                .unwrap();
         assert_eq!(cookie_name(&https), "__Host-gatehouse");
         assert!(https.secure_cookies());
     }

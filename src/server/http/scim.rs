@@ -5,6 +5,14 @@
 //! end in the same transaction). Every change is recorded in the audit
 //! chain in the transaction that makes it.
 
+use crate::domain::actions::Action;
+use crate::domain::{
+    audit::{NewEvent, Outcome},
+    grants as rules,
+    scim::{self, Filter, ScimError, UserFields},
+    service::Scope,
+    Millis,
+};
 use crate::server::{
     access::{
         grants, people,
@@ -17,13 +25,6 @@ use crate::server::{
         request::RequestCtx,
     },
     state::AppState,
-};
-use crate::domain::{
-    audit::{NewEvent, Outcome},
-    grants as rules,
-    scim::{self, Filter, ScimError, UserFields},
-    service::Scope,
-    Millis,
 };
 use axum::{
     body::Bytes,
@@ -286,7 +287,7 @@ pub async fn get_user(
 /// when a rule refused, the reason to record), or a storage failure.
 enum Failure {
     Scim(ScimError),
-    Refused(ScimError, i64, &'static str),
+    Refused(ScimError, i64, Action),
     Db(sqlx::Error),
 }
 
@@ -391,7 +392,7 @@ async fn create(
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("employee.onboarded", Outcome::Success, service.actor(ctx)).target("user", id).details(json!({
+        vec![NewEvent::new(Action::Onboarded, Outcome::Success, service.actor(ctx)).target("user", id).details(json!({
             "source": "scim",
             "service": service.name,
             "email": fields.email,
@@ -488,7 +489,7 @@ async fn change(
         audit::append(
             &mut tx,
             now,
-            vec![NewEvent::new("employee.updated", Outcome::Success, service.actor(ctx)).target("user", current.id).details(json!({
+            vec![NewEvent::new(Action::Updated, Outcome::Success, service.actor(ctx)).target("user", current.id).details(json!({
                 "source": "scim",
                 "service": service.name,
                 "before": { "name": old.name, "email": old.email, "department": old.department, "external_id": old.external_id },
@@ -532,7 +533,7 @@ async fn deprovision(
             detail: "This is the last active administrator; Gatehouse keeps them until another administrator exists."
                 .into(),
         };
-        return Err(Failure::Refused(e, u.id, "employee.offboard"));
+        return Err(Failure::Refused(e, u.id, Action::Offboard));
     }
     people::offboard_in(tx, &service.actor(ctx), None, u.id, &u.status, reason, now).await?;
     Ok(())
@@ -573,11 +574,9 @@ async fn delete(st: &AppState, ctx: &RequestCtx, service: &ServicePrincipal, id:
     audit::append(
         &mut tx,
         now,
-        vec![
-            NewEvent::new("employee.scim_deleted", Outcome::Success, service.actor(ctx))
-                .target("user", current.id)
-                .details(json!({ "source": "scim", "service": service.name })),
-        ],
+        vec![NewEvent::new(Action::ScimDeleted, Outcome::Success, service.actor(ctx))
+            .target("user", current.id)
+            .details(json!({ "source": "scim", "service": service.name }))],
     )
     .await?;
     tx.commit().await?;

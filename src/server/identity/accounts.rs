@@ -2,8 +2,8 @@
 //! of the functions here. The password hash and TOTP secrets live only on
 //! `UserRow`, a server-only struct that is never serialised.
 
-use crate::server::platform::db::{opt_text, text, WriteTx};
 use crate::errors::AppError;
+use crate::server::platform::db::{opt_text, text, WriteTx};
 use sqlx::{any::AnyRow, Any, Executor, Row};
 
 #[derive(Clone)]
@@ -147,15 +147,37 @@ pub async fn set_pending_totp(tx: &mut WriteTx, user_id: i64, sealed: &str, now:
 }
 
 /// Makes the confirmed secret the active one, unless one is active already.
-pub async fn confirm_totp(tx: &mut WriteTx, user_id: i64, sealed: &str, step: i64, now: i64) -> Result<bool, sqlx::Error> {
-    let sql = "UPDATE users SET totp_secret_enc = ?, totp_pending_enc = NULL, totp_enrolled_at = ?, totp_last_step = ?, \
+pub async fn confirm_totp(
+    tx: &mut WriteTx,
+    user_id: i64,
+    sealed: &str,
+    step: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let sql =
+        "UPDATE users SET totp_secret_enc = ?, totp_pending_enc = NULL, totp_enrolled_at = ?, totp_last_step = ?, \
                updated_at = ? WHERE id = ? AND totp_secret_enc IS NULL";
-    set(tx, sqlx::query(sql).bind(sealed).bind(now).bind(step).bind(now).bind(user_id)).await
+    set(
+        tx,
+        sqlx::query(sql)
+            .bind(sealed)
+            .bind(now)
+            .bind(step)
+            .bind(now)
+            .bind(user_id),
+    )
+    .await
 }
 
 /// Keeps sealed recovery codes until the page that shows them once reads them.
 pub async fn stash_recovery_codes(tx: &mut WriteTx, user_id: i64, sealed: &str) -> Result<(), sqlx::Error> {
-    set(tx, sqlx::query("UPDATE users SET recovery_reveal_enc = ? WHERE id = ?").bind(sealed).bind(user_id)).await?;
+    set(
+        tx,
+        sqlx::query("UPDATE users SET recovery_reveal_enc = ? WHERE id = ?")
+            .bind(sealed)
+            .bind(user_id),
+    )
+    .await?;
     Ok(())
 }
 
@@ -168,7 +190,11 @@ pub async fn take_recovery_codes(tx: &mut WriteTx, user_id: i64) -> Result<Optio
         None => None,
     };
     if sealed.is_some() {
-        set(tx, sqlx::query("UPDATE users SET recovery_reveal_enc = NULL WHERE id = ?").bind(user_id)).await?;
+        set(
+            tx,
+            sqlx::query("UPDATE users SET recovery_reveal_enc = NULL WHERE id = ?").bind(user_id),
+        )
+        .await?;
     }
     Ok(sealed)
 }
@@ -176,8 +202,14 @@ pub async fn take_recovery_codes(tx: &mut WriteTx, user_id: i64) -> Result<Optio
 // ---------------------------------------------------------------- status
 
 /// An invited employee sets a password and becomes active.
-pub async fn accept_invitation(tx: &mut WriteTx, user_id: i64, password_hash: &str, now: i64) -> Result<bool, sqlx::Error> {
-    let sql = "UPDATE users SET status = 'active', password_hash = ?, updated_at = ? WHERE id = ? AND status = 'invited'";
+pub async fn accept_invitation(
+    tx: &mut WriteTx,
+    user_id: i64,
+    password_hash: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let sql =
+        "UPDATE users SET status = 'active', password_hash = ?, updated_at = ? WHERE id = ? AND status = 'invited'";
     set(tx, sqlx::query(sql).bind(password_hash).bind(now).bind(user_id)).await
 }
 
@@ -204,7 +236,13 @@ pub async fn reactivate(tx: &mut WriteTx, user_id: i64, status: &str, now: i64) 
     set(tx, sqlx::query(sql).bind(status).bind(now).bind(user_id)).await
 }
 
-pub async fn schedule_offboarding(tx: &mut WriteTx, user_id: i64, at: i64, by: i64, now: i64) -> Result<bool, sqlx::Error> {
+pub async fn schedule_offboarding(
+    tx: &mut WriteTx,
+    user_id: i64,
+    at: i64,
+    by: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
     let sql = "UPDATE users SET offboard_at = ?, offboard_scheduled_by = ?, updated_at = ? \
                WHERE id = ? AND status <> 'offboarded'";
     set(tx, sqlx::query(sql).bind(at).bind(by).bind(now).bind(user_id)).await
@@ -217,20 +255,40 @@ pub async fn cancel_offboarding(tx: &mut WriteTx, user_id: i64, now: i64) -> Res
 
 /// Drops a scheduled offboarding that the rules refused to carry out.
 pub async fn drop_offboarding(tx: &mut WriteTx, user_id: i64) -> Result<bool, sqlx::Error> {
-    set(tx, sqlx::query("UPDATE users SET offboard_at = NULL WHERE id = ?").bind(user_id)).await
+    set(
+        tx,
+        sqlx::query("UPDATE users SET offboard_at = NULL WHERE id = ?").bind(user_id),
+    )
+    .await
 }
 
 /// Marks the account offboarded; false when it already was.
-pub async fn mark_offboarded(tx: &mut WriteTx, user_id: i64, by: Option<i64>, reason: &str, now: i64) -> Result<bool, sqlx::Error> {
+pub async fn mark_offboarded(
+    tx: &mut WriteTx,
+    user_id: i64,
+    by: Option<i64>,
+    reason: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
     let sql = "UPDATE users SET status = 'offboarded', offboarded_at = ?, offboarded_by = ?, offboard_at = NULL, \
                status_reason = ?, updated_at = ? WHERE id = ? AND status <> 'offboarded'";
-    set(tx, sqlx::query(sql).bind(now).bind(by).bind(reason).bind(now).bind(user_id)).await
+    set(
+        tx,
+        sqlx::query(sql).bind(now).bind(by).bind(reason).bind(now).bind(user_id),
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- provisioning (SCIM)
 
 pub async fn set_external_id(tx: &mut WriteTx, user_id: i64, external_id: Option<&str>) -> Result<bool, sqlx::Error> {
-    set(tx, sqlx::query("UPDATE users SET scim_external_id = ? WHERE id = ?").bind(external_id).bind(user_id)).await
+    set(
+        tx,
+        sqlx::query("UPDATE users SET scim_external_id = ? WHERE id = ?")
+            .bind(external_id)
+            .bind(user_id),
+    )
+    .await
 }
 
 /// What the identity provider manages of an account.
@@ -243,7 +301,17 @@ pub struct Profile<'a> {
 
 pub async fn update_profile(tx: &mut WriteTx, user_id: i64, p: Profile<'_>, now: i64) -> Result<bool, sqlx::Error> {
     let sql = "UPDATE users SET email = ?, display_name = ?, department = ?, scim_external_id = ?, updated_at = ? WHERE id = ?";
-    set(tx, sqlx::query(sql).bind(p.email).bind(p.name).bind(p.department).bind(p.external_id).bind(now).bind(user_id)).await
+    set(
+        tx,
+        sqlx::query(sql)
+            .bind(p.email)
+            .bind(p.name)
+            .bind(p.department)
+            .bind(p.external_id)
+            .bind(now)
+            .bind(user_id),
+    )
+    .await
 }
 
 pub async fn mark_scim_deleted(tx: &mut WriteTx, user_id: i64, now: i64) -> Result<bool, sqlx::Error> {

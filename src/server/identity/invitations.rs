@@ -7,6 +7,7 @@ use super::{
     sessions,
     signin::MAX_PASSWORD_INPUT,
 };
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{NewEvent, Outcome},
     password as pw_rules, Millis, HOUR,
@@ -62,11 +63,13 @@ pub async fn accept_invitation(
         return Err(AppError::Validation("The password is too long.".into()));
     }
     let Some((_, user)) = invitation(st, token).await? else {
-        st.recorder.record(now,
-            NewEvent::new("invitation.accept", Outcome::Denied, ctx.actor())
-                .reason("link invalid, used, cancelled or expired"),
-        )
-        .await?;
+        st.recorder
+            .record(
+                now,
+                NewEvent::new(Action::InvitationAccept, Outcome::Denied, ctx.actor())
+                    .reason("link invalid, used, cancelled or expired"),
+            )
+            .await?;
         return Err(AppError::Refused("This invitation link is not valid: it has expired, was already used or was cancelled. Ask your administrator for a new one.".into()));
     };
     let local = user.email.split('@').next().unwrap_or_default().to_owned();
@@ -92,11 +95,13 @@ pub async fn accept_invitation(
     audit::append(
         &mut tx,
         now,
-        vec![
-            NewEvent::new("invitation.accepted", Outcome::Success, ctx.actor_for(Some(user.id)))
-                .target("user", user.id)
-                .details(json!({ "before": { "status": "invited" }, "after": { "status": "active" } })),
-        ],
+        vec![NewEvent::new(
+            Action::InvitationAccepted,
+            Outcome::Success,
+            ctx.actor_for(Some(user.id)),
+        )
+        .target("user", user.id)
+        .details(json!({ "before": { "status": "invited" }, "after": { "status": "active" } }))],
     )
     .await?;
     tx.commit().await?;

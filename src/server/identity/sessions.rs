@@ -4,6 +4,7 @@
 //! reader cannot use them as cookies) and carry the user id, so every
 //! session of a user can be ended at once.
 
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{Actor, NewEvent, Outcome},
     session_policy::Lifetimes,
@@ -208,7 +209,7 @@ pub async fn expire_session(
             audit::append(
                 &mut tx,
                 now,
-                vec![NewEvent::new("auth.session_expired", Outcome::Success, actor)
+                vec![NewEvent::new(Action::SessionExpired, Outcome::Success, actor)
                     .target("user", user_id)
                     .reason(reason)],
             )

@@ -9,6 +9,7 @@ use super::{
     sessions, sso,
     throttle::{clear_account_failures, fail_attempt, subjects, throttle},
 };
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{NewEvent, Outcome},
     recovery,
@@ -24,7 +25,6 @@ use crate::server::{
     state::AppState,
 };
 use serde_json::json;
-use sqlx::Row;
 use tower_sessions::Session;
 
 pub const MAX_PASSWORD_INPUT: usize = 1024;
@@ -52,12 +52,14 @@ pub async fn sign_in(
     let now = st.clock.now();
     if let Some(sso) = &st.sso {
         if !crate::domain::sso::password_allowed(sso.required, sso.breakglass.as_deref(), email.as_str()) {
-            st.recorder.record(now,
-                NewEvent::new("auth.signin", Outcome::Denied, ctx.actor_for(None))
-                    .target("email", email.as_str())
-                    .reason("password sign-in while SSO is required"),
-            )
-            .await?;
+            st.recorder
+                .record(
+                    now,
+                    NewEvent::new(Action::SignIn, Outcome::Denied, ctx.actor_for(None))
+                        .target("email", email.as_str())
+                        .reason("password sign-in while SSO is required"),
+                )
+                .await?;
             return Err(AppError::Refused(
                 "Sign in with your company account (single sign-on).".into(),
             ));
@@ -76,7 +78,7 @@ pub async fn sign_in(
                 Some(u) if !u.is_active() => "account not active",
                 Some(_) => "wrong password",
             };
-            let mut event = NewEvent::new("auth.signin", Outcome::Failure, ctx.actor_for(None)).reason(why);
+            let mut event = NewEvent::new(Action::SignIn, Outcome::Failure, ctx.actor_for(None)).reason(why);
             event = match &other {
                 Some(u) => event.target("user", u.id),
                 None => event.target("email", email.as_str()),
@@ -91,12 +93,14 @@ pub async fn sign_in(
     } else {
         Stage::NeedsEnrolment
     };
-    st.recorder.record(st.clock.now(),
-        NewEvent::new("auth.password", Outcome::Success, ctx.actor_for(Some(user.id)))
-            .target("user", user.id)
-            .details(json!({ "next": if user.has_totp() { "totp" } else { "enrolment" } })),
-    )
-    .await?;
+    st.recorder
+        .record(
+            st.clock.now(),
+            NewEvent::new(Action::PasswordAccepted, Outcome::Success, ctx.actor_for(Some(user.id)))
+                .target("user", user.id)
+                .details(json!({ "next": if user.has_totp() { "totp" } else { "enrolment" } })),
+        )
+        .await?;
     sessions::rotate(session).await?;
     sessions::set_auth(
         session,
@@ -117,10 +121,10 @@ pub async fn verify_code(st: &AppState, ctx: &RequestCtx, session: &Session, cod
     let auth = ctx.at_stage(Stage::NeedsCode)?.clone();
     let user = accounts::active(st.db.reader(), auth.user_id).await?;
     let now = st.clock.now();
-    let ok = NewEvent::new("auth.signin", Outcome::Success, ctx.actor_for(Some(user.id)))
+    let ok = NewEvent::new(Action::SignIn, Outcome::Success, ctx.actor_for(Some(user.id)))
         .target("user", user.id)
         .details(json!({ "method": "password+totp" }));
-    check_totp(st, ctx, &user, code, "auth.mfa", vec![ok]).await?;
+    check_totp(st, ctx, &user, code, Action::SignInCode, vec![ok]).await?;
     sessions::rotate(session).await?;
     sessions::set_auth(
         session,
@@ -157,7 +161,7 @@ pub async fn use_recovery_code(
     let stored = recovery_codes::unused(&st.db, user.id).await?;
     let found = recovery::find_match(&normalised, stored.iter().map(|(_, s, h)| (s.as_slice(), h.as_slice())));
     let Some(index) = found else {
-        let event = NewEvent::new("auth.recovery_code", Outcome::Failure, ctx.actor_for(Some(user.id)))
+        let event = NewEvent::new(Action::RecoveryCode, Outcome::Failure, ctx.actor_for(Some(user.id)))
             .target("user", user.id)
             .reason("wrong or already used recovery code");
         fail_attempt(st, ctx, &subs, Some(user.id), event).await?;
@@ -178,10 +182,10 @@ pub async fn use_recovery_code(
         &mut tx,
         now,
         vec![
-            NewEvent::new("auth.recovery_code", Outcome::Success, ctx.actor_for(Some(user.id)))
+            NewEvent::new(Action::RecoveryCode, Outcome::Success, ctx.actor_for(Some(user.id)))
                 .target("user", user.id)
                 .details(json!({ "remaining": remaining })),
-            NewEvent::new("auth.signin", Outcome::Success, ctx.actor_for(Some(user.id)))
+            NewEvent::new(Action::SignIn, Outcome::Success, ctx.actor_for(Some(user.id)))
                 .target("user", user.id)
                 .details(json!({ "method": "password+recovery_code" })),
         ],
@@ -210,10 +214,12 @@ pub async fn use_recovery_code(
 pub async fn sign_out(st: &AppState, ctx: &RequestCtx, session: &Session) -> Result<Option<String>, AppError> {
     let id_token: Option<String> = session.get(sso::ID_TOKEN_KEY).await.ok().flatten();
     if let Some(auth) = &ctx.auth {
-        st.recorder.record(st.clock.now(),
-            NewEvent::new("auth.signout", Outcome::Success, ctx.actor()).target("user", auth.user_id),
-        )
-        .await?;
+        st.recorder
+            .record(
+                st.clock.now(),
+                NewEvent::new(Action::SignOut, Outcome::Success, ctx.actor()).target("user", auth.user_id),
+            )
+            .await?;
     }
     session.delete().await.map_err(sessions::session_err)?;
     Ok(sso::logout_url(st, id_token))
@@ -228,7 +234,7 @@ pub async fn sign_out_everywhere(st: &AppState, ctx: &RequestCtx, session: &Sess
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("auth.signout_everywhere", Outcome::Success, ctx.actor())
+        vec![NewEvent::new(Action::SignOutEverywhere, Outcome::Success, ctx.actor())
             .target("user", auth.user_id)
             .details(json!({ "sessions_ended": ended }))],
     )

@@ -2,6 +2,7 @@
 //! client address, judged by `domain::lockout`.
 
 use super::accounts;
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{Actor, NewEvent, Outcome},
     lockout,
@@ -83,7 +84,12 @@ pub async fn throttle(db: &Db, subs: &[Subject], now: Millis) -> Result<(), AppE
 
 /// Records a failed attempt for each subject, and returns the subjects this
 /// failure locks (the tenth in the window), so the lock is audited once.
-pub async fn record_failure(tx: &mut WriteTx, db: &Db, subs: &[Subject], now: Millis) -> Result<Vec<Subject>, sqlx::Error> {
+pub async fn record_failure(
+    tx: &mut WriteTx,
+    db: &Db,
+    subs: &[Subject],
+    now: Millis,
+) -> Result<Vec<Subject>, sqlx::Error> {
     let mut locked = Vec::new();
     for s in subs {
         let before = failures(db, s, now).await?;
@@ -104,7 +110,7 @@ pub fn lockout_events(ctx: &RequestCtx, locked: &[Subject], user_id: Option<i64>
     locked
         .iter()
         .map(|s| {
-            let e = NewEvent::new("auth.lockout", Outcome::Denied, ctx.actor_for(None))
+            let e = NewEvent::new(Action::Lockout, Outcome::Denied, ctx.actor_for(None))
                 .reason(format!("{} failed attempts within 15 minutes", lockout::LOCK_AFTER))
                 .details(json!({ "scope": s.scope }));
             match (s.scope, user_id) {
@@ -154,7 +160,7 @@ pub async fn unlock(st: &AppState, actor: Actor, email: &str) -> Result<bool, Ap
         .await?
         .rows_affected();
     let user = accounts::by_email(tx.conn(), email.as_str()).await?;
-    let event = NewEvent::new("auth.unlock", Outcome::Success, actor).details(json!({ "cleared_failures": cleared }));
+    let event = NewEvent::new(Action::Unlock, Outcome::Success, actor).details(json!({ "cleared_failures": cleared }));
     let event = match &user {
         Some(u) => event.target("user", u.id),
         None => event.target("email", email.as_str()),

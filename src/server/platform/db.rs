@@ -344,7 +344,10 @@ impl WriteTx {
         if let Some(id) = r.last_insert_id() {
             return Ok(id);
         }
-        sqlx::query("SELECT last_insert_rowid() AS id").fetch_one(self.conn()).await?.try_get("id")
+        sqlx::query("SELECT last_insert_rowid() AS id")
+            .fetch_one(self.conn())
+            .await?
+            .try_get("id")
     }
 }
 

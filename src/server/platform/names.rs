@@ -6,9 +6,7 @@ use sqlx::{Any, Executor, Row};
 use std::collections::HashMap;
 
 /// Display name of a user id, for history views.
-pub async fn names<'e>(
-    ex: impl Executor<'e, Database = Any>,
-) -> Result<HashMap<i64, String>, sqlx::Error> {
+pub async fn names<'e>(ex: impl Executor<'e, Database = Any>) -> Result<HashMap<i64, String>, sqlx::Error> {
     let rows = sqlx::query("SELECT id, display_name FROM users").fetch_all(ex).await?;
     rows.iter()
         .map(|r| Ok((r.try_get("id")?, text(r, "display_name")?)))
@@ -21,6 +19,9 @@ pub fn opt_name(names: &HashMap<i64, String>, id: Option<i64>) -> Option<String>
 
 /// The id of the employee with this email, if any.
 pub async fn id_by_email<'e>(ex: impl Executor<'e, Database = Any>, email: &str) -> Result<Option<i64>, sqlx::Error> {
-    let row = sqlx::query("SELECT id FROM users WHERE email = ?").bind(email).fetch_optional(ex).await?;
+    let row = sqlx::query("SELECT id FROM users WHERE email = ?")
+        .bind(email)
+        .fetch_optional(ex)
+        .await?;
     row.map(|r| r.try_get("id")).transpose()
 }

@@ -1,36 +1,24 @@
 //! Break-glass: an engineer's immediate, short access with a fresh code,
 //! and the post-incident review someone else records.
 
-use super::{from_row, ids, insert_grant, join_ids, load, policy, refuse, split_customers, Row_, COLS};
+use super::{insert_grant, load, refuse};
+use crate::domain::actions::Action;
 use crate::domain::{
-    audit::{Actor, NewEvent, Outcome},
-    elevation::{self as rules, ElevationError, ExtendTarget, Kind, NewRequest, Policy, Request, State, Transition},
+    audit::{NewEvent, Outcome},
+    elevation::{self as rules, ElevationError},
     grants::{describe_duration, parse_duration},
-    notify as texts,
-    permissions::Permission,
-    roles, Millis,
+    notify as texts, roles,
 };
-use crate::dto::{ElevationView, PolicyView, TicketEvent, TicketView};
 use crate::errors::AppError;
 use crate::server::{
-    access::{
-        authz::{self, Principal},
-        grants, notify,
-        roles as role_store,
-    },
+    access::{authz::Principal, notify},
     audit,
     identity::{accounts, mfa},
-    platform::{
-        db::{opt_text, text, WriteTx},
-        names,
-        request::RequestCtx,
-        time::{format_time, parse_utc},
-    },
+    platform::request::RequestCtx,
     state::AppState,
 };
 use serde_json::json;
-use sqlx::{any::AnyRow, Row};
-use std::collections::HashMap;
+use sqlx::Row;
 use tower_sessions::Session;
 
 /// An engineer breaks the glass: the `breakglass` role for at most an
@@ -46,18 +34,22 @@ pub async fn break_glass(
     justification: &str,
     code: &str,
 ) -> Result<i64, AppError> {
-    let user = accounts::by_id(st.db.reader(), user_id).await?.ok_or(AppError::NotFound)?;
+    let user = accounts::by_id(st.db.reader(), user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let duration = parse_duration(duration)?;
     let d = match rules::check_breakglass(&user.department, duration, justification) {
         Ok(d) => d,
         Err(e @ ElevationError::NotAnEngineer) => {
             let e = AppError::Refused(e.to_string());
-            st.recorder.record(st.clock.now(),
-                NewEvent::new("elevation.breakglass", Outcome::Denied, ctx.actor())
-                    .target("user", user_id)
-                    .reason(e.to_string()),
-            )
-            .await?;
+            st.recorder
+                .record(
+                    st.clock.now(),
+                    NewEvent::new(Action::Breakglass, Outcome::Denied, ctx.actor())
+                        .target("user", user_id)
+                        .reason(e.to_string()),
+                )
+                .await?;
             return Err(e);
         }
         Err(e) => return Err(e.into()),
@@ -118,7 +110,7 @@ pub async fn break_glass(
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("elevation.breakglass_activated", Outcome::Success, ctx.actor()).target("user", user_id).reason(justification.trim().to_owned()).details(
+        vec![NewEvent::new(Action::BreakglassActivated, Outcome::Success, ctx.actor()).target("user", user_id).reason(justification.trim().to_owned()).details(
             json!({ "request_id": id, "role": roles::BREAKGLASS, "grant_id": gid, "window": [now, now + d], "after": { "state": "approved", "roles": [roles::BREAKGLASS] } }),
         )],
     )
@@ -141,7 +133,7 @@ pub async fn review(st: &AppState, ctx: &RequestCtx, p: &Principal, id: i64, not
             other => other.into(),
         };
         if matches!(e, AppError::Refused(_)) {
-            return Err(refuse(st, ctx, "elevation.breakglass_review", id, e).await?);
+            return Err(refuse(st, ctx, Action::BreakglassReview, id, e).await?);
         }
         return Err(e);
     }
@@ -156,12 +148,10 @@ pub async fn review(st: &AppState, ctx: &RequestCtx, p: &Principal, id: i64, not
     audit::append(
         &mut tx,
         now,
-        vec![
-            NewEvent::new("elevation.breakglass_reviewed", Outcome::Success, ctx.actor())
-                .target("user", row.requester)
-                .reason(note.trim().to_owned())
-                .details(json!({ "request_id": id, "grant_id": row.grant_id })),
-        ],
+        vec![NewEvent::new(Action::BreakglassReviewed, Outcome::Success, ctx.actor())
+            .target("user", row.requester)
+            .reason(note.trim().to_owned())
+            .details(json!({ "request_id": id, "grant_id": row.grant_id }))],
     )
     .await?;
     tx.commit().await?;

@@ -15,6 +15,7 @@ pub use requests::{cancel, create, decide, end_all_in, mark_reminded, revoke, sw
 pub use views::{history, mine, queue, ticket};
 
 use crate::domain::{
+    actions::Action,
     audit::{NewEvent, Outcome},
     elevation::{Kind, Request, State},
     roles, Millis,
@@ -106,13 +107,21 @@ pub(super) async fn load(tx: &mut WriteTx, id: i64) -> Result<Row_, AppError> {
     Ok(from_row(&row)?)
 }
 
-pub(super) async fn refuse(st: &AppState, ctx: &RequestCtx, action: &str, id: i64, e: AppError) -> Result<AppError, AppError> {
-    st.recorder.record(st.clock.now(),
-        NewEvent::new(action, Outcome::Denied, ctx.actor())
-            .target("elevation", id)
-            .reason(e.to_string()),
-    )
-    .await?;
+pub(super) async fn refuse(
+    st: &AppState,
+    ctx: &RequestCtx,
+    action: Action,
+    id: i64,
+    e: AppError,
+) -> Result<AppError, AppError> {
+    st.recorder
+        .record(
+            st.clock.now(),
+            NewEvent::new(action, Outcome::Denied, ctx.actor())
+                .target("elevation", id)
+                .reason(e.to_string()),
+        )
+        .await?;
     Ok(e)
 }
 

@@ -1,36 +1,26 @@
 //! Approval policies per requestable role: who approves, and how many.
 
-use super::{from_row, ids, insert_grant, join_ids, load, refuse, split_customers, Row_, COLS};
+use super::{ids, join_ids, split_customers};
+use crate::domain::actions::Action;
 use crate::domain::{
-    audit::{Actor, NewEvent, Outcome},
-    elevation::{self as rules, ElevationError, ExtendTarget, Kind, NewRequest, Policy, Request, State, Transition},
-    grants::{describe_duration, parse_duration},
-    notify as texts,
+    audit::{NewEvent, Outcome},
+    elevation::{self as rules, ElevationError, Policy},
     permissions::Permission,
-    roles, Millis,
 };
-use crate::dto::{ElevationView, PolicyView, TicketEvent, TicketView};
+use crate::dto::PolicyView;
 use crate::errors::AppError;
 use crate::server::{
     access::{
         authz::{self, Principal},
-        grants, notify,
         roles as role_store,
     },
     audit,
-    identity::{accounts, mfa},
-    platform::{
-        db::{opt_text, text, WriteTx},
-        names,
-        request::RequestCtx,
-        time::{format_time, parse_utc},
-    },
+    platform::{db::text, request::RequestCtx},
     state::AppState,
 };
 use serde_json::json;
-use sqlx::{any::AnyRow, Row};
+use sqlx::Row;
 use std::collections::HashMap;
-use tower_sessions::Session;
 
 /// The approval policy of a role (1 approval by a holder of
 /// `requests:approve` unless configured).
@@ -163,7 +153,7 @@ pub async fn set_policy(
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("elevation.policy_changed", Outcome::Success, ctx.actor())
+        vec![NewEvent::new(Action::PolicyChanged, Outcome::Success, ctx.actor())
             .target("role", &role.key)
             .details(json!({
                 "before": { "approvals_needed": before.approvals_needed, "approvers": before.approvers },

@@ -1,35 +1,28 @@
 //! Elevation requests as stored: create, decide (with step-up), cancel,
 //! revoke, and the job that records lapses and expiries.
 
-use super::{from_row, ids, insert_grant, join_ids, load, policy, refuse, split_customers, Row_, COLS};
+use super::{from_row, insert_grant, join_ids, load, policy, refuse, split_customers, COLS};
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{Actor, NewEvent, Outcome},
-    elevation::{self as rules, ElevationError, ExtendTarget, Kind, NewRequest, Policy, Request, State, Transition},
+    elevation::{self as rules, ElevationError, ExtendTarget, NewRequest, State, Transition},
     grants::{describe_duration, parse_duration},
-    notify as texts,
-    permissions::Permission,
-    roles, Millis,
+    notify as texts, Millis,
 };
 use crate::errors::AppError;
 use crate::server::{
-    access::{
-        authz::{self, Principal},
-        grants, notify,
-        roles as role_store,
-    },
+    access::{authz::Principal, grants, notify, roles as role_store},
     audit,
     identity::{accounts, mfa},
     platform::{
-        db::{opt_text, text, WriteTx},
-        names,
+        db::{text, WriteTx},
         request::RequestCtx,
         time::{format_time, parse_utc},
     },
     state::AppState,
 };
 use serde_json::json;
-use sqlx::{any::AnyRow, Row};
-use std::collections::HashMap;
+use sqlx::Row;
 use tower_sessions::Session;
 
 pub struct RequestInput {
@@ -149,7 +142,7 @@ pub async fn create(st: &AppState, ctx: &RequestCtx, user_id: i64, input: Reques
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new(if input.extends.is_some() { "elevation.extension_requested" } else { "elevation.requested" }, Outcome::Success, ctx.actor())
+        vec![NewEvent::new(if input.extends.is_some() { Action::ExtensionRequested } else { Action::ElevationRequested }, Outcome::Success, ctx.actor())
             .target("user", user_id)
             .reason(input.justification.trim().to_owned())
             .details(json!({
@@ -184,7 +177,11 @@ pub async fn decide(
     )
     .await?;
     let now = st.clock.now();
-    let action = if approve { "elevation.approve" } else { "elevation.deny" };
+    let action = if approve {
+        Action::ElevationApprove
+    } else {
+        Action::ElevationDeny
+    };
     let mut tx = st.db.begin_write().await?;
     let row = load(&mut tx, id).await?;
     let t = if approve {
@@ -254,9 +251,9 @@ pub async fn decide(
     .execute(tx.conn())
     .await?;
     let done = match next.state {
-        State::Approved => "elevation.approved",
-        State::Denied => "elevation.denied",
-        _ => "elevation.approval_recorded",
+        State::Approved => Action::ElevationApproved,
+        State::Denied => Action::ElevationDenied,
+        _ => Action::ApprovalRecorded,
     };
     let mut ev = NewEvent::new(done, Outcome::Success, ctx.actor())
         .target("user", row.requester)
@@ -323,7 +320,7 @@ pub async fn cancel(st: &AppState, ctx: &RequestCtx, user_id: i64, id: i64) -> R
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("elevation.cancelled", Outcome::Success, ctx.actor())
+        vec![NewEvent::new(Action::ElevationCancelled, Outcome::Success, ctx.actor())
             .target("user", user_id)
             .details(json!({ "request_id": id, "role": row.role, "before": { "state": row.req.state.as_str() }, "after": { "state": "cancelled" } }))],
     )
@@ -358,7 +355,7 @@ pub async fn revoke(
         Ok(n) => n,
         Err(e) => {
             drop(tx);
-            return Err(refuse(st, ctx, "elevation.revoke", id, e.into()).await?);
+            return Err(refuse(st, ctx, Action::ElevationRevoke, id, e.into()).await?);
         }
     };
     if let Some(gid) = row.grant_id {
@@ -398,7 +395,7 @@ pub async fn revoke(
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("elevation.revoked", Outcome::Success, ctx.actor()).target("user", row.requester).reason(reason.trim().to_owned()).details(
+        vec![NewEvent::new(Action::ElevationRevoked, Outcome::Success, ctx.actor()).target("user", row.requester).reason(reason.trim().to_owned()).details(
             json!({ "request_id": id, "role": row.role, "grant_id": row.grant_id, "extension_ended": extension_ended, "before": { "state": "approved" }, "after": { "state": "revoked" } }),
         )],
     )
@@ -462,7 +459,7 @@ pub async fn end_all_in(
         audit::append(
             tx,
             now,
-            vec![NewEvent::new("elevation.ended_all", Outcome::Success, actor.clone())
+            vec![NewEvent::new(Action::ElevationsEnded, Outcome::Success, actor.clone())
                 .target("user", user_id)
                 .reason(reason.to_owned())
                 .details(json!({ "pending_cancelled": cancelled, "active_revoked": active.len() }))],
@@ -507,7 +504,7 @@ pub async fn sweep(st: &AppState) -> Result<usize, sqlx::Error> {
             .await?
             .rows_affected();
         if changed == 1 {
-            events.push(NewEvent::new(&format!("elevation.{}", next.state.as_str()), Outcome::Success, Actor::default()).target("user", row.requester).details(
+            events.push(NewEvent::new(state_action(next.state), Outcome::Success, Actor::default()).target("user", row.requester).details(
                 json!({ "request_id": row.id, "role": row.role, "grant_id": row.grant_id, "before": { "state": row.req.state.as_str() }, "after": { "state": next.state.as_str() } }),
             ));
         }
@@ -527,4 +524,17 @@ pub async fn mark_reminded(tx: &mut WriteTx, id: i64, now: Millis) -> Result<boo
         .execute(tx.conn())
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The event that records a request's move to `state`.
+fn state_action(state: State) -> Action {
+    match state {
+        State::Pending => Action::ElevationRequested,
+        State::Approved => Action::ElevationApproved,
+        State::Denied => Action::ElevationDenied,
+        State::Cancelled => Action::ElevationCancelled,
+        State::Expired => Action::ElevationExpired,
+        State::Revoked => Action::ElevationRevoked,
+        State::Lapsed => Action::ElevationLapsed,
+    }
 }

@@ -1,37 +1,22 @@
 //! Elevations as the screens show them, and the ticket view of what was
 //! done under one.
 
-use super::{from_row, ids, insert_grant, join_ids, load, policy, refuse, split_customers, Row_, COLS};
+use super::{from_row, Row_, COLS};
 use crate::domain::{
-    audit::{Actor, NewEvent, Outcome},
-    elevation::{self as rules, ElevationError, ExtendTarget, Kind, NewRequest, Policy, Request, State, Transition},
-    grants::{describe_duration, parse_duration},
-    notify as texts,
+    actions::Action,
+    elevation::{self as rules, Kind, State},
+    grants::describe_duration,
     permissions::Permission,
-    roles, Millis,
 };
-use crate::dto::{ElevationView, PolicyView, TicketEvent, TicketView};
+use crate::dto::{ElevationView, TicketEvent, TicketView};
 use crate::errors::AppError;
 use crate::server::{
-    access::{
-        authz::{self, Principal},
-        grants, notify,
-        roles as role_store,
-    },
+    access::{authz::Principal, grants, roles as role_store},
     audit,
-    identity::{accounts, mfa},
-    platform::{
-        db::{opt_text, text, WriteTx},
-        names,
-        request::RequestCtx,
-        time::{format_time, parse_utc},
-    },
+    platform::{db::text, names, time::format_time},
     state::AppState,
 };
-use serde_json::json;
 use sqlx::{any::AnyRow, Row};
-use std::collections::HashMap;
-use tower_sessions::Session;
 
 async fn views(st: &AppState, rows: &[AnyRow], viewer: Option<&Principal>) -> Result<Vec<ElevationView>, AppError> {
     let now = st.clock.now();
@@ -205,13 +190,13 @@ pub async fn ticket(st: &AppState, id: i64) -> Result<TicketView, AppError> {
                     .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "))
                     .unwrap_or_default()
             };
-            let what = match e.action.as_str() {
-                "access.check" => d
+            let what = match Action::parse(&e.action) {
+                Some(Action::AccessCheck) => d
                     .get("permission")
                     .and_then(|v| v.as_str())
                     .unwrap_or_default()
                     .to_owned(),
-                "data.access" => {
+                Some(Action::DataAccess) => {
                     let mut w = d.get("action").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
                     for part in [list("fields"), list("record_types")] {
                         if !part.is_empty() {

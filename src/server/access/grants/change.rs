@@ -3,6 +3,7 @@
 //! after) commit together; a change refused by a rule is recorded as denied.
 
 use super::{active_admin_ids, end_in, insert, is_active_admin, load_record, open_grants, GrantRecord, NewGrant};
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{Actor, NewEvent, Outcome},
     grants::{self as rules, Grant, GrantCheck, GrantOutcome, Status},
@@ -64,7 +65,7 @@ pub async fn grant(st: &AppState, ctx: &RequestCtx, p: &Principal, input: GrantI
         Ok(x) => x,
         Err(e) => {
             drop(tx);
-            let ev = NewEvent::new("grant.create", Outcome::Denied, ctx.actor())
+            let ev = NewEvent::new(Action::GrantCreate, Outcome::Denied, ctx.actor())
                 .target("user", input.user_id)
                 .details(json!({ "role": input.role, "expires_at": expires_at }));
             return Err(refuse(st, ev, e).await?);
@@ -128,7 +129,11 @@ pub async fn grant_in(
         after.push(role_key.to_owned());
         after.sort();
     }
-    let action = if pending { "grant.requested" } else { "grant.created" };
+    let action = if pending {
+        Action::GrantRequested
+    } else {
+        Action::GrantCreated
+    };
     audit::append(
         tx,
         now,
@@ -196,7 +201,7 @@ pub async fn approve(st: &AppState, ctx: &RequestCtx, p: &Principal, grant_id: i
         Ok(r) => r,
         Err(e) => {
             drop(tx);
-            let ev = NewEvent::new("grant.approve", Outcome::Denied, ctx.actor()).target("grant", grant_id);
+            let ev = NewEvent::new(Action::GrantApprove, Outcome::Denied, ctx.actor()).target("grant", grant_id);
             return Err(refuse(st, ev, e).await?);
         }
     };
@@ -209,7 +214,7 @@ pub async fn approve(st: &AppState, ctx: &RequestCtx, p: &Principal, grant_id: i
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("grant.approved", Outcome::Success, ctx.actor())
+        vec![NewEvent::new(Action::GrantApproved, Outcome::Success, ctx.actor())
             .target("user", rec.grant.user_id)
             .details(json!({
                 "grant_id": grant_id,
@@ -248,7 +253,7 @@ pub async fn revoke(
         Ok(x) => x,
         Err(e) => {
             drop(tx);
-            let ev = NewEvent::new("grant.revoke", Outcome::Denied, ctx.actor()).target("grant", grant_id);
+            let ev = NewEvent::new(Action::GrantRevoke, Outcome::Denied, ctx.actor()).target("grant", grant_id);
             return Err(refuse(st, ev, e).await?);
         }
     };
@@ -261,9 +266,9 @@ pub async fn revoke(
         now,
     );
     let action = if rec.grant.pending {
-        "grant.rejected"
+        Action::GrantRejected
     } else {
-        "grant.revoked"
+        Action::GrantRevoked
     };
     audit::append(
         &mut tx,

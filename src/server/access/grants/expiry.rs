@@ -2,6 +2,7 @@
 //! compare times); this job records each expiry in the audit trail within
 //! seconds.
 
+use crate::domain::actions::Action;
 use crate::domain::audit::{Actor, NewEvent, Outcome};
 use crate::server::{audit, platform::db::text, state::AppState};
 use serde_json::json;
@@ -53,7 +54,7 @@ async fn sweep_batch(st: &AppState, limit: i64) -> Result<(usize, usize), sqlx::
     for r in &rows {
         let expires_at: i64 = r.try_get("expires_at")?;
         events.push(
-            NewEvent::new("grant.expired", Outcome::Success, Actor::default())
+            NewEvent::new(Action::GrantExpired, Outcome::Success, Actor::default())
                 .target("user", r.try_get::<i64, _>("user_id")?)
                 .details(json!({
                     "grant_id": r.try_get::<i64, _>("id")?,

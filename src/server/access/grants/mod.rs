@@ -10,6 +10,7 @@ pub use change::{approve, grant, grant_in, revoke, GrantInput};
 pub use expiry::sweep_expired;
 pub use views::{grant_info, sources_view, state_of};
 
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{Actor, NewEvent, Outcome},
     grants::Grant,
@@ -239,7 +240,7 @@ pub async fn revoke_all_in(
     let events = open
         .iter()
         .map(|g| {
-            NewEvent::new("grant.revoked", Outcome::Success, actor.clone())
+            NewEvent::new(Action::GrantRevoked, Outcome::Success, actor.clone())
                 .target("user", user_id)
                 .reason(reason.to_owned())
                 .details(json!({ "grant_id": g.id, "role": g.role, "state_before": state_of(g, now) }))

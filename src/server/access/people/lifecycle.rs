@@ -1,6 +1,7 @@
 //! Joining and pausing: onboarding by invitation, a new invitation link,
 //! suspension and reactivation.
 
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{NewEvent, Outcome},
     grants::{self as rules, DEPARTMENTS},
@@ -13,8 +14,7 @@ use crate::errors::AppError;
 use crate::server::{
     access::{
         authz::{self, Principal},
-        elevation,
-        grants,
+        elevation, grants,
     },
     audit,
     identity::{accounts, invitations, sessions},
@@ -73,7 +73,7 @@ pub async fn onboard(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Onbo
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("employee.onboarded", Outcome::Success, ctx.actor())
+        vec![NewEvent::new(Action::Onboarded, Outcome::Success, ctx.actor())
             .target("user", user_id)
             .details(json!({
                 "email": email.as_str(),
@@ -92,7 +92,7 @@ pub async fn onboard(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Onbo
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("invitation.created", Outcome::Success, ctx.actor())
+        vec![NewEvent::new(Action::InvitationCreated, Outcome::Success, ctx.actor())
             .target("user", user_id)
             .details(json!({ "expires_at": now + invitations::INVITATION_LIFETIME }))],
     )
@@ -126,7 +126,7 @@ pub async fn reissue_invitation(
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("invitation.created", Outcome::Success, ctx.actor())
+        vec![NewEvent::new(Action::InvitationCreated, Outcome::Success, ctx.actor())
             .target("user", user_id)
             .details(json!({ "expires_at": now + invitations::INVITATION_LIFETIME, "replaced": cancelled }))],
     )
@@ -141,7 +141,12 @@ pub async fn reissue_invitation(
 
 // ---------------------------------------------------------------- suspension
 
-pub(super) async fn deactivation_check(tx: &mut WriteTx, actor_id: i64, user_id: i64, now: Millis) -> Result<(), AppError> {
+pub(super) async fn deactivation_check(
+    tx: &mut WriteTx,
+    actor_id: i64,
+    user_id: i64,
+    now: Millis,
+) -> Result<(), AppError> {
     let admins = grants::active_admin_ids(tx.conn(), now).await?;
     rules::check_deactivate(actor_id, user_id, admins.contains(&user_id), admins.len())?;
     Ok(())
@@ -150,16 +155,18 @@ pub(super) async fn deactivation_check(tx: &mut WriteTx, actor_id: i64, user_id:
 pub(super) async fn denied(
     st: &AppState,
     ctx: &RequestCtx,
-    action: &str,
+    action: Action,
     user_id: i64,
     e: AppError,
 ) -> Result<AppError, AppError> {
-    st.recorder.record(st.clock.now(),
-        NewEvent::new(action, Outcome::Denied, ctx.actor())
-            .target("user", user_id)
-            .reason(e.to_string()),
-    )
-    .await?;
+    st.recorder
+        .record(
+            st.clock.now(),
+            NewEvent::new(action, Outcome::Denied, ctx.actor())
+                .target("user", user_id)
+                .reason(e.to_string()),
+        )
+        .await?;
     Ok(e)
 }
 
@@ -183,7 +190,7 @@ pub async fn suspend(
     }
     if let Err(e) = deactivation_check(&mut tx, p.user_id, user_id, now).await {
         drop(tx);
-        return Err(denied(st, ctx, "employee.suspend", user_id, e).await?);
+        return Err(denied(st, ctx, Action::Suspend, user_id, e).await?);
     }
     accounts::suspend(&mut tx, user_id, &reason, now).await?;
     let ended = sessions::delete_all_for_user(&mut tx, user_id).await?;
@@ -191,7 +198,7 @@ pub async fn suspend(
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("employee.suspended", Outcome::Success, ctx.actor())
+        vec![NewEvent::new(Action::Suspended, Outcome::Success, ctx.actor())
             .target("user", user_id)
             .reason(reason)
             .details(json!({
@@ -227,7 +234,7 @@ pub async fn reactivate(st: &AppState, ctx: &RequestCtx, p: &Principal, user_id:
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("employee.reactivated", Outcome::Success, ctx.actor())
+        vec![NewEvent::new(Action::Reactivated, Outcome::Success, ctx.actor())
             .target("user", user_id)
             .details(json!({ "before": { "status": "suspended" }, "after": { "status": back_to } }))],
     )

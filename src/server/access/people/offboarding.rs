@@ -5,20 +5,16 @@ use super::{
     directory::{checklist, people},
     lifecycle::{deactivation_check, denied},
 };
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{Actor, NewEvent, Outcome},
     grants::{self as rules, Status},
-    offboarding,
-    Millis,
+    offboarding, Millis,
 };
 use crate::dto::OffboardingRow;
 use crate::errors::AppError;
 use crate::server::{
-    access::{
-        authz::Principal,
-        elevation,
-        grants,
-    },
+    access::{authz::Principal, elevation, grants},
     audit,
     identity::{accounts, invitations, mfa, sessions},
     platform::{
@@ -72,7 +68,7 @@ pub async fn offboard(
     let mut tx = st.db.begin_write().await?;
     if let Err(e) = deactivation_check(&mut tx, p.user_id, user.id, now).await {
         drop(tx);
-        return Err(denied(st, ctx, "employee.offboard", user.id, e).await?);
+        return Err(denied(st, ctx, Action::Offboard, user.id, e).await?);
     }
     match at {
         Some(at) => {
@@ -81,7 +77,7 @@ pub async fn offboard(
                 &mut tx,
                 now,
                 vec![
-                    NewEvent::new("employee.offboarding_scheduled", Outcome::Success, ctx.actor())
+                    NewEvent::new(Action::OffboardingScheduled, Outcome::Success, ctx.actor())
                         .target("user", user.id)
                         .details(json!({ "at": at })),
                 ],
@@ -126,7 +122,7 @@ pub async fn cancel_scheduled(st: &AppState, ctx: &RequestCtx, user_id: i64) -> 
         &mut tx,
         now,
         vec![
-            NewEvent::new("employee.offboarding_cancelled", Outcome::Success, ctx.actor())
+            NewEvent::new(Action::OffboardingCancelled, Outcome::Success, ctx.actor())
                 .target("user", user_id)
                 .details(json!({ "before": { "at": at }, "after": { "at": null } })),
         ],
@@ -159,7 +155,7 @@ pub async fn offboard_in(
     audit::append(
         tx,
         now,
-        vec![NewEvent::new("employee.offboarded", Outcome::Success, actor.clone())
+        vec![NewEvent::new(Action::Offboarded, Outcome::Success, actor.clone())
             .target("user", user_id)
             .reason(reason.to_owned())
             .details(json!({
@@ -193,7 +189,7 @@ pub async fn sweep_scheduled(st: &AppState) -> Result<usize, sqlx::Error> {
             audit::append(
                 &mut tx,
                 now,
-                vec![NewEvent::new("employee.offboard", Outcome::Denied, Actor::default())
+                vec![NewEvent::new(Action::Offboard, Outcome::Denied, Actor::default())
                     .target("user", user_id)
                     .reason("scheduled offboarding not carried out: last active administrator")],
             )
@@ -248,9 +244,13 @@ pub async fn mark_checklist(
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("offboarding.checklist", Outcome::Success, ctx.actor())
-            .target("user", user_id)
-            .details(json!({ "item": item, "label": label, "before": { "done": false }, "after": { "done": true } }))],
+        vec![
+            NewEvent::new(Action::OffboardingChecklist, Outcome::Success, ctx.actor())
+                .target("user", user_id)
+                .details(
+                    json!({ "item": item, "label": label, "before": { "done": false }, "after": { "done": true } }),
+                ),
+        ],
     )
     .await?;
     tx.commit().await?;

@@ -1,6 +1,7 @@
 //! The first administrator: a one-time setup link printed at start while
 //! no administrator exists, and the form it opens.
 
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{Actor, NewEvent, Outcome},
     password as pw_rules,
@@ -12,7 +13,11 @@ use crate::server::{
     access::grants,
     audit,
     identity::{accounts, sessions, signin::MAX_PASSWORD_INPUT},
-    platform::{crypto, crypto::password, request::{AuthState, RequestCtx, Stage}},
+    platform::{
+        crypto,
+        crypto::password,
+        request::{AuthState, RequestCtx, Stage},
+    },
     state::AppState,
 };
 use serde_json::json;
@@ -41,7 +46,10 @@ pub async fn issue_setup_token(st: &AppState) -> Result<Option<String>, sqlx::Er
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new("setup.token_issued", Outcome::Success, Actor::default()).reason("no administrator exists")],
+        vec![
+            NewEvent::new(Action::SetupTokenIssued, Outcome::Success, Actor::default())
+                .reason("no administrator exists"),
+        ],
     )
     .await?;
     tx.commit().await?;
@@ -94,11 +102,13 @@ pub async fn complete_setup(
     .map_err(|e| AppError::Validation(e.to_string()))?;
     let hash = password::hash_blocking(input.password).await;
 
-    let refused = |why: &str| NewEvent::new("setup.first_admin", Outcome::Denied, ctx.actor()).reason(why.to_owned());
+    let refused = |why: &str| NewEvent::new(Action::FirstAdmin, Outcome::Denied, ctx.actor()).reason(why.to_owned());
     let mut tx = st.db.begin_write().await?;
     if admin_exists(tx.conn(), now).await? {
         drop(tx);
-        st.recorder.record(now, refused("an administrator already exists")).await?;
+        st.recorder
+            .record(now, refused("an administrator already exists"))
+            .await?;
         return Err(AppError::Conflict(
             "Gatehouse is already set up. Sign in instead.".into(),
         ));
@@ -113,7 +123,9 @@ pub async fn complete_setup(
             .rows_affected();
     if used != 1 {
         drop(tx);
-        st.recorder.record(now, refused("setup link invalid, used or expired")).await?;
+        st.recorder
+            .record(now, refused("setup link invalid, used or expired"))
+            .await?;
         return Err(AppError::Forbidden);
     }
     if accounts::by_email(tx.conn(), email.as_str()).await?.is_some() {
@@ -144,7 +156,7 @@ pub async fn complete_setup(
         &mut tx,
         now,
         vec![
-            NewEvent::new("setup.first_admin", Outcome::Success, ctx.actor_for(Some(user_id)))
+            NewEvent::new(Action::FirstAdmin, Outcome::Success, ctx.actor_for(Some(user_id)))
                 .target("user", user_id)
                 .details(json!({ "email": email.as_str(), "role": "admin", "grant_id": grant_id })),
         ],

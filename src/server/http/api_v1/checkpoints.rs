@@ -1,31 +1,20 @@
 //! Signed checkpoints, public keys and inclusion proofs, for auditors' tools.
 
-use super::{authenticate, error, internal, rejection, signed_in_with};
-use crate::domain::{
-    audit::{NewEvent, Outcome},
-    permissions::Permission,
-    service::{self, Scope},
-};
+use super::{error, internal, signed_in_with};
+use crate::domain::permissions::Permission;
 use crate::server::{
-    access::{authz, grants, service_accounts::ServicePrincipal},
-    audit::{self, checkpoints, console},
-    platform::{
-        crypto,
-        db::text,
-        request::RequestCtx,
-        time::{format_time, parse_utc},
-    },
+    audit::{self, checkpoints},
+    platform::request::RequestCtx,
     state::AppState,
 };
 use axum::{
-    extract::{rejection::JsonRejection, State},
-    http::{header, HeaderMap, StatusCode},
+    extract::State,
+    http::StatusCode,
     response::{IntoResponse, Response},
     Extension, Json,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sqlx::Row;
 
 // ------------------------------------------------------- signed checkpoints
 

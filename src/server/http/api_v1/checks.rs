@@ -1,26 +1,17 @@
 //! `POST /api/v1/access-checks`: may employee E do P on customer C? Every
 //! answer is recorded.
 
-use super::{authenticate, error, internal, printable, rejection, signed_in_with};
+use super::{authenticate, error, internal, printable, rejection};
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{NewEvent, Outcome},
     permissions::Permission,
     service::{self, Scope},
 };
-use crate::server::{
-    access::{authz, grants, service_accounts::ServicePrincipal},
-    audit::{self, checkpoints, console},
-    platform::{
-        crypto,
-        db::text,
-        request::RequestCtx,
-        time::{format_time, parse_utc},
-    },
-    state::AppState,
-};
+use crate::server::{access::service_accounts::ServicePrincipal, platform::request::RequestCtx, state::AppState};
 use axum::{
     extract::{rejection::JsonRejection, State},
-    http::{header, HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Extension, Json,
 };
@@ -151,7 +142,7 @@ async fn decide(
     let mut audit_seq = None;
     if !d.allow || req.customer_id.is_some() {
         let mut event = NewEvent::new(
-            "access.check",
+            Action::AccessCheck,
             if d.allow { Outcome::Success } else { Outcome::Denied },
             service.actor(ctx),
         )

@@ -1,25 +1,20 @@
 //! `POST /api/v1/audit-events`: backend services report accesses to
 //! customer data in batches, idempotently.
 
-use super::{authenticate, error, internal, printable, rejection, signed_in_with};
+use super::{authenticate, error, internal, printable, rejection};
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{NewEvent, Outcome},
-    permissions::Permission,
-    service::{self, Scope},
+    service::Scope,
 };
 use crate::server::{
-    access::{authz, grants, service_accounts::ServicePrincipal},
-    audit::{self, checkpoints, console},
-    platform::{
-        crypto,
-        db::text,
-        request::RequestCtx,
-        time::{format_time, parse_utc},
-    },
+    access::service_accounts::ServicePrincipal,
+    audit::{self},
+    platform::{crypto, db::text, request::RequestCtx},
     state::AppState,
 };
 use axum::{
-    extract::{rejection::JsonRejection, State},
+    extract::State,
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Extension, Json,
@@ -315,7 +310,7 @@ async fn store_batch(
                 ip: ctx.ip.clone(),
                 user_agent: ctx.user_agent.clone(),
             };
-            let mut ev = NewEvent::new("data.access", Outcome::Success, actor)
+            let mut ev = NewEvent::new(Action::DataAccess, Outcome::Success, actor)
                 .target("customer", &e.customer_id)
                 .customer(e.customer_id.clone());
             if let Some(p) = e.purpose.as_ref().filter(|p| !p.trim().is_empty()) {

@@ -1,28 +1,22 @@
 //! Exports of the audit trail for auditors (browser session): CSV of the
 //! trail and of reports, and signed bundles that verify offline.
 
-use super::{authenticate, error, internal, rejection, signed_in_with};
+use super::{error, internal, signed_in_with};
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{NewEvent, Outcome},
     permissions::Permission,
-    service::{self, Scope},
 };
 use crate::server::{
-    access::{authz, grants, service_accounts::ServicePrincipal},
     audit::{self, checkpoints, console},
-    platform::{
-        crypto,
-        db::text,
-        request::RequestCtx,
-        time::{format_time, parse_utc},
-    },
+    platform::{request::RequestCtx, time::parse_utc},
     state::AppState,
 };
 use axum::{
-    extract::{rejection::JsonRejection, State},
-    http::{header, HeaderMap, StatusCode},
+    extract::State,
+    http::{header, StatusCode},
     response::{IntoResponse, Response},
-    Extension, Json,
+    Extension,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -51,8 +45,8 @@ pub async fn audit_csv(
     Extension(ctx): Extension<RequestCtx>,
     query: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    use console::Filter;
     use crate::errors::AppError;
+    use console::Filter;
     let rid = ctx.request_id.clone();
     let Ok(axum::extract::Query(q)) = query else {
         return error(StatusCode::BAD_REQUEST, "The filters could not be read.", &rid);
@@ -161,7 +155,6 @@ pub async fn audit_report_csv(
     Extension(ctx): Extension<RequestCtx>,
     query: Result<axum::extract::Query<console::ReportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    
     use crate::errors::AppError;
     let rid = ctx.request_id.clone();
     let Ok(axum::extract::Query(mut q)) = query else {
@@ -311,9 +304,7 @@ pub async fn audit_bundle(
             .into_iter()
             .filter(|c| c.tree_size >= first && c.tree_size <= cover.tree_size)
             .collect();
-        let keys = audit::public_keys(&st.db)
-            .await
-            .map_err(|e| e.to_string())?;
+        let keys = audit::public_keys(&st.db).await.map_err(|e| e.to_string())?;
         let header = Header {
             format: bundle::FORMAT.into(),
             exported_at: now,
@@ -418,8 +409,9 @@ fn file_stamp(ms: i64) -> String {
 /// Records an export of the audit trail (`audit.exported`) before any of it
 /// is sent; if that fails, nothing is sent.
 async fn record_export(st: &AppState, ctx: &RequestCtx, details: Value) -> Result<(), Response> {
-    let event = NewEvent::new("audit.exported", Outcome::Success, ctx.actor()).details(details);
-    st.recorder.record(st.clock.now(), event)
+    let event = NewEvent::new(Action::Exported, Outcome::Success, ctx.actor()).details(details);
+    st.recorder
+        .record(st.clock.now(), event)
         .await
         .map_err(|e| internal(&ctx.request_id, e))
 }

@@ -1,31 +1,12 @@
 //! `GET /api/v1/openapi.json`: the API's description.
 
-use super::{authenticate, error, internal, rejection, signed_in_with};
-use crate::domain::{
-    audit::{NewEvent, Outcome},
-    permissions::Permission,
-    service::{self, Scope},
-};
-use crate::server::{
-    access::{authz, grants, service_accounts::ServicePrincipal},
-    audit::{self, checkpoints, console},
-    platform::{
-        crypto,
-        db::text,
-        request::RequestCtx,
-        time::{format_time, parse_utc},
-    },
-    state::AppState,
-};
+use crate::domain::permissions::Permission;
 use axum::{
-    extract::{rejection::JsonRejection, State},
-    http::{header, HeaderMap, StatusCode},
+    http::{header, StatusCode},
     response::{IntoResponse, Response},
-    Extension, Json,
+    Json,
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
-use sqlx::Row;
+use serde_json::json;
 
 /// `GET /api/v1/openapi.json`: the API's description.
 pub async fn openapi() -> Response {

@@ -1,6 +1,7 @@
 //! Setting up an authenticator, and the recovery codes issued with it.
 
 use super::{check_totp, recovery_codes, ISSUER, SECRET_BYTES};
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{NewEvent, Outcome},
     totp,
@@ -102,7 +103,7 @@ pub async fn confirm_enrolment(st: &AppState, ctx: &RequestCtx, session: &Sessio
     let step = match totp::verify(code.as_str(), now, None, |s| super::code_for_step(&pending, s)) {
         Ok(step) => step,
         Err(_) => {
-            let event = NewEvent::new("mfa.enrol", Outcome::Failure, ctx.actor_for(Some(user.id)))
+            let event = NewEvent::new(Action::EnrolRefused, Outcome::Failure, ctx.actor_for(Some(user.id)))
                 .target("user", user.id)
                 .reason("wrong confirmation code");
             fail_attempt(st, ctx, &subs, Some(user.id), event).await?;
@@ -125,10 +126,10 @@ pub async fn confirm_enrolment(st: &AppState, ctx: &RequestCtx, session: &Sessio
         &mut tx,
         now,
         vec![
-            NewEvent::new("mfa.enrolled", Outcome::Success, ctx.actor_for(Some(user.id)))
+            NewEvent::new(Action::Enrolled, Outcome::Success, ctx.actor_for(Some(user.id)))
                 .target("user", user.id)
                 .details(json!({ "method": "totp", "recovery_codes": codes.len() })),
-            NewEvent::new("auth.signin", Outcome::Success, ctx.actor_for(Some(user.id)))
+            NewEvent::new(Action::SignIn, Outcome::Success, ctx.actor_for(Some(user.id)))
                 .target("user", user.id)
                 .details(json!({ "method": "password+totp_enrolment" })),
         ],
@@ -158,7 +159,7 @@ pub async fn regenerate_recovery_codes(
 ) -> Result<(), AppError> {
     let auth = ctx.full()?.clone();
     let user = accounts::active(st.db.reader(), auth.user_id).await?;
-    check_totp(st, ctx, &user, code, "mfa.step_up", vec![]).await?;
+    check_totp(st, ctx, &user, code, Action::StepUp, vec![]).await?;
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
     let codes = recovery_codes::replace(&mut tx, user.id, now).await?;
@@ -167,7 +168,7 @@ pub async fn regenerate_recovery_codes(
         &mut tx,
         now,
         vec![NewEvent::new(
-            "mfa.recovery_codes_regenerated",
+            Action::RecoveryCodesRegenerated,
             Outcome::Success,
             ctx.actor_for(Some(user.id)),
         )

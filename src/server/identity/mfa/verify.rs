@@ -1,6 +1,7 @@
 //! Checking authenticator codes: at sign-in, and for step-up.
 
 use super::code_for_step;
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{NewEvent, Outcome},
     session_policy::step_up_fresh,
@@ -40,7 +41,7 @@ pub async fn check_totp(
     ctx: &RequestCtx,
     user: &UserRow,
     code: &str,
-    action: &str,
+    action: Action,
     success_events: Vec<NewEvent>,
 ) -> Result<(), AppError> {
     let code = OtpCode::parse(code)?;
@@ -49,9 +50,7 @@ pub async fn check_totp(
     throttle(&st.db, &subs, now).await?;
     let secret = totp_secret(st, user)?;
     let actor = ctx.actor_for(Some(user.id));
-    match totp::verify(code.as_str(), now, user.totp_last_step, |s| {
-        code_for_step(&secret, s)
-    }) {
+    match totp::verify(code.as_str(), now, user.totp_last_step, |s| code_for_step(&secret, s)) {
         Ok(step) => {
             let mut tx = st.db.begin_write().await?;
             // Conditional update: of two requests racing with one code, one wins.
@@ -80,7 +79,7 @@ async fn replayed(
     ctx: &RequestCtx,
     subs: &[Subject],
     user: &UserRow,
-    action: &str,
+    action: Action,
 ) -> Result<(), AppError> {
     let event = NewEvent::new(action, Outcome::Denied, ctx.actor_for(Some(user.id)))
         .target("user", user.id)
@@ -130,10 +129,10 @@ pub async fn confirm_code(
         ));
     }
     let user = accounts::active(st.db.reader(), auth.user_id).await?;
-    let ok = NewEvent::new("mfa.step_up", Outcome::Success, ctx.actor())
+    let ok = NewEvent::new(Action::StepUp, Outcome::Success, ctx.actor())
         .target("user", user.id)
         .details(json!({ "for": purpose }));
-    check_totp(st, ctx, &user, code, "mfa.step_up", vec![ok]).await?;
+    check_totp(st, ctx, &user, code, Action::StepUp, vec![ok]).await?;
     set_auth(
         session,
         &AuthState {

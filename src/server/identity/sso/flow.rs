@@ -6,6 +6,7 @@
 //! `amr`; step-up always uses Gatehouse's TOTP.
 
 use super::provider::{Sso, ID_TOKEN_KEY};
+use crate::domain::actions::Action;
 use crate::domain::{
     audit::{Actor, NewEvent, Outcome},
     sso::{self, Candidate},
@@ -26,7 +27,10 @@ use axum::{
     response::{Html, IntoResponse, Response},
     Extension,
 };
-use openidconnect::{core::CoreAuthenticationFlow, AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, PkceCodeVerifier, Scope, TokenResponse};
+use openidconnect::{
+    core::CoreAuthenticationFlow, AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, PkceCodeVerifier, Scope,
+    TokenResponse,
+};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::Row;
@@ -155,7 +159,7 @@ async fn refuse(
     message: &str,
 ) -> Response {
     let mut event =
-        NewEvent::new("auth.sso", Outcome::Denied, Actor { user_id, ..ctx.actor() }).reason(reason.to_owned());
+        NewEvent::new(Action::Sso, Outcome::Denied, Actor { user_id, ..ctx.actor() }).reason(reason.to_owned());
     if let Some(id) = user_id {
         event = event.target("user", id);
     }
@@ -474,7 +478,7 @@ async fn complete(
         user_id: Some(user_id),
         ..ctx.actor()
     };
-    let mut events = vec![NewEvent::new(if stage == Stage::Full { "auth.signin" } else { "auth.sso" }, Outcome::Success, actor.clone())
+    let mut events = vec![NewEvent::new(if stage == Stage::Full { Action::SignIn } else { Action::Sso }, Outcome::Success, actor.clone())
         .target("user", user_id)
         .details(json!({
             "method": "sso",
@@ -485,7 +489,7 @@ async fn complete(
         }))];
     if activated {
         events.push(
-            NewEvent::new("employee.activated", Outcome::Success, actor)
+            NewEvent::new(Action::Activated, Outcome::Success, actor)
                 .target("user", user_id)
                 .details(json!({ "via": "sso", "before": { "status": "invited" }, "after": { "status": "active" } })),
         );
