@@ -198,7 +198,8 @@ pub struct ExtendTarget {
     pub already_extended: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// Asked for and approved by others.
     Request,

@@ -35,6 +35,52 @@ impl Status {
     }
 }
 
+/// Where a grant stands at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantState {
+    /// Counts now.
+    Active,
+    /// Waits for a second administrator.
+    Pending,
+    /// Starts later.
+    Scheduled,
+    Expired,
+    Revoked,
+}
+
+impl GrantState {
+    /// Where `g` stands at `now`.
+    pub fn of(g: &Grant, now: Millis) -> Self {
+        if g.revoked_at.is_some() {
+            GrantState::Revoked
+        } else if g.expires_at.is_some_and(|e| e <= now) {
+            GrantState::Expired
+        } else if g.pending {
+            GrantState::Pending
+        } else if g.starts_at > now {
+            GrantState::Scheduled
+        } else {
+            GrantState::Active
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantState::Active => "active",
+            GrantState::Pending => "pending",
+            GrantState::Scheduled => "scheduled",
+            GrantState::Expired => "expired",
+            GrantState::Revoked => "revoked",
+        }
+    }
+
+    /// Not ended: active, pending or scheduled.
+    pub fn is_open(self) -> bool {
+        matches!(self, GrantState::Active | GrantState::Pending | GrantState::Scheduled)
+    }
+}
+
 pub const DEPARTMENTS: [&str; 5] = ["engineering", "support", "sales", "administration", "audit"];
 
 /// A grant as the rules see it.

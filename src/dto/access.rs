@@ -1,5 +1,6 @@
 //! Roles, permissions, grants and service accounts.
 
+use super::*;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,8 +40,7 @@ pub struct GrantInfo {
     pub user_name: String,
     pub role: String,
     pub role_name: String,
-    /// active, pending, scheduled, expired or revoked.
-    pub state: String,
+    pub state: GrantState,
     pub critical: bool,
     pub granted_by: Option<String>,
     pub reason: String,

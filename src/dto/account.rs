@@ -1,6 +1,6 @@
 //! What a signed-in employee sees of their own account.
 
-use super::{GrantInfo, PermissionSource};
+use super::*;
 use crate::domain::permissions::Permission;
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +33,7 @@ pub struct ActivityItem {
     pub seq: i64,
     pub when: String,
     pub what: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub ip: String,
     pub device: String,
     pub note: String,

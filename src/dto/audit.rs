@@ -1,5 +1,6 @@
 //! The audit console: events, integrity, reports and alerts.
 
+use super::*;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,7 +15,7 @@ pub struct AuditEventView {
     pub action: String,
     pub target: Option<String>,
     pub customer_id: Option<String>,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub reason: Option<String>,
     /// Pretty-printed JSON.
     pub details: String,

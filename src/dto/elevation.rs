@@ -1,5 +1,6 @@
 //! Elevation requests, break-glass, and what was done under them.
 
+use super::*;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -12,7 +13,7 @@ pub struct ElevationView {
     pub duration: String,
     pub justification: String,
     pub ticket: String,
-    pub state: String,
+    pub state: RequestState,
     pub requested_at: String,
     pub starts_at: Option<String>,
     pub ends_at: Option<String>,
@@ -23,8 +24,7 @@ pub struct ElevationView {
     pub grant_id: Option<i64>,
     /// The requester's roles now (for approvers).
     pub requester_roles: Vec<String>,
-    /// "request" or "breakglass".
-    pub kind: String,
+    pub kind: ElevationKind,
     /// Only for these customers (empty: every customer).
     pub customers: Vec<String>,
     /// The elevation this one extends.
@@ -60,7 +60,7 @@ pub struct TicketEvent {
     pub seq: i64,
     pub at: String,
     pub action: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub customer_id: Option<String>,
     /// What was touched or asked: permission, fields, record types.
     pub what: String,

@@ -8,6 +8,11 @@ mod audit;
 mod elevation;
 mod people;
 
+pub use crate::domain::{
+    audit::Outcome,
+    elevation::{Kind as ElevationKind, State as RequestState},
+    grants::{GrantState, Status as EmployeeStatus},
+};
 pub use access::*;
 pub use account::*;
 pub use audit::*;

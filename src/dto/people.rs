@@ -1,6 +1,6 @@
 //! The employee directory, an employee's page, onboarding and offboarding.
 
-use super::{ActivityItem, GrantInfo, PermissionSource, RoleInfo};
+use super::*;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -9,7 +9,7 @@ pub struct EmployeeRow {
     pub name: String,
     pub email: String,
     pub department: String,
-    pub status: String,
+    pub status: EmployeeStatus,
     /// Names of the roles active now.
     pub roles: Vec<String>,
     pub mfa: bool,
@@ -74,7 +74,7 @@ pub struct OffboardingRow {
     pub id: i64,
     pub name: String,
     pub email: String,
-    pub status: String,
+    pub status: EmployeeStatus,
     pub offboard_at: Option<String>,
     pub offboarded_at: Option<String>,
     pub offboarded_by: Option<String>,

@@ -63,11 +63,11 @@ pub fn ActivityPage() -> impl IntoView {
                                     </tr>
                                 </thead>
                                 <tbody class="divide-y divide-slate-100">
-                                    {items.into_iter().map(|i| { let outcome = i.outcome.clone(); view! {
+                                    {items.into_iter().map(|i| { let outcome = i.outcome.as_str(); view! {
                                         <tr data-outcome=outcome>
                                             <td class="whitespace-nowrap px-3 py-2">{i.when}</td>
                                             <td class="px-3 py-2">{i.what}{(!i.note.is_empty()).then(|| view! { <span class="block text-xs text-slate-500">{i.note.clone()}</span> })}</td>
-                                            <td class="px-3 py-2">{i.outcome}</td>
+                                            <td class="px-3 py-2">{i.outcome.as_str()}</td>
                                             <td class="px-3 py-2">{i.ip}</td>
                                             <td class="max-w-xs truncate px-3 py-2" title=i.device.clone()>{i.device.clone()}</td>
                                         </tr>

@@ -4,6 +4,7 @@
 use crate::api::{AuditSignCheckpoint, AuditVerify};
 use crate::components::class::{BUTTON, INPUT};
 use crate::components::{FormError, LoadError};
+use crate::dto::ElevationKind;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -143,7 +144,7 @@ pub fn AuditPage() -> impl IntoView {
                                     <details class="px-3 py-2">
                                         <summary class="cursor-pointer">
                                             <span class="font-mono text-slate-500">"#" {e.seq}</span> " · " {e.at.clone()} " · "
-                                            <span class="font-medium">{e.action.clone()}</span> " · " {e.outcome.clone()} " · " {e.actor.clone()}
+                                            <span class="font-medium">{e.action.clone()}</span> " · " {e.outcome.as_str()} " · " {e.actor.clone()}
                                             {e.customer_id.clone().map(|c| format!(" · customer {c}"))}
                                             {e.reason.clone().filter(|r| !r.is_empty()).map(|r| view! { <span class="block text-xs text-slate-500">{r}</span> })}
                                         </summary>
@@ -377,10 +378,10 @@ pub fn ElevationsPage() -> impl IntoView {
                                     <tr data-request=e.id.to_string()>
                                         <td class="px-3 py-2"><a class="text-indigo-700 underline" href=format!("/audit/elevations/{}", e.id)>{e.id}</a></td>
                                         <td class="px-3 py-2">{e.requester.clone()}</td>
-                                        <td class="px-3 py-2">{e.role_name.clone()}{(e.kind == "breakglass").then_some(" (break-glass)")}
+                                        <td class="px-3 py-2">{e.role_name.clone()}{(e.kind == ElevationKind::Breakglass).then_some(" (break-glass)")}
                                             {(!e.customers.is_empty()).then(|| view! { <span class="block text-xs text-slate-500">"Only customers " {e.customers.join(", ")}</span> })}</td>
                                         <td class="px-3 py-2">{e.ticket.clone()}</td>
-                                        <td class="px-3 py-2">{e.state.clone()}{e.needs_review.then_some(" · review pending")}</td>
+                                        <td class="px-3 py-2">{e.state.as_str()}{e.needs_review.then_some(" · review pending")}</td>
                                         <td class="px-3 py-2">{e.starts_at.clone().zip(e.ends_at.clone()).map(|(a, b)| format!("{a} to {b}"))}</td>
                                     </tr>
                                 }).collect_view()}
@@ -410,14 +411,14 @@ pub fn TicketPage() -> impl IntoView {
                     Ok(t) => { let e = t.elevation; view! {
                         <h1 class="mb-2 text-2xl font-semibold">{format!("{} · {} · {}", if e.ticket.is_empty() { "Break-glass".to_owned() } else { e.ticket.clone() }, e.requester, e.role_name)}</h1>
                         <dl id="ticket" class="mb-6 grid gap-x-4 gap-y-1 rounded-lg border border-slate-200 bg-white p-4 text-sm sm:grid-cols-[12rem_1fr]">
-                            <dt class="font-medium">"State"</dt><dd data-state=e.state.clone()>{e.state.clone()}</dd>
+                            <dt class="font-medium">"State"</dt><dd data-state=e.state.as_str()>{e.state.as_str()}</dd>
                             <dt class="font-medium">"Justification"</dt><dd>{e.justification.clone()}</dd>
                             <dt class="font-medium">"Requested"</dt><dd>{e.requested_at.clone()}</dd>
                             <dt class="font-medium">"Window"</dt><dd>{e.starts_at.clone().zip(e.ends_at.clone()).map(|(a, b)| format!("{a} to {b}")).unwrap_or_else(|| "—".into())}</dd>
                             <dt class="font-medium">"Customers"</dt><dd>{if e.customers.is_empty() { "all".to_owned() } else { e.customers.join(", ") }}</dd>
                             <dt class="font-medium">"Decided by"</dt><dd>{e.decided_by.clone().unwrap_or_else(|| "—".into())}{e.decision_reason.clone().map(|r| format!(" ({r})"))}</dd>
                             <dt class="font-medium">"Grant"</dt><dd>{e.grant_id.map(|g| g.to_string()).unwrap_or_else(|| "—".into())}</dd>
-                            {(e.kind == "breakglass").then(|| view! {
+                            {(e.kind == ElevationKind::Breakglass).then(|| view! {
                                 <dt class="font-medium">"Post-incident review"</dt>
                                 <dd>{match (e.reviewed_by.clone(), e.review_note.clone()) { (Some(b), Some(n)) => format!("{b}, {}: {n}", e.reviewed_at.clone().unwrap_or_default()), _ => "not yet recorded".into() }}</dd>
                             })}
@@ -438,7 +439,7 @@ pub fn TicketPage() -> impl IntoView {
                                         <tr data-seq=seq.to_string() data-customer=attr_customer>
                                             <td class="px-3 py-2">{seq}</td><td class="px-3 py-2">{ev.at}</td><td class="px-3 py-2">{ev.action}</td>
                                             <td class="px-3 py-2">{customer}</td><td class="px-3 py-2">{ev.what}</td>
-                                            <td class="px-3 py-2">{ev.source.unwrap_or_default()}</td><td class="px-3 py-2">{ev.outcome}</td>
+                                            <td class="px-3 py-2">{ev.source.unwrap_or_default()}</td><td class="px-3 py-2">{ev.outcome.as_str()}</td>
                                         </tr>
                                     }}).collect_view()}
                                 </tbody>

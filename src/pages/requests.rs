@@ -6,7 +6,7 @@ use crate::components::class::{BUTTON, CARD, INPUT};
 use crate::components::use_me;
 use crate::components::{FormError, LoadError};
 use crate::domain::permissions::Permission;
-use crate::dto::ElevationView;
+use crate::dto::{ElevationKind, ElevationView, RequestState};
 use leptos::prelude::*;
 
 /// Time left, counting down every second in the browser.
@@ -31,7 +31,7 @@ fn Countdown(ms: i64) -> impl IntoView {
 }
 
 fn line(e: &ElevationView) -> String {
-    let mut s = if e.kind == "breakglass" {
+    let mut s = if e.kind == ElevationKind::Breakglass {
         format!(
             "{} (break-glass) for {} · activated {}",
             e.role_name, e.duration, e.requested_at
@@ -144,9 +144,9 @@ pub fn RequestsPage() -> impl IntoView {
                         Ok(list) if list.is_empty() => view! { <p class="text-sm text-slate-600">"None yet."</p> }.into_any(),
                         Ok(list) => view! {
                             <ul id="my-requests" class="divide-y divide-slate-100 text-sm">
-                                {list.into_iter().map(|e| { let id = e.id; let can_cancel = e.state == "pending" || (e.state == "approved" && e.ends_in_ms.is_none()); view! {
-                                    <li class="flex flex-wrap items-center justify-between gap-2 py-2" data-request=id.to_string() data-state=e.state.clone()>
-                                        <span><span class="font-medium">{e.state.clone()}</span> " · " {line(&e)}
+                                {list.into_iter().map(|e| { let id = e.id; let can_cancel = e.state == RequestState::Pending || (e.state == RequestState::Approved && e.ends_in_ms.is_none()); view! {
+                                    <li class="flex flex-wrap items-center justify-between gap-2 py-2" data-request=id.to_string() data-state=e.state.as_str()>
+                                        <span><span class="font-medium">{e.state.as_str()}</span> " · " {line(&e)}
                                             {e.decision_reason.clone().map(|r| view! { <span class="block text-xs text-slate-500">{r}</span> })}</span>
                                         {e.ends_in_ms.map(|ms| view! { <Countdown ms/> })}
                                         {e.extendable.then(|| view! {
@@ -218,8 +218,8 @@ pub fn RequestsPage() -> impl IntoView {
                             Ok(list) if list.is_empty() => view! { <p id="queue-empty" class="text-sm text-slate-600">"Nothing waiting."</p> }.into_any(),
                             Ok(list) => view! {
                                 <ul id="queue" class="divide-y divide-slate-100 text-sm">
-                                    {list.into_iter().map(|e| { let id = e.id; let pending = e.state == "pending"; view! {
-                                        <li class="py-3" data-request=id.to_string() data-state=e.state.clone()>
+                                    {list.into_iter().map(|e| { let id = e.id; let pending = e.state == RequestState::Pending; view! {
+                                        <li class="py-3" data-request=id.to_string() data-state=e.state.as_str()>
                                             <p><span class="font-medium">{e.requester.clone()}</span> " asks for " {line(&e)}</p>
                                             <p class="text-slate-600">"“" {e.justification.clone()} "”"</p>
                                             <p class="text-xs text-slate-500">"Holds now: " {if e.requester_roles.is_empty() { "nothing".to_owned() } else { e.requester_roles.join(", ") }}</p>
@@ -244,7 +244,7 @@ pub fn RequestsPage() -> impl IntoView {
                                                     <button type="submit" name="decision" value="approve" class="approve rounded-md bg-green-700 px-3 py-1 font-semibold text-white">"Approve"</button>
                                                     <button type="submit" name="decision" value="deny" class="deny rounded-md border border-red-300 px-3 py-1 text-red-800">"Deny"</button>
                                                 </ActionForm>
-                                            }.into_any() } else if e.ends_in_ms.is_none() && e.state != "approved" { ().into_any() } else { view! {
+                                            }.into_any() } else if e.ends_in_ms.is_none() && e.state != RequestState::Approved { ().into_any() } else { view! {
                                                 <ActionForm action=revoke attr:class="mt-2 flex flex-wrap items-end gap-2">
                                                     <input type="hidden" name="id" value=id.to_string()/>
                                                     <div><label for=format!("rcode-{id}") class="block text-xs">"Authenticator code"</label>

@@ -67,7 +67,7 @@ pub fn DirectoryPage() -> impl IntoView {
                                             <td class=TD><a class=LINK href=format!("/employees/{}", e.id)>{e.name.clone()}</a><span class="block text-xs text-slate-500">{e.email.clone()}</span></td>
                                             <td class=TD>{capital(&e.department)}</td>
                                             <td class=TD>{e.roles.join(", ")}</td>
-                                            <td class=TD><Badge text=e.status.clone()/></td>
+                                            <td class=TD><Badge text=e.status.as_str().to_owned()/></td>
                                             <td class=TD><Badge text=(if e.mfa { "enrolled" } else { "missing" }).to_string()/></td>
                                         </tr>
                                     }).collect_view()}

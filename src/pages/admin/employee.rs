@@ -66,18 +66,18 @@ fn EmployeeView(
 ) -> impl IntoView {
     let e = d.employee.clone();
     let uid = e.id;
-    let status = e.status.clone();
-    let offboarded = status == "offboarded";
-    let grantable = !offboarded && status != "suspended" && !d.is_self;
+    let status = e.status;
+    let offboarded = status == EmployeeStatus::Offboarded;
+    let grantable = !offboarded && status != EmployeeStatus::Suspended && !d.is_self;
     let roles = d.roles.clone();
     view! {
         <header class="mb-6">
             <h1 id="employee-name" class="text-2xl font-semibold">{e.name.clone()}</h1>
             <p class="text-sm text-slate-600">{e.email.clone()} " · " {capital(&e.department)} " · "
-                <span id="employee-status"><Badge text=status.clone()/></span> " · MFA "
+                <span id="employee-status"><Badge text=status.as_str().to_owned()/></span> " · MFA "
                 <Badge text=(if e.mfa { "enrolled" } else { "missing" }).to_string()/>
             </p>
-            {d.status_reason.clone().filter(|_| status == "suspended").map(|r| view! { <p class="text-sm text-slate-600">"Suspended: " {r}</p> })}
+            {d.status_reason.clone().filter(|_| status == EmployeeStatus::Suspended).map(|r| view! { <p class="text-sm text-slate-600">"Suspended: " {r}</p> })}
             {e.offboard_at.clone().map(|t| view! { <p id="offboard-scheduled" class="mt-1 text-sm text-amber-800">"Offboarding scheduled for " {t}</p> })}
             {d.offboarded_at.clone().map(|t| view! { <p class="mt-1 text-sm">"Offboarded " {t} {d.offboarded_by.clone().map(|b| format!(" by {b}"))}</p> })}
             {d.invitation_expires_at.clone().map(|t| view! { <p class="mt-1 text-sm">"Invitation pending, valid until " {t}</p> })}
@@ -85,8 +85,8 @@ fn EmployeeView(
 
         <section class=CARD aria-labelledby="perms-h">
             <h2 id="perms-h" class="mb-2 font-semibold">"Effective permissions"</h2>
-            {(status == "invited").then(|| view! { <p class="mb-2 text-sm text-slate-600">"Grants take effect once the invitation is accepted."</p> })}
-            {(status == "suspended").then(|| view! { <p class="mb-2 text-sm text-slate-600">"None while suspended; the grants below stay."</p> })}
+            {(status == EmployeeStatus::Invited).then(|| view! { <p class="mb-2 text-sm text-slate-600">"Grants take effect once the invitation is accepted."</p> })}
+            {(status == EmployeeStatus::Suspended).then(|| view! { <p class="mb-2 text-sm text-slate-600">"None while suspended; the grants below stay."</p> })}
             <PermissionTable perms=d.permissions.clone()/>
         </section>
 
@@ -131,7 +131,7 @@ fn EmployeeView(
             }.into_any() }}
         </section>
 
-        {(status == "invited").then(|| view! {
+        {(status == EmployeeStatus::Invited).then(|| view! {
             <section class=CARD aria-labelledby="invite-h">
                 <h2 id="invite-h" class="mb-2 font-semibold">"Invitation"</h2>
                 <FormError action=reissue/>
@@ -160,7 +160,7 @@ fn EmployeeView(
                 </ActionForm>
                 <FormError action=suspend/>
                 <FormError action=reactivate/>
-                {if status == "suspended" { view! {
+                {if status == EmployeeStatus::Suspended { view! {
                     <ActionForm action=reactivate>
                         <input type="hidden" name="user_id" value=uid.to_string()/>
                         <button type="submit" class=BUTTON>"Reactivate"</button>
@@ -226,7 +226,7 @@ fn EmployeeView(
             <h2 id="activity-h" class="mb-2 font-semibold">"Recent activity"</h2>
             <ul id="employee-activity" class="divide-y divide-slate-100 text-sm">
                 {d.activity.iter().map(|a| view! {
-                    <li class="py-1"><span class="text-slate-500">{a.when.clone()}</span> " · " {a.what.clone()} " · " <Badge text=a.outcome.clone()/>
+                    <li class="py-1"><span class="text-slate-500">{a.when.clone()}</span> " · " {a.what.clone()} " · " <Badge text=a.outcome.as_str().to_owned()/>
                     {(!a.note.is_empty()).then(|| view! { <span class="block text-xs text-slate-500">{a.note.clone()}</span> })}</li>
                 }).collect_view()}
             </ul>

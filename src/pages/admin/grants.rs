@@ -88,12 +88,12 @@ pub fn GrantTable(
                     {revoke.is_some().then(|| view! { <th scope="col" class=TH><span class="sr-only">"Actions"</span></th> })}
                 </tr></thead>
                 <tbody class="divide-y divide-slate-100">
-                    {grants.into_iter().map(|g| { let open = g.state == "active" || g.state == "pending" || g.state == "scheduled"; let gid = g.id; let pending = g.state == "pending"; view! {
-                        <tr data-grant=gid.to_string() data-role=g.role.clone() data-state=g.state.clone()>
+                    {grants.into_iter().map(|g| { let open = g.state.is_open(); let gid = g.id; let pending = g.state == GrantState::Pending; view! {
+                        <tr data-grant=gid.to_string() data-role=g.role.clone() data-state=g.state.as_str()>
                             {show_user.then(|| view! { <td class=TD><a class=LINK href=format!("/employees/{}", g.user_id)>{g.user_name.clone()}</a></td> })}
                             <td class=TD>{g.role_name.clone()}{g.critical.then(|| view! { " " <Badge text="critical".to_string()/> })}
                                 {(!g.customers.is_empty()).then(|| view! { <span class="grant-scope block text-xs text-slate-500">"Only customers " {g.customers.join(", ")}</span> })}</td>
-                            <td class=TD><Badge text=g.state.clone()/></td>
+                            <td class=TD><Badge text=g.state.as_str().to_owned()/></td>
                             <td class=TD>{g.starts_at.clone()}{g.granted_by.clone().map(|b| format!(" by {b}"))}<span class="block text-xs text-slate-500">{g.reason.clone()}</span>
                                 {g.approved_by.clone().map(|a| view! { <span class="block text-xs text-slate-500">"Approved by " {a}</span> })}</td>
                             <td class=TD>{g.expires_at.clone().unwrap_or_else(|| "—".into())}</td>

@@ -75,7 +75,7 @@ fn items(rows: &[sqlx::any::AnyRow]) -> Result<Vec<ActivityItem>, AppError> {
             seq: e.seq,
             when: format_time(e.at),
             what: describe(Action::parse(&e.action), e.outcome, &details).to_owned(),
-            outcome: e.outcome.as_str().to_owned(),
+            outcome: e.outcome,
             ip: e.actor.ip.unwrap_or_default(),
             device: e.actor.user_agent.unwrap_or_default(),
             note: e.reason.unwrap_or_default(),

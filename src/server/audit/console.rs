@@ -171,7 +171,7 @@ pub async fn browse_pages(st: &AppState, f: &Filter, size: i64) -> Result<AuditP
                 .target_type
                 .map(|t| format!("{t} {}", e.target_id.unwrap_or_default())),
             customer_id: e.customer_id,
-            outcome: e.outcome.as_str().into(),
+            outcome: e.outcome,
             reason: e.reason,
             details,
             prev_hash: e.prev_hash,
@@ -383,7 +383,7 @@ pub fn csv_row(e: &AuditEventView) -> String {
         e.at.clone(),
         e.actor.clone(),
         e.action.clone(),
-        e.outcome.clone(),
+        e.outcome.as_str().to_owned(),
         e.customer_id.clone().unwrap_or_default(),
         e.target.clone().unwrap_or_default(),
         e.reason.clone().unwrap_or_default(),

@@ -75,7 +75,7 @@ async fn views(st: &AppState, rows: &[AnyRow], viewer: Option<&Principal>) -> Re
             duration: describe_duration(row.req.duration),
             justification: row.justification,
             ticket: row.ticket,
-            state: state.as_str().into(),
+            state,
             requested_at: format_time(row.req.requested_at),
             starts_at: row.req.window.map(|w| w.0).or(row.req.starts_at).map(format_time),
             ends_at: row.req.window.map(|w| format_time(w.1)),
@@ -88,7 +88,7 @@ async fn views(st: &AppState, rows: &[AnyRow], viewer: Option<&Principal>) -> Re
             decision_reason: row.decision_reason,
             grant_id: row.grant_id,
             requester_roles,
-            kind: row.kind.as_str().into(),
+            kind: row.kind,
             extendable: row.kind == Kind::Request
                 && state == State::Approved
                 && started
@@ -144,7 +144,7 @@ pub async fn queue(st: &AppState, p: &Principal) -> Result<Vec<ElevationView>, A
     let revoker = p.perms.contains(Permission::RequestsApprove);
     Ok(all
         .into_iter()
-        .filter(|v| v.can_decide || (v.state != "pending" && revoker))
+        .filter(|v| v.can_decide || (v.state != State::Pending && revoker))
         .collect())
 }
 
@@ -211,7 +211,7 @@ pub async fn ticket(st: &AppState, id: i64) -> Result<TicketView, AppError> {
                 seq: e.seq,
                 at: format_time(e.at),
                 action: e.action.clone(),
-                outcome: e.outcome.as_str().into(),
+                outcome: e.outcome,
                 customer_id: e.customer_id.clone(),
                 what,
                 source: d

@@ -8,12 +8,12 @@ mod views;
 
 pub use change::{approve, grant, grant_in, revoke, GrantInput};
 pub use expiry::sweep_expired;
-pub use views::{grant_info, sources_view, state_of};
+pub use views::{grant_info, sources_view};
 
 use crate::domain::actions::Action;
 use crate::domain::{
     audit::{Actor, NewEvent, Outcome},
-    grants::Grant,
+    grants::{Grant, GrantState},
     Millis,
 };
 use crate::errors::AppError;
@@ -243,7 +243,7 @@ pub async fn revoke_all_in(
             NewEvent::new(Action::GrantRevoked, Outcome::Success, actor.clone())
                 .target("user", user_id)
                 .reason(reason.to_owned())
-                .details(json!({ "grant_id": g.id, "role": g.role, "state_before": state_of(g, now) }))
+                .details(json!({ "grant_id": g.id, "role": g.role, "state_before": GrantState::of(g, now).as_str() }))
         })
         .collect();
     audit::append(tx, now, events).await?;

@@ -2,6 +2,7 @@
 
 use super::GrantRecord;
 use crate::domain::{
+    grants::GrantState,
     grants::{Grant, Status},
     roles::RoleDef,
     Millis,
@@ -9,20 +10,6 @@ use crate::domain::{
 use crate::dto::{GrantInfo, PermissionSource};
 use crate::server::platform::{names::opt_name, time::format_time};
 use std::collections::HashMap;
-
-pub fn state_of(g: &Grant, now: Millis) -> &'static str {
-    if g.revoked_at.is_some() {
-        "revoked"
-    } else if g.expires_at.is_some_and(|e| e <= now) {
-        "expired"
-    } else if g.pending {
-        "pending"
-    } else if g.starts_at > now {
-        "scheduled"
-    } else {
-        "active"
-    }
-}
 
 pub fn grant_info(rec: &GrantRecord, roles: &[RoleDef], names: &HashMap<i64, String>, now: Millis) -> GrantInfo {
     let g = &rec.grant;
@@ -33,7 +20,7 @@ pub fn grant_info(rec: &GrantRecord, roles: &[RoleDef], names: &HashMap<i64, Str
         user_name: opt_name(names, Some(g.user_id)).unwrap_or_default(),
         role: g.role.clone(),
         role_name: role.map(|r| r.name.clone()).unwrap_or_else(|| g.role.clone()),
-        state: state_of(g, now).into(),
+        state: GrantState::of(g, now),
         critical: role.is_some_and(|r| r.permissions.has_critical()),
         granted_by: opt_name(names, rec.granted_by),
         reason: rec.reason.clone(),

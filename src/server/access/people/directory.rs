@@ -34,7 +34,8 @@ pub(super) struct Person {
     pub(super) name: String,
     pub(super) email: String,
     pub(super) department: String,
-    pub(super) status: String,
+    /// An unknown stored status reads as suspended: it grants nothing.
+    pub(super) status: Status,
     pub(super) mfa: bool,
     pub(super) offboard_at: Option<Millis>,
     pub(super) status_reason: Option<String>,
@@ -64,7 +65,7 @@ pub(super) async fn people(st: &AppState, id: Option<i64>) -> Result<Vec<Person>
                 name: text(r, "display_name")?,
                 email: text(r, "email")?,
                 department: text(r, "department")?,
-                status: text(r, "status")?,
+                status: Status::parse(&text(r, "status")?).unwrap_or(Status::Suspended),
                 mfa: opt_text(r, "totp_secret_enc")?.is_some(),
                 offboard_at: r.try_get("offboard_at")?,
                 status_reason: opt_text(r, "status_reason")?,
@@ -97,7 +98,7 @@ fn row_view(p: &Person, role_keys: &[String], roles: &[roles::RoleDef]) -> Emplo
         name: p.name.clone(),
         email: p.email.clone(),
         department: p.department.clone(),
-        status: p.status.clone(),
+        status: p.status,
         roles: role_keys
             .iter()
             .map(|k| {
@@ -147,7 +148,7 @@ pub async fn list(st: &AppState, f: &Filter) -> Result<Vec<EmployeeRow>, AppErro
         .iter()
         .filter(|p| q.is_empty() || p.name.to_lowercase().contains(&q) || p.email.contains(&q))
         .filter(|p| f.department.is_empty() || p.department == f.department)
-        .filter(|p| f.status.is_empty() || p.status == f.status)
+        .filter(|p| f.status.is_empty() || p.status.as_str() == f.status)
         .filter(|p| f.mfa.is_empty() || (f.mfa == "enrolled") == p.mfa)
         .filter(|p| f.role.is_empty() || by_user.get(&p.id).is_some_and(|v| v.contains(&f.role)))
         .map(|p| row_view(p, by_user.get(&p.id).unwrap_or(&empty), &roles))
@@ -188,7 +189,7 @@ pub async fn detail(st: &AppState, p: &Principal, user_id: i64) -> Result<Employ
     let all_roles = role_store::all_roles(st.db.reader()).await?;
     let names = names::names(st.db.reader()).await?;
     let records = grants::user_grant_records(st, user_id).await?;
-    let status = Status::parse(&person.status).unwrap_or(Status::Suspended);
+    let status = person.status;
     let gs: Vec<_> = records.iter().map(|r| r.grant.clone()).collect();
     let active_keys: Vec<String> = gs.iter().filter(|g| g.is_active(now)).map(|g| g.role.clone()).collect();
     let sessions =
@@ -280,20 +281,20 @@ pub async fn grant_list(st: &AppState, filter: &str) -> Result<Vec<GrantInfo>, A
 pub async fn dashboard(st: &AppState) -> Result<DashboardView, AppError> {
     let now = st.clock.now();
     let all = people(st, None).await?;
-    let live = |p: &&Person| p.status == "active" || p.status == "invited";
+    let live = |p: &&Person| matches!(p.status, Status::Active | Status::Invited);
     let count = |f: &dyn Fn(&Person) -> bool| all.iter().filter(|p| f(p)).count() as i64;
     Ok(DashboardView {
         employees: all.iter().filter(live).count() as i64,
-        without_mfa: count(&|p| (p.status == "active" || p.status == "invited") && !p.mfa),
+        without_mfa: count(&|p| matches!(p.status, Status::Active | Status::Invited) && !p.mfa),
         critical_standing: grant_list(st, "critical").await?.len() as i64,
         expiring_soon: grant_list(st, "expiring").await?.len() as i64,
         admins: grants::active_admin_ids(st.db.reader(), now).await?.len() as i64,
         offboarding: offboarding_report(st)
             .await?
             .iter()
-            .filter(|r| r.status != "offboarded" || r.checklist.iter().any(|c| c.done_at.is_none()))
+            .filter(|r| r.status != Status::Offboarded || r.checklist.iter().any(|c| c.done_at.is_none()))
             .count() as i64,
-        suspended: count(&|p| p.status == "suspended"),
+        suspended: count(&|p| p.status == Status::Suspended),
         pending_approvals: grant_list(st, "pending").await?.len() as i64,
     })
 }

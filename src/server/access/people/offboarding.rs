@@ -263,7 +263,7 @@ pub async fn offboarding_report(st: &AppState) -> Result<Vec<OffboardingRow>, Ap
     for p in people(st, None)
         .await?
         .into_iter()
-        .filter(|p| p.status == "offboarded" || p.offboard_at.is_some())
+        .filter(|p| p.status == Status::Offboarded || p.offboard_at.is_some())
     {
         out.push(OffboardingRow {
             id: p.id,
