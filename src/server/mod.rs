@@ -13,6 +13,8 @@ pub mod cli;
 pub mod http;
 pub mod identity;
 pub mod jobs;
+#[cfg(test)]
+mod layout_tests;
 pub mod platform;
 pub mod seed;
 pub mod startup;
