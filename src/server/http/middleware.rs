@@ -43,7 +43,7 @@ pub async fn security_headers(mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let started = std::time::Instant::now();
-    let mut res = next.run(req).await;
+    let mut res = super::error::with_request_id(request_id.clone(), next.run(req)).await;
     let status = res.status();
     tracing::info!(request_id = %request_id, %method, path = %path, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "request");
 

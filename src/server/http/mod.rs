@@ -3,6 +3,7 @@
 //! use every other one; none uses it.
 
 pub mod api_v1;
+pub mod error;
 pub mod middleware;
 pub mod router;
 pub mod scim;

@@ -5,6 +5,7 @@
 //! end in the same transaction). Every change is recorded in the audit
 //! chain in the transaction that makes it.
 
+use super::error::ApiError;
 use crate::domain::actions::Action;
 use crate::domain::{
     audit::{NewEvent, Outcome},
@@ -37,7 +38,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-const CONTENT_TYPE: &str = "application/scim+json";
+pub const CONTENT_TYPE: &str = "application/scim+json";
 
 fn respond(status: StatusCode, body: Value) -> Response {
     let mut r = (status, body.to_string()).into_response();
@@ -46,48 +47,21 @@ fn respond(status: StatusCode, body: Value) -> Response {
     r
 }
 
-/// The RFC 7644 3.12 error format.
-fn error(e: &ScimError) -> Response {
-    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut body = json!({ "schemas": [scim::ERROR_SCHEMA], "status": e.status.to_string(), "detail": e.detail });
-    if let Some(t) = e.scim_type {
-        body["scimType"] = json!(t);
-    }
-    respond(status, body)
-}
-
-fn plain(status: u16, detail: impl Into<String>) -> ScimError {
-    ScimError {
-        status,
-        scim_type: None,
-        detail: detail.into(),
-    }
-}
-
-fn internal(ctx: &RequestCtx, e: impl std::fmt::Display) -> Response {
-    tracing::error!(request_id = %ctx.request_id, error = %e, "scim error");
-    error(&plain(
-        500,
-        format!("Something went wrong on our side (request id {}).", ctx.request_id),
-    ))
-}
-
 fn not_found() -> ScimError {
-    plain(404, "No such user.")
+    ScimError {
+        status: 404,
+        scim_type: None,
+        detail: "No such user.".into(),
+    }
 }
 
-async fn authenticate(st: &AppState, ctx: &RequestCtx, headers: &HeaderMap) -> Result<ServicePrincipal, Response> {
+async fn authenticate(st: &AppState, ctx: &RequestCtx, headers: &HeaderMap) -> Result<ServicePrincipal, ApiError> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match svc::authenticate(st, ctx, authorization, Scope::Scim).await {
         Ok(p) => Ok(p),
-        Err(ApiAuthError::Unauthenticated) => {
-            let mut r = error(&plain(401, "A valid API token is required (Authorization: Bearer …)."));
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            Err(r)
-        }
-        Err(ApiAuthError::MissingScope) => Err(error(&plain(403, "This token does not have the scim scope."))),
-        Err(ApiAuthError::Internal(e)) => Err(internal(ctx, e)),
+        Err(ApiAuthError::Unauthenticated) => Err(ApiError::token_required().scim()),
+        Err(ApiAuthError::MissingScope) => Err(ApiError::forbidden("This token does not have the scim scope.").scim()),
+        Err(ApiAuthError::Internal(e)) => Err(ApiError::internal(e).scim()),
     }
 }
 
@@ -191,10 +165,8 @@ pub async fn list_users(
     Extension(ctx): Extension<RequestCtx>,
     headers: HeaderMap,
     Query(q): Query<ListParams>,
-) -> Response {
-    if let Err(r) = authenticate(&st, &ctx, &headers).await {
-        return r;
-    }
+) -> Result<Response, ApiError> {
+    authenticate(&st, &ctx, &headers).await?;
     let number = |v: &Option<String>, default: i64, name: &str| -> Result<i64, ScimError> {
         match v.as_deref().map(str::trim) {
             None | Some("") => Ok(default),
@@ -215,14 +187,11 @@ pub async fn list_users(
         let count = number(&q.count, 100, "count")?.clamp(0, scim::MAX_PAGE as i64);
         Ok((filter, start, count))
     })();
-    let (filter, start, count) = match parsed {
-        Ok(p) => p,
-        Err(e) => return error(&e),
-    };
-    match list(&st, filter, start, count).await {
-        Ok(v) => respond(StatusCode::OK, v),
-        Err(e) => internal(&ctx, e),
-    }
+    let (filter, start, count) = parsed?;
+    let v = list(&st, filter, start, count)
+        .await
+        .map_err(|e| ApiError::internal(e).scim())?;
+    Ok(respond(StatusCode::OK, v))
 }
 
 async fn list(st: &AppState, filter: Option<Filter>, start: i64, count: i64) -> Result<Value, sqlx::Error> {
@@ -262,22 +231,24 @@ pub async fn get_user(
     Extension(ctx): Extension<RequestCtx>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    if let Err(r) = authenticate(&st, &ctx, &headers).await {
-        return r;
-    }
+) -> Result<Response, ApiError> {
+    authenticate(&st, &ctx, &headers).await?;
     let Ok(n) = id.parse::<i64>() else {
-        return error(&not_found());
+        return Err(not_found().into());
     };
     let sql = format!("SELECT {COLS} FROM users WHERE id = ? AND scim_deleted_at IS NULL");
-    let row = match sqlx::query(&sql).bind(n).fetch_optional(st.db.reader()).await {
-        Ok(r) => r,
-        Err(e) => return internal(&ctx, e),
+    let found = async {
+        sqlx::query(&sql)
+            .bind(n)
+            .fetch_optional(st.db.reader())
+            .await?
+            .as_ref()
+            .map(stored)
+            .transpose()
     };
-    match row.as_ref().map(stored).transpose() {
-        Ok(Some(u)) => respond(StatusCode::OK, resource(&st, &u)),
-        Ok(None) => error(&not_found()),
-        Err(e) => internal(&ctx, e),
+    match found.await.map_err(|e| ApiError::internal(e).scim())? {
+        Some(u) => Ok(respond(StatusCode::OK, resource(&st, &u))),
+        None => Err(not_found().into()),
     }
 }
 
@@ -308,10 +279,10 @@ async fn finish(
     ctx: &RequestCtx,
     service: &ServicePrincipal,
     outcome: Result<Response, Failure>,
-) -> Response {
+) -> Result<Response, ApiError> {
     match outcome {
-        Ok(r) => r,
-        Err(Failure::Scim(e)) => error(&e),
+        Ok(r) => Ok(r),
+        Err(Failure::Scim(e)) => Err(e.into()),
         Err(Failure::Refused(e, user_id, action)) => {
             // The change was rolled back; the refusal is recorded on its own.
             let event = NewEvent::new(action, Outcome::Denied, service.actor(ctx))
@@ -319,11 +290,11 @@ async fn finish(
                 .reason(e.detail.clone())
                 .details(json!({ "source": "scim", "service": service.name }));
             match st.recorder.record(st.clock.now(), event).await {
-                Ok(_) => error(&e),
-                Err(db) => internal(ctx, db),
+                Ok(_) => Err(e.into()),
+                Err(db) => Err(ApiError::internal(db).scim()),
             }
         }
-        Err(Failure::Db(e)) => internal(ctx, e),
+        Err(Failure::Db(e)) => Err(ApiError::internal(e).scim()),
     }
 }
 
@@ -348,11 +319,8 @@ pub async fn create_user(
     Extension(ctx): Extension<RequestCtx>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let service = match authenticate(&st, &ctx, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+) -> Result<Response, ApiError> {
+    let service = authenticate(&st, &ctx, &headers).await?;
     let outcome = create(&st, &ctx, &service, &body).await;
     finish(&st, &ctx, &service, outcome).await
 }
@@ -421,11 +389,8 @@ pub async fn replace_user(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    let service = match authenticate(&st, &ctx, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+) -> Result<Response, ApiError> {
+    let service = authenticate(&st, &ctx, &headers).await?;
     let outcome = change(&st, &ctx, &service, &id, |current| {
         scim::user_from_resource(&parse_body(&body)?, Some(current))
     })
@@ -440,11 +405,8 @@ pub async fn patch_user(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    let service = match authenticate(&st, &ctx, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+) -> Result<Response, ApiError> {
+    let service = authenticate(&st, &ctx, &headers).await?;
     let outcome = change(&st, &ctx, &service, &id, |current| {
         scim::apply_patch(current, &parse_body(&body)?)
     })
@@ -546,11 +508,8 @@ pub async fn delete_user(
     Extension(ctx): Extension<RequestCtx>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    let service = match authenticate(&st, &ctx, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+) -> Result<Response, ApiError> {
+    let service = authenticate(&st, &ctx, &headers).await?;
     let outcome = delete(&st, &ctx, &service, &id).await;
     finish(&st, &ctx, &service, outcome).await
 }
@@ -588,13 +547,11 @@ pub async fn service_provider_config(
     State(st): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
     headers: HeaderMap,
-) -> Response {
-    if let Err(r) = authenticate(&st, &ctx, &headers).await {
-        return r;
-    }
+) -> Result<Response, ApiError> {
+    authenticate(&st, &ctx, &headers).await?;
     let mut here = st.config.public_url.clone();
     here.set_path("/scim/v2/ServiceProviderConfig");
-    respond(
+    Ok(respond(
         StatusCode::OK,
         json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
@@ -607,5 +564,5 @@ pub async fn service_provider_config(
             "authenticationSchemes": [{ "type": "oauthbearertoken", "name": "Bearer token", "description": "A Gatehouse service-account token with the scim scope", "primary": true }],
             "meta": { "resourceType": "ServiceProviderConfig", "location": here.to_string() },
         }),
-    )
+    ))
 }

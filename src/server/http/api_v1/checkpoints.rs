@@ -1,154 +1,240 @@
 //! Signed checkpoints, public keys and inclusion proofs, for auditors' tools.
 
-use super::{error, internal, signed_in_with};
-use crate::domain::permissions::Permission;
+use super::signed_in_with;
+use crate::domain::{checkpoint::Checkpoint, permissions::Permission, Millis};
 use crate::server::{
     audit::{self, checkpoints},
+    http::error::ApiError,
     platform::request::RequestCtx,
     state::AppState,
 };
 use axum::{
-    extract::State,
-    http::StatusCode,
-    response::{IntoResponse, Response},
+    extract::{
+        rejection::{PathRejection, QueryRejection},
+        Path, Query, State,
+    },
     Extension, Json,
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-// ------------------------------------------------------- signed checkpoints
+/// A signed checkpoint: the state of the trail at `tree_size` events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignedCheckpoint {
+    /// 1, 2, 3, ... in signing order.
+    pub number: i64,
+    /// Events covered: 1 through `tree_size`.
+    pub tree_size: i64,
+    /// RFC 6962 Merkle root over those events (hex).
+    pub root: String,
+    /// Hash of event `tree_size` (hex).
+    pub head_hash: String,
+    /// Digest of the previous checkpoint; zeros for the first.
+    pub prev_hash: String,
+    /// Milliseconds since the Unix epoch.
+    pub at: Millis,
+    pub key_id: String,
+    /// Ed25519 signature over `signed_message` (hex).
+    pub signature: String,
+    pub signed_message: String,
+}
 
-fn checkpoint_json(cp: &crate::domain::checkpoint::Checkpoint) -> Value {
-    json!({
-        "number": cp.number,
-        "tree_size": cp.tree_size,
-        "root": cp.root,
-        "head_hash": cp.head_hash,
-        "prev_hash": cp.prev_hash,
-        "at": cp.at,
-        "key_id": cp.key_id,
-        "signature": cp.signature,
-        "signed_message": cp.message(),
-    })
+impl From<&Checkpoint> for SignedCheckpoint {
+    fn from(cp: &Checkpoint) -> Self {
+        Self {
+            number: cp.number,
+            tree_size: cp.tree_size,
+            root: cp.root.clone(),
+            head_hash: cp.head_hash.clone(),
+            prev_hash: cp.prev_hash.clone(),
+            at: cp.at,
+            key_id: cp.key_id.clone(),
+            signature: cp.signature.clone(),
+            signed_message: cp.message(),
+        }
+    }
+}
+
+/// The keys that sign checkpoints.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicKeys {
+    /// Always `Ed25519`.
+    pub algorithm: &'static str,
+    /// The format tag every signed message starts with.
+    pub signed_format: String,
+    pub current_key_id: String,
+    pub keys: Vec<PublicKey>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicKey {
+    pub key_id: String,
+    /// 32 bytes, hex.
+    pub public_key: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: Millis,
 }
 
 /// GET /api/v1/audit/public-key: the keys that sign checkpoints. Public, so
 /// anyone holding a checkpoint or an export can check it.
-pub async fn public_key(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>) -> Response {
-    match audit::public_keys(&st.db).await {
-        Ok(keys) => Json(json!({
-            "algorithm": "Ed25519",
-            "signed_format": crate::domain::checkpoint::FORMAT,
-            "current_key_id": st.audit_keys.key_id,
-            "keys": keys.iter().map(|(id, pk, at)| json!({ "key_id": id, "public_key": pk, "created_at": at })).collect::<Vec<_>>(),
-        }))
-        .into_response(),
-        Err(e) => internal(&ctx.request_id, e),
-    }
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/public-key",
+    tag = "audit",
+    summary = "The Ed25519 public keys that sign audit checkpoints",
+    description = "Public: no authentication.",
+    responses((status = 200, description = "The keys, the current one named", body = PublicKeys), ApiError),
+    security(())
+)]
+pub async fn public_key(State(st): State<AppState>) -> Result<Json<PublicKeys>, ApiError> {
+    let keys = audit::public_keys(&st.db).await?;
+    Ok(Json(PublicKeys {
+        algorithm: "Ed25519",
+        signed_format: crate::domain::checkpoint::FORMAT.to_owned(),
+        current_key_id: st.audit_keys.key_id.clone(),
+        keys: keys
+            .into_iter()
+            .map(|(key_id, public_key, created_at)| PublicKey {
+                key_id,
+                public_key,
+                created_at,
+            })
+            .collect(),
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CheckpointQuery {
+    /// Only checkpoints numbered after this one.
     #[serde(default)]
+    #[param(minimum = 0)]
     pub after: Option<i64>,
+    /// At most this many (default 100).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointList {
+    pub checkpoints: Vec<SignedCheckpoint>,
 }
 
 /// GET /api/v1/audit/checkpoints?after=N&limit=M: signed checkpoints in
 /// order (audit:read).
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/checkpoints",
+    tag = "audit",
+    summary = "Signed checkpoints in order",
+    description = "A signed-in employee with audit:read. Each names tree_size, the RFC 6962 Merkle root over events \\
+                   1..tree_size, the head hash, the digest of the previous checkpoint, and signs signed_message.",
+    params(CheckpointQuery),
+    responses((status = 200, description = "The checkpoints", body = CheckpointList), ApiError),
+    security(("session" = []))
+)]
 pub async fn checkpoints(
     State(st): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
-    query: Result<axum::extract::Query<CheckpointQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let rid = ctx.request_id.clone();
-    if let Err(r) = signed_in_with(
+    query: Result<Query<CheckpointQuery>, QueryRejection>,
+) -> Result<Json<CheckpointList>, ApiError> {
+    signed_in_with(
         &st,
         &ctx,
         Permission::AuditRead,
         "audit_checkpoints",
         "read the audit trail",
     )
-    .await
-    {
-        return r;
-    }
-    let Ok(axum::extract::Query(q)) = query else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "Use after and limit, both whole numbers.",
-            &rid,
-        );
+    .await?;
+    let Ok(Query(q)) = query else {
+        return Err(ApiError::bad_request("Use after and limit, both whole numbers."));
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=1_000).contains(&limit) {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "limit must be between 1 and 1000.",
-            &rid,
-        );
+        return Err(ApiError::unprocessable("limit must be between 1 and 1000."));
     }
-    match checkpoints::list(st.db.reader(), q.after.unwrap_or(0).max(0), limit).await {
-        Ok(list) => {
-            Json(json!({ "checkpoints": list.iter().map(checkpoint_json).collect::<Vec<_>>() })).into_response()
-        }
-        Err(e) => internal(&rid, e),
-    }
+    let list = checkpoints::list(st.db.reader(), q.after.unwrap_or(0).max(0), limit).await?;
+    Ok(Json(CheckpointList {
+        checkpoints: list.iter().map(SignedCheckpoint::from).collect(),
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ProofQuery {
+    /// The checkpoint to prove against (default: the latest).
     #[serde(default)]
+    #[param(minimum = 1)]
     pub checkpoint: Option<i64>,
+}
+
+/// An inclusion proof, and how to check it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InclusionProof {
+    pub seq: i64,
+    pub leaf_index: u64,
+    pub event_hash: String,
+    pub leaf_hash: String,
+    pub tree_size: i64,
+    pub audit_path: Vec<String>,
+    pub checkpoint: SignedCheckpoint,
+    pub how_to_verify: &'static str,
 }
 
 /// GET /api/v1/audit/proofs/{seq}?checkpoint=N: an RFC 6962 inclusion proof
 /// that event `seq` is under the root of checkpoint N (default: the latest)
 /// (audit:read).
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/proofs/{seq}",
+    tag = "audit",
+    summary = "An inclusion proof of one event under a signed checkpoint",
+    description = "A signed-in employee with audit:read. RFC 6962 inclusion proof that event seq is under the \\
+                   root of a checkpoint (default the latest), with the checkpoint.",
+    params(("seq" = i64, Path, minimum = 1, description = "The event's number"), ProofQuery),
+    responses(
+        (status = 200, description = "The proof", body = InclusionProof),
+        ApiError
+    ),
+    security(("session" = []))
+)]
 pub async fn proof(
     State(st): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
-    path: Result<axum::extract::Path<i64>, axum::extract::rejection::PathRejection>,
-    query: Result<axum::extract::Query<ProofQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let rid = ctx.request_id.clone();
-    if let Err(r) = signed_in_with(&st, &ctx, Permission::AuditRead, "audit_proof", "read the audit trail").await {
-        return r;
-    }
-    let (Ok(axum::extract::Path(seq)), Ok(axum::extract::Query(q))) = (path, query) else {
-        return error(
-            StatusCode::BAD_REQUEST,
+    path: Result<Path<i64>, PathRejection>,
+    query: Result<Query<ProofQuery>, QueryRejection>,
+) -> Result<Json<InclusionProof>, ApiError> {
+    signed_in_with(&st, &ctx, Permission::AuditRead, "audit_proof", "read the audit trail").await?;
+    let (Ok(Path(seq)), Ok(Query(q))) = (path, query) else {
+        return Err(ApiError::bad_request(
             "Name an event by its number, and optionally ?checkpoint=N.",
-            &rid,
-        );
+        ));
     };
     let cp = match q.checkpoint {
-        Some(n) => checkpoints::by_number(&st.db, n).await,
-        None => checkpoints::latest(st.db.reader()).await,
+        Some(n) => checkpoints::by_number(&st.db, n).await?,
+        None => checkpoints::latest(st.db.reader()).await?,
     };
-    let cp = match cp {
-        Ok(Some(cp)) => cp,
-        Ok(None) => return error(StatusCode::NOT_FOUND, "There is no such signed checkpoint yet.", &rid),
-        Err(e) => return internal(&rid, e),
+    let cp = cp.ok_or_else(|| ApiError::not_found("There is no such signed checkpoint yet."))?;
+    let Some(p) = checkpoints::proof(&st.db, &cp, seq).await? else {
+        return Err(ApiError::not_found(format!(
+            "Checkpoint {} covers events 1 to {}; event {seq} is not among them.",
+            cp.number, cp.tree_size
+        )));
     };
-    match checkpoints::proof(&st.db, &cp, seq).await {
-        Ok(Some(p)) => Json(json!({
-            "seq": p.seq,
-            "leaf_index": p.leaf_index,
-            "event_hash": p.event_hash,
-            "leaf_hash": hex::encode(p.leaf_hash),
-            "tree_size": cp.tree_size,
-            "audit_path": p.path.iter().map(hex::encode).collect::<Vec<_>>(),
-            "checkpoint": checkpoint_json(&cp),
-            "how_to_verify": "RFC 9162 section 2.1.3.2: leaf_hash = SHA-256(0x00 || event_hash bytes); \
-                              combine with audit_path using SHA-256(0x01 || left || right) to reach checkpoint.root; \
-                              check checkpoint.signature (Ed25519, hex) over signed_message with the public key at /api/v1/audit/public-key.",
-        }))
-        .into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("Checkpoint {} covers events 1 to {}; event {seq} is not among them.", cp.number, cp.tree_size), &rid),
-        Err(e) => internal(&rid, e),
-    }
+    Ok(Json(InclusionProof {
+        seq: p.seq,
+        leaf_index: p.leaf_index,
+        event_hash: p.event_hash,
+        leaf_hash: hex::encode(p.leaf_hash),
+        tree_size: cp.tree_size,
+        audit_path: p.path.iter().map(hex::encode).collect(),
+        checkpoint: SignedCheckpoint::from(&cp),
+        how_to_verify: "RFC 9162 section 2.1.3.2: leaf_hash = SHA-256(0x00 || event_hash bytes); \
+                        combine with audit_path using SHA-256(0x01 || left || right) to reach checkpoint.root; \
+                        check checkpoint.signature (Ed25519, hex) over signed_message with the public key at \
+                        /api/v1/audit/public-key.",
+    }))
 }

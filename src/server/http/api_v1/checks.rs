@@ -1,43 +1,111 @@
 //! `POST /api/v1/access-checks`: may employee E do P on customer C? Every
-//! answer is recorded.
+//! answer that denies or names a customer is recorded.
 
-use super::{authenticate, error, internal, printable, rejection};
-use crate::domain::actions::Action;
+use super::{authenticate, printable};
 use crate::domain::{
+    actions::Action,
     audit::{NewEvent, Outcome},
     permissions::Permission,
     service::{self, Scope},
 };
-use crate::server::{access::service_accounts::ServicePrincipal, platform::request::RequestCtx, state::AppState};
+use crate::server::{
+    access::service_accounts::ServicePrincipal, http::error::ApiError, platform::request::RequestCtx, state::AppState,
+};
 use axum::{
     extract::{rejection::JsonRejection, State},
-    http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
+    http::HeaderMap,
     Extension, Json,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::Row;
+use utoipa::ToSchema;
 
-#[derive(Debug, Deserialize)]
+/// What the employee wants to touch.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resource {
+    /// A kind of record: lower-case letters, digits, `_`, `.`, `-`.
     #[serde(rename = "type")]
+    #[schema(pattern = r"^[a-z0-9_.\-]{1,64}$", min_length = 1, max_length = 64)]
     pub kind: String,
+    #[schema(
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]{1,128}$",
+        min_length = 1,
+        max_length = 128
+    )]
     pub id: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// May this employee use this permission on this resource now?
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
     /// An employee id (number) or email (string).
+    #[schema(schema_with = employee_schema)]
     pub employee: Value,
+    #[schema(schema_with = permission_schema)]
     pub permission: String,
     pub resource: Resource,
+    /// The customer whose data it is: the check is then recorded.
     #[serde(default)]
+    #[schema(
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]{1,128}$",
+        min_length = 1,
+        max_length = 128
+    )]
     pub customer_id: Option<String>,
+    /// Why, for the audit trail (a ticket, a task).
     #[serde(default)]
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]{0,500}$", max_length = 500)]
     pub purpose: Option<String>,
+}
+
+/// An employee by id or by email.
+pub(super) fn employee_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email))),
+        )
+        .build()
+        .into()
+}
+
+/// Every permission identifier.
+fn permission_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(Permission::ALL.iter().map(|p| p.id())))
+        .build()
+}
+
+/// The answer to an access check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Decision {
+    /// `allow` or `deny`.
+    #[schema(pattern = "^(allow|deny)$")]
+    pub decision: &'static str,
+    pub reason: String,
+    /// The grant that allows it.
+    pub grant: Option<GrantRef>,
+    /// The employee, when one was found.
+    pub employee_id: Option<i64>,
+    /// The audit event recording this check, when one was written.
+    pub audit_seq: Option<i64>,
+    pub request_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantRef {
+    pub id: i64,
+    pub role: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub expires_at: Option<i64>,
 }
 
 /// Checks the request; the error names the field.
@@ -77,29 +145,27 @@ fn validate(req: &CheckRequest) -> Result<Permission, String> {
 /// `POST /api/v1/access-checks`: may this employee do this now? Every
 /// deny and every check that names a customer is recorded in the audit
 /// chain before the answer leaves; if recording fails, there is no answer.
+#[utoipa::path(
+    post,
+    path = "/api/v1/access-checks",
+    tag = "access",
+    summary = "May an employee use a permission now?",
+    description = "Scope access:check. Denies, and checks naming a customer, are recorded in the audit trail \
+                   before the answer is sent.",
+    request_body = CheckRequest,
+    responses((status = 200, description = "The decision", body = Decision), ApiError),
+    security(("bearer" = []))
+)]
 pub async fn access_check(
     State(st): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
     headers: HeaderMap,
     body: Result<Json<CheckRequest>, JsonRejection>,
-) -> Response {
-    let rid = ctx.request_id.clone();
-    let service = match authenticate(&st, &ctx, &headers, Scope::AccessCheck).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let req = match body {
-        Ok(Json(r)) => r,
-        Err(e) => return rejection(e, &rid),
-    };
-    let permission = match validate(&req) {
-        Ok(p) => p,
-        Err(msg) => return error(StatusCode::UNPROCESSABLE_ENTITY, msg, &rid),
-    };
-    match decide(&st, &ctx, &service, &req, permission).await {
-        Ok(r) => r,
-        Err(e) => internal(&rid, e),
-    }
+) -> Result<Json<Decision>, ApiError> {
+    let service = authenticate(&st, &ctx, &headers, Scope::AccessCheck).await?;
+    let Json(req) = body?;
+    let permission = validate(&req).map_err(ApiError::unprocessable)?;
+    Ok(Json(decide(&st, &ctx, &service, &req, permission).await?))
 }
 
 async fn decide(
@@ -108,7 +174,7 @@ async fn decide(
     service: &ServicePrincipal,
     req: &CheckRequest,
     permission: Permission,
-) -> Result<Response, sqlx::Error> {
+) -> Result<Decision, sqlx::Error> {
     let now = st.clock.now();
     let row = match &req.employee {
         Value::Number(n) => {
@@ -169,13 +235,16 @@ async fn decide(
         }
         audit_seq = Some(st.recorder.record_sealed(now, event).await?.seq);
     }
-    let body = json!({
-        "decision": if d.allow { "allow" } else { "deny" },
-        "reason": d.reason,
-        "grant": d.grant_id.map(|id| json!({ "id": id, "role": d.role, "expires_at": d.grant_expires_at })),
-        "employee_id": employee_id,
-        "audit_seq": audit_seq,
-        "request_id": ctx.request_id,
-    });
-    Ok((StatusCode::OK, Json(body)).into_response())
+    Ok(Decision {
+        decision: if d.allow { "allow" } else { "deny" },
+        reason: d.reason,
+        grant: d.grant_id.map(|id| GrantRef {
+            id,
+            role: d.role.clone(),
+            expires_at: d.grant_expires_at,
+        }),
+        employee_id,
+        audit_seq,
+        request_id: ctx.request_id.clone(),
+    })
 }

@@ -1,27 +1,28 @@
 //! `POST /api/v1/audit-events`: backend services report accesses to
 //! customer data in batches, idempotently.
 
-use super::{authenticate, error, internal, printable, rejection};
-use crate::domain::actions::Action;
+use super::{authenticate, printable};
 use crate::domain::{
+    actions::Action,
     audit::{NewEvent, Outcome},
     service::Scope,
 };
 use crate::server::{
     access::service_accounts::ServicePrincipal,
-    audit::{self},
+    audit,
+    http::error::ApiError,
     platform::{crypto, db::text, request::RequestCtx},
     state::AppState,
 };
 use axum::{
     extract::State,
     http::{header, HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
     Extension, Json,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::Row;
+use utoipa::ToSchema;
 
 // ---------------------------------------------------------------- event ingestion
 
@@ -34,33 +35,81 @@ pub const EVENTS_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// How far in the future an event's time may be (clock skew).
 const FUTURE_SKEW: i64 = 5 * 60_000;
 
-#[derive(Debug, Deserialize)]
+/// Up to 1,000 accesses to customer data, stored whole or not at all.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventBatch {
+    #[schema(min_items = 1, max_items = 1000)]
     pub events: Vec<ExternalEvent>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One access to customer data, as another system reports it.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalEvent {
     /// An employee id (number) or email (string).
+    #[schema(schema_with = super::checks::employee_schema)]
     pub employee: Value,
     /// What was done, e.g. `customer.view`, `order.update`.
+    #[schema(pattern = "^[a-z0-9_.:-]{1,64}$", min_length = 1, max_length = 64)]
     pub action: String,
+    #[schema(
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]{1,128}$",
+        min_length = 1,
+        max_length = 128
+    )]
     pub customer_id: String,
+    /// The fields seen or changed (at most 100 names).
     #[serde(default)]
+    #[schema(schema_with = fields_schema)]
     pub fields: Vec<String>,
+    /// The kinds of record touched (at most 20 names).
     #[serde(default)]
+    #[schema(schema_with = record_types_schema)]
     pub record_types: Vec<String>,
     #[serde(default)]
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]{0,500}$", max_length = 500)]
     pub purpose: Option<String>,
+    #[schema(pattern = "^[a-z0-9_.:-]{1,64}$", min_length = 1, max_length = 64)]
     pub source_system: String,
-    /// RFC 3339, e.g. 2026-11-23T09:15:00Z.
+    /// RFC 3339, e.g. 2026-11-23T09:15:00Z; at most 5 minutes in the future, not before 2000.
+    #[schema(format = DateTime)]
     pub occurred_at: String,
     /// The grant the access check named (`grant.id` of its answer): ties
     /// the access to the elevation and ticket it happened under.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub grant_id: Option<i64>,
+}
+
+/// At most `max` names of lower-case letters, digits, `_`, `.`, `:`, `-`.
+fn names_schema(max: usize) -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let name = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^[a-z0-9_.:-]{1,64}$"))
+        .min_length(Some(1))
+        .max_length(Some(64));
+    ArrayBuilder::new().items(name).max_items(Some(max)).build()
+}
+
+fn fields_schema() -> utoipa::openapi::schema::Array {
+    names_schema(100)
+}
+
+fn record_types_schema() -> utoipa::openapi::schema::Array {
+    names_schema(20)
+}
+
+/// What was stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Stored {
+    pub accepted: i64,
+    pub first_seq: i64,
+    pub last_seq: i64,
+    /// A retry of a batch already stored under its Idempotency-Key.
+    pub replayed: bool,
+    pub request_id: String,
 }
 
 fn ident(s: &str, max: usize) -> bool {
@@ -121,63 +170,59 @@ fn validate_event(e: &ExternalEvent, now: i64) -> Result<i64, String> {
 /// `POST /api/v1/audit-events`: a batch of customer-data access events from
 /// another system, validated whole and stored whole (or not at all) in the
 /// audit chain. With an `Idempotency-Key`, a retried batch is stored once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/audit-events",
+    tag = "audit",
+    summary = "Report accesses to customer data from another system",
+    description = "Scope events:write. Up to 1,000 events, validated whole and stored whole or not at all; errors \
+                   name the event index and field. With an Idempotency-Key a retried batch is stored once (the same \
+                   key with another batch: 409).",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 128 visible ASCII characters")),
+    request_body = EventBatch,
+    responses(
+        (status = 201, description = "Stored", body = Stored),
+        (status = 200, description = "A retry of a stored batch (replayed: true)", body = Stored),
+        ApiError
+    ),
+    security(("bearer" = []))
+)]
 pub async fn audit_events(
     State(st): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Response {
-    let rid = ctx.request_id.clone();
-    let service = match authenticate(&st, &ctx, &headers, Scope::EventsWrite).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+) -> Result<(StatusCode, Json<Stored>), ApiError> {
+    let service = authenticate(&st, &ctx, &headers, Scope::EventsWrite).await?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/json"));
     if !is_json {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Send JSON with Content-Type: application/json.",
-            &rid,
-        );
+        return Err(ApiError::not_json());
     }
     let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
         None => None,
         Some(Ok(k)) if !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| b.is_ascii_graphic()) => Some(k.to_owned()),
         Some(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
+            return Err(ApiError::bad_request(
                 "Idempotency-Key: 1 to 128 visible ASCII characters.",
-                &rid,
-            )
+            ))
         }
     };
-    let batch = match Json::<EventBatch>::from_bytes(&body) {
-        Ok(Json(b)) => b,
-        Err(e) => return rejection(e, &rid),
-    };
+    let Json(batch) = Json::<EventBatch>::from_bytes(&body)?;
     if batch.events.is_empty() || batch.events.len() > MAX_BATCH {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("events: 1 to {MAX_BATCH} events per batch"),
-            &rid,
-        );
+        return Err(ApiError::unprocessable(format!(
+            "events: 1 to {MAX_BATCH} events per batch"
+        )));
     }
     let now = st.clock.now();
     let mut times = Vec::with_capacity(batch.events.len());
     for (i, e) in batch.events.iter().enumerate() {
-        match validate_event(e, now) {
-            Ok(t) => times.push(t),
-            Err(msg) => return error(StatusCode::UNPROCESSABLE_ENTITY, format!("events[{i}].{msg}"), &rid),
-        }
+        times.push(validate_event(e, now).map_err(|msg| ApiError::unprocessable(format!("events[{i}].{msg}")))?);
     }
     let request_hash = crypto::sha256_hex(&body);
-    match store_batch(&st, &ctx, &service, &batch, &times, key.as_deref(), &request_hash).await {
-        Ok(r) => r,
-        Err(e) => internal(&rid, e),
-    }
+    store_batch(&st, &ctx, &service, &batch, &times, key.as_deref(), &request_hash).await
 }
 
 /// The index of the first event naming a grant that is not its employee's.
@@ -241,7 +286,7 @@ async fn replay(
     key: &str,
     request_hash: &str,
     rid: &str,
-) -> Result<Option<Response>, sqlx::Error> {
+) -> Result<Option<(StatusCode, Json<Stored>)>, ApiError> {
     let row = sqlx::query(
         "SELECT request_hash, first_seq, last_seq, accepted FROM api_idempotency WHERE account_id = ? AND idem_key = ?",
     )
@@ -251,20 +296,18 @@ async fn replay(
     .await?;
     let Some(row) = row else { return Ok(None) };
     if text(&row, "request_hash")? != request_hash {
-        return Ok(Some(error(
-            StatusCode::CONFLICT,
+        return Err(ApiError::conflict(
             "This Idempotency-Key was used for a different batch.",
-            rid,
-        )));
+        ));
     }
-    let body = json!({
-        "accepted": row.try_get::<i64, _>("accepted")?,
-        "first_seq": row.try_get::<i64, _>("first_seq")?,
-        "last_seq": row.try_get::<i64, _>("last_seq")?,
-        "replayed": true,
-        "request_id": rid,
-    });
-    Ok(Some((StatusCode::OK, Json(body)).into_response()))
+    let stored = Stored {
+        accepted: row.try_get::<i64, _>("accepted")?,
+        first_seq: row.try_get::<i64, _>("first_seq")?,
+        last_seq: row.try_get::<i64, _>("last_seq")?,
+        replayed: true,
+        request_id: rid.to_owned(),
+    };
+    Ok(Some((StatusCode::OK, Json(stored))))
 }
 
 async fn store_batch(
@@ -275,7 +318,7 @@ async fn store_batch(
     times: &[i64],
     key: Option<&str>,
     request_hash: &str,
-) -> Result<Response, sqlx::Error> {
+) -> Result<(StatusCode, Json<Stored>), ApiError> {
     let rid = &ctx.request_id;
     if let Some(k) = key {
         if let Some(r) = replay(st, service, k, request_hash, rid).await? {
@@ -284,18 +327,14 @@ async fn store_batch(
     }
     let employees = employees_of(st, batch).await?;
     if let Some(i) = employees.iter().position(Option::is_none) {
-        return Ok(error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("events[{i}].employee: no such employee"),
-            rid,
-        ));
+        return Err(ApiError::unprocessable(format!(
+            "events[{i}].employee: no such employee"
+        )));
     }
     if let Some(i) = foreign_grant(st, batch, &employees).await? {
-        return Ok(error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("events[{i}].grant_id: not a grant of this employee"),
-            rid,
-        ));
+        return Err(ApiError::unprocessable(format!(
+            "events[{i}].grant_id: not a grant of this employee"
+        )));
     }
     let now = st.clock.now();
     let events: Vec<NewEvent> = batch
@@ -346,9 +385,9 @@ async fn store_batch(
         .await;
         if claimed.is_err() {
             drop(tx);
-            return Ok(replay(st, service, k, request_hash, rid)
+            return replay(st, service, k, request_hash, rid)
                 .await?
-                .unwrap_or_else(|| error(StatusCode::CONFLICT, "Retry the batch.", rid)));
+                .ok_or_else(|| ApiError::conflict("Retry the batch."));
         }
     }
     let sealed = audit::append(&mut tx, now, events).await?;
@@ -367,7 +406,12 @@ async fn store_batch(
             .await?;
     }
     tx.commit().await?;
-    let body =
-        json!({ "accepted": sealed.len(), "first_seq": first, "last_seq": last, "replayed": false, "request_id": rid });
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let stored = Stored {
+        accepted: sealed.len() as i64,
+        first_seq: first,
+        last_seq: last,
+        replayed: false,
+        request_id: rid.clone(),
+    };
+    Ok((StatusCode::CREATED, Json(stored)))
 }

@@ -1,7 +1,7 @@
 //! Exports of the audit trail for auditors (browser session): CSV of the
 //! trail and of reports, and signed bundles that verify offline.
 
-use super::{error, internal, signed_in_with};
+use super::signed_in_with;
 use crate::domain::actions::Action;
 use crate::domain::{
     audit::{NewEvent, Outcome},
@@ -9,6 +9,7 @@ use crate::domain::{
 };
 use crate::server::{
     audit::{self, checkpoints, console},
+    http::error::ApiError,
     platform::{request::RequestCtx, time::parse_utc},
     state::AppState,
 };
@@ -44,24 +45,20 @@ pub async fn audit_csv(
     State(st): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
     query: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
+) -> Result<Response, ApiError> {
     use crate::errors::AppError;
     use console::Filter;
-    let rid = ctx.request_id.clone();
     let Ok(axum::extract::Query(q)) = query else {
-        return error(StatusCode::BAD_REQUEST, "The filters could not be read.", &rid);
+        return Err(ApiError::bad_request("The filters could not be read."));
     };
-    if let Err(r) = signed_in_with(
+    signed_in_with(
         &st,
         &ctx,
         Permission::AuditExport,
         "audit_export_csv",
         "export the audit trail",
     )
-    .await
-    {
-        return r;
-    }
+    .await?;
     let filter = Filter {
         from: q.from,
         to: q.to,
@@ -76,23 +73,21 @@ pub async fn audit_csv(
     // Check the filters (and the first page) before answering 200.
     let first = match console::browse_pages(&st, &filter, 1_000).await {
         Ok(p) => p,
-        Err(AppError::Validation(m)) => return error(StatusCode::UNPROCESSABLE_ENTITY, m, &rid),
-        Err(e) => return internal(&rid, e),
+        Err(AppError::Validation(m)) => return Err(ApiError::unprocessable(m)),
+        Err(e) => return Err(ApiError::internal(e)),
     };
     let details = json!({
         "format": "csv",
         "filters": { "from": filter.from, "to": filter.to, "employee": filter.employee, "action": filter.action,
                      "outcome": filter.outcome, "customer": filter.customer, "text": filter.text, "source": filter.source },
     });
-    if let Err(r) = record_export(&st, &ctx, details).await {
-        return r;
-    }
+    record_export(&st, &ctx, details).await?;
     let name = format!("gatehouse-audit-{}.csv", file_stamp(st.clock.now()));
     let first = (
         first.events.iter().map(console::csv_row).collect::<String>(),
         first.next_before,
     );
-    paged_csv(st, name, console::CSV_HEADER, first, move |st, before| {
+    Ok(paged_csv(st, name, console::CSV_HEADER, first, move |st, before| {
         let filter = Filter {
             before: Some(before),
             ..filter.clone()
@@ -101,7 +96,7 @@ pub async fn audit_csv(
             let p = console::browse_pages(&st, &filter, 1_000).await?;
             Ok((p.events.iter().map(console::csv_row).collect(), p.next_before))
         }
-    })
+    }))
 }
 
 /// A CSV download streamed page by page: `first` is the first page's rows
@@ -154,48 +149,48 @@ pub async fn audit_report_csv(
     State(st): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
     query: Result<axum::extract::Query<console::ReportQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
+) -> Result<Response, ApiError> {
     use crate::errors::AppError;
-    let rid = ctx.request_id.clone();
     let Ok(axum::extract::Query(mut q)) = query else {
-        return error(StatusCode::BAD_REQUEST, "The report fields could not be read.", &rid);
+        return Err(ApiError::bad_request("The report fields could not be read."));
     };
-    if let Err(r) = signed_in_with(
+    signed_in_with(
         &st,
         &ctx,
         Permission::AuditExport,
         "audit_report_csv",
         "export the audit trail",
     )
-    .await
-    {
-        return r;
-    }
+    .await?;
     q.before = None;
     let first = match console::report_pages(&st, &q, 1_000).await {
         Ok(p) => p,
-        Err(AppError::Validation(m)) => return error(StatusCode::UNPROCESSABLE_ENTITY, m, &rid),
-        Err(e) => return internal(&rid, e),
+        Err(AppError::Validation(m)) => return Err(ApiError::unprocessable(m)),
+        Err(e) => return Err(ApiError::internal(e)),
     };
     let details = json!({ "format": "csv", "report": q.kind, "customer": q.customer, "employee": q.employee, "from": q.from, "to": q.to });
-    if let Err(r) = record_export(&st, &ctx, details).await {
-        return r;
-    }
+    record_export(&st, &ctx, details).await?;
     let name = format!("gatehouse-report-{}-{}.csv", q.kind.trim(), file_stamp(st.clock.now()));
     let first = (
         first.rows.iter().map(console::report_csv_row).collect::<String>(),
         first.next_before,
     );
-    paged_csv(st, name, console::REPORT_CSV_HEADER, first, move |st, before| {
-        let q = console::ReportQuery {
-            before: Some(before),
-            ..q.clone()
-        };
-        async move {
-            let p = console::report_pages(&st, &q, 1_000).await?;
-            Ok((p.rows.iter().map(console::report_csv_row).collect(), p.next_before))
-        }
-    })
+    Ok(paged_csv(
+        st,
+        name,
+        console::REPORT_CSV_HEADER,
+        first,
+        move |st, before| {
+            let q = console::ReportQuery {
+                before: Some(before),
+                ..q.clone()
+            };
+            async move {
+                let p = console::report_pages(&st, &q, 1_000).await?;
+                Ok((p.rows.iter().map(console::report_csv_row).collect(), p.next_before))
+            }
+        },
+    ))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -214,27 +209,19 @@ pub async fn audit_bundle(
     State(st): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
     query: Result<axum::extract::Query<BundleQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
+) -> Result<Response, ApiError> {
     use crate::domain::bundle::{self, Header, Line, PublicKey};
-    let rid = ctx.request_id.clone();
     let Ok(axum::extract::Query(q)) = query else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "Give from and to as YYYY-MM-DDTHH:MM (UTC).",
-            &rid,
-        );
+        return Err(ApiError::bad_request("Give from and to as YYYY-MM-DDTHH:MM (UTC)."));
     };
-    if let Err(r) = signed_in_with(
+    signed_in_with(
         &st,
         &ctx,
         Permission::AuditExport,
         "audit_export_bundle",
         "export the audit trail",
     )
-    .await
-    {
-        return r;
-    }
+    .await?;
     let parse = |s: &str| {
         if s.trim().is_empty() {
             Ok(None)
@@ -245,66 +232,46 @@ pub async fn audit_bundle(
     let (from, to) = match (parse(&q.from), parse(&q.to)) {
         (Ok(f), Ok(t)) => (f, t),
         _ => {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Give from and to as YYYY-MM-DDTHH:MM (UTC).",
-                &rid,
-            )
+            return Err(ApiError::unprocessable("Give from and to as YYYY-MM-DDTHH:MM (UTC)."));
         }
     };
     if let (Some(f), Some(t)) = (from, to) {
         if f > t {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "The range ends before it starts.",
-                &rid,
-            );
+            return Err(ApiError::unprocessable("The range ends before it starts."));
         }
     }
     let now = st.clock.now();
-    if let Err(r) = record_export(&st, &ctx, json!({ "format": "bundle", "from": q.from, "to": q.to })).await {
-        return r;
-    }
+    record_export(&st, &ctx, json!({ "format": "bundle", "from": q.from, "to": q.to })).await?;
     let prepared = async {
-        if let Err(e) = checkpoints::sign(&st, true).await {
-            return Err(e.to_string());
-        }
+        checkpoints::sign(&st, true).await.map_err(ApiError::internal)?;
         let cover = checkpoints::latest(st.db.reader())
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("no checkpoint")?;
+            .await?
+            .ok_or_else(|| ApiError::internal("no checkpoint after signing one"))?;
         let first: Option<i64> = sqlx::query("SELECT MIN(seq) AS s FROM audit_events WHERE at >= ?")
             .bind(from.unwrap_or(i64::MIN))
             .fetch_one(st.db.reader())
             .await
-            .and_then(|r| r.try_get("s"))
-            .map_err(|e| e.to_string())?;
+            .and_then(|r| r.try_get("s"))?;
         let last: Option<i64> = sqlx::query("SELECT MAX(seq) AS s FROM audit_events WHERE at < ? AND seq <= ?")
             .bind(to.unwrap_or(i64::MAX))
             .bind(cover.tree_size)
             .fetch_one(st.db.reader())
             .await
-            .and_then(|r| r.try_get("s"))
-            .map_err(|e| e.to_string())?;
+            .and_then(|r| r.try_get("s"))?;
         let (Some(first), Some(last)) = (first, last) else {
             return Ok(None);
         };
         if first > last {
             return Ok(None);
         }
-        let prefix = checkpoints::frontier_at(&st.db, first - 1)
-            .await
-            .map_err(|e| e.to_string())?;
-        let subtrees = checkpoints::subtrees(&st.db, last, cover.tree_size)
-            .await
-            .map_err(|e| e.to_string())?;
+        let prefix = checkpoints::frontier_at(&st.db, first - 1).await?;
+        let subtrees = checkpoints::subtrees(&st.db, last, cover.tree_size).await?;
         let cps: Vec<_> = checkpoints::list(st.db.reader(), 0, i64::MAX)
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .into_iter()
             .filter(|c| c.tree_size >= first && c.tree_size <= cover.tree_size)
             .collect();
-        let keys = audit::public_keys(&st.db).await.map_err(|e| e.to_string())?;
+        let keys = audit::public_keys(&st.db).await?;
         let header = Header {
             format: bundle::FORMAT.into(),
             exported_at: now,
@@ -318,9 +285,9 @@ pub async fn audit_bundle(
                 .collect(),
             prefix: prefix.nodes().iter().map(|(n, h)| (*n, hex::encode(h))).collect(),
         };
-        let mut head = serde_json::to_string(&header).map_err(|e| e.to_string())? + "\n";
+        let mut head = serde_json::to_string(&header).map_err(ApiError::internal)? + "\n";
         for c in cps {
-            head.push_str(&serde_json::to_string(&Line::Checkpoint(c)).map_err(|e| e.to_string())?);
+            head.push_str(&serde_json::to_string(&Line::Checkpoint(c)).map_err(ApiError::internal)?);
             head.push('\n');
         }
         let mut tail = String::new();
@@ -331,17 +298,15 @@ pub async fn audit_bundle(
                     size,
                     root: hex::encode(root),
                 })
-                .map_err(|e| e.to_string())?,
+                .map_err(ApiError::internal)?,
             );
             tail.push('\n');
         }
-        Ok::<_, String>(Some((head, first, last, tail)))
+        Ok::<_, ApiError>(Some((head, first, last, tail)))
     }
     .await;
-    let (head, first, last, tail) = match prepared {
-        Ok(Some(p)) => p,
-        Ok(None) => return error(StatusCode::UNPROCESSABLE_ENTITY, "No events fall in that range.", &rid),
-        Err(e) => return internal(&rid, e),
+    let Some((head, first, last, tail)) = prepared? else {
+        return Err(ApiError::unprocessable("No events fall in that range."));
     };
     let name = format!("attachment; filename=\"gatehouse-audit-{}.jsonl\"", file_stamp(now));
     // (state, next seq, stage): 0 head, 1 events, 2 tail, 3 done.
@@ -387,7 +352,7 @@ pub async fn audit_bundle(
             }
         },
     );
-    (
+    Ok((
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "application/jsonl".to_owned()),
@@ -395,7 +360,7 @@ pub async fn audit_bundle(
         ],
         axum::body::Body::from_stream(stream),
     )
-        .into_response()
+        .into_response())
 }
 
 fn file_stamp(ms: i64) -> String {
@@ -408,10 +373,7 @@ fn file_stamp(ms: i64) -> String {
 
 /// Records an export of the audit trail (`audit.exported`) before any of it
 /// is sent; if that fails, nothing is sent.
-async fn record_export(st: &AppState, ctx: &RequestCtx, details: Value) -> Result<(), Response> {
+async fn record_export(st: &AppState, ctx: &RequestCtx, details: Value) -> Result<(), ApiError> {
     let event = NewEvent::new(Action::Exported, Outcome::Success, ctx.actor()).details(details);
-    st.recorder
-        .record(st.clock.now(), event)
-        .await
-        .map_err(|e| internal(&ctx.request_id, e))
+    Ok(st.recorder.record(st.clock.now(), event).await?)
 }

@@ -14,6 +14,7 @@ pub use events::{audit_events, EVENTS_BODY_LIMIT, MAX_BATCH};
 pub use exports::{audit_bundle, audit_csv, audit_report_csv};
 pub use openapi::openapi;
 
+use super::error::ApiError;
 use crate::domain::{permissions::Permission, service::Scope};
 use crate::server::{
     access::{
@@ -23,83 +24,25 @@ use crate::server::{
     platform::request::RequestCtx,
     state::AppState,
 };
-use axum::{
-    extract::rejection::JsonRejection,
-    http::{header, HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
-    Json,
-};
-use serde_json::json;
+use axum::http::{header, HeaderMap};
 
-/// A JSON error with the request id; never internal details.
-fn error(status: StatusCode, message: impl Into<String>, request_id: &str) -> Response {
-    (
-        status,
-        Json(json!({ "error": message.into(), "request_id": request_id })),
-    )
-        .into_response()
-}
-
-fn internal(request_id: &str, e: impl std::fmt::Display) -> Response {
-    tracing::error!(request_id, error = %e, "api error");
-    error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong on our side.",
-        request_id,
-    )
-}
-
-fn rejection(r: JsonRejection, request_id: &str) -> Response {
-    let (status, message) = match &r {
-        JsonRejection::MissingJsonContentType(_) => (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Send JSON with Content-Type: application/json.".to_owned(),
-        ),
-        JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "The body is not valid JSON.".to_owned()),
-        // serde's message names the field and what is wrong with it; it
-        // never contains server internals.
-        JsonRejection::JsonDataError(e) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "The request does not match the schema: {}",
-                e.body_text()
-                    .trim_start_matches("Failed to deserialize the JSON body into the target type: ")
-            ),
-        ),
-        JsonRejection::BytesRejection(_) => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "The request body could not be read or is too large.".to_owned(),
-        ),
-        _ => (StatusCode::BAD_REQUEST, "The request could not be read.".to_owned()),
-    };
-    error(status, message, request_id)
-}
-
+/// The service behind the request's bearer token, if the token is valid
+/// and holds `scope`.
 async fn authenticate(
     st: &AppState,
     ctx: &RequestCtx,
     headers: &HeaderMap,
     scope: Scope,
-) -> Result<ServicePrincipal, Response> {
+) -> Result<ServicePrincipal, ApiError> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match svc::authenticate(st, ctx, authorization, scope).await {
         Ok(p) => Ok(p),
-        Err(ApiAuthError::Unauthenticated) => {
-            let mut r = error(
-                StatusCode::UNAUTHORIZED,
-                "A valid API token is required (Authorization: Bearer …).",
-                &ctx.request_id,
-            );
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-            Err(r)
-        }
-        Err(ApiAuthError::MissingScope) => Err(error(
-            StatusCode::FORBIDDEN,
-            format!("This token does not have the {} scope.", scope.id()),
-            &ctx.request_id,
-        )),
-        Err(ApiAuthError::Internal(e)) => Err(internal(&ctx.request_id, e)),
+        Err(ApiAuthError::Unauthenticated) => Err(ApiError::token_required()),
+        Err(ApiAuthError::MissingScope) => Err(ApiError::forbidden(format!(
+            "This token does not have the {} scope.",
+            scope.id()
+        ))),
+        Err(ApiAuthError::Internal(e)) => Err(ApiError::internal(e)),
     }
 }
 
@@ -111,18 +54,13 @@ async fn signed_in_with(
     perm: Permission,
     operation: &str,
     what: &str,
-) -> Result<(), Response> {
+) -> Result<(), ApiError> {
     use crate::errors::AppError;
-    let rid = &ctx.request_id;
     match authz::require(st, ctx, perm, operation).await {
         Ok(_) => Ok(()),
-        Err(AppError::Unauthorized(m)) => Err(error(StatusCode::UNAUTHORIZED, m, rid)),
-        Err(AppError::Forbidden) => Err(error(
-            StatusCode::FORBIDDEN,
-            format!("You don't have permission to {what}."),
-            rid,
-        )),
-        Err(e) => Err(internal(rid, e)),
+        Err(AppError::Unauthorized(m)) => Err(ApiError::unauthorized(m)),
+        Err(AppError::Forbidden) => Err(ApiError::forbidden(format!("You don't have permission to {what}."))),
+        Err(e) => Err(ApiError::internal(e)),
     }
 }
 

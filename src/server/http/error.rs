@@ -1,0 +1,281 @@
+//! The one error type of the HTTP API and the SCIM routes. Handlers return
+//! `Result<_, ApiError>`; the error becomes a response here, and only here:
+//! its status is set, a server error is logged with the request id and its
+//! cause, and the client sees a message and the request id, never the cause.
+
+use crate::domain::scim::{ScimError, ERROR_SCHEMA};
+use axum::{
+    extract::rejection::{JsonRejection, QueryRejection},
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use utoipa::{
+    openapi::{RefOr, ResponseBuilder, ResponsesBuilder},
+    IntoResponses, ToSchema,
+};
+
+tokio::task_local! {
+    /// The request id of the request being answered (see `with_request_id`).
+    static REQUEST_ID: String;
+}
+
+/// Runs `f` (the rest of the request) with `id` as its request id, so an
+/// error can name it wherever it is turned into a response.
+pub async fn with_request_id<F: std::future::Future>(id: String, f: F) -> F::Output {
+    REQUEST_ID.scope(id, f).await
+}
+
+/// The request id of the request being answered.
+pub fn request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_else(|_| "unknown".into())
+}
+
+/// How the error is written: Gatehouse's JSON, or RFC 7644's SCIM error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Json,
+    Scim,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    /// RFC 7644's `scimType`, for SCIM answers.
+    scim_type: Option<&'static str>,
+    dialect: Dialect,
+    /// Asks for a bearer token (`WWW-Authenticate: Bearer`).
+    bearer: bool,
+    /// What went wrong inside: logged, never sent.
+    cause: Option<String>,
+}
+
+/// The body of every error answer of the JSON API.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for people; names the field at fault.
+    pub error: String,
+    /// Quote it to an administrator; the server log has the details.
+    pub request_id: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            scim_type: None,
+            dialect: Dialect::Json,
+            bearer: false,
+            cause: None,
+        }
+    }
+
+    /// 400: the request could not be read.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 401 for a route that takes a service token.
+    pub fn token_required() -> Self {
+        Self {
+            bearer: true,
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "A valid API token is required (Authorization: Bearer …).",
+            )
+        }
+    }
+
+    /// 401 for a route used from a signed-in browser.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+
+    /// 422: read, but not acceptable; the message names the field.
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+
+    /// 415: the body is not JSON.
+    pub fn not_json() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Send JSON with Content-Type: application/json.",
+        )
+    }
+
+    /// 500: `cause` is logged with the request id, never sent.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self {
+            cause: Some(cause.to_string()),
+            ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "")
+        }
+    }
+
+    /// The same error, written as RFC 7644 asks (SCIM routes).
+    pub fn scim(mut self) -> Self {
+        self.dialect = Dialect::Scim;
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The message people see.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::internal(format_args!("database: {e}"))
+    }
+}
+
+impl From<ScimError> for ApiError {
+    fn from(e: ScimError) -> Self {
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+        Self {
+            scim_type: e.scim_type,
+            ..Self::new(status, e.detail)
+        }
+        .scim()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match &r {
+            JsonRejection::MissingJsonContentType(_) => Self::not_json(),
+            JsonRejection::JsonSyntaxError(_) => Self::bad_request("The body is not valid JSON."),
+            // serde's message names the field and what is wrong with it; it
+            // never contains server internals.
+            JsonRejection::JsonDataError(e) => Self::unprocessable(format!(
+                "The request does not match the schema: {}",
+                e.body_text()
+                    .trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+            )),
+            JsonRejection::BytesRejection(_) => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The request body could not be read or is too large.",
+            ),
+            _ => Self::bad_request("The request could not be read."),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(_: QueryRejection) -> Self {
+        Self::unprocessable("A query parameter is not valid.")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let request_id = request_id();
+        let message = if self.status.is_server_error() {
+            tracing::error!(
+                request_id = %request_id,
+                status = self.status.as_u16(),
+                error = self.cause.as_deref().unwrap_or("(no cause recorded)"),
+                "request failed"
+            );
+            match self.dialect {
+                Dialect::Json => "Something went wrong on our side.".to_owned(),
+                Dialect::Scim => format!("Something went wrong on our side (request id {request_id})."),
+            }
+        } else {
+            self.message
+        };
+        let mut response = match self.dialect {
+            Dialect::Json => (
+                self.status,
+                Json(ErrorBody {
+                    error: message,
+                    request_id,
+                }),
+            )
+                .into_response(),
+            Dialect::Scim => {
+                let mut body =
+                    json!({ "schemas": [ERROR_SCHEMA], "status": self.status.as_u16().to_string(), "detail": message });
+                if let Some(t) = self.scim_type {
+                    body["scimType"] = json!(t);
+                }
+                let mut r = (self.status, body.to_string()).into_response();
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(super::scim::CONTENT_TYPE),
+                );
+                r
+            }
+        };
+        if self.bearer {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// Every status an `ApiError` of the JSON API can have, with its body, for
+/// the OpenAPI document (`responses(..., ApiError)` on each route).
+impl IntoResponses for ApiError {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
+        let statuses: [(u16, &str); 9] = [
+            (400, "The request could not be read (not JSON, a malformed parameter)"),
+            (401, "No valid API token (or, for browser routes, not signed in)"),
+            (
+                403,
+                "The token lacks the route's scope (or the employee the permission)",
+            ),
+            (404, "Nothing found"),
+            (
+                409,
+                "Conflicts with what is stored (an Idempotency-Key reused for another batch)",
+            ),
+            (413, "The body is too large"),
+            (415, "The body is not application/json"),
+            (422, "Read, but not acceptable; the message names the field"),
+            (500, "Something went wrong on Gatehouse's side; quote the request id"),
+        ];
+        let mut responses = ResponsesBuilder::new();
+        for (status, description) in statuses {
+            let body = utoipa::openapi::ContentBuilder::new()
+                .schema(Some(ErrorBody::schema_ref()))
+                .build();
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content("application/json", body)
+                .build();
+            responses = responses.response(status.to_string(), response);
+        }
+        responses.build().into()
+    }
+}
+
+impl ErrorBody {
+    fn schema_ref() -> RefOr<utoipa::openapi::schema::Schema> {
+        RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody"))
+    }
+}
