@@ -77,8 +77,6 @@ const ADMINISTRATION: &[Link] = &[
     link("/admin", "Overview of access", MANAGE),
     link("/employees", "Employees", MANAGE),
     link("/roles", "Roles", ROLES),
-    link("/grants", "Grants", ROLES),
-    link("/offboarding", "Offboarding", MANAGE),
     link("/service-accounts", "Service accounts", GRANT),
 ];
 

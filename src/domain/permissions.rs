@@ -23,7 +23,10 @@ impl Sensitivity {
 
 macro_rules! permissions {
     ($($variant:ident = $id:literal, $sens:ident, $desc:literal;)*) => {
+        /// A permission; written as its identifier (`customers:read`) in
+        /// JSON, as everywhere else.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(into = "&'static str", try_from = "String")]
         pub enum Permission { $($variant),* }
 
         impl Permission {
@@ -60,6 +63,20 @@ permissions! {
     RequestsApprove = "requests:approve", Sensitive, "Approve other people's requests for elevated access.";
     AuditRead = "audit:read", Sensitive, "Browse and verify the audit trail.";
     AuditExport = "audit:export", Sensitive, "Export the audit trail.";
+}
+
+impl From<Permission> for &'static str {
+    fn from(p: Permission) -> Self {
+        p.id()
+    }
+}
+
+impl TryFrom<String> for Permission {
+    type Error = String;
+
+    fn try_from(id: String) -> Result<Self, Self::Error> {
+        Permission::parse(&id).ok_or_else(|| format!("unknown permission {id}"))
+    }
 }
 
 impl Permission {
@@ -142,6 +159,15 @@ impl PermissionSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn permissions_are_written_as_their_identifiers() {
+        let json = serde_json::to_string(&[Permission::CustomersRead, Permission::AuditExport]).unwrap();
+        assert_eq!(json, r#"["customers:read","audit:export"]"#);
+        let back: Vec<Permission> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, [Permission::CustomersRead, Permission::AuditExport]);
+        assert!(serde_json::from_str::<Permission>(r#""CustomersRead""#).is_err());
+    }
 
     #[test]
     fn identifiers_are_stable_and_unique() {

@@ -40,6 +40,7 @@ pub struct Resource {
 /// May this employee use this permission on this resource now?
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AccessCheck)]
 pub struct CheckRequest {
     /// An employee id (number) or email (string).
     #[schema(schema_with = employee_schema)]
