@@ -1,13 +1,16 @@
 //! The audit console for auditors: browsing, verification, checkpoints,
 //! reports and alerts.
 
+// Server functions take a form's fields, however many it has (the
+// attribute does not reach the browser's side of `#[server]`).
+#![allow(clippy::too_many_arguments)]
+
 use crate::dto::*;
 use crate::errors::AppError;
 #[cfg(feature = "ssr")]
 use crate::server::audit::{alerts, console};
 
 api! {
-    #[allow(clippy::too_many_arguments)]
     "audit_browse" needs [AuditRead] (st, _, _, _)
     pub async fn audit_browse(
         #[server(default)] from: String,

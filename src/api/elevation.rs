@@ -1,5 +1,9 @@
 //! Elevation requests, decisions, break-glass and approval policies.
 
+// Server functions take a form's fields, however many it has (the
+// attribute does not reach the browser's side of `#[server]`).
+#![allow(clippy::too_many_arguments)]
+
 use crate::dto::*;
 use crate::errors::AppError;
 #[cfg(feature = "ssr")]
@@ -9,7 +13,6 @@ use crate::server::{
 };
 
 api! {
-    #[allow(clippy::too_many_arguments)]
     "request_elevation" (st, ctx, _)
     pub async fn request_elevation(
         role: String,

@@ -461,7 +461,8 @@ mod tests {
     #[test]
     fn every_field_is_covered_by_the_hash() {
         let base = chain(1).remove(0);
-        let mutations: Vec<Box<dyn Fn(&mut Event)>> = vec![
+        type Mutation = Box<dyn Fn(&mut Event)>;
+        let mutations: Vec<Mutation> = vec![
             Box::new(|e| e.at += 1),
             Box::new(|e| e.actor.user_id = None),
             Box::new(|e| e.actor.session = Some("s".into())),

@@ -79,7 +79,7 @@ impl Frontier {
     /// Pushes the root of a perfect subtree of `len` leaves (a power of
     /// two) that starts at the current size, as if its leaves were pushed.
     pub fn push_subtree(&mut self, len: u64, root: Hash) -> Result<(), FrontierError> {
-        if !len.is_power_of_two() || self.size % len != 0 {
+        if !len.is_power_of_two() || !self.size.is_multiple_of(len) {
             return Err(FrontierError::Misaligned { at: self.size, len });
         }
         self.push_aligned(len, root);

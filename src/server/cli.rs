@@ -122,8 +122,10 @@ async fn unlock(config: Config, email: &str) -> Result<(), String> {
         ..Default::default()
     };
     match identity::unlock(&st, actor, email).await {
-        Ok(true) => Ok(println!("{email}: unlocked")),
-        Ok(false) => Ok(println!("{email}: was not locked")),
+        Ok(was_locked) => {
+            println!("{email}: {}", if was_locked { "unlocked" } else { "was not locked" });
+            Ok(())
+        }
         Err(e) => Err(e.to_string()),
     }
 }

@@ -29,7 +29,9 @@ fn allowed(who: Who, role: &str) -> bool {
 
 /// Server functions of the access screens, a harmless form for each, and
 /// whether only administrators may call it.
-const FUNCTIONS: &[(&str, &[(&str, &str)], Who)] = &[
+type Form = &'static [(&'static str, &'static str)];
+
+const FUNCTIONS: &[(&str, Form, Who)] = &[
     ("catalogue", &[], ADMIN),
     ("save_role", &[("key", "Bad Key"), ("name", "x")], ADMIN),
     ("delete_role", &[("key", "nope")], ADMIN),

@@ -824,7 +824,7 @@ async fn engineers_break_the_glass_and_someone_else_reviews_it(b: Backend) {
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["id"].to_string() == id)
+        .find(|e| e["id"].as_i64() == id.parse().ok())
         .expect("in the queue");
     assert_eq!(
         (item["kind"].as_str(), item["needs_review"].as_bool()),

@@ -22,7 +22,6 @@ macro_rules! on_both {
         )*
     };
 }
-pub(crate) use on_both;
 
 mod access;
 mod alerts;

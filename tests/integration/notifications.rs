@@ -37,7 +37,7 @@ impl SmtpServer {
             .unwrap()
             .port();
         let dir = std::env::temp_dir().join(format!("gatehouse-smtp-{}-{port}", std::process::id()));
-        let child = std::process::Command::new(&python)
+        let mut child = std::process::Command::new(&python)
             .args([
                 "-m",
                 "aiosmtpd",
@@ -57,6 +57,8 @@ impl SmtpServer {
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("aiosmtpd did not start on port {port}");
     }
 

@@ -41,7 +41,7 @@ fn context_lookups_survive_owners_dropped_by_another_thread() {
             let leaf = chain.last().unwrap().child();
             drop_tx.send(chain).unwrap();
             barrier.wait();
-            found += usize::from(leaf.with(|| use_context::<u32>()) == Some(42));
+            found += usize::from(leaf.with(use_context::<u32>) == Some(42));
             barrier.wait();
             drop(leaf);
             drop(root);

@@ -382,7 +382,7 @@ async fn an_unreachable_or_invalid_provider_stops_the_server_with_a_clear_messag
         "GATEHOUSE_OIDC_ISSUER" => Some("http://login.example.com".into()),
         _ => vars.get(k).cloned(),
     });
-    let e = bad.err().expect("refused");
+    let e = bad.expect_err("refused");
     assert_eq!(e.variable, "GATEHOUSE_OIDC_ISSUER");
 }
 

@@ -222,7 +222,7 @@ async fn appended_events_read_back_exactly(b: Backend) {
     ];
     let event = |t: &str, i: usize| {
         let actor = Actor {
-            user_id: if i % 2 == 0 { None } else { Some(i as i64) },
+            user_id: if i.is_multiple_of(2) { None } else { Some(i as i64) },
             session: Some(t.to_owned()),
             ip: None,
             user_agent: Some(format!("{t} agent")),

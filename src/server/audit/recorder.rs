@@ -84,6 +84,8 @@ impl Recorder {
     }
 }
 
+// Answers carry sqlx::Error as sqlx returns it (large, and rare).
+#[allow(clippy::result_large_err)]
 async fn commit_group(db: &Db, batch: Vec<Pending>) {
     async fn commit(db: &Db, events: Vec<(Millis, NewEvent)>) -> Result<Vec<Event>, sqlx::Error> {
         let mut tx = db.begin_write().await?;

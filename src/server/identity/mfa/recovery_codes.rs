@@ -50,11 +50,9 @@ pub async fn mark_used(tx: &mut WriteTx, code_id: i64, now: Millis) -> Result<bo
 
 /// How many codes a user has left.
 pub async fn left(db: &Db, user_id: i64) -> Result<i64, sqlx::Error> {
-    Ok(
-        sqlx::query("SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = ? AND used_at IS NULL")
-            .bind(user_id)
-            .fetch_one(db.reader())
-            .await?
-            .try_get("n")?,
-    )
+    sqlx::query("SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = ? AND used_at IS NULL")
+        .bind(user_id)
+        .fetch_one(db.reader())
+        .await?
+        .try_get("n")
 }

@@ -62,6 +62,8 @@ fn page(status: StatusCode, message: &str, request_id: &str) -> Response {
     r
 }
 
+// The error is the page to answer with, returned at once (not carried).
+#[allow(clippy::result_large_err)]
 fn sso_or_404(st: &AppState, ctx: &RequestCtx) -> Result<std::sync::Arc<Sso>, Response> {
     st.sso.clone().ok_or_else(|| {
         page(

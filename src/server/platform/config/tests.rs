@@ -1,0 +1,193 @@
+//! Unit tests of `config`.
+
+use super::*;
+use std::collections::HashMap;
+
+fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Config::from_lookup(|k| map.get(k).cloned())
+}
+
+#[test]
+fn defaults() {
+    let c = cfg(&[]).unwrap();
+    assert_eq!(c.database_url, "sqlite://data/gatehouse.db");
+    assert_eq!(c.data_dir, PathBuf::from("./data"));
+    assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
+    assert_eq!(c.public_origin(), "http://127.0.0.1:3000");
+    assert!(!c.secure_cookies());
+    assert_eq!(c.session, Lifetimes::default());
+}
+
+#[test]
+fn malformed_values_name_the_variable() {
+    assert_eq!(
+        cfg(&[("GATEHOUSE_DATABASE_URL", "postgres://x")]).unwrap_err().variable,
+        "GATEHOUSE_DATABASE_URL"
+    );
+    assert_eq!(
+        cfg(&[("GATEHOUSE_LISTEN", "nope")]).unwrap_err().variable,
+        "GATEHOUSE_LISTEN"
+    );
+    assert_eq!(
+        cfg(&[("GATEHOUSE_MASTER_KEY", "c2hvcnQ=")]).unwrap_err().variable,
+        "GATEHOUSE_MASTER_KEY"
+    );
+    assert_eq!(
+        cfg(&[("GATEHOUSE_MASTER_KEY", "***")]).unwrap_err().variable,
+        "GATEHOUSE_MASTER_KEY"
+    );
+    assert_eq!(
+        cfg(&[("GATEHOUSE_PUBLIC_URL", "ftp://x")]).unwrap_err().variable,
+        "GATEHOUSE_PUBLIC_URL"
+    );
+    assert_eq!(
+        cfg(&[("GATEHOUSE_SESSION_IDLE_MINUTES", "0")]).unwrap_err().variable,
+        "GATEHOUSE_SESSION_IDLE_MINUTES"
+    );
+    assert_eq!(
+        cfg(&[("GATEHOUSE_LOG_FORMAT", "xml")]).unwrap_err().variable,
+        "GATEHOUSE_LOG_FORMAT"
+    );
+    for (var, bad) in [
+        ("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", "0"),
+        ("GATEHOUSE_ALERT_FAILED_SIGNINS", "many"),
+        ("GATEHOUSE_ALERT_NIGHT", "20"),
+        ("GATEHOUSE_ALERT_NIGHT", "7-7"),
+        ("GATEHOUSE_ALERT_NIGHT", "20-25"),
+        ("GATEHOUSE_COMPANY_UTC_OFFSET_MINUTES", "900"),
+        ("GATEHOUSE_TICKET_PREFIXES", "SUP,sup"),
+        ("GATEHOUSE_TICKET_PREFIXES", "S"),
+    ] {
+        assert_eq!(cfg(&[(var, bad)]).unwrap_err().variable, var, "{var}={bad}");
+    }
+    let c = cfg(&[
+        ("GATEHOUSE_ALERT_NIGHT", "22-6"),
+        ("GATEHOUSE_COMPANY_UTC_OFFSET_MINUTES", "-300"),
+        ("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", "10"),
+    ])
+    .unwrap();
+    assert_eq!(
+        (
+            c.alerts.night_from,
+            c.alerts.night_until,
+            c.alerts.utc_offset_minutes,
+            c.alerts.customers_per_hour
+        ),
+        (22, 6, -300, 10)
+    );
+    assert_eq!(cfg(&[]).unwrap().alerts, crate::domain::alerts::Thresholds::default());
+    assert_eq!(
+        cfg(&[("GATEHOUSE_TICKET_PREFIXES", "SUP, INC")])
+            .unwrap()
+            .tickets
+            .prefixes,
+        ["SUP", "INC"]
+    );
+    assert!(cfg(&[]).unwrap().tickets.prefixes.is_empty(), "any prefix by default");
+    // Webhooks: only allowed hosts, https (http for loopback), a secret.
+    let hook = |url: &str, hosts: &str, secret: &str| {
+        cfg(&[
+            ("GATEHOUSE_ALERT_WEBHOOK_URL", url),
+            ("GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS", hosts),
+            ("GATEHOUSE_ALERT_WEBHOOK_SECRET", secret),
+        ])
+    };
+    assert!(
+        hook("https://hooks.example.com/x", "hooks.example.com", "0123456789abcdef")
+            .unwrap()
+            .webhook
+            .is_some()
+    );
+    assert!(hook("http://127.0.0.1:9/x", "127.0.0.1", "0123456789abcdef").is_ok());
+    assert_eq!(
+        hook("https://evil.example/x", "hooks.example.com", "0123456789abcdef")
+            .unwrap_err()
+            .variable,
+        "GATEHOUSE_ALERT_WEBHOOK_URL"
+    );
+    assert_eq!(
+        hook("http://hooks.example.com/x", "hooks.example.com", "0123456789abcdef")
+            .unwrap_err()
+            .variable,
+        "GATEHOUSE_ALERT_WEBHOOK_URL"
+    );
+    assert_eq!(
+        hook("https://hooks.example.com/x", "hooks.example.com", "short")
+            .unwrap_err()
+            .variable,
+        "GATEHOUSE_ALERT_WEBHOOK_SECRET"
+    );
+    let err = hook("https://hooks.example.com/x", "hooks.example.com", "short").unwrap_err();
+    assert!(!err.problem.contains("short"), "the secret is never echoed");
+    // Notifications: the chat webhook (allow-listed, its URL never echoed) and SMTP.
+    let notify = |url: &str, hosts: &str| {
+        cfg(&[
+            ("GATEHOUSE_NOTIFY_WEBHOOK_URL", url),
+            ("GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS", hosts),
+        ])
+    };
+    assert!(
+        notify("https://hooks.slack.com/services/T0/B0/s3cr3t", "hooks.slack.com")
+            .unwrap()
+            .notify_webhook
+            .is_some()
+    );
+    let err = notify("https://evil.example/services/s3cr3t", "hooks.slack.com").unwrap_err();
+    assert_eq!(err.variable, "GATEHOUSE_NOTIFY_WEBHOOK_URL");
+    assert!(!err.problem.contains("s3cr3t"));
+    assert!(notify("http://hooks.slack.com/x", "hooks.slack.com").is_err());
+    let smtp = |url: &str, from: &str| cfg(&[("GATEHOUSE_SMTP_URL", url), ("GATEHOUSE_SMTP_FROM", from)]);
+    assert!(smtp("smtps://u:p@mail.example.com:465", "gatehouse@example.com")
+        .unwrap()
+        .smtp
+        .is_some());
+    assert!(smtp("smtp://mail.example.com:587?tls=required", "gatehouse@example.com").is_ok());
+    assert!(
+        smtp("smtp://127.0.0.1:2525", "gatehouse@example.com").is_ok(),
+        "a plain loopback relay"
+    );
+    assert_eq!(
+        smtp("smtp://mail.example.com:25", "gatehouse@example.com")
+            .unwrap_err()
+            .variable,
+        "GATEHOUSE_SMTP_URL",
+        "no plain text over the network"
+    );
+    assert_eq!(
+        smtp("smtps://mail.example.com", "not an email").unwrap_err().variable,
+        "GATEHOUSE_SMTP_FROM"
+    );
+    assert_eq!(
+        smtp("http://mail.example.com", "a@example.com").unwrap_err().variable,
+        "GATEHOUSE_SMTP_URL"
+    );
+}
+
+#[test]
+fn debug_output_redacts_secrets() {
+    let key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let c = cfg(&[
+        ("GATEHOUSE_MASTER_KEY", key),
+        ("GATEHOUSE_DATABASE_URL", "mysql://u:hunter2@db/x"),
+        ("GATEHOUSE_SMTP_URL", "smtps://mailer:smtp-secret@mail.example.com"),
+        ("GATEHOUSE_SMTP_FROM", "gatehouse@example.com"),
+        (
+            "GATEHOUSE_NOTIFY_WEBHOOK_URL",
+            "https://hooks.slack.com/services/hook-secret",
+        ),
+        ("GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS", "hooks.slack.com"),
+    ])
+    .unwrap();
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains(key));
+    assert!(!dbg.contains("hunter2"));
+    assert!(!dbg.contains("smtp-secret") && !dbg.contains("hook-secret"));
+}
+
+#[test]
+fn https_public_url_means_secure_cookies() {
+    let c = cfg(&[("GATEHOUSE_PUBLIC_URL", "https://gatehouse.example.com")]).unwrap();
+    assert!(c.secure_cookies());
+    assert_eq!(c.public_origin(), "https://gatehouse.example.com");
+}
