@@ -63,13 +63,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         <!DOCTYPE html>
         <html lang="en" class="h-full bg-slate-50">
             <head>
-                <meta charset="utf-8"/>
-                <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <HydrationScripts options/>
-                <MetaTags/>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <HydrationScripts options />
+                <MetaTags />
             </head>
             <body class="h-full text-slate-900 antialiased">
-                <App/>
+                <App />
             </body>
         </html>
     }
@@ -79,37 +79,37 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="leptos" href="/pkg/gatehouse.css"/>
-        <Title text="Gatehouse"/>
-        <Link rel="icon" href="/favicon.ico"/>
+        <Stylesheet id="leptos" href="/pkg/gatehouse.css" />
+        <Title text="Gatehouse" />
+        <Link rel="icon" href="/favicon.ico" />
         <Router>
             <Shell>
-                <Routes fallback=|| view! { <NotFound/> }>
-                    <Route path=path!("/") view=HomePage/>
-                    <Route path=path!("/signin") view=SignInPage/>
-                    <Route path=path!("/setup") view=SetupPage/>
-                    <Route path=path!("/mfa") view=MfaPage/>
-                    <Route path=path!("/mfa/recovery") view=RecoverySignInPage/>
-                    <Route path=path!("/mfa/enrol") view=EnrolPage ssr=SsrMode::Async/>
-                    <Route path=path!("/mfa/recovery-codes") view=RecoveryCodesPage ssr=SsrMode::Async/>
-                    <Route path=path!("/activity") view=ActivityPage/>
-                    <Route path=path!("/security") view=SecurityPage/>
-                    <Route path=path!("/access") view=MyAccessPage/>
-                    <Route path=path!("/invite") view=InvitePage/>
-                    <Route path=path!("/admin") view=DashboardPage/>
-                    <Route path=path!("/employees") view=DirectoryPage/>
-                    <Route path=path!("/employees/new") view=OnboardPage/>
-                    <Route path=path!("/employees/:id") view=EmployeePage/>
-                    <Route path=path!("/roles") view=RolesPage/>
-                    <Route path=path!("/grants") view=GrantsPage/>
-                    <Route path=path!("/offboarding") view=OffboardingPage/>
-                    <Route path=path!("/service-accounts") view=ServiceAccountsPage/>
-                    <Route path=path!("/audit") view=AuditPage/>
-                    <Route path=path!("/audit/reports") view=AuditReportsPage/>
-                    <Route path=path!("/audit/elevations") view=ElevationsPage/>
-                    <Route path=path!("/audit/elevations/:id") view=TicketPage/>
-                    <Route path=path!("/requests") view=RequestsPage/>
-                    <Route path=path!("/notifications") view=NotificationsPage/>
+                <Routes fallback=|| view! { <NotFound /> }>
+                    <Route path=path!("/") view=HomePage />
+                    <Route path=path!("/signin") view=SignInPage />
+                    <Route path=path!("/setup") view=SetupPage />
+                    <Route path=path!("/mfa") view=MfaPage />
+                    <Route path=path!("/mfa/recovery") view=RecoverySignInPage />
+                    <Route path=path!("/mfa/enrol") view=EnrolPage ssr=SsrMode::Async />
+                    <Route path=path!("/mfa/recovery-codes") view=RecoveryCodesPage ssr=SsrMode::Async />
+                    <Route path=path!("/activity") view=ActivityPage />
+                    <Route path=path!("/security") view=SecurityPage />
+                    <Route path=path!("/access") view=MyAccessPage />
+                    <Route path=path!("/invite") view=InvitePage />
+                    <Route path=path!("/admin") view=DashboardPage />
+                    <Route path=path!("/employees") view=DirectoryPage />
+                    <Route path=path!("/employees/new") view=OnboardPage />
+                    <Route path=path!("/employees/:id") view=EmployeePage />
+                    <Route path=path!("/roles") view=RolesPage />
+                    <Route path=path!("/grants") view=GrantsPage />
+                    <Route path=path!("/offboarding") view=OffboardingPage />
+                    <Route path=path!("/service-accounts") view=ServiceAccountsPage />
+                    <Route path=path!("/audit") view=AuditPage />
+                    <Route path=path!("/audit/reports") view=AuditReportsPage />
+                    <Route path=path!("/audit/elevations") view=ElevationsPage />
+                    <Route path=path!("/audit/elevations/:id") view=TicketPage />
+                    <Route path=path!("/requests") view=RequestsPage />
+                    <Route path=path!("/notifications") view=NotificationsPage />
                 </Routes>
             </Shell>
         </Router>

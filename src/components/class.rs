@@ -17,3 +17,13 @@ pub const TH: &str = "px-3 py-2 text-left font-medium";
 pub const TD: &str = "px-3 py-2 align-top";
 /// A link in the header or one of its menus.
 pub const NAV_LINK: &str = "block rounded px-3 py-2 hover:bg-slate-100 aria-[current=page]:font-semibold";
+/// A form's full-width submit button.
+pub const SUBMIT: &str = "w-full rounded-md bg-indigo-600 px-4 py-2 font-semibold text-white hover:bg-indigo-700 \
+                          focus:outline-none focus:ring-2 focus:ring-indigo-500 focus:ring-offset-2 disabled:opacity-60";
+/// A small button in a table row or list item.
+pub const SMALL_BUTTON: &str = "rounded-md border border-slate-300 px-2 py-1 hover:bg-slate-100";
+/// A small button that takes something away.
+pub const SMALL_DANGER: &str = "rounded-md border border-red-300 px-2 py-1 text-red-800 hover:bg-red-50";
+/// The confirmation after a successful action (`form-ok` marks it for tests).
+pub const NOTICE_OK: &str =
+    "form-ok mb-4 rounded-md border border-green-200 bg-green-50 px-3 py-2 text-sm text-green-800";

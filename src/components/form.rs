@@ -15,7 +15,10 @@ where
     move || {
         action.value().with(|v| v.as_ref().and_then(|r| r.as_ref().err().cloned())).map(|e| {
             view! {
-                <p role="alert" class="form-error mb-4 rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">
+                <p
+                    role="alert"
+                    class="form-error mb-4 rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800"
+                >
                     {e.to_string()}
                 </p>
             }
@@ -37,7 +40,9 @@ pub fn Field(
     let hint_id = format!("{name}-hint");
     view! {
         <div class="mb-4">
-            <label for=name class="mb-1 block text-sm font-medium text-slate-700">{label}</label>
+            <label for=name class="mb-1 block text-sm font-medium text-slate-700">
+                {label}
+            </label>
             <input
                 id=name
                 name=name
@@ -49,7 +54,14 @@ pub fn Field(
                 aria-describedby=hint.map(|_| hint_id.clone())
                 class=class::INPUT
             />
-            {hint.map(|h| view! { <p id=hint_id class="mt-1 text-xs text-slate-500">{h}</p> })}
+            {hint
+                .map(|h| {
+                    view! {
+                        <p id=hint_id class="mt-1 text-xs text-slate-500">
+                            {h}
+                        </p>
+                    }
+                })}
         </div>
     }
 }
@@ -60,7 +72,7 @@ pub fn Submit(label: &'static str, #[prop(into)] pending: Signal<bool>) -> impl 
         <button
             type="submit"
             disabled=move || pending.get()
-            class="w-full rounded-md bg-indigo-600 px-4 py-2 font-semibold text-white hover:bg-indigo-700 focus:outline-none focus:ring-2 focus:ring-indigo-500 focus:ring-offset-2 disabled:opacity-60"
+            class=class::SUBMIT
         >
             {label}
         </button>
@@ -71,8 +83,13 @@ pub fn Submit(label: &'static str, #[prop(into)] pending: Signal<bool>) -> impl 
 #[component]
 pub fn Card(title: &'static str, children: Children) -> impl IntoView {
     view! {
-        <section class="mx-auto max-w-md rounded-lg border border-slate-200 bg-white p-6 shadow-sm" aria-labelledby="card-title">
-            <h1 id="card-title" class="mb-4 text-xl font-semibold">{title}</h1>
+        <section
+            class="mx-auto max-w-md rounded-lg border border-slate-200 bg-white p-6 shadow-sm"
+            aria-labelledby="card-title"
+        >
+            <h1 id="card-title" class="mb-4 text-xl font-semibold">
+                {title}
+            </h1>
             {children()}
         </section>
     }
@@ -82,7 +99,9 @@ pub fn Card(title: &'static str, children: Children) -> impl IntoView {
 #[component]
 pub fn LoadError(error: AppError) -> impl IntoView {
     view! {
-        <p role="alert" class="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">{error.to_string()}</p>
+        <p role="alert" class="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">
+            {error.to_string()}
+        </p>
     }
 }
 
@@ -96,13 +115,19 @@ pub fn Select(
 ) -> impl IntoView {
     view! {
         <div class="mb-4">
-            <label for=name class="mb-1 block text-sm font-medium text-slate-700">{label}</label>
+            <label for=name class="mb-1 block text-sm font-medium text-slate-700">
+                {label}
+            </label>
             <select id=name name=name class=class::INPUT>
                 {options
                     .into_iter()
                     .map(|(v, l)| {
                         let sel = v == selected;
-                        view! { <option value=v selected=sel>{l}</option> }
+                        view! {
+                            <option value=v selected=sel>
+                                {l}
+                            </option>
+                        }
                     })
                     .collect_view()}
             </select>
@@ -120,7 +145,10 @@ where
     move || {
         action.value().with(|v| matches!(v, Some(Ok(_)))).then(|| {
             view! {
-                <p role="status" class="form-ok mb-4 rounded-md border border-green-200 bg-green-50 px-3 py-2 text-sm text-green-800">
+                <p
+                    role="status"
+                    class=class::NOTICE_OK
+                >
                     {message}
                 </p>
             }

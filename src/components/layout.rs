@@ -32,7 +32,10 @@ pub fn Shell(children: Children) -> impl IntoView {
     let me = Resource::new(move || location.pathname.get(), |_| crate::api::me());
     provide_context(Me(me));
     view! {
-        <a href="#main" class="sr-only focus:not-sr-only focus:absolute focus:m-2 focus:rounded focus:bg-white focus:p-2">
+        <a
+            href="#main"
+            class="sr-only focus:not-sr-only focus:absolute focus:m-2 focus:rounded focus:bg-white focus:p-2"
+        >
             "Skip to content"
         </a>
         <header class="border-b border-slate-200 bg-white">
@@ -44,14 +47,16 @@ pub fn Shell(children: Children) -> impl IntoView {
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
                         match me.await {
-                            Ok(Some(me)) => view! { <SignedInNav me/> }.into_any(),
+                            Ok(Some(me)) => view! { <SignedInNav me /> }.into_any(),
                             _ => ().into_any(),
                         }
                     })}
                 </Transition>
             </div>
         </header>
-        <main id="main" class="mx-auto max-w-5xl px-4 py-8">{children()}</main>
+        <main id="main" class="mx-auto max-w-5xl px-4 py-8">
+            {children()}
+        </main>
     }
 }
 
@@ -109,31 +114,51 @@ fn SignedInNav(me: Profile) -> impl IntoView {
     let audit = allowed(&me, AUDIT_TRAIL);
     view! {
         <nav aria-label="Main" class="flex items-center gap-1 whitespace-nowrap text-sm">
-            <A href="/" attr:class=class::NAV_LINK>"Overview"</A>
-            <A href="/requests" attr:class=class::NAV_LINK>"Requests"</A>
-            {(!administration.is_empty()).then(|| view! {
-                <NavMenu id="admin-menu" label="Administration".to_owned()>
-                    <MenuLinks links=administration/>
-                </NavMenu>
-            })}
-            {(!audit.is_empty()).then(|| view! {
-                <NavMenu id="audit-menu" label="Audit".to_owned()>
-                    <MenuLinks links=audit/>
-                </NavMenu>
-            })}
+            <A href="/" attr:class=class::NAV_LINK>
+                "Overview"
+            </A>
+            <A href="/requests" attr:class=class::NAV_LINK>
+                "Requests"
+            </A>
+            {(!administration.is_empty())
+                .then(|| {
+                    view! {
+                        <NavMenu id="admin-menu" label="Administration".to_owned()>
+                            <MenuLinks links=administration />
+                        </NavMenu>
+                    }
+                })}
+            {(!audit.is_empty())
+                .then(|| {
+                    view! {
+                        <NavMenu id="audit-menu" label="Audit".to_owned()>
+                            <MenuLinks links=audit />
+                        </NavMenu>
+                    }
+                })}
             <A href="/notifications" attr:class=class::NAV_LINK>
                 "Notifications"
-                {(me.unread > 0).then(|| view! {
-                    " " <span id="unread-badge" class="rounded-full bg-red-600 px-2 py-0.5 text-xs font-semibold text-white">
-                        {me.unread}<span class="sr-only">" unread"</span>
-                    </span>
-                })}
+                {(me.unread > 0)
+                    .then(|| {
+                        view! {
+                            " "
+                            <span
+                                id="unread-badge"
+                                class="rounded-full bg-red-600 px-2 py-0.5 text-xs font-semibold text-white"
+                            >
+                                {me.unread}
+                                <span class="sr-only">" unread"</span>
+                            </span>
+                        }
+                    })}
             </A>
             <NavMenu id="user-menu" label=me.name.clone() button_id="user-menu-button" round=true>
                 <p class="px-3 py-1 text-xs text-slate-500">{me.email.clone()}</p>
-                <MenuLinks links=ACCOUNT.iter().collect()/>
+                <MenuLinks links=ACCOUNT.iter().collect() />
                 <ActionForm action=sign_out>
-                    <button type="submit" class="w-full rounded px-3 py-2 text-left hover:bg-slate-100">"Sign out"</button>
+                    <button type="submit" class="w-full rounded px-3 py-2 text-left hover:bg-slate-100">
+                        "Sign out"
+                    </button>
                 </ActionForm>
                 <ActionForm action=everywhere>
                     <button type="submit" class="w-full rounded px-3 py-2 text-left hover:bg-slate-100">
@@ -149,7 +174,13 @@ fn SignedInNav(me: Profile) -> impl IntoView {
 fn MenuLinks(links: Vec<&'static Link>) -> impl IntoView {
     links
         .into_iter()
-        .map(|l| view! { <A href=l.href attr:class=class::NAV_LINK>{l.label}</A> })
+        .map(|l| {
+            view! {
+                <A href=l.href attr:class=class::NAV_LINK>
+                    {l.label}
+                </A>
+            }
+        })
         .collect_view()
 }
 
@@ -196,7 +227,6 @@ fn NavMenu(
                 }
             }
             on:focusout=move |ev| {
-                // Focus moved outside the menu (Tab past its last link).
                 let inside = ev
                     .related_target()
                     .and_then(|t| leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Node>(t).ok())
@@ -218,14 +248,15 @@ fn NavMenu(
                 on:click=move |_| open.update(|o| *o = !*o)
             >
                 {label}
-                <span aria-hidden="true" class="ml-1 text-xs text-slate-500">"▾"</span>
+                <span aria-hidden="true" class="ml-1 text-xs text-slate-500">
+                    "▾"
+                </span>
             </button>
             <div
                 id=id
                 class="absolute right-0 z-10 mt-2 w-64 rounded-md border border-slate-200 bg-white p-2 shadow-lg"
                 hidden=move || !open.get()
                 on:click=move |ev| {
-                    // A followed link closes the menu.
                     let on_link = ev
                         .target()
                         .and_then(|t| leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Element>(t).ok())

@@ -123,12 +123,14 @@ pub enum CheckpointError {
 impl fmt::Display for CheckpointError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::BadSignature { number } => write!(f, "checkpoint {number}: signature does not verify with the audit public key (forged or changed)"),
+            Self::BadSignature { number } => write!(f, "checkpoint {number}: signature does not verify with the \
+                audit public key (forged or changed)"),
             Self::Gap { expected, found } => write!(f, "checkpoint {expected} is missing (next checkpoint found is {found})"),
             Self::BrokenLink { number } => write!(f, "checkpoint {number}: does not link to the checkpoint before it"),
             Self::Backwards { number } => write!(f, "checkpoint {number}: covers fewer events or is older than the checkpoint before it"),
             Self::RootMismatch { number, tree_size } => {
-                write!(f, "checkpoint {number}: events 1 to {tree_size} do not hash to its signed Merkle root (an event was changed, removed or reordered)")
+                write!(f, "checkpoint {number}: events 1 to {tree_size} do not hash to its signed Merkle root (an \
+                    event was changed, removed or reordered)")
             }
             Self::HeadMismatch { number, tree_size } => write!(f, "event {tree_size}: is not the event checkpoint {number} signed"),
             Self::Truncated { number, tree_size, events } => write!(

@@ -104,7 +104,11 @@ mod tests {
             &["1042".into()],
             false,
         );
-        assert_eq!(s, "Jonas Becker asks for Support with customer PII for 1 hour (SUP-1234, only customers 1042): waiting for your approval");
+        assert_eq!(
+            s,
+            "Jonas Becker asks for Support with customer PII for 1 hour (SUP-1234, only customers 1042): \
+            waiting for your approval"
+        );
         assert!(requested("J", "R", "1 hour", "SUP-1", &[], true).contains("asks for an extension of R"));
         assert_eq!(
             decided("R", 7, "approved", Some(("a", "b")), None),

@@ -103,7 +103,8 @@ mod tests {
 
     #[test]
     fn at_least_128_characters_are_accepted() {
-        let pw = "the quick brown fox jumps over the lazy dog while sixteen sphinxes of black quartz judge my vow and five boxing wizards jump quickly";
+        let pw = "the quick brown fox jumps over the lazy dog while sixteen sphinxes of black quartz judge my vow \
+            and five boxing wizards jump quickly";
         assert!(pw.chars().count() >= 128);
         assert_eq!(ok(pw), Ok(()));
     }

@@ -142,11 +142,18 @@ mod tests {
 
     #[test]
     fn a_check_names_the_employee_purpose_and_grant() {
-        let e = NewEvent::new(Action::AccessCheck, Outcome::Success, Actor { session: Some("svc:customer-api".into()), ..Default::default() })
+        let service = Actor {
+            session: Some("svc:customer-api".into()),
+            ..Default::default()
+        };
+        let e = NewEvent::new(Action::AccessCheck, Outcome::Success, service)
             .target("user", 7)
             .customer("C-1042")
-            .details(json!({ "service": "customer-api", "permission": "customers:read_pii", "resource": { "type": "customer", "id": "C-1042" },
-                             "purpose": "ticket SUP-77", "decision": "allow", "grant_id": 31, "role": "support-pii" }))
+            .details(json!({
+                "service": "customer-api", "permission": "customers:read_pii",
+                "resource": { "type": "customer", "id": "C-1042" },
+                "purpose": "ticket SUP-77", "decision": "allow", "grant_id": 31, "role": "support-pii",
+            }))
             .seal(5, 1_000, GENESIS_HASH);
         let r = access_row(&e).unwrap();
         assert_eq!(r.employee_id, Some(7));
@@ -171,12 +178,24 @@ mod tests {
 
     #[test]
     fn a_reported_access_uses_the_reported_time_and_fields() {
-        let e = NewEvent::new(Action::DataAccess, Outcome::Success, Actor { user_id: Some(9), ..Default::default() })
-            .target("customer", "C-7")
-            .customer("C-7")
-            .reason("refund for order 55")
-            .details(json!({ "action": "customer.view", "fields": ["address", "phone"], "source_system": "support-desk", "occurred_at": 900 }))
-            .seal(7, 3_000, GENESIS_HASH);
+        let e = NewEvent::new(
+            Action::DataAccess,
+            Outcome::Success,
+            Actor {
+                user_id: Some(9),
+                ..Default::default()
+            },
+        )
+        .target("customer", "C-7")
+        .customer("C-7")
+        .reason("refund for order 55")
+        .details(json!({
+            "action": "customer.view",
+            "fields": ["address", "phone"],
+            "source_system": "support-desk",
+            "occurred_at": 900,
+        }))
+        .seal(7, 3_000, GENESIS_HASH);
         let r = access_row(&e).unwrap();
         assert_eq!((r.employee_id, r.at), (Some(9), 900));
         assert_eq!(r.what, "customer.view: address, phone");

@@ -11,26 +11,55 @@ pub fn HomePage() -> impl IntoView {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 match me.await {
-                    Ok(Some(me)) => view! {
-                        <h1 class="mb-2 text-2xl font-semibold">"Welcome, " {me.name.clone()}</h1>
-                        <p class="mb-6 text-slate-600">"Signed in as " {me.email.clone()} " with password and authenticator app."</p>
-                        <div class="grid gap-4 sm:grid-cols-2">
-                            <section class="rounded-lg border border-slate-200 bg-white p-4" aria-labelledby="roles-h">
-                                <h2 id="roles-h" class="mb-2 font-semibold">"Your roles"</h2>
-                                <ul id="my-roles" class="list-disc pl-5 text-sm">
-                                    {me.roles.iter().map(|r| view! { <li>{r.clone()}</li> }).collect_view()}
-                                </ul>
-                            </section>
-                            <section class="rounded-lg border border-slate-200 bg-white p-4" aria-labelledby="mfa-h">
-                                <h2 id="mfa-h" class="mb-2 font-semibold">"Two-factor sign-in"</h2>
-                                <p class="text-sm">"Authenticator app: set up."</p>
-                                <p id="codes-left" class="text-sm">"Recovery codes left: " {me.recovery_codes_left}</p>
-                                <a href="/security" class="text-sm text-indigo-700 underline">"Manage"</a>
-                            </section>
-                        </div>
-                    }.into_any(),
-                    Ok(None) => view! { <p>"Please " <a class="underline" href="/signin">"sign in"</a> "."</p> }.into_any(),
-                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    Ok(Some(me)) => {
+                        view! {
+                            <h1 class="mb-2 text-2xl font-semibold">"Welcome, " {me.name.clone()}</h1>
+                            <p class="mb-6 text-slate-600">
+                                "Signed in as " {me.email.clone()} " with password and authenticator app."
+                            </p>
+                            <div class="grid gap-4 sm:grid-cols-2">
+                                <section
+                                    class="rounded-lg border border-slate-200 bg-white p-4"
+                                    aria-labelledby="roles-h"
+                                >
+                                    <h2 id="roles-h" class="mb-2 font-semibold">
+                                        "Your roles"
+                                    </h2>
+                                    <ul id="my-roles" class="list-disc pl-5 text-sm">
+                                        {me.roles.iter().map(|r| view! { <li>{r.clone()}</li> }).collect_view()}
+                                    </ul>
+                                </section>
+                                <section
+                                    class="rounded-lg border border-slate-200 bg-white p-4"
+                                    aria-labelledby="mfa-h"
+                                >
+                                    <h2 id="mfa-h" class="mb-2 font-semibold">
+                                        "Two-factor sign-in"
+                                    </h2>
+                                    <p class="text-sm">"Authenticator app: set up."</p>
+                                    <p id="codes-left" class="text-sm">
+                                        "Recovery codes left: "
+                                        {me.recovery_codes_left}
+                                    </p>
+                                    <a href="/security" class="text-sm text-indigo-700 underline">
+                                        "Manage"
+                                    </a>
+                                </section>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                    Ok(None) => {
+                        view! {
+                            <p>
+                                "Please " <a class="underline" href="/signin">
+                                    "sign in"
+                                </a> "."
+                            </p>
+                        }
+                            .into_any()
+                    }
+                    Err(e) => view! { <LoadError error=e /> }.into_any(),
                 }
             })}
         </Suspense>
@@ -46,37 +75,70 @@ pub fn ActivityPage() -> impl IntoView {
             "Recent sign-ins, failed attempts and security changes on your account, newest first. "
             "If you see something you did not do, sign out everywhere and tell your administrator."
         </p>
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+        <Suspense fallback=|| {
+            view! { <p>"Loading…"</p> }
+        }>
             {move || Suspend::new(async move {
                 match items.await {
-                    Ok(items) => view! {
-                        <div class="overflow-x-auto rounded-lg border border-slate-200 bg-white">
-                            <table id="activity" class="min-w-full divide-y divide-slate-200 text-sm">
-                                <caption class="sr-only">"Your recent account activity"</caption>
-                                <thead class="bg-slate-50 text-left">
-                                    <tr>
-                                        <th scope="col" class="px-3 py-2">"When"</th>
-                                        <th scope="col" class="px-3 py-2">"What"</th>
-                                        <th scope="col" class="px-3 py-2">"Result"</th>
-                                        <th scope="col" class="px-3 py-2">"From"</th>
-                                        <th scope="col" class="px-3 py-2">"Device"</th>
-                                    </tr>
-                                </thead>
-                                <tbody class="divide-y divide-slate-100">
-                                    {items.into_iter().map(|i| { let outcome = i.outcome.as_str(); view! {
-                                        <tr data-outcome=outcome>
-                                            <td class="whitespace-nowrap px-3 py-2">{i.when}</td>
-                                            <td class="px-3 py-2">{i.what}{(!i.note.is_empty()).then(|| view! { <span class="block text-xs text-slate-500">{i.note.clone()}</span> })}</td>
-                                            <td class="px-3 py-2">{i.outcome.as_str()}</td>
-                                            <td class="px-3 py-2">{i.ip}</td>
-                                            <td class="max-w-xs truncate px-3 py-2" title=i.device.clone()>{i.device.clone()}</td>
+                    Ok(items) => {
+                        view! {
+                            <div class="overflow-x-auto rounded-lg border border-slate-200 bg-white">
+                                <table id="activity" class="min-w-full divide-y divide-slate-200 text-sm">
+                                    <caption class="sr-only">"Your recent account activity"</caption>
+                                    <thead class="bg-slate-50 text-left">
+                                        <tr>
+                                            <th scope="col" class="px-3 py-2">
+                                                "When"
+                                            </th>
+                                            <th scope="col" class="px-3 py-2">
+                                                "What"
+                                            </th>
+                                            <th scope="col" class="px-3 py-2">
+                                                "Result"
+                                            </th>
+                                            <th scope="col" class="px-3 py-2">
+                                                "From"
+                                            </th>
+                                            <th scope="col" class="px-3 py-2">
+                                                "Device"
+                                            </th>
                                         </tr>
-                                    }}).collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
-                    }.into_any(),
-                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                                    </thead>
+                                    <tbody class="divide-y divide-slate-100">
+                                        {items
+                                            .into_iter()
+                                            .map(|i| {
+                                                let outcome = i.outcome.as_str();
+                                                view! {
+                                                    <tr data-outcome=outcome>
+                                                        <td class="whitespace-nowrap px-3 py-2">{i.when}</td>
+                                                        <td class="px-3 py-2">
+                                                            {i.what}
+                                                            {(!i.note.is_empty())
+                                                                .then(|| {
+                                                                    view! {
+                                                                        <span class="block text-xs text-slate-500">
+                                                                            {i.note.clone()}
+                                                                        </span>
+                                                                    }
+                                                                })}
+                                                        </td>
+                                                        <td class="px-3 py-2">{i.outcome.as_str()}</td>
+                                                        <td class="px-3 py-2">{i.ip}</td>
+                                                        <td class="max-w-xs truncate px-3 py-2" title=i.device.clone()>
+                                                            {i.device.clone()}
+                                                        </td>
+                                                    </tr>
+                                                }
+                                            })
+                                            .collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                    Err(e) => view! { <LoadError error=e /> }.into_any(),
                 }
             })}
         </Suspense>
@@ -89,12 +151,19 @@ pub fn SecurityPage() -> impl IntoView {
     view! {
         <h1 class="mb-6 text-2xl font-semibold">"Security"</h1>
         <section class="mb-6 max-w-md rounded-lg border border-slate-200 bg-white p-4" aria-labelledby="regen-h">
-            <h2 id="regen-h" class="mb-2 font-semibold">"New recovery codes"</h2>
+            <h2 id="regen-h" class="mb-2 font-semibold">
+                "New recovery codes"
+            </h2>
             <p class="mb-4 text-sm text-slate-600">"Generating new codes makes all your old codes stop working."</p>
-            <FormError action/>
+            <FormError action />
             <ActionForm action=action>
-                <Field label="Current authenticator code" name="code" autocomplete="one-time-code" inputmode="numeric"/>
-                <Submit label="Generate new recovery codes" pending=action.pending()/>
+                <Field
+                    label="Current authenticator code"
+                    name="code"
+                    autocomplete="one-time-code"
+                    inputmode="numeric"
+                />
+                <Submit label="Generate new recovery codes" pending=action.pending() />
             </ActionForm>
         </section>
         <section class="max-w-md rounded-lg border border-slate-200 bg-white p-4">
@@ -116,7 +185,11 @@ pub fn NotFound() -> impl IntoView {
     }
     view! {
         <h1 class="mb-2 text-2xl font-semibold">"Page not found"</h1>
-        <p><a class="text-indigo-700 underline" href="/">"Go to the start page"</a></p>
+        <p>
+            <a class="text-indigo-700 underline" href="/">
+                "Go to the start page"
+            </a>
+        </p>
     }
 }
 
@@ -126,20 +199,35 @@ pub fn MyAccessPage() -> impl IntoView {
     view! {
         <h1 class="mb-2 text-2xl font-semibold">"My access"</h1>
         <p class="mb-4 text-sm text-slate-600">"What you may do now, and the grant each permission comes from."</p>
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+        <Suspense fallback=|| {
+            view! { <p>"Loading…"</p> }
+        }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(a) => view! {
-                        <section class="mb-6 rounded-lg border border-slate-200 bg-white p-4" aria-labelledby="my-perms-h">
-                            <h2 id="my-perms-h" class="mb-2 font-semibold">"Permissions"</h2>
-                            <crate::pages::PermissionTable perms=a.permissions/>
-                        </section>
-                        <section class="rounded-lg border border-slate-200 bg-white p-4" aria-labelledby="my-grants-h">
-                            <h2 id="my-grants-h" class="mb-2 font-semibold">"Grants"</h2>
-                            <crate::pages::GrantTable grants=a.grants revoke=None approve=None show_user=false/>
-                        </section>
-                    }.into_any(),
-                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    Ok(a) => {
+                        view! {
+                            <section
+                                class="mb-6 rounded-lg border border-slate-200 bg-white p-4"
+                                aria-labelledby="my-perms-h"
+                            >
+                                <h2 id="my-perms-h" class="mb-2 font-semibold">
+                                    "Permissions"
+                                </h2>
+                                <crate::pages::PermissionTable perms=a.permissions />
+                            </section>
+                            <section
+                                class="rounded-lg border border-slate-200 bg-white p-4"
+                                aria-labelledby="my-grants-h"
+                            >
+                                <h2 id="my-grants-h" class="mb-2 font-semibold">
+                                    "Grants"
+                                </h2>
+                                <crate::pages::GrantTable grants=a.grants revoke=None approve=None show_user=false />
+                            </section>
+                        }
+                            .into_any()
+                    }
+                    Err(e) => view! { <LoadError error=e /> }.into_any(),
                 }
             })}
         </Suspense>

@@ -5,6 +5,28 @@ use crate::components::{Card, Field, FormError, LoadError, Submit};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
+/// A setup link that cannot be used.
+const SETUP_LINK_INVALID: &str =
+    "This setup link is not valid: it has expired, was already used, or Gatehouse already has an \
+                                  administrator. ";
+
+/// Why enrolment is asked for.
+const AUTHENTICATOR_NEEDED: &str =
+    "Every Gatehouse account needs an authenticator app (for example Google Authenticator, 1Password \
+                                    or Authy).";
+
+/// An invitation link that cannot be used.
+const INVITATION_INVALID: &str =
+    "This invitation link is not valid: it has expired, was already used or was cancelled. Ask your \
+                                  administrator for a new one.";
+
+/// The single sign-on link, as a button.
+const SSO_BUTTON: &str = "mb-4 block rounded-md bg-indigo-600 px-4 py-2 text-center text-sm font-medium text-white \
+                          hover:bg-indigo-500";
+/// A link that is the page's one way on, as a button.
+const LINK_BUTTON: &str = "block w-full rounded-md bg-indigo-600 px-4 py-2 text-center font-semibold text-white \
+                           hover:bg-indigo-700";
+
 #[component]
 pub fn SignInPage() -> impl IntoView {
     let action = ServerAction::<SignIn>::new();
@@ -14,28 +36,35 @@ pub fn SignInPage() -> impl IntoView {
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     match sso.await {
-                        Ok((true, required)) => view! {
-                            <a
-                                id="sso-signin"
-                                href="/auth/oidc/start"
-                                rel="external"
-                                class="mb-4 block rounded-md bg-indigo-600 px-4 py-2 text-center text-sm font-medium text-white hover:bg-indigo-500"
-                            >
-                                "Sign in with your company account"
-                            </a>
-                            <p class="mb-4 text-xs text-slate-500">
-                                {if required { "Password sign-in is only for the emergency administrator account." } else { "Or sign in with your Gatehouse password:" }}
-                            </p>
-                        }.into_any(),
+                        Ok((true, required)) => {
+                            view! {
+                                <a
+                                    id="sso-signin"
+                                    href="/auth/oidc/start"
+                                    rel="external"
+                                    class=SSO_BUTTON
+                                >
+                                    "Sign in with your company account"
+                                </a>
+                                <p class="mb-4 text-xs text-slate-500">
+                                    {if required {
+                                        "Password sign-in is only for the emergency administrator account."
+                                    } else {
+                                        "Or sign in with your Gatehouse password:"
+                                    }}
+                                </p>
+                            }
+                                .into_any()
+                        }
                         _ => ().into_any(),
                     }
                 })}
             </Suspense>
-            <FormError action/>
+            <FormError action />
             <ActionForm action=action>
-                <Field label="Email" name="email" kind="email" autocomplete="username" autofocus=true/>
-                <Field label="Password" name="password" kind="password" autocomplete="current-password"/>
-                <Submit label="Continue" pending=action.pending()/>
+                <Field label="Email" name="email" kind="email" autocomplete="username" autofocus=true />
+                <Field label="Password" name="password" kind="password" autocomplete="current-password" />
+                <Submit label="Continue" pending=action.pending() />
             </ActionForm>
             <p class="mt-4 text-xs text-slate-500">
                 "After your password you will be asked for a code from your authenticator app."
@@ -52,37 +81,52 @@ pub fn SetupPage() -> impl IntoView {
     let action = ServerAction::<CompleteSetup>::new();
     view! {
         <Card title="Create the first administrator">
-            <Suspense fallback=|| view! { <p>"Checking the setup link…"</p> }>
+            <Suspense fallback=|| {
+                view! { <p>"Checking the setup link…"</p> }
+            }>
                 {move || Suspend::new(async move {
                     match usable.await {
-                        Ok(true) => view! {
-                            <p class="mb-4 text-sm text-slate-600">
-                                "This account will administer Gatehouse. You will set up an authenticator app next."
-                            </p>
-                            <FormError action/>
-                            <ActionForm action=action>
-                                <input type="hidden" name="token" value=token()/>
-                                <Field label="Your name" name="name" autocomplete="name" autofocus=true/>
-                                <Field label="Work email" name="email" kind="email" autocomplete="username"/>
-                                <Field
-                                    label="Password"
-                                    name="password"
-                                    kind="password"
-                                    autocomplete="new-password"
-                                    hint="At least 12 characters. A few unrelated words make a good password."
-                                />
-                                <Field label="Repeat the password" name="confirm" kind="password" autocomplete="new-password"/>
-                                <Submit label="Create administrator" pending=action.pending()/>
-                            </ActionForm>
-                        }.into_any(),
-                        Ok(false) => view! {
-                            <p role="alert" class="text-sm text-slate-700">
-                                "This setup link is not valid: it has expired, was already used, or Gatehouse already has an administrator. "
-                                <a class="text-indigo-700 underline" href="/signin">"Sign in"</a>
-                                " instead, or restart the server on an empty database to get a new link."
-                            </p>
-                        }.into_any(),
-                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                        Ok(true) => {
+                            view! {
+                                <p class="mb-4 text-sm text-slate-600">
+                                    "This account will administer Gatehouse. You will set up an authenticator app next."
+                                </p>
+                                <FormError action />
+                                <ActionForm action=action>
+                                    <input type="hidden" name="token" value=token() />
+                                    <Field label="Your name" name="name" autocomplete="name" autofocus=true />
+                                    <Field label="Work email" name="email" kind="email" autocomplete="username" />
+                                    <Field
+                                        label="Password"
+                                        name="password"
+                                        kind="password"
+                                        autocomplete="new-password"
+                                        hint="At least 12 characters. A few unrelated words make a good password."
+                                    />
+                                    <Field
+                                        label="Repeat the password"
+                                        name="confirm"
+                                        kind="password"
+                                        autocomplete="new-password"
+                                    />
+                                    <Submit label="Create administrator" pending=action.pending() />
+                                </ActionForm>
+                            }
+                                .into_any()
+                        }
+                        Ok(false) => {
+                            view! {
+                                <p role="alert" class="text-sm text-slate-700">
+                                    {SETUP_LINK_INVALID}
+                                    <a class="text-indigo-700 underline" href="/signin">
+                                        "Sign in"
+                                    </a>
+                                    " instead, or restart the server on an empty database to get a new link."
+                                </p>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <LoadError error=e /> }.into_any(),
                     }
                 })}
             </Suspense>
@@ -95,7 +139,7 @@ pub fn MfaPage() -> impl IntoView {
     let action = ServerAction::<VerifyCode>::new();
     view! {
         <Card title="Enter your authenticator code">
-            <FormError action/>
+            <FormError action />
             <ActionForm action=action>
                 <Field
                     label="6-digit code"
@@ -105,10 +149,12 @@ pub fn MfaPage() -> impl IntoView {
                     autofocus=true
                     hint="Open your authenticator app and enter the code shown for Gatehouse."
                 />
-                <Submit label="Verify" pending=action.pending()/>
+                <Submit label="Verify" pending=action.pending() />
             </ActionForm>
             <p class="mt-4 text-sm">
-                <a class="text-indigo-700 underline" href="/mfa/recovery">"Use a recovery code instead"</a>
+                <a class="text-indigo-700 underline" href="/mfa/recovery">
+                    "Use a recovery code instead"
+                </a>
             </p>
         </Card>
     }
@@ -119,7 +165,7 @@ pub fn RecoverySignInPage() -> impl IntoView {
     let action = ServerAction::<UseRecoveryCode>::new();
     view! {
         <Card title="Sign in with a recovery code">
-            <FormError action/>
+            <FormError action />
             <ActionForm action=action>
                 <Field
                     label="Recovery code"
@@ -128,10 +174,12 @@ pub fn RecoverySignInPage() -> impl IntoView {
                     autofocus=true
                     hint="One of the ten codes you saved when you set up your authenticator. Each works once."
                 />
-                <Submit label="Sign in" pending=action.pending()/>
+                <Submit label="Sign in" pending=action.pending() />
             </ActionForm>
             <p class="mt-4 text-sm">
-                <a class="text-indigo-700 underline" href="/mfa">"Use your authenticator app instead"</a>
+                <a class="text-indigo-700 underline" href="/mfa">
+                    "Use your authenticator app instead"
+                </a>
             </p>
         </Card>
     }
@@ -143,29 +191,48 @@ pub fn EnrolPage() -> impl IntoView {
     let action = ServerAction::<ConfirmEnrolment>::new();
     view! {
         <Card title="Set up your authenticator app">
-            <Suspense fallback=|| view! { <p>"Preparing your key…"</p> }>
+            <Suspense fallback=|| {
+                view! { <p>"Preparing your key…"</p> }
+            }>
                 {move || Suspend::new(async move {
                     match enrolment.await {
-                        Ok(e) => view! {
-                            <ol class="mb-4 list-decimal space-y-2 pl-5 text-sm text-slate-700">
-                                <li>"Every Gatehouse account needs an authenticator app (for example Google Authenticator, 1Password or Authy)."</li>
-                                <li>"Scan this QR code with the app, or type the key below."</li>
-                                <li>"Enter the 6-digit code the app shows."</li>
-                            </ol>
-                            <div class="mx-auto mb-4 w-56" inner_html=e.qr_svg></div>
-                            <p class="mb-1 text-sm font-medium text-slate-700">"Key"</p>
-                            <p id="totp-key" class="mb-2 select-all rounded bg-slate-100 px-3 py-2 font-mono text-sm tracking-wider">{e.key}</p>
-                            <details class="mb-4 text-xs text-slate-500">
-                                <summary>"Setup link for apps on this device"</summary>
-                                <a id="totp-uri" class="break-all text-indigo-700 underline" href=e.uri.clone()>{e.uri.clone()}</a>
-                            </details>
-                            <FormError action/>
-                            <ActionForm action=action>
-                                <Field label="6-digit code" name="code" autocomplete="one-time-code" inputmode="numeric"/>
-                                <Submit label="Confirm and continue" pending=action.pending()/>
-                            </ActionForm>
-                        }.into_any(),
-                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                        Ok(e) => {
+                            view! {
+                                <ol class="mb-4 list-decimal space-y-2 pl-5 text-sm text-slate-700">
+                                    <li>
+                                        {AUTHENTICATOR_NEEDED}
+                                    </li>
+                                    <li>"Scan this QR code with the app, or type the key below."</li>
+                                    <li>"Enter the 6-digit code the app shows."</li>
+                                </ol>
+                                <div class="mx-auto mb-4 w-56" inner_html=e.qr_svg></div>
+                                <p class="mb-1 text-sm font-medium text-slate-700">"Key"</p>
+                                <p
+                                    id="totp-key"
+                                    class="mb-2 select-all rounded bg-slate-100 px-3 py-2 font-mono text-sm tracking-wider"
+                                >
+                                    {e.key}
+                                </p>
+                                <details class="mb-4 text-xs text-slate-500">
+                                    <summary>"Setup link for apps on this device"</summary>
+                                    <a id="totp-uri" class="break-all text-indigo-700 underline" href=e.uri.clone()>
+                                        {e.uri.clone()}
+                                    </a>
+                                </details>
+                                <FormError action />
+                                <ActionForm action=action>
+                                    <Field
+                                        label="6-digit code"
+                                        name="code"
+                                        autocomplete="one-time-code"
+                                        inputmode="numeric"
+                                    />
+                                    <Submit label="Confirm and continue" pending=action.pending() />
+                                </ActionForm>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <LoadError error=e /> }.into_any(),
                     }
                 })}
             </Suspense>
@@ -181,25 +248,39 @@ pub fn RecoveryCodesPage() -> impl IntoView {
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     match codes.await {
-                        Ok(codes) if !codes.is_empty() => view! {
-                            <p class="mb-4 text-sm text-slate-700">
-                                "If you lose your authenticator, each of these codes signs you in once. "
-                                "Store them somewhere safe, such as a password manager. They are shown only now."
-                            </p>
-                            <ul id="recovery-codes" class="mb-6 grid grid-cols-2 gap-2 font-mono text-sm">
-                                {codes.into_iter().map(|c| view! { <li class="rounded bg-slate-100 px-2 py-1">{c}</li> }).collect_view()}
-                            </ul>
-                            <a href="/" class="block w-full rounded-md bg-indigo-600 px-4 py-2 text-center font-semibold text-white hover:bg-indigo-700">
-                                "I have saved them"
-                            </a>
-                        }.into_any(),
-                        Ok(_) => view! {
-                            <p class="text-sm text-slate-700">
-                                "Recovery codes are shown only once. To get a new set, go to "
-                                <a class="text-indigo-700 underline" href="/security">"Security"</a>"."
-                            </p>
-                        }.into_any(),
-                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                        Ok(codes) if !codes.is_empty() => {
+                            view! {
+                                <p class="mb-4 text-sm text-slate-700">
+                                    "If you lose your authenticator, each of these codes signs you in once. "
+                                    "Store them somewhere safe, such as a password manager. They are shown only now."
+                                </p>
+                                <ul id="recovery-codes" class="mb-6 grid grid-cols-2 gap-2 font-mono text-sm">
+                                    {codes
+                                        .into_iter()
+                                        .map(|c| view! { <li class="rounded bg-slate-100 px-2 py-1">{c}</li> })
+                                        .collect_view()}
+                                </ul>
+                                <a
+                                    href="/"
+                                    class=LINK_BUTTON
+                                >
+                                    "I have saved them"
+                                </a>
+                            }
+                                .into_any()
+                        }
+                        Ok(_) => {
+                            view! {
+                                <p class="text-sm text-slate-700">
+                                    "Recovery codes are shown only once. To get a new set, go to "
+                                    <a class="text-indigo-700 underline" href="/security">
+                                        "Security"
+                                    </a>"."
+                                </p>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <LoadError error=e /> }.into_any(),
                     }
                 })}
             </Suspense>
@@ -215,36 +296,55 @@ pub fn InvitePage() -> impl IntoView {
     let action = ServerAction::<crate::api::AcceptInvitation>::new();
     view! {
         <Card title="Join Gatehouse">
-            <Suspense fallback=|| view! { <p>"Checking the invitation…"</p> }>
+            <Suspense fallback=|| {
+                view! { <p>"Checking the invitation…"</p> }
+            }>
                 {move || Suspend::new(async move {
                     match info.await {
-                        Ok(Some(i)) => view! {
-                            <p class="mb-4 text-sm text-slate-600">
-                                "Welcome, " {i.name.clone()} ". Choose a password for " <span class="font-medium">{i.email.clone()}</span>
-                                "; you will set up an authenticator app next."
-                            </p>
-                            <FormError action/>
-                            <ActionForm action=action>
-                                <input type="hidden" name="token" value=token()/>
-                                <input type="hidden" name="username" autocomplete="username" value=i.email.clone()/>
-                                <Field
-                                    label="Password"
-                                    name="password"
-                                    kind="password"
-                                    autocomplete="new-password"
-                                    autofocus=true
-                                    hint="At least 12 characters. A few unrelated words make a good password."
-                                />
-                                <Field label="Repeat the password" name="confirm" kind="password" autocomplete="new-password"/>
-                                <Submit label="Set password" pending=action.pending()/>
-                            </ActionForm>
-                        }.into_any(),
-                        Ok(None) => view! {
-                            <p role="alert" class="text-sm text-slate-700">
-                                "This invitation link is not valid: it has expired, was already used or was cancelled. Ask your administrator for a new one."
-                            </p>
-                        }.into_any(),
-                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                        Ok(Some(i)) => {
+                            view! {
+                                <p class="mb-4 text-sm text-slate-600">
+                                    "Welcome, " {i.name.clone()} ". Choose a password for "
+                                    <span class="font-medium">{i.email.clone()}</span>
+                                    "; you will set up an authenticator app next."
+                                </p>
+                                <FormError action />
+                                <ActionForm action=action>
+                                    <input type="hidden" name="token" value=token() />
+                                    <input
+                                        type="hidden"
+                                        name="username"
+                                        autocomplete="username"
+                                        value=i.email.clone()
+                                    />
+                                    <Field
+                                        label="Password"
+                                        name="password"
+                                        kind="password"
+                                        autocomplete="new-password"
+                                        autofocus=true
+                                        hint="At least 12 characters. A few unrelated words make a good password."
+                                    />
+                                    <Field
+                                        label="Repeat the password"
+                                        name="confirm"
+                                        kind="password"
+                                        autocomplete="new-password"
+                                    />
+                                    <Submit label="Set password" pending=action.pending() />
+                                </ActionForm>
+                            }
+                                .into_any()
+                        }
+                        Ok(None) => {
+                            view! {
+                                <p role="alert" class="text-sm text-slate-700">
+                                    {INVITATION_INVALID}
+                                </p>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <LoadError error=e /> }.into_any(),
                     }
                 })}
             </Suspense>

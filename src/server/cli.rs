@@ -150,7 +150,8 @@ fn verify_bundle(path: &str, key: Option<&str>) -> Result<(), String> {
     match bundle::verify(lines, trusted.as_ref()) {
         Ok(r) => {
             println!(
-                "OK: events {} to {} ({} events) verified; {} signed checkpoints match; the last event is covered by checkpoint {}; signed with key {} ({} ms)",
+                "OK: events {} to {} ({} events) verified; {} signed checkpoints match; the last event is covered \
+                    by checkpoint {}; signed with key {} ({} ms)",
                 r.first_seq,
                 r.last_seq,
                 r.events,

@@ -153,15 +153,18 @@ async fn outbox(
     body: &str,
     now: Millis,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO notification_outbox (channel, recipient, subject, body, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(channel)
-        .bind(recipient)
-        .bind(subject)
-        .bind(body)
-        .bind(now)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query(
+        "INSERT INTO notification_outbox (channel, recipient, subject, body, created_at, next_attempt_at) \
+        VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(channel)
+    .bind(recipient)
+    .bind(subject)
+    .bind(body)
+    .bind(now)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 
@@ -286,7 +289,8 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
             }
             Err(problem) => {
                 let next = notify::next_attempt(attempts + 1, now);
-                tracing::warn!(outbox_id = id, channel = %channel, %problem, attempts = attempts + 1, max = MAX_ATTEMPTS, "notification delivery failed");
+                let attempts = attempts + 1;
+                tracing::warn!(outbox_id = id, channel = %channel, %problem, attempts, max = MAX_ATTEMPTS, "notification delivery failed");
                 sqlx::query("UPDATE notification_outbox SET attempts = attempts + 1, next_attempt_at = ?, gave_up_at = ? WHERE id = ?")
                     .bind(next.unwrap_or(now))
                     .bind(next.is_none().then_some(now))

@@ -127,7 +127,8 @@ fn duration_input(ms: Millis) -> String {
 pub async fn holders(st: &AppState) -> Result<HashMap<String, i64>, sqlx::Error> {
     let now = st.clock.now();
     let rows = sqlx::query(
-        "SELECT role, COUNT(DISTINCT user_id) AS n FROM grants WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) GROUP BY role",
+        "SELECT role, COUNT(DISTINCT user_id) AS n FROM grants WHERE revoked_at IS NULL AND (expires_at IS NULL OR \
+            expires_at > ?) GROUP BY role",
     )
     .bind(now)
     .fetch_all(st.db.reader())
@@ -233,7 +234,8 @@ pub async fn save_role(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Ro
                 }
             }
             sqlx::query(
-                "UPDATE roles SET name = ?, description = ?, permissions = ?, max_duration_ms = ?, requestable = ?, updated_at = ? WHERE role_key = ?",
+                "UPDATE roles SET name = ?, description = ?, permissions = ?, max_duration_ms = ?, requestable = ?, \
+                    updated_at = ? WHERE role_key = ?",
             )
             .bind(&def.name)
             .bind(&def.description)
@@ -254,8 +256,8 @@ pub async fn save_role(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Ro
         }
         None => {
             sqlx::query(
-                "INSERT INTO roles (role_key, name, description, permissions, max_duration_ms, requestable, created_by, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO roles (role_key, name, description, permissions, max_duration_ms, requestable, created_by, \
+                 created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&def.key)
             .bind(&def.name)

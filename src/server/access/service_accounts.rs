@@ -33,7 +33,9 @@ fn check_name(name: &str) -> Result<String, AppError> {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !ok {
         return Err(AppError::Validation(
-            "The name must be 2 to 64 characters: lower-case letters, digits and dashes, starting with a letter (e.g. customer-api).".into(),
+            "The name must be 2 to 64 characters: lower-case letters, digits and dashes, starting with a letter \
+                (e.g. customer-api)."
+                .into(),
         ));
     }
     Ok(n.to_owned())
@@ -167,13 +169,16 @@ pub async fn create_token(
     if account.try_get::<Option<i64>, _>("disabled_at")?.is_some() {
         return Err(AppError::Conflict("This service account is disabled.".into()));
     }
-    let q = sqlx::query("INSERT INTO api_tokens (account_id, secret_hash, label, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(account_id)
-        .bind(crypto::sha256_hex(secret.as_bytes()))
-        .bind(label)
-        .bind(by)
-        .bind(now)
-        .bind(expires_at);
+    let q = sqlx::query(
+        "INSERT INTO api_tokens (account_id, secret_hash, label, created_by, created_at, \
+        expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(account_id)
+    .bind(crypto::sha256_hex(secret.as_bytes()))
+    .bind(label)
+    .bind(by)
+    .bind(now)
+    .bind(expires_at);
     let id = tx.insert_returning_id(q).await?;
     audit::append(
         &mut tx,

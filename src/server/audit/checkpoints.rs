@@ -318,10 +318,13 @@ pub async fn proof(db: &Db, cp: &Checkpoint, seq: i64) -> Result<Option<Proof>, 
 /// The Merkle frontier over events `1..=size`: from the stored frontier of
 /// the latest checkpoint at or before `size`, plus the hashes after it.
 pub async fn frontier_at(db: &Db, size: i64) -> Result<Frontier, sqlx::Error> {
-    let row = sqlx::query("SELECT tree_size, frontier FROM audit_checkpoints WHERE tree_size <= ? ORDER BY tree_size DESC, number DESC LIMIT 1")
-        .bind(size)
-        .fetch_optional(db.reader())
-        .await?;
+    let row = sqlx::query(
+        "SELECT tree_size, frontier FROM audit_checkpoints WHERE tree_size <= ? ORDER BY \
+        tree_size DESC, number DESC LIMIT 1",
+    )
+    .bind(size)
+    .fetch_optional(db.reader())
+    .await?;
     let (mut frontier, from) = match row {
         Some(r) => match parse_frontier(&text(&r, "frontier")?) {
             Some(f) => (f, r.try_get::<i64, _>("tree_size")?),

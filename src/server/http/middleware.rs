@@ -45,7 +45,8 @@ pub async fn security_headers(mut req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let mut res = super::error::with_request_id(request_id.clone(), next.run(req)).await;
     let status = res.status();
-    tracing::info!(request_id = %request_id, %method, path = %path, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    let ms = started.elapsed().as_millis() as u64;
+    tracing::info!(request_id = %request_id, %method, path = %path, status = status.as_u16(), ms, "request");
 
     // A bare error from the framework (bad body, too large, unknown
     // server function) may carry internal text: replace it.
@@ -275,7 +276,8 @@ fn forbidden_page(request_id: &str) -> Response {
     let body = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not allowed - Gatehouse</title></head>\
          <body><main><h1>You don't have permission to open this page.</h1>\
-         <p>If you need it, ask an administrator. Request id: {request_id}</p><p><a href=\"/\">Go to the start page</a></p></main></body></html>"
+         <p>If you need it, ask an administrator. Request id: {request_id}</p><p><a href=\"/\">Go to the start \
+             page</a></p></main></body></html>"
     );
     (
         StatusCode::FORBIDDEN,

@@ -70,7 +70,11 @@ pub async fn accept_invitation(
                     .reason("link invalid, used, cancelled or expired"),
             )
             .await?;
-        return Err(AppError::Refused("This invitation link is not valid: it has expired, was already used or was cancelled. Ask your administrator for a new one.".into()));
+        return Err(AppError::Refused(
+            "This invitation link is not valid: it has expired, was already used or was \
+            cancelled. Ask your administrator for a new one."
+                .into(),
+        ));
     };
     let local = user.email.split('@').next().unwrap_or_default().to_owned();
     pw_rules::check(&pw, &confirm, &[local.as_str()], pw_rules::is_common)

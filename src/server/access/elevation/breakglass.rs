@@ -58,18 +58,22 @@ pub async fn break_glass(
     let now = st.clock.now();
     let to = notify::admins_and_auditors(st, user_id, now).await?;
     let mut tx = st.db.begin_write().await?;
-    let open: i64 = sqlx::query("SELECT COUNT(*) AS n FROM elevation_requests WHERE requester_id = ? AND kind = 'breakglass' AND state = 'approved' AND window_end > ?")
-        .bind(user_id)
-        .bind(now)
-        .fetch_one(tx.conn())
-        .await?
-        .try_get("n")?;
+    let open: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM elevation_requests WHERE requester_id = ? AND kind = \
+        'breakglass' AND state = 'approved' AND window_end > ?",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_one(tx.conn())
+    .await?
+    .try_get("n")?;
     if open > 0 {
         return Err(AppError::Conflict("Your break-glass access is already active.".into()));
     }
     let q = sqlx::query(
-        "INSERT INTO elevation_requests (requester_id, role, duration_ms, justification, ticket, requested_at, state, approvals_needed, kind, \
-         decided_by, decided_at, window_start, window_end, updated_at) VALUES (?, ?, ?, ?, '', ?, 'approved', 0, 'breakglass', ?, ?, ?, ?, ?)",
+        "INSERT INTO elevation_requests (requester_id, role, duration_ms, justification, ticket, requested_at, state, \
+         approvals_needed, kind, decided_by, decided_at, window_start, window_end, updated_at) \
+         VALUES (?, ?, ?, ?, '', ?, 'approved', 0, 'breakglass', ?, ?, ?, ?, ?)",
     )
     .bind(user_id)
     .bind(roles::BREAKGLASS)
@@ -110,9 +114,18 @@ pub async fn break_glass(
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new(Action::BreakglassActivated, Outcome::Success, ctx.actor()).target("user", user_id).reason(justification.trim().to_owned()).details(
-            json!({ "request_id": id, "role": roles::BREAKGLASS, "grant_id": gid, "window": [now, now + d], "after": { "state": "approved", "roles": [roles::BREAKGLASS] } }),
-        )],
+        vec![
+            NewEvent::new(Action::BreakglassActivated, Outcome::Success, ctx.actor())
+                .target("user", user_id)
+                .reason(justification.trim().to_owned())
+                .details(json!({
+                    "request_id": id,
+                    "role": roles::BREAKGLASS,
+                    "grant_id": gid,
+                    "window": [now, now + d],
+                    "after": { "state": "approved", "roles": [roles::BREAKGLASS] },
+                })),
+        ],
     )
     .await?;
     tx.commit().await?;
@@ -137,14 +150,17 @@ pub async fn review(st: &AppState, ctx: &RequestCtx, p: &Principal, id: i64, not
         }
         return Err(e);
     }
-    sqlx::query("UPDATE elevation_requests SET reviewed_by = ?, reviewed_at = ?, review_note = ?, updated_at = ? WHERE id = ? AND reviewed_at IS NULL")
-        .bind(p.user_id)
-        .bind(now)
-        .bind(note.trim())
-        .bind(now)
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query(
+        "UPDATE elevation_requests SET reviewed_by = ?, reviewed_at = ?, review_note = ?, updated_at = ? \
+        WHERE id = ? AND reviewed_at IS NULL",
+    )
+    .bind(p.user_id)
+    .bind(now)
+    .bind(note.trim())
+    .bind(now)
+    .bind(id)
+    .execute(tx.conn())
+    .await?;
     audit::append(
         &mut tx,
         now,

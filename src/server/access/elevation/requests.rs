@@ -70,7 +70,8 @@ pub async fn create(st: &AppState, ctx: &RequestCtx, user_id: i64, input: Reques
                 Err(e) => return Err(e),
             };
             let extended: i64 = sqlx::query(
-                "SELECT COUNT(*) AS n FROM elevation_requests WHERE extends_id = ? AND ((state = 'pending' AND requested_at > ?) OR state = 'approved')",
+                "SELECT COUNT(*) AS n FROM elevation_requests WHERE extends_id = ? AND ((state = 'pending' AND \
+                    requested_at > ?) OR state = 'approved')",
             )
             .bind(eid)
             .bind(now - rules::LAPSE_AFTER)
@@ -114,8 +115,9 @@ pub async fn create(st: &AppState, ctx: &RequestCtx, user_id: i64, input: Reques
         return Err(ElevationError::Duplicate.into());
     }
     let q = sqlx::query(
-        "INSERT INTO elevation_requests (requester_id, role, duration_ms, justification, ticket, starts_at, requested_at, state, approvals_needed, \
-         approvers, customer_scope, kind, extends_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 'request', ?, ?)",
+        "INSERT INTO elevation_requests (requester_id, role, duration_ms, justification, ticket, starts_at, requested_at, \
+         state, approvals_needed, approvers, customer_scope, kind, extends_id, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 'request', ?, ?)",
     )
     .bind(user_id)
     .bind(&role.key)
@@ -139,18 +141,20 @@ pub async fn create(st: &AppState, ctx: &RequestCtx, user_id: i64, input: Reques
         input.extends.is_some(),
     );
     notify::queue(&mut tx, st, now, &to, &subject, "/requests").await?;
-    audit::append(
-        &mut tx,
-        now,
-        vec![NewEvent::new(if input.extends.is_some() { Action::ExtensionRequested } else { Action::ElevationRequested }, Outcome::Success, ctx.actor())
-            .target("user", user_id)
-            .reason(input.justification.trim().to_owned())
-            .details(json!({
-                "request_id": id, "role": role.key, "duration_ms": d, "ticket": input.ticket.trim(), "starts_at": starts_at, "state": "pending",
-                "customers": customers, "extends": input.extends, "approvals_needed": pol.approvals_needed, "approvers": pol.approvers,
-            }))],
-    )
-    .await?;
+    let action = if input.extends.is_some() {
+        Action::ExtensionRequested
+    } else {
+        Action::ElevationRequested
+    };
+    let event = NewEvent::new(action, Outcome::Success, ctx.actor())
+        .target("user", user_id)
+        .reason(input.justification.trim().to_owned())
+        .details(json!({
+            "request_id": id, "role": role.key, "duration_ms": d, "ticket": input.ticket.trim(),
+            "starts_at": starts_at, "state": "pending", "customers": customers, "extends": input.extends,
+            "approvals_needed": pol.approvals_needed, "approvers": pol.approvers,
+        }));
+    audit::append(&mut tx, now, vec![event]).await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -322,7 +326,12 @@ pub async fn cancel(st: &AppState, ctx: &RequestCtx, user_id: i64, id: i64) -> R
         now,
         vec![NewEvent::new(Action::ElevationCancelled, Outcome::Success, ctx.actor())
             .target("user", user_id)
-            .details(json!({ "request_id": id, "role": row.role, "before": { "state": row.req.state.as_str() }, "after": { "state": "cancelled" } }))],
+            .details(json!({
+                "request_id": id,
+                "role": row.role,
+                "before": { "state": row.req.state.as_str() },
+                "after": { "state": "cancelled" },
+            }))],
     )
     .await?;
     tx.commit().await?;
@@ -395,9 +404,17 @@ pub async fn revoke(
     audit::append(
         &mut tx,
         now,
-        vec![NewEvent::new(Action::ElevationRevoked, Outcome::Success, ctx.actor()).target("user", row.requester).reason(reason.trim().to_owned()).details(
-            json!({ "request_id": id, "role": row.role, "grant_id": row.grant_id, "extension_ended": extension_ended, "before": { "state": "approved" }, "after": { "state": "revoked" } }),
-        )],
+        vec![NewEvent::new(Action::ElevationRevoked, Outcome::Success, ctx.actor())
+            .target("user", row.requester)
+            .reason(reason.trim().to_owned())
+            .details(json!({
+                "request_id": id,
+                "role": row.role,
+                "grant_id": row.grant_id,
+                "extension_ended": extension_ended,
+                "before": { "state": "approved" },
+                "after": { "state": "revoked" },
+            }))],
     )
     .await?;
     let role_name = role_store::all_roles(tx.conn())
@@ -429,13 +446,16 @@ pub async fn end_all_in(
     reason: &str,
     now: Millis,
 ) -> Result<(usize, usize), sqlx::Error> {
-    let cancelled = sqlx::query("UPDATE elevation_requests SET state = 'cancelled', decision_reason = ?, updated_at = ? WHERE requester_id = ? AND state = 'pending'")
-        .bind(reason)
-        .bind(now)
-        .bind(user_id)
-        .execute(tx.conn())
-        .await?
-        .rows_affected() as usize;
+    let cancelled = sqlx::query(
+        "UPDATE elevation_requests SET state = 'cancelled', decision_reason = ?, updated_at \
+        = ? WHERE requester_id = ? AND state = 'pending'",
+    )
+    .bind(reason)
+    .bind(now)
+    .bind(user_id)
+    .execute(tx.conn())
+    .await?
+    .rows_affected() as usize;
     let active = sqlx::query(
         "SELECT id, grant_id FROM elevation_requests WHERE requester_id = ? AND state = 'approved' AND window_end > ?",
     )
@@ -448,13 +468,16 @@ pub async fn end_all_in(
             grants::end_in(tx, gid, None, reason, now).await?;
         }
     }
-    sqlx::query("UPDATE elevation_requests SET state = 'revoked', decision_reason = ?, updated_at = ? WHERE requester_id = ? AND state = 'approved' AND window_end > ?")
-        .bind(reason)
-        .bind(now)
-        .bind(user_id)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query(
+        "UPDATE elevation_requests SET state = 'revoked', decision_reason = ?, updated_at = ? WHERE \
+        requester_id = ? AND state = 'approved' AND window_end > ?",
+    )
+    .bind(reason)
+    .bind(now)
+    .bind(user_id)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
     if cancelled + active.len() > 0 {
         audit::append(
             tx,
@@ -474,7 +497,8 @@ pub async fn end_all_in(
 pub async fn sweep(st: &AppState) -> Result<usize, sqlx::Error> {
     let now = st.clock.now();
     let rows = sqlx::query(&format!(
-        "SELECT {COLS} FROM elevation_requests WHERE (state = 'pending' AND requested_at <= ?) OR (state = 'approved' AND window_end <= ?) LIMIT 1000"
+        "SELECT {COLS} FROM elevation_requests WHERE (state = 'pending' AND requested_at <= ?) OR (state = \
+            'approved' AND window_end <= ?) LIMIT 1000"
     ))
     .bind(now - rules::LAPSE_AFTER)
     .bind(now)
@@ -504,9 +528,17 @@ pub async fn sweep(st: &AppState) -> Result<usize, sqlx::Error> {
             .await?
             .rows_affected();
         if changed == 1 {
-            events.push(NewEvent::new(state_action(next.state), Outcome::Success, Actor::default()).target("user", row.requester).details(
-                json!({ "request_id": row.id, "role": row.role, "grant_id": row.grant_id, "before": { "state": row.req.state.as_str() }, "after": { "state": next.state.as_str() } }),
-            ));
+            events.push(
+                NewEvent::new(state_action(next.state), Outcome::Success, Actor::default())
+                    .target("user", row.requester)
+                    .details(json!({
+                        "request_id": row.id,
+                        "role": row.role,
+                        "grant_id": row.grant_id,
+                        "before": { "state": row.req.state.as_str() },
+                        "after": { "state": next.state.as_str() },
+                    })),
+            );
         }
     }
     let n = events.len();

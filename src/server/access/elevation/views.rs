@@ -27,7 +27,10 @@ async fn views(st: &AppState, rows: &[AnyRow], viewer: Option<&Principal>) -> Re
     let mut extended = std::collections::HashSet::new();
     if !parsed.is_empty() {
         let list = parsed.iter().map(|r| r.id.to_string()).collect::<Vec<_>>().join(",");
-        let sql = format!("SELECT extends_id FROM elevation_requests WHERE extends_id IN ({list}) AND (state = 'approved' OR (state = 'pending' AND requested_at > ?))");
+        let sql = format!(
+            "SELECT extends_id FROM elevation_requests WHERE extends_id IN ({list}) AND (state = \
+            'approved' OR (state = 'pending' AND requested_at > ?))"
+        );
         for r in sqlx::query(&sql)
             .bind(now - rules::LAPSE_AFTER)
             .fetch_all(st.db.reader())
@@ -50,14 +53,23 @@ async fn views(st: &AppState, rows: &[AnyRow], viewer: Option<&Principal>) -> Re
         let (requester_roles, recent) = match viewer {
             Some(_) => {
                 let recent = sqlx::query(
-                    "SELECT role, state, ticket, requested_at, kind FROM elevation_requests WHERE requester_id = ? AND id <> ? ORDER BY id DESC LIMIT 5",
+                    "SELECT role, state, ticket, requested_at, kind FROM elevation_requests WHERE requester_id = ? \
+                        AND id <> ? ORDER BY id DESC LIMIT 5",
                 )
                 .bind(row.requester)
                 .bind(row.id)
                 .fetch_all(st.db.reader())
                 .await?
                 .iter()
-                .map(|r| Ok(format!("{}, {}, {}, {}", role_name(&text(r, "role")?), text(r, "state")?, text(r, "ticket")?, format_time(r.try_get("requested_at")?))))
+                .map(|r| {
+                    Ok(format!(
+                        "{}, {}, {}, {}",
+                        role_name(&text(r, "role")?),
+                        text(r, "state")?,
+                        text(r, "ticket")?,
+                        format_time(r.try_get("requested_at")?)
+                    ))
+                })
                 .collect::<Result<Vec<_>, sqlx::Error>>()?;
                 (grants::active_roles(st.db.reader(), row.requester, now).await?, recent)
             }
@@ -130,8 +142,8 @@ pub async fn mine(st: &AppState, user_id: i64) -> Result<Vec<ElevationView>, App
 pub async fn queue(st: &AppState, p: &Principal) -> Result<Vec<ElevationView>, AppError> {
     let now = st.clock.now();
     let rows = sqlx::query(&format!(
-        "SELECT {COLS} FROM elevation_requests WHERE requester_id <> ? AND ((state = 'pending' AND requested_at > ?) OR (state = 'approved' AND window_end > ?) \
-         OR (kind = 'breakglass' AND reviewed_at IS NULL)) ORDER BY id"
+        "SELECT {COLS} FROM elevation_requests WHERE requester_id <> ? AND ((state = 'pending' AND requested_at > ?) \
+         OR (state = 'approved' AND window_end > ?) OR (kind = 'breakglass' AND reviewed_at IS NULL)) ORDER BY id"
     ))
     .bind(p.user_id)
     .bind(now - rules::LAPSE_AFTER)

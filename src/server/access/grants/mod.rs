@@ -156,7 +156,8 @@ pub struct GrantRecord {
 }
 
 pub const RECORD_COLS: &str =
-    "id, user_id, role, starts_at, expires_at, revoked_at, pending, customer_scope, granted_by, reason, approved_by, revoke_reason, revoked_by";
+    "id, user_id, role, starts_at, expires_at, revoked_at, pending, customer_scope, granted_by, reason, \
+        approved_by, revoke_reason, revoked_by";
 
 pub fn record_from_row(r: &AnyRow) -> Result<GrantRecord, sqlx::Error> {
     Ok(GrantRecord {

@@ -44,7 +44,8 @@ pub(super) struct Person {
 }
 
 pub(super) async fn people(st: &AppState, id: Option<i64>) -> Result<Vec<Person>, sqlx::Error> {
-    let base = "SELECT id, display_name, email, department, status, totp_secret_enc, offboard_at, status_reason, offboarded_at, offboarded_by FROM users";
+    let base = "SELECT id, display_name, email, department, status, totp_secret_enc, offboard_at, status_reason, \
+        offboarded_at, offboarded_by FROM users";
     let rows = match id {
         Some(id) => {
             sqlx::query(&format!("{base} WHERE id = ?"))
@@ -79,7 +80,8 @@ pub(super) async fn people(st: &AppState, id: Option<i64>) -> Result<Vec<Person>
 /// Active role keys per user.
 async fn active_roles_by_user(st: &AppState, now: Millis) -> Result<HashMap<i64, Vec<String>>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT user_id, role FROM grants WHERE revoked_at IS NULL AND pending = 0 AND starts_at <= ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY role",
+        "SELECT user_id, role FROM grants WHERE revoked_at IS NULL AND pending = 0 AND starts_at <= ? AND \
+            (expires_at IS NULL OR expires_at > ?) ORDER BY role",
     )
     .bind(now)
     .bind(now)

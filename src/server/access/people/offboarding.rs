@@ -173,10 +173,13 @@ pub async fn offboard_in(
 /// Carries out scheduled offboardings that are due.
 pub async fn sweep_scheduled(st: &AppState) -> Result<usize, sqlx::Error> {
     let now = st.clock.now();
-    let rows = sqlx::query("SELECT id, status, offboard_scheduled_by FROM users WHERE offboard_at <= ? AND status <> 'offboarded' LIMIT 100")
-        .bind(now)
-        .fetch_all(st.db.reader())
-        .await?;
+    let rows = sqlx::query(
+        "SELECT id, status, offboard_scheduled_by FROM users WHERE offboard_at <= ? AND status \
+        <> 'offboarded' LIMIT 100",
+    )
+    .bind(now)
+    .fetch_all(st.db.reader())
+    .await?;
     let mut done = 0;
     for r in &rows {
         let user_id: i64 = r.try_get("id")?;

@@ -182,7 +182,8 @@ pub async fn complete_setup(
 async fn admin_exists<'e>(ex: impl Executor<'e, Database = Any>, now: i64) -> Result<bool, sqlx::Error> {
     let n: i64 = sqlx::query(
         "SELECT COUNT(*) AS n FROM grants g JOIN users u ON u.id = g.user_id WHERE g.role = 'admin' \
-         AND g.revoked_at IS NULL AND g.pending = 0 AND g.starts_at <= ? AND (g.expires_at IS NULL OR g.expires_at > ?) AND u.status = 'active'",
+         AND g.revoked_at IS NULL AND g.pending = 0 AND g.starts_at <= ? AND (g.expires_at IS NULL OR g.expires_at > ?) \
+         AND u.status = 'active'",
     )
     .bind(now)
     .bind(now)

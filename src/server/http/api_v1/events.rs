@@ -375,7 +375,8 @@ async fn store_batch(
         // Claims the key first; a concurrent retry of the same batch waits
         // on it (or fails on the primary key) and then replays.
         let claimed = sqlx::query(
-            "INSERT INTO api_idempotency (account_id, idem_key, request_hash, first_seq, last_seq, accepted, created_at) VALUES (?, ?, ?, 0, 0, 0, ?)",
+            "INSERT INTO api_idempotency (account_id, idem_key, request_hash, first_seq, last_seq, accepted, \
+                created_at) VALUES (?, ?, ?, 0, 0, 0, ?)",
         )
         .bind(service.account_id)
         .bind(k)

@@ -256,7 +256,8 @@ pub async fn service_provider_config(
             "changePassword": { "supported": false },
             "sort": { "supported": false },
             "etag": { "supported": false },
-            "authenticationSchemes": [{ "type": "oauthbearertoken", "name": "Bearer token", "description": "A Gatehouse service-account token with the scim scope", "primary": true }],
+            "authenticationSchemes": [{ "type": "oauthbearertoken", "name": "Bearer token", "description": "A Gatehouse service-account \
+                token with the scim scope", "primary": true }],
             "meta": { "resourceType": "ServiceProviderConfig", "location": here.to_string() },
         }),
     ))

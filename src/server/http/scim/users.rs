@@ -11,10 +11,7 @@ use crate::domain::{
     Millis,
 };
 use crate::server::{
-    access::{
-        grants, people,
-        service_accounts::ServicePrincipal,
-    },
+    access::{grants, people, service_accounts::ServicePrincipal},
     audit,
     identity::accounts,
     platform::{

@@ -52,7 +52,8 @@ fn page(status: StatusCode, message: &str, request_id: &str) -> Response {
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in · Gatehouse</title>\
          <link rel=\"stylesheet\" href=\"/pkg/gatehouse.css\"></head><body class=\"p-8\"><main class=\"mx-auto max-w-md\">\
          <h1 class=\"mb-4 text-xl font-semibold\">Sign-in did not complete</h1><p role=\"alert\" id=\"sso-error\">{}</p>\
-         <p class=\"mt-2 text-sm text-slate-500\">Request id {}</p><p class=\"mt-4\"><a class=\"underline\" href=\"/signin\">Back to sign-in</a></p></main></body></html>",
+         <p class=\"mt-2 text-sm text-slate-500\">Request id {}</p><p class=\"mt-4\"><a class=\"underline\" \
+             href=\"/signin\">Back to sign-in</a></p></main></body></html>",
         esc(message),
         esc(request_id)
     );
@@ -377,7 +378,8 @@ pub async fn callback(
             // A new same-site navigation, so the SameSite=Strict session
             // cookie is sent (it is not on the provider's cross-site redirect).
             let body = format!(
-                "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={next}\"><title>Signing in · Gatehouse</title></head>\
+                "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+                 <meta http-equiv=\"refresh\" content=\"0;url={next}\"><title>Signing in · Gatehouse</title></head>\
                  <body><p><a href=\"{next}\">Continue</a></p></body></html>"
             );
             let mut r = (StatusCode::OK, Html(body)).into_response();
