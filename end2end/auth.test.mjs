@@ -111,6 +111,8 @@ test('sign in with a recovery code, and see the replay in own activity', async (
   await page.waitForURL(`${server.base}/`);
   await page.locator('#codes-left').filter({ hasText: '9' }).waitFor();
 
+  // Own pages are in the menu under the employee's name.
+  await page.getByRole('button', { name: 'Maya Okafor' }).click();
   await page.getByRole('link', { name: 'Sign-in activity' }).click();
   await page.waitForURL(`${server.base}/activity`);
   const table = page.locator('#activity');
