@@ -14,37 +14,9 @@ pub use events::{audit_events, EVENTS_BODY_LIMIT, MAX_BATCH};
 pub use exports::{audit_bundle, audit_csv, audit_report_csv};
 pub use openapi::openapi;
 
-use super::error::ApiError;
-use crate::domain::{permissions::Permission, service::Scope};
-use crate::server::{
-    access::{
-        authz,
-        service_accounts::{self as svc, ApiAuthError, ServicePrincipal},
-    },
-    platform::request::RequestCtx,
-    state::AppState,
-};
-use axum::http::{header, HeaderMap};
-
-/// The service behind the request's bearer token, if the token is valid
-/// and holds `scope`.
-async fn authenticate(
-    st: &AppState,
-    ctx: &RequestCtx,
-    headers: &HeaderMap,
-    scope: Scope,
-) -> Result<ServicePrincipal, ApiError> {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    match svc::authenticate(st, ctx, authorization, scope).await {
-        Ok(p) => Ok(p),
-        Err(ApiAuthError::Unauthenticated) => Err(ApiError::token_required()),
-        Err(ApiAuthError::MissingScope) => Err(ApiError::forbidden(format!(
-            "This token does not have the {} scope.",
-            scope.id()
-        ))),
-        Err(ApiAuthError::Internal(e)) => Err(ApiError::internal(e)),
-    }
-}
+use super::{authenticate_service as authenticate, error::ApiError};
+use crate::domain::permissions::Permission;
+use crate::server::{access::authz, platform::request::RequestCtx, state::AppState};
 
 /// For routes used from the browser (session cookie, not a token): the
 /// signed-in employee must hold `perm`; a refusal is recorded.

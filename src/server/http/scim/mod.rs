@@ -14,11 +14,7 @@ use crate::domain::{
     scim::{self, ScimError},
     service::Scope,
 };
-use crate::server::{
-    access::service_accounts::{self as svc, ApiAuthError, ServicePrincipal},
-    platform::request::RequestCtx,
-    state::AppState,
-};
+use crate::server::{access::service_accounts::ServicePrincipal, platform::request::RequestCtx, state::AppState};
 use axum::{
     body::Bytes,
     extract::{Path, Query, State},
@@ -48,13 +44,9 @@ fn not_found() -> ScimError {
 }
 
 async fn authenticate(st: &AppState, ctx: &RequestCtx, headers: &HeaderMap) -> Result<ServicePrincipal, ApiError> {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    match svc::authenticate(st, ctx, authorization, Scope::Scim).await {
-        Ok(p) => Ok(p),
-        Err(ApiAuthError::Unauthenticated) => Err(ApiError::token_required().scim()),
-        Err(ApiAuthError::MissingScope) => Err(ApiError::forbidden("This token does not have the scim scope.").scim()),
-        Err(ApiAuthError::Internal(e)) => Err(ApiError::internal(e).scim()),
-    }
+    super::authenticate_service(st, ctx, headers, Scope::Scim)
+        .await
+        .map_err(ApiError::scim)
 }
 
 fn parse_body(body: &Bytes) -> Result<Value, ScimError> {
