@@ -59,7 +59,7 @@ fn benches(c: &mut Criterion) {
                 .bind(format!("Bench {i}"))
                 .bind(NOW)
                 .bind(NOW)
-                .execute(db.reader())
+                .execute(db.pool())
                 .await
                 .unwrap();
         }
@@ -77,19 +77,19 @@ fn benches(c: &mut Criterion) {
                 .bind(exp)
                 .bind(revoked)
                 .bind(NOW)
-                .execute(db.reader())
+                .execute(db.pool())
                 .await
                 .unwrap();
         }
         uid
     });
-    let held = rt.block_on(access::permissions_at(db.reader(), uid, NOW)).unwrap();
+    let held = rt.block_on(access::permissions_at(db.pool(), uid, NOW)).unwrap();
     assert!(held.contains(Permission::CustomersReadPii) && !held.contains(Permission::LeadsRead));
 
     let mut g = c.benchmark_group("permission_check");
     g.bench_function("sqlite_one_employee", |b| {
         b.iter(|| {
-            let held = rt.block_on(access::permissions_at(db.reader(), uid, NOW)).unwrap();
+            let held = rt.block_on(access::permissions_at(db.pool(), uid, NOW)).unwrap();
             assert!(held.contains(Permission::OrdersWrite));
         })
     });
@@ -99,7 +99,7 @@ fn benches(c: &mut Criterion) {
             rt.block_on(async {
                 let start = std::time::Instant::now();
                 for _ in 0..iters {
-                    let held = access::permissions_at(db.reader(), uid, NOW).await.unwrap();
+                    let held = access::permissions_at(db.pool(), uid, NOW).await.unwrap();
                     assert!(held.contains(Permission::OrdersWrite));
                 }
                 start.elapsed()
@@ -111,7 +111,7 @@ fn benches(c: &mut Criterion) {
     // every request reads anyway) is unchanged.
     let cache = AccessCache::default();
     let version = rt
-        .block_on(users::by_id(db.reader(), uid))
+        .block_on(users::by_id(db.pool(), uid))
         .unwrap()
         .unwrap()
         .access_version;
@@ -120,7 +120,7 @@ fn benches(c: &mut Criterion) {
             rt.block_on(async {
                 let start = std::time::Instant::now();
                 for _ in 0..iters {
-                    let facts = cache.facts(db.reader(), uid, Some(version), NOW).await.unwrap();
+                    let facts = cache.facts(db.pool(), uid, Some(version), NOW).await.unwrap();
                     assert!(facts.permissions(NOW).contains(Permission::OrdersWrite));
                 }
                 start.elapsed()
@@ -140,8 +140,8 @@ fn benches(c: &mut Criterion) {
             rt.block_on(async {
                 let start = std::time::Instant::now();
                 for _ in 0..iters {
-                    let u = users::by_id(db.reader(), uid).await.unwrap().unwrap();
-                    assert!(access::permissions_at(db.reader(), u.id, NOW)
+                    let u = users::by_id(db.pool(), uid).await.unwrap().unwrap();
+                    assert!(access::permissions_at(db.pool(), u.id, NOW)
                         .await
                         .unwrap()
                         .contains(Permission::OrdersWrite));
@@ -155,11 +155,8 @@ fn benches(c: &mut Criterion) {
             rt.block_on(async {
                 let start = std::time::Instant::now();
                 for _ in 0..iters {
-                    let u = users::by_id(db.reader(), uid).await.unwrap().unwrap();
-                    let facts = cache
-                        .facts(db.reader(), u.id, Some(u.access_version), NOW)
-                        .await
-                        .unwrap();
+                    let u = users::by_id(db.pool(), uid).await.unwrap().unwrap();
+                    let facts = cache.facts(db.pool(), u.id, Some(u.access_version), NOW).await.unwrap();
                     assert!(facts.permissions(NOW).contains(Permission::OrdersWrite));
                 }
                 start.elapsed()
@@ -171,7 +168,7 @@ fn benches(c: &mut Criterion) {
             rt.block_on(async {
                 let start = std::time::Instant::now();
                 for _ in 0..iters {
-                    sqlx::query("SELECT 1 AS one").fetch_one(db.reader()).await.unwrap();
+                    sqlx::query("SELECT 1 AS one").fetch_one(db.pool()).await.unwrap();
                 }
                 start.elapsed()
             })
@@ -185,20 +182,20 @@ fn benches(c: &mut Criterion) {
         .bind(uid)
         .bind(NOW - 10_000)
         .bind(NOW)
-        .execute(db.reader())
+        .execute(db.pool())
         .await
         .unwrap();
     });
     g.bench_function("sqlite_one_employee_custom_role", |b| {
         b.iter(|| {
-            let held = rt.block_on(access::permissions_at(db.reader(), uid, NOW)).unwrap();
+            let held = rt.block_on(access::permissions_at(db.pool(), uid, NOW)).unwrap();
             assert!(held.contains(Permission::LeadsRead));
         })
     });
     // The floor: the cheapest query through the same pool.
     g.bench_function("sqlite_select_1_reference", |b| {
         b.iter(|| {
-            rt.block_on(sqlx::query("SELECT 1 AS one").fetch_one(db.reader()))
+            rt.block_on(sqlx::query("SELECT 1 AS one").fetch_one(db.pool()))
                 .unwrap()
         })
     });
@@ -236,7 +233,7 @@ fn benches(c: &mut Criterion) {
                             .bind(format!("bench-{i}"))
                             .bind(NOW)
                             .bind(NOW)
-                            .execute(db.reader())
+                            .execute(db.pool())
                             .await
                             .unwrap();
                     }
@@ -247,7 +244,7 @@ fn benches(c: &mut Criterion) {
                             .bind(NOW)
                             .bind(NOW)
                             .bind(NOW + 3_600_000)
-                            .execute(db.reader())
+                            .execute(db.pool())
                             .await
                             .unwrap();
                     }
@@ -324,7 +321,7 @@ fn benches(c: &mut Criterion) {
                 "SELECT COUNT(*) AS n FROM grants WHERE revoked_at IS NULL AND expires_at IS NULL AND user_id <> ?",
             )
             .bind(uid)
-            .fetch_one(db.reader()),
+            .fetch_one(db.pool()),
         )
         .unwrap()
         .try_get("n")

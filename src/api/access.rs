@@ -14,7 +14,7 @@ api! {
     "catalogue" needs [AccessGrant, EmployeesManage] (st, _, _, _)
     pub async fn catalogue() -> Result<CatalogueView, AppError> {
         let holders = roles::holders(&st).await?;
-        let roles = roles::catalogue(st.db.reader()).await?;
+        let roles = roles::catalogue(st.db.pool()).await?;
         Ok(CatalogueView {
             permissions: P::ALL.iter().map(|p| roles::permission_info(*p)).collect(),
             roles: roles

@@ -122,13 +122,13 @@ api! {
     "me" (st, ctx, _)
     pub async fn me() -> Result<Option<Profile>, AppError> {
         let Ok(auth) = ctx.full() else { return Ok(None) };
-        let Some(user) = accounts::by_id(st.db.reader(), auth.user_id).await? else {
+        let Some(user) = accounts::by_id(st.db.pool(), auth.user_id).await? else {
             return Ok(None);
         };
         let now = st.clock.now();
         let facts = st
             .access
-            .facts(st.db.reader(), user.id, Some(user.access_version), now)
+            .facts(st.db.pool(), user.id, Some(user.access_version), now)
             .await?;
         Ok(Some(Profile {
             name: user.display_name,

@@ -153,7 +153,7 @@ api! {
     "requestable_roles" (st, ctx, _)
     pub async fn requestable_roles() -> Result<Vec<RoleInfo>, AppError> {
         ctx.full()?;
-        let roles = roles::catalogue(st.db.reader()).await?;
+        let roles = roles::catalogue(st.db.pool()).await?;
         Ok(roles
             .iter()
             .filter(|r| r.requestable)

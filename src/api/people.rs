@@ -89,7 +89,7 @@ api! {
     /// Clears an employee's sign-in lockout; returns whether one was active.
     "unlock_employee" needs [EmployeesManage] (st, ctx, _, _)
     pub async fn unlock_employee(user_id: i64) -> Result<bool, AppError> {
-        let user = accounts::by_id(st.db.reader(), user_id)
+        let user = accounts::by_id(st.db.pool(), user_id)
             .await?
             .ok_or(AppError::NotFound)?;
         identity::unlock(&st, ctx.actor(), &user.email).await

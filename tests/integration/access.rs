@@ -27,7 +27,7 @@ async fn grants_of(app: &TestApp, email: &str) -> Vec<(String, Option<String>)> 
     let uid = app.user_id(email).await;
     let rows = sqlx::query("SELECT role, revoke_reason FROM grants WHERE user_id = ? ORDER BY id")
         .bind(uid)
-        .fetch_all(app.state.db.reader())
+        .fetch_all(app.state.db.pool())
         .await
         .unwrap();
     rows.iter()
@@ -38,7 +38,7 @@ async fn grants_of(app: &TestApp, email: &str) -> Vec<(String, Option<String>)> 
 async fn last_details(app: &TestApp, action: &str) -> serde_json::Value {
     let row = sqlx::query("SELECT details FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1")
         .bind(action)
-        .fetch_one(app.state.db.reader())
+        .fetch_one(app.state.db.pool())
         .await
         .unwrap();
     let d: String = gatehouse::server::platform::db::text(&row, "details").unwrap();

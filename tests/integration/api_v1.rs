@@ -154,7 +154,7 @@ async fn last_event(app: &TestApp, action: &str) -> (Option<String>, Option<Stri
         "SELECT customer_id, actor_session, details FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1",
     )
     .bind(action)
-    .fetch_one(app.state.db.reader())
+    .fetch_one(app.state.db.pool())
     .await
     .unwrap();
     let details = gatehouse::server::platform::db::text(&row, "details").unwrap();
@@ -560,7 +560,7 @@ async fn changes_made_elsewhere_count_on_the_next_request(b: Backend) {
     assert_eq!(app.call(&jonas, "list_employees", &[]).await.status(), StatusCode::OK);
     assert_eq!(app.get(&jonas, "/employees").await.status(), StatusCode::OK);
     let version = |app: &TestApp| {
-        let pool = app.state.db.reader().clone();
+        let pool = app.state.db.pool().clone();
         async move {
             sqlx::query("SELECT access_version FROM users WHERE id = ?")
                 .bind(jonas_id)

@@ -212,12 +212,12 @@ async fn auditors_browse_filter_page_and_verify(b: Backend) {
     assert_eq!(v["ok"], true, "{v}");
     let victim = s1[10];
     sqlx::query("DROP TRIGGER audit_events_no_update")
-        .execute(app.state.db.reader())
+        .execute(app.state.db.pool())
         .await
         .unwrap();
     sqlx::query("UPDATE audit_events SET reason = 'nothing to see' WHERE seq = ?")
         .bind(victim)
-        .execute(app.state.db.reader())
+        .execute(app.state.db.pool())
         .await
         .unwrap();
     let v: Value = app.call(&auditor, "audit_verify", &[]).await.json().await.unwrap();

@@ -268,7 +268,7 @@ async fn failures_back_off_then_lock(b: Backend) {
         .await
         .unwrap());
     sqlx::query("DELETE FROM auth_failures WHERE scope = 'ip'")
-        .execute(app.state.db.reader())
+        .execute(app.state.db.pool())
         .await
         .unwrap();
     assert_eq!(app.audit_count("auth.unlock", "success").await, 1);

@@ -129,7 +129,7 @@ const PAGES: &[(&str, Who)] = &[
 async fn last_denied_operation(app: &TestApp) -> String {
     use sqlx::Row;
     let row = sqlx::query("SELECT target_id FROM audit_events WHERE action = 'authz.denied' ORDER BY seq DESC LIMIT 1")
-        .fetch_one(app.state.db.reader())
+        .fetch_one(app.state.db.pool())
         .await
         .unwrap();
     row.try_get("target_id").unwrap()

@@ -62,7 +62,7 @@ fn mth(leaves: &[[u8; 32]]) -> [u8; 32] {
 async fn event_hashes(app: &TestApp, upto: i64) -> Vec<String> {
     let rows = sqlx::query("SELECT hash FROM audit_events WHERE seq <= ? ORDER BY seq")
         .bind(upto)
-        .fetch_all(app.state.db.reader())
+        .fetch_all(app.state.db.pool())
         .await
         .unwrap();
     rows.iter()
@@ -266,7 +266,7 @@ async fn checkpoints_are_signed_chained_and_prove_inclusion(b: Backend) {
     );
     // Checkpoints are append-only in the database too.
     let upd = sqlx::query("UPDATE audit_checkpoints SET tree_size = 1 WHERE number = 1")
-        .execute(app.state.db.reader())
+        .execute(app.state.db.pool())
         .await;
     assert!(upd.unwrap_err().to_string().contains("append-only"));
     app.cleanup().await;
@@ -298,7 +298,7 @@ async fn drop_triggers(app: &TestApp) {
         "audit_checkpoints_no_delete",
     ] {
         sqlx::query(&format!("DROP TRIGGER {t}"))
-            .execute(app.state.db.reader())
+            .execute(app.state.db.pool())
             .await
             .unwrap();
     }
@@ -324,7 +324,7 @@ async fn tampering_that_keeps_the_hash_chain_is_caught_by_checkpoints(b: Backend
     // The tail cut off, and the head row rewritten to match: the hash chain
     // alone is consistent, the signed checkpoint is not.
     let app = signed_app(&b).await;
-    let pool = app.state.db.reader();
+    let pool = app.state.db.pool();
     let h17 = event_hashes(&app, 17).await.pop().unwrap();
     sqlx::query("DELETE FROM audit_events WHERE seq > 17")
         .execute(pool)
@@ -351,7 +351,7 @@ async fn tampering_that_keeps_the_hash_chain_is_caught_by_checkpoints(b: Backend
     // An event rewritten and every later hash recomputed (as an attacker
     // who knows the format would): event 20 is no longer the signed head.
     let app = signed_app(&b).await;
-    let pool = app.state.db.reader();
+    let pool = app.state.db.pool();
     let rows = sqlx::query(&format!(
         "SELECT {} FROM audit_events WHERE seq >= 15 ORDER BY seq",
         audit_log::COLUMNS
@@ -405,7 +405,7 @@ async fn tampering_that_keeps_the_hash_chain_is_caught_by_checkpoints(b: Backend
     // A checkpoint changed after signing, or forged with another key.
     let app = signed_app(&b).await;
     sqlx::query("UPDATE audit_checkpoints SET tree_size = 19 WHERE number = 2")
-        .execute(app.state.db.reader())
+        .execute(app.state.db.pool())
         .await
         .unwrap();
     let (ok, out) = cli_verify(&app);
@@ -414,14 +414,14 @@ async fn tampering_that_keeps_the_hash_chain_is_caught_by_checkpoints(b: Backend
     app.cleanup().await;
     let app = signed_app(&b).await;
     let forger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
-    let cp1 = checkpoints::list(app.state.db.reader(), 0, 1).await.unwrap().remove(0);
+    let cp1 = checkpoints::list(app.state.db.pool(), 0, 1).await.unwrap().remove(0);
     let mut forged =
         gatehouse::domain::checkpoint::Checkpoint::sign(&forger, None, cp1.tree_size, &[0; 32], &cp1.head_hash, cp1.at);
     forged.key_id = cp1.key_id.clone();
     sqlx::query("UPDATE audit_checkpoints SET root = ?, signature = ? WHERE number = 1")
         .bind(&forged.root)
         .bind(&forged.signature)
-        .execute(app.state.db.reader())
+        .execute(app.state.db.pool())
         .await
         .unwrap();
     let (ok, out) = cli_verify(&app);
@@ -432,7 +432,7 @@ async fn tampering_that_keeps_the_hash_chain_is_caught_by_checkpoints(b: Backend
     let forger_public = hex::encode(forger.verifying_key().as_bytes());
     sqlx::query("UPDATE audit_signing_keys SET public_key = ?")
         .bind(&forger_public)
-        .execute(app.state.db.reader())
+        .execute(app.state.db.pool())
         .await
         .unwrap();
     let again = startup::state(app.state.config.as_ref().clone(), app.clock.clone()).await;
@@ -441,7 +441,7 @@ async fn tampering_that_keeps_the_hash_chain_is_caught_by_checkpoints(b: Backend
     let (ok, out) = cli_verify(&app);
     assert!(!ok && out.contains("does not match its published public key"), "{out}");
     let row = sqlx::query("SELECT secret_enc FROM audit_signing_keys")
-        .fetch_one(app.state.db.reader())
+        .fetch_one(app.state.db.pool())
         .await
         .unwrap();
     let sealed = gatehouse::server::platform::db::text(&row, "secret_enc").unwrap();

@@ -122,7 +122,7 @@ async fn elevation_requests_are_approved_and_end_by_themselves(b: Backend) {
     // (Checked on the server's own check: Jonas's session idles out meanwhile.)
     use gatehouse::domain::permissions::Permission;
     let check = |at: i64| {
-        let pool = app.state.db.reader().clone();
+        let pool = app.state.db.pool().clone();
         async move {
             gatehouse::server::access::authz::permissions_at(&pool, jonas_id, at)
                 .await
@@ -237,7 +237,7 @@ async fn elevation_requests_can_be_denied_lapse_cancel_and_revoke(b: Backend) {
     let states: Vec<String> = sqlx::query("SELECT state FROM elevation_requests WHERE id IN (?, ?) ORDER BY id")
         .bind(pending.parse::<i64>().unwrap())
         .bind(active.parse::<i64>().unwrap())
-        .fetch_all(app.state.db.reader())
+        .fetch_all(app.state.db.pool())
         .await
         .unwrap()
         .iter()
@@ -535,7 +535,7 @@ async fn approval_policies_name_approvers_and_need_two_approvals(b: Backend) {
     assert!(app.perms(&jonas).await.contains(&"customers:read_pii".to_string()));
     assert_eq!(app.audit_count("elevation.approval_recorded", "success").await, 1);
     let row = sqlx::query(&format!("SELECT approvals FROM elevation_requests WHERE id = {id}"))
-        .fetch_one(app.state.db.reader())
+        .fetch_one(app.state.db.pool())
         .await
         .unwrap();
     let approvals = gatehouse::server::platform::db::text(&row, "approvals").unwrap();
@@ -684,7 +684,7 @@ async fn an_active_elevation_is_extended_once_through_approval(b: Backend) {
     assert_eq!((start, new_end), (end, end + 2 * 3_600_000));
     use gatehouse::domain::permissions::Permission;
     let holds = |at: i64| {
-        let pool = app.state.db.reader().clone();
+        let pool = app.state.db.pool().clone();
         async move {
             gatehouse::server::access::authz::permissions_at(&pool, jonas_id, at)
                 .await
@@ -852,7 +852,7 @@ async fn engineers_break_the_glass_and_someone_else_reviews_it(b: Backend) {
         .count(&format!("SELECT window_end FROM elevation_requests WHERE id = {id}"))
         .await;
     assert!(
-        !gatehouse::server::access::authz::permissions_at(app.state.db.reader(), eng_id, end)
+        !gatehouse::server::access::authz::permissions_at(app.state.db.pool(), eng_id, end)
             .await
             .unwrap()
             .contains(Permission::ProdDbWrite)

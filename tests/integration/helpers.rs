@@ -161,7 +161,7 @@ impl TestApp {
     /// Drops the MySQL database of this test.
     pub async fn cleanup(self) {
         if let Some((root, name)) = &self.cleanup {
-            self.state.db.reader().close().await;
+            self.state.db.close().await;
             let pool = sqlx::AnyPool::connect(root).await.unwrap();
             sqlx::query(&format!("DROP DATABASE `{name}`"))
                 .execute(&pool)
@@ -191,7 +191,7 @@ impl TestApp {
     pub async fn count(&self, sql: &str) -> i64 {
         use sqlx::Row;
         sqlx::query(sql)
-            .fetch_one(self.state.db.reader())
+            .fetch_one(self.state.db.pool())
             .await
             .unwrap()
             .try_get(0)
@@ -203,7 +203,7 @@ impl TestApp {
         sqlx::query("SELECT COUNT(*) FROM audit_events WHERE action = ? AND outcome = ?")
             .bind(action)
             .bind(outcome)
-            .fetch_one(self.state.db.reader())
+            .fetch_one(self.state.db.pool())
             .await
             .unwrap()
             .try_get(0)
@@ -354,7 +354,7 @@ impl TestApp {
         use sqlx::Row;
         sqlx::query("SELECT id FROM users WHERE email = ?")
             .bind(email)
-            .fetch_one(self.state.db.reader())
+            .fetch_one(self.state.db.pool())
             .await
             .unwrap()
             .try_get(0)

@@ -202,7 +202,7 @@ async fn internal_errors_show_only_a_request_id(b: Backend) {
     // Break the audit table as a failing disk would: the action must fail
     // closed (nothing stored without its audit event) and say nothing inside.
     sqlx::query("ALTER TABLE audit_head RENAME TO audit_head_gone")
-        .execute(app.state.db.reader())
+        .execute(app.state.db.pool())
         .await
         .unwrap();
     let c = client();
@@ -222,7 +222,7 @@ async fn internal_errors_show_only_a_request_id(b: Backend) {
         "failure not stored without its audit event"
     );
     sqlx::query("ALTER TABLE audit_head_gone RENAME TO audit_head")
-        .execute(app.state.db.reader())
+        .execute(app.state.db.pool())
         .await
         .unwrap();
     app.cleanup().await;

@@ -375,7 +375,7 @@ async fn scim_updates_profiles_with_before_and_after(b: Backend) {
         use sqlx::Row;
         let row = sqlx::query("SELECT details FROM audit_events WHERE action = 'employee.updated' AND target_id = ?")
             .bind(&id)
-            .fetch_one(app.state.db.reader())
+            .fetch_one(app.state.db.pool())
             .await
             .unwrap();
         let text: String = row

@@ -37,7 +37,7 @@ async fn append_n(app: &TestApp, n: usize) {
 async fn audit_events_are_append_only_in_the_database(b: Backend) {
     let app = TestApp::spawn(&b).await;
     append_n(&app, 3).await;
-    let pool = app.state.db.reader();
+    let pool = app.state.db.pool();
     let upd = sqlx::query("UPDATE audit_events SET reason = 'x' WHERE seq = 2")
         .execute(pool)
         .await;
@@ -94,7 +94,7 @@ async fn rolled_back_changes_leave_no_event(b: Backend) {
 async fn drop_triggers(app: &TestApp) {
     for t in ["audit_events_no_update", "audit_events_no_delete"] {
         sqlx::query(&format!("DROP TRIGGER {t}"))
-            .execute(app.state.db.reader())
+            .execute(app.state.db.pool())
             .await
             .unwrap();
     }
@@ -106,7 +106,7 @@ async fn tampering_is_detected(b: Backend) {
     append_n(&app, 10).await;
     drop_triggers(&app).await;
     sqlx::query("UPDATE audit_events SET outcome = 'denied' WHERE seq = 4")
-        .execute(app.state.db.reader())
+        .execute(app.state.db.pool())
         .await
         .unwrap();
     let r = audit_log::verify(&app.state.db).await.unwrap();
@@ -119,7 +119,7 @@ async fn tampering_is_detected(b: Backend) {
     append_n(&app, 10).await;
     drop_triggers(&app).await;
     sqlx::query("DELETE FROM audit_events WHERE seq = 6")
-        .execute(app.state.db.reader())
+        .execute(app.state.db.pool())
         .await
         .unwrap();
     let r = audit_log::verify(&app.state.db).await.unwrap();
@@ -130,7 +130,7 @@ async fn tampering_is_detected(b: Backend) {
     let app = TestApp::spawn(&b).await;
     append_n(&app, 10).await;
     drop_triggers(&app).await;
-    let pool = app.state.db.reader();
+    let pool = app.state.db.pool();
     sqlx::query("UPDATE audit_events SET seq = 1000 WHERE seq = 2")
         .execute(pool)
         .await
@@ -152,7 +152,7 @@ async fn tampering_is_detected(b: Backend) {
     append_n(&app, 10).await;
     drop_triggers(&app).await;
     sqlx::query("DELETE FROM audit_events WHERE seq > 8")
-        .execute(app.state.db.reader())
+        .execute(app.state.db.pool())
         .await
         .unwrap();
     let r = audit_log::verify(&app.state.db).await.unwrap();
@@ -250,7 +250,7 @@ async fn appended_events_read_back_exactly(b: Backend) {
         tx.commit().await.unwrap();
     }
     let sql = format!("SELECT {} FROM audit_events ORDER BY seq", audit_log::COLUMNS);
-    let rows = sqlx::query(&sql).fetch_all(app.state.db.reader()).await.unwrap();
+    let rows = sqlx::query(&sql).fetch_all(app.state.db.pool()).await.unwrap();
     let stored: Vec<_> = rows.iter().map(|r| audit_log::event_from_row(r).unwrap()).collect();
     let stored: Vec<_> = stored.into_iter().filter(|e| e.action.starts_with("test.")).collect();
     assert_eq!(stored.len(), written.len());
@@ -291,7 +291,7 @@ async fn events_recorded_at_once_are_each_committed_and_answered(b: Backend) {
             audit_log::COLUMNS
         ))
         .bind(sealed.seq)
-        .fetch_one(app.state.db.reader())
+        .fetch_one(app.state.db.pool())
         .await
         .unwrap();
         assert_eq!(
@@ -320,7 +320,7 @@ async fn an_event_that_cannot_be_stored_does_not_fail_the_others_recorded_with_i
               IF NEW.action = 'test.poison' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poison refused'; END IF; END"
             .to_owned(),
     };
-    sqlx::query(&trigger).execute(app.state.db.reader()).await.unwrap();
+    sqlx::query(&trigger).execute(app.state.db.pool()).await.unwrap();
     let hold = hold_audit_head(&app).await;
     let mut tasks = Vec::new();
     for i in 0..60 {
@@ -390,7 +390,7 @@ async fn sqlite_wal_is_checkpointed_off_the_commit_path_and_stays_bounded() {
         .unwrap();
     let mut conns = Vec::new();
     for _ in 0..3 {
-        let mut c = db.reader().acquire().await.unwrap();
+        let mut c = db.pool().acquire().await.unwrap();
         let auto: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
             .fetch_one(&mut *c)
             .await
@@ -411,7 +411,7 @@ async fn sqlite_wal_is_checkpointed_off_the_commit_path_and_stays_bounded() {
     assert_eq!((auto, cache), (0, -16384), "the writing connection's settings");
     drop(tx);
     sqlx::query("CREATE TABLE wal_test (n INTEGER NOT NULL, b BLOB NOT NULL)")
-        .execute(db.reader())
+        .execute(db.pool())
         .await
         .unwrap();
     let wal = std::path::PathBuf::from(format!("{}-wal", file.display()));
@@ -451,7 +451,7 @@ async fn sqlite_wal_is_checkpointed_off_the_commit_path_and_stays_bounded() {
         largest >> 20
     );
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wal_test")
-        .fetch_one(db.reader())
+        .fetch_one(db.pool())
         .await
         .unwrap();
     assert_eq!(rows, written * 256);
@@ -461,7 +461,7 @@ async fn sqlite_wal_is_checkpointed_off_the_commit_path_and_stays_bounded() {
         .await
         .unwrap();
     let sum: i64 = sqlx::query_scalar("SELECT SUM(length(b)) FROM wal_test")
-        .fetch_one(db.reader())
+        .fetch_one(db.pool())
         .await
         .unwrap();
     assert_eq!(sum, written * 256 * 4000);

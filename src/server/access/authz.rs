@@ -43,7 +43,7 @@ pub async fn held(st: &AppState, user_id: i64, version: Option<i64>) -> Result<P
     let now = st.clock.now();
     Ok(st
         .access
-        .facts(st.db.reader(), user_id, version, now)
+        .facts(st.db.pool(), user_id, version, now)
         .await?
         .permissions(now))
 }

@@ -34,12 +34,12 @@ async fn active_where(
     wanted: impl Fn(i64, PermissionSet) -> bool,
 ) -> Result<Vec<Recipient>, sqlx::Error> {
     let rows = sqlx::query("SELECT id, email FROM users WHERE status = 'active' ORDER BY id")
-        .fetch_all(st.db.reader())
+        .fetch_all(st.db.pool())
         .await?;
     let mut out = Vec::new();
     for r in &rows {
         let id: i64 = r.try_get("id")?;
-        let perms = authz::permissions_at(st.db.reader(), id, now).await?;
+        let perms = authz::permissions_at(st.db.pool(), id, now).await?;
         if wanted(id, perms) {
             out.push(Recipient {
                 id,
@@ -174,7 +174,7 @@ pub async fn mine(st: &AppState, user_id: i64) -> Result<Vec<NotificationView>, 
         "SELECT id, subject, link, created_at, read_at FROM notifications WHERE user_id = ? ORDER BY id DESC LIMIT 50",
     )
     .bind(user_id)
-    .fetch_all(st.db.reader())
+    .fetch_all(st.db.pool())
     .await?;
     rows.iter()
         .map(|r| {
@@ -193,7 +193,7 @@ pub async fn mine(st: &AppState, user_id: i64) -> Result<Vec<NotificationView>, 
 pub async fn unread(st: &AppState, user_id: i64) -> Result<i64, sqlx::Error> {
     sqlx::query("SELECT COUNT(*) AS n FROM notifications WHERE user_id = ? AND read_at IS NULL")
         .bind(user_id)
-        .fetch_one(st.db.reader())
+        .fetch_one(st.db.pool())
         .await?
         .try_get("n")
 }
@@ -202,7 +202,7 @@ pub async fn mark_read(st: &AppState, user_id: i64) -> Result<(), AppError> {
     sqlx::query("UPDATE notifications SET read_at = ? WHERE user_id = ? AND read_at IS NULL")
         .bind(st.clock.now())
         .bind(user_id)
-        .execute(st.db.reader())
+        .execute(st.db.pool())
         .await?;
     Ok(())
 }
@@ -217,9 +217,9 @@ pub async fn remind(st: &AppState) -> Result<usize, sqlx::Error> {
     .bind(now)
     .bind(now)
     .bind(now + notify::REMIND_BEFORE)
-    .fetch_all(st.db.reader())
+    .fetch_all(st.db.pool())
     .await?;
-    let catalogue = roles::all_roles(st.db.reader()).await?;
+    let catalogue = roles::all_roles(st.db.pool()).await?;
     let mut n = 0;
     for r in &rows {
         let id: i64 = r.try_get("id")?;
@@ -233,7 +233,7 @@ pub async fn remind(st: &AppState) -> Result<usize, sqlx::Error> {
             .find(|c| c.key == role)
             .map(|c| c.name.clone())
             .unwrap_or(role);
-        let to = person(st.db.reader(), r.try_get("requester_id")?).await?;
+        let to = person(st.db.pool(), r.try_get("requester_id")?).await?;
         let mut tx = st.db.begin_write().await?;
         if elevation::mark_reminded(&mut tx, id, now).await? {
             queue(
@@ -265,7 +265,7 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
          WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT 20",
     )
     .bind(now)
-    .fetch_all(st.db.reader())
+    .fetch_all(st.db.pool())
     .await?;
     let mut delivered = 0;
     for r in &rows {
@@ -283,7 +283,7 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
                 sqlx::query("UPDATE notification_outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?")
                     .bind(now)
                     .bind(id)
-                    .execute(st.db.reader())
+                    .execute(st.db.pool())
                     .await?;
                 delivered += 1;
             }
@@ -295,7 +295,7 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
                     .bind(next.unwrap_or(now))
                     .bind(next.is_none().then_some(now))
                     .bind(id)
-                    .execute(st.db.reader())
+                    .execute(st.db.pool())
                     .await?;
             }
         }

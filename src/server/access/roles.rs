@@ -131,7 +131,7 @@ pub async fn holders(st: &AppState) -> Result<HashMap<String, i64>, sqlx::Error>
             expires_at > ?) GROUP BY role",
     )
     .bind(now)
-    .fetch_all(st.db.reader())
+    .fetch_all(st.db.pool())
     .await?;
     rows.iter().map(|r| Ok((text(r, "role")?, r.try_get("n")?))).collect()
 }

@@ -46,15 +46,15 @@ fn scopes_list(scopes: &[Scope]) -> String {
 }
 
 pub async fn list(st: &AppState) -> Result<Vec<ServiceAccountView>, AppError> {
-    let names = names::names(st.db.reader()).await?;
+    let names = names::names(st.db.pool()).await?;
     let accounts =
         sqlx::query("SELECT id, name, scopes, created_by, created_at, disabled_at FROM service_accounts ORDER BY name")
-            .fetch_all(st.db.reader())
+            .fetch_all(st.db.pool())
             .await?;
     let tokens = sqlx::query(
         "SELECT id, account_id, label, created_by, created_at, expires_at, revoked_at, last_used_at FROM api_tokens ORDER BY id DESC",
     )
-    .fetch_all(st.db.reader())
+    .fetch_all(st.db.pool())
     .await?;
     let now = st.clock.now();
     let mut out = Vec::new();
@@ -226,7 +226,7 @@ pub async fn revoke_token(st: &AppState, ctx: &RequestCtx, p: &Principal, token_
 pub async fn account_id(st: &AppState, name: &str) -> Result<Option<i64>, AppError> {
     Ok(sqlx::query("SELECT id FROM service_accounts WHERE name = ?")
         .bind(name)
-        .fetch_optional(st.db.reader())
+        .fetch_optional(st.db.pool())
         .await?
         .map(|r| r.try_get("id"))
         .transpose()?)
@@ -297,7 +297,7 @@ pub async fn authenticate(
          FROM api_tokens t JOIN service_accounts a ON a.id = t.account_id WHERE t.id = ?",
     )
     .bind(token_id)
-    .fetch_optional(st.db.reader())
+    .fetch_optional(st.db.pool())
     .await?;
     let valid = row.as_ref().map(|r| -> Result<bool, sqlx::Error> {
         let stored = text(r, "secret_hash")?;
@@ -339,7 +339,7 @@ pub async fn authenticate(
         sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
             .bind(now)
             .bind(token_id)
-            .execute(st.db.reader())
+            .execute(st.db.pool())
             .await?;
     }
     Ok(principal)

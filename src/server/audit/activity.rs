@@ -61,7 +61,7 @@ pub async fn for_user(st: &AppState, user_id: i64, limit: i64) -> Result<Vec<Act
     )
     .bind(user_id.to_string())
     .bind(limit)
-    .fetch_all(st.db.reader())
+    .fetch_all(st.db.pool())
     .await?;
     items(&rows)
 }

@@ -59,7 +59,7 @@ async fn first_seq_after(pool: &sqlx::AnyPool, t: i64, hi: i64) -> Result<i64, s
 /// another process moved it meanwhile, nothing is stored.
 async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
     let t = &st.config.alerts;
-    let pool = st.db.reader();
+    let pool = st.db.pool();
     let last: i64 = sqlx::query("SELECT last_seq FROM alert_cursor WHERE id = 1")
         .fetch_one(pool)
         .await?
@@ -160,7 +160,7 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
 /// so a busy hour does not load at once).
 async fn rebuild_windows(st: &AppState, through: i64) -> Result<CustomerWindows, sqlx::Error> {
     let mut windows = CustomerWindows::new(through);
-    let pool = st.db.reader();
+    let pool = st.db.pool();
     let Some(at) = sqlx::query("SELECT at FROM audit_events WHERE seq = ?")
         .bind(through)
         .fetch_optional(pool)
@@ -207,9 +207,9 @@ pub async fn list(st: &AppState) -> Result<Vec<AlertView>, AppError> {
         "SELECT id, rule, employee_id, event_seq, summary, raised_at, acknowledged_by, acknowledged_at, ack_comment FROM alerts \
          ORDER BY CASE WHEN acknowledged_at IS NULL THEN 0 ELSE 1 END, id DESC LIMIT 200",
     )
-    .fetch_all(st.db.reader())
+    .fetch_all(st.db.pool())
     .await?;
-    let names = names::names(st.db.reader()).await?;
+    let names = names::names(st.db.pool()).await?;
     rows.iter()
         .map(|r| {
             Ok(AlertView {
@@ -307,7 +307,7 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
          WHERE webhook_delivered_at IS NULL AND webhook_attempts < ? ORDER BY id LIMIT 20",
     )
     .bind(MAX_ATTEMPTS)
-    .fetch_all(st.db.reader())
+    .fetch_all(st.db.pool())
     .await?;
     if rows.is_empty() {
         return Ok(0);
@@ -335,7 +335,7 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
                 )
                 .bind(now)
                 .bind(id)
-                .execute(st.db.reader())
+                .execute(st.db.pool())
                 .await?;
                 delivered += 1;
             }
@@ -343,7 +343,7 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
                 tracing::warn!(alert_id = id, problem = %why, "alert webhook delivery failed");
                 sqlx::query("UPDATE alerts SET webhook_attempts = webhook_attempts + 1 WHERE id = ?")
                     .bind(id)
-                    .execute(st.db.reader())
+                    .execute(st.db.pool())
                     .await?;
             }
         }

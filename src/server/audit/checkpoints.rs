@@ -63,7 +63,7 @@ pub async fn by_number(db: &Db, number: i64) -> Result<Option<Checkpoint>, sqlx:
     let sql = format!("SELECT {CP_COLS} FROM audit_checkpoints WHERE number = ?");
     Ok(sqlx::query(&sql)
         .bind(number)
-        .fetch_optional(db.reader())
+        .fetch_optional(db.pool())
         .await?
         .as_ref()
         .map(from_row)
@@ -177,7 +177,7 @@ async fn read_pool(
     db: &Db,
     due: impl Fn(&Option<(Checkpoint, String)>, i64) -> bool,
 ) -> Result<Option<Next>, SignError> {
-    let mut read = db.reader().begin().await?;
+    let mut read = db.pool().begin().await?;
     let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
         .fetch_one(&mut *read)
         .await?;
@@ -293,7 +293,7 @@ pub async fn proof(db: &Db, cp: &Checkpoint, seq: i64) -> Result<Option<Proof>, 
     {
         let mut rows = sqlx::query("SELECT seq, hash FROM audit_events WHERE seq <= ? ORDER BY seq")
             .bind(cp.tree_size)
-            .fetch(db.reader());
+            .fetch(db.pool());
         while let Some(row) = rows.try_next().await? {
             let h = text(&row, "hash")?;
             if row.try_get::<i64, _>("seq")? == seq {
@@ -323,7 +323,7 @@ pub async fn frontier_at(db: &Db, size: i64) -> Result<Frontier, sqlx::Error> {
         tree_size DESC, number DESC LIMIT 1",
     )
     .bind(size)
-    .fetch_optional(db.reader())
+    .fetch_optional(db.pool())
     .await?;
     let (mut frontier, from) = match row {
         Some(r) => match parse_frontier(&text(&r, "frontier")?) {
@@ -339,7 +339,7 @@ pub async fn frontier_at(db: &Db, size: i64) -> Result<Frontier, sqlx::Error> {
     let mut rows = sqlx::query("SELECT hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq")
         .bind(start)
         .bind(size)
-        .fetch(db.reader());
+        .fetch(db.pool());
     while let Some(row) = rows.try_next().await? {
         frontier.push_leaf(merkle::leaf_from_hex(&text(&row, "hash")?).unwrap_or([0; 32]));
     }
@@ -356,7 +356,7 @@ pub async fn subtrees(db: &Db, after: i64, upto: i64) -> Result<Vec<(i64, u64, H
         let mut rows = sqlx::query("SELECT hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq")
             .bind(at as i64)
             .bind((at + len) as i64)
-            .fetch(db.reader());
+            .fetch(db.pool());
         while let Some(row) = rows.try_next().await? {
             f.push_leaf(merkle::leaf_from_hex(&text(&row, "hash")?).unwrap_or([0; 32]));
         }

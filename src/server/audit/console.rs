@@ -74,7 +74,7 @@ pub async fn browse_pages(st: &AppState, f: &Filter, size: i64) -> Result<AuditP
         let e = f.employee.trim().to_lowercase();
         let id = match e.parse::<i64>() {
             Ok(id) => Some(id),
-            Err(_) => names::id_by_email(st.db.reader(), &e).await?,
+            Err(_) => names::id_by_email(st.db.pool(), &e).await?,
         };
         Some(id.unwrap_or(-1))
     };
@@ -140,8 +140,8 @@ pub async fn browse_pages(st: &AppState, f: &Filter, size: i64) -> Result<AuditP
             Arg::T(t) => q.bind(t),
         };
     }
-    let rows = q.fetch_all(st.db.reader()).await?;
-    let names = names::names(st.db.reader()).await?;
+    let rows = q.fetch_all(st.db.pool()).await?;
+    let names = names::names(st.db.pool()).await?;
     let mut events = Vec::with_capacity(rows.len());
     for r in rows.iter().take(size as usize) {
         let e = log::event_from_row(r)?;
@@ -214,7 +214,7 @@ fn checkpoint_view(cp: crate::domain::checkpoint::Checkpoint) -> CheckpointView 
 }
 
 pub async fn latest_checkpoint(st: &AppState) -> Result<Option<CheckpointView>, AppError> {
-    Ok(checkpoints::latest(st.db.reader()).await?.map(checkpoint_view))
+    Ok(checkpoints::latest(st.db.pool()).await?.map(checkpoint_view))
 }
 
 /// Signs now when events arrived since the latest checkpoint; answers the
@@ -278,7 +278,7 @@ pub async fn report_pages(st: &AppState, q: &ReportQuery, size: i64) -> Result<R
             let id = match e.parse::<i64>() {
                 Ok(id) => Some(id),
                 Err(_) if e.is_empty() => return Err(AppError::Validation("Name the employee (email or id).".into())),
-                Err(_) => names::id_by_email(st.db.reader(), &e).await?,
+                Err(_) => names::id_by_email(st.db.pool(), &e).await?,
             };
             let id = id.ok_or_else(|| AppError::Validation("No employee has that email.".into()))?;
             sql.push_str(
@@ -316,8 +316,8 @@ pub async fn report_pages(st: &AppState, q: &ReportQuery, size: i64) -> Result<R
             Arg::T(t) => query.bind(t),
         };
     }
-    let rows = query.fetch_all(st.db.reader()).await?;
-    let names = names::names(st.db.reader()).await?;
+    let rows = query.fetch_all(st.db.pool()).await?;
+    let names = names::names(st.db.pool()).await?;
     let mut out = Vec::new();
     for row in rows.iter().take(size as usize) {
         let Some(r) = access_row(&log::event_from_row(row)?) else {

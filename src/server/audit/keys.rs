@@ -73,7 +73,7 @@ pub async fn load_or_create(db: &Db, master: &MasterKey, now: Millis) -> Result<
 
 async fn load(db: &Db, master: &MasterKey) -> Result<Option<AuditKeys>, KeyError> {
     let rows = sqlx::query("SELECT key_id, public_key, secret_enc FROM audit_signing_keys ORDER BY created_at, key_id")
-        .fetch_all(db.reader())
+        .fetch_all(db.pool())
         .await?;
     let mut public = Vec::new();
     let mut newest = None;
@@ -101,7 +101,7 @@ async fn load(db: &Db, master: &MasterKey) -> Result<Option<AuditKeys>, KeyError
 /// The published keys: (key id, public key hex, created at).
 pub async fn public_keys(db: &Db) -> Result<Vec<(String, String, Millis)>, sqlx::Error> {
     let rows = sqlx::query("SELECT key_id, public_key, created_at FROM audit_signing_keys ORDER BY created_at, key_id")
-        .fetch_all(db.reader())
+        .fetch_all(db.pool())
         .await?;
     rows.iter()
         .map(|r| Ok((text(r, "key_id")?, text(r, "public_key")?, r.try_get("created_at")?)))

@@ -64,7 +64,7 @@ async fn walk(db: &Db, keys: Option<&[ed25519_dalek::VerifyingKey]>) -> Result<V
             .await
             .map_err(|e| sqlx::Error::Protocol(format!("verification task failed: {e}")))?;
     }
-    let mut tx = db.reader().begin().await?;
+    let mut tx = db.pool().begin().await?;
     let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
         .fetch_one(&mut *tx)
         .await?;

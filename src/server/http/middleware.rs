@@ -303,7 +303,7 @@ async fn load_auth(st: &AppState, session: &Session, ctx: &RequestCtx) -> Result
         session.clear().await;
         return Ok(None);
     }
-    let user = accounts::by_id(st.db.reader(), auth.user_id)
+    let user = accounts::by_id(st.db.pool(), auth.user_id)
         .await
         .map_err(|e| e.to_string())?;
     let Some(user) = user.filter(|u| u.is_active()) else {

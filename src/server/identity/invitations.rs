@@ -39,10 +39,10 @@ pub async fn invitation(st: &AppState, token: &str) -> Result<Option<(i64, UserR
     )
     .bind(crypto::sha256_hex(token.as_bytes()))
     .bind(now)
-    .fetch_optional(st.db.reader())
+    .fetch_optional(st.db.pool())
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let user = accounts::by_id(st.db.reader(), row.try_get("user_id")?).await?;
+    let user = accounts::by_id(st.db.pool(), row.try_get("user_id")?).await?;
     Ok(user
         .filter(|u| u.status == "invited")
         .map(|u| (row.try_get("id").unwrap_or_default(), u)))

@@ -88,7 +88,7 @@ impl SessionStore for DbSessionStore {
             .bind(ix.created_at)
             .bind(ix.last_seen)
             .bind(self.lifetimes.expires_at(ix.created_at, ix.last_seen))
-            .execute(self.db.reader())
+            .execute(self.db.pool())
             .await;
             match inserted {
                 Ok(_) => return Ok(()),
@@ -111,7 +111,7 @@ impl SessionStore for DbSessionStore {
             .bind(ix.last_seen)
             .bind(self.lifetimes.expires_at(ix.created_at, ix.last_seen))
             .bind(id_hash(&record.id))
-            .execute(self.db.reader())
+            .execute(self.db.pool())
             .await
             .map_err(backend)?;
         Ok(())
@@ -122,7 +122,7 @@ impl SessionStore for DbSessionStore {
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
         let row = sqlx::query("SELECT data FROM sessions WHERE id_hash = ?")
             .bind(id_hash(id))
-            .fetch_optional(self.db.reader())
+            .fetch_optional(self.db.pool())
             .await
             .map_err(backend)?;
         let Some(row) = row else { return Ok(None) };
@@ -138,7 +138,7 @@ impl SessionStore for DbSessionStore {
     async fn delete(&self, id: &Id) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
             .bind(id_hash(id))
-            .execute(self.db.reader())
+            .execute(self.db.pool())
             .await
             .map_err(backend)?;
         Ok(())
@@ -159,7 +159,7 @@ pub async fn expired(db: &Db, now: i64, limit: i64) -> std::result::Result<Vec<(
     let rows = sqlx::query("SELECT id_hash, user_id FROM sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?")
         .bind(now)
         .bind(limit)
-        .fetch_all(db.reader())
+        .fetch_all(db.pool())
         .await?;
     rows.iter()
         .map(|r| Ok((text(r, "id_hash")?, r.try_get("user_id")?)))

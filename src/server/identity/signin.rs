@@ -68,7 +68,7 @@ pub async fn sign_in(
     let subs = subjects(email.as_str(), &ctx.ip);
     throttle(&st.db, &subs, now).await?;
 
-    let user = accounts::by_email(st.db.reader(), email.as_str()).await?;
+    let user = accounts::by_email(st.db.pool(), email.as_str()).await?;
     let ok = password::verify_blocking(pw, user.as_ref().and_then(|u| u.password_hash.clone())).await;
     let user = match user {
         Some(u) if ok && u.is_active() => u,
@@ -119,7 +119,7 @@ pub async fn sign_in(
 /// Second step of sign-in with an authenticator code.
 pub async fn verify_code(st: &AppState, ctx: &RequestCtx, session: &Session, code: &str) -> Result<(), AppError> {
     let auth = ctx.at_stage(Stage::NeedsCode)?.clone();
-    let user = accounts::active(st.db.reader(), auth.user_id).await?;
+    let user = accounts::active(st.db.pool(), auth.user_id).await?;
     let now = st.clock.now();
     let ok = NewEvent::new(Action::SignIn, Outcome::Success, ctx.actor_for(Some(user.id)))
         .target("user", user.id)
@@ -146,7 +146,7 @@ pub async fn use_recovery_code(
     code: &str,
 ) -> Result<usize, AppError> {
     let auth = ctx.at_stage(Stage::NeedsCode)?.clone();
-    let user = accounts::active(st.db.reader(), auth.user_id).await?;
+    let user = accounts::active(st.db.pool(), auth.user_id).await?;
     let normalised = recovery::normalise(code);
     if normalised.is_empty() {
         return Err(AppError::Validation("Enter one of your recovery codes.".into()));

@@ -48,7 +48,7 @@ pub async fn failures(db: &Db, s: &Subject, now: Millis) -> Result<Vec<Millis>, 
         .bind(s.scope)
         .bind(&s.key)
         .bind(now - lockout::WINDOW)
-        .fetch_all(db.reader())
+        .fetch_all(db.pool())
         .await?;
     rows.iter().map(|r| r.try_get::<i64, _>("at")).collect()
 }

@@ -16,8 +16,8 @@ pub enum Backend {
 
 #[derive(Clone)]
 pub struct Db {
-    /// Where reads run (and the writes that need no transaction of their
-    /// own); `reader` lends it out.
+    /// Where reads run (and single statements that need no transaction of
+    /// their own); `pool()` lends it out.
     pool: AnyPool,
     /// Where `begin_write` transactions run: for a SQLite file, one
     /// connection of its own with a larger page cache (the indexes'
@@ -165,9 +165,10 @@ impl Db {
         })
     }
 
-    /// The pool for reads. Changes that must be atomic, or that record an
-    /// audit event, go through `begin_write` instead.
-    pub fn reader(&self) -> &AnyPool {
+    /// The pool, for reads and for single statements that change nothing
+    /// else. A change that must be atomic with others, or that records an
+    /// audit event, goes through `begin_write` instead.
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 

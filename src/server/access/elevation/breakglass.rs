@@ -34,7 +34,7 @@ pub async fn break_glass(
     justification: &str,
     code: &str,
 ) -> Result<i64, AppError> {
-    let user = accounts::by_id(st.db.reader(), user_id)
+    let user = accounts::by_id(st.db.pool(), user_id)
         .await?
         .ok_or(AppError::NotFound)?;
     let duration = parse_duration(duration)?;

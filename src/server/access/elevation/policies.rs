@@ -41,7 +41,7 @@ pub async fn policy<'e>(ex: impl sqlx::Executor<'e, Database = sqlx::Any>, role:
 /// Whether the employee is named as an approver in any role's policy.
 pub async fn named_anywhere(st: &AppState, user_id: i64) -> Result<bool, sqlx::Error> {
     let rows = sqlx::query("SELECT approvers FROM approval_policies")
-        .fetch_all(st.db.reader())
+        .fetch_all(st.db.pool())
         .await?;
     for r in &rows {
         if ids(&text(r, "approvers")?).contains(&user_id) {
@@ -70,16 +70,16 @@ pub async fn approver(st: &AppState, ctx: &RequestCtx, operation: &str) -> Resul
 
 /// Every role's approval policy.
 pub async fn policies(st: &AppState) -> Result<Vec<PolicyView>, AppError> {
-    let catalogue = role_store::catalogue(st.db.reader()).await?;
+    let catalogue = role_store::catalogue(st.db.pool()).await?;
     let emails: HashMap<i64, String> = sqlx::query("SELECT id, email FROM users")
-        .fetch_all(st.db.reader())
+        .fetch_all(st.db.pool())
         .await?
         .iter()
         .map(|r| Ok((r.try_get("id")?, text(r, "email")?)))
         .collect::<Result<_, sqlx::Error>>()?;
     let mut out = Vec::new();
     for role in catalogue.iter().filter(|r| r.requestable) {
-        let p = policy(st.db.reader(), &role.key).await?;
+        let p = policy(st.db.pool(), &role.key).await?;
         out.push(PolicyView {
             role: role.key.clone(),
             role_name: role.name.clone(),
@@ -102,7 +102,7 @@ pub async fn set_policy(
     approvers: &str,
 ) -> Result<(), AppError> {
     let now = st.clock.now();
-    let catalogue = role_store::catalogue(st.db.reader()).await?;
+    let catalogue = role_store::catalogue(st.db.pool()).await?;
     let role = catalogue
         .iter()
         .find(|r| r.key == role_key && r.requestable)
@@ -113,7 +113,7 @@ pub async fn set_policy(
         let email = email.to_lowercase();
         let row = sqlx::query("SELECT id, status FROM users WHERE email = ?")
             .bind(&email)
-            .fetch_optional(st.db.reader())
+            .fetch_optional(st.db.pool())
             .await?;
         match row {
             Some(r) if text(&r, "status")? == "active" => ids_.push(r.try_get::<i64, _>("id")?),
@@ -131,7 +131,7 @@ pub async fn set_policy(
     })?;
     // Auditors never approve: naming one would make the policy unusable.
     for a in &pol.approvers {
-        let perms = authz::permissions_at(st.db.reader(), *a, now).await?;
+        let perms = authz::permissions_at(st.db.pool(), *a, now).await?;
         if perms.contains(Permission::AuditRead) || perms.contains(Permission::AuditExport) {
             return Err(AppError::Validation("An auditor cannot be an approver.".into()));
         }

@@ -41,7 +41,7 @@ pub struct RequestInput {
 /// elevation of theirs, once).
 pub async fn create(st: &AppState, ctx: &RequestCtx, user_id: i64, input: RequestInput) -> Result<i64, AppError> {
     let now = st.clock.now();
-    let catalogue = role_store::catalogue(st.db.reader()).await?;
+    let catalogue = role_store::catalogue(st.db.pool()).await?;
     let role = catalogue
         .iter()
         .find(|r| r.key == input.role)
@@ -54,9 +54,9 @@ pub async fn create(st: &AppState, ctx: &RequestCtx, user_id: i64, input: Reques
     };
     let customers = split_customers(&input.customers);
     // Who decides, and so who is told (read before the write lock is taken).
-    let pol = policy(st.db.reader(), &role.key).await?;
+    let pol = policy(st.db.pool(), &role.key).await?;
     let to = notify::approvers(st, user_id, &pol.approvers, now).await?;
-    let requester_name = accounts::by_id(st.db.reader(), user_id)
+    let requester_name = accounts::by_id(st.db.pool(), user_id)
         .await?
         .map(|u| u.display_name)
         .unwrap_or_default();
@@ -502,7 +502,7 @@ pub async fn sweep(st: &AppState) -> Result<usize, sqlx::Error> {
     ))
     .bind(now - rules::LAPSE_AFTER)
     .bind(now)
-    .fetch_all(st.db.reader())
+    .fetch_all(st.db.pool())
     .await?;
     if rows.is_empty() {
         return Ok(0);

@@ -20,8 +20,8 @@ use sqlx::{any::AnyRow, Row};
 
 async fn views(st: &AppState, rows: &[AnyRow], viewer: Option<&Principal>) -> Result<Vec<ElevationView>, AppError> {
     let now = st.clock.now();
-    let names = names::names(st.db.reader()).await?;
-    let catalogue = role_store::all_roles(st.db.reader()).await?;
+    let names = names::names(st.db.pool()).await?;
+    let catalogue = role_store::all_roles(st.db.pool()).await?;
     let parsed: Vec<Row_> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
     // Which of these have an extension in progress or granted.
     let mut extended = std::collections::HashSet::new();
@@ -33,7 +33,7 @@ async fn views(st: &AppState, rows: &[AnyRow], viewer: Option<&Principal>) -> Re
         );
         for r in sqlx::query(&sql)
             .bind(now - rules::LAPSE_AFTER)
-            .fetch_all(st.db.reader())
+            .fetch_all(st.db.pool())
             .await?
         {
             extended.insert(r.try_get::<i64, _>("extends_id")?);
@@ -58,7 +58,7 @@ async fn views(st: &AppState, rows: &[AnyRow], viewer: Option<&Principal>) -> Re
                 )
                 .bind(row.requester)
                 .bind(row.id)
-                .fetch_all(st.db.reader())
+                .fetch_all(st.db.pool())
                 .await?
                 .iter()
                 .map(|r| {
@@ -71,7 +71,7 @@ async fn views(st: &AppState, rows: &[AnyRow], viewer: Option<&Principal>) -> Re
                     ))
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()?;
-                (grants::active_roles(st.db.reader(), row.requester, now).await?, recent)
+                (grants::active_roles(st.db.pool(), row.requester, now).await?, recent)
             }
             None => (Vec::new(), Vec::new()),
         };
@@ -132,7 +132,7 @@ pub async fn mine(st: &AppState, user_id: i64) -> Result<Vec<ElevationView>, App
         "SELECT {COLS} FROM elevation_requests WHERE requester_id = ? ORDER BY id DESC LIMIT 100"
     ))
     .bind(user_id)
-    .fetch_all(st.db.reader())
+    .fetch_all(st.db.pool())
     .await?;
     views(st, &rows, None).await
 }
@@ -148,7 +148,7 @@ pub async fn queue(st: &AppState, p: &Principal) -> Result<Vec<ElevationView>, A
     .bind(p.user_id)
     .bind(now - rules::LAPSE_AFTER)
     .bind(now)
-    .fetch_all(st.db.reader())
+    .fetch_all(st.db.pool())
     .await?;
     let all = views(st, &rows, Some(p)).await?;
     // A named approver sees what they may decide; revoking and reviews are
@@ -165,7 +165,7 @@ pub async fn queue(st: &AppState, p: &Principal) -> Result<Vec<ElevationView>, A
 pub async fn ticket(st: &AppState, id: i64) -> Result<TicketView, AppError> {
     let rows = sqlx::query(&format!("SELECT {COLS} FROM elevation_requests WHERE id = ?"))
         .bind(id)
-        .fetch_all(st.db.reader())
+        .fetch_all(st.db.pool())
         .await?;
     let elevation = views(st, &rows, None)
         .await?
@@ -175,7 +175,7 @@ pub async fn ticket(st: &AppState, id: i64) -> Result<TicketView, AppError> {
     let mut grants: Vec<i64> = elevation.grant_id.into_iter().collect();
     for r in sqlx::query("SELECT grant_id FROM elevation_requests WHERE extends_id = ? AND grant_id IS NOT NULL")
         .bind(id)
-        .fetch_all(st.db.reader())
+        .fetch_all(st.db.pool())
         .await?
     {
         grants.push(r.try_get("grant_id")?);
@@ -187,7 +187,7 @@ pub async fn ticket(st: &AppState, id: i64) -> Result<TicketView, AppError> {
             audit::COLUMNS
         ))
         .bind(gid)
-        .fetch_all(st.db.reader())
+        .fetch_all(st.db.pool())
         .await?;
         for r in &rows {
             let e = audit::event_from_row(r)?;
@@ -244,7 +244,7 @@ pub async fn history(st: &AppState) -> Result<Vec<ElevationView>, AppError> {
     let rows = sqlx::query(&format!(
         "SELECT {COLS} FROM elevation_requests ORDER BY id DESC LIMIT 500"
     ))
-    .fetch_all(st.db.reader())
+    .fetch_all(st.db.pool())
     .await?;
     views(st, &rows, None).await
 }

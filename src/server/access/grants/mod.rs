@@ -172,7 +172,7 @@ pub fn record_from_row(r: &AnyRow) -> Result<GrantRecord, sqlx::Error> {
 
 pub async fn user_grant_records(st: &AppState, user_id: i64) -> Result<Vec<GrantRecord>, sqlx::Error> {
     let sql = format!("SELECT {RECORD_COLS} FROM grants WHERE user_id = ? ORDER BY id DESC");
-    let rows = sqlx::query(&sql).bind(user_id).fetch_all(st.db.reader()).await?;
+    let rows = sqlx::query(&sql).bind(user_id).fetch_all(st.db.pool()).await?;
     rows.iter().map(record_from_row).collect()
 }
 

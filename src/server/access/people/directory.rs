@@ -50,12 +50,12 @@ pub(super) async fn people(st: &AppState, id: Option<i64>) -> Result<Vec<Person>
         Some(id) => {
             sqlx::query(&format!("{base} WHERE id = ?"))
                 .bind(id)
-                .fetch_all(st.db.reader())
+                .fetch_all(st.db.pool())
                 .await?
         }
         None => {
             sqlx::query(&format!("{base} ORDER BY display_name"))
-                .fetch_all(st.db.reader())
+                .fetch_all(st.db.pool())
                 .await?
         }
     };
@@ -85,7 +85,7 @@ async fn active_roles_by_user(st: &AppState, now: Millis) -> Result<HashMap<i64,
     )
     .bind(now)
     .bind(now)
-    .fetch_all(st.db.reader())
+    .fetch_all(st.db.pool())
     .await?;
     let mut m: HashMap<i64, Vec<String>> = HashMap::new();
     for r in &rows {
@@ -141,7 +141,7 @@ pub async fn list(st: &AppState, f: &Filter) -> Result<Vec<EmployeeRow>, AppErro
         return Err(AppError::Validation("The search is too long.".into()));
     }
     let now = st.clock.now();
-    let roles = role_store::all_roles(st.db.reader()).await?;
+    let roles = role_store::all_roles(st.db.pool()).await?;
     let by_user = active_roles_by_user(st, now).await?;
     let q = f.q.trim().to_lowercase();
     let empty = Vec::new();
@@ -164,7 +164,7 @@ pub(super) async fn checklist(
 ) -> Result<Vec<ChecklistEntry>, sqlx::Error> {
     let rows = sqlx::query("SELECT item, done_by, done_at FROM offboarding_checklist WHERE user_id = ?")
         .bind(user_id)
-        .fetch_all(st.db.reader())
+        .fetch_all(st.db.pool())
         .await?;
     let mut done: HashMap<String, (i64, i64)> = HashMap::new();
     for r in &rows {
@@ -188,8 +188,8 @@ pub async fn detail(st: &AppState, p: &Principal, user_id: i64) -> Result<Employ
         .into_iter()
         .next()
         .ok_or(AppError::NotFound)?;
-    let all_roles = role_store::all_roles(st.db.reader()).await?;
-    let names = names::names(st.db.reader()).await?;
+    let all_roles = role_store::all_roles(st.db.pool()).await?;
+    let names = names::names(st.db.pool()).await?;
     let records = grants::user_grant_records(st, user_id).await?;
     let status = person.status;
     let gs: Vec<_> = records.iter().map(|r| r.grant.clone()).collect();
@@ -197,7 +197,7 @@ pub async fn detail(st: &AppState, p: &Principal, user_id: i64) -> Result<Employ
     let sessions =
         sqlx::query("SELECT id_hash, created_at, last_seen FROM sessions WHERE user_id = ? ORDER BY last_seen DESC")
             .bind(user_id)
-            .fetch_all(st.db.reader())
+            .fetch_all(st.db.pool())
             .await?
             .iter()
             .map(|r| {
@@ -208,8 +208,8 @@ pub async fn detail(st: &AppState, p: &Principal, user_id: i64) -> Result<Employ
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let invitation_expires_at = invitations::open_until(st.db.reader(), user_id, now).await?;
-    let catalogue = role_store::catalogue(st.db.reader()).await?;
+    let invitation_expires_at = invitations::open_until(st.db.pool(), user_id, now).await?;
+    let catalogue = role_store::catalogue(st.db.pool()).await?;
     Ok(EmployeeDetail {
         employee: row_view(&person, &active_keys, &all_roles),
         status_reason: person.status_reason.clone(),
@@ -230,11 +230,11 @@ pub async fn detail(st: &AppState, p: &Principal, user_id: i64) -> Result<Employ
 /// The signed-in employee's own permissions and grants.
 pub async fn my_access(st: &AppState, user_id: i64) -> Result<MyAccessView, AppError> {
     let now = st.clock.now();
-    let status = authz::status_of(st.db.reader(), user_id)
+    let status = authz::status_of(st.db.pool(), user_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let all_roles = role_store::all_roles(st.db.reader()).await?;
-    let names = names::names(st.db.reader()).await?;
+    let all_roles = role_store::all_roles(st.db.pool()).await?;
+    let names = names::names(st.db.pool()).await?;
     let records = grants::user_grant_records(st, user_id).await?;
     let gs: Vec<_> = records.iter().map(|r| r.grant.clone()).collect();
     Ok(MyAccessView {
@@ -248,12 +248,12 @@ pub async fn my_access(st: &AppState, user_id: i64) -> Result<MyAccessView, AppE
 /// Grants behind the overview's numbers.
 pub async fn grant_list(st: &AppState, filter: &str) -> Result<Vec<GrantInfo>, AppError> {
     let now = st.clock.now();
-    let roles = role_store::all_roles(st.db.reader()).await?;
-    let names = names::names(st.db.reader()).await?;
+    let roles = role_store::all_roles(st.db.pool()).await?;
+    let names = names::names(st.db.pool()).await?;
     let sql = format!(
         "SELECT {RECORD_COLS} FROM grants WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ORDER BY id DESC"
     );
-    let rows = sqlx::query(&sql).bind(now).fetch_all(st.db.reader()).await?;
+    let rows = sqlx::query(&sql).bind(now).fetch_all(st.db.pool()).await?;
     let recs: Vec<_> = rows.iter().map(grants::record_from_row).collect::<Result<_, _>>()?;
     let critical = |role: &str| {
         roles
@@ -290,7 +290,7 @@ pub async fn dashboard(st: &AppState) -> Result<DashboardView, AppError> {
         without_mfa: count(&|p| matches!(p.status, Status::Active | Status::Invited) && !p.mfa),
         critical_standing: grant_list(st, "critical").await?.len() as i64,
         expiring_soon: grant_list(st, "expiring").await?.len() as i64,
-        admins: grants::active_admin_ids(st.db.reader(), now).await?.len() as i64,
+        admins: grants::active_admin_ids(st.db.pool(), now).await?.len() as i64,
         offboarding: offboarding_report(st)
             .await?
             .iter()

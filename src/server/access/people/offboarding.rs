@@ -49,7 +49,7 @@ pub async fn offboard(
     input: OffboardInput,
 ) -> Result<(), AppError> {
     let now = st.clock.now();
-    let user = accounts::by_id(st.db.reader(), input.user_id)
+    let user = accounts::by_id(st.db.pool(), input.user_id)
         .await?
         .ok_or(AppError::NotFound)?;
     offboarding::check_confirmation(&input.confirm_email, &user.email)?;
@@ -178,7 +178,7 @@ pub async fn sweep_scheduled(st: &AppState) -> Result<usize, sqlx::Error> {
         <> 'offboarded' LIMIT 100",
     )
     .bind(now)
-    .fetch_all(st.db.reader())
+    .fetch_all(st.db.pool())
     .await?;
     let mut done = 0;
     for r in &rows {
@@ -261,7 +261,7 @@ pub async fn mark_checklist(
 }
 
 pub async fn offboarding_report(st: &AppState) -> Result<Vec<OffboardingRow>, AppError> {
-    let names = names::names(st.db.reader()).await?;
+    let names = names::names(st.db.pool()).await?;
     let mut out = Vec::new();
     for p in people(st, None)
         .await?

@@ -32,7 +32,7 @@ pub const SETUP_TOKEN_LIFETIME: Millis = HOUR;
 /// (valid for an hour) and returns it; `None` when an administrator exists.
 pub async fn issue_setup_token(st: &AppState) -> Result<Option<String>, sqlx::Error> {
     let now = st.clock.now();
-    if admin_exists(st.db.reader(), now).await? {
+    if admin_exists(st.db.pool(), now).await? {
         return Ok(None);
     }
     let token = crypto::random_token(32);
@@ -59,12 +59,12 @@ pub async fn issue_setup_token(st: &AppState) -> Result<Option<String>, sqlx::Er
 /// Whether a setup token can still be used (for showing the form).
 pub async fn setup_token_usable(st: &AppState, token: &str) -> Result<bool, AppError> {
     let now = st.clock.now();
-    if admin_exists(st.db.reader(), now).await? {
+    if admin_exists(st.db.pool(), now).await? {
         return Ok(false);
     }
     let row = sqlx::query("SELECT expires_at, used_at FROM setup_tokens WHERE token_hash = ?")
         .bind(crypto::sha256_hex(token.as_bytes()))
-        .fetch_optional(st.db.reader())
+        .fetch_optional(st.db.pool())
         .await?;
     Ok(
         matches!(row, Some(r) if r.try_get::<Option<i64>, _>("used_at")?.is_none() && r.try_get::<i64, _>("expires_at")? > now),

@@ -155,7 +155,7 @@ pub async fn checkpoints(
     if !(1..=1_000).contains(&limit) {
         return Err(ApiError::unprocessable("limit must be between 1 and 1000."));
     }
-    let list = checkpoints::list(st.db.reader(), q.after.unwrap_or(0).max(0), limit).await?;
+    let list = checkpoints::list(st.db.pool(), q.after.unwrap_or(0).max(0), limit).await?;
     Ok(Json(CheckpointList {
         checkpoints: list.iter().map(SignedCheckpoint::from).collect(),
     }))
@@ -215,7 +215,7 @@ pub async fn proof(
     };
     let cp = match q.checkpoint {
         Some(n) => checkpoints::by_number(&st.db, n).await?,
-        None => checkpoints::latest(st.db.reader()).await?,
+        None => checkpoints::latest(st.db.pool()).await?,
     };
     let cp = cp.ok_or_else(|| ApiError::not_found("There is no such signed checkpoint yet."))?;
     let Some(p) = checkpoints::proof(&st.db, &cp, seq).await? else {

@@ -181,14 +181,14 @@ async fn decide(
         Value::Number(n) => {
             sqlx::query("SELECT id, access_version FROM users WHERE id = ?")
                 .bind(n.as_i64().unwrap_or(0))
-                .fetch_optional(st.db.reader())
+                .fetch_optional(st.db.pool())
                 .await?
         }
         Value::String(s) => {
             let email = s.trim().to_lowercase();
             sqlx::query("SELECT id, access_version FROM users WHERE email = ?")
                 .bind(email)
-                .fetch_optional(st.db.reader())
+                .fetch_optional(st.db.pool())
                 .await?
         }
         _ => None,
@@ -199,7 +199,7 @@ async fn decide(
     };
     let employee_id = employee.map(|(id, _)| id);
     let d = match employee {
-        Some((id, version)) => st.access.facts(st.db.reader(), id, Some(version), now).await?.decide(
+        Some((id, version)) => st.access.facts(st.db.pool(), id, Some(version), now).await?.decide(
             permission,
             req.customer_id.as_deref(),
             now,

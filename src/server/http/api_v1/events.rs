@@ -247,7 +247,7 @@ async fn foreign_grant(
         for id in chunk {
             q = q.bind(*id);
         }
-        for r in q.fetch_all(st.db.reader()).await? {
+        for r in q.fetch_all(st.db.pool()).await? {
             owner.insert(r.try_get::<i64, _>("id")?, r.try_get::<i64, _>("user_id")?);
         }
     }
@@ -260,7 +260,7 @@ async fn foreign_grant(
 
 async fn employees_of(st: &AppState, batch: &EventBatch) -> Result<Vec<Option<i64>>, sqlx::Error> {
     let rows = sqlx::query("SELECT id, email FROM users")
-        .fetch_all(st.db.reader())
+        .fetch_all(st.db.pool())
         .await?;
     let mut by_email = std::collections::HashMap::new();
     let mut ids = std::collections::HashSet::new();
@@ -292,7 +292,7 @@ async fn replay(
     )
     .bind(service.account_id)
     .bind(key)
-    .fetch_optional(st.db.reader())
+    .fetch_optional(st.db.pool())
     .await?;
     let Some(row) = row else { return Ok(None) };
     if text(&row, "request_hash")? != request_hash {

@@ -244,18 +244,18 @@ pub async fn audit_bundle(
     record_export(&st, &ctx, json!({ "format": "bundle", "from": q.from, "to": q.to })).await?;
     let prepared = async {
         checkpoints::sign(&st, true).await.map_err(ApiError::internal)?;
-        let cover = checkpoints::latest(st.db.reader())
+        let cover = checkpoints::latest(st.db.pool())
             .await?
             .ok_or_else(|| ApiError::internal("no checkpoint after signing one"))?;
         let first: Option<i64> = sqlx::query("SELECT MIN(seq) AS s FROM audit_events WHERE at >= ?")
             .bind(from.unwrap_or(i64::MIN))
-            .fetch_one(st.db.reader())
+            .fetch_one(st.db.pool())
             .await
             .and_then(|r| r.try_get("s"))?;
         let last: Option<i64> = sqlx::query("SELECT MAX(seq) AS s FROM audit_events WHERE at < ? AND seq <= ?")
             .bind(to.unwrap_or(i64::MAX))
             .bind(cover.tree_size)
-            .fetch_one(st.db.reader())
+            .fetch_one(st.db.pool())
             .await
             .and_then(|r| r.try_get("s"))?;
         let (Some(first), Some(last)) = (first, last) else {
@@ -266,7 +266,7 @@ pub async fn audit_bundle(
         }
         let prefix = checkpoints::frontier_at(&st.db, first - 1).await?;
         let subtrees = checkpoints::subtrees(&st.db, last, cover.tree_size).await?;
-        let cps: Vec<_> = checkpoints::list(st.db.reader(), 0, i64::MAX)
+        let cps: Vec<_> = checkpoints::list(st.db.pool(), 0, i64::MAX)
             .await?
             .into_iter()
             .filter(|c| c.tree_size >= first && c.tree_size <= cover.tree_size)
@@ -320,7 +320,7 @@ pub async fn audit_bundle(
                         "SELECT {} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT 1000",
                         audit::COLUMNS
                     );
-                    let rows = match sqlx::query(&sql).bind(next).bind(last).fetch_all(st.db.reader()).await {
+                    let rows = match sqlx::query(&sql).bind(next).bind(last).fetch_all(st.db.pool()).await {
                         Ok(r) => r,
                         Err(e) => {
                             tracing::error!(error = %e, "audit bundle export stopped");

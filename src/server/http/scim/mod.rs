@@ -159,7 +159,7 @@ pub async fn get_user(
     let found = async {
         sqlx::query(&sql)
             .bind(n)
-            .fetch_optional(st.db.reader())
+            .fetch_optional(st.db.pool())
             .await?
             .as_ref()
             .map(stored)

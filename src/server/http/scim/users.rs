@@ -124,8 +124,8 @@ pub(super) async fn list(st: &AppState, filter: Option<Filter>, start: i64, coun
         total = total.bind(a.clone());
         page = page.bind(a.clone());
     }
-    let total: i64 = total.fetch_one(st.db.reader()).await?.try_get("n")?;
-    let rows = page.bind(count).bind(start - 1).fetch_all(st.db.reader()).await?;
+    let total: i64 = total.fetch_one(st.db.pool()).await?.try_get("n")?;
+    let rows = page.bind(count).bind(start - 1).fetch_all(st.db.pool()).await?;
     let items = rows
         .iter()
         .map(|r| stored(r).map(|u| resource(st, &u)))

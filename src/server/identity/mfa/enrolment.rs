@@ -39,7 +39,7 @@ pub struct Enrolment {
 /// first view and kept (encrypted) until confirmed.
 pub async fn enrolment(st: &AppState, ctx: &RequestCtx) -> Result<Enrolment, AppError> {
     let auth = ctx.at_stage(Stage::NeedsEnrolment)?;
-    let user = accounts::active(st.db.reader(), auth.user_id).await?;
+    let user = accounts::active(st.db.pool(), auth.user_id).await?;
     let context = format!("totp-pending:{}", user.id);
     let secret = match user.totp_pending_enc.as_deref().and_then(|s| st.key.open(&context, s)) {
         Some(s) => s,
@@ -90,7 +90,7 @@ pub async fn take_stashed_codes(st: &AppState, ctx: &RequestCtx) -> Result<Vec<S
 /// becomes active, ten recovery codes are issued, and sign-in completes.
 pub async fn confirm_enrolment(st: &AppState, ctx: &RequestCtx, session: &Session, code: &str) -> Result<(), AppError> {
     let auth = ctx.at_stage(Stage::NeedsEnrolment)?.clone();
-    let user = accounts::active(st.db.reader(), auth.user_id).await?;
+    let user = accounts::active(st.db.pool(), auth.user_id).await?;
     let code = OtpCode::parse(code)?;
     let now = st.clock.now();
     let subs = subjects(&user.email, &ctx.ip);
@@ -158,7 +158,7 @@ pub async fn regenerate_recovery_codes(
     code: &str,
 ) -> Result<(), AppError> {
     let auth = ctx.full()?.clone();
-    let user = accounts::active(st.db.reader(), auth.user_id).await?;
+    let user = accounts::active(st.db.pool(), auth.user_id).await?;
     check_totp(st, ctx, &user, code, Action::StepUp, vec![]).await?;
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;

@@ -27,7 +27,7 @@ pub async fn replace(tx: &mut WriteTx, user_id: i64, now: Millis) -> Result<Vec<
 pub async fn unused(db: &Db, user_id: i64) -> Result<Vec<(i64, Vec<u8>, Vec<u8>)>, sqlx::Error> {
     let rows = sqlx::query("SELECT id, salt, code_hash FROM recovery_codes WHERE user_id = ? AND used_at IS NULL")
         .bind(user_id)
-        .fetch_all(db.reader())
+        .fetch_all(db.pool())
         .await?;
     let mut stored = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -52,7 +52,7 @@ pub async fn mark_used(tx: &mut WriteTx, code_id: i64, now: Millis) -> Result<bo
 pub async fn left(db: &Db, user_id: i64) -> Result<i64, sqlx::Error> {
     sqlx::query("SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = ? AND used_at IS NULL")
         .bind(user_id)
-        .fetch_one(db.reader())
+        .fetch_one(db.pool())
         .await?
         .try_get("n")
 }

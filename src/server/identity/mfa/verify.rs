@@ -128,7 +128,7 @@ pub async fn confirm_code(
             "Enter a code from your authenticator app to confirm.".into(),
         ));
     }
-    let user = accounts::active(st.db.reader(), auth.user_id).await?;
+    let user = accounts::active(st.db.pool(), auth.user_id).await?;
     let ok = NewEvent::new(Action::StepUp, Outcome::Success, ctx.actor())
         .target("user", user.id)
         .details(json!({ "for": purpose }));

@@ -108,7 +108,7 @@ pub async fn start(State(st): State<AppState>, Extension(ctx): Extension<Request
     let stored = async {
         sqlx::query("DELETE FROM oidc_logins WHERE created_at < ?")
             .bind(now - sso::STATE_LIFETIME * 6)
-            .execute(st.db.reader())
+            .execute(st.db.pool())
             .await?;
         sqlx::query("INSERT INTO oidc_logins (state_hash, binding_hash, nonce, verifier_enc, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(crypto::sha256_hex(state.secret().as_bytes()))
@@ -116,7 +116,7 @@ pub async fn start(State(st): State<AppState>, Extension(ctx): Extension<Request
             .bind(nonce.secret())
             .bind(st.key.seal("oidc:pkce", verifier.secret().as_bytes()))
             .bind(now)
-            .execute(st.db.reader())
+            .execute(st.db.pool())
             .await
     };
     if let Err(e) = stored.await {
@@ -220,7 +220,7 @@ pub async fn callback(
         "SELECT binding_hash, nonce, verifier_enc, created_at, used_at FROM oidc_logins WHERE state_hash = ?",
     )
     .bind(&state_hash)
-    .fetch_optional(st.db.reader())
+    .fetch_optional(st.db.pool())
     .await
     {
         Ok(r) => r,
@@ -270,7 +270,7 @@ pub async fn callback(
     match sqlx::query("UPDATE oidc_logins SET used_at = ? WHERE state_hash = ? AND used_at IS NULL")
         .bind(now)
         .bind(&state_hash)
-        .execute(st.db.reader())
+        .execute(st.db.pool())
         .await
     {
         Ok(r) if r.rows_affected() == 1 => {}
@@ -430,14 +430,14 @@ async fn complete(
     };
     let by_subject = sqlx::query("SELECT id, status, oidc_subject FROM users WHERE oidc_subject = ?")
         .bind(subject)
-        .fetch_optional(st.db.reader())
+        .fetch_optional(st.db.pool())
         .await?;
     let by_subject = by_subject.as_ref().map(candidate).transpose()?;
     let by_email = match email {
         Some(e) => {
             sqlx::query("SELECT id, status, oidc_subject FROM users WHERE email = ?")
                 .bind(e)
-                .fetch_optional(st.db.reader())
+                .fetch_optional(st.db.pool())
                 .await?
         }
         None => None,
