@@ -134,15 +134,6 @@ impl ApiError {
         self.dialect = Dialect::Scim;
         self
     }
-
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// The message people see.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
 }
 
 impl From<sqlx::Error> for ApiError {
