@@ -270,3 +270,68 @@ impl ErrorBody {
         RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(r: Response) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let (parts, body) = r.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        (parts.status, parts.headers, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_server_error_shows_the_request_id_and_never_its_cause() {
+        let r = REQUEST_ID.sync_scope("req-42".into(), || {
+            ApiError::internal("database: no such table: secret_things").into_response()
+        });
+        let (status, _, json) = body(r).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            json,
+            json!({ "error": "Something went wrong on our side.", "request_id": "req-42" })
+        );
+    }
+
+    #[tokio::test]
+    async fn client_errors_carry_their_message_and_status() {
+        let r = REQUEST_ID.sync_scope("req-7".into(), || ApiError::token_required().into_response());
+        let (status, headers, json) = body(r).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(json["request_id"], "req-7");
+        assert!(json["error"].as_str().unwrap().contains("API token"));
+        let (status, headers, _) = body(ApiError::unprocessable("limit: 1 to 1000").into_response()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(!headers.contains_key(header::WWW_AUTHENTICATE));
+    }
+
+    #[tokio::test]
+    async fn scim_errors_are_written_as_rfc_7644_asks() {
+        let e = ScimError {
+            status: 409,
+            scim_type: Some("uniqueness"),
+            detail: "taken".into(),
+        };
+        let (status, headers, json) = body(ApiError::from(e).into_response()).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/scim+json");
+        assert_eq!(
+            json,
+            json!({ "schemas": [ERROR_SCHEMA], "status": "409", "detail": "taken", "scimType": "uniqueness" })
+        );
+        let r = REQUEST_ID.sync_scope("req-9".into(), || ApiError::internal("boom").scim().into_response());
+        let (_, _, json) = body(r).await;
+        assert_eq!(json["detail"], "Something went wrong on our side (request id req-9).");
+    }
+
+    #[test]
+    fn every_status_is_declared_for_the_openapi_document() {
+        let declared: Vec<String> = ApiError::responses().into_keys().collect();
+        assert_eq!(
+            declared,
+            ["400", "401", "403", "404", "409", "413", "415", "422", "500"]
+        );
+    }
+}
