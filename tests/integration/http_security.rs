@@ -116,6 +116,26 @@ async fn cross_origin_state_changes_are_refused(b: Backend) {
         before,
         "refused requests change nothing"
     );
+    // An Origin that only matches the Host header the request names (as a
+    // DNS-rebinding page's would) is not the configured public origin.
+    let r = c
+        .post(app.url("/api/sign_in"))
+        .header("host", "rebound.example:8080")
+        .header("origin", "http://rebound.example:8080")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "an origin matching only the Host header is refused"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events").await,
+        before,
+        "refused requests change nothing"
+    );
     // The same request from the app's own origin goes through.
     let origin = format!("http://{}", app.addr);
     let r = c

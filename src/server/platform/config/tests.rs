@@ -191,3 +191,22 @@ fn https_public_url_means_secure_cookies() {
     assert!(c.secure_cookies());
     assert_eq!(c.public_origin(), "https://gatehouse.example.com");
 }
+
+#[test]
+fn a_non_loopback_listener_needs_the_public_url() {
+    // Browsers would send an Origin naming whatever host they reached;
+    // Gatehouse accepts only its configured public origin, so it must know it.
+    for listen in ["0.0.0.0:3000", "[::]:3000", "10.1.2.3:8080"] {
+        let e = cfg(&[("GATEHOUSE_LISTEN", listen)]).unwrap_err();
+        assert_eq!(e.variable, "GATEHOUSE_PUBLIC_URL", "{listen}");
+        assert!(e.problem.contains(listen), "{}", e.problem);
+        let c = cfg(&[
+            ("GATEHOUSE_LISTEN", listen),
+            ("GATEHOUSE_PUBLIC_URL", "https://gatehouse.example.com"),
+        ]);
+        assert_eq!(c.unwrap().public_origin(), "https://gatehouse.example.com");
+    }
+    for listen in ["127.0.0.1:3000", "[::1]:3000"] {
+        assert!(cfg(&[("GATEHOUSE_LISTEN", listen)]).is_ok(), "{listen}");
+    }
+}
