@@ -112,15 +112,10 @@ pub async fn origin_check(State(st): State<AppState>, req: Request, next: Next) 
     let headers = req.headers();
     let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let same_site_fetch = matches!(fetch_site, None | Some("same-origin") | Some("none"));
-    let origin_ok = match origin {
-        None => true,
-        Some(o) => {
-            o == st.config.public_origin()
-                || host.is_some_and(|h| o == format!("{}://{h}", st.config.public_url.scheme()))
-        }
-    };
+    // Only the configured public origin: never one that merely matches the
+    // Host header the request names, which a DNS-rebinding page controls.
+    let origin_ok = origin.is_none_or(|o| o == st.config.public_origin());
     if same_site_fetch && origin_ok {
         return next.run(req).await;
     }

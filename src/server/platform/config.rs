@@ -154,7 +154,21 @@ impl Config {
             problem: format!("must be an address and port such as 127.0.0.1:3000, got {listen_raw:?}"),
         })?;
 
-        let public_raw = var("GATEHOUSE_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}"));
+        // Only the configured public origin may change data (the origin
+        // check), so a server that others reach must be told its address.
+        let public_raw = match var("GATEHOUSE_PUBLIC_URL") {
+            Some(v) => v,
+            None if listen.ip().is_loopback() => format!("http://{listen}"),
+            None => {
+                return Err(ConfigError {
+                    variable: "GATEHOUSE_PUBLIC_URL",
+                    problem: format!(
+                        "is required when listening on {listen}, which is not a loopback address: set the address \
+                         people open, such as https://gatehouse.example.com"
+                    ),
+                })
+            }
+        };
         let public_url = url::Url::parse(&public_raw)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
