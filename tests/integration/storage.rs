@@ -466,3 +466,38 @@ async fn sqlite_wal_is_checkpointed_off_the_commit_path_and_stays_bounded() {
         .unwrap();
     assert_eq!(sum, written * 256 * 4000);
 }
+
+/// The SQLite database and its -wal and -shm files are readable by their
+/// owner only (0600), like master.key; a file an earlier version created
+/// more openly is tightened at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempdir::Dir::new();
+    let file = dir.0.join("fresh.db");
+    let db = gatehouse::server::platform::db::Db::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    // A write, so the log and its index exist.
+    let mut tx = db.begin_write().await.unwrap();
+    sqlx::query("CREATE TABLE perms_test (n INTEGER)")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let p = std::path::PathBuf::from(format!("{}{suffix}", file.display()));
+        assert_eq!(mode(&p), 0o600, "{} is {:o}", p.display(), mode(&p));
+    }
+    db.close().await;
+
+    let old = dir.0.join("old.db");
+    std::fs::write(&old, b"").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let db = gatehouse::server::platform::db::Db::connect(&format!("sqlite://{}", old.display()))
+        .await
+        .unwrap();
+    assert_eq!(mode(&old), 0o600, "an existing database file is tightened");
+    db.close().await;
+}
