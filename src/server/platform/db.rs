@@ -44,6 +44,8 @@ impl std::fmt::Debug for Db {
 pub enum DbError {
     #[error("cannot create the database directory {path}: {source}")]
     CreateDir { path: String, source: std::io::Error },
+    #[error("cannot make the database {path} readable by its owner only: {source}")]
+    Permissions { path: String, source: std::io::Error },
     #[error("cannot connect to the database: {0}")]
     Connect(sqlx::Error),
     #[error("cannot apply migrations: {0}")]
@@ -111,6 +113,7 @@ impl Db {
                             source,
                         })?;
                     }
+                    owner_only(&path)?;
                 }
                 if !url.contains('?') {
                     url.push_str("?mode=rwc");
@@ -301,6 +304,24 @@ impl Drop for WalCheckpointer {
         *stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
         wake.notify_all();
     }
+}
+
+/// Makes the SQLite database readable by its owner only (0600), creating
+/// it so when it is missing and tightening it (and its -wal and -shm files)
+/// when an earlier start left it more open. SQLite gives the -wal and -shm
+/// files it creates the database file's mode.
+fn owner_only(path: &str) -> Result<(), DbError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let err = |source| DbError::Permissions { path: path.to_owned(), source };
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(err)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{path}{suffix}");
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !suffix.is_empty() => {}
+            other => other.map_err(err)?,
+        }
+    }
+    Ok(())
 }
 
 /// The file path inside a `sqlite:` URL, if it names a file.
