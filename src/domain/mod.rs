@@ -13,6 +13,7 @@ pub mod elevation;
 pub mod grants;
 pub mod lockout;
 pub mod merkle;
+pub mod network;
 pub mod notify;
 pub mod offboarding;
 pub mod password;

@@ -10,6 +10,7 @@ on_both!(
     malformed_input_gets_4xx_and_writes_nothing,
     internal_errors_show_only_a_request_id,
     public_files_are_served_to_anyone,
+    forwarded_client_addresses_are_believed_only_from_trusted_proxies,
 );
 
 fn assert_headers(r: &reqwest::Response, what: &str) {
@@ -265,4 +266,38 @@ async fn public_files_are_served_to_anyone(b: Backend) {
     assert!(text.lines().any(|l| l.trim() == "User-agent: *"), "{text}");
     assert!(text.lines().any(|l| l.trim() == "Disallow: /"), "{text}");
     app.cleanup().await;
+}
+
+/// Behind a reverse proxy: `X-Forwarded-For` names the client only when the
+/// connection comes from a trusted proxy (here the tests' own loopback);
+/// otherwise the connection's address is the client's, whatever the header says.
+async fn forwarded_client_addresses_are_believed_only_from_trusted_proxies(b: Backend) {
+    let ip_of_failed_signin = |app: &TestApp| {
+        let sql = "SELECT actor_ip FROM audit_events WHERE action = 'auth.signin' ORDER BY seq DESC LIMIT 1";
+        let pool = app.state.db.pool().clone();
+        async move {
+            use sqlx::Row;
+            let row = sqlx::query(sql).fetch_one(&pool).await.unwrap();
+            gatehouse::server::platform::db::text(&row, "actor_ip").unwrap()
+        }
+    };
+    for (trusted, expected) in [(None, "127.0.0.1"), (Some("127.0.0.1/32"), "198.51.100.7")] {
+        let extra: Vec<(&str, &str)> = trusted.map(|t| ("GATEHOUSE_TRUSTED_PROXIES", t)).into_iter().collect();
+        let app = TestApp::spawn_with(&b, &extra).await;
+        app.first_admin(ADMIN, PW).await;
+        let r = client()
+            .post(app.url("/api/sign_in"))
+            .header("x-forwarded-for", "203.0.113.9, 198.51.100.7")
+            .form(&[("email", ADMIN), ("password", "wrong password here")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            ip_of_failed_signin(&app).await,
+            expected,
+            "trusted proxies: {trusted:?}"
+        );
+        app.cleanup().await;
+    }
 }

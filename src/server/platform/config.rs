@@ -30,6 +30,8 @@ pub struct Config {
     /// The URL people use to reach Gatehouse; decides Secure cookies and the
     /// `__Host-` cookie prefix (https) and the accepted Origin.
     pub public_url: url::Url,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<crate::domain::network::Cidr>,
     pub session: Lifetimes,
     pub site_root: PathBuf,
     pub log_json: bool,
@@ -414,6 +416,7 @@ impl Config {
             master_key,
             listen,
             public_url,
+            trusted_proxies: Vec::new(),
             session: Lifetimes { idle, absolute },
             site_root,
             log_json,

@@ -312,8 +312,16 @@ impl Drop for WalCheckpointer {
 /// files it creates the database file's mode.
 fn owner_only(path: &str) -> Result<(), DbError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let err = |source| DbError::Permissions { path: path.to_owned(), source };
-    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(err)?;
+    let err = |source| DbError::Permissions {
+        path: path.to_owned(),
+        source,
+    };
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
     for suffix in ["", "-wal", "-shm"] {
         let file = format!("{path}{suffix}");
         match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {

@@ -210,3 +210,14 @@ fn a_non_loopback_listener_needs_the_public_url() {
         assert!(cfg(&[("GATEHOUSE_LISTEN", listen)]).is_ok(), "{listen}");
     }
 }
+
+#[test]
+fn trusted_proxies_are_address_blocks() {
+    assert!(cfg(&[]).unwrap().trusted_proxies.is_empty());
+    let c = cfg(&[("GATEHOUSE_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7 2001:db8::/32")]).unwrap();
+    assert_eq!(c.trusted_proxies.len(), 3);
+    assert!(c.trusted_proxies[0].contains("10.20.30.40".parse().unwrap()));
+    let e = cfg(&[("GATEHOUSE_TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal")]).unwrap_err();
+    assert_eq!(e.variable, "GATEHOUSE_TRUSTED_PROXIES");
+    assert!(e.problem.contains("proxy.internal"), "{}", e.problem);
+}
