@@ -13,11 +13,35 @@ pub struct Cidr {
 
 impl Cidr {
     pub fn parse(s: &str) -> Result<Self, String> {
-        todo_network()
+        let s = s.trim();
+        let bad = || format!("{s:?} is not an address or a block such as 10.0.0.0/8");
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let net: IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+        };
+        Ok(Cidr { net, prefix })
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        todo_network()
+        let bits = |ip: IpAddr| -> (u128, u8) {
+            match ip {
+                IpAddr::V4(v) => (u128::from(u32::from(v)), 32),
+                IpAddr::V6(v) => (u128::from(v), 128),
+            }
+        };
+        let ((net, width), (addr, addr_width)) = (bits(self.net), bits(ip));
+        if width != addr_width {
+            return false;
+        }
+        let shift = u32::from(width - self.prefix);
+        // A /0 block holds every address of its family.
+        shift >= u32::from(width) || (net >> shift) == (addr >> shift)
     }
 }
 
@@ -26,11 +50,25 @@ impl Cidr {
 /// a trusted proxy (a client can put anything on the left of the list, but
 /// each trusted proxy appends what it saw).
 pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Cidr]) -> IpAddr {
-    todo_network()
-}
-
-fn todo_network<T>() -> T {
-    unimplemented!("written after its tests")
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for entry in forwarded_for
+        .unwrap_or_default()
+        .rsplit(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        // A malformed entry ends what can be believed: the hop before it stands.
+        let Ok(ip) = entry.parse::<IpAddr>() else { break };
+        client = ip;
+        if !is_trusted(ip) {
+            break;
+        }
+    }
+    client
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! cross-origin refusal, session checks and page gating.
 
 use super::router::BODY_LIMIT;
+use crate::domain::network;
 use crate::errors::RequestId;
 use crate::server::{
     access::authz,
@@ -203,10 +204,16 @@ pub async fn auth_layer(State(st): State<AppState>, mut req: Request, next: Next
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+    // Behind a trusted reverse proxy the client is in X-Forwarded-For.
+    let forwarded_for: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| {
+        network::client_address(c.0.ip(), Some(&forwarded_for.join(",")), &st.config.trusted_proxies).to_string()
+    });
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)

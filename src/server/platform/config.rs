@@ -179,6 +179,17 @@ impl Config {
                 problem: format!("must be an http(s) URL such as https://gatehouse.example.com, got {public_raw:?}"),
             })?;
 
+        let trusted_proxies = var("GATEHOUSE_TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .split([',', ' '])
+            .filter(|s| !s.trim().is_empty())
+            .map(crate::domain::network::Cidr::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|problem| ConfigError {
+                variable: "GATEHOUSE_TRUSTED_PROXIES",
+                problem,
+            })?;
+
         let minutes = |name: &'static str, default: i64, max: i64| -> Result<i64, ConfigError> {
             match var(name) {
                 None => Ok(default),
@@ -416,7 +427,7 @@ impl Config {
             master_key,
             listen,
             public_url,
-            trusted_proxies: Vec::new(),
+            trusted_proxies,
             session: Lifetimes { idle, absolute },
             site_root,
             log_json,
