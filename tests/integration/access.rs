@@ -18,6 +18,7 @@ on_both!(
     suspension_blocks_sign_in_and_keeps_grants,
     offboarding_ends_everything_in_one_step,
     scheduled_offboarding_is_carried_out_by_the_job,
+    nobody_cancels_their_own_offboarding,
     custom_roles_are_managed_and_protected,
     directory_filters_and_overview_counts,
 );
@@ -1086,5 +1087,59 @@ async fn directory_filters_and_overview_counts(b: Backend) {
         app.call(&maya, "grant_list", &[("filter", "bogus")]).await.status(),
         StatusCode::UNPROCESSABLE_ENTITY
     );
+    app.cleanup().await;
+}
+
+async fn nobody_cancels_their_own_offboarding(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    let (maya, _) = admin(&app).await;
+    let maya_id = app.user_id(ADMIN).await;
+    // A second administrator (granted directly while there is one).
+    let (lukas, _, lukas_id) = app
+        .employee(
+            &maya,
+            "Lukas Meyer",
+            "lukas.meyer@sunridge-solar.example",
+            "administration",
+            &["admin"],
+        )
+        .await;
+    let uid = lukas_id.to_string();
+    let r = app
+        .call(
+            &maya,
+            "offboard_employee",
+            &[
+                ("user_id", &uid),
+                ("confirm_email", "lukas.meyer@sunridge-solar.example"),
+                ("at", "2026-01-01T12:00"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    // Lukas still holds employees:manage until then, but cannot undo his own.
+    let r = app.call(&lukas, "cancel_offboarding", &[("user_id", &uid)]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(error_message(&r.text().await.unwrap()).contains("own"));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE offboard_at IS NOT NULL")
+            .await,
+        1
+    );
+    assert_eq!(app.audit_count("employee.offboarding_cancelled", "denied").await, 1);
+    assert_eq!(app.audit_count("employee.offboarding_cancelled", "success").await, 0);
+    // He may still cancel someone else's; Maya may cancel his.
+    let r = app.call(&maya, "cancel_offboarding", &[("user_id", &uid)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE offboard_at IS NOT NULL")
+            .await,
+        0
+    );
+    let r = app
+        .call(&lukas, "cancel_offboarding", &[("user_id", &maya_id.to_string())])
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT, "nothing scheduled for Maya");
+    app.verify_chain().await;
     app.cleanup().await;
 }

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 on_both!(
     anomalies_raise_alerts_once_and_are_acknowledged,
+    nobody_acknowledges_an_alert_about_themselves,
     alerts_are_posted_signed_to_the_webhook,
     customer_counts_survive_a_restart_and_slide_with_the_hour,
 );
@@ -352,5 +353,54 @@ async fn customer_counts_survive_a_restart_and_slide_with_the_hour(b: Backend) {
     access("C-6").await.unwrap();
     judge().await;
     assert_eq!(many().await, 2, "the fourth of the new hour crosses it again");
+    app.cleanup().await;
+}
+
+async fn nobody_acknowledges_an_alert_about_themselves(b: Backend) {
+    let app = TestApp::spawn_with(&b, &[("GATEHOUSE_ALERT_FAILED_SIGNINS", "3")]).await;
+    let people = gatehouse::server::seed::seed_demo(&app.state).await.unwrap();
+    let who = |role: &str| people.iter().find(|p| p.1 == role).unwrap().clone();
+    let (admin, _) = app.sign_in_enrolling(&who("admin").0, &who("admin").2).await;
+    let (auditor, _) = app.sign_in_enrolling(&who("auditor").0, &who("auditor").2).await;
+    // Three wrong passwords on the auditor's own account.
+    for _ in 0..3 {
+        let r = app
+            .call(
+                &client(),
+                "sign_in",
+                &[("email", &who("auditor").0), ("password", "not the password at all")],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
+    let all: Vec<Value> = app.call(&auditor, "alerts", &[]).await.json().await.unwrap();
+    let alert = all
+        .iter()
+        .find(|a| a["rule"] == "failed_signins")
+        .expect("an alert about the auditor");
+    let id = alert["id"].to_string();
+    let r = app
+        .call(
+            &auditor,
+            "acknowledge_alert",
+            &[("id", &id), ("comment", "that was me, typo")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(error_message(&r.text().await.unwrap()).contains("about you"));
+    assert_eq!(open_rules(&app, &admin).await, vec!["failed_signins"]);
+    assert_eq!(app.audit_count(Action::AlertAcknowledged.id(), "denied").await, 1);
+    // Someone else may.
+    let r = app
+        .call(
+            &admin,
+            "acknowledge_alert",
+            &[("id", &id), ("comment", "Called her: a typo after the holiday")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(open_rules(&app, &admin).await, Vec::<String>::new());
+    app.verify_chain().await;
     app.cleanup().await;
 }
