@@ -121,9 +121,9 @@ api! {
 }
 
 api! {
-    "cancel_offboarding" needs [EmployeesManage] (st, ctx, _, _)
+    "cancel_offboarding" needs [EmployeesManage] (st, ctx, _, p)
     pub async fn cancel_offboarding(user_id: i64) -> Result<(), AppError> {
-        people::cancel_scheduled(&st, &ctx, user_id).await
+        people::cancel_scheduled(&st, &ctx, &p, user_id).await
     }
 }
 

@@ -1128,6 +1128,8 @@ async fn nobody_cancels_their_own_offboarding(b: Backend) {
     );
     assert_eq!(app.audit_count("employee.offboarding_cancelled", "denied").await, 1);
     assert_eq!(app.audit_count("employee.offboarding_cancelled", "success").await, 0);
+    let activity: serde_json::Value = app.call(&lukas, "my_activity", &[]).await.json().await.unwrap();
+    assert_eq!(activity[0]["what"], "Refused: cancelling your own offboarding");
     // He may still cancel someone else's; Maya may cancel his.
     let r = app.call(&maya, "cancel_offboarding", &[("user_id", &uid)]).await;
     assert_eq!(r.status(), StatusCode::OK);

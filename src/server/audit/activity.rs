@@ -46,6 +46,7 @@ fn describe(action: Option<Action>, outcome: Outcome, details: &serde_json::Valu
         (A::Reactivated, _) => "Reactivated",
         (A::Offboarded, _) => "Offboarded",
         (A::OffboardingScheduled, _) => "Offboarding scheduled",
+        (A::OffboardingCancelled, Outcome::Denied) => "Refused: cancelling your own offboarding",
         (A::OffboardingCancelled, _) => "Scheduled offboarding cancelled",
         (A::Offboard | A::Suspend, _) => "Refused: would lock out the last administrator or yourself",
         (A::OffboardingChecklist, _) => "Offboarding step done",

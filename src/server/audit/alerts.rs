@@ -229,6 +229,7 @@ pub async fn list(st: &AppState) -> Result<Vec<AlertView>, AppError> {
 }
 
 /// Acknowledges an open alert with a comment; recorded with the alert.
+/// An alert about the acknowledging employee is refused (and recorded).
 pub async fn acknowledge(
     st: &AppState,
     ctx: &RequestCtx,
@@ -245,7 +246,7 @@ pub async fn acknowledge(
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
     let sql = format!(
-        "SELECT rule, acknowledged_at FROM alerts WHERE id = ?{}",
+        "SELECT rule, employee_id, acknowledged_at FROM alerts WHERE id = ?{}",
         tx.for_update()
     );
     let row = sqlx::query(&sql)
@@ -253,6 +254,16 @@ pub async fn acknowledge(
         .fetch_optional(tx.conn())
         .await?
         .ok_or(AppError::NotFound)?;
+    if row.try_get::<Option<i64>, _>("employee_id")? == Some(user_id) {
+        // Nobody closes the case about themselves; the refusal is recorded.
+        drop(tx);
+        let e = AppError::Refused("This alert is about you; someone else must acknowledge it.".into());
+        let event = NewEvent::new(Action::AlertAcknowledged, Outcome::Denied, ctx.actor())
+            .target("alert", id)
+            .reason(e.to_string());
+        st.recorder.record(now, event).await?;
+        return Err(e);
+    }
     if row.try_get::<Option<i64>, _>("acknowledged_at")?.is_some() {
         return Err(AppError::Conflict("This alert was already acknowledged.".into()));
     }

@@ -104,7 +104,13 @@ pub async fn offboard(
     Ok(())
 }
 
-pub async fn cancel_scheduled(st: &AppState, ctx: &RequestCtx, user_id: i64) -> Result<(), AppError> {
+/// Cancels a scheduled offboarding; never one's own (that decision belongs
+/// to another administrator). A refusal is recorded.
+pub async fn cancel_scheduled(st: &AppState, ctx: &RequestCtx, p: &Principal, user_id: i64) -> Result<(), AppError> {
+    if p.user_id == user_id {
+        let e = AppError::Refused(rules::RuleError::OwnAccess.to_string());
+        return Err(denied(st, ctx, Action::OffboardingCancelled, user_id, e).await?);
+    }
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
     let row = sqlx::query("SELECT offboard_at FROM users WHERE id = ? AND status <> 'offboarded'")
