@@ -276,7 +276,6 @@ async fn forwarded_client_addresses_are_believed_only_from_trusted_proxies(b: Ba
         let sql = "SELECT actor_ip FROM audit_events WHERE action = 'auth.signin' ORDER BY seq DESC LIMIT 1";
         let pool = app.state.db.pool().clone();
         async move {
-            use sqlx::Row;
             let row = sqlx::query(sql).fetch_one(&pool).await.unwrap();
             gatehouse::server::platform::db::text(&row, "actor_ip").unwrap()
         }
