@@ -19,6 +19,7 @@ on_both!(
     offboarding_ends_everything_in_one_step,
     scheduled_offboarding_is_carried_out_by_the_job,
     nobody_cancels_their_own_offboarding,
+    offboarding_revokes_the_api_tokens_the_person_created,
     custom_roles_are_managed_and_protected,
     directory_filters_and_overview_counts,
 );
@@ -1144,4 +1145,87 @@ async fn nobody_cancels_their_own_offboarding(b: Backend) {
     assert_eq!(r.status(), StatusCode::CONFLICT, "nothing scheduled for Maya");
     app.verify_chain().await;
     app.cleanup().await;
+}
+
+/// Tokens do not outlive their creators unseen: offboarding revokes the API
+/// tokens the person created (GATEHOUSE_OFFBOARD_REVOKE_TOKENS, on by
+/// default) and lists them on the checklist; switched off, they are listed
+/// as still usable.
+async fn offboarding_revokes_the_api_tokens_the_person_created(b: Backend) {
+    const LUKAS: &str = "lukas.meyer@sunridge-solar.example";
+    for revoke in [true, false] {
+        let extra: &[(&str, &str)] = if revoke {
+            &[]
+        } else {
+            &[("GATEHOUSE_OFFBOARD_REVOKE_TOKENS", "false")]
+        };
+        let app = TestApp::spawn_with(&b, extra).await;
+        let (maya, _) = admin(&app).await;
+        let (lukas, _, lukas_id) = app
+            .employee(&maya, "Lukas Meyer", LUKAS, "administration", &["admin"])
+            .await;
+        let account = service_account(&app, &lukas, "customer-api", &["access:check"]).await;
+        let his = api_token(&app, &lukas, account, "").await;
+        let hers = api_token(&app, &maya, account, "").await;
+        let check = |token: String| {
+            let url = app.url("/api/v1/access-checks");
+            async move {
+                let body = serde_json::json!({ "employee": ADMIN, "permission": "customers:read",
+                    "resource": { "type": "customer", "id": "C-1" } });
+                client()
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        };
+        assert_eq!(check(his.clone()).await, StatusCode::OK);
+        // Each token says who created it.
+        let accounts: serde_json::Value = app.call(&maya, "service_accounts", &[]).await.json().await.unwrap();
+        let creators: Vec<&str> = accounts[0]["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["created_by"].as_str().unwrap())
+            .collect();
+        assert!(
+            creators.contains(&"Lukas Meyer") && creators.contains(&"Maya Okafor"),
+            "{creators:?}"
+        );
+
+        let uid = lukas_id.to_string();
+        let r = app
+            .call(
+                &maya,
+                "offboard_employee",
+                &[("user_id", &uid), ("confirm_email", LUKAS)],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        let expected = if revoke {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(check(his).await, expected, "his token, revoke={revoke}");
+        assert_eq!(check(hers).await, StatusCode::OK, "hers stays");
+        let report: serde_json::Value = app.call(&maya, "offboarding_report", &[]).await.json().await.unwrap();
+        let row = report.as_array().unwrap().iter().find(|r| r["email"] == LUKAS).unwrap();
+        let tokens = row["tokens"].as_array().expect("the tokens he created");
+        assert_eq!(tokens.len(), 1, "{tokens:?}");
+        assert_eq!(tokens[0]["account"], "customer-api");
+        assert_eq!(tokens[0]["usable"], !revoke);
+        let d = last_details(&app, "employee.offboarded").await;
+        assert_eq!(
+            d["tokens_revoked"].as_array().map(Vec::len),
+            Some(usize::from(revoke)),
+            "{d}"
+        );
+        assert_eq!(app.audit_count("api_token.revoked", "success").await, i64::from(revoke));
+        app.verify_chain().await;
+        app.cleanup().await;
+    }
 }
