@@ -254,7 +254,13 @@ fn benches(c: &mut Criterion) {
             |uid| {
                 rt.block_on(async {
                     let mut tx = db.begin_write().await.unwrap();
-                    people::offboard_in(&mut tx, &Actor::default(), None, uid, "active", "offboarding", NOW).await.unwrap();
+                    let leaver = people::Leaver {
+                        user_id: uid,
+                        status_before: "active",
+                        reason: "offboarding",
+                        revoke_tokens: true,
+                    };
+                    people::offboard_in(&mut tx, &Actor::default(), None, leaver, NOW).await.unwrap();
                     tx.commit().await.unwrap();
                 });
                 uid

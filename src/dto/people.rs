@@ -79,6 +79,19 @@ pub struct OffboardingRow {
     pub offboarded_at: Option<String>,
     pub offboarded_by: Option<String>,
     pub checklist: Vec<ChecklistEntry>,
+    /// API tokens the employee created (revoked at offboarding unless
+    /// GATEHOUSE_OFFBOARD_REVOKE_TOKENS is false).
+    pub tokens: Vec<CreatedToken>,
+}
+
+/// An API token, by the service account it belongs to, that an employee created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    pub id: i64,
+    pub account: String,
+    pub label: String,
+    pub usable: bool,
+    pub revoked_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -186,17 +186,15 @@ async fn gatehouse_offboard(app: &TestApp, user_id: i64) {
         .unwrap()
         .unwrap()
         .status;
-    assert!(gatehouse::server::access::people::offboard_in(
-        &mut tx,
-        &Default::default(),
-        None,
+    let leaver = gatehouse::server::access::people::Leaver {
         user_id,
-        &status,
-        "test",
-        now
-    )
-    .await
-    .unwrap());
+        status_before: &status,
+        reason: "test",
+        revoke_tokens: true,
+    };
+    let actor = Default::default();
+    let offboarded = gatehouse::server::access::people::offboard_in(&mut tx, &actor, None, leaver, now);
+    assert!(offboarded.await.unwrap());
     tx.commit().await.unwrap();
 }
 

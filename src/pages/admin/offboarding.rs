@@ -97,6 +97,7 @@ pub fn OffboardingPage() -> impl IntoView {
                                                                     })
                                                                     .collect_view()}
                                                             </ul>
+                                                            <TokensCreated tokens=r.tokens />
                                                         </td>
                                                     </tr>
                                                 }
@@ -113,4 +114,33 @@ pub fn OffboardingPage() -> impl IntoView {
             })}
         </Suspense>
     }
+}
+
+/// The API tokens the employee created: revoked at offboarding, or listed
+/// as still usable when GATEHOUSE_OFFBOARD_REVOKE_TOKENS is false.
+#[component]
+fn TokensCreated(tokens: Vec<crate::dto::CreatedToken>) -> impl IntoView {
+    (!tokens.is_empty()).then(|| {
+        view! {
+            <p class="mt-2 text-xs font-medium">"API tokens they created"</p>
+            <ul class="text-xs" data-tokens="">
+                {tokens
+                    .into_iter()
+                    .map(|t| {
+                        let state = match (t.usable, t.revoked_at) {
+                            (true, _) => "still usable: revoke it on Service accounts".to_owned(),
+                            (false, Some(at)) => format!("revoked {at}"),
+                            (false, None) => "expired or its account disabled".to_owned(),
+                        };
+                        view! {
+                            <li data-usable=t.usable.to_string()>
+                                {if t.usable { "⚠ " } else { "✓ " }}
+                                {format!("{} / {} ({state})", t.account, t.label)}
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+        }
+    })
 }

@@ -8,14 +8,14 @@ use crate::domain::{
     service::{self, Scope, TokenState},
     Millis,
 };
-use crate::dto::{ServiceAccountView, TokenView};
+use crate::dto::{CreatedToken, ServiceAccountView, TokenView};
 use crate::errors::AppError;
 use crate::server::{
     access::authz::Principal,
     audit,
     platform::{
         crypto,
-        db::{opt_text, text},
+        db::{opt_text, text, WriteTx},
         names,
         request::RequestCtx,
         time::format_time,
@@ -23,7 +23,7 @@ use crate::server::{
     state::AppState,
 };
 use serde_json::json;
-use sqlx::Row;
+use sqlx::{Any, Executor, Row};
 
 fn check_name(name: &str) -> Result<String, AppError> {
     let n = name.trim();
@@ -220,6 +220,79 @@ pub async fn revoke_token(st: &AppState, ctx: &RequestCtx, p: &Principal, token_
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The API tokens `user_id` created, oldest first, for the offboarding checklist.
+pub async fn created_by<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    user_id: i64,
+    now: Millis,
+) -> Result<Vec<CreatedToken>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT t.id, t.label, t.expires_at, t.revoked_at, a.name, a.disabled_at \
+         FROM api_tokens t JOIN service_accounts a ON a.id = t.account_id WHERE t.created_by = ? ORDER BY t.id",
+    )
+    .bind(user_id)
+    .fetch_all(ex)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let revoked_at: Option<i64> = r.try_get("revoked_at")?;
+            let state = TokenState {
+                expires_at: r.try_get("expires_at")?,
+                revoked_at,
+                account_disabled: r.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+            };
+            Ok(CreatedToken {
+                id: r.try_get("id")?,
+                account: text(r, "name")?,
+                label: text(r, "label")?,
+                usable: service::token_usable(&state, now),
+                revoked_at: revoked_at.map(format_time),
+            })
+        })
+        .collect()
+}
+
+/// Revokes, in the caller's transaction, every token `user_id` created that
+/// is not yet revoked (offboarding); one audit event per token. Returns their ids.
+pub async fn revoke_created_by_in(
+    tx: &mut WriteTx,
+    actor: &Actor,
+    actor_id: Option<i64>,
+    user_id: i64,
+    now: Millis,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let sql = format!(
+        "SELECT id, account_id FROM api_tokens WHERE created_by = ? AND revoked_at IS NULL ORDER BY id{}",
+        tx.for_update()
+    );
+    let rows = sqlx::query(&sql).bind(user_id).fetch_all(tx.conn()).await?;
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut events = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let (id, account_id): (i64, i64) = (r.try_get("id")?, r.try_get("account_id")?);
+        sqlx::query("UPDATE api_tokens SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(now)
+            .bind(actor_id)
+            .bind(id)
+            .execute(tx.conn())
+            .await?;
+        ids.push(id);
+        events.push(
+            NewEvent::new(Action::TokenRevoked, Outcome::Success, actor.clone())
+                .target("service_account", account_id)
+                .reason("offboarding of its creator")
+                .details(
+                    json!({ "token_id": id, "created_by": user_id, "before": { "revoked": false },
+                                 "after": { "revoked": true } }),
+                ),
+        );
+    }
+    if !events.is_empty() {
+        audit::append(tx, now, events).await?;
+    }
+    Ok(ids)
 }
 
 /// The account's id by name, if it exists.

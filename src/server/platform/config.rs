@@ -48,6 +48,9 @@ pub struct Config {
     pub notify_webhook: Option<SecretString>,
     /// Email notifications (GATEHOUSE_SMTP_URL, GATEHOUSE_SMTP_FROM).
     pub smtp: Option<Smtp>,
+    /// Offboarding revokes the API tokens the person created
+    /// (GATEHOUSE_OFFBOARD_REVOKE_TOKENS, on by default).
+    pub offboard_revoke_tokens: bool,
 }
 
 #[derive(Clone)]
@@ -421,6 +424,16 @@ impl Config {
             }
         };
 
+        let offboard_revoke_tokens = match var("GATEHOUSE_OFFBOARD_REVOKE_TOKENS").as_deref() {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "GATEHOUSE_OFFBOARD_REVOKE_TOKENS",
+                    problem: format!("must be true or false, got {other:?}"),
+                })
+            }
+        };
         Ok(Self {
             database_url,
             data_dir,
@@ -437,6 +450,7 @@ impl Config {
             tickets,
             notify_webhook,
             smtp,
+            offboard_revoke_tokens,
         })
     }
 

@@ -10,5 +10,5 @@ pub mod setup;
 pub use directory::{dashboard, detail, grant_list, list, my_access, Filter};
 pub use lifecycle::{onboard, reactivate, reissue_invitation, suspend, OnboardInput};
 pub use offboarding::{
-    cancel_scheduled, mark_checklist, offboard, offboard_in, offboarding_report, sweep_scheduled, OffboardInput,
+    cancel_scheduled, mark_checklist, offboard, offboard_in, offboarding_report, sweep_scheduled, Leaver, OffboardInput,
 };

@@ -14,7 +14,7 @@ use crate::domain::{
 use crate::dto::OffboardingRow;
 use crate::errors::AppError;
 use crate::server::{
-    access::{authz::Principal, elevation, grants},
+    access::{authz::Principal, elevation, grants, service_accounts},
     audit,
     identity::{accounts, invitations, mfa, sessions},
     platform::{
@@ -85,17 +85,13 @@ pub async fn offboard(
             .await?;
         }
         None => {
-            if !offboard_in(
-                &mut tx,
-                &ctx.actor(),
-                Some(p.user_id),
-                user.id,
-                &user.status,
-                "offboarding",
-                now,
-            )
-            .await?
-            {
+            let leaver = Leaver {
+                user_id: user.id,
+                status_before: &user.status,
+                reason: "offboarding",
+                revoke_tokens: st.config.offboard_revoke_tokens,
+            };
+            if !offboard_in(&mut tx, &ctx.actor(), Some(p.user_id), leaver, now).await? {
                 return Err(offboarding::OffboardError::AlreadyOffboarded.into());
             }
         }
@@ -138,18 +134,31 @@ pub async fn cancel_scheduled(st: &AppState, ctx: &RequestCtx, p: &Principal, us
     Ok(())
 }
 
+/// Who leaves, and how.
+pub struct Leaver<'a> {
+    pub user_id: i64,
+    pub status_before: &'a str,
+    pub reason: &'a str,
+    /// Revoke the API tokens they created (GATEHOUSE_OFFBOARD_REVOKE_TOKENS).
+    pub revoke_tokens: bool,
+}
+
 /// The offboarding itself, in the caller's transaction: status, every
-/// grant, pending invitations, every session. (API tokens and access
-/// requests do not exist yet; they join here when they do.)
+/// grant and elevation, pending invitations, every session, and (by the
+/// option, on by default) the API tokens the person created.
 pub async fn offboard_in(
     tx: &mut WriteTx,
     actor: &Actor,
     actor_id: Option<i64>,
-    user_id: i64,
-    status_before: &str,
-    reason: &str,
+    leaver: Leaver<'_>,
     now: Millis,
 ) -> Result<bool, sqlx::Error> {
+    let Leaver {
+        user_id,
+        status_before,
+        reason,
+        revoke_tokens,
+    } = leaver;
     if !accounts::mark_offboarded(tx, user_id, actor_id, reason, now).await? {
         // Offboarded a moment ago by someone else: nothing more to do.
         return Ok(false);
@@ -158,6 +167,11 @@ pub async fn offboard_in(
     let revoked = grants::revoke_all_in(tx, actor, actor_id, user_id, "offboarding", now).await?;
     let cancelled = invitations::cancel_open(tx, user_id, now).await?;
     let sessions_ended = sessions::delete_all_for_user(tx, user_id).await?;
+    let tokens_revoked = if revoke_tokens {
+        service_accounts::revoke_created_by_in(tx, actor, actor_id, user_id, now).await?
+    } else {
+        Vec::new()
+    };
     audit::append(
         tx,
         now,
@@ -168,6 +182,7 @@ pub async fn offboard_in(
                 "grants_revoked": revoked.iter().map(|(id, _)| id).collect::<Vec<_>>(),
                 "invitations_cancelled": cancelled,
                 "sessions_ended": sessions_ended,
+                "tokens_revoked": tokens_revoked,
                 "before": { "status": status_before, "roles": revoked.iter().map(|(_, r)| r).collect::<Vec<_>>() },
                 "after": { "status": "offboarded", "roles": [] },
             }))],
@@ -208,7 +223,13 @@ pub async fn sweep_scheduled(st: &AppState) -> Result<usize, sqlx::Error> {
                 user_agent: Some("scheduled offboarding".into()),
                 ..Actor::default()
             };
-            if offboard_in(&mut tx, &actor, by, user_id, &status, "scheduled offboarding", now).await? {
+            let leaver = Leaver {
+                user_id,
+                status_before: &status,
+                reason: "scheduled offboarding",
+                revoke_tokens: st.config.offboard_revoke_tokens,
+            };
+            if offboard_in(&mut tx, &actor, by, leaver, now).await? {
                 done += 1;
             }
         }
@@ -277,6 +298,7 @@ pub async fn offboarding_report(st: &AppState) -> Result<Vec<OffboardingRow>, Ap
         out.push(OffboardingRow {
             id: p.id,
             checklist: checklist(st, p.id, &names).await?,
+            tokens: service_accounts::created_by(st.db.pool(), p.id, st.clock.now()).await?,
             name: p.name,
             email: p.email,
             status: p.status,

@@ -264,6 +264,7 @@ pub(super) async fn change(
             &current,
             "deactivated by the identity provider (SCIM)",
             now,
+            st.config.offboard_revoke_tokens,
         )
         .await?;
     }
@@ -281,6 +282,7 @@ pub(super) async fn deprovision(
     u: &Stored,
     reason: &str,
     now: Millis,
+    revoke_tokens: bool,
 ) -> Result<(), Failure> {
     let admins = grants::active_admin_ids(tx.conn(), now).await?;
     // A service is never the employee itself, so only the last-admin rule applies.
@@ -293,7 +295,13 @@ pub(super) async fn deprovision(
         };
         return Err(Failure::Refused(e, u.id, Action::Offboard));
     }
-    people::offboard_in(tx, &service.actor(ctx), None, u.id, &u.status, reason, now).await?;
+    let leaver = people::Leaver {
+        user_id: u.id,
+        status_before: &u.status,
+        reason,
+        revoke_tokens,
+    };
+    people::offboard_in(tx, &service.actor(ctx), None, leaver, now).await?;
     Ok(())
 }
 
@@ -314,6 +322,7 @@ pub(super) async fn delete(
             &current,
             "deleted by the identity provider (SCIM)",
             now,
+            st.config.offboard_revoke_tokens,
         )
         .await?;
     }

@@ -221,3 +221,20 @@ fn trusted_proxies_are_address_blocks() {
     assert_eq!(e.variable, "GATEHOUSE_TRUSTED_PROXIES");
     assert!(e.problem.contains("proxy.internal"), "{}", e.problem);
 }
+
+#[test]
+fn offboarding_revokes_created_tokens_unless_switched_off() {
+    assert!(cfg(&[]).unwrap().offboard_revoke_tokens);
+    assert!(
+        cfg(&[("GATEHOUSE_OFFBOARD_REVOKE_TOKENS", "true")])
+            .unwrap()
+            .offboard_revoke_tokens
+    );
+    assert!(
+        !cfg(&[("GATEHOUSE_OFFBOARD_REVOKE_TOKENS", "false")])
+            .unwrap()
+            .offboard_revoke_tokens
+    );
+    let e = cfg(&[("GATEHOUSE_OFFBOARD_REVOKE_TOKENS", "no")]).unwrap_err();
+    assert_eq!(e.variable, "GATEHOUSE_OFFBOARD_REVOKE_TOKENS");
+}
