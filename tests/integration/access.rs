@@ -14,6 +14,7 @@ on_both!(
     grants_follow_the_rules_and_record_before_and_after,
     time_boxed_grant_stops_at_its_expiry_and_the_job_records_it,
     granting_admin_needs_a_second_admin,
+    administrator_power_follows_permissions_not_role_names,
     last_admin_cannot_be_removed,
     suspension_blocks_sign_in_and_keeps_grants,
     offboarding_ends_everything_in_one_step,
@@ -1228,4 +1229,105 @@ async fn offboarding_revokes_the_api_tokens_the_person_created(b: Backend) {
         app.verify_chain().await;
         app.cleanup().await;
     }
+}
+
+/// Administrator power is any role carrying `employees:manage` or
+/// `access:grant`, whatever its name: it counts among the administrators,
+/// may approve, and is granted with four eyes once two administrators
+/// exist; so are `audit:*` permissions (no puppet auditors).
+async fn administrator_power_follows_permissions_not_role_names(b: Backend) {
+    const GRACE: &str = "grace.kim@sunridge-solar.example";
+    let app = TestApp::spawn(&b).await;
+    let (maya, _) = admin(&app).await;
+    let maya_id = app.user_id(ADMIN).await;
+    let form = [
+        ("key", "people-ops"),
+        ("name", "People operations"),
+        ("permissions[]", "employees:manage"),
+        ("permissions[]", "access:grant"),
+    ];
+    assert_eq!(app.call(&maya, "save_role", &form).await.status(), StatusCode::OK);
+    // One administrator: granted at once. Grace now counts as one.
+    let (grace, _, _) = app
+        .employee(&maya, "Grace Kim", GRACE, "administration", &["people-ops"])
+        .await;
+    let dash: serde_json::Value = app.call(&maya, "dashboard", &[]).await.json().await.unwrap();
+    assert_eq!(dash["admins"], 2, "people-ops holds administrator power");
+    // So the next administrator power waits for a second one, even under
+    // another name, and Grace may approve it.
+    let (_, _, lukas_id) = app
+        .employee(
+            &maya,
+            "Lukas Meyer",
+            "lukas.meyer@sunridge-solar.example",
+            "it",
+            &["engineer"],
+        )
+        .await;
+    let r = app
+        .call(
+            &maya,
+            "grant_role",
+            &[
+                ("user_id", &lukas_id.to_string()),
+                ("role", "people-ops"),
+                ("reason", "cover"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "true", "pending a second administrator");
+    let gid = app
+        .count(&format!(
+            "SELECT id FROM grants WHERE user_id = {lukas_id} AND role = 'people-ops'"
+        ))
+        .await;
+    let r = app
+        .call(&grace, "approve_grant", &[("grant_id", &gid.to_string())])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    // An auditor is no puppet of one administrator either.
+    let (_, _, ada_id) = app
+        .employee(
+            &maya,
+            "Ada Byrne",
+            "ada.byrne@sunridge-solar.example",
+            "finance",
+            &["sales"],
+        )
+        .await;
+    let r = app
+        .call(
+            &maya,
+            "grant_role",
+            &[
+                ("user_id", &ada_id.to_string()),
+                ("role", "auditor"),
+                ("reason", "year-end audit"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.text().await.unwrap(),
+        "true",
+        "auditor waits for a second administrator"
+    );
+    // With three holding the power, Maya is not the last: Grace may demote her.
+    let admin_grant = app
+        .count(&format!(
+            "SELECT id FROM grants WHERE user_id = {maya_id} AND role = 'admin'"
+        ))
+        .await;
+    let r = app
+        .call(
+            &grace,
+            "revoke_grant",
+            &[("grant_id", &admin_grant.to_string()), ("reason", "role change")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let dash: serde_json::Value = app.call(&grace, "dashboard", &[]).await.json().await.unwrap();
+    assert_eq!(dash["admins"], 2);
+    app.verify_chain().await;
+    app.cleanup().await;
 }

@@ -202,6 +202,50 @@ fn granting_admin_needs_a_second_admin_once_two_exist() {
     );
 }
 
+/// Administrator power is a matter of permissions: a custom role carrying
+/// `employees:manage` or `access:grant` waits for a second administrator
+/// like `admin` does, and so does any `audit:*` permission (no puppet
+/// auditors).
+#[test]
+fn four_eyes_follow_permissions_not_role_names() {
+    let custom = |key: &str, perms: &[P]| RoleDef {
+        key: key.into(),
+        name: key.into(),
+        description: String::new(),
+        permissions: crate::domain::permissions::PermissionSet::of(perms),
+        max_duration: None,
+        requestable: false,
+        builtin: false,
+    };
+    let roles = builtin_roles();
+    for r in [
+        custom("people-ops", &[P::EmployeesManage]),
+        custom("grant-desk", &[P::AccessGrant]),
+        custom("trail-reader", &[P::AuditRead]),
+        role(AUDITOR),
+    ] {
+        assert_eq!(
+            check(&r, &roles, &[], |c| c.active_admins = 2),
+            Ok(GrantOutcome::NeedsSecondAdmin),
+            "{}",
+            r.key
+        );
+        assert_eq!(
+            check(&r, &roles, &[], |c| c.active_admins = 1),
+            Ok(GrantOutcome::Active),
+            "{}",
+            r.key
+        );
+    }
+    for key in [SUPPORT, ENGINEER] {
+        assert_eq!(
+            check(&role(key), &roles, &[], |c| c.active_admins = 2),
+            Ok(GrantOutcome::Active),
+            "{key}"
+        );
+    }
+}
+
 #[test]
 fn the_last_admin_stays() {
     let g = grant(1, ADMIN);
