@@ -270,7 +270,8 @@ pub struct GrantCheck<'a> {
     pub role: &'a RoleDef,
     pub roles: &'a [RoleDef],
     pub expires_at: Option<Millis>,
-    /// Active administrators (active employees with an active `admin` grant).
+    /// Active administrators (active employees holding administrator power:
+    /// `employees:manage` or `access:grant`, through any role).
     pub active_admins: usize,
     pub now: Millis,
 }
@@ -279,8 +280,8 @@ pub struct GrantCheck<'a> {
 pub enum GrantOutcome {
     /// The grant takes effect now.
     Active,
-    /// The grant waits for a second administrator (granting `admin` while
-    /// two or more administrators exist).
+    /// The grant waits for a second administrator (administrator power or
+    /// an audit permission, while two or more administrators exist).
     NeedsSecondAdmin,
 }
 
@@ -315,7 +316,7 @@ pub fn check_grant(c: &GrantCheck<'_>) -> Result<GrantOutcome, RuleError> {
     if roles::conflicts(held.union(c.role.permissions)) {
         return Err(RuleError::SeparationOfDuties);
     }
-    if c.role.key == roles::ADMIN && c.active_admins >= 2 {
+    if roles::needs_four_eyes(c.role.permissions) && c.active_admins >= 2 {
         return Ok(GrantOutcome::NeedsSecondAdmin);
     }
     Ok(GrantOutcome::Active)
@@ -349,10 +350,12 @@ pub fn is_last_admin(user_id: i64, user_is_active_admin: bool, active_admins: us
     user_is_active_admin && active_admins <= 1 && user_id > 0
 }
 
+/// Revoking a grant. `removes_admin_power`: the grantee holds administrator
+/// power through this grant and no other.
 pub fn check_revoke(
     actor_id: i64,
     grant: &Grant,
-    grantee_is_active_admin: bool,
+    removes_admin_power: bool,
     active_admins: usize,
     now: Millis,
 ) -> Result<(), RuleError> {
@@ -362,10 +365,7 @@ pub fn check_revoke(
     if !grant.is_open(now) {
         return Err(RuleError::AlreadyEnded);
     }
-    if grant.role == roles::ADMIN
-        && grant.is_active(now)
-        && is_last_admin(grant.user_id, grantee_is_active_admin, active_admins)
-    {
+    if removes_admin_power && grant.is_active(now) && is_last_admin(grant.user_id, true, active_admins) {
         return Err(RuleError::LastAdmin);
     }
     Ok(())

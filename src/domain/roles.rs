@@ -144,7 +144,21 @@ pub const MANAGING: &[P] = &[P::EmployeesManage, P::AccessGrant];
 pub const AUDITING: &[P] = &[P::AuditRead, P::AuditExport];
 
 pub fn conflicts(perms: PermissionSet) -> bool {
-    perms.intersects(PermissionSet::of(MANAGING)) && perms.intersects(PermissionSet::of(AUDITING))
+    admin_power(perms) && perms.intersects(PermissionSet::of(AUDITING))
+}
+
+/// Administrator power: any role carrying `employees:manage` or
+/// `access:grant`, whatever it is called. Its holders count among the
+/// administrators (the last one stays; a second one approves).
+pub fn admin_power(perms: PermissionSet) -> bool {
+    perms.intersects(PermissionSet::of(MANAGING))
+}
+
+/// Granting these waits for a second administrator once two exist:
+/// administrator power, and any `audit:*` permission (otherwise one
+/// administrator could make a puppet auditor and read the trail).
+pub fn needs_four_eyes(perms: PermissionSet) -> bool {
+    admin_power(perms) || perms.intersects(PermissionSet::of(AUDITING))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -252,6 +252,8 @@ fn the_last_admin_stays() {
     assert_eq!(check_revoke(2, &g, true, 1, NOW), Err(RuleError::LastAdmin));
     assert_eq!(check_revoke(2, &g, true, 2, NOW), Ok(()));
     assert_eq!(check_revoke(7, &g, true, 2, NOW), Err(RuleError::OwnAccess));
+    // Holding the power through another grant too, the last one may lose this one.
+    assert_eq!(check_revoke(2, &g, false, 1, NOW), Ok(()));
     assert_eq!(check_deactivate(2, 7, true, 1), Err(RuleError::LastAdmin));
     assert_eq!(check_deactivate(2, 7, true, 2), Ok(()));
     assert_eq!(check_deactivate(2, 7, false, 1), Ok(()));

@@ -2,7 +2,7 @@
 //! `domain::grants`. Each change and its audit event (with before and
 //! after) commit together; a change refused by a rule is recorded as denied.
 
-use super::{active_admin_ids, end_in, insert, is_active_admin, load_record, open_grants, GrantRecord, NewGrant};
+use super::{active_admin_ids, end_in, insert, load_record, open_grants, removes_admin_power, GrantRecord, NewGrant};
 use crate::domain::actions::Action;
 use crate::domain::{
     audit::{Actor, NewEvent, Outcome},
@@ -154,14 +154,14 @@ pub async fn grant_in(
     Ok((id, pending))
 }
 
-/// A second administrator approves a pending `admin` grant.
+/// A second administrator approves a pending grant (administrator power or audit).
 pub async fn approve(st: &AppState, ctx: &RequestCtx, p: &Principal, grant_id: i64) -> Result<(), AppError> {
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
     let result: Result<GrantRecord, AppError> = async {
         let rec = load_record(&mut tx, grant_id).await?;
         rules::check_approval(p.user_id, rec.granted_by, &rec.grant, now)?;
-        // "A second administrator": the approver must hold `admin` itself.
+        // "A second administrator": the approver must hold administrator power.
         if !active_admin_ids(tx.conn(), now).await?.contains(&p.user_id) {
             return Err(AppError::Refused(
                 "Only another administrator can approve an administrator grant.".into(),
@@ -243,8 +243,8 @@ pub async fn revoke(
     let mut tx = st.db.begin_write().await?;
     let checked: Result<(GrantRecord, Vec<Grant>), AppError> = async {
         let rec = load_record(&mut tx, grant_id).await?;
-        let (grantee_admin, admins) = is_active_admin(&mut tx, rec.grant.user_id, now).await?;
-        rules::check_revoke(p.user_id, &rec.grant, grantee_admin, admins, now)?;
+        let (removes_power, admins) = removes_admin_power(&mut tx, &rec.grant, now).await?;
+        rules::check_revoke(p.user_id, &rec.grant, removes_power, admins, now)?;
         let held = open_grants(tx.conn(), rec.grant.user_id).await?;
         Ok((rec, held))
     }

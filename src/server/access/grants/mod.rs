@@ -14,16 +14,17 @@ use crate::domain::actions::Action;
 use crate::domain::{
     audit::{Actor, NewEvent, Outcome},
     grants::{Grant, GrantState},
-    Millis,
+    roles as rules, Millis,
 };
 use crate::errors::AppError;
 use crate::server::{
+    access::roles,
     audit,
     platform::db::{opt_text, text, WriteTx},
     state::AppState,
 };
 use serde_json::json;
-use sqlx::{any::AnyRow, Any, Executor, Row};
+use sqlx::{any::AnyRow, Any, AnyConnection, Executor, Row};
 
 pub fn grant_from_row(r: &AnyRow) -> Result<Grant, sqlx::Error> {
     Ok(Grant {
@@ -57,17 +58,35 @@ pub async fn open_grants<'e>(ex: impl Executor<'e, Database = Any>, user_id: i64
     rows.iter().map(grant_from_row).collect()
 }
 
-/// Active employees holding an active `admin` grant.
-pub async fn active_admin_ids<'e>(ex: impl Executor<'e, Database = Any>, now: Millis) -> Result<Vec<i64>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT DISTINCT g.user_id FROM grants g JOIN users u ON u.id = g.user_id WHERE g.role = 'admin' \
-         AND g.revoked_at IS NULL AND g.pending = 0 AND g.starts_at <= ? AND (g.expires_at IS NULL OR g.expires_at > ?) \
-         AND u.status = 'active' ORDER BY g.user_id",
-    )
-    .bind(now)
-    .bind(now)
-    .fetch_all(ex)
-    .await?;
+/// Keys of the roles that carry administrator power (`employees:manage` or
+/// `access:grant`), whatever they are called; deleted custom roles included.
+async fn admin_power_roles(conn: &mut AnyConnection) -> Result<Vec<String>, sqlx::Error> {
+    Ok(roles::all_roles(&mut *conn)
+        .await?
+        .into_iter()
+        .filter(|r| rules::admin_power(r.permissions))
+        .map(|r| r.key)
+        .collect())
+}
+
+/// Active employees holding administrator power through an active grant
+/// for every customer (a customer-scoped grant confers no such power).
+pub async fn active_admin_ids(conn: &mut AnyConnection, now: Millis) -> Result<Vec<i64>, sqlx::Error> {
+    let keys = admin_power_roles(conn).await?;
+    let sql = format!(
+        "SELECT DISTINCT g.user_id FROM grants g JOIN users u ON u.id = g.user_id WHERE g.role IN ({}) \
+         AND g.revoked_at IS NULL AND g.pending = 0 AND g.customer_scope IS NULL AND g.starts_at <= ? \
+         AND (g.expires_at IS NULL OR g.expires_at > ?) AND u.status = 'active' ORDER BY g.user_id",
+        vec!["?"; keys.len().max(1)].join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    if keys.is_empty() {
+        q = q.bind(crate::domain::roles::ADMIN);
+    }
+    for k in &keys {
+        q = q.bind(k.as_str());
+    }
+    let rows = q.bind(now).bind(now).fetch_all(&mut *conn).await?;
     rows.iter().map(|r| r.try_get("user_id")).collect()
 }
 
@@ -186,9 +205,22 @@ pub(super) async fn load_record(tx: &mut WriteTx, grant_id: i64) -> Result<Grant
     Ok(record_from_row(&row)?)
 }
 
-pub(super) async fn is_active_admin(tx: &mut WriteTx, user_id: i64, now: Millis) -> Result<(bool, usize), sqlx::Error> {
+/// Whether ending `grant` takes administrator power from its holder (it
+/// carries it, and no other active grant of theirs does), and how many
+/// administrators there are.
+pub(super) async fn removes_admin_power(
+    tx: &mut WriteTx,
+    grant: &Grant,
+    now: Millis,
+) -> Result<(bool, usize), sqlx::Error> {
     let admins = active_admin_ids(tx.conn(), now).await?;
-    Ok((admins.contains(&user_id), admins.len()))
+    let keys = admin_power_roles(tx.conn()).await?;
+    let others = open_grants(tx.conn(), grant.user_id).await?;
+    let kept = others
+        .iter()
+        .any(|g| g.id != grant.id && g.customers.is_none() && g.is_active(now) && keys.contains(&g.role));
+    let removes = admins.contains(&grant.user_id) && keys.contains(&grant.role) && !kept;
+    Ok((removes, admins.len()))
 }
 
 /// Ends one grant now, inside the caller's transaction; false if it had

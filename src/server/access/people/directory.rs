@@ -290,7 +290,9 @@ pub async fn dashboard(st: &AppState) -> Result<DashboardView, AppError> {
         without_mfa: count(&|p| matches!(p.status, Status::Active | Status::Invited) && !p.mfa),
         critical_standing: grant_list(st, "critical").await?.len() as i64,
         expiring_soon: grant_list(st, "expiring").await?.len() as i64,
-        admins: grants::active_admin_ids(st.db.pool(), now).await?.len() as i64,
+        admins: grants::active_admin_ids(&mut *st.db.pool().acquire().await?, now)
+            .await?
+            .len() as i64,
         offboarding: offboarding_report(st)
             .await?
             .iter()

@@ -21,7 +21,7 @@ use crate::server::{
     state::AppState,
 };
 use serde_json::json;
-use sqlx::{Any, Executor, Row};
+use sqlx::{AnyConnection, Row};
 use tower_sessions::Session;
 
 // ---------------------------------------------------------------- first administrator
@@ -32,7 +32,7 @@ pub const SETUP_TOKEN_LIFETIME: Millis = HOUR;
 /// (valid for an hour) and returns it; `None` when an administrator exists.
 pub async fn issue_setup_token(st: &AppState) -> Result<Option<String>, sqlx::Error> {
     let now = st.clock.now();
-    if admin_exists(st.db.pool(), now).await? {
+    if admin_exists(&mut *st.db.pool().acquire().await?, now).await? {
         return Ok(None);
     }
     let token = crypto::random_token(32);
@@ -59,7 +59,7 @@ pub async fn issue_setup_token(st: &AppState) -> Result<Option<String>, sqlx::Er
 /// Whether a setup token can still be used (for showing the form).
 pub async fn setup_token_usable(st: &AppState, token: &str) -> Result<bool, AppError> {
     let now = st.clock.now();
-    if admin_exists(st.db.pool(), now).await? {
+    if admin_exists(&mut *st.db.pool().acquire().await?, now).await? {
         return Ok(false);
     }
     let row = sqlx::query("SELECT expires_at, used_at FROM setup_tokens WHERE token_hash = ?")
@@ -178,17 +178,8 @@ pub async fn complete_setup(
     .await
 }
 
-/// Whether an active employee holds an active `admin` grant.
-async fn admin_exists<'e>(ex: impl Executor<'e, Database = Any>, now: i64) -> Result<bool, sqlx::Error> {
-    let n: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM grants g JOIN users u ON u.id = g.user_id WHERE g.role = 'admin' \
-         AND g.revoked_at IS NULL AND g.pending = 0 AND g.starts_at <= ? AND (g.expires_at IS NULL OR g.expires_at > ?) \
-         AND u.status = 'active'",
-    )
-    .bind(now)
-    .bind(now)
-    .fetch_one(ex)
-    .await?
-    .try_get("n")?;
-    Ok(n > 0)
+/// Whether an active employee holds administrator power (any role with
+/// `employees:manage` or `access:grant`).
+async fn admin_exists(conn: &mut AnyConnection, now: i64) -> Result<bool, sqlx::Error> {
+    Ok(!grants::active_admin_ids(conn, now).await?.is_empty())
 }
