@@ -36,6 +36,7 @@ mod http_security;
 mod notifications;
 mod owner_race;
 mod pages;
+mod races;
 mod scim;
 mod sso;
 mod storage;
