@@ -2,7 +2,10 @@
 //! `domain::grants`. Each change and its audit event (with before and
 //! after) commit together; a change refused by a rule is recorded as denied.
 
-use super::{active_admin_ids, end_in, insert, load_record, open_grants, removes_admin_power, GrantRecord, NewGrant};
+use super::{
+    active_admin_ids, end_in, insert, load_record, lock_administrators, open_grants, removes_admin_power, GrantRecord,
+    NewGrant,
+};
 use crate::domain::actions::Action;
 use crate::domain::{
     audit::{Actor, NewEvent, Outcome},
@@ -50,6 +53,7 @@ pub async fn grant(st: &AppState, ctx: &RequestCtx, p: &Principal, input: GrantI
     let reason = rules::check_reason(&input.reason)?;
     let expires_at = rules::parse_duration(&input.expires_in)?.map(|d| now + d);
     let mut tx = st.db.begin_write().await?;
+    lock_administrators(&mut tx).await?;
     let (id, pending) = match grant_in(
         &mut tx,
         ctx.actor(),
@@ -158,6 +162,7 @@ pub async fn grant_in(
 pub async fn approve(st: &AppState, ctx: &RequestCtx, p: &Principal, grant_id: i64) -> Result<(), AppError> {
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
+    lock_administrators(&mut tx).await?;
     let result: Result<GrantRecord, AppError> = async {
         let rec = load_record(&mut tx, grant_id).await?;
         rules::check_approval(p.user_id, rec.granted_by, &rec.grant, now)?;
@@ -241,6 +246,7 @@ pub async fn revoke(
     let now = st.clock.now();
     let reason = rules::check_reason(reason)?;
     let mut tx = st.db.begin_write().await?;
+    lock_administrators(&mut tx).await?;
     let checked: Result<(GrantRecord, Vec<Grant>), AppError> = async {
         let rec = load_record(&mut tx, grant_id).await?;
         let (removes_power, admins) = removes_admin_power(&mut tx, &rec.grant, now).await?;

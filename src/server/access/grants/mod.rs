@@ -58,6 +58,22 @@ pub async fn open_grants<'e>(ex: impl Executor<'e, Database = Any>, user_id: i64
     rows.iter().map(grant_from_row).collect()
 }
 
+/// Locks the set of administrators (and, with it, every grant decision)
+/// until the transaction ends. A transaction that decides by that set calls
+/// this first, before any other statement: on MySQL the rules' plain reads
+/// then see what the previous decision committed (InnoDB takes its snapshot
+/// at the first plain read), and two decisions never interleave; the lock
+/// comes before the audit chain's, as in every writer. SQLite writes one
+/// transaction at a time, so there it only reads the row.
+pub async fn lock_administrators(tx: &mut WriteTx) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "SELECT name FROM rule_locks WHERE name = 'administrators'{}",
+        tx.for_update()
+    );
+    sqlx::query(&sql).fetch_optional(tx.conn()).await?;
+    Ok(())
+}
+
 /// Keys of the roles that carry administrator power (`employees:manage` or
 /// `access:grant`), whatever they are called; deleted custom roles included.
 async fn admin_power_roles(conn: &mut AnyConnection) -> Result<Vec<String>, sqlx::Error> {

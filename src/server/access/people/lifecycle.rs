@@ -55,6 +55,7 @@ pub async fn onboard(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Onbo
         rules::check_reason(&input.reason)?
     };
     let mut tx = st.db.begin_write().await?;
+    grants::lock_administrators(&mut tx).await?;
     if accounts::by_email(tx.conn(), email.as_str()).await?.is_some() {
         return Err(AppError::Conflict("An employee with this email already exists.".into()));
     }
@@ -181,6 +182,7 @@ pub async fn suspend(
     let now = st.clock.now();
     let reason = rules::check_reason(reason)?;
     let mut tx = st.db.begin_write().await?;
+    grants::lock_administrators(&mut tx).await?;
     let user = accounts::by_id(tx.conn(), user_id).await?.ok_or(AppError::NotFound)?;
     if user.status != "active" && user.status != "invited" {
         return Err(AppError::Conflict(format!(

@@ -66,6 +66,7 @@ pub async fn offboard(
     mfa::step_up(st, ctx, session, &input.code, "offboarding").await?;
 
     let mut tx = st.db.begin_write().await?;
+    grants::lock_administrators(&mut tx).await?;
     if let Err(e) = deactivation_check(&mut tx, p.user_id, user.id, now).await {
         drop(tx);
         return Err(denied(st, ctx, Action::Offboard, user.id, e).await?);
@@ -207,6 +208,7 @@ pub async fn sweep_scheduled(st: &AppState) -> Result<usize, sqlx::Error> {
         let by: Option<i64> = r.try_get("offboard_scheduled_by")?;
         let status = text(r, "status")?;
         let mut tx = st.db.begin_write().await?;
+        grants::lock_administrators(&mut tx).await?;
         let admins = grants::active_admin_ids(tx.conn(), now).await?;
         if rules::is_last_admin(user_id, admins.contains(&user_id), admins.len()) {
             accounts::drop_offboarding(&mut tx, user_id).await?;

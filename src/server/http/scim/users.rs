@@ -219,6 +219,7 @@ pub(super) async fn change(
 ) -> Result<Response, Failure> {
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
+    grants::lock_administrators(&mut tx).await?;
     let current = load(&mut tx, id).await?.ok_or_else(not_found)?;
     let new = new_fields(&current.fields)?;
     let old = &current.fields;
@@ -313,6 +314,7 @@ pub(super) async fn delete(
 ) -> Result<Response, Failure> {
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
+    grants::lock_administrators(&mut tx).await?;
     let current = load(&mut tx, id).await?.ok_or_else(not_found)?;
     if current.status != "offboarded" {
         deprovision(
