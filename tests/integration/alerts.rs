@@ -13,6 +13,7 @@ on_both!(
     nobody_acknowledges_an_alert_about_themselves,
     alerts_are_posted_signed_to_the_webhook,
     customer_counts_survive_a_restart_and_slide_with_the_hour,
+    a_burst_raises_one_alert_that_counts,
 );
 
 const JONAS: &str = "jonas.becker@sunridge-solar.example";
@@ -352,7 +353,9 @@ async fn customer_counts_survive_a_restart_and_slide_with_the_hour(b: Backend) {
     assert_eq!(many().await, 1, "three customers in the new hour");
     access("C-6").await.unwrap();
     judge().await;
-    assert_eq!(many().await, 2, "the fourth of the new hour crosses it again");
+    assert_eq!(many().await, 1, "the first is still open: it counts the new crossing");
+    let count = "SELECT occurrences FROM alerts WHERE rule = 'many_customers'";
+    assert_eq!(app.count(count).await, 2, "the fourth of the new hour crosses it again");
     app.cleanup().await;
 }
 
@@ -401,6 +404,106 @@ async fn nobody_acknowledges_an_alert_about_themselves(b: Backend) {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(open_rules(&app, &admin).await, Vec::<String>::new());
+    app.verify_chain().await;
+    app.cleanup().await;
+}
+
+/// A burst of night-time customer accesses raises one alert that counts
+/// them, not one alert each: while it is open, each further match raises
+/// its count and last-seen time and joins its list of events. The webhook
+/// hears of it when raised and again only as the count crosses 10, 100 and
+/// 1,000; once acknowledged, the next match raises a new alert.
+async fn a_burst_raises_one_alert_that_counts(b: Backend) {
+    use gatehouse::domain::audit::{Actor, NewEvent, Outcome};
+    let (url, got) = receiver(false).await;
+    let app = TestApp::spawn_with(
+        &b,
+        &[
+            // Tests start at 00:00:10 UTC: night.
+            ("GATEHOUSE_ALERT_NIGHT", "0-6"),
+            ("GATEHOUSE_ALERT_WEBHOOK_URL", &url),
+            ("GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1"),
+            ("GATEHOUSE_ALERT_WEBHOOK_SECRET", "webhook-secret-0123456789"),
+        ],
+    )
+    .await;
+    let people = gatehouse::server::seed::seed_demo(&app.state).await.unwrap();
+    let who = |role: &str| people.iter().find(|p| p.1 == role).unwrap().clone();
+    let (auditor, _) = app.sign_in_enrolling(&who("auditor").0, &who("auditor").2).await;
+    let jonas = app.user_id(JONAS).await;
+    // The same customer each time (the many-customers rule stays quiet).
+    let burst = |n: usize| {
+        let events: Vec<NewEvent> = (0..n)
+            .map(|_| {
+                let actor = Actor {
+                    user_id: Some(jonas),
+                    ..Default::default()
+                };
+                NewEvent::new(Action::DataAccess, Outcome::Success, actor)
+                    .target("customer", "C-1")
+                    .customer("C-1")
+                    .details(json!({ "action": "customer.view", "source_system": "support-desk" }))
+            })
+            .collect();
+        let app = &app;
+        async move {
+            app.clock.advance(1_000);
+            let mut tx = app.state.db.begin_write().await.unwrap();
+            gatehouse::server::audit::append(&mut tx, app.clock.now(), events)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            gatehouse::server::jobs::run_access_jobs(&app.state).await;
+        }
+    };
+    let counts = || {
+        got.lock()
+            .unwrap()
+            .iter()
+            .map(|(_, body)| serde_json::from_str::<Value>(body).unwrap()["count"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    burst(1).await;
+    assert_eq!(counts(), [1], "posted when raised");
+    burst(8).await;
+    assert_eq!(counts(), [1], "nine: no new call");
+    burst(1).await;
+    assert_eq!(counts(), [1, 10]);
+    burst(89).await;
+    assert_eq!(counts(), [1, 10]);
+    burst(7_901).await;
+    assert_eq!(counts(), [1, 10, 8_000], "100 and 1,000 crossed in one run: one call");
+
+    assert_eq!(app.count("SELECT COUNT(*) FROM alerts").await, 1);
+    assert_eq!(app.audit_count("alert.raised", "success").await, 1);
+    let all: Vec<Value> = app.call(&auditor, "alerts", &[]).await.json().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["count"], 8_000, "{}", all[0]);
+    assert_ne!(all[0]["last_seen_at"], all[0]["raised_at"], "{}", all[0]);
+    let id = all[0]["id"].as_i64().unwrap();
+    assert_eq!(
+        app.count(&format!("SELECT COUNT(*) FROM alert_events WHERE alert_id = {id}"))
+            .await,
+        8_000
+    );
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
+    assert_eq!(counts().len(), 3, "nothing new, nothing sent");
+
+    // Acknowledged: the next match is a new case.
+    let r = app
+        .call(
+            &auditor,
+            "acknowledge_alert",
+            &[
+                ("id", &id.to_string()),
+                ("comment", "night shift export, ticket SUP-91"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    burst(1).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM alerts").await, 2);
+    assert_eq!(counts(), [1, 10, 8_000, 1]);
     app.verify_chain().await;
     app.cleanup().await;
 }

@@ -66,7 +66,8 @@ async fn tokens_are_shown_once_scoped_and_revocable(b: Backend) {
         .unwrap()
         .ends_with("UTC"));
 
-    // No token, a malformed one, a wrong secret: 401, recorded.
+    // No token, a malformed one, a wrong secret: 401, counted for the
+    // address's summary (folded into the trail once the minute is over).
     let denied = app.audit_count("api.auth", "denied").await;
     let r = client()
         .post(app.url("/api/v1/access-checks"))
@@ -85,15 +86,25 @@ async fn tokens_are_shown_once_scoped_and_revocable(b: Backend) {
         check(&app, Some(&forged), &read(None, "customers:read")).await.0,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(app.audit_count("api.auth", "denied").await, denied + 3);
+    assert_eq!(app.audit_count("api.auth", "denied").await, denied);
 
-    // A token without the scope: 403, recorded.
+    // A token without the scope: 403, recorded on its own.
     let events = service_account(&app, &admin, "event-shipper", &["events:write"]).await;
     let et = api_token(&app, &admin, events, "").await;
     let (status, body) = check(&app, Some(&et), &read(None, "customers:read")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body["error"].as_str().unwrap().contains("access:check"));
-    assert_eq!(app.audit_count("api.auth", "denied").await, denied + 4);
+    assert_eq!(app.audit_count("api.auth", "denied").await, denied + 1);
+    // The three anonymous refusals: one summary at the end of the minute.
+    app.clock.advance(60_000);
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
+    assert_eq!(app.audit_count("api.auth", "denied").await, denied + 2);
+    let row = sqlx::query("SELECT details FROM audit_events WHERE target_type = 'ip'")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    let summary = gatehouse::server::platform::db::text(&row, "details").unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&summary).unwrap()["count"], 3);
 
     // Expiry and revocation take effect at once.
     let short = api_token(&app, &admin, api, "30m").await;

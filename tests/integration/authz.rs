@@ -35,6 +35,9 @@ const FUNCTIONS: &[(&str, Form, Who)] = &[
     ("catalogue", &[], ADMIN),
     ("save_role", &[("key", "Bad Key"), ("name", "x")], ADMIN),
     ("delete_role", &[("key", "nope")], ADMIN),
+    ("pending_role_changes", &[], ADMIN),
+    ("approve_role_change", &[("id", "999999")], ADMIN),
+    ("reject_role_change", &[("id", "999999")], ADMIN),
     ("list_employees", &[], ADMIN),
     ("employee", &[("id", "999999")], ADMIN),
     (

@@ -143,3 +143,89 @@ fn service_token_from_the_command_line() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// The README's MySQL set-up: one user migrates (DDL, triggers), another
+/// runs Gatehouse with only SELECT, INSERT, UPDATE and DELETE. With
+/// GATEHOUSE_MIGRATE_DATABASE_URL set, `serve` does not migrate: it refuses
+/// a schema that is behind, naming the command; `gatehouse migrate` brings
+/// it up to date; then Gatehouse works as the running user, who cannot
+/// truncate the audit trail, drop its triggers or alter its tables. MySQL.
+#[tokio::test]
+async fn the_running_mysql_user_cannot_change_the_schema() {
+    use crate::helpers::Backend;
+    let Some(Backend::MySql { root_url }) = Backend::mysql().await else {
+        return;
+    };
+    let tag = gatehouse::server::platform::crypto::random_token(6)
+        .to_lowercase()
+        .replace(['-', '_'], "x");
+    let (db, runner) = (format!("gh_sep_{tag}"), format!("gh_run_{tag}"));
+    let root = sqlx::AnyPool::connect(&root_url).await.unwrap();
+    for sql in [
+        format!("CREATE DATABASE `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"),
+        format!("CREATE USER '{runner}'@'%' IDENTIFIED BY 'Runner-{tag}-pw'"),
+        format!("CREATE USER '{runner}'@'localhost' IDENTIFIED BY 'Runner-{tag}-pw'"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON `{db}`.* TO '{runner}'@'%'"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON `{db}`.* TO '{runner}'@'localhost'"),
+    ] {
+        sqlx::query(&sql).execute(&root).await.unwrap();
+    }
+    let base = root_url.rsplit_once('/').unwrap().0.to_owned();
+    let migrate_url = format!("{base}/{db}");
+    let run_url = format!(
+        "{}/{db}",
+        base.replacen("root@", &format!("{runner}:Runner-{tag}-pw@"), 1)
+    );
+    let dir = Dir::new();
+    let env = [
+        ("GATEHOUSE_DATABASE_URL", run_url.as_str()),
+        ("GATEHOUSE_MIGRATE_DATABASE_URL", migrate_url.as_str()),
+    ];
+
+    // Behind: `serve` changes nothing and names the command.
+    let out = gatehouse(&dir, &["serve"], &env);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("gatehouse migrate"), "{stderr}");
+    assert!(!stderr.contains(&format!("Runner-{tag}-pw")), "{stderr}");
+    let tables = format!("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{db}'");
+    let n: i64 = sqlx::query_scalar(&tables).fetch_one(&root).await.unwrap();
+    assert_eq!(n, 0);
+
+    let out = gatehouse(&dir, &["migrate"], &env);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Up to date: Gatehouse works as the running user.
+    let out = gatehouse(&dir, &["seed-demo"], &env);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = gatehouse(&dir, &["audit", "verify"], &env);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let runner_pool = sqlx::AnyPool::connect(&run_url).await.unwrap();
+    let events = "SELECT COUNT(*) FROM audit_events";
+    let before: i64 = sqlx::query_scalar(events).fetch_one(&runner_pool).await.unwrap();
+    assert!(before > 0);
+    for sql in [
+        "TRUNCATE TABLE audit_events",
+        "DROP TRIGGER audit_events_no_delete",
+        "DROP TRIGGER audit_events_no_update",
+        "DROP TABLE audit_events",
+        "ALTER TABLE audit_events ADD COLUMN note TEXT",
+        "DELETE FROM audit_events",
+        "UPDATE audit_events SET reason = 'rewritten'",
+    ] {
+        let r = sqlx::query(sql).execute(&runner_pool).await;
+        assert!(r.is_err(), "the running user could: {sql}");
+    }
+    let after: i64 = sqlx::query_scalar(events).fetch_one(&runner_pool).await.unwrap();
+    assert_eq!(after, before);
+    runner_pool.close().await;
+
+    for sql in [
+        format!("DROP USER '{runner}'@'%'"),
+        format!("DROP USER '{runner}'@'localhost'"),
+        format!("DROP DATABASE `{db}`"),
+    ] {
+        sqlx::query(&sql).execute(&root).await.unwrap();
+    }
+    root.close().await;
+}

@@ -14,7 +14,10 @@ const JONAS: &str = "jonas.becker@sunridge-solar.example";
 const ADA: &str = "ada.nwosu@sunridge-solar.example";
 const WHY: &str = "customer 1042 asks to correct the delivery address";
 
-on_both!(requests_notify_in_app_by_email_and_webhook_and_remind_before_the_end);
+on_both!(
+    requests_notify_in_app_by_email_and_webhook_and_remind_before_the_end,
+    invitations_go_to_the_invitee_by_email_and_are_never_shown,
+);
 
 /// aiosmtpd on a free port, storing what it receives in a Maildir.
 struct SmtpServer {
@@ -99,6 +102,9 @@ async fn requests_notify_in_app_by_email_and_webhook_and_remind_before_the_end(b
             ("GATEHOUSE_SMTP_FROM", "gatehouse@sunridge-solar.example"),
             ("GATEHOUSE_NOTIFY_WEBHOOK_URL", &hook),
             ("GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1"),
+            // Invitation links shown on the page, as without email (the
+            // option's other side is the test below).
+            ("GATEHOUSE_INVITATIONS_BY_EMAIL", "false"),
         ],
     )
     .await;
@@ -214,6 +220,75 @@ async fn requests_notify_in_app_by_email_and_webhook_and_remind_before_the_end(b
     for m in smtp.messages() {
         assert!(!m.contains("otpauth") && !m.contains("ghs_"));
     }
+    app.verify_chain().await;
+    app.cleanup().await;
+}
+
+/// The invitation link in a message, its quoted-printable soft line breaks
+/// and `=3D` undone.
+fn link_in(message: &str) -> String {
+    let plain = message.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let start = plain.find("http://").expect("a link in the message");
+    plain[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+/// With email configured, an invitation link goes to the invitee's own
+/// address and is never shown to the administrator who made it (who could
+/// otherwise accept it for a made-up employee); once sent, the outbox keeps
+/// no usable link, and the audit trail never held one.
+async fn invitations_go_to_the_invitee_by_email_and_are_never_shown(b: Backend) {
+    let smtp = SmtpServer::start().await;
+    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let app = TestApp::spawn_with(
+        &b,
+        &[
+            ("GATEHOUSE_SMTP_URL", &smtp_url),
+            ("GATEHOUSE_SMTP_FROM", "gatehouse@sunridge-solar.example"),
+        ],
+    )
+    .await;
+    let (maya, _, _) = app.first_admin(ADMIN, PW).await;
+    let inv = app.onboard(&maya, "Jonas Becker", JONAS, "support", &["support"]).await;
+    assert!(inv["link"].is_null(), "{inv}");
+    assert_eq!(inv["emailed_to"], JONAS);
+    let uid = inv["user_id"].to_string();
+
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert!(mail[0].contains(&format!("To: {JONAS}")), "{}", mail[0]);
+    let first = link_in(&mail[0]);
+    assert!(first.contains("token="), "{first}");
+    let stored = "SELECT COUNT(*) FROM notification_outbox WHERE body LIKE '%token=%'";
+    assert_eq!(app.count(stored).await, 0, "the sent link is not kept");
+
+    // A new link goes the same way; the first one stops working.
+    let r = app.call(&maya, "reissue_invitation", &[("user_id", &uid)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let again: Value = r.json().await.unwrap();
+    assert!(again["link"].is_null(), "{again}");
+    assert_eq!(again["emailed_to"], JONAS);
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 2, "{mail:?}");
+    let second = mail.iter().map(|m| link_in(m)).find(|l| *l != first).unwrap();
+    let old_token = first.split("token=").nth(1).unwrap();
+    let r = app
+        .call(
+            &client(),
+            "accept_invitation",
+            &[("token", old_token), ("password", PW), ("confirm", PW)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (jonas, _) = app.join(&second, "quiet meadow lantern 7").await;
+    assert_eq!(app.me(&jonas).await["email"], JONAS);
+    assert_eq!(app.count(stored).await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE details LIKE '%token=%'")
+            .await,
+        0
+    );
     app.verify_chain().await;
     app.cleanup().await;
 }

@@ -18,6 +18,7 @@ on_both!(
     scim_deactivation_offboards_and_ends_sessions_at_once,
     scim_updates_profiles_with_before_and_after,
     scim_refuses_bad_requests_in_its_error_format_and_writes_nothing,
+    no_invitation_link_for_employees_the_provider_manages,
 );
 
 /// The identity provider's side: a token with the scim scope.
@@ -438,7 +439,8 @@ async fn scim_refuses_bad_requests_in_its_error_format_and_writes_nothing(b: Bac
     let idp = Idp::new(&app, &admin).await;
     let admin_id = app.user_id(ADMIN).await;
 
-    // No token, and a token without the scim scope: 401 and 403, recorded.
+    // No token, and a token without the scim scope: 401 (counted for the
+    // address's summary) and 403 (recorded on its own).
     let denied = app.audit_count("api.auth", "denied").await;
     let r = client().get(app.url("/scim/v2/Users")).send().await.unwrap();
     assert_eq!(r.headers().get("www-authenticate").unwrap(), "Bearer");
@@ -457,7 +459,7 @@ async fn scim_refuses_bad_requests_in_its_error_format_and_writes_nothing(b: Bac
         )
         .await;
     assert_error(s, &e, StatusCode::FORBIDDEN, None);
-    assert_eq!(app.audit_count("api.auth", "denied").await, denied + 2);
+    assert_eq!(app.audit_count("api.auth", "denied").await, denied + 1);
 
     let users = app.count("SELECT COUNT(*) FROM users").await;
     let events = app.count("SELECT COUNT(*) FROM audit_events").await;
@@ -566,4 +568,53 @@ async fn idp_post(app: &TestApp, token: &str, body: Value) -> (StatusCode, Value
     }
     .send(app, reqwest::Method::POST, "/scim/v2/Users", Some(&body))
     .await
+}
+
+/// An employee provisioned by the identity provider signs in through it:
+/// an administrator cannot mint an invitation link for them (a puppet
+/// identity with a password only Gatehouse knows). With or without an
+/// externalId; refused, recorded, nothing written.
+async fn no_invitation_link_for_employees_the_provider_manages(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    let (admin, _, _) = app.first_admin(ADMIN, PW).await;
+    let idp = Idp::new(&app, &admin).await;
+    let mut without_external = new_user("tom.weber@sunridge-solar.example", "Tom", "Weber", "Sales");
+    without_external.as_object_mut().unwrap().remove("externalId");
+    for body in [
+        new_user("lea.hoffmann@sunridge-solar.example", "Lea", "Hoffmann", "Support"),
+        without_external,
+    ] {
+        let (s, u) = idp
+            .send(&app, reqwest::Method::POST, "/scim/v2/Users", Some(&body))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{u}");
+        let id = u["id"].as_str().unwrap().to_owned();
+        let r = app.call(&admin, "reissue_invitation", &[("user_id", &id)]).await;
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        let text = r.text().await.unwrap();
+        assert!(text.contains("identity provider"), "{text}");
+        assert!(!text.contains("token="), "{text}");
+        assert_eq!(
+            app.count(&format!("SELECT COUNT(*) FROM invitations WHERE user_id = {id}"))
+                .await,
+            0
+        );
+        let page: Value = app.call(&admin, "employee", &[("id", &id)]).await.json().await.unwrap();
+        assert_eq!(page["managed_by_provider"], true, "{page}");
+    }
+    assert_eq!(app.audit_count("invitation.created", "denied").await, 2);
+    // An employee the administrator onboarded still gets a new link.
+    let inv = app
+        .onboard(&admin, "Ada Nwosu", "ada.nwosu@sunridge-solar.example", "support", &[])
+        .await;
+    let r = app
+        .call(
+            &admin,
+            "reissue_invitation",
+            &[("user_id", &inv["user_id"].to_string())],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    app.verify_chain().await;
+    app.cleanup().await;
 }
