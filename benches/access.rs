@@ -34,6 +34,7 @@ async fn new_user(db: &Db, email: &str) -> i64 {
             department: "support",
             password_hash: None,
             status: "active",
+            provisioned_by: users::Provisioning::Gatehouse,
         },
         NOW,
     )

@@ -31,6 +31,9 @@ pub enum AppError {
     Conflict(String),
     #[error("{message}")]
     TooManyAttempts { message: String, retry_after: i64 },
+    /// Too much work at once (every password-hashing slot taken): 503.
+    #[error("Gatehouse is busy. Try again in {retry_after} seconds.")]
+    Busy { retry_after: i64 },
     #[error(
         "Something went wrong on our side. If it keeps happening, contact your administrator with request id {0}."
     )]
@@ -48,6 +51,7 @@ impl AppError {
             AppError::NotFound => 404,
             AppError::Conflict(_) => 409,
             AppError::TooManyAttempts { .. } => 429,
+            AppError::Busy { .. } => 503,
             AppError::Internal(_) => 500,
         }
     }
@@ -110,7 +114,11 @@ impl From<crate::domain::grants::RuleError> for AppError {
 
 impl From<crate::domain::roles::RoleError> for AppError {
     fn from(e: crate::domain::roles::RoleError) -> Self {
-        AppError::Validation(e.to_string())
+        use crate::domain::roles::RoleError as R;
+        match e {
+            R::OwnChange | R::NotAnAdministrator => AppError::Refused(e.to_string()),
+            _ => AppError::Validation(e.to_string()),
+        }
     }
 }
 
@@ -190,7 +198,7 @@ mod server_side {
             if let Ok(code) = http::StatusCode::from_u16(err.status()) {
                 opts.set_status(code);
             }
-            if let AppError::TooManyAttempts { retry_after, .. } = err {
+            if let AppError::TooManyAttempts { retry_after, .. } | AppError::Busy { retry_after } = err {
                 if let Ok(v) = http::HeaderValue::from_str(&retry_after.to_string()) {
                     opts.insert_header(http::header::RETRY_AFTER, v);
                 }
@@ -201,6 +209,12 @@ mod server_side {
     impl From<sqlx::Error> for AppError {
         fn from(e: sqlx::Error) -> Self {
             internal(format_args!("database: {e}"))
+        }
+    }
+
+    impl From<crate::server::platform::crypto::password::Busy> for AppError {
+        fn from(_: crate::server::platform::crypto::password::Busy) -> Self {
+            AppError::Busy { retry_after: 5 }
         }
     }
 }

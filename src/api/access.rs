@@ -6,7 +6,8 @@ use crate::dto::*;
 use crate::errors::AppError;
 #[cfg(feature = "ssr")]
 use crate::server::{
-    access::{grants, people, roles, service_accounts},
+    access::{grants, people, role_changes, roles, service_accounts},
+    identity::mfa,
     platform::time::format_time,
 };
 
@@ -26,7 +27,9 @@ api! {
 }
 
 api! {
-    "save_role" needs [AccessGrant] (st, ctx, _, p)
+    /// Returns whether the change waits for a second administrator.
+    /// Step-up: a role's permissions are what every holder may do.
+    "save_role" needs [AccessGrant] (st, ctx, session, p)
     pub async fn save_role(
         key: String,
         name: String,
@@ -34,7 +37,9 @@ api! {
         #[server(default)] permissions: Vec<String>,
         #[server(default)] max_duration: String,
         #[server(default)] requestable: Option<String>,
-    ) -> Result<(), AppError> {
+        #[server(default)] code: String,
+    ) -> Result<bool, AppError> {
+        mfa::step_up(&st, &ctx, &session, &code, "save role").await?;
         let input = roles::RoleInput {
             key,
             name,
@@ -48,6 +53,30 @@ api! {
 }
 
 api! {
+    "pending_role_changes" needs [AccessGrant] (st, _, _, p)
+    pub async fn pending_role_changes() -> Result<Vec<RoleChangeView>, AppError> {
+        role_changes::waiting(&st, p.user_id).await
+    }
+}
+
+api! {
+    /// Another administrator applies a waiting role change (step-up).
+    "approve_role_change" needs [AccessGrant] (st, ctx, session, p)
+    pub async fn approve_role_change(id: i64, #[server(default)] code: String) -> Result<(), AppError> {
+        mfa::step_up(&st, &ctx, &session, &code, "approve role change").await?;
+        role_changes::decide(&st, &ctx, &p, id, true).await
+    }
+}
+
+api! {
+    /// Rejects a waiting role change (its author withdraws it this way).
+    "reject_role_change" needs [AccessGrant] (st, ctx, _, p)
+    pub async fn reject_role_change(id: i64) -> Result<(), AppError> {
+        role_changes::decide(&st, &ctx, &p, id, false).await
+    }
+}
+
+api! {
     "delete_role" needs [AccessGrant] (st, ctx, _, _)
     pub async fn delete_role(key: String) -> Result<(), AppError> {
         roles::delete_role(&st, &ctx, &key).await
@@ -56,13 +85,16 @@ api! {
 
 api! {
     /// Returns whether the grant waits for a second administrator.
-    "grant_role" needs [AccessGrant] (st, ctx, _, p)
+    /// Step-up, as for every change of what someone may do.
+    "grant_role" needs [AccessGrant] (st, ctx, session, p)
     pub async fn grant_role(
         user_id: i64,
         role: String,
         reason: String,
         #[server(default)] expires_in: String,
+        #[server(default)] code: String,
     ) -> Result<bool, AppError> {
+        mfa::step_up(&st, &ctx, &session, &code, "grant role").await?;
         let (_, pending) = grants::grant(
             &st,
             &ctx,
@@ -115,13 +147,16 @@ api! {
 }
 
 api! {
-    /// The new token, shown once.
-    "create_api_token" needs [AccessGrant] (st, ctx, _, p)
+    /// The new token, shown once. Step-up: a token acts without anyone
+    /// signing in (with the scim scope, it creates and removes employees).
+    "create_api_token" needs [AccessGrant] (st, ctx, session, p)
     pub async fn create_api_token(
         account_id: i64,
         label: String,
         #[server(default)] expires_in: String,
+        #[server(default)] code: String,
     ) -> Result<NewToken, AppError> {
+        mfa::step_up(&st, &ctx, &session, &code, "create API token").await?;
         let (token, expires_at) = service_accounts::create_token(
             &st,
             ctx.actor(),

@@ -66,6 +66,7 @@ api! {
     "verify_code" (st, ctx, session)
     pub async fn verify_code(code: String) -> Result<(), AppError> {
         signin::verify_code(&st, &ctx, &session, &code).await?;
+        crate::api::server::remember_device(&st, &ctx);
         leptos_axum::redirect("/");
         Ok(())
     }
@@ -75,6 +76,7 @@ api! {
     "use_recovery_code" (st, ctx, session)
     pub async fn use_recovery_code(code: String) -> Result<(), AppError> {
         signin::use_recovery_code(&st, &ctx, &session, &code).await?;
+        crate::api::server::remember_device(&st, &ctx);
         leptos_axum::redirect("/");
         Ok(())
     }
@@ -96,6 +98,7 @@ api! {
     "confirm_enrolment" (st, ctx, session)
     pub async fn confirm_enrolment(code: String) -> Result<(), AppError> {
         mfa::confirm_enrolment(&st, &ctx, &session, &code).await?;
+        crate::api::server::remember_device(&st, &ctx);
         leptos_axum::redirect("/mfa/recovery-codes");
         Ok(())
     }

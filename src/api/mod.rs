@@ -112,6 +112,7 @@ pub(crate) mod server {
                     session_tag: None,
                     auth: None,
                     access_version: None,
+                    device_cookie: None,
                 });
             let session = parts
                 .extensions
@@ -149,5 +150,17 @@ pub(crate) mod server {
             set_status(e);
         }
         result
+    }
+
+    /// After a completed sign-in: this browser is remembered for the
+    /// account (the device cookie), so failures elsewhere cannot lock it out.
+    pub fn remember_device(st: &AppState, ctx: &RequestCtx) {
+        let (Some(auth), Some(opts)) = (&ctx.auth, use_context::<leptos_axum::ResponseOptions>()) else {
+            return;
+        };
+        let cookie = crate::server::identity::device::remember(st, ctx, auth.user_id);
+        if let Ok(v) = http::HeaderValue::from_str(&cookie) {
+            opts.append_header(http::header::SET_COOKIE, v);
+        }
     }
 }

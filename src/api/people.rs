@@ -6,7 +6,7 @@ use crate::errors::AppError;
 #[cfg(feature = "ssr")]
 use crate::server::{
     access::people,
-    identity::{self, accounts},
+    identity::{self, accounts, mfa},
 };
 
 api! {
@@ -72,8 +72,14 @@ api! {
 }
 
 api! {
-    "suspend_employee" needs [EmployeesManage] (st, ctx, _, p)
-    pub async fn suspend_employee(user_id: i64, reason: String) -> Result<(), AppError> {
+    /// Step-up: suspension ends every session of someone else.
+    "suspend_employee" needs [EmployeesManage] (st, ctx, session, p)
+    pub async fn suspend_employee(
+        user_id: i64,
+        reason: String,
+        #[server(default)] code: String,
+    ) -> Result<(), AppError> {
+        mfa::step_up(&st, &ctx, &session, &code, "suspend employee").await?;
         people::suspend(&st, &ctx, &p, user_id, &reason).await
     }
 }

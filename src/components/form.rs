@@ -175,3 +175,51 @@ pub fn capital(word: &str) -> String {
         .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
         .unwrap_or_default()
 }
+
+/// Where a new invitation link went: to the invitee's address (the page
+/// never shows it then), or shown once here for the administrator to pass on.
+#[component]
+pub fn InvitationSent(invited: crate::dto::Invited) -> impl IntoView {
+    match (invited.link, invited.emailed_to) {
+        (Some(link), _) => view! {
+            <p class="mb-2">
+                "Send them this single-use invitation link; it is shown only now and works until "
+                {invited.expires_at} ":"
+            </p>
+            <input id="invitation-link" readonly class=class::INPUT value=link aria-label="Invitation link" />
+        }
+        .into_any(),
+        (None, Some(to)) => view! {
+            <p id="invitation-sent">
+                "The single-use invitation link was emailed to " <strong>{to}</strong> "; it works until "
+                {invited.expires_at} ". It is not shown here: only the invitee can use it."
+            </p>
+        }
+        .into_any(),
+        (None, None) => ().into_any(),
+    }
+}
+
+/// The authenticator code a powerful action asks for when the signed-in
+/// employee's last one is more than 5 minutes old (the server decides;
+/// left empty while the last one is fresh).
+#[component]
+pub fn StepUpCode(#[prop(into)] id: String) -> impl IntoView {
+    let hint = format!("{id}-hint");
+    view! {
+        <div>
+            <label for=id.clone() class="mb-1 block text-sm font-medium text-slate-700">
+                "Your authenticator code"
+            </label>
+            <input
+                id=id
+                name="code"
+                inputmode="numeric"
+                autocomplete="one-time-code"
+                class="w-32 rounded-md border border-slate-300 px-3 py-2"
+                aria-describedby=hint.clone()
+            />
+            <p id=hint class="mt-1 text-xs text-slate-500">"Needed when your last code is over 5 minutes old."</p>
+        </div>
+    }
+}

@@ -57,6 +57,9 @@ actions! {
     RoleDeleted = "role.deleted";
     RoleSave = "role.save";
     RoleDelete = "role.delete";
+    RoleChangeRequested = "role.change_requested";
+    RoleChangeApproved = "role.change_approved";
+    RoleChangeRejected = "role.change_rejected";
     // Employees.
     Onboarded = "employee.onboarded";
     Updated = "employee.updated";

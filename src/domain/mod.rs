@@ -9,7 +9,9 @@ pub mod audit;
 pub mod bundle;
 #[cfg(feature = "ssr")]
 pub mod checkpoint;
+pub mod device;
 pub mod elevation;
+pub mod floods;
 pub mod grants;
 pub mod lockout;
 pub mod merkle;

@@ -88,9 +88,38 @@ pub fn email_body(subject: &str, url: &str) -> String {
     format!("{subject}\n\nOpen in Gatehouse: {url}\n\nYou receive this because of your role in Gatehouse.\n")
 }
 
+/// The message that carries an invitation link to the invitee. The link is
+/// the only way in: it goes to the invitee's own address, never to the
+/// administrator who onboarded them.
+pub fn invitation(name: &str, link: &str, valid_until: &str) -> (String, String) {
+    (
+        subject(&format!("{name}, you are invited to Gatehouse")),
+        format!(
+            "Your company invites you to Gatehouse, where access to customer data is granted and recorded.\n\n\
+             Choose your password here (the link works once, until {valid_until}):\n\n{link}\n\n\
+             You will then set up an authenticator app. If you did not expect this, tell your administrator.\n"
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invitation_carries_its_link_on_a_line_of_its_own() {
+        let (subject, body) = invitation(
+            "Jonas\r\nBcc: x@example.com",
+            "https://g.example/invite?token=abc",
+            "3 Jan 2026 10:00 UTC",
+        );
+        assert_eq!(subject, "Jonas Bcc: x@example.com, you are invited to Gatehouse");
+        assert!(
+            body.lines().any(|l| l == "https://g.example/invite?token=abc"),
+            "{body}"
+        );
+        assert!(body.contains("until 3 Jan 2026 10:00 UTC"));
+    }
 
     #[test]
     fn subjects_are_one_clean_line() {

@@ -130,6 +130,11 @@ impl PermissionSet {
         self.0 == 0
     }
 
+    /// The permissions of `self` that `other` lacks.
+    pub fn without(self, other: PermissionSet) -> PermissionSet {
+        PermissionSet(self.0 & !other.0)
+    }
+
     pub fn intersects(self, other: PermissionSet) -> bool {
         self.0 & other.0 != 0
     }

@@ -161,6 +161,32 @@ pub fn needs_four_eyes(perms: PermissionSet) -> bool {
     admin_power(perms) || perms.intersects(PermissionSet::of(AUDITING))
 }
 
+/// Changing a role changes what every holder may do without a grant: a
+/// change that adds administrator power, an `audit:*` or a critical
+/// permission waits for a second administrator once two exist, as granting
+/// such a role does. Narrowing a role, or adding anything else, does not.
+pub fn change_needs_four_eyes(before: PermissionSet, after: PermissionSet, active_admins: usize) -> bool {
+    let added = after.without(before);
+    active_admins >= 2 && (needs_four_eyes(added) || added.has_critical())
+}
+
+/// Who decides a role change that waits: an administrator other than its
+/// author (who may withdraw it, but not approve it).
+pub fn check_role_change_decision(
+    decider: i64,
+    proposer: i64,
+    decider_is_admin: bool,
+    approve: bool,
+) -> Result<(), RoleError> {
+    if approve && decider == proposer {
+        return Err(RoleError::OwnChange);
+    }
+    if !decider_is_admin {
+        return Err(RoleError::NotAnAdministrator);
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RoleError {
     #[error("The role identifier must be 2 to 40 characters: lower-case letters, digits and dashes, starting with a letter.")]
@@ -179,6 +205,10 @@ pub enum RoleError {
     RequestableNeedsDuration,
     #[error("A role cannot both manage access (employees:manage, access:grant) and read the audit trail (separation of duties).")]
     SeparationOfDuties,
+    #[error("You proposed this change; another administrator must approve it.")]
+    OwnChange,
+    #[error("Only an administrator can decide a change to a role.")]
+    NotAnAdministrator,
 }
 
 /// Checks a custom role before it is saved.
@@ -319,5 +349,49 @@ mod tests {
         assert_eq!(validate_custom(&r), Ok(()));
         r.name = "  ".into();
         assert_eq!(validate_custom(&r), Err(RoleError::BadName));
+    }
+
+    #[test]
+    fn widening_a_role_waits_for_a_second_administrator_once_two_exist() {
+        let of = PermissionSet::of;
+        let base = of(&[P::CustomersRead]);
+        for added in [
+            P::CustomersReadPii,
+            P::ProdDbWrite,
+            P::AccessGrant,
+            P::EmployeesManage,
+            P::AuditRead,
+        ] {
+            let wider = base.union(of(&[added]));
+            assert!(change_needs_four_eyes(base, wider, 2), "{added:?}");
+            assert!(
+                !change_needs_four_eyes(base, wider, 1),
+                "{added:?} with one administrator"
+            );
+        }
+        // Neither critical nor administrative, or narrower: at once.
+        assert!(!change_needs_four_eyes(
+            base,
+            base.union(of(&[P::LeadsRead, P::OrdersWrite])),
+            2
+        ));
+        let pii = of(&[P::CustomersRead, P::CustomersReadPii]);
+        assert!(!change_needs_four_eyes(pii, base, 2));
+        assert!(
+            !change_needs_four_eyes(pii, pii.union(of(&[P::LeadsRead])), 2),
+            "PII was there before"
+        );
+    }
+
+    #[test]
+    fn a_role_change_is_approved_by_another_administrator() {
+        assert_eq!(check_role_change_decision(1, 1, true, true), Err(RoleError::OwnChange));
+        assert_eq!(
+            check_role_change_decision(2, 1, false, true),
+            Err(RoleError::NotAnAdministrator)
+        );
+        assert_eq!(check_role_change_decision(2, 1, true, true), Ok(()));
+        // The author may withdraw it.
+        assert_eq!(check_role_change_decision(1, 1, true, false), Ok(()));
     }
 }

@@ -27,6 +27,21 @@ pub struct RoleInfo {
     pub holders: i64,
 }
 
+/// A change to a role that waits for a second administrator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleChangeView {
+    pub id: i64,
+    pub role: String,
+    pub role_name: String,
+    /// Permission identifiers the change adds and removes.
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub proposed_by: String,
+    pub proposed_at: String,
+    /// The viewer proposed it (may withdraw, not approve).
+    pub mine: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogueView {
     pub permissions: Vec<PermissionInfo>,

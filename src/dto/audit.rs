@@ -78,6 +78,11 @@ pub struct AlertView {
     pub event_seq: i64,
     pub summary: String,
     pub raised_at: String,
+    /// Matches while it was open (1 when raised).
+    pub count: i64,
+    /// When the latest match happened, and its event.
+    pub last_seen_at: String,
+    pub last_event_seq: i64,
     pub acknowledged_by: Option<String>,
     pub acknowledged_at: Option<String>,
     pub comment: Option<String>,

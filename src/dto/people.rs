@@ -41,6 +41,9 @@ pub struct EmployeeDetail {
     pub activity: Vec<ActivityItem>,
     pub checklist: Vec<ChecklistEntry>,
     pub invitation_expires_at: Option<String>,
+    /// Created by SCIM or linked to single sign-on: signs in through the
+    /// company's identity provider, never through an invitation link.
+    pub managed_by_provider: bool,
     pub offboarded_at: Option<String>,
     pub offboarded_by: Option<String>,
     pub is_self: bool,
@@ -53,7 +56,10 @@ pub struct EmployeeDetail {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invited {
     pub user_id: i64,
-    pub link: String,
+    /// Shown once; None when the link went to the invitee by email.
+    pub link: Option<String>,
+    /// The address the link was sent to (GATEHOUSE_INVITATIONS_BY_EMAIL).
+    pub emailed_to: Option<String>,
     pub expires_at: String,
 }
 

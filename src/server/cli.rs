@@ -3,7 +3,7 @@
 use super::{
     access::service_accounts,
     audit, identity,
-    platform::{clock::Clock, config::Config, telemetry},
+    platform::{clock::Clock, config::Config, db::Db, telemetry},
     seed, startup,
 };
 use crate::domain::audit::Actor;
@@ -43,10 +43,7 @@ pub async fn run(args: Vec<String>) -> i32 {
     telemetry::init(config.log_json);
     let result = match args.as_slice() {
         [] | ["serve"] => startup::serve(config).await.map_err(|e| e.to_string()),
-        ["migrate"] => startup::state(config, Clock::system())
-            .await
-            .map(|_| println!("database is up to date"))
-            .map_err(|e| e.to_string()),
+        ["migrate"] => migrate(config).await,
         ["seed-demo"] => seed(config).await,
         ["unlock", email] => unlock(config, email).await,
         ["service-token", name, scopes] => service_token(config, name, scopes).await,
@@ -69,6 +66,24 @@ pub async fn run(args: Vec<String>) -> i32 {
             1
         }
     }
+}
+
+/// Creates or upgrades the schema: through the migrating account when
+/// GATEHOUSE_MIGRATE_DATABASE_URL is set, else as `serve` would at start.
+async fn migrate(config: Config) -> Result<(), String> {
+    match &config.migrate_database_url {
+        Some(url) => {
+            use secrecy::ExposeSecret;
+            Db::migrate(url.expose_secret()).await.map_err(|e| e.to_string())?;
+        }
+        None => {
+            startup::state(config, Clock::system())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    println!("database is up to date");
+    Ok(())
 }
 
 async fn seed(config: Config) -> Result<(), String> {

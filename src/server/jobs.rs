@@ -1,17 +1,18 @@
 //! Every background job, in one place: the session janitor, and the
 //! access jobs every two seconds (grant expiry, elevation lapses, scheduled
 //! offboarding, anomaly alerts and their webhook, reminders and
-//! notifications, checkpoint signing).
+//! notifications, summaries of anonymous API refusals, checkpoint signing).
 
 use super::{
     access::{elevation, grants, notify, people},
     audit::{alerts, checkpoints},
-    identity::sessions,
+    identity::{self, sessions},
     state::AppState,
 };
 use std::time::Duration;
 
-/// Ends timed-out sessions every `every`, recording each in the audit chain.
+/// Ends timed-out sessions every `every`, recording each in the audit
+/// chain, and forgets sign-in failures older than the lockout window.
 pub fn spawn_janitor(st: AppState, every: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -19,6 +20,9 @@ pub fn spawn_janitor(st: AppState, every: Duration) {
             tick.tick().await;
             if let Err(e) = sweep_sessions(&st).await {
                 tracing::error!(error = %e, "session sweep failed");
+            }
+            if let Err(e) = identity::prune_failures(&st).await {
+                tracing::error!(error = %e, "sign-in failure pruning failed");
             }
         }
     });
@@ -59,6 +63,9 @@ pub async fn run_access_jobs(st: &AppState) {
     }
     if let Err(e) = notify::deliver(st).await {
         tracing::error!(error = %e, "notification delivery job failed");
+    }
+    if let Err(e) = st.anonymous.fold(&st.db, st.clock.now(), false).await {
+        tracing::error!(error = %e, "folding anonymous refusals into the audit trail failed");
     }
     checkpoints::sign_due(st).await;
 }

@@ -61,7 +61,10 @@ pub async fn seed_demo(st: &AppState) -> Result<Vec<(String, &'static str, Strin
     let mut people = Vec::new();
     for (name, dept, role) in PEOPLE {
         let password = crypto::random_token(15);
-        let hash = crypto::password::hash_blocking(password.clone()).await;
+        let plain = password.clone();
+        let hash = tokio::task::spawn_blocking(move || crypto::password::hash(&plain))
+            .await
+            .expect("hashing task");
         people.push((name, dept, role, email_for(name), password, hash));
     }
     let mut tx = st.db.begin_write().await?;
@@ -79,6 +82,7 @@ pub async fn seed_demo(st: &AppState) -> Result<Vec<(String, &'static str, Strin
                 department: dept,
                 password_hash: Some(&hash),
                 status: "active",
+                provisioned_by: accounts::Provisioning::Gatehouse,
             },
             now,
         )

@@ -9,7 +9,7 @@ use super::{
         clock::Clock,
         config::Config,
         crypto::{KeyError, MasterKey},
-        db::{Db, DbError},
+        db::{Db, DbError, Schema},
     },
     state::AppState,
 };
@@ -33,7 +33,14 @@ pub enum StartError {
 }
 
 pub async fn state(config: Config, clock: Clock) -> Result<AppState, StartError> {
-    let db = Db::connect(&config.database_url).await?;
+    // With a separate migrating account, the running one cannot change the
+    // schema: only `gatehouse migrate` does.
+    let schema = if config.migrate_database_url.is_some() {
+        Schema::RequireCurrent
+    } else {
+        Schema::Migrate
+    };
+    let db = Db::open(&config.database_url, schema).await?;
     let key = match &config.master_key {
         Some(k) => {
             use secrecy::ExposeSecret;
@@ -60,6 +67,8 @@ pub async fn state(config: Config, clock: Clock) -> Result<AppState, StartError>
         audit_keys: Arc::new(audit_keys),
         sso: None,
         alert_windows: Arc::default(),
+        anonymous: Arc::default(),
+        hasher: Arc::new(crate::server::platform::crypto::password::Hasher::for_this_machine()),
     })
 }
 
@@ -92,17 +101,37 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     announce_setup(&st).await?;
     jobs::spawn_janitor(st.clone(), Duration::from_secs(30));
     jobs::spawn_access_jobs(st.clone(), Duration::from_secs(2));
-    let app = http::router(st);
+    let app = http::router(st.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| StartError::Listen { addr: listen, source })?;
     let addr = listener.local_addr().unwrap_or(listen);
     tracing::info!(%addr, "Gatehouse is listening");
     println!("Gatehouse is running at http://{addr}");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
         .await
-        .map_err(|source| StartError::Listen { addr, source })
+        .map_err(|source| StartError::Listen { addr, source });
+    // What is still counted in memory goes into the trail before exit.
+    if let Err(e) = st.anonymous.fold(&st.db, st.clock.now(), true).await {
+        tracing::error!(error = %e, "folding anonymous refusals at shutdown failed");
+    }
+    served
+}
+
+/// Ctrl-C, or SIGTERM (how Kubernetes and systemd stop a process).
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
 }

@@ -3,9 +3,14 @@
 
 use super::{
     access::AccessCache,
-    audit::{AuditKeys, Recorder},
+    audit::{AnonymousTally, AuditKeys, Recorder},
     identity::sso::Sso,
-    platform::{clock::Clock, config::Config, crypto::MasterKey, db::Db},
+    platform::{
+        clock::Clock,
+        config::Config,
+        crypto::{password::Hasher, MasterKey},
+        db::Db,
+    },
 };
 use crate::domain::alerts::CustomerWindows;
 use axum::extract::FromRef;
@@ -30,6 +35,11 @@ pub struct AppState {
     /// The anomaly job's per-employee customer windows (built from the
     /// trail when missing or out of step with the job's cursor).
     pub alert_windows: Arc<tokio::sync::Mutex<Option<CustomerWindows>>>,
+    /// Anonymous refusals of the service API, per address and minute,
+    /// until the access job folds them into the trail.
+    pub anonymous: Arc<AnonymousTally>,
+    /// Password hashing, at most one computation per core but one at once.
+    pub hasher: Arc<Hasher>,
 }
 
 impl AppState {

@@ -12,13 +12,16 @@ const JONAS: &str = "jonas.becker@sunridge-solar.example";
 
 on_both!(powerful_actions_ask_for_a_fresh_code);
 
+/// A server function, a form for it, and the audit action of its success.
+type Action<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+
 async fn powerful_actions_ask_for_a_fresh_code(b: Backend) {
     let app = TestApp::spawn(&b).await;
     let (maya, key, _) = app.first_admin(ADMIN, PW).await;
     let (_, _, jonas) = app.employee(&maya, "Jonas Becker", JONAS, "support", &[]).await;
     let account = service_account(&app, &maya, "okta-scim", &["scim"]).await;
     let (jonas, account) = (jonas.to_string(), account.to_string());
-    let actions: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    let actions: Vec<Action> = vec![
         (
             "grant_role",
             vec![

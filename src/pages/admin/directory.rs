@@ -2,7 +2,7 @@
 
 use super::departments;
 use crate::api::*;
-use crate::components::{capital, class::*, Badge, Field, FormError, LoadError, Select, Submit};
+use crate::components::{capital, class::*, Badge, Field, FormError, InvitationSent, LoadError, Select, Submit};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -178,17 +178,8 @@ pub fn OnboardPage() -> impl IntoView {
                     .map(|inv| {
                         view! {
                             <div role="status" class="mb-4 rounded-md border border-green-200 bg-green-50 p-3 text-sm">
-                                <p class="mb-2 font-semibold">
-                                    "Employee created. Send them this single-use invitation link; it is shown only now and works until "
-                                    {inv.expires_at.clone()} ":"
-                                </p>
-                                <input
-                                    id="invitation-link"
-                                    readonly
-                                    class=INPUT
-                                    value=inv.link.clone()
-                                    aria-label="Invitation link"
-                                />
+                                <p class="mb-2 font-semibold">"Employee created."</p>
+                                <InvitationSent invited=inv.clone() />
                                 <p class="mt-2">
                                     <a class=LINK href=format!("/employees/{}", inv.user_id)>
                                         "Open the employee's page"

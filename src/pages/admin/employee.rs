@@ -3,7 +3,7 @@
 
 use super::{GrantTable, PermissionTable};
 use crate::api::*;
-use crate::components::{capital, class::*, Badge, Done, FormError, LoadError, Select};
+use crate::components::{capital, class::*, Badge, Done, FormError, InvitationSent, LoadError, Select, StepUpCode};
 use crate::dto::*;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -227,6 +227,7 @@ fn EmployeeView(
                                     </label>
                                     <input id="grant-reason" name="reason" required class=INPUT />
                                 </div>
+                                <StepUpCode id="grant-code" />
                             </div>
                             <button type="submit" class=BUTTON disabled=move || grant.pending().get()>
                                 "Grant role"
@@ -268,7 +269,21 @@ fn EmployeeView(
             }}
         </section>
 
-        {(status == EmployeeStatus::Invited)
+        {(status == EmployeeStatus::Invited && d.managed_by_provider)
+            .then(|| {
+                view! {
+                    <section class=CARD aria-labelledby="invite-h">
+                        <h2 id="invite-h" class="mb-2 font-semibold">
+                            "Invitation"
+                        </h2>
+                        <p class="text-sm text-slate-600">
+                            "Managed by the company's identity provider: signs in through it, so Gatehouse issues no invitation link."
+                        </p>
+                    </section>
+                }
+            })}
+
+        {(status == EmployeeStatus::Invited && !d.managed_by_provider)
             .then(|| {
                 view! {
                     <section class=CARD aria-labelledby="invite-h">
@@ -283,18 +298,9 @@ fn EmployeeView(
                                 .and_then(|r| r.ok())
                                 .map(|inv| {
                                     view! {
-                                        <p role="status" class="mb-2 text-sm">
-                                            "New link (shown only now, valid until "
-                                            {inv.expires_at.clone()}
-                                            "):"
-                                        </p>
-                                        <input
-                                            id="invitation-link"
-                                            readonly
-                                            class=INPUT
-                                            value=inv.link.clone()
-                                            aria-label="Invitation link"
-                                        />
+                                        <div role="status" class="mb-2 text-sm">
+                                            <InvitationSent invited=inv />
+                                        </div>
                                     }
                                 })
                         }}
@@ -369,6 +375,7 @@ fn EmployeeView(
                                         </label>
                                         <input id="suspend-reason" name="reason" required class=INPUT />
                                     </div>
+                                    <StepUpCode id="suspend-code" />
                                     <button type="submit" class=DANGER>
                                         "Suspend"
                                     </button>

@@ -8,6 +8,7 @@ mod directory;
 mod employee;
 mod grants;
 mod offboarding;
+mod role_changes;
 mod roles;
 mod service_accounts;
 

@@ -1,7 +1,8 @@
 //! Roles: the catalogue, custom roles, and approval policies.
 
+use super::role_changes::RoleChanges;
 use crate::api::*;
-use crate::components::{class::*, Badge, Done, Field, FormError, LoadError};
+use crate::components::{class::*, Badge, Done, Field, FormError, LoadError, StepUpCode};
 use leptos::prelude::*;
 
 // ---------------------------------------------------------------- roles
@@ -9,7 +10,12 @@ use leptos::prelude::*;
 /// How custom roles are changed.
 const CHANGING_ROLES: &str =
     "Use an existing custom role's identifier to change it; the change applies to everyone who holds \
-                              it. Built-in roles cannot be changed.";
+                              it. While two or more administrators exist, a change that adds critical or administrator \
+                              permissions waits for a second one. Built-in roles cannot be changed.";
+
+/// After saving a change that waits for a second administrator.
+const PROPOSED: &str = "Proposed: the change adds critical or administrator permissions, so it waits for a second \
+                        administrator (above).";
 
 /// Who approves, when no one is named.
 const POLICY_RULES: &str = "Without named approvers, anyone holding requests:approve may approve. The requester never \
@@ -23,6 +29,7 @@ pub fn RolesPage() -> impl IntoView {
     let data = Resource::new(move || save.version().get() + delete.version().get(), |_| catalogue());
     view! {
         <h1 class="mb-4 text-2xl font-semibold">"Roles"</h1>
+        <RoleChanges saved=save.version() />
         <Suspense fallback=|| {
             view! { <p>"Loading…"</p> }
         }>
@@ -132,7 +139,18 @@ pub fn RolesPage() -> impl IntoView {
                                 <p class="mb-4 text-sm text-slate-600">
                                     {CHANGING_ROLES}
                                 </p>
-                                <Done action=save message="Role saved." />
+                                {move || {
+                                    save.value()
+                                        .get()
+                                        .and_then(|r| r.ok())
+                                        .map(|waits| {
+                                            view! {
+                                                <p role="status" class=NOTICE_OK>
+                                                    {if waits { PROPOSED } else { "Role saved." }}
+                                                </p>
+                                            }
+                                        })
+                                }}
                                 <FormError action=save />
                                 <ActionForm action=save>
                                     <div class="grid gap-x-4 sm:grid-cols-2">
@@ -201,6 +219,9 @@ pub fn RolesPage() -> impl IntoView {
                                                 "Employees may request it (needs a longest grant)"
                                             </label>
                                         </div>
+                                    </div>
+                                    <div class="mb-4">
+                                        <StepUpCode id="role-code" />
                                     </div>
                                     <button type="submit" class=BUTTON>
                                         "Save role"

@@ -1,7 +1,7 @@
 //! Service accounts and their API tokens.
 
 use crate::api::*;
-use crate::components::{class::*, Badge, Done, Field, FormError, LoadError};
+use crate::components::{class::*, Badge, Done, Field, FormError, LoadError, StepUpCode};
 use leptos::prelude::*;
 
 // ---------------------------------------------------------------- service accounts
@@ -157,6 +157,7 @@ pub fn ServiceAccountsPage() -> impl IntoView {
                                                     placeholder="e.g. 90d"
                                                 />
                                             </div>
+                                            <StepUpCode id=format!("token-code-{aid}") />
                                             <button type="submit" class=BUTTON>
                                                 "Create token"
                                             </button>

@@ -68,6 +68,24 @@ pub fn AlertsPanel() -> impl IntoView {
                                                             {a.event_seq}
                                                         </a>
                                                     </p>
+                                                    {(a.count > 1)
+                                                        .then(|| {
+                                                            view! {
+                                                                <p class="text-xs text-slate-600" data-count=a.count.to_string()>
+                                                                    {format!("{} matches while open, the latest at ", a.count)}
+                                                                    {a.last_seen_at.clone()}
+                                                                    " ("
+                                                                    <a
+                                                                        class="text-indigo-700 underline"
+                                                                        href=format!("/audit?before={}", a.last_event_seq + 1)
+                                                                    >
+                                                                        "event "
+                                                                        {a.last_event_seq}
+                                                                    </a>
+                                                                    ")"
+                                                                </p>
+                                                            }
+                                                        })}
                                                     <ActionForm
                                                         action=ack
                                                         attr:class="mt-1 flex flex-wrap items-end gap-2"

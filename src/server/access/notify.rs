@@ -145,6 +145,24 @@ pub async fn queue(
     Ok(())
 }
 
+/// Queues the invitation link for the invitee's own address, in the
+/// caller's transaction. The link is a credential: the outbox keeps it only
+/// until the message is sent or given up.
+pub async fn queue_invitation(
+    tx: &mut WriteTx,
+    now: Millis,
+    email: &str,
+    name: &str,
+    link: &str,
+    valid_until: &str,
+) -> Result<(), sqlx::Error> {
+    let (subject, body) = notify::invitation(name, link, valid_until);
+    outbox(tx, INVITATION, email, &subject, &body, now).await
+}
+
+/// The outbox channel of invitation emails (their body is a credential).
+const INVITATION: &str = "invitation";
+
 async fn outbox(
     tx: &mut WriteTx,
     channel: &str,
@@ -274,7 +292,9 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
         let channel = text(r, "channel")?;
         let result = match channel.as_str() {
             "webhook" => post_webhook(st, &text(r, "body")?).await,
-            "email" => send_email(st, &text(r, "recipient")?, &text(r, "subject")?, &text(r, "body")?).await,
+            "email" | INVITATION => {
+                send_email(st, &text(r, "recipient")?, &text(r, "subject")?, &text(r, "body")?).await
+            }
             _ => Err("unknown channel".to_owned()),
         };
         let now = st.clock.now();
@@ -286,6 +306,9 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
                     .execute(st.db.pool())
                     .await?;
                 delivered += 1;
+                if channel == INVITATION {
+                    forget_body(st, id).await?;
+                }
             }
             Err(problem) => {
                 let next = notify::next_attempt(attempts + 1, now);
@@ -297,10 +320,22 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
                     .bind(id)
                     .execute(st.db.pool())
                     .await?;
+                if channel == INVITATION && next.is_none() {
+                    forget_body(st, id).await?;
+                }
             }
         }
     }
     Ok(delivered)
+}
+
+/// Drops a sent (or given-up) invitation's text, which holds its link.
+async fn forget_body(st: &AppState, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE notification_outbox SET body = '' WHERE id = ?")
+        .bind(id)
+        .execute(st.db.pool())
+        .await?;
+    Ok(())
 }
 
 async fn post_webhook(st: &AppState, body: &str) -> Result<(), String> {

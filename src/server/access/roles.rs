@@ -14,10 +14,14 @@ use crate::errors::AppError;
 use crate::server::{
     access::{
         authz::{refuse, Principal},
-        grants::{grant_from_row, GRANT_COLS},
+        grants::{self, grant_from_row, GRANT_COLS},
+        role_changes,
     },
     audit,
-    platform::{db::text, request::RequestCtx},
+    platform::{
+        db::{text, WriteTx},
+        request::RequestCtx,
+    },
     state::AppState,
 };
 use serde_json::json;
@@ -174,7 +178,7 @@ fn role_from_input(input: &RoleInput) -> Result<RoleDef, AppError> {
     Ok(def)
 }
 
-fn role_json(r: &RoleDef) -> serde_json::Value {
+pub(super) fn role_json(r: &RoleDef) -> serde_json::Value {
     json!({
         "name": r.name,
         "description": r.description,
@@ -184,9 +188,12 @@ fn role_json(r: &RoleDef) -> serde_json::Value {
     })
 }
 
-/// Creates a custom role, or changes one. A change applies to everyone who
-/// holds the role, so it must not break separation of duties for any holder.
-pub async fn save_role(st: &AppState, ctx: &RequestCtx, p: &Principal, input: RoleInput) -> Result<(), AppError> {
+/// Creates a custom role, or changes one; answers whether the change waits
+/// for a second administrator. A change applies to everyone who holds the
+/// role, so it must not break separation of duties for any holder, and one
+/// that adds administrator power, an `audit:*` or a critical permission
+/// waits for a second administrator once two exist (`role_changes`).
+pub async fn save_role(st: &AppState, ctx: &RequestCtx, p: &Principal, input: RoleInput) -> Result<bool, AppError> {
     let def = match role_from_input(&input) {
         Ok(d) => d,
         Err(e) if roles::is_builtin(input.key.trim()) => {
@@ -197,6 +204,7 @@ pub async fn save_role(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Ro
     };
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
+    grants::lock_administrators(&mut tx).await?;
     let existing = custom_roles(tx.conn())
         .await?
         .into_iter()
@@ -208,50 +216,42 @@ pub async fn save_role(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Ro
             ));
         }
         Some(old) => {
-            // Holders' other grants together with the changed role.
-            let all = catalogue(tx.conn()).await?;
-            let rows = sqlx::query(&format!(
-                "SELECT {GRANT_COLS} FROM grants WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
-            ))
-            .bind(now)
-            .fetch_all(tx.conn())
-            .await?;
-            let open: Vec<Grant> = rows.iter().map(grant_from_row).collect::<Result<_, _>>()?;
-            let holder_ids: Vec<i64> = open.iter().filter(|g| g.role == def.key).map(|g| g.user_id).collect();
-            for uid in &holder_ids {
-                let perms = open
-                    .iter()
-                    .filter(|g| g.user_id == *uid && g.role != def.key)
-                    .filter_map(|g| all.iter().find(|r| r.key == g.role))
-                    .fold(def.permissions, |acc, r| acc.union(r.permissions));
-                if roles::conflicts(perms) {
+            if role_changes::waiting_for(tx.conn(), &def.key).await?.is_some() {
+                return Err(AppError::Conflict(
+                    "A change to this role waits for a second administrator; approve or withdraw it first.".into(),
+                ));
+            }
+            let holders = match holders_check(&mut tx, &def, now).await? {
+                Ok(h) => h,
+                Err(err) => {
                     drop(tx);
                     let ev = NewEvent::new(Action::RoleSave, Outcome::Denied, ctx.actor()).target("role", &def.key);
-                    let err = AppError::Conflict(format!(
-                        "This change would give user {uid} both access management and the audit trail (separation of duties)."
-                    ));
                     return Err(refuse(st, ev, err).await?);
                 }
+            };
+            let admins = grants::active_admin_ids(tx.conn(), now).await?;
+            if roles::change_needs_four_eyes(old.def.permissions, def.permissions, admins.len()) {
+                let id = role_changes::propose(&mut tx, &def, old.def.permissions, p.user_id, now).await?;
+                let ev = NewEvent::new(Action::RoleChangeRequested, Outcome::Success, ctx.actor())
+                    .target("role", &def.key)
+                    .details(json!({
+                        "change_id": id,
+                        "before": role_json(&old.def),
+                        "after": role_json(&def),
+                        "holders": holders,
+                        "awaiting_second_admin": true,
+                    }));
+                audit::append(&mut tx, now, vec![ev]).await?;
+                tx.commit().await?;
+                return Ok(true);
             }
-            sqlx::query(
-                "UPDATE roles SET name = ?, description = ?, permissions = ?, max_duration_ms = ?, requestable = ?, \
-                    updated_at = ? WHERE role_key = ?",
-            )
-            .bind(&def.name)
-            .bind(&def.description)
-            .bind(def.permissions.to_list())
-            .bind(def.max_duration)
-            .bind(def.requestable as i64)
-            .bind(now)
-            .bind(&def.key)
-            .execute(tx.conn())
-            .await?;
+            update_in(&mut tx, &def, now).await?;
             NewEvent::new(Action::RoleUpdated, Outcome::Success, ctx.actor())
                 .target("role", &def.key)
                 .details(json!({
                     "before": role_json(&old.def),
                     "after": role_json(&def),
-                    "holders": holder_ids.len(),
+                    "holders": holders,
                 }))
         }
         None => {
@@ -277,6 +277,56 @@ pub async fn save_role(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Ro
     };
     audit::append(&mut tx, now, vec![event]).await?;
     tx.commit().await?;
+    Ok(false)
+}
+
+/// Whether `def` may replace the stored role: every holder's other grants
+/// together with it must keep separation of duties. Answers the number of
+/// holders, or the refusal.
+pub(super) async fn holders_check(
+    tx: &mut WriteTx,
+    def: &RoleDef,
+    now: Millis,
+) -> Result<Result<usize, AppError>, sqlx::Error> {
+    let all = catalogue(tx.conn()).await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {GRANT_COLS} FROM grants WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+    ))
+    .bind(now)
+    .fetch_all(tx.conn())
+    .await?;
+    let open: Vec<Grant> = rows.iter().map(grant_from_row).collect::<Result<_, _>>()?;
+    let holder_ids: Vec<i64> = open.iter().filter(|g| g.role == def.key).map(|g| g.user_id).collect();
+    for uid in &holder_ids {
+        let perms = open
+            .iter()
+            .filter(|g| g.user_id == *uid && g.role != def.key)
+            .filter_map(|g| all.iter().find(|r| r.key == g.role))
+            .fold(def.permissions, |acc, r| acc.union(r.permissions));
+        if roles::conflicts(perms) {
+            return Ok(Err(AppError::Conflict(format!(
+                "This change would give user {uid} both access management and the audit trail (separation of duties)."
+            ))));
+        }
+    }
+    Ok(Ok(holder_ids.len()))
+}
+
+/// Writes a custom role's new definition.
+pub(super) async fn update_in(tx: &mut WriteTx, def: &RoleDef, now: Millis) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE roles SET name = ?, description = ?, permissions = ?, max_duration_ms = ?, requestable = ?, \
+            updated_at = ? WHERE role_key = ?",
+    )
+    .bind(&def.name)
+    .bind(&def.description)
+    .bind(def.permissions.to_list())
+    .bind(def.max_duration)
+    .bind(def.requestable as i64)
+    .bind(now)
+    .bind(&def.key)
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 

@@ -330,6 +330,9 @@ pub enum ApiAuthError {
     Unauthenticated,
     /// 403: a valid token without the scope.
     MissingScope,
+    /// 429: the address sent too many requests without a valid token this
+    /// minute; try again after this many seconds.
+    Throttled(i64),
     Internal(sqlx::Error),
 }
 
@@ -339,8 +342,10 @@ impl From<sqlx::Error> for ApiAuthError {
     }
 }
 
-/// Checks `Authorization: Bearer …` for `scope`. Failures are recorded in
-/// the audit chain (without the token).
+/// Checks `Authorization: Bearer …` for `scope`. A refused valid token is
+/// recorded in the audit chain (without the token); requests without a
+/// valid one are counted per address and minute and recorded as one
+/// summary (`audit::AnonymousTally`), and past the allowance answered 429.
 pub async fn authenticate(
     st: &AppState,
     ctx: &RequestCtx,
@@ -350,20 +355,18 @@ pub async fn authenticate(
     let now = st.clock.now();
     let presented = authorization.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
     let parsed = presented.and_then(service::parse_token);
-    let refuse = |why: &'static str, token_id: Option<i64>| {
-        NewEvent::new(Action::ApiAuth, Outcome::Denied, ctx.actor())
-            .target("api", ctx.request_id.clone())
-            .reason(why)
-            .details(json!({ "token_id": token_id, "scope": scope.id() }))
-    };
+    let refuse =
+        |why: &'static str, token_id: Option<i64>| match st.anonymous.refused(ctx.ip.as_deref(), now, why, token_id) {
+            Some(wait) => ApiAuthError::Throttled(wait),
+            None => ApiAuthError::Unauthenticated,
+        };
     let Some((token_id, secret)) = parsed else {
         let why = if presented.is_none() {
             "no bearer token"
         } else {
             "malformed token"
         };
-        st.recorder.record(now, refuse(why, None)).await?;
-        return Err(ApiAuthError::Unauthenticated);
+        return Err(refuse(why, None));
     };
     let row = sqlx::query(
         "SELECT t.secret_hash, t.expires_at, t.revoked_at, t.last_used_at, a.id AS account_id, a.name, a.scopes, a.disabled_at \
@@ -383,10 +386,7 @@ pub async fn authenticate(
         Ok(matches && service::token_usable(&state, now))
     });
     let (Some(row), Some(Ok(true))) = (row.as_ref(), valid) else {
-        st.recorder
-            .record(now, refuse("unknown, revoked or expired token", Some(token_id)))
-            .await?;
-        return Err(ApiAuthError::Unauthenticated);
+        return Err(refuse("unknown, revoked or expired token", Some(token_id)));
     };
     let principal = ServicePrincipal {
         account_id: row.try_get("account_id")?,

@@ -14,7 +14,7 @@ use crate::dto::AlertView;
 use crate::errors::AppError;
 use crate::server::{
     platform::{
-        db::{opt_text, text},
+        db::{opt_text, text, WriteTx},
         names, outbound,
         request::RequestCtx,
         time::format_time,
@@ -120,20 +120,53 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
     if current != last {
         return Ok((events.len(), 0));
     }
+    let at_of: std::collections::HashMap<i64, i64> = events.iter().map(|e| (e.seq, e.at)).collect();
+    let mut open: std::collections::HashMap<(Rule, Option<i64>), Open> = std::collections::HashMap::new();
     let mut events_out = Vec::new();
+    let mut new_alerts = Vec::new();
     for (seq, a) in &raised {
+        let seen_at = at_of.get(seq).copied().unwrap_or(now);
+        let key = (a.rule, a.employee_id);
+        if let std::collections::hash_map::Entry::Vacant(slot) = open.entry(key) {
+            if let Some(found) = open_alert(&mut tx, a.rule, a.employee_id).await? {
+                slot.insert(found);
+            }
+        }
+        if let Some(o) = open.get_mut(&key) {
+            // An open alert of this rule about this employee: count on it.
+            o.count += 1;
+            o.last_seen_at = o.last_seen_at.max(seen_at);
+            o.last_seq = *seq;
+            o.seqs.push(*seq);
+            continue;
+        }
         let id = tx
             .insert_returning_id(
                 sqlx::query(
-                    "INSERT INTO alerts (rule, employee_id, event_seq, summary, raised_at) VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO alerts (rule, employee_id, event_seq, summary, raised_at, last_seen_at, last_event_seq) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(a.rule.id())
                 .bind(a.employee_id)
                 .bind(*seq)
                 .bind(&a.summary)
-                .bind(now),
+                .bind(now)
+                .bind(seen_at)
+                .bind(*seq),
             )
             .await?;
+        new_alerts.push((a.rule, a.employee_id, a.summary.clone()));
+        open.insert(
+            key,
+            Open {
+                id,
+                stored: 1,
+                count: 1,
+                last_seen_at: seen_at,
+                last_seq: *seq,
+                seqs: vec![*seq],
+            },
+        );
         let mut ev = NewEvent::new(Action::AlertRaised, Outcome::Success, Default::default())
             .reason(a.summary.clone())
             .details(json!({ "alert_id": id, "rule": a.rule.id(), "event_seq": seq, "employee_id": a.employee_id }));
@@ -143,16 +176,93 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
         };
         events_out.push(ev);
     }
+    for o in open.values() {
+        store_matches(&mut tx, o).await?;
+    }
     sqlx::query("UPDATE alert_cursor SET last_seq = ? WHERE id = 1")
         .bind(newest)
         .execute(tx.conn())
         .await?;
     log::append(&mut tx, now, events_out).await?;
     tx.commit().await?;
-    for (_, a) in &raised {
-        tracing::warn!(rule = a.rule.id(), employee_id = ?a.employee_id, summary = %a.summary, "anomaly alert raised");
+    for (rule, employee_id, summary) in &new_alerts {
+        tracing::warn!(rule = rule.id(), employee_id = ?employee_id, summary = %summary, "anomaly alert raised");
     }
-    Ok((events.len(), raised.len()))
+    Ok((events.len(), new_alerts.len()))
+}
+
+/// An open alert as this pass found it and what the pass adds to it.
+struct Open {
+    id: i64,
+    /// Its count as stored before this pass (1 for one raised in it).
+    stored: u64,
+    count: u64,
+    last_seen_at: i64,
+    last_seq: i64,
+    /// Events of this pass that count on it.
+    seqs: Vec<i64>,
+}
+
+/// The open alert of `rule` about `employee`, locked until the pass commits
+/// (an acknowledgement waits, so no match is counted on a closed alert).
+async fn open_alert(tx: &mut WriteTx, rule: Rule, employee: Option<i64>) -> Result<Option<Open>, sqlx::Error> {
+    let who = if employee.is_some() {
+        "employee_id = ?"
+    } else {
+        "employee_id IS NULL"
+    };
+    let sql = format!(
+        "SELECT id, occurrences, last_seen_at, last_event_seq FROM alerts \
+         WHERE rule = ? AND {who} AND acknowledged_at IS NULL ORDER BY id DESC LIMIT 1{}",
+        tx.for_update()
+    );
+    let mut q = sqlx::query(&sql).bind(rule.id());
+    if let Some(e) = employee {
+        q = q.bind(e);
+    }
+    let Some(r) = q.fetch_optional(tx.conn()).await? else {
+        return Ok(None);
+    };
+    let stored = r.try_get::<i64, _>("occurrences")?.max(0) as u64;
+    Ok(Some(Open {
+        id: r.try_get("id")?,
+        stored,
+        count: stored,
+        last_seen_at: r.try_get::<Option<i64>, _>("last_seen_at")?.unwrap_or(0),
+        last_seq: r.try_get::<Option<i64>, _>("last_event_seq")?.unwrap_or(0),
+        seqs: Vec::new(),
+    }))
+}
+
+/// Writes what this pass counted on an alert: its count, last-seen time
+/// and event, and its list of events. (A webhook call falls due by the
+/// count: see `deliver`; a new one starts with fresh attempts.)
+async fn store_matches(tx: &mut WriteTx, o: &Open) -> Result<(), sqlx::Error> {
+    for chunk in o.seqs.chunks(500) {
+        let rows = vec!["(?, ?)"; chunk.len()].join(", ");
+        let sql = format!("INSERT INTO alert_events (alert_id, event_seq) VALUES {rows}");
+        let mut q = sqlx::query(&sql);
+        for seq in chunk {
+            q = q.bind(o.id).bind(*seq);
+        }
+        q.execute(tx.conn()).await?;
+    }
+    if o.count == o.stored {
+        return Ok(());
+    }
+    let again = i64::from(alerts::renotify(o.stored, o.count));
+    sqlx::query(
+        "UPDATE alerts SET occurrences = ?, last_seen_at = ?, last_event_seq = ?, \
+         webhook_attempts = CASE WHEN ? = 1 THEN 0 ELSE webhook_attempts END WHERE id = ?",
+    )
+    .bind(o.count as i64)
+    .bind(o.last_seen_at)
+    .bind(o.last_seq)
+    .bind(again)
+    .bind(o.id)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
 }
 
 /// The customer windows as they stood after event `through`: the
@@ -204,7 +314,8 @@ pub async fn scan(st: &AppState) -> Result<usize, sqlx::Error> {
 /// Open alerts first, newest first; the latest 100 acknowledged after them.
 pub async fn list(st: &AppState) -> Result<Vec<AlertView>, AppError> {
     let rows = sqlx::query(
-        "SELECT id, rule, employee_id, event_seq, summary, raised_at, acknowledged_by, acknowledged_at, ack_comment FROM alerts \
+        "SELECT id, rule, employee_id, event_seq, summary, raised_at, occurrences, last_seen_at, last_event_seq, \
+         acknowledged_by, acknowledged_at, ack_comment FROM alerts \
          ORDER BY CASE WHEN acknowledged_at IS NULL THEN 0 ELSE 1 END, id DESC LIMIT 200",
     )
     .fetch_all(st.db.pool())
@@ -219,6 +330,14 @@ pub async fn list(st: &AppState) -> Result<Vec<AlertView>, AppError> {
                 event_seq: r.try_get("event_seq")?,
                 summary: text(r, "summary")?,
                 raised_at: format_time(r.try_get("raised_at")?),
+                count: r.try_get("occurrences")?,
+                last_seen_at: format_time(
+                    r.try_get::<Option<i64>, _>("last_seen_at")?
+                        .unwrap_or(r.try_get("raised_at")?),
+                ),
+                last_event_seq: r
+                    .try_get::<Option<i64>, _>("last_event_seq")?
+                    .unwrap_or(r.try_get("event_seq")?),
                 acknowledged_by: names::opt_name(&names, r.try_get("acknowledged_by")?),
                 acknowledged_at: r.try_get::<Option<i64>, _>("acknowledged_at")?.map(format_time),
                 comment: opt_text(r, "ack_comment")?,
@@ -304,8 +423,9 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &str) -> String {
     format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Posts undelivered alerts to the configured webhook, oldest first, at
-/// most 20 a run; a failure is retried on later runs up to `MAX_ATTEMPTS`.
+/// Posts alerts to the configured webhook, oldest first, at most 20 a
+/// run: each new alert, and an open one again when its count has crossed
+/// 10, 100 or 1,000 since the last call (with the count); a failure is retried on later runs up to `MAX_ATTEMPTS`.
 /// Redirects are not followed (the host allow-list is checked once, at
 /// start, against the configured URL). Returns how many were delivered.
 pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
@@ -313,13 +433,17 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
     let Some(hook) = st.config.webhook.as_ref() else {
         return Ok(0);
     };
-    let rows = sqlx::query(
-        "SELECT id, rule, employee_id, event_seq, summary, raised_at FROM alerts \
-         WHERE webhook_delivered_at IS NULL AND webhook_attempts < ? ORDER BY id LIMIT 20",
-    )
-    .bind(MAX_ATTEMPTS)
-    .fetch_all(st.db.pool())
-    .await?;
+    // Due: never sent, or the count crossed a mark since the last call.
+    let crossed: Vec<String> = alerts::RENOTIFY_AT
+        .iter()
+        .map(|m| format!("(webhook_sent_count < {m} AND occurrences >= {m})"))
+        .collect();
+    let sql = format!(
+        "SELECT id, rule, employee_id, event_seq, summary, raised_at, occurrences, last_seen_at, last_event_seq FROM alerts \
+         WHERE (webhook_sent_count = 0 OR {}) AND webhook_attempts < ? ORDER BY id LIMIT 20",
+        crossed.join(" OR ")
+    );
+    let rows = sqlx::query(&sql).bind(MAX_ATTEMPTS).fetch_all(st.db.pool()).await?;
     if rows.is_empty() {
         return Ok(0);
     }
@@ -327,6 +451,7 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
     let mut delivered = 0;
     for r in &rows {
         let id: i64 = r.try_get("id")?;
+        let count: i64 = r.try_get("occurrences")?;
         let body = json!({
             "alert_id": id,
             "rule": text(r, "rule")?,
@@ -334,6 +459,9 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
             "event_seq": r.try_get::<i64, _>("event_seq")?,
             "summary": text(r, "summary")?,
             "raised_at": r.try_get::<i64, _>("raised_at")?,
+            "count": count,
+            "last_seen_at": r.try_get::<Option<i64>, _>("last_seen_at")?,
+            "last_event_seq": r.try_get::<Option<i64>, _>("last_event_seq")?,
         })
         .to_string();
         let now = st.clock.now();
@@ -342,9 +470,11 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
         match sent {
             Ok(()) => {
                 sqlx::query(
-                    "UPDATE alerts SET webhook_delivered_at = ?, webhook_attempts = webhook_attempts + 1 WHERE id = ?",
+                    "UPDATE alerts SET webhook_delivered_at = ?, webhook_sent_count = ?, \
+                     webhook_attempts = webhook_attempts + 1 WHERE id = ?",
                 )
                 .bind(now)
+                .bind(count)
                 .bind(id)
                 .execute(st.db.pool())
                 .await?;

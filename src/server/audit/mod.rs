@@ -8,6 +8,7 @@
 
 pub mod activity;
 pub mod alerts;
+mod anonymous;
 pub mod checkpoints;
 pub mod console;
 mod keys;
@@ -16,6 +17,7 @@ mod native;
 mod recorder;
 mod verify;
 
+pub use anonymous::AnonymousTally;
 pub use keys::{load_or_create as load_or_create_keys, public_keys, AuditKeys, KeyError};
 pub use log::{append, event_from_row, event_ref, COLUMNS};
 pub use recorder::Recorder;

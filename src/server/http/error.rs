@@ -52,6 +52,8 @@ pub struct ApiError {
     bearer: bool,
     /// What went wrong inside: logged, never sent.
     cause: Option<String>,
+    /// Seconds to wait (`Retry-After`), for 429.
+    retry_after: Option<i64>,
 }
 
 /// The body of every error answer of the JSON API.
@@ -72,6 +74,18 @@ impl ApiError {
             dialect: Dialect::Json,
             bearer: false,
             cause: None,
+            retry_after: None,
+        }
+    }
+
+    /// 429: too many requests without a valid token from this address.
+    pub fn too_many(retry_after: i64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests without a valid API token from this address; try again later.",
+            )
         }
     }
 
@@ -225,6 +239,11 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
         response
     }
 }
@@ -233,7 +252,7 @@ impl IntoResponse for ApiError {
 /// the OpenAPI document (`responses(..., ApiError)` on each route).
 impl IntoResponses for ApiError {
     fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
-        let statuses: [(u16, &str); 9] = [
+        let statuses: [(u16, &str); 10] = [
             (400, "The request could not be read (not JSON, a malformed parameter)"),
             (401, "No valid API token (or, for browser routes, not signed in)"),
             (
@@ -248,6 +267,10 @@ impl IntoResponses for ApiError {
             (413, "The body is too large"),
             (415, "The body is not application/json"),
             (422, "Read, but not acceptable; the message names the field"),
+            (
+                429,
+                "Too many requests without a valid API token from this address this minute (see Retry-After)",
+            ),
             (500, "Something went wrong on Gatehouse's side; quote the request id"),
         ];
         let mut responses = ResponsesBuilder::new();
@@ -331,7 +354,15 @@ mod tests {
         let declared: Vec<String> = ApiError::responses().into_keys().collect();
         assert_eq!(
             declared,
-            ["400", "401", "403", "404", "409", "413", "415", "422", "500"]
+            ["400", "401", "403", "404", "409", "413", "415", "422", "429", "500"]
         );
+    }
+
+    #[tokio::test]
+    async fn a_throttled_request_says_when_to_come_back() {
+        let (status, headers, json) = body(ApiError::too_many(17).into_response()).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(headers[header::RETRY_AFTER], "17");
+        assert!(json["error"].as_str().unwrap().contains("API token"));
     }
 }

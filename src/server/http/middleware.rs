@@ -6,7 +6,7 @@ use crate::domain::network;
 use crate::errors::RequestId;
 use crate::server::{
     access::authz,
-    identity::{accounts, sessions},
+    identity::{accounts, device, sessions},
     platform::{
         crypto,
         request::{AuthState, RequestCtx, Stage, AUTH_KEY},
@@ -223,6 +223,16 @@ pub async fn auth_layer(State(st): State<AppState>, mut req: Request, next: Next
         return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &request_id);
     };
 
+    let device_name = device::cookie_name(&st.config);
+    let device_cookie = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, _)| *name == device_name)
+        .map(|(_, value)| value.chars().take(2048).collect::<String>());
     let mut ctx = RequestCtx {
         request_id: request_id.clone(),
         ip,
@@ -230,6 +240,7 @@ pub async fn auth_layer(State(st): State<AppState>, mut req: Request, next: Next
         session_tag: None,
         auth: None,
         access_version: None,
+        device_cookie,
     };
     match load_auth(&st, &session, &ctx).await {
         Ok(Some((auth, version))) => {

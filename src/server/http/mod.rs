@@ -35,6 +35,7 @@ async fn authenticate_service(
             "This token does not have the {} scope.",
             scope.id()
         ))),
+        Err(ApiAuthError::Throttled(wait)) => Err(ApiError::too_many(wait)),
         Err(ApiAuthError::Internal(e)) => Err(ApiError::internal(e)),
     }
 }

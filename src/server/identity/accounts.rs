@@ -104,18 +104,53 @@ pub struct NewUser<'a> {
     /// None for an invited employee, who sets it through the invitation.
     pub password_hash: Option<&'a str>,
     pub status: &'a str,
+    pub provisioned_by: Provisioning,
+}
+
+/// Who keeps an employee's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provisioning {
+    /// Onboarded in Gatehouse (or the first administrator, or the demo
+    /// company): joins through an invitation link.
+    Gatehouse,
+    /// Created by the company's identity provider over SCIM: signs in
+    /// through it, never through an invitation link.
+    Scim,
+}
+
+impl Provisioning {
+    fn id(self) -> &'static str {
+        match self {
+            Provisioning::Gatehouse => "gatehouse",
+            Provisioning::Scim => "scim",
+        }
+    }
+}
+
+/// Whether the employee's identity lives at the company's identity
+/// provider: created by SCIM, or linked to a single sign-on subject.
+pub async fn managed_by_provider<'e>(ex: impl Executor<'e, Database = Any>, id: i64) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query("SELECT provisioned_by, oidc_subject FROM users WHERE id = ?")
+        .bind(id)
+        .fetch_optional(ex)
+        .await?;
+    Ok(match row {
+        Some(r) => text(&r, "provisioned_by")? == Provisioning::Scim.id() || opt_text(&r, "oidc_subject")?.is_some(),
+        None => false,
+    })
 }
 
 pub async fn insert(tx: &mut WriteTx, u: NewUser<'_>, now: i64) -> Result<i64, sqlx::Error> {
     let q = sqlx::query(
-        "INSERT INTO users (email, display_name, department, status, password_hash, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO users (email, display_name, department, status, password_hash, provisioned_by, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(u.email)
     .bind(u.display_name)
     .bind(u.department)
     .bind(u.status)
     .bind(u.password_hash)
+    .bind(u.provisioned_by.id())
     .bind(now)
     .bind(now);
     tx.insert_returning_id(q).await

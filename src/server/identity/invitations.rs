@@ -16,7 +16,7 @@ use crate::errors::AppError;
 use crate::server::{
     audit,
     platform::{
-        crypto::{self, password},
+        crypto,
         db::WriteTx,
         request::{AuthState, RequestCtx, Stage},
     },
@@ -79,7 +79,7 @@ pub async fn accept_invitation(
     let local = user.email.split('@').next().unwrap_or_default().to_owned();
     pw_rules::check(&pw, &confirm, &[local.as_str()], pw_rules::is_common)
         .map_err(|e| AppError::Validation(e.to_string()))?;
-    let hash = password::hash_blocking(pw).await;
+    let hash = st.hasher.hash(pw).await?;
     let mut tx = st.db.begin_write().await?;
     let used = sqlx::query(
         "UPDATE invitations SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND cancelled_at IS NULL AND expires_at > ?",

@@ -6,6 +6,7 @@
 //! ending sessions, invitations), never the other way round.
 
 pub mod accounts;
+pub mod device;
 pub mod invitations;
 pub mod mfa;
 pub mod sessions;
@@ -13,4 +14,4 @@ pub mod signin;
 pub mod sso;
 mod throttle;
 
-pub use throttle::unlock;
+pub use throttle::{prune as prune_failures, unlock};

@@ -7,7 +7,7 @@ use super::{
     accounts,
     mfa::{check_totp, recovery_codes},
     sessions, sso,
-    throttle::{clear_account_failures, fail_attempt, subjects, throttle},
+    throttle::{self, clear_account_failures, fail_attempt, subjects},
 };
 use crate::domain::actions::Action;
 use crate::domain::{
@@ -18,10 +18,7 @@ use crate::domain::{
 use crate::errors::AppError;
 use crate::server::{
     audit,
-    platform::{
-        crypto::password,
-        request::{AuthState, RequestCtx, Stage},
-    },
+    platform::request::{AuthState, RequestCtx, Stage},
     state::AppState,
 };
 use serde_json::json;
@@ -65,11 +62,24 @@ pub async fn sign_in(
             ));
         }
     }
-    let subs = subjects(email.as_str(), &ctx.ip);
-    throttle(&st.db, &subs, now).await?;
-
     let user = accounts::by_email(st.db.pool(), email.as_str()).await?;
-    let ok = password::verify_blocking(pw, user.as_ref().and_then(|u| u.password_hash.clone())).await;
+    let subs = subjects(st, ctx, email.as_str(), user.as_ref().map(|u| u.id));
+    let attempt = throttle::begin(st, &subs).await?;
+
+    let ok = match st
+        .hasher
+        .verify(pw, user.as_ref().and_then(|u| u.password_hash.clone()))
+        .await
+    {
+        Ok(ok) => ok,
+        Err(busy) => {
+            // Not checked: the attempt does not count against anyone.
+            let mut tx = st.db.begin_write().await?;
+            attempt.succeeded(&mut tx).await?;
+            tx.commit().await?;
+            return Err(busy.into());
+        }
+    };
     let user = match user {
         Some(u) if ok && u.is_active() => u,
         other => {
@@ -83,7 +93,7 @@ pub async fn sign_in(
                 Some(u) => event.target("user", u.id),
                 None => event.target("email", email.as_str()),
             };
-            fail_attempt(st, ctx, &subs, other.as_ref().map(|u| u.id), event).await?;
+            fail_attempt(st, ctx, attempt, other.as_ref().map(|u| u.id), event).await?;
             return Err(AppError::Unauthorized(GENERIC_SIGNIN_FAILURE.into()));
         }
     };
@@ -93,14 +103,19 @@ pub async fn sign_in(
     } else {
         Stage::NeedsEnrolment
     };
-    st.recorder
-        .record(
-            st.clock.now(),
+    let mut tx = st.db.begin_write().await?;
+    attempt.succeeded(&mut tx).await?;
+    audit::append(
+        &mut tx,
+        st.clock.now(),
+        vec![
             NewEvent::new(Action::PasswordAccepted, Outcome::Success, ctx.actor_for(Some(user.id)))
                 .target("user", user.id)
                 .details(json!({ "next": if user.has_totp() { "totp" } else { "enrolment" } })),
-        )
-        .await?;
+        ],
+    )
+    .await?;
+    tx.commit().await?;
     sessions::rotate(session).await?;
     sessions::set_auth(
         session,
@@ -155,8 +170,8 @@ pub async fn use_recovery_code(
         return Err(AppError::Validation("That is not a recovery code.".into()));
     }
     let now = st.clock.now();
-    let subs = subjects(&user.email, &ctx.ip);
-    throttle(&st.db, &subs, now).await?;
+    let subs = subjects(st, ctx, &user.email, Some(user.id));
+    let attempt = throttle::begin(st, &subs).await?;
 
     let stored = recovery_codes::unused(&st.db, user.id).await?;
     let found = recovery::find_match(&normalised, stored.iter().map(|(_, s, h)| (s.as_slice(), h.as_slice())));
@@ -164,7 +179,7 @@ pub async fn use_recovery_code(
         let event = NewEvent::new(Action::RecoveryCode, Outcome::Failure, ctx.actor_for(Some(user.id)))
             .target("user", user.id)
             .reason("wrong or already used recovery code");
-        fail_attempt(st, ctx, &subs, Some(user.id), event).await?;
+        fail_attempt(st, ctx, attempt, Some(user.id), event).await?;
         return Err(AppError::Unauthorized(
             "That recovery code is not valid or was already used.".into(),
         ));
@@ -173,10 +188,17 @@ pub async fn use_recovery_code(
     let remaining = stored.len() - 1;
     let mut tx = st.db.begin_write().await?;
     if !recovery_codes::mark_used(&mut tx, code_id, now).await? {
+        // Used by a concurrent request meanwhile: this attempt failed.
+        drop(tx);
+        let event = NewEvent::new(Action::RecoveryCode, Outcome::Failure, ctx.actor_for(Some(user.id)))
+            .target("user", user.id)
+            .reason("recovery code used by a concurrent request");
+        fail_attempt(st, ctx, attempt, Some(user.id), event).await?;
         return Err(AppError::Unauthorized(
             "That recovery code is not valid or was already used.".into(),
         ));
     }
+    attempt.succeeded(&mut tx).await?;
     clear_account_failures(&mut tx, &user.email).await?;
     audit::append(
         &mut tx,

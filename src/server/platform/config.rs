@@ -51,6 +51,14 @@ pub struct Config {
     /// Offboarding revokes the API tokens the person created
     /// (GATEHOUSE_OFFBOARD_REVOKE_TOKENS, on by default).
     pub offboard_revoke_tokens: bool,
+    /// Invitation links go to the invitee's address, never to the page
+    /// (GATEHOUSE_INVITATIONS_BY_EMAIL, on by default when SMTP is set).
+    pub invitations_by_email: bool,
+    /// The account that changes the schema (GATEHOUSE_MIGRATE_DATABASE_URL,
+    /// MySQL only). When set, only `gatehouse migrate` migrates, through
+    /// it; `serve` runs as GATEHOUSE_DATABASE_URL's account and refuses a
+    /// schema that is behind. Never logged.
+    pub migrate_database_url: Option<SecretString>,
 }
 
 #[derive(Clone)]
@@ -95,6 +103,11 @@ impl fmt::Debug for Config {
             .field("oidc_issuer", &self.oidc.as_ref().map(|o| o.issuer.as_str()))
             .field("notify_webhook", &self.notify_webhook.as_ref().map(|_| "[redacted]"))
             .field("smtp_from", &self.smtp.as_ref().map(|s| s.from.as_str()))
+            .field("invitations_by_email", &self.invitations_by_email)
+            .field(
+                "migrate_database_url",
+                &self.migrate_database_url.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -424,14 +437,32 @@ impl Config {
             }
         };
 
-        let offboard_revoke_tokens = match var("GATEHOUSE_OFFBOARD_REVOKE_TOKENS").as_deref() {
-            None | Some("true") => true,
-            Some("false") => false,
-            Some(other) => {
-                return Err(ConfigError {
-                    variable: "GATEHOUSE_OFFBOARD_REVOKE_TOKENS",
-                    problem: format!("must be true or false, got {other:?}"),
-                })
+        let offboard_revoke_tokens = boolean(
+            "GATEHOUSE_OFFBOARD_REVOKE_TOKENS",
+            var("GATEHOUSE_OFFBOARD_REVOKE_TOKENS"),
+            true,
+        )?;
+        let invitations_by_email = boolean(
+            "GATEHOUSE_INVITATIONS_BY_EMAIL",
+            var("GATEHOUSE_INVITATIONS_BY_EMAIL"),
+            smtp.is_some(),
+        )?;
+        if invitations_by_email && smtp.is_none() {
+            return Err(ConfigError {
+                variable: "GATEHOUSE_INVITATIONS_BY_EMAIL",
+                problem: "needs GATEHOUSE_SMTP_URL: invitation links are emailed through it".into(),
+            });
+        }
+        let migrate_database_url = match var("GATEHOUSE_MIGRATE_DATABASE_URL") {
+            None => None,
+            Some(raw) => {
+                if !database_url.starts_with("mysql:") || !raw.starts_with("mysql:") || url::Url::parse(&raw).is_err() {
+                    return Err(ConfigError {
+                        variable: "GATEHOUSE_MIGRATE_DATABASE_URL",
+                        problem: "must be a mysql:// URL, with GATEHOUSE_DATABASE_URL on the same MySQL server".into(),
+                    });
+                }
+                Some(SecretString::from(raw))
             }
         };
         Ok(Self {
@@ -451,6 +482,8 @@ impl Config {
             notify_webhook,
             smtp,
             offboard_revoke_tokens,
+            invitations_by_email,
+            migrate_database_url,
         })
     }
 
@@ -461,6 +494,19 @@ impl Config {
     /// `scheme://host[:port]` as browsers send it in the Origin header.
     pub fn public_origin(&self) -> String {
         self.public_url.origin().ascii_serialization()
+    }
+}
+
+/// `true` or `false`, or `default` when unset.
+fn boolean(variable: &'static str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
+    match value.as_deref() {
+        None => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(ConfigError {
+            variable,
+            problem: format!("must be true or false, got {other:?}"),
+        }),
     }
 }
 

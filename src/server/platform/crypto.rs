@@ -98,6 +98,19 @@ impl MasterKey {
         STANDARD.encode(out)
     }
 
+    /// HMAC-SHA256 under a key derived from the master key for `purpose`
+    /// (for example "device-cookie"), hex: signs values handed to browsers.
+    pub fn sign(&self, purpose: &str, data: &[u8]) -> String {
+        use hmac::{Hmac, Mac};
+        let mut derive =
+            <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.0.expose_secret()).expect("HMAC takes any key length");
+        derive.update(purpose.as_bytes());
+        let key = derive.finalize().into_bytes();
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes any key length");
+        mac.update(data);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     pub fn open(&self, context: &str, sealed: &str) -> Option<Vec<u8>> {
         let raw = STANDARD.decode(sealed.as_bytes()).ok()?;
         if raw.len() < 12 + 16 {
@@ -182,23 +195,93 @@ pub mod password {
         let _ = verify(password, &DUMMY);
     }
 
-    /// Hashing is CPU-bound for tens of milliseconds: keep it off the async workers.
-    pub async fn hash_blocking(password: String) -> String {
-        tokio::task::spawn_blocking(move || hash(&password))
-            .await
-            .expect("hashing task")
+    /// Password hashing for the server, bounded: at most `slots` Argon2
+    /// computations run at once (each holds 19 MiB and a core for tens of
+    /// milliseconds, off the async workers); others queue up to `wait`, then
+    /// are refused (`Busy`: 503 with Retry-After), so a flood of sign-ins
+    /// cannot take every core or unbounded memory. Unknown accounts are
+    /// verified against a dummy hash through the same queue, so they cost
+    /// the same time as known ones.
+    pub struct Hasher {
+        slots: tokio::sync::Semaphore,
+        wait: std::time::Duration,
+        computed: std::sync::atomic::AtomicU64,
     }
 
-    pub async fn verify_blocking(password: String, stored: Option<String>) -> bool {
-        tokio::task::spawn_blocking(move || match stored {
-            Some(s) => verify(&password, &s),
-            None => {
-                verify_dummy(&password);
-                false
+    /// No hashing slot came free in time.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Busy;
+
+    impl Hasher {
+        pub fn new(slots: usize, wait: std::time::Duration) -> Self {
+            Self {
+                slots: tokio::sync::Semaphore::new(slots.max(1)),
+                wait,
+                computed: Default::default(),
             }
-        })
-        .await
-        .expect("verify task")
+        }
+
+        /// One slot per core but one (at least one), leaving a core for
+        /// page requests; a request waits at most 5 seconds for a slot.
+        pub fn for_this_machine() -> Self {
+            let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+            Self::new(cores.saturating_sub(1), std::time::Duration::from_secs(5))
+        }
+
+        async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
+            let _slot = tokio::time::timeout(self.wait, self.slots.acquire())
+                .await
+                .map_err(|_| Busy)?
+                .map_err(|_| Busy)?;
+            self.computed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(tokio::task::spawn_blocking(f).await.expect("hashing task"))
+        }
+
+        pub async fn hash(&self, password: String) -> Result<String, Busy> {
+            self.run(move || hash(&password)).await
+        }
+
+        /// Checks `password` against `stored`, or against a dummy hash when
+        /// there is none (an unknown account), at the same cost.
+        pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, Busy> {
+            self.run(move || match stored {
+                Some(s) => verify(&password, &s),
+                None => {
+                    verify_dummy(&password);
+                    false
+                }
+            })
+            .await
+        }
+
+        /// Argon2 computations started so far (hashes and checks).
+        pub fn computed(&self) -> u64 {
+            self.computed.load(std::sync::atomic::Ordering::Relaxed)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[tokio::test]
+        async fn hashing_is_bounded_and_refused_when_no_slot_comes_free() {
+            let h = Hasher::new(1, std::time::Duration::from_millis(50));
+            let hashed = h.hash("correct horse battery".into()).await.unwrap();
+            assert_eq!(h.verify("correct horse battery".into(), Some(hashed)).await, Ok(true));
+            assert_eq!(
+                h.verify("anything".into(), None).await,
+                Ok(false),
+                "unknown: checked, refused"
+            );
+            assert_eq!(h.computed(), 3);
+            // Every slot taken: the next one waits, then is refused unstarted.
+            let taken = h.slots.acquire().await.unwrap();
+            assert_eq!(h.hash("another password".into()).await, Err(Busy));
+            assert_eq!(h.computed(), 3);
+            drop(taken);
+            assert!(h.hash("another password".into()).await.is_ok());
+        }
     }
 }
 

@@ -50,6 +50,11 @@ pub enum DbError {
     Connect(sqlx::Error),
     #[error("cannot apply migrations: {0}")]
     Migrate(sqlx::migrate::MigrateError),
+    #[error(
+        "the database schema is {pending} migration(s) behind this version of Gatehouse; \
+         run `gatehouse migrate` (it uses GATEHOUSE_MIGRATE_DATABASE_URL) first"
+    )]
+    SchemaBehind { pending: usize },
     #[error("cannot start WAL checkpoints: {0}")]
     Checkpointer(String),
 }
@@ -86,10 +91,67 @@ async fn sqlite_pool(url: &str, max: u32, min: u32, pragmas: &'static [&'static 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
 
+fn migrator(url: &str) -> &'static sqlx::migrate::Migrator {
+    if url.starts_with("mysql:") {
+        &MYSQL_MIGRATIONS
+    } else {
+        &SQLITE_MIGRATIONS
+    }
+}
+
+/// How many of this version's migrations the database has not applied
+/// (all of them when it has no migration table yet).
+async fn pending_migrations(pool: &AnyPool, migrator: &sqlx::migrate::Migrator) -> Result<usize, sqlx::Error> {
+    let has_table: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '_sqlx_migrations'",
+    )
+    .fetch_one(pool)
+    .await?;
+    let applied: Vec<i64> = if has_table > 0 {
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_all(pool)
+            .await?
+    } else {
+        Vec::new()
+    };
+    Ok(migrator.iter().filter(|m| !applied.contains(&m.version)).count())
+}
+
+/// What opening a database does about its schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// Applies pending migrations (SQLite, and MySQL without a separate
+    /// migrating account).
+    Migrate,
+    /// Changes nothing and refuses a schema that is behind: the running
+    /// account cannot change it (GATEHOUSE_MIGRATE_DATABASE_URL).
+    RequireCurrent,
+}
+
 impl Db {
     /// Connects, creating the SQLite file (and its directory) when missing,
     /// and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
+        Self::open(url, Schema::Migrate).await
+    }
+
+    /// Applies pending migrations through `url` (the migrating account),
+    /// then closes; used by `gatehouse migrate`.
+    pub async fn migrate(url: &str) -> Result<(), DbError> {
+        sqlx::any::install_default_drivers();
+        let opts = AnyConnectOptions::from_str(url).map_err(DbError::Connect)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await
+            .map_err(DbError::Connect)?;
+        let result = migrator(url).run(&pool).await.map_err(DbError::Migrate);
+        pool.close().await;
+        result
+    }
+
+    pub async fn open(url: &str, schema: Schema) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("mysql:") {
             Backend::MySql
@@ -144,11 +206,18 @@ impl Db {
                     .map_err(DbError::Connect)?
             }
         };
-        let migrator = match backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::MySql => &MYSQL_MIGRATIONS,
-        };
-        migrator.run(&pool).await.map_err(DbError::Migrate)?;
+        match schema {
+            Schema::Migrate => migrator(&url).run(&pool).await.map_err(DbError::Migrate)?,
+            Schema::RequireCurrent => {
+                let pending = pending_migrations(&pool, migrator(&url))
+                    .await
+                    .map_err(DbError::Connect)?;
+                if pending > 0 {
+                    pool.close().await;
+                    return Err(DbError::SchemaBehind { pending });
+                }
+            }
+        }
         let write_lock = Arc::new(Mutex::new(()));
         let (write_pool, checkpointer) = match &sqlite_file {
             Some(path) => {

@@ -42,6 +42,9 @@ pub struct RequestCtx {
     /// The signed-in employee's `access_version`, read with their row at
     /// the start of this request (see access_cache).
     pub access_version: Option<i64>,
+    /// The device cookie's value, if the browser sent one (see
+    /// `identity::device`).
+    pub device_cookie: Option<String>,
 }
 
 impl RequestCtx {

@@ -18,7 +18,7 @@ use crate::server::{
         roles as role_store,
     },
     audit::activity,
-    identity::invitations,
+    identity::{accounts, invitations},
     platform::{
         db::{opt_text, text},
         names,
@@ -219,6 +219,7 @@ pub async fn detail(st: &AppState, p: &Principal, user_id: i64) -> Result<Employ
         activity: activity::for_user(st, user_id, 30).await?,
         checklist: checklist(st, user_id, &names).await?,
         invitation_expires_at: invitation_expires_at.map(format_time),
+        managed_by_provider: accounts::managed_by_provider(st.db.pool(), user_id).await?,
         offboarded_at: person.offboarded_at.map(format_time),
         offboarded_by: names::opt_name(&names, person.offboarded_by),
         is_self: p.user_id == user_id,

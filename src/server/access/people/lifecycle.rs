@@ -14,7 +14,7 @@ use crate::errors::AppError;
 use crate::server::{
     access::{
         authz::{self, Principal},
-        elevation, grants,
+        elevation, grants, notify,
     },
     audit,
     identity::{accounts, invitations, sessions},
@@ -67,6 +67,7 @@ pub async fn onboard(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Onbo
             department: &input.department,
             password_hash: None,
             status: "invited",
+            provisioned_by: accounts::Provisioning::Gatehouse,
         },
         now,
     )
@@ -90,24 +91,57 @@ pub async fn onboard(st: &AppState, ctx: &RequestCtx, p: &Principal, input: Onbo
         grants::grant_in(&mut tx, ctx.actor(), p.user_id, role, user_id, &reason, None, now).await?;
     }
     let token = invitations::create(&mut tx, user_id, p.user_id, now).await?;
+    let invited = deliver_link(&mut tx, st, now, email.as_str(), name.as_str(), user_id, &token).await?;
     audit::append(
         &mut tx,
         now,
         vec![NewEvent::new(Action::InvitationCreated, Outcome::Success, ctx.actor())
             .target("user", user_id)
-            .details(json!({ "expires_at": now + invitations::INVITATION_LIFETIME }))],
+            .details(json!({
+                "expires_at": now + invitations::INVITATION_LIFETIME,
+                "emailed": invited.emailed_to.is_some(),
+            }))],
     )
     .await?;
     tx.commit().await?;
+    Ok(invited)
+}
+
+/// Where an invitation link goes: with GATEHOUSE_INVITATIONS_BY_EMAIL to the
+/// invitee's own address only (queued in this transaction), so that no
+/// administrator holds a way into an account they made; otherwise to the
+/// page, shown once.
+async fn deliver_link(
+    tx: &mut WriteTx,
+    st: &AppState,
+    now: Millis,
+    email: &str,
+    name: &str,
+    user_id: i64,
+    token: &str,
+) -> Result<Invited, AppError> {
+    let link = invitations::link(&st.config.public_url, token);
+    let expires_at = format_time(now + invitations::INVITATION_LIFETIME);
+    if st.config.invitations_by_email {
+        notify::queue_invitation(tx, now, email, name, &link, &expires_at).await?;
+        return Ok(Invited {
+            user_id,
+            link: None,
+            emailed_to: Some(email.to_owned()),
+            expires_at,
+        });
+    }
     Ok(Invited {
         user_id,
-        link: invitations::link(&st.config.public_url, &token),
-        expires_at: format_time(now + invitations::INVITATION_LIFETIME),
+        link: Some(link),
+        emailed_to: None,
+        expires_at,
     })
 }
 
 /// A new invitation link for an employee who has not accepted yet; the old
-/// link stops working.
+/// link stops working. Never for an employee the identity provider manages
+/// (refused and recorded).
 pub async fn reissue_invitation(
     st: &AppState,
     ctx: &RequestCtx,
@@ -122,22 +156,35 @@ pub async fn reissue_invitation(
             "Only an employee who has not accepted the invitation can get a new link.".into(),
         ));
     }
+    if accounts::managed_by_provider(tx.conn(), user_id).await? {
+        // An invitation sets a password only Gatehouse knows: for someone
+        // the identity provider manages, that would be an identity beside
+        // it (a puppet any administrator could hold).
+        drop(tx);
+        let e = AppError::Conflict(
+            "This employee is managed by the company's identity provider and signs in through it; \
+             Gatehouse does not issue invitation links for them."
+                .into(),
+        );
+        return Err(denied(st, ctx, Action::InvitationCreated, user_id, e).await?);
+    }
     let cancelled = invitations::cancel_open(&mut tx, user_id, now).await?;
     let token = invitations::create(&mut tx, user_id, p.user_id, now).await?;
+    let invited = deliver_link(&mut tx, st, now, &user.email, &user.display_name, user_id, &token).await?;
     audit::append(
         &mut tx,
         now,
         vec![NewEvent::new(Action::InvitationCreated, Outcome::Success, ctx.actor())
             .target("user", user_id)
-            .details(json!({ "expires_at": now + invitations::INVITATION_LIFETIME, "replaced": cancelled }))],
+            .details(json!({
+                "expires_at": now + invitations::INVITATION_LIFETIME,
+                "replaced": cancelled,
+                "emailed": invited.emailed_to.is_some(),
+            }))],
     )
     .await?;
     tx.commit().await?;
-    Ok(Invited {
-        user_id,
-        link: invitations::link(&st.config.public_url, &token),
-        expires_at: format_time(now + invitations::INVITATION_LIFETIME),
-    })
+    Ok(invited)
 }
 
 // ---------------------------------------------------------------- suspension

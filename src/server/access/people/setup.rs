@@ -15,7 +15,6 @@ use crate::server::{
     identity::{accounts, sessions, signin::MAX_PASSWORD_INPUT},
     platform::{
         crypto,
-        crypto::password,
         request::{AuthState, RequestCtx, Stage},
     },
     state::AppState,
@@ -100,9 +99,25 @@ pub async fn complete_setup(
         pw_rules::is_common,
     )
     .map_err(|e| AppError::Validation(e.to_string()))?;
-    let hash = password::hash_blocking(input.password).await;
-
     let refused = |why: &str| NewEvent::new(Action::FirstAdmin, Outcome::Denied, ctx.actor()).reason(why.to_owned());
+    // Cheap checks before the expensive hash: a closed setup or a bad link
+    // costs no Argon2 work (checked again below, in the transaction).
+    if admin_exists(&mut *st.db.pool().acquire().await?, now).await? {
+        st.recorder
+            .record(now, refused("an administrator already exists"))
+            .await?;
+        return Err(AppError::Conflict(
+            "Gatehouse is already set up. Sign in instead.".into(),
+        ));
+    }
+    if !setup_token_usable(st, &input.token).await? {
+        st.recorder
+            .record(now, refused("setup link invalid, used or expired"))
+            .await?;
+        return Err(AppError::Forbidden);
+    }
+    let hash = st.hasher.hash(input.password).await?;
+
     let mut tx = st.db.begin_write().await?;
     if admin_exists(tx.conn(), now).await? {
         drop(tx);
@@ -139,6 +154,7 @@ pub async fn complete_setup(
             department: "administration",
             password_hash: Some(&hash),
             status: "active",
+            provisioned_by: accounts::Provisioning::Gatehouse,
         },
         now,
     )

@@ -180,6 +180,7 @@ pub(super) async fn create(
             department: &fields.department,
             password_hash: None,
             status: "invited",
+            provisioned_by: accounts::Provisioning::Scim,
         },
         now,
     )

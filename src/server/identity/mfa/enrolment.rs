@@ -13,7 +13,7 @@ use crate::server::{
     identity::{
         accounts,
         sessions::{rotate, set_auth},
-        throttle::{clear_account_failures, fail_attempt, subjects, throttle},
+        throttle::{self, clear_account_failures, fail_attempt, subjects},
     },
     platform::{
         crypto,
@@ -93,8 +93,8 @@ pub async fn confirm_enrolment(st: &AppState, ctx: &RequestCtx, session: &Sessio
     let user = accounts::active(st.db.pool(), auth.user_id).await?;
     let code = OtpCode::parse(code)?;
     let now = st.clock.now();
-    let subs = subjects(&user.email, &ctx.ip);
-    throttle(&st.db, &subs, now).await?;
+    let subs = subjects(st, ctx, &user.email, Some(user.id));
+    let attempt = throttle::begin(st, &subs).await?;
     let pending = user
         .totp_pending_enc
         .as_deref()
@@ -106,7 +106,7 @@ pub async fn confirm_enrolment(st: &AppState, ctx: &RequestCtx, session: &Sessio
             let event = NewEvent::new(Action::EnrolRefused, Outcome::Failure, ctx.actor_for(Some(user.id)))
                 .target("user", user.id)
                 .reason("wrong confirmation code");
-            fail_attempt(st, ctx, &subs, Some(user.id), event).await?;
+            fail_attempt(st, ctx, attempt, Some(user.id), event).await?;
             return Err(AppError::Unauthorized(
                 "That code is not correct. Check that your device's clock is right and enter the current code.".into(),
             ));
@@ -121,6 +121,7 @@ pub async fn confirm_enrolment(st: &AppState, ctx: &RequestCtx, session: &Sessio
     }
     let codes = recovery_codes::replace(&mut tx, user.id, now).await?;
     stash_codes(st, &mut tx, user.id, &codes).await?;
+    attempt.succeeded(&mut tx).await?;
     clear_account_failures(&mut tx, &user.email).await?;
     audit::append(
         &mut tx,

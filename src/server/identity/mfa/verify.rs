@@ -14,7 +14,7 @@ use crate::server::{
     identity::{
         accounts::{self, UserRow},
         sessions::set_auth,
-        throttle::{clear_account_failures, fail_attempt, subjects, throttle, Subject},
+        throttle::{self, clear_account_failures, fail_attempt, subjects, Attempt},
     },
     platform::request::{AuthState, RequestCtx},
     state::AppState,
@@ -46,8 +46,8 @@ pub async fn check_totp(
 ) -> Result<(), AppError> {
     let code = OtpCode::parse(code)?;
     let now = st.clock.now();
-    let subs = subjects(&user.email, &ctx.ip);
-    throttle(&st.db, &subs, now).await?;
+    let subs = subjects(st, ctx, &user.email, Some(user.id));
+    let attempt = throttle::begin(st, &subs).await?;
     let secret = totp_secret(st, user)?;
     let actor = ctx.actor_for(Some(user.id));
     match totp::verify(code.as_str(), now, user.totp_last_step, |s| code_for_step(&secret, s)) {
@@ -56,19 +56,20 @@ pub async fn check_totp(
             // Conditional update: of two requests racing with one code, one wins.
             if !accounts::use_totp_step(&mut tx, user.id, step, now).await? {
                 drop(tx);
-                return replayed(st, ctx, &subs, user, action).await;
+                return replayed(st, ctx, attempt, user, action).await;
             }
+            attempt.succeeded(&mut tx).await?;
             clear_account_failures(&mut tx, &user.email).await?;
             audit::append(&mut tx, now, success_events).await?;
             tx.commit().await?;
             Ok(())
         }
-        Err(TotpError::Replayed) => replayed(st, ctx, &subs, user, action).await,
+        Err(TotpError::Replayed) => replayed(st, ctx, attempt, user, action).await,
         Err(TotpError::Invalid) => {
             let event = NewEvent::new(action, Outcome::Failure, actor)
                 .target("user", user.id)
                 .reason("wrong code");
-            fail_attempt(st, ctx, &subs, Some(user.id), event).await?;
+            fail_attempt(st, ctx, attempt, Some(user.id), event).await?;
             Err(AppError::Unauthorized(TotpError::Invalid.to_string()))
         }
     }
@@ -77,7 +78,7 @@ pub async fn check_totp(
 async fn replayed(
     st: &AppState,
     ctx: &RequestCtx,
-    subs: &[Subject],
+    attempt: Attempt,
     user: &UserRow,
     action: Action,
 ) -> Result<(), AppError> {
@@ -85,7 +86,7 @@ async fn replayed(
         .target("user", user.id)
         .reason("code replayed: its time step was already used")
         .details(json!({ "replay": true }));
-    fail_attempt(st, ctx, subs, Some(user.id), event).await?;
+    fail_attempt(st, ctx, attempt, Some(user.id), event).await?;
     Err(AppError::Unauthorized(TotpError::Replayed.to_string()))
 }
 

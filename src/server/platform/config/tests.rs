@@ -238,3 +238,48 @@ fn offboarding_revokes_created_tokens_unless_switched_off() {
     let e = cfg(&[("GATEHOUSE_OFFBOARD_REVOKE_TOKENS", "no")]).unwrap_err();
     assert_eq!(e.variable, "GATEHOUSE_OFFBOARD_REVOKE_TOKENS");
 }
+
+#[test]
+fn invitations_go_by_email_when_email_is_configured() {
+    let smtp = [
+        ("GATEHOUSE_SMTP_URL", "smtps://mailer:pw@mail.example.com"),
+        ("GATEHOUSE_SMTP_FROM", "gatehouse@example.com"),
+    ];
+    assert!(!cfg(&[]).unwrap().invitations_by_email, "without email, shown once");
+    assert!(cfg(&smtp).unwrap().invitations_by_email, "on by default with email");
+    let off = [smtp[0], smtp[1], ("GATEHOUSE_INVITATIONS_BY_EMAIL", "false")];
+    assert!(!cfg(&off).unwrap().invitations_by_email);
+    let e = cfg(&[("GATEHOUSE_INVITATIONS_BY_EMAIL", "true")]).unwrap_err();
+    assert_eq!(e.variable, "GATEHOUSE_INVITATIONS_BY_EMAIL");
+    assert!(e.problem.contains("GATEHOUSE_SMTP_URL"), "{}", e.problem);
+}
+
+#[test]
+fn a_migrating_account_is_for_mysql_and_never_shown() {
+    let mysql = (
+        "GATEHOUSE_DATABASE_URL",
+        "mysql://gatehouse:run-pw@db.internal/gatehouse",
+    );
+    let c = cfg(&[
+        mysql,
+        (
+            "GATEHOUSE_MIGRATE_DATABASE_URL",
+            "mysql://migrator:ddl-secret@db.internal/gatehouse",
+        ),
+    ])
+    .unwrap();
+    assert!(c.migrate_database_url.is_some());
+    assert!(!format!("{c:?}").contains("ddl-secret"));
+    assert!(cfg(&[mysql]).unwrap().migrate_database_url.is_none());
+    for bad in [
+        vec![(
+            "GATEHOUSE_MIGRATE_DATABASE_URL",
+            "mysql://migrator@db.internal/gatehouse",
+        )],
+        vec![mysql, ("GATEHOUSE_MIGRATE_DATABASE_URL", "sqlite://data/other.db")],
+    ] {
+        let e = cfg(&bad).unwrap_err();
+        assert_eq!(e.variable, "GATEHOUSE_MIGRATE_DATABASE_URL");
+        assert!(!e.to_string().contains("ddl-secret"));
+    }
+}

@@ -1,0 +1,20 @@
+-- Alerts aggregate: while an alert of a rule about an employee is open,
+-- each further match adds to its count, moves its last-seen time and joins
+-- its list of events, instead of raising a new alert. The webhook is
+-- called when an alert is raised and again as its count crosses 10, 100
+-- and 1,000 (webhook_sent_count: the count the webhook last heard; 0 when
+-- it has not heard of the alert).
+ALTER TABLE alerts ADD COLUMN occurrences INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE alerts ADD COLUMN last_seen_at INTEGER;
+ALTER TABLE alerts ADD COLUMN last_event_seq INTEGER;
+ALTER TABLE alerts ADD COLUMN webhook_sent_count INTEGER NOT NULL DEFAULT 0;
+UPDATE alerts SET last_seen_at = raised_at, last_event_seq = event_seq,
+    webhook_sent_count = CASE WHEN webhook_delivered_at IS NULL THEN 0 ELSE 1 END;
+CREATE INDEX alerts_open_rule ON alerts(rule, employee_id, acknowledged_at);
+
+CREATE TABLE alert_events (
+    alert_id  INTEGER NOT NULL REFERENCES alerts(id),
+    event_seq INTEGER NOT NULL,
+    PRIMARY KEY (alert_id, event_seq)
+);
+INSERT INTO alert_events (alert_id, event_seq) SELECT id, event_seq FROM alerts;
