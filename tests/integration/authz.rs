@@ -1,11 +1,15 @@
 //! The authorization matrix: every built-in role (the five standing ones
 //! and the three time-boxed ones) against every access server function
-//! and page. Refusals are 403 and recorded as denied.
+//! and page, and every function that decides about a person against that
+//! person acting on their own case. Refusals are 403 and recorded as denied.
 
 use crate::helpers::*;
 use reqwest::StatusCode;
 
-on_both!(every_role_against_every_function_and_page);
+on_both!(
+    every_role_against_every_function_and_page,
+    nobody_acts_on_their_own_case
+);
 
 /// Who may call: administrators (`employees:manage` / `access:grant`),
 /// auditors (`audit:read`), or anyone signed in.
@@ -259,6 +263,186 @@ async fn every_role_against_every_function_and_page(b: Backend) {
             assert_eq!(r.status(), expected, "{role} asking HEAD {path}");
         }
     }
+    app.verify_chain().await;
+    app.cleanup().await;
+}
+
+/// Nobody acts on their own case, across the functions that decide about
+/// a person: an administrator refused granting to, revoking from,
+/// suspending and offboarding themselves, approving their own pending
+/// grant, their own role change or their own elevation request, and
+/// cancelling their own scheduled offboarding; an auditor refused
+/// acknowledging an alert about themselves. Each answer is 403 and each
+/// refusal is recorded.
+async fn nobody_acts_on_their_own_case(b: Backend) {
+    use serde_json::Value;
+    let app = TestApp::spawn_with(&b, &[("GATEHOUSE_ALERT_FAILED_SIGNINS", "3")]).await;
+    let people = gatehouse::server::seed::seed_demo(&app.state).await.unwrap();
+    let who = |role: &str| people.iter().find(|p| p.1 == role).unwrap().clone();
+    let (admin, _) = app.sign_in_enrolling(&who("admin").0, &who("admin").2).await;
+    let (auditor, _) = app.sign_in_enrolling(&who("auditor").0, &who("auditor").2).await;
+    let admin_id = app.user_id(&who("admin").0).await.to_string();
+    let auditor_email = who("auditor").0;
+    // A second administrator (granted at once: there is one so far).
+    let (second_email, _, second_pw) = who("engineer");
+    let second_id = app.user_id(&second_email).await.to_string();
+    let form = [
+        ("user_id", second_id.as_str()),
+        ("role", "admin"),
+        ("reason", "second administrator"),
+    ];
+    assert_eq!(app.call(&admin, "grant_role", &form).await.status(), StatusCode::OK);
+    let (second, _) = app.sign_in_enrolling(&second_email, &second_pw).await;
+
+    let denied = || app.count("SELECT COUNT(*) FROM audit_events WHERE outcome = 'denied'");
+    let refused = |c: &reqwest::Client, name: &'static str, form: Vec<(&'static str, String)>| {
+        let (app, c) = (&app, c.clone());
+        async move {
+            let before = app
+                .count("SELECT COUNT(*) FROM audit_events WHERE outcome = 'denied'")
+                .await;
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = app.call(&c, name, &form).await;
+            let status = r.status();
+            let body = r.text().await.unwrap();
+            assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");
+            assert_eq!(
+                app.count("SELECT COUNT(*) FROM audit_events WHERE outcome = 'denied'")
+                    .await,
+                before + 1,
+                "{name}: refusal recorded"
+            );
+        }
+    };
+    let s = |v: &str| v.to_owned();
+    refused(
+        &admin,
+        "grant_role",
+        vec![("user_id", s(&admin_id)), ("role", s("auditor")), ("reason", s("self"))],
+    )
+    .await;
+    let grants: Vec<Value> = app.call(&admin, "grant_list", &[]).await.json().await.unwrap();
+    let own = grants
+        .iter()
+        .find(|g| g["user_id"].as_i64() == admin_id.parse().ok() && g["role"] == "admin")
+        .unwrap()["id"]
+        .to_string();
+    refused(
+        &admin,
+        "revoke_grant",
+        vec![("grant_id", own), ("reason", s("leaving the team"))],
+    )
+    .await;
+    refused(
+        &admin,
+        "suspend_employee",
+        vec![("user_id", s(&admin_id)), ("reason", s("self"))],
+    )
+    .await;
+    refused(
+        &admin,
+        "offboard_employee",
+        vec![("user_id", s(&admin_id)), ("confirm_email", who("admin").0)],
+    )
+    .await;
+
+    // Their own pending grant (two administrators now: four eyes).
+    let (sales_email, _, _) = who("sales");
+    let sales_id = app.user_id(&sales_email).await.to_string();
+    let r = app
+        .call(
+            &admin,
+            "grant_role",
+            &[("user_id", &sales_id), ("role", "admin"), ("reason", "covers holidays")],
+        )
+        .await;
+    assert_eq!(r.text().await.unwrap(), "true", "waits for a second administrator");
+    let grants: Vec<Value> = app.call(&admin, "grant_list", &[]).await.json().await.unwrap();
+    let pending = grants
+        .iter()
+        .find(|g| g["user_id"].as_i64() == sales_id.parse().ok() && g["role"] == "admin")
+        .unwrap()["id"]
+        .to_string();
+    refused(&admin, "approve_grant", vec![("grant_id", pending)]).await;
+
+    // Their own role change.
+    let role = |perms: &[&'static str]| {
+        let mut f = vec![("key", s("callcenter")), ("name", s("Call centre"))];
+        f.extend(perms.iter().map(|p| ("permissions[]", s(p))));
+        f
+    };
+    let f = role(&["customers:read"]);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(app.call(&admin, "save_role", &f).await.status(), StatusCode::OK);
+    let f = role(&["customers:read", "customers:read_pii"]);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(app.call(&admin, "save_role", &f).await.text().await.unwrap(), "true");
+    let changes: Vec<Value> = app
+        .call(&admin, "pending_role_changes", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    refused(
+        &admin,
+        "approve_role_change",
+        vec![("id", changes[0]["id"].to_string())],
+    )
+    .await;
+
+    // Their own elevation request.
+    let r = app
+        .call(
+            &admin,
+            "request_elevation",
+            &[
+                ("role", "support-pii"),
+                ("justification", "customer 1042 asks to correct the delivery address"),
+                ("ticket", "SUP-1"),
+            ],
+        )
+        .await;
+    let request = r.text().await.unwrap();
+    refused(
+        &admin,
+        "decide_elevation",
+        vec![("id", request), ("decision", s("approve"))],
+    )
+    .await;
+
+    // Their own scheduled offboarding.
+    let r = app
+        .call(
+            &second,
+            "offboard_employee",
+            &[
+                ("user_id", &admin_id),
+                ("confirm_email", &who("admin").0),
+                ("at", "2026-01-02T12:00"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    refused(&admin, "cancel_offboarding", vec![("user_id", s(&admin_id))]).await;
+
+    // An alert about themselves.
+    for _ in 0..3 {
+        let form = [
+            ("email", auditor_email.as_str()),
+            ("password", "not the password at all"),
+        ];
+        app.call(&client(), "sign_in", &form).await;
+    }
+    gatehouse::server::jobs::run_access_jobs(&app.state).await;
+    let alerts: Vec<Value> = app.call(&auditor, "alerts", &[]).await.json().await.unwrap();
+    let about_me = alerts.iter().find(|a| a["rule"] == "failed_signins").unwrap()["id"].to_string();
+    refused(
+        &auditor,
+        "acknowledge_alert",
+        vec![("id", about_me), ("comment", s("that was me"))],
+    )
+    .await;
+    assert!(denied().await >= 9);
     app.verify_chain().await;
     app.cleanup().await;
 }
