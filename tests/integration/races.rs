@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 on_both!(
     two_administrators_suspending_each_other_leave_one,
     concurrent_grants_keep_separation_of_duties,
+    an_elevation_and_a_grant_at_once_keep_separation_of_duties,
 );
 
 const MAYA: &str = "maya.okafor@sunridge-solar.example";
@@ -94,6 +95,55 @@ async fn concurrent_grants_keep_separation_of_duties(b: Backend) {
         let mut statuses = [a, b2];
         statuses.sort();
         assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "round {round}");
+        app.cleanup().await;
+    }
+}
+
+/// Each round: an employee's approved elevation to a requestable role that
+/// reads the audit trail, and `admin` granted to them, at the same moment.
+/// At most one of the two may hold.
+async fn an_elevation_and_a_grant_at_once_keep_separation_of_duties(b: Backend) {
+    for round in 0..ROUNDS {
+        let app = TestApp::spawn(&b).await;
+        let (maya, _, _) = app.first_admin(MAYA, PW).await;
+        let role = [
+            ("key", "audit-peek"),
+            ("name", "Audit trail, briefly"),
+            ("permissions[]", "audit:read"),
+            ("max_duration", "1h"),
+            ("requestable", "on"),
+        ];
+        let r = app.call(&maya, "save_role", &role).await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        let (jonas, _, jonas_id) = app
+            .employee(&maya, "Jonas Becker", JONAS, "support", &["support"])
+            .await;
+        let form = [
+            ("role", "audit-peek"),
+            ("justification", "checking who opened customer 1042 last week"),
+            ("ticket", "SUP-1"),
+        ];
+        let r = app.call(&jonas, "request_elevation", &form).await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        let request = r.text().await.unwrap();
+        let uid = jonas_id.to_string();
+        let approve = [("id", request.as_str()), ("decision", "approve")];
+        let grant = [("user_id", uid.as_str()), ("role", "admin"), ("reason", "race")];
+        let (a, b2) = tokio::join!(
+            app.call(&maya, "decide_elevation", &approve),
+            app.call(&maya, "grant_role", &grant),
+        );
+        let statuses = [a.status(), b2.status()];
+        let held = app
+            .count(&format!(
+                "SELECT COUNT(*) FROM grants WHERE user_id = {jonas_id} AND role IN ('admin', 'audit-peek') \
+                 AND revoked_at IS NULL"
+            ))
+            .await;
+        assert_eq!(held, 1, "round {round}: {statuses:?}");
+        let mut sorted = statuses;
+        sorted.sort();
+        assert_eq!(sorted, [StatusCode::OK, StatusCode::CONFLICT], "round {round}");
         app.cleanup().await;
     }
 }
