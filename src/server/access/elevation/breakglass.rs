@@ -11,7 +11,7 @@ use crate::domain::{
 };
 use crate::errors::AppError;
 use crate::server::{
-    access::{authz::Principal, notify},
+    access::{authz::Principal, grants, notify},
     audit,
     identity::{accounts, mfa},
     platform::request::RequestCtx,
@@ -58,6 +58,9 @@ pub async fn break_glass(
     let now = st.clock.now();
     let to = notify::admins_and_auditors(st, user_id, now).await?;
     let mut tx = st.db.begin_write().await?;
+    // Activation grants: the same lock as every grant decision (see
+    // `grants::lock_administrators`).
+    grants::lock_administrators(&mut tx).await?;
     let open: i64 = sqlx::query(
         "SELECT COUNT(*) AS n FROM elevation_requests WHERE requester_id = ? AND kind = \
         'breakglass' AND state = 'approved' AND window_end > ?",

@@ -187,6 +187,9 @@ pub async fn decide(
         Action::ElevationDeny
     };
     let mut tx = st.db.begin_write().await?;
+    // An approval grants: separation of duties reads the requester's other
+    // grants, so it takes the lock every grant decision takes first.
+    grants::lock_administrators(&mut tx).await?;
     let row = load(&mut tx, id).await?;
     let t = if approve {
         Transition::Approve {
