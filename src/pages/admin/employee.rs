@@ -15,6 +15,10 @@ const OFFBOARD_NOW: &str =
     "Ends everything at once: every grant is revoked (reason “offboarding”), pending invitations are \
                             cancelled and every session ends. ";
 
+/// An invited employee whom the identity provider manages.
+const PROVIDER_MANAGED: &str =
+    "Managed by the company's identity provider: signs in through it, so Gatehouse issues no invitation link.";
+
 #[component]
 pub fn EmployeePage() -> impl IntoView {
     let params = use_params_map();
@@ -96,6 +100,7 @@ fn EmployeeView(
     let uid = e.id;
     let status = e.status;
     let offboarded = status == EmployeeStatus::Offboarded;
+    let managed_by_provider = d.managed_by_provider;
     let grantable = !offboarded && status != EmployeeStatus::Suspended && !d.is_self;
     let roles = d.roles.clone();
     view! {
@@ -269,50 +274,46 @@ fn EmployeeView(
             }}
         </section>
 
-        {(status == EmployeeStatus::Invited && d.managed_by_provider)
+        {(status == EmployeeStatus::Invited)
             .then(|| {
                 view! {
                     <section class=CARD aria-labelledby="invite-h">
                         <h2 id="invite-h" class="mb-2 font-semibold">
                             "Invitation"
                         </h2>
-                        <p class="text-sm text-slate-600">
-                            "Managed by the company's identity provider: signs in through it, so Gatehouse issues no invitation link."
-                        </p>
-                    </section>
-                }
-            })}
-
-        {(status == EmployeeStatus::Invited && !d.managed_by_provider)
-            .then(|| {
-                view! {
-                    <section class=CARD aria-labelledby="invite-h">
-                        <h2 id="invite-h" class="mb-2 font-semibold">
-                            "Invitation"
-                        </h2>
-                        <FormError action=reissue />
-                        {move || {
-                            reissue
-                                .value()
-                                .get()
-                                .and_then(|r| r.ok())
-                                .map(|inv| {
-                                    view! {
-                                        <div role="status" class="mb-2 text-sm">
-                                            <InvitationSent invited=inv />
-                                        </div>
-                                    }
-                                })
+                        {if managed_by_provider {
+                            view! {
+                                <p class="text-sm text-slate-600">{PROVIDER_MANAGED}</p>
+                            }
+                                .into_any()
+                        } else {
+                            view! {
+                                <FormError action=reissue />
+                                {move || {
+                                    reissue
+                                        .value()
+                                        .get()
+                                        .and_then(|r| r.ok())
+                                        .map(|inv| {
+                                            view! {
+                                                <div role="status" class="mb-2 text-sm">
+                                                    <InvitationSent invited=inv />
+                                                </div>
+                                            }
+                                        })
+                                }}
+                                <ActionForm action=reissue>
+                                    <input type="hidden" name="user_id" value=uid.to_string() />
+                                    <button
+                                        type="submit"
+                                        class="mt-2 rounded-md border border-slate-300 px-3 py-2 text-sm hover:bg-slate-100"
+                                    >
+                                        "Create a new invitation link"
+                                    </button>
+                                </ActionForm>
+                            }
+                                .into_any()
                         }}
-                        <ActionForm action=reissue>
-                            <input type="hidden" name="user_id" value=uid.to_string() />
-                            <button
-                                type="submit"
-                                class="mt-2 rounded-md border border-slate-300 px-3 py-2 text-sm hover:bg-slate-100"
-                            >
-                                "Create a new invitation link"
-                            </button>
-                        </ActionForm>
                     </section>
                 }
             })}

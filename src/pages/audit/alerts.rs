@@ -60,13 +60,7 @@ pub fn AlertsPanel() -> impl IntoView {
                                                         " · "
                                                         {a.summary.clone()}
                                                         " · "
-                                                        <a
-                                                            class="text-indigo-700 underline"
-                                                            href=format!("/audit?before={}", a.event_seq + 1)
-                                                        >
-                                                            "event "
-                                                            {a.event_seq}
-                                                        </a>
+                                                        {event_link(a.event_seq)}
                                                     </p>
                                                     {(a.count > 1)
                                                         .then(|| {
@@ -75,13 +69,7 @@ pub fn AlertsPanel() -> impl IntoView {
                                                                     {format!("{} matches while open, the latest at ", a.count)}
                                                                     {a.last_seen_at.clone()}
                                                                     " ("
-                                                                    <a
-                                                                        class="text-indigo-700 underline"
-                                                                        href=format!("/audit?before={}", a.last_event_seq + 1)
-                                                                    >
-                                                                        "event "
-                                                                        {a.last_event_seq}
-                                                                    </a>
+                                                                    {event_link(a.last_event_seq)}
                                                                     ")"
                                                                 </p>
                                                             }
@@ -147,5 +135,15 @@ pub fn AlertsPanel() -> impl IntoView {
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// A link to one event of the trail (the console opened just after it).
+fn event_link(seq: i64) -> impl IntoView {
+    view! {
+        <a class="text-indigo-700 underline" href=format!("/audit?before={}", seq + 1)>
+            "event "
+            {seq}
+        </a>
     }
 }

@@ -46,15 +46,7 @@ struct Change {
 fn from_row(r: &AnyRow) -> Result<Change, sqlx::Error> {
     Ok(Change {
         id: r.try_get("id")?,
-        def: RoleDef {
-            key: text(r, "role_key")?,
-            name: text(r, "name")?,
-            description: text(r, "description")?,
-            permissions: parse_stored(&text(r, "permissions")?),
-            max_duration: r.try_get("max_duration_ms")?,
-            requestable: r.try_get::<i64, _>("requestable")? != 0,
-            builtin: false,
-        },
+        def: role_store::def_from_row(r)?,
         base: parse_stored(&text(r, "base_permissions")?),
         proposed_by: r.try_get("proposed_by")?,
         proposed_at: r.try_get("proposed_at")?,

@@ -34,18 +34,23 @@ pub struct StoredRole {
     pub deleted_at: Option<Millis>,
 }
 
+/// A custom role's definition from a row with the `roles` columns (also
+/// those of a waiting change in `role_changes`).
+pub(super) fn def_from_row(r: &AnyRow) -> Result<RoleDef, sqlx::Error> {
+    Ok(RoleDef {
+        key: text(r, "role_key")?,
+        name: text(r, "name")?,
+        description: text(r, "description")?,
+        permissions: parse_stored(&text(r, "permissions")?),
+        max_duration: r.try_get("max_duration_ms")?,
+        requestable: r.try_get::<i64, _>("requestable")? != 0,
+        builtin: false,
+    })
+}
+
 fn role_from_row(r: &AnyRow) -> Result<StoredRole, sqlx::Error> {
-    let perms = text(r, "permissions")?;
     Ok(StoredRole {
-        def: RoleDef {
-            key: text(r, "role_key")?,
-            name: text(r, "name")?,
-            description: text(r, "description")?,
-            permissions: parse_stored(&perms),
-            max_duration: r.try_get("max_duration_ms")?,
-            requestable: r.try_get::<i64, _>("requestable")? != 0,
-            builtin: false,
-        },
+        def: def_from_row(r)?,
         deleted_at: r.try_get("deleted_at")?,
     })
 }
