@@ -2,7 +2,7 @@
 
 use super::{
     access::service_accounts,
-    audit, identity,
+    audit, backup, identity,
     platform::{clock::Clock, config::Config, db::Db, telemetry},
     seed, startup,
 };
@@ -10,14 +10,23 @@ use crate::domain::audit::Actor;
 
 pub const USAGE: &str = "usage: gatehouse [COMMAND]
 
+Options:
+  --version                   print the version and the git commit, then exit
+
 Commands:
   serve                       run the web server (the default)
+  healthcheck                 ask this configuration's server for /healthz; exit 0
+                              when it answers 200 (the container image's check)
   migrate                     create or upgrade the database, then exit
   seed-demo                   fill an empty database with the demo company
   unlock EMAIL                clear the sign-in lockout of an account
   service-token NAME SCOPES   create a token for service account NAME (created
                               with SCOPES, comma-separated, if it does not exist);
                               prints the token once
+  backup FILE                 copy the SQLite database while the server runs, then
+                              verify the copy's audit chain (MySQL: README.md)
+  restore FILE                verify a backup, then make it the configured SQLite
+                              database (which must not exist yet)
   audit verify [--database URL]
                               verify the audit chain and signed checkpoints of the
                               configured (or given) database
@@ -26,11 +35,25 @@ Commands:
 
 Configuration comes from GATEHOUSE_* environment variables; see README.md.";
 
+/// The version line: the package version and the git commit it was built
+/// from (build.rs).
+pub fn version() -> String {
+    format!(
+        "gatehouse {} ({})",
+        env!("CARGO_PKG_VERSION"),
+        env!("GATEHOUSE_GIT_COMMIT")
+    )
+}
+
 /// Runs the command line and returns the process exit code.
 pub async fn run(args: Vec<String>) -> i32 {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     if matches!(args.first(), Some(&"-h" | &"--help" | &"help")) {
         println!("{USAGE}");
+        return 0;
+    }
+    if matches!(args.as_slice(), ["--version" | "-V" | "version"]) {
+        println!("{}", version());
         return 0;
     }
     let mut config = match Config::from_env() {
@@ -44,8 +67,11 @@ pub async fn run(args: Vec<String>) -> i32 {
     let result = match args.as_slice() {
         [] | ["serve"] => startup::serve(config).await.map_err(|e| e.to_string()),
         ["migrate"] => migrate(config).await,
+        ["healthcheck"] => healthcheck(&config).await,
         ["seed-demo"] => seed(config).await,
         ["unlock", email] => unlock(config, email).await,
+        ["backup", file] => backup::backup(config, file).await,
+        ["restore", file] => backup::restore(config, file).await,
         ["service-token", name, scopes] => service_token(config, name, scopes).await,
         ["audit", "verify"] => verify(config).await,
         ["audit", "verify", "--database", url] => {
@@ -65,6 +91,37 @@ pub async fn run(args: Vec<String>) -> i32 {
             eprintln!("gatehouse: {e}");
             1
         }
+    }
+}
+
+/// Asks the server of this configuration (GATEHOUSE_LISTEN; the loopback
+/// address when it listens on all; https when it serves TLS) for /healthz,
+/// within 3 seconds. The container image has no HTTP client of its own.
+/// Over TLS the certificate is not checked: the address is this machine's
+/// own, and nothing secret is sent.
+async fn healthcheck(config: &Config) -> Result<(), String> {
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let scheme = if config.serving.tls.is_some() { "https" } else { "http" };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .redirect(reqwest::redirect::Policy::none())
+        .danger_accept_invalid_certs(true)
+        .build()
+        .map_err(|e| e.to_string())?;
+    match client.get(format!("{scheme}://{addr}/healthz")).send().await {
+        Ok(r) if r.status() == reqwest::StatusCode::OK => {
+            println!("healthy");
+            Ok(())
+        }
+        Ok(r) => Err(format!("unhealthy: {scheme}://{addr}/healthz answered {}", r.status())),
+        Err(e) => Err(format!("unhealthy: {scheme}://{addr}/healthz: {e}")),
     }
 }
 

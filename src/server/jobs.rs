@@ -2,11 +2,17 @@
 //! access jobs every two seconds (grant expiry, elevation lapses, scheduled
 //! offboarding, anomaly alerts and their webhook, reminders and
 //! notifications, summaries of anonymous API refusals, checkpoint signing).
+//!
+//! With several servers on one database, each kind runs on one server at a
+//! time: the one holding its lease (`platform::leases`), renewed before
+//! every step, taken over by another server within `leases::TTL` of the
+//! holder's last renewal.
 
 use super::{
     access::{elevation, grants, notify, people},
     audit::{alerts, checkpoints},
     identity::{self, sessions},
+    platform::{leases, metrics},
     state::AppState,
 };
 use std::time::Duration;
@@ -18,6 +24,9 @@ pub fn spawn_janitor(st: AppState, every: Duration) {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
+            if !leads(&st, "janitor").await {
+                continue;
+            }
             if let Err(e) = sweep_sessions(&st).await {
                 tracing::error!(error = %e, "session sweep failed");
             }
@@ -32,42 +41,123 @@ pub fn spawn_janitor(st: AppState, every: Duration) {
 /// `every` (two seconds in production), so each lands in the audit chain
 /// within seconds of its time.
 pub fn spawn_access_jobs(st: AppState, every: Duration) {
+    let (_keep, stop) = tokio::sync::watch::channel(false);
+    // The sender lives as long as the task: never stopped.
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            run_access_jobs(&st).await;
-        }
+        let _keep = _keep;
+        access_jobs(st, every, stop).await
     });
 }
 
+/// The access jobs until `stop` turns true; a pass under way finishes
+/// first. Awaiting the handle waits for that pass.
+pub fn spawn_stoppable_access_jobs(
+    st: AppState,
+    every: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(access_jobs(st, every, stop))
+}
+
+async fn access_jobs(st: AppState, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        pass(&st, Some("access_jobs")).await;
+        if *stop.borrow() {
+            let _ = leases::release(&st.db, "access_jobs", leases::holder()).await;
+            return;
+        }
+    }
+}
+
+/// Whether this server holds (took or renewed) `lease` now.
+pub async fn leads(st: &AppState, lease: &str) -> bool {
+    match leases::hold(&st.db, lease, leases::holder(), st.clock.now()).await {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::error!(error = %e, lease, "cannot take or renew a job lease");
+            false
+        }
+    }
+}
+
+/// One pass of every access job, here and now (tests, tools).
 pub async fn run_access_jobs(st: &AppState) {
-    if let Err(e) = grants::sweep_expired(st).await {
-        tracing::error!(error = %e, "grant expiry job failed");
+    pass(st, None).await;
+}
+
+/// One pass; under `lease`, each step runs only while this server holds it.
+async fn pass(st: &AppState, lease: Option<&str>) {
+    let go = || async {
+        match lease {
+            Some(l) => leads(st, l).await,
+            None => true,
+        }
+    };
+    // Each job's outcome is logged and counted (job lag and failures in /metrics).
+    fn ran<E: std::fmt::Display>(st: &AppState, job: &'static str, what: &str, r: Result<impl Sized, E>) {
+        if let Err(e) = &r {
+            tracing::error!(error = %e, job, "{what} failed");
+        }
+        metrics::global().job_ran(job, st.clock.now(), r.is_ok());
     }
-    if let Err(e) = elevation::sweep(st).await {
-        tracing::error!(error = %e, "elevation job failed");
+    // Every server counts its own anonymous refusals in memory: each folds
+    // its own, lease or not.
+    let folded = st.anonymous.fold(&st.db, st.clock.now(), false).await;
+    ran(
+        st,
+        "anonymous_refusals",
+        "folding anonymous refusals into the audit trail",
+        folded,
+    );
+    if !go().await {
+        return;
     }
-    if let Err(e) = people::sweep_scheduled(st).await {
-        tracing::error!(error = %e, "scheduled offboarding job failed");
+    ran(st, "grant_expiry", "grant expiry job", grants::sweep_expired(st).await);
+    if !go().await {
+        return;
     }
-    if let Err(e) = alerts::scan(st).await {
-        tracing::error!(error = %e, "anomaly alert job failed");
+    ran(st, "elevation_lapse", "elevation job", elevation::sweep(st).await);
+    if !go().await {
+        return;
     }
-    if let Err(e) = alerts::deliver(st).await {
-        tracing::error!(error = %e, "alert webhook job failed");
+    ran(
+        st,
+        "scheduled_offboarding",
+        "scheduled offboarding job",
+        people::sweep_scheduled(st).await,
+    );
+    if !go().await {
+        return;
     }
-    if let Err(e) = notify::remind(st).await {
-        tracing::error!(error = %e, "elevation reminder job failed");
+    ran(st, "alert_judging", "anomaly alert job", alerts::scan(st).await);
+    if !go().await {
+        return;
     }
-    if let Err(e) = notify::deliver(st).await {
-        tracing::error!(error = %e, "notification delivery job failed");
+    ran(st, "alert_webhook", "alert webhook job", alerts::deliver(st).await);
+    if !go().await {
+        return;
     }
-    if let Err(e) = st.anonymous.fold(&st.db, st.clock.now(), false).await {
-        tracing::error!(error = %e, "folding anonymous refusals into the audit trail failed");
+    ran(st, "reminders", "elevation reminder job", notify::remind(st).await);
+    if !go().await {
+        return;
     }
-    checkpoints::sign_due(st).await;
+    ran(
+        st,
+        "notification_delivery",
+        "notification delivery job",
+        notify::deliver(st).await,
+    );
+    if !go().await {
+        return;
+    }
+    let signed = checkpoints::sign_due(st).await;
+    metrics::global().job_ran("checkpoint_signing", st.clock.now(), signed);
 }
 
 pub async fn sweep_sessions(st: &AppState) -> Result<usize, sqlx::Error> {

@@ -5,10 +5,12 @@
 //!
 //! Each area's `mod.rs` is its public surface. Outside the areas: `state`
 //! (what every request can reach), `startup` (building and serving),
-//! `jobs` (every background job), `cli` and `seed`.
+//! `jobs` (every background job), `cli`, `seed` and `backup` (SQLite
+//! backup and restore).
 
 pub mod access;
 pub mod audit;
+pub mod backup;
 pub mod cli;
 pub mod http;
 pub mod identity;

@@ -6,6 +6,7 @@ use super::{
     audit::{AnonymousTally, AuditKeys, Recorder},
     identity::sso::Sso,
     platform::{
+        assets::Assets,
         clock::Clock,
         config::Config,
         crypto::{password::Hasher, MasterKey},
@@ -40,6 +41,8 @@ pub struct AppState {
     pub anonymous: Arc<AnonymousTally>,
     /// Password hashing, at most one computation per core but one at once.
     pub hasher: Arc<Hasher>,
+    /// The browser bundle's file names (hashed ones are cached for good).
+    pub assets: Arc<Assets>,
 }
 
 impl AppState {

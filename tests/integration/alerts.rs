@@ -201,24 +201,28 @@ async fn anomalies_raise_alerts_once_and_are_acknowledged(b: Backend) {
     app.cleanup().await;
 }
 
+/// What a receiver got: the signature header, the body, the delivery id header.
+pub(crate) type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>;
+
 /// A receiver on a free local port that records what it is sent; answers
 /// 500 to the first request when `fail_first`.
-pub(crate) async fn receiver(fail_first: bool) -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>) {
-    use std::sync::{Arc, Mutex};
-    let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+pub(crate) async fn receiver(fail_first: bool) -> (String, Received) {
+    let got: Received = Default::default();
     let seen = got.clone();
     let app = axum::Router::new().route(
         "/hook",
         axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
             let seen = seen.clone();
             async move {
-                let sig = headers
-                    .get("x-gatehouse-signature")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
+                let header = |k: &str| {
+                    headers
+                        .get(k)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
                 let mut list = seen.lock().unwrap();
-                list.push((sig, body));
+                list.push((header("x-gatehouse-signature"), body, header("x-gatehouse-delivery")));
                 if fail_first && list.len() == 1 {
                     axum::http::StatusCode::INTERNAL_SERVER_ERROR
                 } else {
@@ -281,9 +285,12 @@ async fn alerts_are_posted_signed_to_the_webhook(b: Backend) {
     gatehouse::server::jobs::run_access_jobs(&app.state).await;
     let got = got.lock().unwrap().clone();
     assert_eq!(got.len(), 2, "delivered once, never again");
+    // The retry carries the same delivery id as the failed attempt.
+    assert!(got[0].2.starts_with("alert-") && !got[0].2.is_empty(), "{:?}", got[0].2);
+    assert_eq!(got[0].2, got[1].2, "a retry is the same delivery");
 
     // The body names the alert; the signature is HMAC-SHA256 over "t.body".
-    let (sig, body) = &got[1];
+    let (sig, body, _) = &got[1];
     let v: Value = serde_json::from_str(body).unwrap();
     assert_eq!(
         (v["rule"].as_str(), v["employee_id"].as_i64()),
@@ -460,7 +467,7 @@ async fn a_burst_raises_one_alert_that_counts(b: Backend) {
         got.lock()
             .unwrap()
             .iter()
-            .map(|(_, body)| serde_json::from_str::<Value>(body).unwrap()["count"].as_i64().unwrap())
+            .map(|(_, body, _)| serde_json::from_str::<Value>(body).unwrap()["count"].as_i64().unwrap())
             .collect::<Vec<_>>()
     };
     burst(1).await;

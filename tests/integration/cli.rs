@@ -16,6 +16,24 @@ fn gatehouse(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> std::process::Ou
 }
 
 #[test]
+fn version_names_the_release_and_the_commit() {
+    let dir = Dir::new();
+    // Even with a configuration `serve` would refuse: --version reads none.
+    let out = gatehouse(&dir, &["--version"], &[("GATEHOUSE_LISTEN", "not-an-address")]);
+    assert_eq!(out.status.code(), Some(0));
+    let line = String::from_utf8(out.stdout).unwrap();
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap();
+    assert_eq!(
+        line.trim(),
+        format!("gatehouse {} ({})", env!("CARGO_PKG_VERSION"), head.trim())
+    );
+}
+
+#[test]
 fn malformed_configuration_is_one_line_and_exit_code_2() {
     let dir = Dir::new();
     for (var, value) in [

@@ -159,6 +159,17 @@ async fn requests_notify_in_app_by_email_and_webhook_and_remind_before_the_end(b
     gatehouse::server::jobs::run_access_jobs(&app.state).await;
     let got = posted.lock().unwrap().clone();
     assert_eq!(got.len(), 2);
+    // The retry carries the same delivery id as the failed attempt, and the
+    // email names the same outbox message scheme in its Message-ID.
+    assert!(got[0].2.starts_with("notification-"), "{:?}", got[0].2);
+    assert_eq!(got[0].2, got[1].2, "a retry is the same delivery");
+    assert!(
+        mail[0]
+            .lines()
+            .any(|l| l.starts_with("Message-ID: <notification-") && l.ends_with("@127.0.0.1>")),
+        "{}",
+        mail[0]
+    );
     let v: Value = serde_json::from_str(&got[1].1).unwrap();
     assert!(
         v["text"]

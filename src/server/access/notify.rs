@@ -273,6 +273,12 @@ pub async fn remind(st: &AppState) -> Result<usize, sqlx::Error> {
 /// Sends due outbox messages (at most 20 a run): the webhook without
 /// following redirects, email over SMTP. A failure is retried later with a
 /// growing delay, then given up; only the kind of failure is logged.
+///
+/// At least once: a message sent just before a crash, whose "delivered"
+/// mark did not commit, is sent again on the next run. Each carries an id
+/// that stays the same on every attempt (`delivery_id`: the email's
+/// Message-ID, the webhook's X-Gatehouse-Delivery header), so receivers can
+/// drop repeats.
 pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
     if st.config.notify_webhook.is_none() && st.config.smtp.is_none() {
         return Ok(0);
@@ -291,9 +297,10 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
         let attempts: i64 = r.try_get("attempts")?;
         let channel = text(r, "channel")?;
         let result = match channel.as_str() {
-            "webhook" => post_webhook(st, &text(r, "body")?).await,
+            "webhook" => post_webhook(st, id, &text(r, "body")?).await,
             "email" | INVITATION => {
-                send_email(st, &text(r, "recipient")?, &text(r, "subject")?, &text(r, "body")?).await
+                let to = text(r, "recipient")?;
+                send_email(st, id, &to, &text(r, "subject")?, &text(r, "body")?).await
             }
             _ => Err("unknown channel".to_owned()),
         };
@@ -338,16 +345,29 @@ async fn forget_body(st: &AppState, id: i64) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-async fn post_webhook(st: &AppState, body: &str) -> Result<(), String> {
+/// The id of outbox message `id`, the same on every attempt: unique to this
+/// installation (its first audit signing key) and message.
+pub fn delivery_id(st: &AppState, id: i64) -> String {
+    format!("notification-{id}.{}", st.audit_keys.key_id)
+}
+
+async fn post_webhook(st: &AppState, id: i64, body: &str) -> Result<(), String> {
     use secrecy::ExposeSecret;
     let Some(url) = st.config.notify_webhook.as_ref() else {
         return Err("no webhook configured".into());
     };
     let client = outbound::webhook_client()?;
-    outbound::post_json(&client, url.expose_secret(), &[], body.to_owned()).await
+    let delivery = delivery_id(st, id);
+    outbound::post_json(
+        &client,
+        url.expose_secret(),
+        &[("x-gatehouse-delivery", delivery)],
+        body.to_owned(),
+    )
+    .await
 }
 
-async fn send_email(st: &AppState, to: &str, subject: &str, body: &str) -> Result<(), String> {
+async fn send_email(st: &AppState, id: i64, to: &str, subject: &str, body: &str) -> Result<(), String> {
     use lettre::{message::Mailbox, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
     use secrecy::ExposeSecret;
     let Some(smtp) = st.config.smtp.as_ref() else {
@@ -358,7 +378,14 @@ async fn send_email(st: &AppState, to: &str, subject: &str, body: &str) -> Resul
         .parse()
         .map_err(|_| "the sender address is invalid".to_owned())?;
     let to: Mailbox = to.parse().map_err(|_| "the recipient address is invalid".to_owned())?;
+    let domain = st
+        .config
+        .public_url
+        .host_str()
+        .unwrap_or("gatehouse.invalid")
+        .to_owned();
     let message = Message::builder()
+        .message_id(Some(format!("<{}@{domain}>", delivery_id(st, id))))
         .from(from)
         .to(to)
         .subject(subject)

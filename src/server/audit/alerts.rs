@@ -466,7 +466,10 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
         .to_string();
         let now = st.clock.now();
         let signed = signature(hook.secret.expose_secret().as_bytes(), now, &body);
-        let sent = outbound::post_json(&client, hook.url.as_str(), &[("x-gatehouse-signature", signed)], body).await;
+        // The same on every attempt at this alert and count: receivers drop repeats.
+        let delivery = format!("alert-{id}-{count}.{}", st.audit_keys.key_id);
+        let headers = [("x-gatehouse-signature", signed), ("x-gatehouse-delivery", delivery)];
+        let sent = outbound::post_json(&client, hook.url.as_str(), &headers, body).await;
         match sent {
             Ok(()) => {
                 sqlx::query(

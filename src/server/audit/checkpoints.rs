@@ -367,15 +367,21 @@ pub async fn subtrees(db: &Db, after: i64, upto: i64) -> Result<Vec<(i64, u64, H
 
 /// The job: signs when a checkpoint is due. Failures are logged loudly; a
 /// chain that does not verify is an incident, not a retry.
-pub async fn sign_due(st: &AppState) {
+/// Whether the pass ended without an error (a checkpoint signed or none due).
+pub async fn sign_due(st: &AppState) -> bool {
     match sign(st, false).await {
         Ok(Some(cp)) => tracing::info!(number = cp.number, tree_size = cp.tree_size, "signed audit checkpoint"),
         Ok(None) => {}
         Err(SignError::Broken { after, problem }) => {
-            tracing::error!(after, problem = %problem, "AUDIT CHAIN DOES NOT VERIFY: checkpoint not signed")
+            tracing::error!(after, problem = %problem, "AUDIT CHAIN DOES NOT VERIFY: checkpoint not signed");
+            return false;
         }
-        Err(e) => tracing::error!(error = %e, "signing an audit checkpoint failed"),
+        Err(e) => {
+            tracing::error!(error = %e, "signing an audit checkpoint failed");
+            return false;
+        }
     }
+    true
 }
 
 #[cfg(test)]

@@ -71,7 +71,9 @@ pub async fn load_or_create(db: &Db, master: &MasterKey, now: Millis) -> Result<
         .ok_or_else(|| KeyError::Db(sqlx::Error::RowNotFound))
 }
 
-async fn load(db: &Db, master: &MasterKey) -> Result<Option<AuditKeys>, KeyError> {
+/// The stored keys, each opened with the master key and checked against its
+/// public half; `None` when there are none yet.
+pub async fn load(db: &Db, master: &MasterKey) -> Result<Option<AuditKeys>, KeyError> {
     let rows = sqlx::query("SELECT key_id, public_key, secret_enc FROM audit_signing_keys ORDER BY created_at, key_id")
         .fetch_all(db.pool())
         .await?;

@@ -40,6 +40,8 @@ pub(super) async fn append_timed(tx: &mut WriteTx, events: Vec<(Millis, NewEvent
         if let Some(g) = e.details.get("grant_id").and_then(serde_json::Value::as_i64) {
             grant_refs.push((g, seq));
         }
+        let action = crate::domain::actions::Action::parse(&e.action).map_or("other", |a| a.id());
+        tx.count_event(action, e.outcome.as_str());
         let event = e.seal(seq, at, &prev);
         prev.clone_from(&event.hash);
         sealed.push(event);

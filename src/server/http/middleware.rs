@@ -46,7 +46,14 @@ pub async fn security_headers(mut req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let mut res = super::error::with_request_id(request_id.clone(), next.run(req)).await;
     let status = res.status();
-    let ms = started.elapsed().as_millis() as u64;
+    let elapsed = started.elapsed();
+    let ms = elapsed.as_millis() as u64;
+    crate::server::platform::metrics::global().request(
+        &super::metrics::label(&res, &path),
+        method.as_str(),
+        status.as_u16(),
+        elapsed.as_secs_f64(),
+    );
     tracing::info!(request_id = %request_id, %method, path = %path, status = status.as_u16(), ms, "request");
 
     // A bare error from the framework (bad body, too large, unknown
@@ -73,7 +80,9 @@ pub async fn security_headers(mut req: Request, next: Next) -> Response {
     set(h, "cross-origin-resource-policy", "same-origin");
     set(h, "x-frame-options", "DENY");
     set(h, "x-request-id", &request_id);
-    if !h.contains_key(header::CACHE_CONTROL) && !path.starts_with("/pkg/") {
+    // The browser bundle sets its own (http::assets); everything else,
+    // errors included, is never stored.
+    if !h.contains_key(header::CACHE_CONTROL) {
         set(h, "cache-control", "no-store");
     }
     res
@@ -188,7 +197,11 @@ pub async fn body_limit(req: Request, next: Next) -> Response {
 }
 
 fn is_static(path: &str) -> bool {
-    path.starts_with("/pkg/") || path == "/favicon.ico" || path == "/robots.txt" || path == "/healthz"
+    path.starts_with("/pkg/")
+        || path == "/favicon.ico"
+        || path == "/robots.txt"
+        || path == "/healthz"
+        || path == "/readyz"
 }
 
 /// Reads the session, ends it when it has timed out or its user can no
@@ -349,8 +362,43 @@ pub fn page_redirect(path: &str, auth: Option<&AuthState>) -> Option<&'static st
     }
 }
 
+/// `GET /healthz`: the process is alive (liveness).
 pub async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], Body::from("ok"))
+}
+
+/// `GET /readyz`: this replica can serve (readiness): the database answers
+/// within 2 seconds, its schema is this version's, and the checkpoint
+/// signing key is loaded and among the keys that verify. 503 otherwise,
+/// naming the failed check and nothing more.
+pub async fn readyz(State(st): State<AppState>) -> Response {
+    let schema = tokio::time::timeout(std::time::Duration::from_secs(2), st.db.pending_migrations()).await;
+    let (database, schema) = match schema {
+        Ok(Ok(0)) => ("ok", "current".to_owned()),
+        Ok(Ok(n)) => ("ok", format!("{n} migrations pending")),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            ("unreachable", "unknown".to_owned())
+        }
+        Err(_) => ("timed out", "unknown".to_owned()),
+    };
+    let keys = &st.audit_keys;
+    let signing = if keys.public.contains(&keys.signing.verifying_key()) {
+        "loaded"
+    } else {
+        "missing"
+    };
+    let ready = database == "ok" && schema == "current" && signing == "loaded";
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "checks": { "database": database, "schema": schema, "signing_key": signing },
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 #[cfg(test)]

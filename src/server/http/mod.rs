@@ -3,10 +3,13 @@
 //! use every other one; none uses it.
 
 pub mod api_v1;
+pub mod assets;
 pub mod error;
+pub mod metrics;
 pub mod middleware;
 pub mod router;
 pub mod scim;
+pub mod tls;
 
 pub use router::router;
 

@@ -2,7 +2,7 @@
 //! (outermost first: security headers, body limits, cross-origin refusal,
 //! the session, and the auth layer that publishes the request context).
 
-use super::{api_v1, middleware, scim};
+use super::{api_v1, assets, middleware, scim};
 use crate::app::{shell, App};
 use crate::server::{
     identity::{sessions::DbSessionStore, sso},
@@ -62,8 +62,14 @@ pub fn router(st: AppState) -> Router {
         .with_path("/")
         .with_expiry(Expiry::OnSessionEnd);
 
+    let bundle = Router::new()
+        .fallback_service(assets::serve_dir(&st.config.site_root))
+        .layer(layer::from_fn_with_state(st.assets.clone(), assets::cache_layer));
+
     Router::new()
+        .nest("/pkg", bundle)
         .route("/healthz", get(middleware::healthz))
+        .route("/readyz", get(middleware::readyz))
         .route("/api/v1/access-checks", axum::routing::post(api_v1::access_check))
         .route("/api/v1/openapi.json", get(api_v1::openapi))
         .route("/api/v1/audit-events", axum::routing::post(api_v1::audit_events))
@@ -88,6 +94,7 @@ pub fn router(st: AppState) -> Router {
             let options = st.leptos_options.clone();
             move || shell(options.clone())
         })
+        .route_layer(layer::from_fn(super::metrics::route_label))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
             context, shell,
         ))

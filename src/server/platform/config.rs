@@ -27,6 +27,9 @@ pub struct Config {
     /// Base64 of 32 bytes, when given in the environment.
     pub master_key: Option<SecretString>,
     pub listen: SocketAddr,
+    /// How the server is served: TLS, the metrics and redirect listeners,
+    /// the browser bundle's hash file, the shutdown grace period.
+    pub serving: Serving,
     /// The URL people use to reach Gatehouse; decides Secure cookies and the
     /// `__Host-` cookie prefix (https) and the accepted Origin.
     pub public_url: url::Url,
@@ -171,12 +174,15 @@ impl Config {
             variable: "GATEHOUSE_LISTEN",
             problem: format!("must be an address and port such as 127.0.0.1:3000, got {listen_raw:?}"),
         })?;
+        let serving = Serving::from_lookup(&var, listen)?;
 
         // Only the configured public origin may change data (the origin
         // check), so a server that others reach must be told its address.
         let public_raw = match var("GATEHOUSE_PUBLIC_URL") {
             Some(v) => v,
-            None if listen.ip().is_loopback() => format!("http://{listen}"),
+            None if listen.ip().is_loopback() => {
+                format!("{}://{listen}", if serving.tls.is_some() { "https" } else { "http" })
+            }
             None => {
                 return Err(ConfigError {
                     variable: "GATEHOUSE_PUBLIC_URL",
@@ -234,7 +240,6 @@ impl Config {
         };
 
         let site_root = PathBuf::from(var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()));
-
         let number = |name: &'static str, default: i64, min: i64, max: i64| -> Result<i64, ConfigError> {
             match var(name) {
                 None => Ok(default),
@@ -470,6 +475,7 @@ impl Config {
             data_dir,
             master_key,
             listen,
+            serving,
             public_url,
             trusted_proxies,
             session: Lifetimes { idle, absolute },
@@ -539,6 +545,9 @@ fn allow_listed_url(
     }
     Ok(url)
 }
+
+mod serving;
+pub use serving::{Serving, TlsFiles};
 
 #[cfg(test)]
 mod tests;

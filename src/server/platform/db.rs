@@ -102,11 +102,12 @@ fn migrator(url: &str) -> &'static sqlx::migrate::Migrator {
 /// How many of this version's migrations the database has not applied
 /// (all of them when it has no migration table yet).
 async fn pending_migrations(pool: &AnyPool, migrator: &sqlx::migrate::Migrator) -> Result<usize, sqlx::Error> {
-    let has_table: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '_sqlx_migrations'",
-    )
-    .fetch_one(pool)
-    .await?;
+    let has_table = if std::ptr::eq(migrator, &SQLITE_MIGRATIONS) {
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+    } else {
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '_sqlx_migrations'"
+    };
+    let has_table: i64 = sqlx::query_scalar(has_table).fetch_one(pool).await?;
     let applied: Vec<i64> = if has_table > 0 {
         sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
             .fetch_all(pool)
@@ -237,6 +238,26 @@ impl Db {
         })
     }
 
+    /// Copies a SQLite database, as it stood at one moment, into a new file
+    /// (`VACUUM INTO`) while the server goes on reading and writing it.
+    pub async fn backup_into(&self, path: &std::path::Path) -> Result<(), sqlx::Error> {
+        sqlx::query("VACUUM INTO ?")
+            .bind(path.display().to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// How many of this version's migrations the database lacks: 0 when its
+    /// schema is current (readiness), an error when it cannot be reached.
+    pub async fn pending_migrations(&self) -> Result<usize, sqlx::Error> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::MySql => &MYSQL_MIGRATIONS,
+        };
+        pending_migrations(&self.pool, migrator).await
+    }
+
     /// The pool, for reads and for single statements that change nothing
     /// else. A change that must be atomic with others, or that records an
     /// audit event, goes through `begin_write` instead.
@@ -272,6 +293,7 @@ impl Db {
             tx,
             backend: self.backend,
             _guard: guard,
+            events: Vec::new(),
         })
     }
 }
@@ -402,7 +424,7 @@ fn owner_only(path: &str) -> Result<(), DbError> {
 }
 
 /// The file path inside a `sqlite:` URL, if it names a file.
-fn sqlite_path(url: &str) -> Option<String> {
+pub fn sqlite_path(url: &str) -> Option<String> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
@@ -412,6 +434,9 @@ pub struct WriteTx {
     tx: Transaction<'static, Any>,
     pub backend: Backend,
     _guard: Option<OwnedMutexGuard<()>>,
+    /// Audit events appended in this transaction (action, outcome),
+    /// counted in the metrics once it commits.
+    events: Vec<(&'static str, &'static str)>,
 }
 
 impl WriteTx {
@@ -421,7 +446,14 @@ impl WriteTx {
     }
 
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        self.tx.commit().await?;
+        super::metrics::global().events_committed(&self.events);
+        Ok(())
+    }
+
+    /// An audit event appended here, counted if the transaction commits.
+    pub fn count_event(&mut self, action: &'static str, outcome: &'static str) {
+        self.events.push((action, outcome));
     }
 
     /// `FOR UPDATE` where the backend has it (SQLite already holds the lock).

@@ -41,7 +41,7 @@ use tower_sessions::Session;
 const BINDING_COOKIE: &str = "gatehouse_sso";
 
 /// A small page for the person: the outcome and what to do next.
-fn page(status: StatusCode, message: &str, request_id: &str) -> Response {
+fn page(st: &AppState, status: StatusCode, message: &str, request_id: &str) -> Response {
     let esc = |s: &str| {
         s.replace('&', "&amp;")
             .replace('<', "&lt;")
@@ -50,10 +50,11 @@ fn page(status: StatusCode, message: &str, request_id: &str) -> Response {
     };
     let body = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in · Gatehouse</title>\
-         <link rel=\"stylesheet\" href=\"/pkg/gatehouse.css\"></head><body class=\"p-8\"><main class=\"mx-auto max-w-md\">\
+         <link rel=\"stylesheet\" href=\"{}\"></head><body class=\"p-8\"><main class=\"mx-auto max-w-md\">\
          <h1 class=\"mb-4 text-xl font-semibold\">Sign-in did not complete</h1><p role=\"alert\" id=\"sso-error\">{}</p>\
          <p class=\"mt-2 text-sm text-slate-500\">Request id {}</p><p class=\"mt-4\"><a class=\"underline\" \
              href=\"/signin\">Back to sign-in</a></p></main></body></html>",
+        esc(st.assets.stylesheet_href()),
         esc(message),
         esc(request_id)
     );
@@ -68,6 +69,7 @@ fn page(status: StatusCode, message: &str, request_id: &str) -> Response {
 fn sso_or_404(st: &AppState, ctx: &RequestCtx) -> Result<std::sync::Arc<Sso>, Response> {
     st.sso.clone().ok_or_else(|| {
         page(
+            st,
             StatusCode::NOT_FOUND,
             "Single sign-on is not configured.",
             &ctx.request_id,
@@ -75,9 +77,10 @@ fn sso_or_404(st: &AppState, ctx: &RequestCtx) -> Result<std::sync::Arc<Sso>, Re
     })
 }
 
-fn internal(ctx: &RequestCtx, e: impl std::fmt::Display) -> Response {
+fn internal(st: &AppState, ctx: &RequestCtx, e: impl std::fmt::Display) -> Response {
     tracing::error!(request_id = %ctx.request_id, error = %e, "sso error");
     page(
+        st,
         StatusCode::INTERNAL_SERVER_ERROR,
         "Something went wrong on our side.",
         &ctx.request_id,
@@ -120,7 +123,7 @@ pub async fn start(State(st): State<AppState>, Extension(ctx): Extension<Request
             .await
     };
     if let Err(e) = stored.await {
-        return internal(&ctx, e);
+        return internal(&st, &ctx, e);
     }
     let secure = if st.config.secure_cookies() { "; Secure" } else { "" };
     let cookie = format!("{BINDING_COOKIE}={binding}; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age=600{secure}");
@@ -167,8 +170,8 @@ async fn refuse(
         event = event.target("user", id);
     }
     match st.recorder.record(st.clock.now(), event).await {
-        Ok(_) => page(status, message, &ctx.request_id),
-        Err(e) => internal(ctx, e),
+        Ok(_) => page(st, status, message, &ctx.request_id),
+        Err(e) => internal(st, ctx, e),
     }
 }
 
@@ -224,7 +227,7 @@ pub async fn callback(
     .await
     {
         Ok(r) => r,
-        Err(e) => return internal(&ctx, e),
+        Err(e) => return internal(&st, &ctx, e),
     };
     let Some(row) = row else {
         return refuse(&st, &ctx, None, "unknown state", StatusCode::BAD_REQUEST, START_AGAIN).await;
@@ -240,7 +243,7 @@ pub async fn callback(
     })();
     let (binding_hash, nonce, verifier_enc, created_at, used) = match fields {
         Ok(f) => f,
-        Err(e) => return internal(&ctx, e),
+        Err(e) => return internal(&st, &ctx, e),
     };
     if !sso::state_usable(created_at, used, now) {
         return refuse(
@@ -285,20 +288,20 @@ pub async fn callback(
             )
             .await
         }
-        Err(e) => return internal(&ctx, e),
+        Err(e) => return internal(&st, &ctx, e),
     }
     let Some(verifier) = st
         .key
         .open("oidc:pkce", &verifier_enc)
         .and_then(|v| String::from_utf8(v).ok())
     else {
-        return internal(&ctx, "PKCE verifier cannot be decrypted");
+        return internal(&st, &ctx, "PKCE verifier cannot be decrypted");
     };
 
     // Code for tokens, then the ID token's checks.
     let request = match sso.client.exchange_code(AuthorizationCode::new(code.to_owned())) {
         Ok(r) => r,
-        Err(e) => return internal(&ctx, e),
+        Err(e) => return internal(&st, &ctx, e),
     };
     let token = match request
         .set_pkce_verifier(PkceCodeVerifier::new(verifier))
@@ -400,7 +403,7 @@ pub async fn callback(
             )
             .await
         }
-        Err(e) => internal(&ctx, e),
+        Err(e) => internal(&st, &ctx, e),
     }
 }
 

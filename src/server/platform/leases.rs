@@ -1,0 +1,47 @@
+//! Leases on background work that one server at a time may do, so several
+//! replicas on one database decide nothing twice (the `job_leases` table,
+//! written only here). A lease is taken or renewed by one conditional
+//! UPDATE, atomic on SQLite and MySQL alike: it succeeds for the holder, or
+//! for anyone once the lease has expired.
+
+use super::{crypto, db::Db};
+use crate::domain::Millis;
+
+/// How long a lease lasts without renewal: a replica that stops renewing
+/// (killed, stalled, cut off from the database) is replaced this long after
+/// its last renewal at the latest.
+pub const TTL: Millis = 10_000;
+
+/// This process's name as a lease holder.
+pub fn holder() -> &'static str {
+    static HOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOLDER.get_or_init(|| crypto::random_token(12))
+}
+
+/// Takes or renews `lease` for `holder` until `now + TTL`; whether it is
+/// held. Renewing before each step of a pass keeps a stalled holder from
+/// acting on a lease another server has taken since.
+pub async fn hold(db: &Db, lease: &str, holder: &str, now: Millis) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE job_leases SET holder = ?, expires_at = ? WHERE name = ? AND (holder = ? OR expires_at < ?)",
+    )
+    .bind(holder)
+    .bind(now + TTL)
+    .bind(lease)
+    .bind(holder)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives `lease` up at once (a server stopping cleanly), so another takes
+/// over without waiting for it to expire.
+pub async fn release(db: &Db, lease: &str, holder: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE job_leases SET expires_at = 0 WHERE name = ? AND holder = ?")
+        .bind(lease)
+        .bind(holder)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}

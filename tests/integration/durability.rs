@@ -1,0 +1,250 @@
+//! The real server process under load: `kill -9` loses no acknowledged
+//! event or recorded access check, and SIGTERM drains (requests in flight
+//! finish, the process exits 0 within its grace period). SQLite and MySQL.
+
+use crate::helpers::{tempdir::Dir, *};
+use serde_json::json;
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+on_both!(acknowledged_writes_survive_kill_and_sigterm_drains);
+
+/// One `gatehouse` process with its environment.
+pub struct Process {
+    pub env: Vec<(String, String)>,
+}
+
+impl Process {
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        cmd.args(args).env("RUST_LOG", "warn");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs a command to success; its standard output.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "gatehouse {args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    /// `gatehouse serve`, once it says it is running; killed when dropped.
+    pub fn serve(&self) -> Running {
+        let mut child = self.command(&["serve"]).stdout(Stdio::piped()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        for line in lines.by_ref() {
+            if line.unwrap().contains("Gatehouse is running") {
+                break;
+            }
+        }
+        // Keep reading so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Running(child)
+    }
+}
+
+/// A server process that a failing test does not leave behind.
+pub struct Running(pub Child);
+
+impl Running {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.0.kill()
+    }
+    pub fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.0.wait()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Posts event batches and access checks from 6 tasks until the server
+/// stops answering; returns the customer ids of every acknowledged write.
+async fn load(base: String, token: String, employee: String, run: &str) -> Vec<String> {
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for w in 0..6 {
+        let (base, token, employee, acked, run) = (
+            base.clone(),
+            token.clone(),
+            employee.clone(),
+            acked.clone(),
+            run.to_owned(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let c = client();
+            for n in 0.. {
+                let ids: Vec<String> = (0..if w < 4 { 5 } else { 1 })
+                    .map(|i| format!("{run}-{w}-{n}-{i}"))
+                    .collect();
+                let r = if w < 4 {
+                    let events: Vec<_> = ids
+                        .iter()
+                        .map(|id| {
+                            json!({ "employee": employee, "action": "customer.view", "customer_id": id,
+                            "fields": ["address"], "record_types": ["customer"], "purpose": "SUP-77",
+                            "source_system": "support-desk", "occurred_at": "2025-06-01T10:00:00Z" })
+                        })
+                        .collect();
+                    c.post(format!("{base}/api/v1/audit-events"))
+                        .bearer_auth(&token)
+                        .json(&json!({ "events": events }))
+                } else {
+                    c.post(format!("{base}/api/v1/access-checks"))
+                        .bearer_auth(&token)
+                        .json(&json!({
+                        "employee": employee, "permission": "customers:read", "customer_id": ids[0],
+                        "resource": { "type": "customer", "id": ids[0] }, "purpose": "SUP-77" }))
+                };
+                match r.send().await {
+                    Ok(r) if r.status().is_success() => acked.lock().unwrap().extend(ids),
+                    Ok(r) => panic!(
+                        "refused under load: {} {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    ),
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    acked
+}
+
+async fn stored(db_url: &str, run: &str) -> std::collections::HashSet<String> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(db_url).await.unwrap();
+    let rows: Vec<String> = sqlx::query_scalar("SELECT customer_id FROM audit_events WHERE customer_id LIKE ?")
+        .bind(format!("{run}-%"))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    rows.into_iter().collect()
+}
+
+async fn acknowledged_writes_survive_kill_and_sigterm_drains(b: Backend) {
+    let dir = Dir::new();
+    let (db_url, mysql) = match &b {
+        Backend::Sqlite => (format!("sqlite://{}/gatehouse.db", dir.0.display()), None),
+        Backend::MySql { root_url } => {
+            let name = format!("gh_t_dur{}", std::process::id());
+            let pool = sqlx::AnyPool::connect(root_url).await.unwrap();
+            sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query(&format!(
+                "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+            ))
+            .execute(&pool)
+            .await
+            .unwrap();
+            let base = root_url.rsplit_once('/').unwrap().0.to_owned();
+            (format!("{base}/{name}"), Some((pool, name)))
+        }
+    };
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let p = Process {
+        env: vec![
+            ("GATEHOUSE_DATA_DIR".into(), dir.0.display().to_string()),
+            ("GATEHOUSE_DATABASE_URL".into(), db_url.clone()),
+            ("GATEHOUSE_LISTEN".into(), format!("127.0.0.1:{port}")),
+            ("GATEHOUSE_SHUTDOWN_GRACE_SECONDS".into(), "20".into()),
+        ],
+    };
+    let people = p.run(&["seed-demo"]);
+    let employee = people
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("support"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let token = p
+        .run(&["service-token", "loader", "events:write,access:check"])
+        .trim()
+        .to_owned();
+
+    // kill -9 in the middle of the load.
+    let mut server = p.serve();
+    let writers = tokio::spawn(load(base.clone(), token.clone(), employee.clone(), "K"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let acked = writers.await.unwrap();
+    assert!(acked.len() > 20, "too little load to mean anything: {}", acked.len());
+    let kept = stored(&db_url, "K").await;
+    let lost: Vec<_> = acked.iter().filter(|id| !kept.contains(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    assert!(p.run(&["audit", "verify"]).starts_with("OK: "));
+
+    // Restarted: ready again; SIGTERM under load drains and exits 0.
+    let mut server = p.serve();
+    let r = client().get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let writers = tokio::spawn(load(base.clone(), token, employee, "T"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // SAFETY: sends SIGTERM to the child this test started.
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    let signalled = Instant::now();
+    let status = server.wait().unwrap();
+    let took = signalled.elapsed();
+    let acked = writers.await.unwrap();
+    assert_eq!(status.code(), Some(0), "SIGTERM must end in a clean exit");
+    assert!(
+        took < Duration::from_secs(20),
+        "drained in {took:?}, past the grace period"
+    );
+    let kept = stored(&db_url, "T").await;
+    assert!(
+        acked.iter().all(|id| kept.contains(id)),
+        "an acknowledged write was lost at SIGTERM"
+    );
+    assert!(p.run(&["audit", "verify"]).starts_with("OK: "));
+
+    if let Some((pool, name)) = mysql {
+        sqlx::query(&format!("DROP DATABASE `{name}`"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+}
