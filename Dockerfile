@@ -19,16 +19,21 @@ ARG GATEHOUSE_GIT_COMMIT=unknown
 ENV GATEHOUSE_GIT_COMMIT=${GATEHOUSE_GIT_COMMIT}
 # Installs the pinned tools and builds the release: the optimised server and
 # the browser bundle (wasm-opt, content hashes, brotli and gzip copies).
-RUN bash .ci/dev release
+RUN bash .ci/dev release && mkdir -p /src/target/empty-data
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 WORKDIR /app
 COPY --from=build /src/target/release/gatehouse /app/gatehouse
 COPY --from=build /src/target/release/hash.txt /app/hash.txt
 COPY --from=build /src/target/site /app/site
+# The data directory, owned by the server's user: a volume mounted there
+# (docker run -v gatehouse-data:/data) starts with that owner. On
+# Kubernetes an emptyDir is mounted there.
+COPY --from=build --chown=65532:65532 /src/target/empty-data /data
 ENV LEPTOS_SITE_ROOT=/app/site \
     GATEHOUSE_LISTEN=0.0.0.0:3000 \
     GATEHOUSE_DATA_DIR=/data \
+    GATEHOUSE_DATABASE_URL=sqlite:///data/gatehouse.db \
     GATEHOUSE_LOG_FORMAT=json
 # 65532: distroless's "nonroot" user.
 USER 65532:65532

@@ -129,6 +129,14 @@ def runtime_stage():
     return stages[-1]
 
 
+def files(root):
+    """Every file and directory under root, relative to it."""
+    found = set()
+    for d, dirs, fs in os.walk(root):
+        found.update(os.path.relpath(os.path.join(d, n), root) for n in dirs + fs)
+    return found
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -148,6 +156,8 @@ class Image(unittest.TestCase):
         stand_ins = {
             "/src/target/release/gatehouse": os.environ.get("GATEHOUSE_BIN", os.path.join(ROOT, "target/debug/gatehouse")),
             "/src/target/site": os.environ.get("GATEHOUSE_RELEASE_SITE", os.path.join(ROOT, "target/site-release")),
+            # Made by the build stage's `mkdir -p`.
+            "/src/target/empty-data": tempfile.mkdtemp(prefix="gatehouse-empty-"),
         }
         stage = runtime_stage()
         image = tempfile.mkdtemp(prefix="gatehouse-image-")
@@ -156,7 +166,7 @@ class Image(unittest.TestCase):
         self.assertGreaterEqual(len(copies), 3)
         for parts in copies:
             self.assertTrue(parts[0].startswith("--from="), parts)
-            src, dst = parts[1], parts[2]
+            src, dst = [p for p in parts if not p.startswith("--")]
             local = stand_ins.get(src) or os.path.join(ROOT, src.removeprefix("/src/"))
             self.assertTrue(os.path.exists(local), f"{src}: {local} is missing (build it first)")
             target = os.path.join(image, dst.lstrip("/"))
@@ -170,7 +180,12 @@ class Image(unittest.TestCase):
         for word, rest in stage:
             if word == "ENV":
                 for key, value in re.findall(r"(\w+)=(\S+)", rest):
-                    env[key] = os.path.join(image, value.lstrip("/")) if value.startswith("/") else value
+                    # Paths in the image live under the temporary root here.
+                    if value.startswith("/"):
+                        value = os.path.join(image, value.lstrip("/"))
+                    elif value.startswith("sqlite:///"):
+                        value = "sqlite://" + os.path.join(image, value.removeprefix("sqlite:///"))
+                    env[key] = value
         port = free_port()
         env["GATEHOUSE_LISTEN"] = f"127.0.0.1:{port}"
         (entry,) = [rest for word, rest in stage if word == "ENTRYPOINT"]
@@ -178,12 +193,14 @@ class Image(unittest.TestCase):
         (workdir,) = [rest for word, rest in stage if word == "WORKDIR"]
         cwd = os.path.join(image, workdir.lstrip("/"))
 
+        before = files(image)
         server = subprocess.Popen([binary, "serve"], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(server.kill)
         deadline = time.time() + 30
         while "Gatehouse is running" not in server.stdout.readline():
             self.assertLess(time.time(), deadline, "the server did not start")
-            self.assertIsNone(server.poll(), server.stderr.read())
+            if server.poll() is not None:
+                self.fail(f"the server exited: {server.stderr.read()}")
 
         base = f"http://127.0.0.1:{port}"
         with open(os.path.join(image, "app", "hash.txt")) as f:
@@ -199,6 +216,11 @@ class Image(unittest.TestCase):
         check = subprocess.run([binary, "healthcheck"], env=env, cwd=cwd, capture_output=True, text=True, timeout=10)
         self.assertEqual(check.returncode, 0, check.stderr)
         self.assertEqual(check.stdout.strip(), "healthy")
+
+        # Nothing was written outside the data directory (the image's root
+        # filesystem is read-only).
+        outside = {f for f in files(image) - before if f != "data" and not f.startswith("data" + os.sep)}
+        self.assertEqual(outside, set(), "files written outside /data")
 
         server.send_signal(signal.SIGTERM)
         self.assertEqual(server.wait(timeout=25), 0)

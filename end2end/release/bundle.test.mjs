@@ -96,7 +96,7 @@ test('the optimised bundle hydrates: set up, enrol, sign in with TOTP, use the m
     assert.equal(r.headers['cache-control'], 'public, max-age=31536000, immutable', name);
   }
   const documents = seen.filter((r) => r.type === 'document');
-  assert.ok(documents.length >= 4);
+  assert.ok(documents.length >= 2, `${documents.length} documents`);
   for (const d of documents) assert.equal(d.headers['cache-control'], 'no-store', d.path);
   await page.context().close();
 });

@@ -31,6 +31,12 @@ pub fn Shell(children: Children) -> impl IntoView {
     // Refetched on every navigation, so the header follows sign-in and sign-out.
     let me = Resource::new(move || location.pathname.get(), |_| crate::api::me());
     provide_context(Me(me));
+    // Owned here, not by the header's menu: signing out navigates to
+    // /signin, which re-renders the header (the menu goes away) before the
+    // action records its result; an action owned by the menu would then be
+    // written after it was disposed, and the page would panic.
+    let sign_out = ServerAction::<SignOut>::new();
+    let everywhere = ServerAction::<SignOutEverywhere>::new();
     view! {
         <a
             href="#main"
@@ -47,7 +53,7 @@ pub fn Shell(children: Children) -> impl IntoView {
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
                         match me.await {
-                            Ok(Some(me)) => view! { <SignedInNav me /> }.into_any(),
+                            Ok(Some(me)) => view! { <SignedInNav me sign_out everywhere /> }.into_any(),
                             _ => ().into_any(),
                         }
                     })}
@@ -107,9 +113,11 @@ fn allowed(me: &Profile, links: &'static [Link]) -> Vec<&'static Link> {
 }
 
 #[component]
-fn SignedInNav(me: Profile) -> impl IntoView {
-    let sign_out = ServerAction::<SignOut>::new();
-    let everywhere = ServerAction::<SignOutEverywhere>::new();
+fn SignedInNav(
+    me: Profile,
+    sign_out: ServerAction<SignOut>,
+    everywhere: ServerAction<SignOutEverywhere>,
+) -> impl IntoView {
     let administration = allowed(&me, ADMINISTRATION);
     let audit = allowed(&me, AUDIT_TRAIL);
     view! {
@@ -227,13 +235,19 @@ fn NavMenu(
                 }
             }
             on:focusout=move |ev| {
+                // Also fired while the menu is being removed (signing out
+                // re-renders the header), when its reactive values are gone:
+                // read them with try_, which answers None then.
+                let Some(container) = container.try_get_untracked() else {
+                    return;
+                };
                 let inside = ev
                     .related_target()
                     .and_then(|t| leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Node>(t).ok())
-                    .zip(container.get())
+                    .zip(container)
                     .is_some_and(|(t, c)| c.contains(Some(&t)));
                 if !inside {
-                    open.set(false);
+                    let _ = open.try_set(false);
                 }
             }
         >
