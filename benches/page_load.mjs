@@ -29,8 +29,11 @@ const cdp = await context.newCDPSession(page);
 await cdp.send('Network.enable');
 let bytes = 0;
 const files = new Map();
-cdp.on('Network.responseReceived', (e) => files.set(e.requestId, e.response.url.replace(server.base, '')));
+cdp.on('Network.responseReceived', (e) => {
+  if (!e.response.url.startsWith('data:')) files.set(e.requestId, e.response.url.replace(server.base, ''));
+});
 cdp.on('Network.loadingFinished', (e) => {
+  if (!files.has(e.requestId)) return;
   bytes += e.encodedDataLength;
   files.set(e.requestId, `${files.get(e.requestId)} ${e.encodedDataLength}`);
 });
