@@ -18,9 +18,10 @@ fn main() {
     for f in watch.iter().filter(|f| std::path::Path::new(f).exists()) {
         println!("cargo:rerun-if-changed={f}");
     }
+    // The container build passes "unknown" when it was given no commit.
     let commit = std::env::var("GATEHOUSE_GIT_COMMIT")
         .ok()
-        .filter(|c| !c.trim().is_empty())
+        .filter(|c| !c.trim().is_empty() && c.trim() != "unknown")
         .or_else(|| {
             let out = Command::new("git")
                 .args(["rev-parse", "--short=12", "HEAD"])

@@ -81,17 +81,29 @@ pub async fn backup(config: Config, file: &str) -> Result<(), String> {
         return Err(SQLITE_ONLY.into());
     }
     let target = Path::new(file);
-    if target.exists() {
-        return Err(format!("{file} exists already: back up into a new file"));
-    }
     let st = startup::state(config, Clock::system())
         .await
         .map_err(|e| e.to_string())?;
+    // Created empty first, readable by its owner only (it holds sealed
+    // secrets and the whole trail), and never over an existing file;
+    // SQLite then fills the empty file.
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(target)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => format!("{file} exists already: back up into a new file"),
+                _ => format!("cannot create {file}: {e}"),
+            })?;
+    }
     let started = std::time::Instant::now();
-    st.db
-        .backup_into(target)
-        .await
-        .map_err(|e| format!("the copy failed: {e}"))?;
+    if let Err(e) = st.db.backup_into(target).await {
+        remove_all(target);
+        return Err(format!("the copy failed: {e}"));
+    }
     match verify_copy(target, &st.key).await {
         Ok(v) => {
             println!(

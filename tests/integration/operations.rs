@@ -125,6 +125,10 @@ async fn backup_under_load_restores_and_signs_in() {
         "the copy lost acknowledged checks: {in_copy} < {before}"
     );
 
+    // The copy is readable by its owner only.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777, 0o600);
+
     // A second backup into the same file is refused: nothing overwritten.
     let again = gatehouse(&data, &["backup", &copy_arg]);
     assert_eq!(again.status.code(), Some(1));
