@@ -115,43 +115,29 @@ async fn pass(st: &AppState, lease: Option<&str>) {
         "folding anonymous refusals into the audit trail",
         folded,
     );
-    if !go().await {
-        return;
+    // Each step runs only while this server still holds the lease.
+    macro_rules! step {
+        ($job:literal, $what:literal, $run:expr) => {
+            if !go().await {
+                return;
+            }
+            ran(st, $job, $what, $run.await);
+        };
     }
-    ran(st, "grant_expiry", "grant expiry job", grants::sweep_expired(st).await);
-    if !go().await {
-        return;
-    }
-    ran(st, "elevation_lapse", "elevation job", elevation::sweep(st).await);
-    if !go().await {
-        return;
-    }
-    ran(
-        st,
+    step!("grant_expiry", "grant expiry job", grants::sweep_expired(st));
+    step!("elevation_lapse", "elevation job", elevation::sweep(st));
+    step!(
         "scheduled_offboarding",
         "scheduled offboarding job",
-        people::sweep_scheduled(st).await,
+        people::sweep_scheduled(st)
     );
-    if !go().await {
-        return;
-    }
-    ran(st, "alert_judging", "anomaly alert job", alerts::scan(st).await);
-    if !go().await {
-        return;
-    }
-    ran(st, "alert_webhook", "alert webhook job", alerts::deliver(st).await);
-    if !go().await {
-        return;
-    }
-    ran(st, "reminders", "elevation reminder job", notify::remind(st).await);
-    if !go().await {
-        return;
-    }
-    ran(
-        st,
+    step!("alert_judging", "anomaly alert job", alerts::scan(st));
+    step!("alert_webhook", "alert webhook job", alerts::deliver(st));
+    step!("reminders", "elevation reminder job", notify::remind(st));
+    step!(
         "notification_delivery",
         "notification delivery job",
-        notify::deliver(st).await,
+        notify::deliver(st)
     );
     if !go().await {
         return;

@@ -2,90 +2,14 @@
 //! event or recorded access check, and SIGTERM drains (requests in flight
 //! finish, the process exits 0 within its grace period). SQLite and MySQL.
 
-use crate::helpers::{tempdir::Dir, *};
+use crate::helpers::{process::*, tempdir::Dir, *};
 use serde_json::json;
 use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 on_both!(acknowledged_writes_survive_kill_and_sigterm_drains);
-
-/// One `gatehouse` process with its environment.
-pub struct Process {
-    pub env: Vec<(String, String)>,
-}
-
-impl Process {
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-        cmd.args(args).env("RUST_LOG", "warn");
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd
-    }
-
-    /// Runs a command to success; its standard output.
-    pub fn run(&self, args: &[&str]) -> String {
-        let out = self.command(args).output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "gatehouse {args:?}: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    }
-
-    /// `gatehouse serve`, once it says it is running; killed when dropped.
-    pub fn serve(&self) -> Running {
-        let mut child = self.command(&["serve"]).stdout(Stdio::piped()).spawn().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        for line in lines.by_ref() {
-            if line.unwrap().contains("Gatehouse is running") {
-                break;
-            }
-        }
-        // Keep reading so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Running(child)
-    }
-}
-
-/// A server process that a failing test does not leave behind.
-pub struct Running(pub Child);
-
-impl Running {
-    pub fn id(&self) -> u32 {
-        self.0.id()
-    }
-    pub fn kill(&mut self) -> std::io::Result<()> {
-        self.0.kill()
-    }
-    pub fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
-        self.0.wait()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Posts event batches and access checks from 6 tasks until the server
 /// stops answering; returns the customer ids of every acknowledged write.

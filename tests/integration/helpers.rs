@@ -546,3 +546,85 @@ impl Drop for OidcProvider {
         let _ = self.child.wait();
     }
 }
+
+/// The real `gatehouse` binary as a process: commands and servers.
+pub mod process {
+    use std::{
+        io::{BufRead, BufReader},
+        process::{Child, Command, Stdio},
+    };
+
+    /// One `gatehouse` process with its environment.
+    pub struct Process {
+        pub env: Vec<(String, String)>,
+    }
+
+    impl Process {
+        pub fn command(&self, args: &[&str]) -> Command {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+            cmd.args(args).env("RUST_LOG", "warn");
+            for (k, v) in &self.env {
+                cmd.env(k, v);
+            }
+            cmd
+        }
+
+        /// Runs a command to success; its standard output.
+        pub fn run(&self, args: &[&str]) -> String {
+            let out = self.command(args).output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(
+                out.status.success(),
+                "gatehouse {args:?}: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            stdout
+        }
+
+        /// `gatehouse serve`, once it says it is running; killed when dropped.
+        pub fn serve(&self) -> Running {
+            let mut child = self.command(&["serve"]).stdout(Stdio::piped()).spawn().unwrap();
+            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            for line in lines.by_ref() {
+                if line.unwrap().contains("Gatehouse is running") {
+                    break;
+                }
+            }
+            // Keep reading so the server never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            Running(child)
+        }
+    }
+
+    /// A server process that a failing test does not leave behind.
+    pub struct Running(pub Child);
+
+    impl Running {
+        pub fn id(&self) -> u32 {
+            self.0.id()
+        }
+        pub fn kill(&mut self) -> std::io::Result<()> {
+            self.0.kill()
+        }
+        pub fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+            self.0.wait()
+        }
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            if let Ok(None) = self.0.try_wait() {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+    }
+
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+}

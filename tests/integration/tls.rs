@@ -4,8 +4,10 @@
 //! one kept), the plain-HTTP listener that only redirects, the container
 //! health check over TLS, and a clean exit on SIGTERM.
 
-use crate::durability::{free_port, Process};
-use crate::helpers::tempdir::Dir;
+use crate::helpers::{
+    process::{free_port, Process},
+    tempdir::Dir,
+};
 use std::{path::Path, process::Command, time::Duration};
 
 fn openssl(args: &[&str]) {
