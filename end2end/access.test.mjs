@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createHash, createPublicKey, verify } from 'node:crypto';
-import { startServer, launch, newPage, hydrated, freshCode } from './helpers.mjs';
+import { startServer, launch, newPage, hydrated, freshCode, createFirstAdmin, enrolTotp } from './helpers.mjs';
 
 const ADMIN = 'maya.okafor@sunridge-solar.example';
 const ADMIN_PW = 'violet harbour lantern 42';
@@ -28,27 +28,12 @@ after(async () => {
 });
 
 /** Enrols TOTP on the enrolment page with otplib; returns the key. */
-async function enrol(page, who) {
-  await page.waitForURL(`${server.base}/mfa/enrol`);
-  await page.locator('#totp-key').waitFor();
-  const key = (await page.locator('#totp-key').textContent()).replace(/\s+/g, '');
-  await page.getByLabel('6-digit code').fill(await freshCode(key, who.used));
-  await page.getByRole('button', { name: 'Confirm and continue' }).click();
-  await page.waitForURL(`${server.base}/mfa/recovery-codes`);
-  await page.locator('#recovery-codes li').first().waitFor();
-  return key;
-}
+const enrol = (page, who) => enrolTotp(page, server, who.used);
 
 test('the administrator onboards an employee who completes the invitation', async () => {
   const page = await newPage(browser);
   admin.page = page;
-  await page.goto(server.setupUrl);
-  await hydrated(page);
-  await page.getByLabel('Your name').fill('Maya Okafor');
-  await page.getByLabel('Work email').fill(ADMIN);
-  await page.getByLabel('Password', { exact: true }).fill(ADMIN_PW);
-  await page.getByLabel('Repeat the password').fill(ADMIN_PW);
-  await page.getByRole('button', { name: 'Create administrator' }).click();
+  await createFirstAdmin(page, server, { name: 'Maya Okafor', email: ADMIN, password: ADMIN_PW });
   admin.key = await enrol(page, admin);
 
   await page.goto(`${server.base}/employees/new`);

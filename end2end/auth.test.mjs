@@ -3,7 +3,7 @@
 // recovery-code sign-in, own activity, and lockout after repeated failures.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, newPage, hydrated, freshCode, authenticator } from './helpers.mjs';
+import { startServer, launch, newPage, hydrated, freshCode, authenticator, createFirstAdmin } from './helpers.mjs';
 
 const EMAIL = 'maya.okafor@sunridge-solar.example';
 const PASSWORD = 'violet harbour lantern 42';
@@ -36,13 +36,7 @@ async function signOut(page) {
 
 test('set up the first administrator and enrol TOTP', async () => {
   const page = await newPage(browser);
-  await page.goto(server.setupUrl);
-  await hydrated(page);
-  await page.getByLabel('Your name').fill('Maya Okafor');
-  await page.getByLabel('Work email').fill(EMAIL);
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await page.getByLabel('Repeat the password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Create administrator' }).click();
+  await createFirstAdmin(page, server, { name: 'Maya Okafor', email: EMAIL, password: PASSWORD });
 
   await page.waitForURL(`${server.base}/mfa/enrol`);
   await page.locator('svg[aria-label="QR code for your authenticator app"]').waitFor();

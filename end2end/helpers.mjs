@@ -97,6 +97,35 @@ export async function hydrated(page) {
   await page.waitForFunction(() => document.documentElement.dataset.hydrated === 'true', null, { timeout: 20000 });
 }
 
+/**
+ * Fills the one-time setup page for the first administrator and submits
+ * it; the browser then goes to the enrolment page.
+ */
+export async function createFirstAdmin(page, server, { name, email, password }) {
+  await page.goto(server.setupUrl);
+  await hydrated(page);
+  await page.getByLabel('Your name').fill(name);
+  await page.getByLabel('Work email').fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByLabel('Repeat the password').fill(password);
+  await page.getByRole('button', { name: 'Create administrator' }).click();
+}
+
+/**
+ * Enrols TOTP on the enrolment page with a code from otplib (marking its
+ * time step in `used`) and waits for the recovery codes; returns the key.
+ */
+export async function enrolTotp(page, server, used) {
+  await page.waitForURL(`${server.base}/mfa/enrol`);
+  await page.locator('#totp-key').waitFor();
+  const key = (await page.locator('#totp-key').textContent()).replace(/\s+/g, '');
+  await page.getByLabel('6-digit code').fill(await freshCode(key, used));
+  await page.getByRole('button', { name: 'Confirm and continue' }).click();
+  await page.waitForURL(`${server.base}/mfa/recovery-codes`);
+  await page.locator('#recovery-codes li').first().waitFor();
+  return key;
+}
+
 /** The current TOTP code, waiting for a fresh time step if `notStep` is the current one. */
 export async function freshCode(key, usedSteps) {
   for (;;) {

@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startServer, launch, newPage, hydrated, freshCode } from '../helpers.mjs';
+import { startServer, launch, newPage, hydrated, freshCode, createFirstAdmin, enrolTotp } from '../helpers.mjs';
 
 const SITE = process.env.GATEHOUSE_RELEASE_SITE;
 const HASH_FILE = process.env.LEPTOS_HASH_FILE_NAME;
@@ -45,19 +45,8 @@ test('the optimised bundle hydrates: set up, enrol, sign in with TOTP, use the m
   const seen = recordResponses(page);
   const used = new Set();
 
-  await page.goto(server.setupUrl);
-  await hydrated(page);
-  await page.getByLabel('Your name').fill('Maya Okafor');
-  await page.getByLabel('Work email').fill(EMAIL);
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await page.getByLabel('Repeat the password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Create administrator' }).click();
-  await page.waitForURL(`${server.base}/mfa/enrol`);
-  const key = (await page.locator('#totp-key').textContent()).replace(/\s+/g, '');
-  await page.getByLabel('6-digit code').fill(await freshCode(key, used));
-  await page.getByRole('button', { name: 'Confirm and continue' }).click();
-  await page.waitForURL(`${server.base}/mfa/recovery-codes`);
-  await page.locator('#recovery-codes li').first().waitFor();
+  await createFirstAdmin(page, server, { name: 'Maya Okafor', email: EMAIL, password: PASSWORD });
+  const key = await enrolTotp(page, server, used);
 
   // Sign out and in again with the password and a code from otplib.
   await page.goto(`${server.base}/`);

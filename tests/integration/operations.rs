@@ -1,26 +1,27 @@
 //! What an operator and a load balancer rely on: liveness and readiness,
 //! and SQLite backups taken while the server works, restored elsewhere.
 
-use crate::helpers::{tempdir::Dir, *};
+use crate::helpers::{process::Process, tempdir::Dir, *};
 use reqwest::StatusCode;
 use serde_json::json;
-use std::{future::IntoFuture, process::Command};
+use std::future::IntoFuture;
 
 const ADMIN: &str = "maya.okafor@sunridge-solar.example";
 const PW: &str = "violet harbour lantern 42";
 const JONAS: &str = "jonas.becker@sunridge-solar.example";
 
+/// `gatehouse ARGS` on the SQLite database in `dir`.
 fn gatehouse(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(args)
-        .env("GATEHOUSE_DATA_DIR", dir)
-        .env(
-            "GATEHOUSE_DATABASE_URL",
-            format!("sqlite://{}/gatehouse.db", dir.display()),
-        )
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap()
+    let p = Process {
+        env: vec![
+            ("GATEHOUSE_DATA_DIR".into(), dir.display().to_string()),
+            (
+                "GATEHOUSE_DATABASE_URL".into(),
+                format!("sqlite://{}/gatehouse.db", dir.display()),
+            ),
+        ],
+    };
+    p.command(args).output().unwrap()
 }
 
 fn said(out: &std::process::Output) -> String {

@@ -31,18 +31,6 @@ pub struct Serving {
     pub shutdown_grace: Duration,
 }
 
-impl Default for Serving {
-    fn default() -> Self {
-        Self {
-            tls: None,
-            redirect_listen: None,
-            metrics_listen: None,
-            hash_file: None,
-            shutdown_grace: Duration::from_secs(20),
-        }
-    }
-}
-
 fn address(variable: &'static str, raw: &str, example: &str) -> Result<SocketAddr, ConfigError> {
     raw.parse().map_err(|_| ConfigError {
         variable,
