@@ -106,6 +106,8 @@ actions! {
     Denied = "authz.denied";
     // The trail itself.
     Exported = "audit.exported";
+    AuditKeyRotated = "audit.key_rotated";
+    MasterKeyRotated = "system.master_key_rotated";
     AlertRaised = "alert.raised";
     AlertAcknowledged = "alert.acknowledged";
     DemoSeeded = "demo.seeded";

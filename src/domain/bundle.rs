@@ -113,10 +113,11 @@ fn hash_from_hex(s: &str) -> Option<Hash> {
 }
 
 /// Checks a bundle line by line, in constant memory but for the
-/// checkpoints (few). `trusted`: the public key obtained from
-/// Gatehouse out of band; without it the bundle's own keys are used and the
-/// report names them, to be compared with the published key.
-pub fn verify<I, S>(lines: I, trusted: Option<&VerifyingKey>) -> Result<Report, BundleError>
+/// checkpoints (few). `trusted`: the public keys obtained from Gatehouse
+/// out of band, oldest first (more than one after a key rotation); without
+/// them the bundle's own keys are used and the report names them, to be
+/// compared with the published keys.
+pub fn verify<I, S>(lines: I, trusted: Option<&[VerifyingKey]>) -> Result<Report, BundleError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
@@ -142,12 +143,12 @@ where
         keys.push(key);
     }
     if let Some(t) = trusted {
-        if !keys.contains(t) {
+        if !t.iter().any(|k| keys.contains(k)) {
             return Err(BundleError::UntrustedKey {
                 key_id: header.public_keys.first().map(|k| k.key_id.clone()).unwrap_or_default(),
             });
         }
-        keys = vec![*t];
+        keys = t.to_vec();
     }
     let prefix = header
         .prefix
@@ -342,7 +343,7 @@ mod tests {
             "checkpoint 25 from the events, 40 through the subtrees"
         );
         assert_eq!(r.covered_by, 3);
-        assert_eq!(verify(&b, Some(&key().verifying_key())).unwrap(), r);
+        assert_eq!(verify(&b, Some(&[key().verifying_key()])).unwrap(), r);
         // The whole chain, and a range ending exactly on a checkpoint.
         assert_eq!(verify(bundle(&key(), 17, &[17], 1, 17), None).unwrap().events, 17);
         assert_eq!(verify(bundle(&key(), 17, &[9, 17], 3, 9), None).unwrap().covered_by, 1);
@@ -399,7 +400,7 @@ mod tests {
         let forged = bundle(&SigningKey::from_bytes(&[6; 32]), 40, &[10, 40], 12, 30);
         assert!(verify(&forged, None).is_ok());
         assert!(matches!(
-            verify(&forged, Some(&key().verifying_key())),
+            verify(&forged, Some(&[key().verifying_key()])),
             Err(BundleError::UntrustedKey { .. })
         ));
         // A changed checkpoint or subtree fails its signature or root.

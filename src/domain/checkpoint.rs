@@ -106,6 +106,9 @@ pub fn public_key_from_hex(s: &str) -> Option<VerifyingKey> {
 pub enum CheckpointError {
     /// Not signed by the expected key, or changed after signing.
     BadSignature { number: i64 },
+    /// Signed by a key older than the one that signed the checkpoint before
+    /// it: a rotated key signs no more.
+    RetiredKey { number: i64 },
     /// Numbers must run 1, 2, 3 without gaps.
     Gap { expected: i64, found: i64 },
     /// `prev_hash` is not the digest of the previous checkpoint.
@@ -125,6 +128,8 @@ impl fmt::Display for CheckpointError {
         match self {
             Self::BadSignature { number } => write!(f, "checkpoint {number}: signature does not verify with the \
                 audit public key (forged or changed)"),
+            Self::RetiredKey { number } => write!(f, "checkpoint {number}: signed by an audit key that a newer key \
+                had already replaced"),
             Self::Gap { expected, found } => write!(f, "checkpoint {expected} is missing (next checkpoint found is {found})"),
             Self::BrokenLink { number } => write!(f, "checkpoint {number}: does not link to the checkpoint before it"),
             Self::Backwards { number } => write!(f, "checkpoint {number}: covers fewer events or is older than the checkpoint before it"),
@@ -143,13 +148,21 @@ impl fmt::Display for CheckpointError {
 
 /// Checks a list of checkpoints on their own: signatures, numbering, links
 /// and order. `first_prev` is the digest the first one must link to (the
-/// zeros for checkpoint 1; a bundle that starts later names it).
+/// zeros for checkpoint 1; a bundle that starts later names it). `keys` are
+/// in the order they were made: once a newer key has signed, an older one
+/// may not (whoever still holds a rotated key cannot extend the chain).
 pub fn check_list(keys: &[VerifyingKey], list: &[Checkpoint], first_prev: Option<&str>) -> Result<(), CheckpointError> {
     let mut prev: Option<&Checkpoint> = None;
+    let mut newest_key = 0;
     for cp in list {
         if !cp.signature_valid(keys) {
             return Err(CheckpointError::BadSignature { number: cp.number });
         }
+        let rank = keys.iter().position(|k| key_id(k) == cp.key_id).unwrap_or_default();
+        if rank < newest_key {
+            return Err(CheckpointError::RetiredKey { number: cp.number });
+        }
+        newest_key = rank;
         match prev {
             None => {
                 if let Some(expected) = first_prev {
@@ -346,6 +359,48 @@ mod tests {
             .starts_with("gatehouse-checkpoint-v1\nnumber 1\ntree_size 3\n"));
         check_list(&[k.verifying_key()], &cps, None).unwrap();
         assert_eq!(walk(&events, cps), Ok(4));
+    }
+
+    /// Checkpoints after events `sizes`, each signed by the key beside it.
+    fn signed_by(events: &[Event], plan: &[(&SigningKey, usize)]) -> Vec<Checkpoint> {
+        let mut out: Vec<Checkpoint> = Vec::new();
+        for &(k, n) in plan {
+            let leaves: Vec<Hash> = events[..n]
+                .iter()
+                .map(|e| merkle::leaf_from_hex(&e.hash).unwrap())
+                .collect();
+            out.push(Checkpoint::sign(
+                k,
+                out.last(),
+                n as i64,
+                &merkle::root(&leaves),
+                &events[n - 1].hash,
+                5_000 + n as i64,
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn after_a_rotation_old_checkpoints_verify_and_the_old_key_signs_no_more() {
+        let (old, new) = (key(7), key(9));
+        let keys = [old.verifying_key(), new.verifying_key()];
+        let events = chain(12);
+        let rotated = signed_by(&events, &[(&old, 3), (&old, 6), (&new, 9), (&new, 12)]);
+        check_list(&keys, &rotated, None).unwrap();
+        assert_eq!(walk(&events, rotated), Ok(4));
+        // Whoever kept the old key signs the next checkpoint with it.
+        let forged = signed_by(&events, &[(&old, 3), (&new, 6), (&old, 9)]);
+        assert_eq!(
+            check_list(&keys, &forged, None),
+            Err(CheckpointError::RetiredKey { number: 3 })
+        );
+        // The order of the keys decides which is newer.
+        let back = [new.verifying_key(), old.verifying_key()];
+        assert_eq!(
+            check_list(&back, &signed_by(&events, &[(&old, 3), (&new, 6)]), None),
+            Err(CheckpointError::RetiredKey { number: 2 })
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::{
     platform::{
         clock::Clock,
         config::Config,
-        crypto::MasterKey,
+        crypto::{self, MasterKey},
         db::{sqlite_path, Db, Schema},
     },
     startup,
@@ -139,13 +139,8 @@ pub async fn restore(config: Config, file: &str) -> Result<(), String> {
         ));
     }
     let master = match &config.master_key {
-        Some(k) => {
-            use secrecy::ExposeSecret;
-            MasterKey::from_base64(k.expose_secret()).ok_or("GATEHOUSE_MASTER_KEY is malformed")?
-        }
-        None if config.data_dir.join("master.key").is_file() => {
-            MasterKey::load_or_create(&config.data_dir).map_err(|e| e.to_string())?
-        }
+        Some(_) => master_key(&config)?,
+        None if config.data_dir.join(crypto::KEY_FILE).is_file() => master_key(&config)?,
         None => {
             return Err(format!(
                 "restore needs this installation's master key: set GATEHOUSE_MASTER_KEY or put master.key in {}",
@@ -153,6 +148,7 @@ pub async fn restore(config: Config, file: &str) -> Result<(), String> {
             ))
         }
     };
+    // A copy taken before a rotation opens with the previous key.
     // Verified where it will live, under a name the server does not open;
     // the user's file is only read.
     let staging = PathBuf::from(format!("{}.restoring", target.display()));
@@ -182,4 +178,13 @@ pub async fn restore(config: Config, file: &str) -> Result<(), String> {
             Err(format!("restore REFUSED: {e}"))
         }
     }
+}
+
+fn master_key(config: &Config) -> Result<MasterKey, String> {
+    MasterKey::load(
+        config.master_key.as_ref(),
+        config.master_key_previous.as_ref(),
+        &config.data_dir,
+    )
+    .map_err(|e| e.to_string())
 }

@@ -4,7 +4,7 @@ use super::{
     access::service_accounts,
     audit, backup, identity,
     platform::{clock::Clock, config::Config, db::Db, telemetry},
-    seed, startup,
+    rotation, seed, startup,
 };
 use crate::domain::audit::Actor;
 
@@ -27,10 +27,14 @@ Commands:
                               verify the copy's audit chain (MySQL: README.md)
   restore FILE                verify a backup, then make it the configured SQLite
                               database (which must not exist yet)
+  rotate-master-key           seal every stored secret again under a new master key
+                              (docs/operations.md says how, with and without replicas)
+  audit rotate-key            sign checkpoints with a new key from now on; the old
+                              keys stay published and verify what they signed
   audit verify [--database URL]
                               verify the audit chain and signed checkpoints of the
                               configured (or given) database
-  audit verify BUNDLE [--public-key HEX]
+  audit verify BUNDLE [--public-key HEX[,HEX...]]
                               verify an exported bundle offline (no database needed)
 
 Configuration comes from GATEHOUSE_* environment variables; see README.md.";
@@ -73,6 +77,8 @@ pub async fn run(args: Vec<String>) -> i32 {
         ["backup", file] => backup::backup(config, file).await,
         ["restore", file] => backup::restore(config, file).await,
         ["service-token", name, scopes] => service_token(config, name, scopes).await,
+        ["rotate-master-key"] => rotation::rotate_master_key(config).await,
+        ["audit", "rotate-key"] => rotation::rotate_signing_key(config).await,
         ["audit", "verify"] => verify(config).await,
         ["audit", "verify", "--database", url] => {
             config.database_url = (*url).to_owned();
@@ -206,10 +212,16 @@ async fn unlock(config: Config, email: &str) -> Result<(), String> {
 fn verify_bundle(path: &str, key: Option<&str>) -> Result<(), String> {
     use crate::domain::{bundle, checkpoint};
     use std::io::BufRead;
+    // After a key rotation: every published key, oldest first, by commas.
     let trusted = match key {
         Some(k) => Some(
-            checkpoint::public_key_from_hex(k)
-                .ok_or("--public-key must be the 64 hex digits of an Ed25519 public key")?,
+            k.split(',')
+                .map(checkpoint::public_key_from_hex)
+                .collect::<Option<Vec<_>>>()
+                .ok_or(
+                    "--public-key must be the 64 hex digits of an Ed25519 public key (several, oldest first, \
+                    separated by commas)",
+                )?,
         ),
         None => None,
     };
@@ -219,7 +231,7 @@ fn verify_bundle(path: &str, key: Option<&str>) -> Result<(), String> {
         .lines()
         .map(|l| l.unwrap_or_else(|_| "\u{0}".into()));
     let started = std::time::Instant::now();
-    match bundle::verify(lines, trusted.as_ref()) {
+    match bundle::verify(lines, trusted.as_deref()) {
         Ok(r) => {
             println!(
                 "OK: events {} to {} ({} events) verified; {} signed checkpoints match; the last event is covered \
@@ -248,7 +260,7 @@ async fn verify(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
-    let report = audit::verify_signed(&st.db, &st.audit_keys.public)
+    let report = audit::verify_signed(&st.db, &st.audit_keys.current().public)
         .await
         .map_err(|e| e.to_string())?;
     match report.problem() {

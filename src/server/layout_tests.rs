@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// The areas, lowest first: each may use the ones before it, none after.
 const AREAS: [&str; 5] = ["platform", "audit", "identity", "access", "http"];
 /// Outside the areas: the composition root and the state every request reaches.
-const ROOT: [&str; 5] = ["state", "startup", "jobs", "cli", "seed"];
+const ROOT: [&str; 7] = ["state", "startup", "jobs", "cli", "seed", "backup", "rotation"];
 
 fn server_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src/server")

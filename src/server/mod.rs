@@ -5,8 +5,8 @@
 //!
 //! Each area's `mod.rs` is its public surface. Outside the areas: `state`
 //! (what every request can reach), `startup` (building and serving),
-//! `jobs` (every background job), `cli`, `seed` and `backup` (SQLite
-//! backup and restore).
+//! `jobs` (every background job), `cli`, `seed`, `backup` (SQLite
+//! backup and restore) and `rotation` (rotating the keys).
 
 pub mod access;
 pub mod audit;
@@ -18,6 +18,7 @@ pub mod jobs;
 #[cfg(test)]
 mod layout_tests;
 pub mod platform;
+pub mod rotation;
 pub mod seed;
 pub mod startup;
 pub mod state;

@@ -46,13 +46,11 @@ pub async fn state(config: Config, clock: Clock) -> Result<AppState, StartError>
         Schema::Migrate
     };
     let db = Db::open(&config.database_url, schema).await?;
-    let key = match &config.master_key {
-        Some(k) => {
-            use secrecy::ExposeSecret;
-            MasterKey::from_base64(k.expose_secret()).expect("validated when the configuration was read")
-        }
-        None => MasterKey::load_or_create(&config.data_dir)?,
-    };
+    let key = MasterKey::load(
+        config.master_key.as_ref(),
+        config.master_key_previous.as_ref(),
+        &config.data_dir,
+    )?;
     let audit_keys = audit::load_or_create_keys(&db, &key, clock.now()).await?;
     let assets = Assets::load("gatehouse", config.serving.hash_file.as_deref()).map_err(StartError::Assets)?;
     let leptos_options = LeptosOptions::builder()

@@ -19,7 +19,7 @@ on_both!(
     bundles_export_a_time_range_that_verifies_offline,
 );
 
-async fn append_n(app: &TestApp, n: usize) {
+pub(crate) async fn append_n(app: &TestApp, n: usize) {
     let mut tx = app.state.db.begin_write().await.unwrap();
     let events = (0..n)
         .map(|i| NewEvent {
@@ -83,7 +83,7 @@ fn signature_ok(public_hex: &str, cp: &Value) -> bool {
         .is_ok()
 }
 
-async fn auditor(app: &TestApp) -> reqwest::Client {
+pub(crate) async fn auditor(app: &TestApp) -> reqwest::Client {
     let people = gatehouse::server::seed::seed_demo(&app.state).await.unwrap();
     let (email, _, pw) = people.iter().find(|p| p.1 == "auditor").unwrap();
     app.sign_in_enrolling(email, pw).await.0
@@ -96,7 +96,10 @@ async fn checkpoints_are_signed_chained_and_prove_inclusion(b: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
     let published: Value = r.json().await.unwrap();
     let public_hex = published["keys"][0]["public_key"].as_str().unwrap().to_owned();
-    assert_eq!(public_hex, hex::encode(app.state.audit_keys.public[0].as_bytes()));
+    assert_eq!(
+        public_hex,
+        hex::encode(app.state.audit_keys.current().public[0].as_bytes())
+    );
     assert_eq!(published["algorithm"], "Ed25519");
     // Checkpoints and proofs are for auditors.
     let anon = client();
@@ -446,13 +449,13 @@ async fn tampering_that_keeps_the_hash_chain_is_caught_by_checkpoints(b: Backend
         .unwrap();
     let sealed = gatehouse::server::platform::db::text(&row, "secret_enc").unwrap();
     assert!(
-        !sealed.contains(&hex::encode(app.state.audit_keys.signing.as_bytes())),
+        !sealed.contains(&hex::encode(app.state.audit_keys.current().signing.as_bytes())),
         "the private key is stored sealed"
     );
     app.cleanup().await;
 }
 
-fn cli(args: &[&str]) -> (bool, String) {
+pub(crate) fn cli(args: &[&str]) -> (bool, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .args(args)
         .env("RUST_LOG", "error")
@@ -523,7 +526,7 @@ async fn bundles_export_a_time_range_that_verifies_offline(b: Backend) {
         )),
         "{out}"
     );
-    let key = hex::encode(app.state.audit_keys.public[0].as_bytes());
+    let key = hex::encode(app.state.audit_keys.current().public[0].as_bytes());
     let (ok, out) = cli(&["audit", "verify", path, "--public-key", &key]);
     assert!(ok, "{out}");
     let other = hex::encode(

@@ -49,6 +49,9 @@ pub struct TestApp {
     pub clock: Clock,
     cleanup: Option<(String, String)>,
     pub _dir: Arc<tempdir::Dir>,
+    /// The configuration's environment, for another server on the same
+    /// database and data directory.
+    pub vars: HashMap<String, String>,
 }
 
 pub mod tempdir {
@@ -138,8 +141,18 @@ impl TestApp {
         for (k, v) in extra {
             vars.insert(k.to_string(), v.to_string());
         }
+        Self::serve(listener, vars, Clock::manual(T0), cleanup, dir).await
+    }
+
+    async fn serve(
+        listener: tokio::net::TcpListener,
+        vars: HashMap<String, String>,
+        clock: Clock,
+        cleanup: Option<(String, String)>,
+        dir: Arc<tempdir::Dir>,
+    ) -> Self {
+        let addr = listener.local_addr().unwrap();
         let config = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
-        let clock = Clock::manual(T0);
         let state = startup::with_sso(startup::state(config, clock.clone()).await.unwrap())
             .await
             .unwrap();
@@ -155,7 +168,18 @@ impl TestApp {
             clock,
             cleanup,
             _dir: dir,
+            vars,
         }
+    }
+
+    /// A second server on this one's database, data directory and clock,
+    /// with state of its own (as another replica, or this one restarted,
+    /// has). Dropping it leaves the database to this one.
+    pub async fn another(&self) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut vars = self.vars.clone();
+        vars.insert("GATEHOUSE_LISTEN".into(), listener.local_addr().unwrap().to_string());
+        Self::serve(listener, vars, self.clock.clone(), None, self._dir.clone()).await
     }
 
     /// Drops the MySQL database of this test.

@@ -348,7 +348,7 @@ async fn forget_body(st: &AppState, id: i64) -> Result<(), sqlx::Error> {
 /// The id of outbox message `id`, the same on every attempt: unique to this
 /// installation (its first audit signing key) and message.
 pub fn delivery_id(st: &AppState, id: i64) -> String {
-    format!("notification-{id}.{}", st.audit_keys.key_id)
+    format!("notification-{id}.{}", st.audit_keys.current().installation())
 }
 
 async fn post_webhook(st: &AppState, id: i64, body: &str) -> Result<(), String> {

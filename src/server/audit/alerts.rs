@@ -467,7 +467,7 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
         let now = st.clock.now();
         let signed = signature(hook.secret.expose_secret().as_bytes(), now, &body);
         // The same on every attempt at this alert and count: receivers drop repeats.
-        let delivery = format!("alert-{id}-{count}.{}", st.audit_keys.key_id);
+        let delivery = format!("alert-{id}-{count}.{}", st.audit_keys.current().installation());
         let headers = [("x-gatehouse-signature", signed), ("x-gatehouse-delivery", delivery)];
         let sent = outbound::post_json(&client, hook.url.as_str(), &headers, body).await;
         match sent {

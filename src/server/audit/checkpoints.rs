@@ -99,6 +99,9 @@ fn parse_frontier(s: &str) -> Option<Frontier> {
 pub enum SignError {
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+    /// The newer signing key a rotation made cannot be loaded.
+    #[error(transparent)]
+    Key(#[from] super::keys::KeyError),
     /// The events since the last checkpoint do not verify: nothing is signed.
     #[error("the audit chain does not verify after checkpoint {after}: {problem}; no checkpoint signed")]
     Broken { after: i64, problem: String },
@@ -219,6 +222,23 @@ async fn read_pool(
 /// `INTERVAL` old. The new events are verified first (content hashes and
 /// links): a damaged chain is never signed. Returns the new checkpoint.
 pub async fn sign(st: &AppState, force: bool) -> Result<Option<Checkpoint>, SignError> {
+    // A key made by a rotation since the keys were loaded: load it, then
+    // sign with it.
+    match sign_with_current_key(st, force).await? {
+        Signed::Done(cp) => Ok(cp),
+        Signed::NewerKey => match sign_with_current_key(st, force).await? {
+            Signed::Done(cp) => Ok(cp),
+            Signed::NewerKey => Ok(None),
+        },
+    }
+}
+
+enum Signed {
+    Done(Option<Checkpoint>),
+    NewerKey,
+}
+
+async fn sign_with_current_key(st: &AppState, force: bool) -> Result<Signed, SignError> {
     let now = st.clock.now();
     let due = move |last: &Option<(Checkpoint, String)>, head_seq: i64| {
         let covered = last.as_ref().map_or(0, |(cp, _)| cp.tree_size);
@@ -238,10 +258,11 @@ pub async fn sign(st: &AppState, force: bool) -> Result<Option<Checkpoint>, Sign
         frontier,
     }) = next
     else {
-        return Ok(None);
+        return Ok(Signed::Done(None));
     };
+    let keys = st.audit_keys.current();
     let cp = Checkpoint::sign(
-        &st.audit_keys.signing,
+        &keys.signing,
         last.as_ref().map(|(c, _)| c),
         head_seq,
         &frontier.root(),
@@ -250,10 +271,19 @@ pub async fn sign(st: &AppState, force: bool) -> Result<Option<Checkpoint>, Sign
     );
 
     let mut tx = st.db.begin_write().await?;
+    // A rotation made a newer key: sign with it on the next pass, never
+    // again with the old one (the head lock orders this against the
+    // rotation's insert).
+    let newest = super::keys::lock_and_newest(&mut tx).await?.map(|(id, _)| id);
+    if newest.as_deref() != Some(keys.key_id.as_str()) {
+        drop(tx);
+        st.audit_keys.refresh(&st.db, &st.key).await?;
+        return Ok(Signed::NewerKey);
+    }
     // Another signer got there first: keep theirs.
     let current = latest(tx.conn()).await?.map(|c| c.number);
     if current != last.as_ref().map(|(c, _)| c.number) {
-        return Ok(None);
+        return Ok(Signed::Done(None));
     }
     sqlx::query(&format!(
         "INSERT INTO audit_checkpoints ({CP_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -270,7 +300,7 @@ pub async fn sign(st: &AppState, force: bool) -> Result<Option<Checkpoint>, Sign
     .execute(tx.conn())
     .await?;
     tx.commit().await?;
-    Ok(Some(cp))
+    Ok(Signed::Done(Some(cp)))
 }
 
 /// An inclusion proof of event `seq` under `cp`'s root.

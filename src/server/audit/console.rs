@@ -186,7 +186,7 @@ pub async fn browse_pages(st: &AppState, f: &Filter, size: i64) -> Result<AuditP
 
 /// Verifies the whole chain now.
 pub async fn verify_now(st: &AppState) -> Result<VerifyView, AppError> {
-    let report = verify_signed(&st.db, &st.audit_keys.public).await?;
+    let report = verify_signed(&st.db, &st.audit_keys.current().public).await?;
     let message = match report.problem() {
         None => format!(
             "The chain is intact: {} events, head at {}; {} signed checkpoints match.",
@@ -230,6 +230,7 @@ pub async fn sign_checkpoint(st: &AppState) -> Result<Option<CheckpointView>, Ap
             )))
         }
         Err(checkpoints::SignError::Db(e)) => Err(e.into()),
+        Err(e @ checkpoints::SignError::Key(_)) => Err(crate::errors::internal(e)),
     }
 }
 

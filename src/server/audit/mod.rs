@@ -18,7 +18,10 @@ mod recorder;
 mod verify;
 
 pub use anonymous::AnonymousTally;
-pub use keys::{load as load_keys, load_or_create as load_or_create_keys, public_keys, AuditKeys, KeyError};
+pub use keys::{
+    load as load_keys, load_or_create as load_or_create_keys, public_keys, reseal as reseal_keys, rotate as rotate_key,
+    AuditKeys, KeyError, KeySet,
+};
 pub use log::{append, event_from_row, event_ref, COLUMNS};
 pub use recorder::Recorder;
 pub use verify::{verify, verify_signed, VerifyReport};

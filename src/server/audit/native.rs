@@ -65,7 +65,13 @@ pub(super) fn snapshot(path: &str) -> Result<rusqlite::Connection, sqlx::Error> 
 }
 
 pub(super) fn err(e: rusqlite::Error) -> sqlx::Error {
-    sqlx::Error::Protocol(format!("reading the audit chain: {e}"))
+    match e.sqlite_error() {
+        Some(code) => sqlx::Error::Protocol(format!(
+            "reading the audit chain: {e} (SQLite extended code {})",
+            code.extended_code
+        )),
+        None => sqlx::Error::Protocol(format!("reading the audit chain: {e}")),
+    }
 }
 
 /// `event_ref` for a native SQLite row selected with `COLUMNS`.

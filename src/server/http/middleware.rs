@@ -382,7 +382,7 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
         }
         Err(_) => ("timed out", "unknown".to_owned()),
     };
-    let keys = &st.audit_keys;
+    let keys = st.audit_keys.current();
     let signing = if keys.public.contains(&keys.signing.verifying_key()) {
         "loaded"
     } else {

@@ -3,7 +3,10 @@
 //! `UserRow`, a server-only struct that is never serialised.
 
 use crate::errors::AppError;
-use crate::server::platform::db::{opt_text, text, WriteTx};
+use crate::server::platform::{
+    crypto::{MasterKey, ResealError},
+    db::{opt_text, text, WriteTx},
+};
 use sqlx::{any::AnyRow, Any, Executor, Row};
 
 #[derive(Clone)]
@@ -352,4 +355,41 @@ pub async fn update_profile(tx: &mut WriteTx, user_id: i64, p: Profile<'_>, now:
 pub async fn mark_scim_deleted(tx: &mut WriteTx, user_id: i64, now: i64) -> Result<bool, sqlx::Error> {
     let sql = "UPDATE users SET scim_deleted_at = ?, updated_at = ? WHERE id = ?";
     set(tx, sqlx::query(sql).bind(now).bind(now).bind(user_id)).await
+}
+
+/// Seals every account's secrets (authenticator secret, pending secret,
+/// recovery codes waiting to be shown) again under the master key's current
+/// key, in the caller's transaction (`gatehouse rotate-master-key`); the
+/// number of values sealed.
+pub async fn reseal(tx: &mut WriteTx, master: &MasterKey) -> Result<u64, ResealError> {
+    const COLUMNS: [(&str, &str); 3] = [
+        ("totp_secret_enc", "totp"),
+        ("totp_pending_enc", "totp-pending"),
+        ("recovery_reveal_enc", "recovery-reveal"),
+    ];
+    let sql = format!(
+        "SELECT id, totp_secret_enc, totp_pending_enc, recovery_reveal_enc FROM users WHERE totp_secret_enc IS NOT NULL \
+         OR totp_pending_enc IS NOT NULL OR recovery_reveal_enc IS NOT NULL ORDER BY id{}",
+        tx.for_update()
+    );
+    let rows = sqlx::query(&sql).fetch_all(tx.conn()).await?;
+    let mut sealed = 0;
+    for r in &rows {
+        let id: i64 = r.try_get("id")?;
+        for (column, purpose) in COLUMNS {
+            let Some(value) = opt_text(r, column)? else { continue };
+            let context = format!("{purpose}:{id}");
+            let plain = master
+                .open(&context, &value)
+                .ok_or_else(|| ResealError::Unopenable(format!("users.{column} of user {id}")))?;
+            // `column` is one of the three names above, never input.
+            sqlx::query(&format!("UPDATE users SET {column} = ? WHERE id = ?"))
+                .bind(master.seal(&context, &plain))
+                .bind(id)
+                .execute(tx.conn())
+                .await?;
+            sealed += 1;
+        }
+    }
+    Ok(sealed)
 }

@@ -26,6 +26,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Base64 of 32 bytes, when given in the environment.
     pub master_key: Option<SecretString>,
+    /// The key it replaced, still opening secrets sealed under it until
+    /// `gatehouse rotate-master-key` has sealed them again.
+    pub master_key_previous: Option<SecretString>,
     pub listen: SocketAddr,
     /// How the server is served: TLS, the metrics and redirect listeners,
     /// the browser bundle's hash file, the shutdown grace period.
@@ -93,12 +96,35 @@ pub struct Webhook {
     pub secret: SecretString,
 }
 
+/// A master key from the environment: 32 bytes in base64.
+fn master_key_var(variable: &'static str, value: Option<String>) -> Result<Option<SecretString>, ConfigError> {
+    let Some(v) = value else { return Ok(None) };
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v.as_bytes())
+        .map_err(|_| ConfigError {
+            variable,
+            problem: "must be 32 bytes in base64 (generate one with: openssl rand -base64 32)".into(),
+        })?;
+    if bytes.len() != 32 {
+        return Err(ConfigError {
+            variable,
+            problem: format!("must be 32 bytes in base64, got {} bytes", bytes.len()),
+        });
+    }
+    Ok(Some(SecretString::from(v)))
+}
+
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("database_url", &redact_url(&self.database_url))
             .field("data_dir", &self.data_dir)
             .field("master_key", &self.master_key.as_ref().map(|_| "[redacted]"))
+            .field(
+                "master_key_previous",
+                &self.master_key_previous.as_ref().map(|_| "[redacted]"),
+            )
             .field("listen", &self.listen)
             .field("public_url", &self.public_url.as_str())
             .field("session", &self.session)
@@ -149,25 +175,9 @@ impl Config {
             });
         }
 
-        let master_key = match var("GATEHOUSE_MASTER_KEY") {
-            None => None,
-            Some(v) => {
-                use base64::Engine;
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(v.as_bytes())
-                    .map_err(|_| ConfigError {
-                        variable: "GATEHOUSE_MASTER_KEY",
-                        problem: "must be 32 bytes in base64 (generate one with: openssl rand -base64 32)".into(),
-                    })?;
-                if bytes.len() != 32 {
-                    return Err(ConfigError {
-                        variable: "GATEHOUSE_MASTER_KEY",
-                        problem: format!("must be 32 bytes in base64, got {} bytes", bytes.len()),
-                    });
-                }
-                Some(SecretString::from(v))
-            }
-        };
+        let master_key = master_key_var("GATEHOUSE_MASTER_KEY", var("GATEHOUSE_MASTER_KEY"))?;
+        let master_key_previous =
+            master_key_var("GATEHOUSE_MASTER_KEY_PREVIOUS", var("GATEHOUSE_MASTER_KEY_PREVIOUS"))?;
 
         let listen_raw = var("GATEHOUSE_LISTEN").unwrap_or_else(|| "127.0.0.1:3000".into());
         let listen: SocketAddr = listen_raw.parse().map_err(|_| ConfigError {
@@ -474,6 +484,7 @@ impl Config {
             database_url,
             data_dir,
             master_key,
+            master_key_previous,
             listen,
             serving,
             public_url,

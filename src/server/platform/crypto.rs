@@ -10,12 +10,19 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox};
 use std::path::Path;
 
-/// The master key. Its Debug output never shows the key.
-pub struct MasterKey(SecretBox<[u8; 32]>);
+/// The master key, with any earlier keys it replaced: secrets are sealed
+/// and values signed under the current key only, and opened (or checked)
+/// under any of them, so a key can be rotated without a moment in which
+/// stored secrets cannot be read (docs/operations.md). Its Debug output
+/// never shows a key.
+pub struct MasterKey {
+    current: SecretBox<[u8; 32]>,
+    previous: Vec<SecretBox<[u8; 32]>>,
+}
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MasterKey([redacted])")
+        write!(f, "MasterKey([redacted], {} previous)", self.previous.len())
     }
 }
 
@@ -29,9 +36,18 @@ pub enum KeyError {
     Permissions { path: String },
 }
 
+/// The key file in the data directory, the one it replaced at the last
+/// rotation, and the one a rotation writes before it commits.
+pub const KEY_FILE: &str = "master.key";
+pub const PREVIOUS_KEY_FILE: &str = "master.key.previous";
+pub const NEXT_KEY_FILE: &str = "master.key.next";
+
 impl MasterKey {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(SecretBox::new(Box::new(bytes)))
+        Self {
+            current: SecretBox::new(Box::new(bytes)),
+            previous: Vec::new(),
+        }
     }
 
     pub fn from_base64(b64: &str) -> Option<Self> {
@@ -40,48 +56,124 @@ impl MasterKey {
         Some(Self::from_bytes(arr))
     }
 
-    /// Loads `master.key` from the data directory, creating it with mode
-    /// 0600 on first start.
-    pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let path = data_dir.join("master.key");
-        let shown = path.display().to_string();
-        let io = |source| KeyError::Io {
-            path: shown.clone(),
-            source,
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        Self::from_bytes(random_bytes::<32>())
+    }
+
+    /// `self` as the current key, still opening what `older` (and the keys
+    /// it replaced) sealed.
+    pub fn replacing(mut self, older: MasterKey) -> Self {
+        self.previous.push(older.current);
+        self.previous.extend(older.previous);
+        self
+    }
+
+    /// How many earlier keys this one still opens secrets for.
+    pub fn previous_keys(&self) -> usize {
+        self.previous.len()
+    }
+
+    /// The key as base64, for writing a key file.
+    fn to_base64(&self) -> String {
+        STANDARD.encode(self.current.expose_secret())
+    }
+
+    /// The installation's keys: `GATEHOUSE_MASTER_KEY` (and
+    /// `GATEHOUSE_MASTER_KEY_PREVIOUS`) when set, otherwise the key files in
+    /// the data directory, `master.key` created with mode 0600 on first
+    /// start. A `master.key.next` left by an interrupted rotation is opened
+    /// too, so nothing it sealed is lost.
+    pub fn load(
+        configured: Option<&secrecy::SecretString>,
+        previous: Option<&secrecy::SecretString>,
+        data_dir: &Path,
+    ) -> Result<Self, KeyError> {
+        use secrecy::ExposeSecret as _;
+        let parse = |s: &secrecy::SecretString, name: &str| {
+            Self::from_base64(s.expose_secret()).ok_or(KeyError::Malformed { path: name.to_owned() })
         };
-        std::fs::create_dir_all(data_dir).map_err(io)?;
-        match std::fs::read_to_string(&path) {
+        let mut key = match configured {
+            Some(k) => parse(k, "GATEHOUSE_MASTER_KEY")?,
+            None => {
+                let mut key = Self::load_or_create(data_dir)?;
+                for file in [PREVIOUS_KEY_FILE, NEXT_KEY_FILE] {
+                    if let Some(other) = Self::read_file(&data_dir.join(file))? {
+                        key.previous.push(other.current);
+                    }
+                }
+                key
+            }
+        };
+        if let Some(p) = previous {
+            key.previous.push(parse(p, "GATEHOUSE_MASTER_KEY_PREVIOUS")?.current);
+        }
+        Ok(key)
+    }
+
+    /// A key file, refused when other users may read it; `None` when absent.
+    pub fn read_file(path: &Path) -> Result<Option<Self>, KeyError> {
+        use std::os::unix::fs::PermissionsExt;
+        let shown = path.display().to_string();
+        match std::fs::read_to_string(path) {
             Ok(text) => {
-                let mode = std::fs::metadata(&path).map_err(io)?.permissions().mode();
+                let io = |source| KeyError::Io {
+                    path: shown.clone(),
+                    source,
+                };
+                let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
                 if mode & 0o077 != 0 {
                     return Err(KeyError::Permissions { path: shown });
                 }
-                Self::from_base64(&text).ok_or(KeyError::Malformed { path: shown })
+                Self::from_base64(&text)
+                    .map(Some)
+                    .ok_or(KeyError::Malformed { path: shown })
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut bytes = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut bytes);
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&path)
-                    .map_err(io)?;
-                use std::io::Write;
-                f.write_all(STANDARD.encode(bytes).as_bytes()).map_err(io)?;
-                f.sync_all().map_err(io)?;
-                Ok(Self::from_bytes(bytes))
-            }
-            Err(e) => Err(io(e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(KeyError::Io { path: shown, source }),
         }
     }
 
-    /// Encrypts with a fresh random nonce; `context` is bound as associated
-    /// data (for example "totp:42"), so a ciphertext cannot be moved to
-    /// another row. Output: base64(nonce || ciphertext).
+    /// Writes the current key to a new file with mode 0600, on disk before
+    /// this returns; an existing file is never overwritten.
+    pub fn write_new_file(&self, path: &Path) -> Result<(), KeyError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let io = |source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        f.write_all(self.to_base64().as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)
+    }
+
+    /// Loads `master.key` from the data directory, creating it with mode
+    /// 0600 on first start.
+    pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
+        let path = data_dir.join(KEY_FILE);
+        std::fs::create_dir_all(data_dir).map_err(|source| KeyError::Io {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        if let Some(key) = Self::read_file(&path)? {
+            return Ok(key);
+        }
+        let key = Self::generate();
+        key.write_new_file(&path)?;
+        Ok(key)
+    }
+
+    /// Encrypts under the current key with a fresh random nonce; `context`
+    /// is bound as associated data (for example "totp:42"), so a ciphertext
+    /// cannot be moved to another row. Output: base64(nonce || ciphertext).
     pub fn seal(&self, context: &str, plaintext: &[u8]) -> String {
-        let cipher = Aes256Gcm::new(self.0.expose_secret().into());
+        let cipher = Aes256Gcm::new(self.current.expose_secret().into());
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = cipher
@@ -98,12 +190,9 @@ impl MasterKey {
         STANDARD.encode(out)
     }
 
-    /// HMAC-SHA256 under a key derived from the master key for `purpose`
-    /// (for example "device-cookie"), hex: signs values handed to browsers.
-    pub fn sign(&self, purpose: &str, data: &[u8]) -> String {
+    fn mac(key: &[u8; 32], purpose: &str, data: &[u8]) -> String {
         use hmac::{Hmac, Mac};
-        let mut derive =
-            <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.0.expose_secret()).expect("HMAC takes any key length");
+        let mut derive = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
         derive.update(purpose.as_bytes());
         let key = derive.finalize().into_bytes();
         let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes any key length");
@@ -111,23 +200,51 @@ impl MasterKey {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// HMAC-SHA256 under a key derived from the current key for `purpose`
+    /// (for example "device-cookie"), hex: signs values handed to browsers.
+    pub fn sign(&self, purpose: &str, data: &[u8]) -> String {
+        Self::mac(self.current.expose_secret(), purpose, data)
+    }
+
+    /// Whether `mac` is `sign(purpose, data)` under the current key or one it
+    /// replaced (a browser's cookie outlives a rotation).
+    pub fn signed(&self, purpose: &str, data: &[u8], mac: &str) -> bool {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .any(|k| constant_time_eq(Self::mac(k.expose_secret(), purpose, data).as_bytes(), mac.as_bytes()))
+    }
+
+    /// Decrypts what `seal` produced under the current key or one it
+    /// replaced; `None` when no key opens it for this context.
     pub fn open(&self, context: &str, sealed: &str) -> Option<Vec<u8>> {
         let raw = STANDARD.decode(sealed.as_bytes()).ok()?;
         if raw.len() < 12 + 16 {
             return None;
         }
         let (nonce, ct) = raw.split_at(12);
-        let cipher = Aes256Gcm::new(self.0.expose_secret().into());
-        cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ct,
-                    aad: context.as_bytes(),
-                },
-            )
-            .ok()
+        std::iter::once(&self.current).chain(&self.previous).find_map(|k| {
+            Aes256Gcm::new(k.expose_secret().into())
+                .decrypt(
+                    Nonce::from_slice(nonce),
+                    Payload {
+                        msg: ct,
+                        aad: context.as_bytes(),
+                    },
+                )
+                .ok()
+        })
     }
+}
+
+/// Why the secrets could not all be sealed again under a new master key.
+#[derive(Debug, thiserror::Error)]
+pub enum ResealError {
+    /// A stored secret, named by table, column and row (never its value),
+    /// that neither the current nor a previous key opens.
+    #[error("{0} opens with none of the configured master keys")]
+    Unopenable(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
 }
 
 /// A URL-safe random token of `bytes` random bytes.
@@ -302,6 +419,50 @@ mod tests {
         );
         assert_ne!(k.seal("totp:1", b"secret"), sealed, "fresh nonce each time");
         assert!(!format!("{k:?}").contains('7'));
+    }
+
+    #[test]
+    fn a_rotated_key_seals_under_the_new_key_and_still_opens_the_old() {
+        let old = MasterKey::from_bytes([1; 32]);
+        let sealed_before = old.seal("totp:1", b"secret");
+        let signed_before = old.sign("device-cookie", b"7.n");
+        let ring = MasterKey::from_bytes([2; 32]).replacing(MasterKey::from_bytes([1; 32]));
+        assert_eq!(ring.previous_keys(), 1);
+        assert_eq!(ring.open("totp:1", &sealed_before).as_deref(), Some(&b"secret"[..]));
+        assert!(ring.signed("device-cookie", b"7.n", &signed_before));
+        assert!(
+            !ring.signed("device-cookie", b"8.n", &signed_before),
+            "the data is bound"
+        );
+        let sealed_after = ring.seal("totp:1", b"secret");
+        assert_eq!(old.open("totp:1", &sealed_after), None, "new seals use the new key");
+        assert_eq!(
+            MasterKey::from_bytes([2; 32]).open("totp:1", &sealed_after).as_deref(),
+            Some(&b"secret"[..])
+        );
+        assert_ne!(
+            ring.sign("device-cookie", b"7.n"),
+            signed_before,
+            "new values are signed with the new key"
+        );
+        assert_eq!(format!("{ring:?}"), "MasterKey([redacted], 1 previous)");
+    }
+
+    #[test]
+    fn the_data_directory_opens_what_an_interrupted_rotation_sealed() {
+        let dir = std::env::temp_dir().join(format!("gh-key-{}", random_token(6)));
+        let current = MasterKey::load(None, None, &dir).unwrap();
+        let next = MasterKey::generate();
+        next.write_new_file(&dir.join(NEXT_KEY_FILE)).unwrap();
+        let sealed = next.seal("x", b"y");
+        let reloaded = MasterKey::load(None, None, &dir).unwrap();
+        assert_eq!(reloaded.open("x", &sealed).as_deref(), Some(&b"y"[..]));
+        assert_eq!(reloaded.open("x", &current.seal("x", b"z")).as_deref(), Some(&b"z"[..]));
+        assert!(
+            next.write_new_file(&dir.join(NEXT_KEY_FILE)).is_err(),
+            "a key file is never overwritten"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -401,18 +401,28 @@ impl Drop for WalCheckpointer {
 /// it so when it is missing and tightening it (and its -wal and -shm files)
 /// when an earlier start left it more open. SQLite gives the -wal and -shm
 /// files it creates the database file's mode.
+///
+/// An existing file is never opened here: closing any descriptor of a
+/// SQLite file drops every POSIX lock this process holds on it, and with
+/// them the locks of connections already open on it (another `Db` on the
+/// same file), after which another process may checkpoint the log away
+/// under their feet (seen as "disk I/O error", SQLITE_IOERR_SHORT_READ).
 fn owner_only(path: &str) -> Result<(), DbError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let err = |source| DbError::Permissions {
         path: path.to_owned(),
         source,
     };
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(err)?;
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(err(e)),
+    }
     for suffix in ["", "-wal", "-shm"] {
         let file = format!("{path}{suffix}");
         match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {

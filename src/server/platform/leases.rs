@@ -35,6 +35,18 @@ pub async fn hold(db: &Db, lease: &str, holder: &str, now: Millis) -> Result<boo
     Ok(done.rows_affected() == 1)
 }
 
+/// Whether some server holds a lease now: a server is running on this
+/// database (or was killed less than `TTL` ago).
+pub async fn any_held(db: &Db, now: Millis) -> Result<bool, sqlx::Error> {
+    use sqlx::Row;
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM job_leases WHERE expires_at >= ?")
+        .bind(now)
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")?;
+    Ok(n > 0)
+}
+
 /// Gives `lease` up at once (a server stopping cleanly), so another takes
 /// over without waiting for it to expire.
 pub async fn release(db: &Db, lease: &str, holder: &str) -> Result<(), sqlx::Error> {

@@ -91,7 +91,7 @@ pub async fn public_key(State(st): State<AppState>) -> Result<Json<PublicKeys>, 
     Ok(Json(PublicKeys {
         algorithm: "Ed25519",
         signed_format: crate::domain::checkpoint::FORMAT.to_owned(),
-        current_key_id: st.audit_keys.key_id.clone(),
+        current_key_id: st.audit_keys.current().key_id.clone(),
         keys: keys
             .into_iter()
             .map(|(key_id, public_key, created_at)| PublicKey {

@@ -539,3 +539,28 @@ pub fn logout_url(st: &AppState, id_token: Option<String>) -> Option<String> {
         .append_pair("client_id", sso.client.client_id().as_str());
     Some(url.to_string())
 }
+
+/// Seals the PKCE verifiers of sign-ins in flight again under the master
+/// key's current key, in the caller's transaction; the number sealed.
+pub async fn reseal(
+    tx: &mut crate::server::platform::db::WriteTx,
+    master: &crate::server::platform::crypto::MasterKey,
+) -> Result<u64, crypto::ResealError> {
+    let sql = format!(
+        "SELECT state_hash, verifier_enc FROM oidc_logins ORDER BY state_hash{}",
+        tx.for_update()
+    );
+    let rows = sqlx::query(&sql).fetch_all(tx.conn()).await?;
+    for r in &rows {
+        let state = text(r, "state_hash")?;
+        let verifier = master.open("oidc:pkce", &text(r, "verifier_enc")?).ok_or_else(|| {
+            crypto::ResealError::Unopenable("oidc_logins.verifier_enc of a sign-in in flight".to_owned())
+        })?;
+        sqlx::query("UPDATE oidc_logins SET verifier_enc = ? WHERE state_hash = ?")
+            .bind(master.seal("oidc:pkce", &verifier))
+            .bind(&state)
+            .execute(tx.conn())
+            .await?;
+    }
+    Ok(rows.len() as u64)
+}

@@ -5,5 +5,5 @@
 mod flow;
 mod provider;
 
-pub use flow::{callback, logout_url, start, CallbackParams};
+pub use flow::{callback, logout_url, reseal as reseal_logins, start, CallbackParams};
 pub use provider::{discover, Sso, ID_TOKEN_KEY};

@@ -38,6 +38,12 @@ fn malformed_values_name_the_variable() {
         "GATEHOUSE_MASTER_KEY"
     );
     assert_eq!(
+        cfg(&[("GATEHOUSE_MASTER_KEY_PREVIOUS", "c2hvcnQ=")])
+            .unwrap_err()
+            .variable,
+        "GATEHOUSE_MASTER_KEY_PREVIOUS"
+    );
+    assert_eq!(
         cfg(&[("GATEHOUSE_PUBLIC_URL", "ftp://x")]).unwrap_err().variable,
         "GATEHOUSE_PUBLIC_URL"
     );
@@ -169,6 +175,10 @@ fn debug_output_redacts_secrets() {
     let key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
     let c = cfg(&[
         ("GATEHOUSE_MASTER_KEY", key),
+        (
+            "GATEHOUSE_MASTER_KEY_PREVIOUS",
+            "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA=",
+        ),
         ("GATEHOUSE_DATABASE_URL", "mysql://u:hunter2@db/x"),
         ("GATEHOUSE_SMTP_URL", "smtps://mailer:smtp-secret@mail.example.com"),
         ("GATEHOUSE_SMTP_FROM", "gatehouse@example.com"),
@@ -181,6 +191,7 @@ fn debug_output_redacts_secrets() {
     .unwrap();
     let dbg = format!("{c:?}");
     assert!(!dbg.contains(key));
+    assert!(!dbg.contains("BBBBBBBB"));
     assert!(!dbg.contains("hunter2"));
     assert!(!dbg.contains("smtp-secret") && !dbg.contains("hook-secret"));
 }

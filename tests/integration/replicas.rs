@@ -1,0 +1,359 @@
+//! Three `gatehouse serve` processes on one MariaDB database behave as one
+//! Gatehouse: sign-ins, grants, access checks and event batches spread over
+//! all three while one is killed with SIGKILL; then the chain verifies,
+//! every acknowledged event is there, nothing was decided twice, and the
+//! background jobs went on on a survivor. MySQL only (SQLite is one server).
+
+use crate::alerts::receiver;
+use crate::helpers::{process::*, tempdir::Dir, *};
+use reqwest::{Client, StatusCode};
+use serde_json::json;
+use sqlx::Row;
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+const KEY: &str = "cmVwbGljYXMtc2hhcmUtb25lLW1hc3Rlci1rZXkhISE=";
+
+fn now_ms() -> i64 {
+    gatehouse::server::platform::clock::Clock::system().now()
+}
+
+async fn call(c: &Client, base: &str, name: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    c.post(format!("{base}/api/{name}")).form(form).send().await.unwrap()
+}
+
+/// Signs in for the first time at `base` and sets up the authenticator,
+/// with codes from the test's own TOTP implementation.
+async fn first_sign_in(base: &str, email: &str, password: &str) -> Client {
+    let c = client();
+    let r = call(&c, base, "sign_in", &[("email", email), ("password", password)]).await;
+    assert_eq!(r.status(), StatusCode::OK, "{email}: {}", r.text().await.unwrap());
+    let r = call(&c, base, "enrolment", &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let e: serde_json::Value = r.json().await.unwrap();
+    let key = e["key"].as_str().unwrap().replace(' ', "");
+    let r = call(&c, base, "confirm_enrolment", &[("code", &totp_now(&key, now_ms()))]).await;
+    assert_eq!(r.status(), StatusCode::OK, "{email}: {}", r.text().await.unwrap());
+    assert_eq!(
+        call(&c, base, "take_recovery_codes", &[]).await.status(),
+        StatusCode::OK
+    );
+    c
+}
+
+/// Event batches and access checks from 6 tasks, each request to the next
+/// live server in turn (as a load balancer would send them), until `stop`;
+/// the customer ids of every acknowledged write.
+async fn load(bases: Vec<String>, token: String, employee: String, stop: Arc<AtomicBool>) -> Vec<String> {
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let dead: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for w in 0..6 {
+        let (bases, token, employee, acked, stop, dead) = (
+            bases.clone(),
+            token.clone(),
+            employee.clone(),
+            acked.clone(),
+            stop.clone(),
+            dead.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let c = client();
+            let mut n = 0;
+            while !stop.load(Ordering::SeqCst) {
+                n += 1;
+                let base = &bases[(w + n) % bases.len()];
+                if dead.lock().unwrap().contains(base) {
+                    continue;
+                }
+                let ids: Vec<String> = (0..if w < 4 { 5 } else { 1 })
+                    .map(|i| format!("R-{w}-{n}-{i}"))
+                    .collect();
+                let r = if w < 4 {
+                    let events: Vec<_> = ids
+                        .iter()
+                        .map(|id| {
+                            json!({ "employee": employee, "action": "customer.view", "customer_id": id,
+                            "fields": ["address"], "record_types": ["customer"], "purpose": "SUP-77",
+                            "source_system": "support-desk", "occurred_at": "2026-06-01T10:00:00Z" })
+                        })
+                        .collect();
+                    c.post(format!("{base}/api/v1/audit-events"))
+                        .bearer_auth(&token)
+                        .json(&json!({ "events": events }))
+                } else {
+                    c.post(format!("{base}/api/v1/access-checks"))
+                        .bearer_auth(&token)
+                        .json(&json!({
+                        "employee": employee, "permission": "customers:read", "customer_id": ids[0],
+                        "resource": { "type": "customer", "id": ids[0] }, "purpose": "SUP-77" }))
+                };
+                match r.send().await {
+                    Ok(r) if r.status().is_success() => acked.lock().unwrap().extend(ids),
+                    Ok(r) => panic!(
+                        "refused under load: {} {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    ),
+                    // The killed server: its requests in flight get no
+                    // answer, so they count as not acknowledged.
+                    Err(_) => dead.lock().unwrap().push(base.clone()),
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    acked
+}
+
+async fn scalar(pool: &sqlx::AnyPool, sql: &str) -> i64 {
+    sqlx::query(sql).fetch_one(pool).await.unwrap().try_get(0).unwrap()
+}
+
+async fn lease(pool: &sqlx::AnyPool) -> (String, i64) {
+    let r = sqlx::query("SELECT holder, expires_at FROM job_leases WHERE name = 'access_jobs'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    (r.try_get("holder").unwrap(), r.try_get("expires_at").unwrap())
+}
+
+/// Polls `check` every 200 ms for up to `secs` seconds.
+async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(Instant::now() < until, "not within {secs} s: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_servers_on_one_database_act_as_one_when_one_is_killed() {
+    let Some(Backend::MySql { root_url }) = Backend::mysql().await else {
+        return;
+    };
+    let name = format!("gh_t_rep{}", std::process::id());
+    let root = sqlx::AnyPool::connect(&root_url).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
+        .execute(&root)
+        .await
+        .unwrap();
+    sqlx::query(&format!(
+        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    ))
+    .execute(&root)
+    .await
+    .unwrap();
+    let db_url = format!("{}/{name}", root_url.rsplit_once('/').unwrap().0);
+    let (hook, received) = receiver(false).await;
+    let dirs: Vec<Dir> = (0..3).map(|_| Dir::new()).collect();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+    let server = |i: usize| Process {
+        env: [
+            ("GATEHOUSE_DATA_DIR", dirs[i].0.display().to_string()),
+            ("GATEHOUSE_DATABASE_URL", db_url.clone()),
+            ("GATEHOUSE_MASTER_KEY", KEY.to_owned()),
+            ("GATEHOUSE_LISTEN", format!("127.0.0.1:{}", ports[i])),
+            ("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", "50".to_owned()),
+            ("GATEHOUSE_ALERT_WEBHOOK_URL", hook.clone()),
+            ("GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1".to_owned()),
+            ("GATEHOUSE_ALERT_WEBHOOK_SECRET", "webhook-secret-0123456789".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+    };
+    let people = server(0).run(&["seed-demo"]);
+    let person = |role: &str, nth: usize| {
+        let l = people
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some(role))
+            .nth(nth)
+            .unwrap();
+        let mut words = l.split_whitespace();
+        (words.next().unwrap().to_owned(), words.nth(1).unwrap().to_owned())
+    };
+    let token = server(0)
+        .run(&["service-token", "loader", "events:write,access:check"])
+        .trim()
+        .to_owned();
+    let pool = sqlx::AnyPool::connect(&db_url).await.unwrap();
+    let p = &pool;
+
+    // The first server takes the job lease; then two more start.
+    let mut first = server(0).serve();
+    eventually(15, "the first server leads the jobs", move || async move {
+        lease(p).await.1 > now_ms()
+    })
+    .await;
+    let (killed_holder, _) = lease(&pool).await;
+    let _others: Vec<Running> = (1..3).map(|i| server(i).serve()).collect();
+
+    // Load over all three; meanwhile people sign in, each at another server,
+    // and the administrator grants roles through the other two.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (support, _) = person("support", 0);
+    let writers = tokio::spawn(load(bases.clone(), token, support.clone(), stop.clone()));
+    let signers: Vec<_> = [("admin", 0, 0), ("support", 1, 1), ("support", 2, 2), ("auditor", 0, 1)]
+        .into_iter()
+        .map(|(role, nth, at)| {
+            let (email, pw) = person(role, nth);
+            let base = bases[at].clone();
+            tokio::spawn(async move { first_sign_in(&base, &email, &pw).await })
+        })
+        .collect();
+    let mut clients = Vec::new();
+    for s in signers {
+        clients.push(s.await.unwrap());
+    }
+    let admin = &clients[0];
+    let user_id = |email: String| {
+        let pool = pool.clone();
+        async move {
+            let r = sqlx::query("SELECT id FROM users WHERE email = ?")
+                .bind(email)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            r.try_get::<i64, _>("id").unwrap().to_string()
+        }
+    };
+    for (nth, at) in [(1, 1), (2, 2)] {
+        let id = user_id(person("support", nth).0).await;
+        let r = call(
+            admin,
+            &bases[at],
+            "grant_role",
+            &[
+                ("user_id", &id),
+                ("role", "support-pii"),
+                ("reason", "case 4711"),
+                ("expires_in", "1h"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    }
+
+    // SIGKILL the server that leads the jobs, in the middle of it all.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    stop.store(true, Ordering::SeqCst);
+    let acked = writers.await.unwrap();
+    assert!(acked.len() > 100, "too little load to mean anything: {}", acked.len());
+
+    // A survivor took the jobs over and judged every event, including
+    // those written after the kill.
+    let killed = &killed_holder;
+    eventually(30, "a survivor leads the jobs", move || async move {
+        let (holder, until) = lease(p).await;
+        holder != *killed && until > now_ms()
+    })
+    .await;
+    eventually(30, "the alert rules caught up with the trail", move || async move {
+        scalar(
+            p,
+            "SELECT (SELECT last_seq FROM audit_head WHERE id = 1) - (SELECT last_seq FROM alert_cursor WHERE id = 1)",
+        )
+        .await
+            == 0
+    })
+    .await;
+
+    // Every acknowledged write is stored, once.
+    let rows: Vec<(String, i64)> = sqlx::query(
+        "SELECT customer_id, COUNT(*) AS n FROM audit_events WHERE customer_id LIKE 'R-%' GROUP BY customer_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.try_get("customer_id").unwrap(), r.try_get("n").unwrap()))
+    .collect();
+    let stored: std::collections::HashMap<String, i64> = rows.into_iter().collect();
+    let lost: Vec<_> = acked.iter().filter(|id| !stored.contains_key(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    assert!(stored.values().all(|n| *n == 1), "a write stored twice");
+    assert_eq!(
+        scalar(&pool, "SELECT COUNT(*) FROM audit_events WHERE action = 'mfa.enrolled'").await,
+        4
+    );
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'grant.created' AND outcome = 'success'"
+        )
+        .await,
+        2
+    );
+
+    // Decided once: one alert for the employee's many customers, counting
+    // each matching event once; no notification twice.
+    assert_eq!(
+        scalar(&pool, "SELECT COUNT(*) FROM alerts WHERE rule = 'many_customers'").await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT occurrences - (SELECT COUNT(*) FROM alert_events WHERE alert_id = alerts.id) \
+                       FROM alerts WHERE rule = 'many_customers'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT COUNT(*) FROM (SELECT user_id, subject, link FROM notifications \
+                       GROUP BY user_id, subject, link HAVING COUNT(*) > 1) twice"
+        )
+        .await,
+        0
+    );
+    // The webhook heard of it (at least once, by a stable delivery id).
+    let alert_id = scalar(&pool, "SELECT id FROM alerts WHERE rule = 'many_customers'").await;
+    let got = &received;
+    eventually(30, "the alert webhook was called", move || async move {
+        !got.lock().unwrap().is_empty()
+    })
+    .await;
+    let ids: std::collections::BTreeSet<String> = received.lock().unwrap().iter().map(|r| r.2.clone()).collect();
+    assert!(
+        ids.iter().all(|id| id.starts_with(&format!("alert-{alert_id}-"))),
+        "{ids:?}"
+    );
+
+    // The chain verifies, checkpoints included (never two with one number).
+    let out = server(1).run(&["audit", "verify"]);
+    assert!(out.starts_with("OK: "), "{out}");
+    assert_eq!(
+        scalar(&pool, "SELECT COUNT(*) - COUNT(DISTINCT number) FROM audit_checkpoints").await,
+        0
+    );
+    pool.close().await;
+    sqlx::query(&format!("DROP DATABASE `{name}`"))
+        .execute(&root)
+        .await
+        .unwrap();
+}
