@@ -336,5 +336,13 @@ pub fn renotify(before: u64, after: u64) -> bool {
     RENOTIFY_AT.iter().any(|&mark| before < mark && mark <= after)
 }
 
+/// Which call to the webhook a count of `count` matches: 1 when the alert
+/// was raised, else the highest mark it reached. The delivery id names it,
+/// so a call repeated after a crash keeps its id even when more matches
+/// arrived meanwhile (receivers drop repeats by id).
+pub fn webhook_mark(count: u64) -> u64 {
+    RENOTIFY_AT.iter().copied().filter(|&m| m <= count).max().unwrap_or(1)
+}
+
 #[cfg(test)]
 mod tests;

@@ -3,10 +3,12 @@
 //! offboarding, anomaly alerts and their webhook, reminders and
 //! notifications, summaries of anonymous API refusals, checkpoint signing).
 //!
-//! With several servers on one database, each kind runs on one server at a
-//! time: the one holding its lease (`platform::leases`), renewed before
-//! every step, taken over by another server within `leases::TTL` of the
-//! holder's last renewal.
+//! With several servers on one database, the deciding jobs run on one
+//! server at a time: the one holding their lease (`platform::leases`),
+//! renewed before every step, taken over by another server within
+//! `leases::TTL` of the holder's last renewal. Deliveries to the outside
+//! (alert webhooks, notifications) run on every server, each message
+//! claimed in the database before it is sent (`leases::CLAIM`).
 
 use super::{
     access::{elevation, grants, notify, people},
@@ -115,35 +117,40 @@ async fn pass(st: &AppState, lease: Option<&str>) {
         "folding anonymous refusals into the audit trail",
         folded,
     );
-    // Each step runs only while this server still holds the lease.
-    macro_rules! step {
-        ($job:literal, $what:literal, $run:expr) => {
-            if !go().await {
-                return;
-            }
-            ran(st, $job, $what, $run.await);
-        };
-    }
-    step!("grant_expiry", "grant expiry job", grants::sweep_expired(st));
-    step!("elevation_lapse", "elevation job", elevation::sweep(st));
-    step!(
-        "scheduled_offboarding",
-        "scheduled offboarding job",
-        people::sweep_scheduled(st)
-    );
-    step!("alert_judging", "anomaly alert job", alerts::scan(st));
-    step!("alert_webhook", "alert webhook job", alerts::deliver(st));
-    step!("reminders", "elevation reminder job", notify::remind(st));
-    step!(
+    // Each deciding step runs only while this server still holds the lease.
+    let decide = async {
+        macro_rules! step {
+            ($job:literal, $what:literal, $run:expr) => {
+                if !go().await {
+                    return;
+                }
+                ran(st, $job, $what, $run.await);
+            };
+        }
+        step!("grant_expiry", "grant expiry job", grants::sweep_expired(st));
+        step!("elevation_lapse", "elevation job", elevation::sweep(st));
+        step!(
+            "scheduled_offboarding",
+            "scheduled offboarding job",
+            people::sweep_scheduled(st)
+        );
+        step!("alert_judging", "anomaly alert job", alerts::scan(st));
+        step!("reminders", "elevation reminder job", notify::remind(st));
+        if !go().await {
+            return;
+        }
+        let signed = checkpoints::sign_due(st).await;
+        metrics::global().job_ran("checkpoint_signing", st.clock.now(), signed);
+    };
+    decide.await;
+    // Every server delivers what is due, claiming each message first.
+    ran(st, "alert_webhook", "alert webhook job", alerts::deliver(st).await);
+    ran(
+        st,
         "notification_delivery",
         "notification delivery job",
-        notify::deliver(st)
+        notify::deliver(st).await,
     );
-    if !go().await {
-        return;
-    }
-    let signed = checkpoints::sign_due(st).await;
-    metrics::global().job_ran("checkpoint_signing", st.clock.now(), signed);
 }
 
 pub async fn sweep_sessions(st: &AppState) -> Result<usize, sqlx::Error> {

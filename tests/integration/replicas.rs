@@ -17,6 +17,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+on_both!(every_server_delivers_and_each_message_goes_out_once);
+
 const KEY: &str = "cmVwbGljYXMtc2hhcmUtb25lLW1hc3Rlci1rZXkhISE=";
 
 fn now_ms() -> i64 {
@@ -339,8 +341,13 @@ async fn three_servers_on_one_database_act_as_one_when_one_is_killed() {
     })
     .await;
     let ids: std::collections::BTreeSet<String> = received.lock().unwrap().iter().map(|r| r.2.clone()).collect();
+    // One id per call: raised (1), then each mark crossed.
+    let calls: Vec<String> = ["1", "10", "100", "1000"]
+        .iter()
+        .map(|m| format!("alert-{alert_id}-{m}."))
+        .collect();
     assert!(
-        ids.iter().all(|id| id.starts_with(&format!("alert-{alert_id}-"))),
+        ids.iter().all(|id| calls.iter().any(|c| id.starts_with(c.as_str()))),
         "{ids:?}"
     );
 
@@ -356,4 +363,62 @@ async fn three_servers_on_one_database_act_as_one_when_one_is_killed() {
         .execute(&root)
         .await
         .unwrap();
+}
+
+/// Two servers deliver at the same moment: each outbox message and each
+/// alert call is claimed by one of them and sent once.
+async fn every_server_delivers_and_each_message_goes_out_once(b: Backend) {
+    use gatehouse::server::{access::notify, audit::alerts};
+    let (notify_hook, notified) = receiver(false).await;
+    let (alert_hook, alerted) = receiver(false).await;
+    let app = TestApp::spawn_with(
+        &b,
+        &[
+            ("GATEHOUSE_NOTIFY_WEBHOOK_URL", &notify_hook),
+            ("GATEHOUSE_NOTIFY_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1"),
+            ("GATEHOUSE_ALERT_WEBHOOK_URL", &alert_hook),
+            ("GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1"),
+            ("GATEHOUSE_ALERT_WEBHOOK_SECRET", "webhook-secret-0123456789"),
+        ],
+    )
+    .await;
+    let other = app.another().await;
+    let now = app.clock.now();
+    for i in 0..12 {
+        sqlx::query(
+            "INSERT INTO notification_outbox (channel, recipient, subject, body, created_at, next_attempt_at) \
+             VALUES ('webhook', '', ?, ?, ?, ?)",
+        )
+        .bind(format!("message {i}"))
+        .bind(json!({ "text": format!("message {i}") }).to_string())
+        .bind(now)
+        .bind(now)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    }
+    for i in 0..6 {
+        sqlx::query("INSERT INTO alerts (rule, event_seq, summary, raised_at) VALUES ('night_access', ?, ?, ?)")
+            .bind(i + 1)
+            .bind(format!("alert {i}"))
+            .bind(now)
+            .execute(app.state.db.pool())
+            .await
+            .unwrap();
+    }
+    let (a, b2) = tokio::join!(notify::deliver(&app.state), notify::deliver(&other.state));
+    assert_eq!(a.unwrap() + b2.unwrap(), 12);
+    let (a, b2) = tokio::join!(alerts::deliver(&app.state), alerts::deliver(&other.state));
+    assert_eq!(a.unwrap() + b2.unwrap(), 6);
+    // Once more on both: nothing is left to send.
+    let (a, b2) = tokio::join!(notify::deliver(&app.state), notify::deliver(&other.state));
+    assert_eq!(a.unwrap() + b2.unwrap(), 0);
+    let (a, b2) = tokio::join!(alerts::deliver(&app.state), alerts::deliver(&other.state));
+    assert_eq!(a.unwrap() + b2.unwrap(), 0);
+    for (got, n) in [(&notified, 12), (&alerted, 6)] {
+        let got = got.lock().unwrap().clone();
+        let ids: std::collections::BTreeSet<&String> = got.iter().map(|r| &r.2).collect();
+        assert_eq!((got.len(), ids.len()), (n, n), "each sent once: {ids:?}");
+    }
+    app.cleanup().await;
 }

@@ -274,6 +274,15 @@ fn an_open_alert_calls_again_only_as_its_count_crosses_a_power_of_ten() {
     assert!(!renotify(10, 99));
     assert!(renotify(99, 100));
     assert!(renotify(5, 8_000), "several crossings in one pass: one call");
+    assert_eq!(webhook_mark(1), 1);
+    assert_eq!(webhook_mark(9), 1);
+    assert_eq!(webhook_mark(10), 10);
+    assert_eq!(
+        webhook_mark(99),
+        10,
+        "a retry after more matches is still the call for 10"
+    );
+    assert_eq!(webhook_mark(8_000), 1_000);
     assert!(!renotify(1_000, 9_999), "nothing past 1,000");
     assert!(!renotify(7, 7));
 }

@@ -13,7 +13,7 @@ use crate::server::{
     access::{authz, elevation, roles},
     platform::{
         db::{text, WriteTx},
-        outbound,
+        leases, outbound,
         time::format_time,
     },
     state::AppState,
@@ -285,7 +285,7 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
     }
     let now = st.clock.now();
     let rows = sqlx::query(
-        "SELECT id, channel, recipient, subject, body, attempts FROM notification_outbox \
+        "SELECT id, channel, recipient, subject, body, attempts, next_attempt_at FROM notification_outbox \
          WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT 20",
     )
     .bind(now)
@@ -296,6 +296,22 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
         let id: i64 = r.try_get("id")?;
         let attempts: i64 = r.try_get("attempts")?;
         let channel = text(r, "channel")?;
+        // Claimed first (its next attempt moved past the claim), so another
+        // server sending at the same moment skips it; a server that dies
+        // while sending leaves it to the others once the claim has passed.
+        let claimed = sqlx::query(
+            "UPDATE notification_outbox SET next_attempt_at = ? WHERE id = ? AND next_attempt_at = ? \
+             AND delivered_at IS NULL AND gave_up_at IS NULL",
+        )
+        .bind(st.clock.now() + leases::CLAIM)
+        .bind(id)
+        .bind(r.try_get::<i64, _>("next_attempt_at")?)
+        .execute(st.db.pool())
+        .await?
+        .rows_affected();
+        if claimed != 1 {
+            continue;
+        }
         let result = match channel.as_str() {
             "webhook" => post_webhook(st, id, &text(r, "body")?).await,
             "email" | INVITATION => {

@@ -15,7 +15,7 @@ use crate::errors::AppError;
 use crate::server::{
     platform::{
         db::{opt_text, text, WriteTx},
-        names, outbound,
+        leases, names, outbound,
         request::RequestCtx,
         time::format_time,
     },
@@ -439,11 +439,16 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
         .map(|m| format!("(webhook_sent_count < {m} AND occurrences >= {m})"))
         .collect();
     let sql = format!(
-        "SELECT id, rule, employee_id, event_seq, summary, raised_at, occurrences, last_seen_at, last_event_seq FROM alerts \
-         WHERE (webhook_sent_count = 0 OR {}) AND webhook_attempts < ? ORDER BY id LIMIT 20",
+        "SELECT id, rule, employee_id, event_seq, summary, raised_at, occurrences, last_seen_at, last_event_seq, \
+         webhook_claimed_until, webhook_sent_count, webhook_attempts FROM alerts \
+         WHERE (webhook_sent_count = 0 OR {}) AND webhook_attempts < ? AND webhook_claimed_until < ? ORDER BY id LIMIT 20",
         crossed.join(" OR ")
     );
-    let rows = sqlx::query(&sql).bind(MAX_ATTEMPTS).fetch_all(st.db.pool()).await?;
+    let rows = sqlx::query(&sql)
+        .bind(MAX_ATTEMPTS)
+        .bind(st.clock.now())
+        .fetch_all(st.db.pool())
+        .await?;
     if rows.is_empty() {
         return Ok(0);
     }
@@ -452,6 +457,23 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
     for r in &rows {
         let id: i64 = r.try_get("id")?;
         let count: i64 = r.try_get("occurrences")?;
+        // Claimed first, as it was read: another server sending the same
+        // call skips it, also after this one has sent it and let go.
+        let claimed = sqlx::query(
+            "UPDATE alerts SET webhook_claimed_until = ? WHERE id = ? AND webhook_claimed_until = ? \
+             AND webhook_sent_count = ? AND webhook_attempts = ?",
+        )
+        .bind(st.clock.now() + leases::CLAIM)
+        .bind(id)
+        .bind(r.try_get::<i64, _>("webhook_claimed_until")?)
+        .bind(r.try_get::<i64, _>("webhook_sent_count")?)
+        .bind(r.try_get::<i64, _>("webhook_attempts")?)
+        .execute(st.db.pool())
+        .await?
+        .rows_affected();
+        if claimed != 1 {
+            continue;
+        }
         let body = json!({
             "alert_id": id,
             "rule": text(r, "rule")?,
@@ -466,15 +488,17 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
         .to_string();
         let now = st.clock.now();
         let signed = signature(hook.secret.expose_secret().as_bytes(), now, &body);
-        // The same on every attempt at this alert and count: receivers drop repeats.
-        let delivery = format!("alert-{id}-{count}.{}", st.audit_keys.current().installation());
+        // The same on every attempt at this call (raised, or the mark it
+        // crossed), however the count grew meanwhile: receivers drop repeats.
+        let mark = alerts::webhook_mark(count.max(0) as u64);
+        let delivery = format!("alert-{id}-{mark}.{}", st.audit_keys.current().installation());
         let headers = [("x-gatehouse-signature", signed), ("x-gatehouse-delivery", delivery)];
         let sent = outbound::post_json(&client, hook.url.as_str(), &headers, body).await;
         match sent {
             Ok(()) => {
                 sqlx::query(
                     "UPDATE alerts SET webhook_delivered_at = ?, webhook_sent_count = ?, \
-                     webhook_attempts = webhook_attempts + 1 WHERE id = ?",
+                     webhook_attempts = webhook_attempts + 1, webhook_claimed_until = 0 WHERE id = ?",
                 )
                 .bind(now)
                 .bind(count)
@@ -485,10 +509,12 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
             }
             Err(why) => {
                 tracing::warn!(alert_id = id, problem = %why, "alert webhook delivery failed");
-                sqlx::query("UPDATE alerts SET webhook_attempts = webhook_attempts + 1 WHERE id = ?")
-                    .bind(id)
-                    .execute(st.db.pool())
-                    .await?;
+                sqlx::query(
+                    "UPDATE alerts SET webhook_attempts = webhook_attempts + 1, webhook_claimed_until = 0 WHERE id = ?",
+                )
+                .bind(id)
+                .execute(st.db.pool())
+                .await?;
             }
         }
     }

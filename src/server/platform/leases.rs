@@ -12,6 +12,12 @@ use crate::domain::Millis;
 /// its last renewal at the latest.
 pub const TTL: Millis = 10_000;
 
+/// How long a claimed delivery (an outbox message, an alert's webhook call)
+/// belongs to the server that claimed it: longer than any send may take
+/// (SMTP gives up after 10 s, webhooks after 5 s). A server that dies while
+/// sending leaves the message to the others this long after its claim.
+pub const CLAIM: Millis = 60_000;
+
 /// This process's name as a lease holder.
 pub fn holder() -> &'static str {
     static HOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
