@@ -2,71 +2,13 @@
 //! event or recorded access check, and SIGTERM drains (requests in flight
 //! finish, the process exits 0 within its grace period). SQLite and MySQL.
 
-use crate::helpers::{process::*, tempdir::Dir, *};
-use serde_json::json;
+use crate::helpers::{load::write_load, process::*, tempdir::Dir, *};
 use std::{
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 on_both!(acknowledged_writes_survive_kill_and_sigterm_drains);
-
-/// Posts event batches and access checks from 6 tasks until the server
-/// stops answering; returns the customer ids of every acknowledged write.
-async fn load(base: String, token: String, employee: String, run: &str) -> Vec<String> {
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let mut tasks = Vec::new();
-    for w in 0..6 {
-        let (base, token, employee, acked, run) = (
-            base.clone(),
-            token.clone(),
-            employee.clone(),
-            acked.clone(),
-            run.to_owned(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let c = client();
-            for n in 0.. {
-                let ids: Vec<String> = (0..if w < 4 { 5 } else { 1 })
-                    .map(|i| format!("{run}-{w}-{n}-{i}"))
-                    .collect();
-                let r = if w < 4 {
-                    let events: Vec<_> = ids
-                        .iter()
-                        .map(|id| {
-                            json!({ "employee": employee, "action": "customer.view", "customer_id": id,
-                            "fields": ["address"], "record_types": ["customer"], "purpose": "SUP-77",
-                            "source_system": "support-desk", "occurred_at": "2025-06-01T10:00:00Z" })
-                        })
-                        .collect();
-                    c.post(format!("{base}/api/v1/audit-events"))
-                        .bearer_auth(&token)
-                        .json(&json!({ "events": events }))
-                } else {
-                    c.post(format!("{base}/api/v1/access-checks"))
-                        .bearer_auth(&token)
-                        .json(&json!({
-                        "employee": employee, "permission": "customers:read", "customer_id": ids[0],
-                        "resource": { "type": "customer", "id": ids[0] }, "purpose": "SUP-77" }))
-                };
-                match r.send().await {
-                    Ok(r) if r.status().is_success() => acked.lock().unwrap().extend(ids),
-                    Ok(r) => panic!(
-                        "refused under load: {} {}",
-                        r.status(),
-                        r.text().await.unwrap_or_default()
-                    ),
-                    Err(_) => break,
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
-    acked
-}
 
 async fn stored(db_url: &str, run: &str) -> std::collections::HashSet<String> {
     sqlx::any::install_default_drivers();
@@ -125,7 +67,13 @@ async fn acknowledged_writes_survive_kill_and_sigterm_drains(b: Backend) {
 
     // kill -9 in the middle of the load.
     let mut server = p.serve();
-    let writers = tokio::spawn(load(base.clone(), token.clone(), employee.clone(), "K"));
+    let writers = tokio::spawn(write_load(
+        vec![base.clone()],
+        token.clone(),
+        employee.clone(),
+        "K",
+        Arc::default(),
+    ));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.kill().unwrap();
     server.wait().unwrap();
@@ -145,7 +93,7 @@ async fn acknowledged_writes_survive_kill_and_sigterm_drains(b: Backend) {
     let mut server = p.serve();
     let r = client().get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let writers = tokio::spawn(load(base.clone(), token, employee, "T"));
+    let writers = tokio::spawn(write_load(vec![base.clone()], token, employee, "T", Arc::default()));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // SAFETY: sends SIGTERM to the child this test started.
     unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };

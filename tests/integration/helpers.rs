@@ -644,11 +644,114 @@ pub mod process {
         }
     }
 
+    /// What a finished command printed: its standard output, then its errors.
+    pub fn said(out: &std::process::Output) -> String {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
     pub fn free_port() -> u16 {
         std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port()
+    }
+}
+
+pub mod load {
+    use super::client;
+    use serde_json::json;
+    use std::sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    };
+
+    /// Event batches and access checks for `employee` from 6 tasks, each
+    /// request to the next live server of `bases` in turn (as a load balancer
+    /// sends them), until `stop` or until none answers; the customer ids
+    /// (`run-…`) of every acknowledged write.
+    pub async fn write_load(
+        bases: Vec<String>,
+        token: String,
+        employee: String,
+        run: &str,
+        stop: Arc<AtomicBool>,
+    ) -> Vec<String> {
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let dead: Arc<Mutex<Vec<String>>> = Arc::default();
+        let mut tasks = Vec::new();
+        for w in 0..6 {
+            let (bases, token, employee, acked, stop, dead, run) = (
+                bases.clone(),
+                token.clone(),
+                employee.clone(),
+                acked.clone(),
+                stop.clone(),
+                dead.clone(),
+                run.to_owned(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let c = client();
+                let mut n = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    n += 1;
+                    let base = &bases[(w + n) % bases.len()];
+                    let dead_now = dead.lock().unwrap().clone();
+                    if dead_now.len() == bases.len() {
+                        break;
+                    }
+                    if dead_now.contains(base) {
+                        continue;
+                    }
+                    let ids: Vec<String> = (0..if w < 4 { 5 } else { 1 })
+                        .map(|i| format!("{run}-{w}-{n}-{i}"))
+                        .collect();
+                    let r = if w < 4 {
+                        let events: Vec<_> = ids
+                            .iter()
+                            .map(|id| {
+                                json!({ "employee": employee, "action": "customer.view", "customer_id": id,
+                                "fields": ["address"], "record_types": ["customer"], "purpose": "SUP-77",
+                                "source_system": "support-desk", "occurred_at": "2026-06-01T10:00:00Z" })
+                            })
+                            .collect();
+                        c.post(format!("{base}/api/v1/audit-events"))
+                            .bearer_auth(&token)
+                            .json(&json!({ "events": events }))
+                    } else {
+                        c.post(format!("{base}/api/v1/access-checks"))
+                            .bearer_auth(&token)
+                            .json(&json!({
+                            "employee": employee, "permission": "customers:read", "customer_id": ids[0],
+                            "resource": { "type": "customer", "id": ids[0] }, "purpose": "SUP-77" }))
+                    };
+                    match r.send().await {
+                        Ok(r) if r.status().is_success() => acked.lock().unwrap().extend(ids),
+                        Ok(r) => panic!(
+                            "refused under load: {} {}",
+                            r.status(),
+                            r.text().await.unwrap_or_default()
+                        ),
+                        // A killed server: its requests in flight get no
+                        // answer, so they count as not acknowledged.
+                        Err(_) => {
+                            let mut dead = dead.lock().unwrap();
+                            if !dead.contains(base) {
+                                dead.push(base.clone());
+                            }
+                        }
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let acked = acked.lock().unwrap().clone();
+        acked
     }
 }

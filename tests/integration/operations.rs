@@ -1,7 +1,11 @@
 //! What an operator and a load balancer rely on: liveness and readiness,
 //! and SQLite backups taken while the server works, restored elsewhere.
 
-use crate::helpers::{process::Process, tempdir::Dir, *};
+use crate::helpers::{
+    process::{said, Process},
+    tempdir::Dir,
+    *,
+};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::future::IntoFuture;
@@ -22,14 +26,6 @@ fn gatehouse(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         ],
     };
     p.command(args).output().unwrap()
-}
-
-fn said(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 on_both!(ready_only_with_a_current_schema, one_server_at_a_time_leads_the_jobs);

@@ -5,14 +5,14 @@
 //! background jobs went on on a survivor. MySQL only (SQLite is one server).
 
 use crate::alerts::receiver;
-use crate::helpers::{process::*, tempdir::Dir, *};
+use crate::helpers::{load::write_load, process::*, tempdir::Dir, *};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 use sqlx::Row;
 use std::{
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc, Mutex,
+        Arc,
     },
     time::{Duration, Instant},
 };
@@ -46,74 +46,6 @@ async fn first_sign_in(base: &str, email: &str, password: &str) -> Client {
         StatusCode::OK
     );
     c
-}
-
-/// Event batches and access checks from 6 tasks, each request to the next
-/// live server in turn (as a load balancer would send them), until `stop`;
-/// the customer ids of every acknowledged write.
-async fn load(bases: Vec<String>, token: String, employee: String, stop: Arc<AtomicBool>) -> Vec<String> {
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let dead: Arc<Mutex<Vec<String>>> = Arc::default();
-    let mut tasks = Vec::new();
-    for w in 0..6 {
-        let (bases, token, employee, acked, stop, dead) = (
-            bases.clone(),
-            token.clone(),
-            employee.clone(),
-            acked.clone(),
-            stop.clone(),
-            dead.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let c = client();
-            let mut n = 0;
-            while !stop.load(Ordering::SeqCst) {
-                n += 1;
-                let base = &bases[(w + n) % bases.len()];
-                if dead.lock().unwrap().contains(base) {
-                    continue;
-                }
-                let ids: Vec<String> = (0..if w < 4 { 5 } else { 1 })
-                    .map(|i| format!("R-{w}-{n}-{i}"))
-                    .collect();
-                let r = if w < 4 {
-                    let events: Vec<_> = ids
-                        .iter()
-                        .map(|id| {
-                            json!({ "employee": employee, "action": "customer.view", "customer_id": id,
-                            "fields": ["address"], "record_types": ["customer"], "purpose": "SUP-77",
-                            "source_system": "support-desk", "occurred_at": "2026-06-01T10:00:00Z" })
-                        })
-                        .collect();
-                    c.post(format!("{base}/api/v1/audit-events"))
-                        .bearer_auth(&token)
-                        .json(&json!({ "events": events }))
-                } else {
-                    c.post(format!("{base}/api/v1/access-checks"))
-                        .bearer_auth(&token)
-                        .json(&json!({
-                        "employee": employee, "permission": "customers:read", "customer_id": ids[0],
-                        "resource": { "type": "customer", "id": ids[0] }, "purpose": "SUP-77" }))
-                };
-                match r.send().await {
-                    Ok(r) if r.status().is_success() => acked.lock().unwrap().extend(ids),
-                    Ok(r) => panic!(
-                        "refused under load: {} {}",
-                        r.status(),
-                        r.text().await.unwrap_or_default()
-                    ),
-                    // The killed server: its requests in flight get no
-                    // answer, so they count as not acknowledged.
-                    Err(_) => dead.lock().unwrap().push(base.clone()),
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
-    acked
 }
 
 async fn scalar(pool: &sqlx::AnyPool, sql: &str) -> i64 {
@@ -208,7 +140,7 @@ async fn three_servers_on_one_database_act_as_one_when_one_is_killed() {
     // and the administrator grants roles through the other two.
     let stop = Arc::new(AtomicBool::new(false));
     let (support, _) = person("support", 0);
-    let writers = tokio::spawn(load(bases.clone(), token, support.clone(), stop.clone()));
+    let writers = tokio::spawn(write_load(bases.clone(), token, support.clone(), "R", stop.clone()));
     let signers: Vec<_> = [("admin", 0, 0), ("support", 1, 1), ("support", 2, 2), ("auditor", 0, 1)]
         .into_iter()
         .map(|(role, nth, at)| {

@@ -3,7 +3,10 @@
 //! checkpoints. Each on SQLite and MySQL.
 
 use crate::checkpoints::{append_n, auditor, cli};
-use crate::helpers::{process::Process, *};
+use crate::helpers::{
+    process::{said, Process},
+    *,
+};
 use gatehouse::server::{audit, audit::checkpoints, platform::crypto::MasterKey};
 use reqwest::StatusCode;
 use sqlx::Row;
@@ -25,14 +28,6 @@ fn gatehouse(app: &TestApp, extra: &[(&str, &str)]) -> Process {
         .collect();
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Process { env }
-}
-
-fn said(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 async fn sealed_secret(app: &TestApp, user_id: i64) -> String {
