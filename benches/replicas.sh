@@ -19,15 +19,20 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   mariadb -h127.0.0.1 -uroot -e 'DROP DATABASE IF EXISTS gh_bench_replicas' || true
-  rm -rf "$dir"
+  [ -n "${KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"
 }
 trap cleanup EXIT
 rss_mb() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 ms() { date +%s%3N; }
 wait_ready() { # port
+  kill -0 "${pids[-1]}" 2>/dev/null || { echo "the server for port $1 did not start" >&2; exit 1; }
   for _ in $(seq 600); do curl -fs "http://127.0.0.1:$1/readyz" >/dev/null && return; sleep 0.01; done
   echo "no ready answer on port $1" >&2; exit 1
 }
+
+for port in 3990 3991 3992 3993; do
+  ! curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "port $port is taken by another server" >&2; exit 1; }
+done
 
 echo "== 1. cold start on SQLite (release build)"
 export GATEHOUSE_DATA_DIR="$dir/sqlite" GATEHOUSE_DATABASE_URL="sqlite://$dir/sqlite/g.db" RUST_LOG=warn
@@ -51,7 +56,7 @@ export GATEHOUSE_MASTER_KEY
 GATEHOUSE_MASTER_KEY=$(head -c 32 /dev/urandom | base64)
 export GATEHOUSE_DATA_DIR="$dir/mysql"
 people=$("$bin" seed-demo)
-employee=$(echo "$people" | awk '$2 == "support" { print $1; exit }')
+employee=$(awk '$2 == "support" { print $1; exit }' <<<"$people")
 token=$("$bin" service-token bench access:check,events:write)
 for i in 1 2 3; do
   GATEHOUSE_LISTEN="127.0.0.1:399$i" "$bin" serve >"$dir/replica$i.log" 2>&1 &
@@ -67,7 +72,7 @@ wrk.body = '{"employee":"$employee","permission":"customers:read","resource":{"t
 LUA
 events=$(for i in $(seq 100); do
   printf '{"employee":"%s","action":"customer.view","customer_id":"C-%d","fields":["address"],"record_types":["customer"],"purpose":"SUP-77","source_system":"support-desk","occurred_at":"2026-06-01T10:00:00Z"}' "$employee" "$i"
-  [ "$i" -lt 100 ] && printf ','
+  if [ "$i" -lt 100 ]; then printf ','; fi
 done)
 cat >"$dir/events.lua" <<LUA
 wrk.method = "POST"
@@ -95,5 +100,5 @@ load "recorded access checks, one replica" "$dir/check.lua" /api/v1/access-check
 load "recorded access checks, three replicas at once" "$dir/check.lua" /api/v1/access-checks 3991 3992 3993
 load "event batches of 100, one replica" "$dir/events.lua" /api/v1/audit-events 3991
 load "event batches of 100, three replicas at once" "$dir/events.lua" /api/v1/audit-events 3991 3992 3993
-for i in 1 2 3; do echo "replica $i resident memory after the load: $(rss_mb "${pids[$(( ${#pids[@]} - 4 + i ))]}") MB"; done
+for p in "${pids[@]:3}"; do echo "replica (pid $p) resident memory after the load: $(rss_mb "$p") MB"; done
 "$bin" audit verify
