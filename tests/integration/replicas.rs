@@ -17,7 +17,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-on_both!(every_server_delivers_and_each_message_goes_out_once);
+on_both!(
+    every_server_delivers_and_each_message_goes_out_once,
+    a_due_offboarding_is_decided_once_by_two_servers,
+);
 
 const KEY: &str = "cmVwbGljYXMtc2hhcmUtb25lLW1hc3Rlci1rZXkhISE=";
 
@@ -352,5 +355,36 @@ async fn every_server_delivers_and_each_message_goes_out_once(b: Backend) {
         let ids: std::collections::BTreeSet<&String> = got.iter().map(|r| &r.2).collect();
         assert_eq!((got.len(), ids.len()), (n, n), "each sent once: {ids:?}");
     }
+    app.cleanup().await;
+}
+
+/// Two servers find the same scheduled offboarding due at once (a leader
+/// that stalled past its lease, and the one that took over): the decision
+/// (here: refused, the last administrator) is made and recorded once.
+async fn a_due_offboarding_is_decided_once_by_two_servers(b: Backend) {
+    use gatehouse::server::access::people;
+    let app = TestApp::spawn(&b).await;
+    app.first_admin("ada@example.com", "correct horse battery staple").await;
+    let id = app.user_id("ada@example.com").await;
+    let other = app.another().await;
+    sqlx::query("UPDATE users SET offboard_at = ? WHERE id = ?")
+        .bind(app.clock.now() - 1)
+        .bind(id)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let (a, b2) = tokio::join!(
+        people::sweep_scheduled(&app.state),
+        people::sweep_scheduled(&other.state)
+    );
+    assert_eq!(a.unwrap() + b2.unwrap(), 0, "the last administrator stays");
+    assert_eq!(app.audit_count("employee.offboard", "denied").await, 1);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM users WHERE id = {id} AND offboard_at IS NULL AND status = 'active'"
+        ))
+        .await,
+        1
+    );
     app.cleanup().await;
 }

@@ -291,11 +291,12 @@ pub async fn cancel_offboarding(tx: &mut WriteTx, user_id: i64, now: i64) -> Res
     set(tx, sqlx::query(sql).bind(now).bind(user_id)).await
 }
 
-/// Drops a scheduled offboarding that the rules refused to carry out.
+/// Drops a scheduled offboarding that the rules refused to carry out;
+/// false when none was scheduled any more (another server dropped it).
 pub async fn drop_offboarding(tx: &mut WriteTx, user_id: i64) -> Result<bool, sqlx::Error> {
     set(
         tx,
-        sqlx::query("UPDATE users SET offboard_at = NULL WHERE id = ?").bind(user_id),
+        sqlx::query("UPDATE users SET offboard_at = NULL WHERE id = ? AND offboard_at IS NOT NULL").bind(user_id),
     )
     .await
 }

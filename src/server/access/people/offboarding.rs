@@ -211,7 +211,10 @@ pub async fn sweep_scheduled(st: &AppState) -> Result<usize, sqlx::Error> {
         grants::lock_administrators(&mut tx).await?;
         let admins = grants::active_admin_ids(tx.conn(), now).await?;
         if rules::is_last_admin(user_id, admins.contains(&user_id), admins.len()) {
-            accounts::drop_offboarding(&mut tx, user_id).await?;
+            // Decided once, also when two servers read the same due row.
+            if !accounts::drop_offboarding(&mut tx, user_id).await? {
+                continue;
+            }
             audit::append(
                 &mut tx,
                 now,
