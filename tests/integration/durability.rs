@@ -28,19 +28,8 @@ async fn acknowledged_writes_survive_kill_and_sigterm_drains(b: Backend) {
         Backend::Sqlite => (format!("sqlite://{}/gatehouse.db", dir.0.display()), None),
         Backend::MySql { root_url } => {
             let name = format!("gh_t_dur{}", std::process::id());
-            let pool = sqlx::AnyPool::connect(root_url).await.unwrap();
-            sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
-                .execute(&pool)
-                .await
-                .unwrap();
-            sqlx::query(&format!(
-                "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-            ))
-            .execute(&pool)
-            .await
-            .unwrap();
-            let base = root_url.rsplit_once('/').unwrap().0.to_owned();
-            (format!("{base}/{name}"), Some((pool, name)))
+            let (pool, url) = new_mysql_database(root_url, &name).await;
+            (url, Some((pool, name)))
         }
     };
     let port = free_port();

@@ -43,6 +43,20 @@ impl Backend {
     }
 }
 
+/// A new, empty MySQL database `name` (one a crashed run left behind is
+/// dropped first): the root pool, to drop it afterwards, and its URL.
+pub async fn new_mysql_database(root_url: &str, name: &str) -> (sqlx::AnyPool, String) {
+    let pool = sqlx::AnyPool::connect(root_url).await.unwrap();
+    for sql in [
+        format!("DROP DATABASE IF EXISTS `{name}`"),
+        format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"),
+    ] {
+        sqlx::query(&sql).execute(&pool).await.unwrap();
+    }
+    let base = root_url.rsplit_once('/').unwrap().0;
+    (pool, format!("{base}/{name}"))
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub state: AppState,
@@ -122,16 +136,9 @@ impl TestApp {
                         .to_lowercase()
                         .replace(['-', '_'], "x")
                 );
-                let pool = sqlx::AnyPool::connect(root_url).await.unwrap();
-                sqlx::query(&format!(
-                    "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-                ))
-                .execute(&pool)
-                .await
-                .unwrap();
+                let (pool, url) = new_mysql_database(root_url, &name).await;
                 pool.close().await;
-                let base = root_url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
-                (format!("{base}/{name}"), Some((root_url.clone(), name)))
+                (url, Some((root_url.clone(), name)))
             }
         };
         let mut vars: HashMap<String, String> = HashMap::new();

@@ -82,18 +82,7 @@ async fn three_servers_on_one_database_act_as_one_when_one_is_killed() {
         return;
     };
     let name = format!("gh_t_rep{}", std::process::id());
-    let root = sqlx::AnyPool::connect(&root_url).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
-        .execute(&root)
-        .await
-        .unwrap();
-    sqlx::query(&format!(
-        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-    ))
-    .execute(&root)
-    .await
-    .unwrap();
-    let db_url = format!("{}/{name}", root_url.rsplit_once('/').unwrap().0);
+    let (root, db_url) = new_mysql_database(&root_url, &name).await;
     let (hook, received) = receiver(false).await;
     let dirs: Vec<Dir> = (0..3).map(|_| Dir::new()).collect();
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
