@@ -5,11 +5,34 @@ use crate::domain::Millis;
 use crate::server::platform::db::{text, Db, WriteTx};
 use sqlx::Row;
 
+/// A new batch for `user_id`, voiding the old one, in the caller's
+/// transaction.
+///
+/// On MySQL the old codes are deleted by primary key under the account's
+/// row lock, never by `user_id`: deleting by `user_id` locks the gap of
+/// that index where the account has no codes yet, and two enrolments of
+/// different people falling into one gap then each waited for the other's
+/// gap to insert (an InnoDB deadlock, seen with three servers under load).
 pub async fn replace(tx: &mut WriteTx, user_id: i64, now: Millis) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
+    // One replacement per account at a time.
+    let lock = format!("SELECT id FROM users WHERE id = ?{}", tx.for_update());
+    sqlx::query(&lock).bind(user_id).fetch_optional(tx.conn()).await?;
+    let old: Vec<i64> = sqlx::query("SELECT id FROM recovery_codes WHERE user_id = ?")
         .bind(user_id)
-        .execute(tx.conn())
-        .await?;
+        .fetch_all(tx.conn())
+        .await?
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    if !old.is_empty() {
+        let marks = vec!["?"; old.len()].join(",");
+        let sql = format!("DELETE FROM recovery_codes WHERE id IN ({marks})");
+        let mut q = sqlx::query(&sql);
+        for id in &old {
+            q = q.bind(*id);
+        }
+        q.execute(tx.conn()).await?;
+    }
     let (plain, stored) = super::new_recovery_batch();
     for (salt, hash) in stored {
         sqlx::query("INSERT INTO recovery_codes (user_id, salt, code_hash, created_at) VALUES (?, ?, ?, ?)")
