@@ -3,12 +3,18 @@
 //! offboarding, anomaly alerts and their webhook, reminders and
 //! notifications, summaries of anonymous API refusals, checkpoint signing).
 //!
-//! With several servers on one database, the deciding jobs run on one
-//! server at a time: the one holding their lease (`platform::leases`),
-//! renewed before every step, taken over by another server within
-//! `leases::TTL` of the holder's last renewal. Deliveries to the outside
-//! (alert webhooks, notifications) run on every server, each message
-//! claimed in the database before it is sent (`leases::CLAIM`).
+//! With several servers on one database, every server sweeps what is due
+//! every two seconds (grant expiries, elevation lapses and ends, scheduled
+//! offboardings, reminders), each item claimed in the database as it is
+//! decided (`FOR UPDATE SKIP LOCKED` on MySQL, or a conditional update),
+//! so a dead server's share is picked up by the others at their next
+//! pass. The work with one writer (alert judging reads the chain from one
+//! cursor; checkpoint signing extends one chain of checkpoints) runs on the
+//! server holding its lease (`platform::leases`), renewed before each step,
+//! taken over by another server within `leases::TTL` of the holder's last
+//! renewal. Deliveries to the outside (alert webhooks, notifications) run
+//! on every server, each message claimed before it is sent
+//! (`leases::CLAIM`).
 
 use super::{
     access::{elevation, grants, notify, people},
@@ -117,32 +123,24 @@ async fn pass(st: &AppState, lease: Option<&str>) {
         "folding anonymous refusals into the audit trail",
         folded,
     );
-    // Each deciding step runs only while this server still holds the lease.
-    let decide = async {
-        macro_rules! step {
-            ($job:literal, $what:literal, $run:expr) => {
-                if !go().await {
-                    return;
-                }
-                ran(st, $job, $what, $run.await);
-            };
-        }
-        step!("grant_expiry", "grant expiry job", grants::sweep_expired(st));
-        step!("elevation_lapse", "elevation job", elevation::sweep(st));
-        step!(
-            "scheduled_offboarding",
-            "scheduled offboarding job",
-            people::sweep_scheduled(st)
-        );
-        step!("alert_judging", "anomaly alert job", alerts::scan(st));
-        step!("reminders", "elevation reminder job", notify::remind(st));
-        if !go().await {
-            return;
-        }
+    // Every server sweeps what is due; each item is claimed as it is decided.
+    ran(st, "grant_expiry", "grant expiry job", grants::sweep_expired(st).await);
+    ran(st, "elevation_lapse", "elevation job", elevation::sweep(st).await);
+    ran(
+        st,
+        "scheduled_offboarding",
+        "scheduled offboarding job",
+        people::sweep_scheduled(st).await,
+    );
+    ran(st, "reminders", "elevation reminder job", notify::remind(st).await);
+    // Work with one writer runs only while this server holds the lease.
+    if go().await {
+        ran(st, "alert_judging", "anomaly alert job", alerts::scan(st).await);
+    }
+    if go().await {
         let signed = checkpoints::sign_due(st).await;
         metrics::global().job_ran("checkpoint_signing", st.clock.now(), signed);
-    };
-    decide.await;
+    }
     // Every server delivers what is due, claiming each message first.
     ran(st, "alert_webhook", "alert webhook job", alerts::deliver(st).await);
     ran(

@@ -20,6 +20,7 @@ use std::{
 on_both!(
     every_server_delivers_and_each_message_goes_out_once,
     a_due_offboarding_is_decided_once_by_two_servers,
+    every_server_sweeps_what_is_due_and_one_writer_work_waits_for_the_lease,
 );
 
 const KEY: &str = "cmVwbGljYXMtc2hhcmUtb25lLW1hc3Rlci1rZXkhISE=";
@@ -375,5 +376,132 @@ async fn a_due_offboarding_is_decided_once_by_two_servers(b: Backend) {
         .await,
         1
     );
+    app.cleanup().await;
+}
+
+/// Inserts `n` grants of `user_id` that expired a moment ago; their ids.
+async fn expired_grants(app: &TestApp, user_id: i64, n: usize) -> Vec<i64> {
+    let now = app.clock.now();
+    for _ in 0..n {
+        sqlx::query(
+            "INSERT INTO grants (user_id, role, reason, starts_at, expires_at, created_at) \
+             VALUES (?, 'support', 'case 4711', ?, ?, ?)",
+        )
+        .bind(user_id)
+        .bind(now - 60_000)
+        .bind(now - 1)
+        .bind(now - 60_000)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    }
+    sqlx::query("SELECT id FROM grants WHERE expires_at IS NOT NULL ORDER BY id")
+        .fetch_all(app.state.db.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get("id").unwrap())
+        .collect()
+}
+
+/// A server that does not hold the job lease still sweeps due items at its
+/// own 2-second cadence (a grant expiry here), so nothing waits for a lease
+/// to move after a crash; the work with one writer (alert judging,
+/// checkpoint signing) waits for the lease, and runs once it is free.
+async fn every_server_sweeps_what_is_due_and_one_writer_work_waits_for_the_lease(b: Backend) {
+    use gatehouse::server::jobs;
+    let app = TestApp::spawn(&b).await;
+    app.first_admin("ada@example.com", "correct horse battery staple").await;
+    let ada = app.user_id("ada@example.com").await;
+    expired_grants(&app, ada, 1).await;
+    let hold = |until: i64| {
+        sqlx::query("UPDATE job_leases SET holder = 'elsewhere', expires_at = ? WHERE name = 'access_jobs'")
+            .bind(until)
+            .execute(app.state.db.pool())
+    };
+    hold(app.clock.now() + 3_600_000).await.unwrap();
+    let cursor = "SELECT last_seq FROM alert_cursor WHERE id = 1";
+    let checkpoints = "SELECT COUNT(*) FROM audit_checkpoints";
+    let (judged, signed) = (app.count(cursor).await, app.count(checkpoints).await);
+    let run = |every| {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        (
+            stop,
+            jobs::spawn_stoppable_access_jobs(app.state.clone(), every, stopped),
+        )
+    };
+    let (stop, running) = run(Duration::from_millis(50));
+    let a = &app;
+    eventually(30, "the expiry is recorded", move || async move {
+        a.audit_count("grant.expired", "success").await == 1
+    })
+    .await;
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    assert_eq!(app.count(cursor).await, judged, "alerts judged without the lease");
+    assert_eq!(
+        app.count(checkpoints).await,
+        signed,
+        "a checkpoint signed without the lease"
+    );
+
+    // The other server is gone: this one takes the lease and judges.
+    hold(0).await.unwrap();
+    let (stop, running) = run(Duration::from_millis(50));
+    eventually(30, "the alert rules caught up with the trail", move || async move {
+        a.count(cursor).await == a.count("SELECT last_seq FROM audit_head WHERE id = 1").await
+    })
+    .await;
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    assert_eq!(app.audit_count("grant.expired", "success").await, 1);
+    app.cleanup().await;
+}
+
+/// While another server is recording some due expiries (its transaction
+/// holds their rows: busy, or stuck), a server records the others without
+/// waiting for those rows, and records the held ones once they are let go;
+/// each expiry once. MySQL only: `FOR UPDATE SKIP LOCKED` (SQLite has one
+/// writer at a time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_skips_the_expiries_another_holds_and_waits_for_none() {
+    use gatehouse::server::access::grants;
+    let Some(b) = Backend::mysql().await else {
+        return;
+    };
+    let app = TestApp::spawn(&b).await;
+    app.first_admin("ada@example.com", "correct horse battery staple").await;
+    let ada = app.user_id("ada@example.com").await;
+    let ids = expired_grants(&app, ada, 3).await;
+    let other = app.another().await;
+    let mut busy = app.state.db.pool().begin().await.unwrap();
+    sqlx::query("SELECT id FROM grants WHERE id = ? FOR UPDATE")
+        .bind(ids[0])
+        .fetch_one(&mut *busy)
+        .await
+        .unwrap();
+    // Without SKIP LOCKED this waits for the row (50 s, MariaDB's default).
+    let swept = tokio::time::timeout(Duration::from_secs(20), grants::sweep_expired(&other.state))
+        .await
+        .expect("the sweep waited for a row another server holds")
+        .unwrap();
+    assert_eq!(swept, 2);
+    let recorded = |id: i64| {
+        let a = &app;
+        async move {
+            a.count(&format!(
+                "SELECT COUNT(*) FROM grants WHERE id = {id} AND expiry_recorded_at IS NOT NULL"
+            ))
+            .await
+        }
+    };
+    assert_eq!(
+        (recorded(ids[0]).await, recorded(ids[1]).await, recorded(ids[2]).await),
+        (0, 1, 1)
+    );
+    busy.rollback().await.unwrap();
+    assert_eq!(grants::sweep_expired(&app.state).await.unwrap(), 1);
+    assert_eq!(grants::sweep_expired(&other.state).await.unwrap(), 0);
+    assert_eq!(app.audit_count("grant.expired", "success").await, 3);
     app.cleanup().await;
 }

@@ -474,6 +474,20 @@ impl WriteTx {
         }
     }
 
+    /// `FOR UPDATE SKIP LOCKED` where the backend has it: a claim on the
+    /// rows a query finds. Rows another transaction holds (another server
+    /// deciding them now) are left out instead of waited for, so servers
+    /// sweeping at once share the work and none stalls behind another;
+    /// what a server that died held is found again once its connection is
+    /// gone. SQLite's write lock already makes this transaction the only
+    /// writer.
+    pub fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::MySql => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
     /// Runs an INSERT and returns the new row's id: through `last_insert_id`
     /// on MySQL, and `last_insert_rowid()` on SQLite (which the Any driver
     /// does not pass on).

@@ -499,18 +499,27 @@ pub async fn end_all_in(
 /// already stopped at its end instant).
 pub async fn sweep(st: &AppState) -> Result<usize, sqlx::Error> {
     let now = st.clock.now();
-    let rows = sqlx::query(&format!(
+    let due = format!(
         "SELECT {COLS} FROM elevation_requests WHERE (state = 'pending' AND requested_at <= ?) OR (state = \
-            'approved' AND window_end <= ?) LIMIT 1000"
-    ))
-    .bind(now - rules::LAPSE_AFTER)
-    .bind(now)
-    .fetch_all(st.db.pool())
-    .await?;
-    if rows.is_empty() {
+            'approved' AND window_end <= ?) ORDER BY id LIMIT 1000"
+    );
+    // A plain read first, so a pass with nothing due takes no write lock.
+    let any = sqlx::query(&due)
+        .bind(now - rules::LAPSE_AFTER)
+        .bind(now)
+        .fetch_optional(st.db.pool())
+        .await?;
+    if any.is_none() {
         return Ok(0);
     }
+    // Then the due requests are claimed: those another server is deciding
+    // now are skipped, not waited for (`WriteTx::skip_locked`).
     let mut tx = st.db.begin_write().await?;
+    let rows = sqlx::query(&format!("{due}{}", tx.skip_locked()))
+        .bind(now - rules::LAPSE_AFTER)
+        .bind(now)
+        .fetch_all(tx.conn())
+        .await?;
     let mut events = Vec::new();
     for r in &rows {
         let row = from_row(r)?;

@@ -25,15 +25,17 @@ pub async fn sweep_expired(st: &AppState) -> Result<usize, sqlx::Error> {
 }
 
 /// Records up to `limit` due expiries in one transaction; returns (recorded,
-/// found). The rows are locked first (MySQL `FOR UPDATE`; SQLite holds the
-/// write lock), so two processes never record the same expiry twice.
+/// found). The rows are claimed first (MySQL `FOR UPDATE SKIP LOCKED`;
+/// SQLite holds the write lock), so two servers never record the same
+/// expiry twice, and one skips what another is recording instead of
+/// waiting for it.
 async fn sweep_batch(st: &AppState, limit: i64) -> Result<(usize, usize), sqlx::Error> {
     let now = st.clock.now();
     let mut tx = st.db.begin_write().await?;
     let sql = format!(
         "SELECT id, user_id, role, expires_at, pending FROM grants WHERE expires_at <= ? AND expiry_recorded_at IS NULL \
          AND revoked_at IS NULL ORDER BY expires_at, id LIMIT ?{}",
-        tx.for_update()
+        tx.skip_locked()
     );
     let rows = sqlx::query(&sql).bind(now).bind(limit).fetch_all(tx.conn()).await?;
     if rows.is_empty() {
