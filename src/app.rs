@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, Link, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path, SsrMode,
+    lazy_route, path, Lazy, LazyRoute, SsrMode,
 };
 
 /// Every fixed page path, for server-side gating (see `server::http`).
@@ -92,29 +92,71 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/mfa/recovery") view=RecoverySignInPage />
                     <Route path=path!("/mfa/enrol") view=EnrolPage ssr=SsrMode::Async />
                     <Route path=path!("/mfa/recovery-codes") view=RecoveryCodesPage ssr=SsrMode::Async />
-                    <Route path=path!("/activity") view=ActivityPage />
-                    <Route path=path!("/security") view=SecurityPage />
-                    <Route path=path!("/access") view=MyAccessPage />
+                    <Route path=path!("/activity") view={Lazy::<LazyActivity>::new()} />
+                    <Route path=path!("/security") view={Lazy::<LazySecurity>::new()} />
+                    <Route path=path!("/access") view={Lazy::<LazyMyAccess>::new()} />
                     <Route path=path!("/invite") view=InvitePage />
-                    <Route path=path!("/admin") view=DashboardPage />
-                    <Route path=path!("/employees") view=DirectoryPage />
-                    <Route path=path!("/employees/new") view=OnboardPage />
-                    <Route path=path!("/employees/:id") view=EmployeePage />
-                    <Route path=path!("/roles") view=RolesPage />
-                    <Route path=path!("/grants") view=GrantsPage />
-                    <Route path=path!("/offboarding") view=OffboardingPage />
-                    <Route path=path!("/service-accounts") view=ServiceAccountsPage />
-                    <Route path=path!("/audit") view=AuditPage />
-                    <Route path=path!("/audit/reports") view=AuditReportsPage />
-                    <Route path=path!("/audit/elevations") view=ElevationsPage />
-                    <Route path=path!("/audit/elevations/:id") view=TicketPage />
-                    <Route path=path!("/requests") view=RequestsPage />
-                    <Route path=path!("/notifications") view=NotificationsPage />
+                    <Route path=path!("/admin") view={Lazy::<LazyDashboard>::new()} />
+                    <Route path=path!("/employees") view={Lazy::<LazyDirectory>::new()} />
+                    <Route path=path!("/employees/new") view={Lazy::<LazyOnboard>::new()} />
+                    <Route path=path!("/employees/:id") view={Lazy::<LazyEmployee>::new()} />
+                    <Route path=path!("/roles") view={Lazy::<LazyRoles>::new()} />
+                    <Route path=path!("/grants") view={Lazy::<LazyGrants>::new()} />
+                    <Route path=path!("/offboarding") view={Lazy::<LazyOffboarding>::new()} />
+                    <Route path=path!("/service-accounts") view={Lazy::<LazyServiceAccounts>::new()} />
+                    <Route path=path!("/audit") view={Lazy::<LazyAudit>::new()} />
+                    <Route path=path!("/audit/reports") view={Lazy::<LazyAuditReports>::new()} />
+                    <Route path=path!("/audit/elevations") view={Lazy::<LazyElevations>::new()} />
+                    <Route path=path!("/audit/elevations/:id") view={Lazy::<LazyTicket>::new()} />
+                    <Route path=path!("/requests") view={Lazy::<LazyRequests>::new()} />
+                    <Route path=path!("/notifications") view={Lazy::<LazyNotifications>::new()} />
                 </Routes>
             </Shell>
         </Router>
     }
 }
+
+// Screens whose code the browser fetches when one is first opened (Leptos
+// lazy routes: `cargo leptos --split` puts each in a file of its own), so
+// the bundle every page loads holds the frame and the sign-in screens. The
+// server renders them like any other. (One type each: the macro names the
+// split point after the type.)
+macro_rules! later {
+    ($($route:ident => $page:ident),* $(,)?) => {$(
+        pub struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$page /> }.into_any()
+            }
+        }
+    )*};
+}
+
+later!(
+    LazyDashboard => DashboardPage,
+    LazyDirectory => DirectoryPage,
+    LazyOnboard => OnboardPage,
+    LazyEmployee => EmployeePage,
+    LazyRoles => RolesPage,
+    LazyGrants => GrantsPage,
+    LazyOffboarding => OffboardingPage,
+    LazyServiceAccounts => ServiceAccountsPage,
+    LazyAudit => AuditPage,
+    LazyAuditReports => AuditReportsPage,
+    LazyElevations => ElevationsPage,
+    LazyTicket => TicketPage,
+    LazyRequests => RequestsPage,
+    LazyNotifications => NotificationsPage,
+    LazyActivity => ActivityPage,
+    LazySecurity => SecurityPage,
+    LazyMyAccess => MyAccessPage,
+);
 
 #[cfg(test)]
 mod tests {

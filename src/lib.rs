@@ -15,9 +15,17 @@ pub mod server;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
-    // Lets tests (and curious people) see that the browser side is running.
-    if let Some(root) = leptos::prelude::document().document_element() {
-        let _ = root.set_attribute("data-hydrated", "true");
-    }
+    // Asynchronous: a lazy route's screen (app::later!) is fetched before
+    // the page it rendered on the server is hydrated.
+    wasm_bindgen_futures::spawn_local(async {
+        let document = leptos::prelude::document();
+        let Some(body) = document.body() else {
+            return;
+        };
+        leptos::mount::hydrate_from_async(body, app::App).await.forget();
+        // Lets tests (and curious people) see that the page is interactive.
+        if let Some(root) = document.document_element() {
+            let _ = root.set_attribute("data-hydrated", "true");
+        }
+    });
 }

@@ -72,17 +72,43 @@ test('the optimised bundle hydrates: set up, enrol, sign in with TOTP, use the m
   await menu.waitFor({ state: 'visible' });
   assert.equal(await page.getByRole('button', { name: 'Maya Okafor' }).getAttribute('aria-expanded'), 'true');
   assert.deepEqual(page.problems, []);
+  assert.equal(seen.filter((r) => /^\/pkg\/split_/.test(r.path)).length, 0, 'a lazy screen loaded before it was opened');
 
-  // The bundle it ran: the hashed names from hash.txt, sent with brotli
-  // and cached for a year; the pages themselves never stored.
+  // A lazily loaded screen: its code arrives when it is opened, by a link
+  // in the page (client-side) and by a full load (hydrated after its code
+  // arrived); both stay interactive.
+  await page.getByRole('link', { name: 'My access' }).click();
+  await page.waitForURL(`${server.base}/access`);
+  await page.getByRole('heading', { name: 'My access' }).waitFor();
+  await page.goto(`${server.base}/activity`);
+  await hydrated(page);
+  await page.getByRole('heading', { name: 'Sign-in activity' }).waitFor();
+  await page.getByRole('button', { name: 'Maya Okafor' }).click();
+  await menu.waitFor({ state: 'visible' });
+  const screens = seen.filter((r) => /^\/pkg\/split_.*\.wasm$/.test(r.path));
+  assert.ok(screens.length >= 2, `lazy screens loaded: ${screens.map((s) => s.path).join(' ')}`);
+  assert.deepEqual(page.problems, []);
+
+  // The bundle it ran: the hashed names from hash.txt, sent with brotli.
+  // The stylesheet, the loader of the lazy screens and the screens are
+  // cached for a year; the main wasm and JavaScript get the loader's name
+  // written into them after they were named, so they are revalidated
+  // (platform::assets); the pages themselves are never stored.
   const wasm = seen.find((r) => r.path === `/pkg/gatehouse.${hashes.wasm}.wasm`);
   const js = seen.find((r) => r.path === `/pkg/gatehouse.${hashes.js}.js`);
   const css = seen.find((r) => r.path === `/pkg/gatehouse.${hashes.css}.css`);
-  for (const [name, r] of [['wasm', wasm], ['js', js], ['css', css]]) {
+  const loader = seen.find((r) => r.path === `/pkg/__wasm_split.${hashes.split}.js`);
+  for (const [name, r, cache] of [
+    ['wasm', wasm, 'no-cache'],
+    ['js', js, 'no-cache'],
+    ['css', css, 'public, max-age=31536000, immutable'],
+    ['loader', loader, 'public, max-age=31536000, immutable'],
+    ['screen', screens[0], 'public, max-age=31536000, immutable'],
+  ]) {
     assert.ok(r, `${name} not loaded under its hashed name: ${seen.map((s) => s.path).join(' ')}`);
     assert.equal(r.status, 200, name);
     assert.equal(r.headers['content-encoding'], 'br', name);
-    assert.equal(r.headers['cache-control'], 'public, max-age=31536000, immutable', name);
+    assert.equal(r.headers['cache-control'], cache, name);
   }
   const documents = seen.filter((r) => r.type === 'document');
   assert.ok(documents.length >= 2, `${documents.length} documents`);

@@ -52,7 +52,8 @@ pub async fn state(config: Config, clock: Clock) -> Result<AppState, StartError>
         &config.data_dir,
     )?;
     let audit_keys = audit::load_or_create_keys(&db, &key, clock.now()).await?;
-    let assets = Assets::load("gatehouse", config.serving.hash_file.as_deref()).map_err(StartError::Assets)?;
+    let pkg = config.site_root.join("pkg");
+    let assets = Assets::load("gatehouse", config.serving.hash_file.as_deref(), &pkg).map_err(StartError::Assets)?;
     let leptos_options = LeptosOptions::builder()
         .output_name("gatehouse")
         .site_root(config.site_root.display().to_string())
