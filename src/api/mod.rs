@@ -50,12 +50,14 @@ macro_rules! api {
 mod access;
 mod account;
 mod audit;
+mod databases;
 mod elevation;
 mod people;
 
 pub use access::*;
 pub use account::*;
 pub use audit::*;
+pub use databases::*;
 pub use elevation::*;
 pub use people::*;
 

@@ -95,6 +95,15 @@ actions! {
     BreakglassActivated = "elevation.breakglass_activated";
     BreakglassReview = "elevation.breakglass_review";
     BreakglassReviewed = "elevation.breakglass_reviewed";
+    // Database targets and the accounts provisioned there.
+    DbTargetRegistered = "database.target_registered";
+    DbPrivilegeMapped = "database.privilege_mapped";
+    DbPrivilegeUnmapped = "database.privilege_unmapped";
+    DbAccessProvisioned = "database.access_provisioned";
+    DbRevocationReceipt = "database.revocation_receipt";
+    DbChangePending = "database.change_pending";
+    DbRevocationUnconfirmed = "database.revocation_unconfirmed";
+    DbPasswordIssued = "database.password_issued";
     // Services.
     ServiceAccountCreated = "service_account.created";
     TokenCreated = "api_token.created";

@@ -25,15 +25,19 @@ pub enum Rule {
     FailedSignIns,
     /// The `breakglass` role was granted or used.
     Breakglass,
+    /// A database target did not confirm the end of someone's access
+    /// within a minute.
+    DbRevocation,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 5] = [
+    pub const ALL: [Rule; 6] = [
         Rule::ManyCustomers,
         Rule::AfterHours,
         Rule::PiiDenied,
         Rule::FailedSignIns,
         Rule::Breakglass,
+        Rule::DbRevocation,
     ];
 
     pub fn id(self) -> &'static str {
@@ -43,6 +47,7 @@ impl Rule {
             Rule::PiiDenied => "pii_denied",
             Rule::FailedSignIns => "failed_signins",
             Rule::Breakglass => "breakglass",
+            Rule::DbRevocation => "db_revocation",
         }
     }
 
@@ -299,6 +304,18 @@ pub fn evaluate(e: &Event, counts: Counts, t: &Thresholds) -> Vec<Alert> {
                 ),
             });
         }
+    }
+    if action == Some(Action::DbRevocationUnconfirmed) {
+        out.push(Alert {
+            rule: Rule::DbRevocation,
+            employee_id: e.target_id.as_deref().and_then(|t| t.parse().ok()),
+            summary: format!(
+                "database access of {} on {} not confirmed ended within a minute (event {})",
+                d.get("account").and_then(Value::as_str).unwrap_or("?"),
+                d.get("target").and_then(Value::as_str).unwrap_or("?"),
+                e.seq
+            ),
+        });
     }
     let breakglass_used = action == Some(Action::AccessCheck)
         && e.outcome == Outcome::Success

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod bundle;
 #[cfg(feature = "ssr")]
 pub mod checkpoint;
+pub mod databases;
 pub mod device;
 pub mod elevation;
 pub mod floods;

@@ -5,6 +5,7 @@
 mod access;
 mod account;
 mod audit;
+mod databases;
 mod elevation;
 mod people;
 
@@ -16,5 +17,6 @@ pub use crate::domain::{
 pub use access::*;
 pub use account::*;
 pub use audit::*;
+pub use databases::*;
 pub use elevation::*;
 pub use people::*;

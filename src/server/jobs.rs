@@ -17,7 +17,7 @@
 //! (`leases::CLAIM`).
 
 use super::{
-    access::{elevation, grants, notify, people},
+    access::{databases, elevation, grants, notify, people},
     audit::{alerts, checkpoints},
     identity::{self, sessions},
     platform::{leases, metrics},
@@ -81,6 +81,32 @@ async fn access_jobs(st: AppState, every: Duration, mut stop: tokio::sync::watch
             return;
         }
     }
+}
+
+/// Reconciles database accounts with grants every `every` (half a second
+/// in production, so a database follows an elevation's end within two
+/// seconds), on the server holding the `db_provisioning` lease: one writer
+/// per target.
+pub fn spawn_db_provisioning(st: AppState, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if leads(&st, "db_provisioning").await {
+                run_db_provisioning(&st).await;
+            }
+        }
+    });
+}
+
+/// One pass of database reconciliation, here and now (tests, tools).
+pub async fn run_db_provisioning(st: &AppState) {
+    let r = databases::reconcile(st).await;
+    if let Err(e) = &r {
+        tracing::error!(error = %e, "database reconciliation failed");
+    }
+    metrics::global().job_ran("db_provisioning", st.clock.now(), r.is_ok());
 }
 
 /// Whether this server holds (took or renewed) `lease` now.

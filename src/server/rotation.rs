@@ -4,7 +4,7 @@
 //! it; no key material is printed, logged or recorded.
 
 use super::{
-    audit, identity,
+    access, audit, identity,
     platform::{
         clock::Clock,
         config::Config,
@@ -96,6 +96,7 @@ pub async fn rotate_master_key(config: Config) -> Result<(), String> {
     let accounts = identity::accounts::reseal(&mut tx, &ring).await.map_err(text)?;
     let logins = identity::sso::reseal_logins(&mut tx, &ring).await.map_err(text)?;
     let keys = audit::reseal_keys(&mut tx, &ring).await.map_err(text)?;
+    let targets = access::databases::reseal(&mut tx, &ring).await?;
     let event = NewEvent::new(
         Action::MasterKeyRotated,
         Outcome::Success,
@@ -103,7 +104,7 @@ pub async fn rotate_master_key(config: Config) -> Result<(), String> {
     )
     .details(json!({
         "key_source": if in_data_dir { "data directory" } else { "environment" },
-        "resealed": { "account_secrets": accounts, "sso_logins": logins, "audit_signing_keys": keys },
+        "resealed": { "account_secrets": accounts, "sso_logins": logins, "audit_signing_keys": keys, "database_connectors": targets },
     }));
     audit::append(&mut tx, now, vec![event]).await.map_err(text)?;
     tx.commit().await.map_err(text)?;
@@ -111,8 +112,8 @@ pub async fn rotate_master_key(config: Config) -> Result<(), String> {
         promote_next_key(&dir).map_err(text)?;
     }
     println!(
-        "OK: {accounts} account secrets, {logins} single sign-on logins in flight and {keys} audit signing keys \
-         sealed under the new master key."
+        "OK: {accounts} account secrets, {logins} single sign-on logins in flight, {keys} audit signing keys and \
+         {targets} database connector passwords sealed under the new master key."
     );
     if in_data_dir {
         println!(

@@ -118,6 +118,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let st = with_sso(state(config, Clock::system()).await?).await?;
     announce_setup(&st).await?;
     jobs::spawn_janitor(st.clone(), Duration::from_secs(30));
+    jobs::spawn_db_provisioning(st.clone(), Duration::from_millis(500));
     let (stop_jobs, jobs_stop) = tokio::sync::watch::channel(false);
     let access_jobs = jobs::spawn_stoppable_access_jobs(st.clone(), Duration::from_secs(2), jobs_stop);
     let app = http::router(st.clone());

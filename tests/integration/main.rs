@@ -32,6 +32,7 @@ mod auth_flows;
 mod authz;
 mod checkpoints;
 mod cli;
+mod databases;
 mod durability;
 mod elevation;
 mod floods;

@@ -191,6 +191,22 @@ fn breakglass_grant_or_use_alerts() {
 }
 
 #[test]
+fn an_unconfirmed_database_revocation_alerts_and_names_the_employee() {
+    let t = Thresholds::default();
+    let e = NewEvent::new(Action::DbRevocationUnconfirmed, Outcome::Failure, Actor::default())
+        .target("user", 9)
+        .details(json!({ "account": "gh_9", "target": "prod" }))
+        .seal(6, 1, GENESIS_HASH);
+    let a = evaluate(&e, Counts::default(), &t);
+    assert_eq!((rules(&a), a[0].employee_id), (vec![Rule::DbRevocation], Some(9)));
+    assert!(a[0].summary.contains("gh_9 on prod"), "{}", a[0].summary);
+    let receipt = NewEvent::new(Action::DbRevocationReceipt, Outcome::Success, Actor::default())
+        .target("user", 9)
+        .seal(7, 1, GENESIS_HASH);
+    assert!(evaluate(&receipt, Counts::default(), &t).is_empty());
+}
+
+#[test]
 fn customer_windows_count_distinct_customers_within_the_hour() {
     let mut w = CustomerWindows::new(0);
     let t0 = MIDNIGHT;

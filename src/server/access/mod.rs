@@ -9,6 +9,7 @@
 
 pub mod authz;
 mod cache;
+pub mod databases;
 pub mod elevation;
 pub mod grants;
 pub mod notify;

@@ -65,6 +65,10 @@ pub struct Config {
     /// it; `serve` runs as GATEHOUSE_DATABASE_URL's account and refuses a
     /// schema that is behind. Never logged.
     pub migrate_database_url: Option<SecretString>,
+    /// Hosts a database target may be on (GATEHOUSE_DB_TARGET_ALLOWED_HOSTS).
+    pub db_target_hosts: Vec<String>,
+    /// Names of database roles and accounts (GATEHOUSE_DB_ACCOUNT_PREFIX, `gh_`).
+    pub db_names: crate::domain::databases::Names,
 }
 
 #[derive(Clone)]
@@ -501,6 +505,19 @@ impl Config {
             offboard_revoke_tokens,
             invitations_by_email,
             migrate_database_url,
+            db_target_hosts: var("GATEHOUSE_DB_TARGET_ALLOWED_HOSTS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            db_names: crate::domain::databases::Names::new(
+                &var("GATEHOUSE_DB_ACCOUNT_PREFIX").unwrap_or_else(|| "gh_".into()),
+            )
+            .map_err(|problem| ConfigError {
+                variable: "GATEHOUSE_DB_ACCOUNT_PREFIX",
+                problem,
+            })?,
         })
     }
 

@@ -1,0 +1,257 @@
+//! Talking to a target: one connection as the connector account, with
+//! statement logging off (a password is set with `ALTER USER … IDENTIFIED
+//! BY`). MariaDB and MySQL 8 differ in where they keep role edges and lock
+//! states and in how a default role is set; everything else is shared.
+
+use crate::domain::databases::{quote, Mapping, ReadBack};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::{
+    mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode},
+    ConnectOptions, Connection, Executor, Row,
+};
+use std::{collections::BTreeSet, time::Duration};
+
+/// How long connecting, or any one statement, may take.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where a target is and how the connector signs in.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+    pub username: String,
+    /// Never logged, never shown.
+    pub password: SecretString,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    MariaDb,
+    MySql,
+}
+
+/// A failure talking to a target: the server's words, never a statement.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("the target did not answer within {0} seconds")]
+    Timeout(u64),
+    #[error("{0}")]
+    Sql(String),
+}
+
+impl From<sqlx::Error> for TargetError {
+    fn from(e: sqlx::Error) -> Self {
+        // sqlx's message holds the server's error or the I/O failure; the
+        // statement is not part of it.
+        TargetError::Sql(e.to_string())
+    }
+}
+
+/// Awaits a statement for at most `TIMEOUT`. A macro rather than a
+/// generic function: a generic async wrapper around sqlx's MySQL futures
+/// defeats the compiler's proof that the server function's future is Send.
+macro_rules! timed {
+    ($f:expr $(,)?) => {
+        match tokio::time::timeout(TIMEOUT, $f).await {
+            Ok(r) => r.map_err(TargetError::from),
+            Err(_) => Err(TargetError::Timeout(TIMEOUT.as_secs())),
+        }
+    };
+}
+
+/// `'name'@'%'`: an account; names are Gatehouse's own (see `Names`),
+/// quoted as string literals all the same.
+pub fn account(name: &str) -> String {
+    format!("'{}'@'%'", name.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+pub struct Session {
+    conn: MySqlConnection,
+    pub flavour: Flavour,
+    pub version: String,
+}
+
+impl Session {
+    pub async fn open(e: &Endpoint) -> Result<Self, TargetError> {
+        let opts = MySqlConnectOptions::new()
+            .host(&e.host)
+            .port(e.port)
+            .username(&e.username)
+            .password(e.password.expose_secret())
+            .ssl_mode(if e.tls {
+                MySqlSslMode::VerifyIdentity
+            } else {
+                MySqlSslMode::Disabled
+            })
+            .disable_statement_logging();
+        let mut conn = timed!(opts.connect())?;
+        let version: String = timed!(sqlx::query_scalar("SELECT VERSION()").fetch_one(&mut conn))?;
+        let flavour = if version.to_ascii_lowercase().contains("mariadb") {
+            Flavour::MariaDb
+        } else {
+            Flavour::MySql
+        };
+        Ok(Self { conn, flavour, version })
+    }
+
+    pub async fn close(self) {
+        let _ = self.conn.close().await;
+    }
+
+    /// Runs a statement over the text protocol (a plain `&str` carries no
+    /// arguments, so sqlx does not prepare it: account statements are not
+    /// all preparable).
+    async fn exec(&mut self, sql: &str) -> Result<(), TargetError> {
+        timed!((&mut self.conn).execute(sql))?;
+        Ok(())
+    }
+
+    /// The lines of `SHOW GRANTS` for the connector itself.
+    pub async fn own_grants(&mut self) -> Result<Vec<String>, TargetError> {
+        let rows = timed!((&mut self.conn).fetch_all("SHOW GRANTS FOR CURRENT_USER()"))?;
+        rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+    }
+
+    /// Whether the catalogue holds what a mapping names.
+    pub async fn exists(&mut self, m: &Mapping) -> Result<bool, TargetError> {
+        let s = &m.scope;
+        let (sql, binds): (&str, Vec<&str>) = match (&s.table, &s.column) {
+            (None, _) => ("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", vec![&s.schema]),
+            (Some(t), None) => (
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                vec![&s.schema, t],
+            ),
+            (Some(t), Some(c)) => (
+                "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+                vec![&s.schema, t, c],
+            ),
+        };
+        let mut q = sqlx::query_scalar::<_, i64>(sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        Ok(timed!(q.fetch_one(&mut self.conn))? > 0)
+    }
+
+    /// Creates the role if missing and grants it every mapped privilege
+    /// (GRANT is idempotent).
+    pub async fn ensure_role(&mut self, role: &str, mappings: &[Mapping]) -> Result<(), TargetError> {
+        self.exec(&format!("CREATE ROLE IF NOT EXISTS {}", quote(role))).await?;
+        for m in mappings {
+            self.exec(&format!("GRANT {} TO {}", m.grant_clause(), quote(role)))
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn revoke_privilege(&mut self, role: &str, m: &Mapping) -> Result<(), TargetError> {
+        self.exec(&format!("REVOKE {} FROM {}", m.grant_clause(), quote(role)))
+            .await
+    }
+
+    /// A new account, locked, with a random password nobody knows, holding
+    /// its personal role as its default role.
+    pub async fn create_account(&mut self, name: &str, personal: &str) -> Result<(), TargetError> {
+        let password = crate::server::platform::crypto::random_token(24);
+        self.exec(&format!(
+            "CREATE USER IF NOT EXISTS {} IDENTIFIED BY '{password}' ACCOUNT LOCK",
+            account(name)
+        ))
+        .await?;
+        self.exec(&format!("CREATE ROLE IF NOT EXISTS {}", quote(personal)))
+            .await?;
+        self.exec(&format!("GRANT {} TO {}", quote(personal), account(name)))
+            .await?;
+        let set_default = match self.flavour {
+            Flavour::MariaDb => format!("SET DEFAULT ROLE {} FOR {}", quote(personal), account(name)),
+            Flavour::MySql => format!("SET DEFAULT ROLE {} TO {}", quote(personal), account(name)),
+        };
+        self.exec(&set_default).await
+    }
+
+    pub async fn grant_role(&mut self, role: &str, personal: &str) -> Result<(), TargetError> {
+        self.exec(&format!("GRANT {} TO {}", quote(role), quote(personal)))
+            .await
+    }
+
+    pub async fn revoke_role(&mut self, role: &str, personal: &str) -> Result<(), TargetError> {
+        self.exec(&format!("REVOKE {} FROM {}", quote(role), quote(personal)))
+            .await
+    }
+
+    pub async fn set_locked(&mut self, name: &str, locked: bool) -> Result<(), TargetError> {
+        let how = if locked { "LOCK" } else { "UNLOCK" };
+        self.exec(&format!("ALTER USER {} ACCOUNT {how}", account(name))).await
+    }
+
+    /// Sets a password: random, from Gatehouse's own alphabet (URL-safe
+    /// base64), so it needs no escaping.
+    pub async fn set_password(&mut self, name: &str, password: &SecretString) -> Result<(), TargetError> {
+        let pw = password.expose_secret();
+        debug_assert!(pw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        self.exec(&format!("ALTER USER {} IDENTIFIED BY '{pw}'", account(name)))
+            .await
+    }
+
+    /// Ids of the account's live connections.
+    pub async fn connections(&mut self, name: &str) -> Result<Vec<u64>, TargetError> {
+        let rows = timed!(
+            sqlx::query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ? ORDER BY ID")
+                .bind(name)
+                .fetch_all(&mut self.conn),
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(r.try_get::<u64, _>(0)
+                    .or_else(|_| r.try_get::<i64, _>(0).map(|v| v as u64))?)
+            })
+            .collect()
+    }
+
+    /// Ends a connection; one already gone is not an error.
+    pub async fn kill(&mut self, id: u64) -> Result<(), TargetError> {
+        match self.exec(&format!("KILL CONNECTION {id}")).await {
+            // 1094: unknown thread id (it ended meanwhile).
+            Err(TargetError::Sql(m)) if m.contains("1094") => Ok(()),
+            r => r,
+        }
+    }
+
+    /// The account's state as the server holds it; `None` when it does not exist.
+    pub async fn read_back(&mut self, name: &str, personal: &str) -> Result<Option<ReadBack>, TargetError> {
+        let lock_sql = match self.flavour {
+            Flavour::MariaDb => {
+                "SELECT CAST(COALESCE(JSON_VALUE(Priv, '$.account_locked'), 0) AS SIGNED) \
+                 FROM mysql.global_priv WHERE User = ? AND Host = '%'"
+            }
+            Flavour::MySql => "SELECT IF(account_locked = 'Y', 1, 0) FROM mysql.user WHERE User = ? AND Host = '%'",
+        };
+        let locked: Option<i64> = timed!(sqlx::query_scalar(lock_sql).bind(name).fetch_optional(&mut self.conn))?;
+        let Some(locked) = locked else { return Ok(None) };
+        Ok(Some(ReadBack {
+            roles: self.roles_of(personal).await?,
+            locked: locked != 0,
+            connections: self.connections(name).await?,
+        }))
+    }
+
+    /// The roles granted to a role.
+    pub async fn roles_of(&mut self, grantee: &str) -> Result<BTreeSet<String>, TargetError> {
+        let sql = match self.flavour {
+            Flavour::MariaDb => "SELECT Role FROM mysql.roles_mapping WHERE User = ? AND Host = ''",
+            Flavour::MySql => "SELECT FROM_USER FROM mysql.role_edges WHERE TO_USER = ? AND TO_HOST = '%'",
+        };
+        let rows = timed!(sqlx::query(sql).bind(grantee).fetch_all(&mut self.conn))?;
+        rows.iter().map(|r| Ok(text(r)?)).collect()
+    }
+}
+
+/// A text column that MySQL may hand over as binary (`mysql.*` tables use
+/// binary collations).
+fn text(r: &sqlx::mysql::MySqlRow) -> Result<String, sqlx::Error> {
+    r.try_get::<String, _>(0).or_else(|_| {
+        r.try_get::<Vec<u8>, _>(0)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    })
+}

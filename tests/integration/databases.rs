@@ -1,0 +1,498 @@
+//! Database access provisioned by grants, against the real MariaDB: a
+//! target database and a least-privileged connector account made by each
+//! test, an employee's account opened by an approved elevation, its
+//! expiry killing a held connection, offboarding, and a target that fails
+//! during a revocation. Gatehouse's own store is SQLite or MySQL.
+
+use crate::helpers::*;
+use gatehouse::server::jobs;
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+use sqlx::{mysql::MySqlConnectOptions, ConnectOptions, Connection, MySqlConnection, Row};
+
+const ADMIN: &str = "maya.okafor@sunridge-solar.example";
+const PW: &str = "violet harbour lantern 42";
+const JONAS: &str = "jonas.becker@sunridge-solar.example";
+const WHY: &str = "customer 1042 asks to correct the delivery address";
+
+on_both!(
+    an_approved_elevation_opens_the_database_and_its_expiry_kills_the_held_connection,
+    offboarding_locks_the_account_and_kills_its_connections,
+    a_target_that_fails_during_a_revocation_keeps_it_pending_alerts_and_completes_later,
+);
+
+/// A target database with the company's tables, a connector account with
+/// the least privileges the README lists for MariaDB, and the prefix for
+/// the accounts Gatehouse makes there; all dropped by `drop`.
+struct Target {
+    root: String,
+    schema: String,
+    connector: String,
+    prefix: String,
+}
+
+const CONNECTOR_PW: &str = "connector pass 7Hq2";
+
+impl Target {
+    async fn create() -> Self {
+        let tag = gatehouse::server::platform::crypto::random_token(4)
+            .to_lowercase()
+            .replace(['-', '_'], "x");
+        let root =
+            std::env::var("GATEHOUSE_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+        let t = Target {
+            schema: format!("ghtarget_{tag}"),
+            connector: format!("ghconn_{tag}"),
+            prefix: format!("gt{tag}_"),
+            root,
+        };
+        let c = &t.connector;
+        let s = &t.schema;
+        t.root_exec(&[
+            &format!("DROP DATABASE IF EXISTS `{s}`"),
+            &format!("CREATE DATABASE `{s}`"),
+            &format!("CREATE TABLE `{s}`.customers (id INT PRIMARY KEY, name TEXT)"),
+            &format!("CREATE TABLE `{s}`.customer_contacts (id INT PRIMARY KEY, email TEXT)"),
+            &format!("INSERT INTO `{s}`.customer_contacts VALUES (1042, 'ada@example.com')"),
+            &format!("DROP USER IF EXISTS '{c}'@'%'"),
+            &format!("CREATE USER '{c}'@'%' IDENTIFIED BY '{CONNECTOR_PW}'"),
+            // The README's least privileges for MariaDB.
+            &format!("GRANT CREATE USER, PROCESS, CONNECTION ADMIN ON *.* TO '{c}'@'%'"),
+            &format!("GRANT SELECT, UPDATE ON `mysql`.* TO '{c}'@'%'"),
+            &format!("GRANT SELECT, INSERT, UPDATE, DELETE ON `{s}`.* TO '{c}'@'%' WITH GRANT OPTION"),
+        ])
+        .await;
+        t
+    }
+
+    async fn root(&self) -> MySqlConnection {
+        MySqlConnection::connect(&self.root).await.unwrap()
+    }
+
+    async fn root_exec(&self, sql: &[&str]) {
+        let mut c = self.root().await;
+        for s in sql {
+            sqlx::raw_sql(s).execute(&mut c).await.unwrap();
+        }
+        c.close().await.unwrap();
+    }
+
+    fn vars(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("GATEHOUSE_DB_TARGET_ALLOWED_HOSTS", "127.0.0.1".into()),
+            ("GATEHOUSE_DB_ACCOUNT_PREFIX", self.prefix.clone()),
+        ]
+    }
+
+    /// Signs in as `account` over the MySQL protocol.
+    async fn login(&self, account: &str, password: &str) -> Result<MySqlConnection, sqlx::Error> {
+        MySqlConnectOptions::new()
+            .host("127.0.0.1")
+            .port(3306)
+            .username(account)
+            .password(password)
+            .database(&self.schema)
+            .connect()
+            .await
+    }
+
+    async fn drop(self) {
+        let mut c = self.root().await;
+        let rows = sqlx::query("SELECT User, Host FROM mysql.user WHERE User LIKE ?")
+            .bind(format!("{}%", self.prefix))
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+        for r in rows {
+            let text = |i: usize| String::from_utf8(r.get::<Vec<u8>, _>(i)).unwrap();
+            let (u, h) = (text(0), text(1));
+            let what = if h.is_empty() {
+                format!("ROLE `{u}`")
+            } else {
+                format!("USER '{u}'@'{h}'")
+            };
+            sqlx::raw_sql(&format!("DROP {what}")).execute(&mut c).await.unwrap();
+        }
+        for s in [
+            format!("DROP USER IF EXISTS '{}'@'%'", self.connector),
+            format!("DROP DATABASE IF EXISTS `{}`", self.schema),
+        ] {
+            sqlx::raw_sql(&s).execute(&mut c).await.unwrap();
+        }
+    }
+}
+
+/// An app with a registered target and `support-pii` carrying SELECT on
+/// the contacts table; the administrator's client and key.
+async fn with_target(b: &Backend, t: &Target) -> (TestApp, Client, String, i64) {
+    let vars = t.vars();
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::spawn_with(b, &vars).await;
+    let (maya, maya_key, _) = app.first_admin(ADMIN, PW).await;
+    let register = |host: &'static str, password: &'static str| {
+        let (app, maya, t) = (&app, &maya, &t);
+        async move {
+            app.call(
+                maya,
+                "register_db_target",
+                &[
+                    ("name", "production"),
+                    ("host", host),
+                    ("port", "3306"),
+                    ("username", &t.connector),
+                    ("password", password),
+                ],
+            )
+            .await
+        }
+    };
+    let r = register("db.example.com", CONNECTOR_PW).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "not on the allow-list");
+    assert!(error_message(&r.text().await.unwrap()).contains("GATEHOUSE_DB_TARGET_ALLOWED_HOSTS"));
+    let r = register("127.0.0.1", "wrong password").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "refused by the target");
+    let body = r.text().await.unwrap();
+    assert!(error_message(&body).contains("Access denied"), "{body}");
+    assert!(!body.contains("wrong password"));
+    // TLS on: the server here offers none, so the connection is refused
+    // rather than made in clear.
+    let r = app
+        .call(
+            &maya,
+            "register_db_target",
+            &[
+                ("name", "production"),
+                ("host", "127.0.0.1"),
+                ("tls", "on"),
+                ("username", &t.connector),
+                ("password", CONNECTOR_PW),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(error_message(&r.text().await.unwrap()).contains("TLS"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM db_targets").await, 0, "nothing stored");
+    let r = register("127.0.0.1", CONNECTOR_PW).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let target: i64 = r.json().await.unwrap();
+    // The password is sealed: not stored, logged or audited in clear.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM db_targets WHERE secret_enc LIKE '%{CONNECTOR_PW}%'"
+        ))
+        .await,
+        0
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM audit_events WHERE details LIKE '%{CONNECTOR_PW}%'"
+        ))
+        .await,
+        0
+    );
+    let report: Value = app
+        .call(&maya, "test_db_target", &[("id", &target.to_string())])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["missing"], serde_json::json!([]), "{report}");
+
+    let map = |table: &'static str| {
+        let (app, maya, t) = (&app, &maya, &t);
+        async move {
+            app.call(
+                maya,
+                "map_db_privilege",
+                &[
+                    ("target", &target.to_string()),
+                    ("role", "support-pii"),
+                    ("privilege", "SELECT"),
+                    ("schema", &t.schema),
+                    ("table", table),
+                ],
+            )
+            .await
+        }
+    };
+    let r = map("no_such_table").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(error_message(&r.text().await.unwrap()).contains("checked in its catalogue"));
+    let r = map("customer_contacts").await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    (app, maya, maya_key, target)
+}
+
+async fn my_account(app: &TestApp, c: &Client) -> Value {
+    let r = app.call(c, "my_db_accounts", &[]).await;
+    let (status, body) = (r.status(), r.text().await.unwrap());
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: Vec<Value> = serde_json::from_str(&body).unwrap();
+    v.into_iter().next().unwrap_or(Value::Null)
+}
+
+/// Jonas asks for `support-pii` for an hour and Maya approves it; returns
+/// Jonas's client and key.
+async fn elevated(app: &TestApp, maya: &Client, maya_key: &str, t: &Target) -> (Client, String, i64) {
+    let (jonas, jonas_key, jonas_id) = app.employee(maya, "Jonas Becker", JONAS, "support", &["support"]).await;
+    let r = app
+        .call(
+            &jonas,
+            "request_elevation",
+            &[
+                ("role", "support-pii"),
+                ("duration", "1h"),
+                ("justification", WHY),
+                ("ticket", "SUP-1042"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let id = r.text().await.unwrap();
+    jobs::run_db_provisioning(&app.state).await;
+    assert_ne!(my_account(app, &jonas).await["open"], true, "nothing before approval");
+    let account = format!("{}{jonas_id}", t.prefix);
+    assert!(
+        t.login(&account, "").await.is_err(),
+        "no working account before approval"
+    );
+    app.clock.advance(6 * 60_000);
+    let r = app
+        .call(
+            maya,
+            "decide_elevation",
+            &[("id", &id), ("decision", "approve"), ("code", &app.code(maya_key))],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    (jonas, jonas_key, jonas_id)
+}
+
+async fn password(app: &TestApp, c: &Client, key: &str, target: i64) -> String {
+    let r = app
+        .call(
+            c,
+            "new_db_password",
+            &[("target", &target.to_string()), ("code", &app.code(key))],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    r.json().await.unwrap()
+}
+
+async fn details(app: &TestApp, action: &str) -> Vec<Value> {
+    sqlx::query("SELECT details FROM audit_events WHERE action = ? ORDER BY seq")
+        .bind(action)
+        .fetch_all(app.state.db.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let raw = r
+                .try_get::<String, _>(0)
+                .unwrap_or_else(|_| String::from_utf8(r.get::<Vec<u8>, _>(0)).unwrap());
+            serde_json::from_str(&raw).unwrap()
+        })
+        .collect()
+}
+
+async fn connection_id(c: &mut MySqlConnection) -> u64 {
+    sqlx::query_scalar("SELECT CONNECTION_ID()").fetch_one(c).await.unwrap()
+}
+
+async fn an_approved_elevation_opens_the_database_and_its_expiry_kills_the_held_connection(b: Backend) {
+    let t = Target::create().await;
+    let (app, maya, maya_key, target) = with_target(&b, &t).await;
+    let (jonas, jonas_key, jonas_id) = elevated(&app, &maya, &maya_key, &t).await;
+    let account = format!("{}{jonas_id}", t.prefix);
+    // Nothing reconciled yet: shown as not provisioned.
+    jobs::run_db_provisioning(&app.state).await;
+    let mine = my_account(&app, &jonas).await;
+    assert_eq!(mine["account"], account.as_str(), "{mine}");
+    assert_eq!(
+        (mine["provisioned"].as_bool(), mine["open"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(app.audit_count("database.access_provisioned", "success").await, 1);
+
+    // A password needs a fresh code, and works over the MySQL protocol.
+    app.clock.advance(6 * 60_000);
+    let r = app
+        .call(&jonas, "new_db_password", &[("target", &target.to_string())])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let pw = password(&app, &jonas, &jonas_key, target).await;
+    let mut held = t.login(&account, &pw).await.expect("the elevation opens the account");
+    let email: String = sqlx::query_scalar("SELECT email FROM customer_contacts WHERE id = 1042")
+        .fetch_one(&mut held)
+        .await
+        .unwrap();
+    assert_eq!(email, "ada@example.com");
+    let refused = sqlx::query("UPDATE customer_contacts SET email = 'x@example.com'")
+        .execute(&mut held)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("1142"), "{refused}");
+    assert!(
+        sqlx::query("SELECT name FROM customers")
+            .fetch_all(&mut held)
+            .await
+            .is_err(),
+        "an unmapped table stays closed"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM audit_events WHERE details LIKE '%{pw}%'"
+        ))
+        .await,
+        0,
+        "the password is never audited"
+    );
+    let held_id = connection_id(&mut held).await;
+
+    // The hour ends: the next pass revokes, locks, kills and reads back.
+    app.clock.advance(60 * 60_000);
+    jobs::run_db_provisioning(&app.state).await;
+    assert!(
+        sqlx::query("SELECT 1").execute(&mut held).await.is_err(),
+        "the held connection was killed"
+    );
+    let err = t.login(&account, &pw).await.unwrap_err().to_string();
+    assert!(err.contains("locked") || err.contains("4151"), "{err}");
+    let receipts = details(&app, "database.revocation_receipt").await;
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    let r = &receipts[0];
+    assert_eq!(r["account"], account.as_str());
+    assert!(
+        r["connections_killed"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from(held_id)),
+        "{r}"
+    );
+    assert_eq!(r["revoked"], serde_json::json!([format!("{}support_pii", t.prefix)]));
+    assert_eq!(
+        (r["locked"].as_bool(), r["read_back"]["locked"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(r["read_back"]["connections"], serde_json::json!([]));
+    let jonas = app.sign_in(JONAS, "quiet meadow lantern 7", &jonas_key).await;
+    let mine = my_account(&app, &jonas).await;
+    assert_eq!(mine["open"], false);
+    // A password is no longer given out.
+    app.clock.advance(60_000);
+    let r = app
+        .call(
+            &jonas,
+            "new_db_password",
+            &[("target", &target.to_string()), ("code", &app.code(&jonas_key))],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Nothing left to do: another pass changes nothing.
+    jobs::run_db_provisioning(&app.state).await;
+    assert_eq!(details(&app, "database.revocation_receipt").await.len(), 1);
+    app.verify_chain().await;
+    app.cleanup().await;
+    t.drop().await;
+}
+
+async fn offboarding_locks_the_account_and_kills_its_connections(b: Backend) {
+    let t = Target::create().await;
+    let (app, maya, maya_key, target) = with_target(&b, &t).await;
+    let (jonas, jonas_key, jonas_id) = elevated(&app, &maya, &maya_key, &t).await;
+    jobs::run_db_provisioning(&app.state).await;
+    app.clock.advance(60_000);
+    let pw = password(&app, &jonas, &jonas_key, target).await;
+    let account = format!("{}{jonas_id}", t.prefix);
+    let mut held = t.login(&account, &pw).await.unwrap();
+    let held_id = connection_id(&mut held).await;
+    app.clock.advance(6 * 60_000);
+    let r = app
+        .call(
+            &maya,
+            "offboard_employee",
+            &[
+                ("user_id", &jonas_id.to_string()),
+                ("confirm_email", JONAS),
+                ("code", &app.code(&maya_key)),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    jobs::run_db_provisioning(&app.state).await;
+    assert!(sqlx::query("SELECT 1").execute(&mut held).await.is_err());
+    assert!(t.login(&account, &pw).await.is_err());
+    let r = &details(&app, "database.revocation_receipt").await[0];
+    assert!(
+        r["connections_killed"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from(held_id)),
+        "{r}"
+    );
+    app.verify_chain().await;
+    app.cleanup().await;
+    t.drop().await;
+}
+
+async fn a_target_that_fails_during_a_revocation_keeps_it_pending_alerts_and_completes_later(b: Backend) {
+    let t = Target::create().await;
+    let (app, maya, maya_key, target) = with_target(&b, &t).await;
+    let (jonas, jonas_key, jonas_id) = elevated(&app, &maya, &maya_key, &t).await;
+    jobs::run_db_provisioning(&app.state).await;
+    app.clock.advance(60_000);
+    let pw = password(&app, &jonas, &jonas_key, target).await;
+    let account = format!("{}{jonas_id}", t.prefix);
+    // The connector's own account is locked: the target refuses Gatehouse.
+    t.root_exec(&[&format!("ALTER USER '{}'@'%' ACCOUNT LOCK", t.connector)])
+        .await;
+    app.clock.advance(60 * 60_000);
+    jobs::run_db_provisioning(&app.state).await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM db_accounts WHERE status = 'pending'")
+            .await,
+        1,
+        "left pending"
+    );
+    assert_eq!(app.audit_count("database.change_pending", "failure").await, 1);
+    assert_eq!(app.audit_count("database.revocation_receipt", "success").await, 0);
+    let jonas = app.sign_in(JONAS, "quiet meadow lantern 7", &jonas_key).await;
+    let mine = my_account(&app, &jonas).await;
+    assert_eq!(mine["provisioned"], false, "{mine}");
+    // Retried with growing delays; a minute on, an anomaly alert.
+    for _ in 0..8 {
+        app.clock.advance(10_000);
+        jobs::run_db_provisioning(&app.state).await;
+    }
+    assert_eq!(
+        app.audit_count("database.change_pending", "failure").await,
+        1,
+        "recorded once"
+    );
+    assert_eq!(app.audit_count("database.revocation_unconfirmed", "failure").await, 1);
+    gatehouse::server::audit::alerts::scan(&app.state).await.unwrap();
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM alerts WHERE rule = 'db_revocation'")
+            .await,
+        1
+    );
+    // The account still works meanwhile: that is what the alert is for.
+    assert!(t.login(&account, &pw).await.is_ok());
+
+    // The target comes back: the revocation completes at the next retry.
+    t.root_exec(&[&format!("ALTER USER '{}'@'%' ACCOUNT UNLOCK", t.connector)])
+        .await;
+    app.clock.advance(60_000);
+    jobs::run_db_provisioning(&app.state).await;
+    assert!(t.login(&account, &pw).await.is_err());
+    assert_eq!(app.audit_count("database.revocation_receipt", "success").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM db_accounts WHERE status = 'provisioned' AND locked = 1")
+            .await,
+        1
+    );
+    app.verify_chain().await;
+    app.cleanup().await;
+    t.drop().await;
+}
