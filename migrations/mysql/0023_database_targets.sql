@@ -10,6 +10,12 @@ CREATE TABLE db_targets (
     tls         BIGINT        NOT NULL,
     username    VARCHAR(80)   NOT NULL,
     secret_enc  TEXT          NOT NULL,
+    -- Drift of Gatehouse's own accounts and roles is undone by the scan.
+    auto_correct      BIGINT      NOT NULL DEFAULT 0,
+    drift_checked_at  BIGINT      NOT NULL DEFAULT 0,
+    -- SHA-256 of the last scan's findings ('' when clean): the same drift
+    -- is recorded once, not every minute.
+    drift_fingerprint VARCHAR(64) NOT NULL DEFAULT '',
     created_by  BIGINT        NOT NULL,
     created_at  BIGINT        NOT NULL,
     UNIQUE KEY db_targets_name (name),

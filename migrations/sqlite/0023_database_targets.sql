@@ -10,6 +10,12 @@ CREATE TABLE db_targets (
     tls         INTEGER NOT NULL,
     username    TEXT    NOT NULL,
     secret_enc  TEXT    NOT NULL,
+    -- Drift of Gatehouse's own accounts and roles is undone by the scan.
+    auto_correct      INTEGER NOT NULL DEFAULT 0,
+    drift_checked_at  INTEGER NOT NULL DEFAULT 0,
+    -- SHA-256 of the last scan's findings ('' when clean): the same drift
+    -- is recorded once, not every minute.
+    drift_fingerprint TEXT    NOT NULL DEFAULT '',
     created_by  INTEGER NOT NULL REFERENCES users(id),
     created_at  INTEGER NOT NULL
 );

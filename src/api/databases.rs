@@ -65,6 +65,27 @@ api! {
 }
 
 api! {
+    /// Reads the target now and compares it with what Gatehouse intends.
+    "scan_db_drift" needs [AccessGrant] (st, ctx, _, _)
+    pub async fn scan_db_drift(id: i64) -> Result<DriftView, AppError> {
+        databases::scan_drift(&st, &ctx, id).await
+    }
+}
+
+api! {
+    /// Step-up: correction changes production accounts by itself.
+    "set_db_drift_correction" needs [AccessGrant] (st, ctx, session, _)
+    pub async fn set_db_drift_correction(
+        id: i64,
+        #[server(default)] on: Option<String>,
+        #[server(default)] code: String,
+    ) -> Result<(), AppError> {
+        mfa::step_up(&st, &ctx, &session, &code, "database drift correction").await?;
+        databases::set_drift_correction(&st, &ctx, id, on.is_some()).await
+    }
+}
+
+api! {
     "my_db_accounts" (st, ctx, _)
     pub async fn my_db_accounts() -> Result<Vec<DbAccountView>, AppError> {
         let auth = ctx.full()?;

@@ -104,6 +104,10 @@ actions! {
     DbChangePending = "database.change_pending";
     DbRevocationUnconfirmed = "database.revocation_unconfirmed";
     DbPasswordIssued = "database.password_issued";
+    DbDriftFound = "database.drift_found";
+    DbDriftCleared = "database.drift_cleared";
+    DbDriftCorrected = "database.drift_corrected";
+    DbDriftCorrection = "database.drift_correction_set";
     // Services.
     ServiceAccountCreated = "service_account.created";
     TokenCreated = "api_token.created";

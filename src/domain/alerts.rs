@@ -28,16 +28,19 @@ pub enum Rule {
     /// A database target did not confirm the end of someone's access
     /// within a minute.
     DbRevocation,
+    /// A database target differs from what Gatehouse intends.
+    DbDrift,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 6] = [
+    pub const ALL: [Rule; 7] = [
         Rule::ManyCustomers,
         Rule::AfterHours,
         Rule::PiiDenied,
         Rule::FailedSignIns,
         Rule::Breakglass,
         Rule::DbRevocation,
+        Rule::DbDrift,
     ];
 
     pub fn id(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Rule {
             Rule::FailedSignIns => "failed_signins",
             Rule::Breakglass => "breakglass",
             Rule::DbRevocation => "db_revocation",
+            Rule::DbDrift => "db_drift",
         }
     }
 
@@ -312,6 +316,18 @@ pub fn evaluate(e: &Event, counts: Counts, t: &Thresholds) -> Vec<Alert> {
             summary: format!(
                 "database access of {} on {} not confirmed ended within a minute (event {})",
                 d.get("account").and_then(Value::as_str).unwrap_or("?"),
+                d.get("target").and_then(Value::as_str).unwrap_or("?"),
+                e.seq
+            ),
+        });
+    }
+    if action == Some(Action::DbDriftFound) {
+        let findings = d.get("findings").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+        out.push(Alert {
+            rule: Rule::DbDrift,
+            employee_id: None,
+            summary: format!(
+                "{findings} difference(s) on database target {} (event {})",
                 d.get("target").and_then(Value::as_str).unwrap_or("?"),
                 e.seq
             ),

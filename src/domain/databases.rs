@@ -394,3 +394,196 @@ pub const READ_BACK_FOR: Millis = 5_000;
 
 #[cfg(test)]
 mod tests;
+
+/// A privilege as a target's grant tables hold it: whom (user or role and
+/// host; a MariaDB role has host ''), what, and on what. Privileges beyond
+/// Gatehouse's list (`DROP`, `ALTER`, …) keep their name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct HeldPrivilege {
+    pub grantee: String,
+    pub host: String,
+    pub privilege: String,
+    pub scope: Scope,
+}
+
+/// What a drift scan read from a target.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Schema, table and column privileges of every account and role.
+    pub privileges: Vec<HeldPrivilege>,
+    /// Accounts and roles holding privileges on every schema (`*.*`).
+    pub global: BTreeSet<String>,
+    /// Gatehouse's accounts (by prefix) and whether each is locked.
+    pub accounts: Vec<(String, bool)>,
+    /// Role grants: (grantee, host, role).
+    pub role_edges: Vec<(String, String, String)>,
+}
+
+/// What Gatehouse intends on a target.
+#[derive(Debug, Clone, Default)]
+pub struct Intended {
+    /// The connector's own user name: its privileges are its business.
+    pub connector: String,
+    pub mappings: Vec<Mapping>,
+    /// Each known account's last confirmed state.
+    pub accounts: std::collections::BTreeMap<String, AccountState>,
+}
+
+/// One difference between a target and what Gatehouse intends, and how to
+/// undo it when it is Gatehouse's to undo.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Finding {
+    pub kind: DriftKind,
+    /// The account or role concerned.
+    pub subject: String,
+    /// The exact difference, as people read it.
+    pub detail: String,
+    pub fix: Option<Fix>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum DriftKind {
+    /// A privilege on a `gh_` account or role that no mapping gives.
+    ExtraPrivilege,
+    /// A mapped privilege missing from its `gh_` role.
+    MissingPrivilege,
+    /// A `gh_` account open although nothing is due to it.
+    UnlockedWithoutGrant,
+    /// A `gh_` role held by an account or role it was not given to.
+    ExtraRole,
+    /// An account Gatehouse does not know holding privileges on a mapped schema.
+    UnknownAccount,
+    /// A `gh_` account Gatehouse never made.
+    UnknownGhAccount,
+}
+
+/// A statement that undoes a finding: only ever on Gatehouse's own names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Fix {
+    /// `REVOKE <privilege> ON <scope> FROM <grantee>@<host>`.
+    Revoke(HeldPrivilege),
+    /// `GRANT` the mapping to its role again.
+    Grant(Mapping),
+    Lock(String),
+    /// `REVOKE <role> FROM <grantee>@<host>`.
+    RevokeRole {
+        grantee: String,
+        host: String,
+        role: String,
+    },
+}
+
+fn describe_scope(s: &Scope) -> String {
+    match (&s.table, &s.column) {
+        (None, _) => format!("{}.*", s.schema),
+        (Some(t), None) => format!("{}.{t}", s.schema),
+        (Some(t), Some(c)) => format!("{}.{t} ({c})", s.schema),
+    }
+}
+
+/// Compares a target with what Gatehouse intends. Findings come sorted,
+/// so the same drift gives the same list (and fingerprint) each scan.
+pub fn drift(names: &Names, intended: &Intended, observed: &Observed) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mapped_schemas: BTreeSet<&str> = intended.mappings.iter().map(|m| m.scope.schema.as_str()).collect();
+    let expected: BTreeSet<(String, String, Scope)> = intended
+        .mappings
+        .iter()
+        .filter_map(|m| Some((names.role(&m.role)?, m.privilege.sql().to_owned(), m.scope.clone())))
+        .collect();
+    let held: BTreeSet<(String, String, Scope)> = observed
+        .privileges
+        .iter()
+        .map(|p| (p.grantee.clone(), p.privilege.clone(), p.scope.clone()))
+        .collect();
+    for p in &observed.privileges {
+        let ours = names.owns(&p.grantee);
+        if ours && !expected.contains(&(p.grantee.clone(), p.privilege.clone(), p.scope.clone())) {
+            out.push(Finding {
+                kind: DriftKind::ExtraPrivilege,
+                subject: p.grantee.clone(),
+                detail: format!("{} on {} granted by hand", p.privilege, describe_scope(&p.scope)),
+                fix: Some(Fix::Revoke(p.clone())),
+            });
+        } else if !ours && p.grantee != intended.connector && mapped_schemas.contains(p.scope.schema.as_str()) {
+            out.push(Finding {
+                kind: DriftKind::UnknownAccount,
+                subject: format!("{}@{}", p.grantee, p.host),
+                detail: format!(
+                    "{} on {} (not an account Gatehouse keeps)",
+                    p.privilege,
+                    describe_scope(&p.scope)
+                ),
+                fix: None,
+            });
+        }
+    }
+    for g in &observed.global {
+        if names.owns(g) {
+            out.push(Finding {
+                kind: DriftKind::ExtraPrivilege,
+                subject: g.clone(),
+                detail: "privileges on every schema (*.*) granted by hand".into(),
+                fix: None,
+            });
+        }
+    }
+    for (role, privilege, scope) in expected.difference(&held) {
+        let m = intended.mappings.iter().find(|m| {
+            names.role(&m.role).as_deref() == Some(role) && m.privilege.sql() == privilege && &m.scope == scope
+        });
+        out.push(Finding {
+            kind: DriftKind::MissingPrivilege,
+            subject: role.clone(),
+            detail: format!("{privilege} on {} is mapped but not held", describe_scope(scope)),
+            fix: m.cloned().map(Fix::Grant),
+        });
+    }
+    for (account, locked) in &observed.accounts {
+        match intended.accounts.get(account) {
+            Some(want) if want.locked && !locked => out.push(Finding {
+                kind: DriftKind::UnlockedWithoutGrant,
+                subject: account.clone(),
+                detail: "unlocked, but no database privilege is due to it".into(),
+                fix: Some(Fix::Lock(account.clone())),
+            }),
+            Some(_) => {}
+            None if !locked => out.push(Finding {
+                kind: DriftKind::UnknownGhAccount,
+                subject: account.clone(),
+                detail: "an unlocked account with Gatehouse's prefix that Gatehouse never made".into(),
+                fix: Some(Fix::Lock(account.clone())),
+            }),
+            None => {}
+        }
+    }
+    for (grantee, host, role) in &observed.role_edges {
+        if !names.owns(role) || grantee == &intended.connector {
+            continue;
+        }
+        let given = intended.accounts.iter().any(|(account, want)| {
+            let personal = names.account_user(account).map(|id| names.personal_role(id));
+            (personal.as_deref() == Some(grantee.as_str()) && want.roles.contains(role))
+                || (account == grantee && personal.as_deref() == Some(role.as_str()))
+        });
+        if !given {
+            out.push(Finding {
+                kind: DriftKind::ExtraRole,
+                subject: if host.is_empty() {
+                    grantee.clone()
+                } else {
+                    format!("{grantee}@{host}")
+                },
+                detail: format!("holds {role}, which Gatehouse did not give it"),
+                fix: Some(Fix::RevokeRole {
+                    grantee: grantee.clone(),
+                    host: host.clone(),
+                    role: role.clone(),
+                }),
+            });
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}

@@ -15,6 +15,8 @@ pub struct TargetView {
     pub mappings: Vec<MappingView>,
     /// Employees whose last change there is not confirmed yet.
     pub pending: i64,
+    /// Drift of Gatehouse's own names is undone by each scan.
+    pub auto_correct: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +29,13 @@ pub struct MappingView {
     pub schema: String,
     pub table: Option<String>,
     pub column: Option<String>,
+}
+
+/// What a drift scan found, and what it undid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftView {
+    pub findings: Vec<String>,
+    pub corrected: Vec<String>,
 }
 
 /// What "Test connection" found.

@@ -100,13 +100,19 @@ pub fn spawn_db_provisioning(st: AppState, every: Duration) {
     });
 }
 
-/// One pass of database reconciliation, here and now (tests, tools).
+/// One pass of database reconciliation, and the drift scans that are a
+/// minute old, here and now (tests, tools).
 pub async fn run_db_provisioning(st: &AppState) {
     let r = databases::reconcile(st).await;
     if let Err(e) = &r {
         tracing::error!(error = %e, "database reconciliation failed");
     }
     metrics::global().job_ran("db_provisioning", st.clock.now(), r.is_ok());
+    let r = databases::scan_due(st).await;
+    if let Err(e) = &r {
+        tracing::error!(error = %e, "database drift scan failed");
+    }
+    metrics::global().job_ran("db_drift", st.clock.now(), r.is_ok());
 }
 
 /// Whether this server holds (took or renewed) `lease` now.

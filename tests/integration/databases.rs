@@ -19,6 +19,7 @@ on_both!(
     an_approved_elevation_opens_the_database_and_its_expiry_kills_the_held_connection,
     offboarding_locks_the_account_and_kills_its_connections,
     a_target_that_fails_during_a_revocation_keeps_it_pending_alerts_and_completes_later,
+    drift_scans_report_hand_made_grants_and_unknown_accounts_and_correct_their_own,
 );
 
 /// A target database with the company's tables, a connector account with
@@ -84,6 +85,11 @@ impl Target {
         ]
     }
 
+    /// An account nobody told Gatehouse about.
+    fn stranger(&self) -> String {
+        format!("ghstranger_{}", &self.schema["ghtarget_".len()..])
+    }
+
     /// Signs in as `account` over the MySQL protocol.
     async fn login(&self, account: &str, password: &str) -> Result<MySqlConnection, sqlx::Error> {
         MySqlConnectOptions::new()
@@ -115,6 +121,7 @@ impl Target {
         }
         for s in [
             format!("DROP USER IF EXISTS '{}'@'%'", self.connector),
+            format!("DROP USER IF EXISTS '{}'@'%'", self.stranger()),
             format!("DROP DATABASE IF EXISTS `{}`", self.schema),
         ] {
             sqlx::raw_sql(&s).execute(&mut c).await.unwrap();
@@ -492,6 +499,101 @@ async fn a_target_that_fails_during_a_revocation_keeps_it_pending_alerts_and_com
             .await,
         1
     );
+    app.verify_chain().await;
+    app.cleanup().await;
+    t.drop().await;
+}
+
+async fn drift_scans_report_hand_made_grants_and_unknown_accounts_and_correct_their_own(b: Backend) {
+    let t = Target::create().await;
+    let (app, maya, maya_key, target) = with_target(&b, &t).await;
+    let (_, jonas_key, jonas_id) = elevated(&app, &maya, &maya_key, &t).await;
+    jobs::run_db_provisioning(&app.state).await;
+    let scan = || async {
+        let r = app.call(&maya, "scan_db_drift", &[("id", &target.to_string())]).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()
+    };
+    assert_eq!(scan().await["findings"], serde_json::json!([]), "as intended");
+    assert_eq!(app.audit_count("database.drift_found", "failure").await, 0);
+
+    // By hand: UPDATE for Jonas's account, and a stranger on the schema.
+    let account = format!("{}{jonas_id}", t.prefix);
+    let stranger = t.stranger();
+    t.root_exec(&[
+        &format!("GRANT UPDATE ON `{}`.customer_contacts TO '{account}'@'%'", t.schema),
+        &format!("CREATE USER '{stranger}'@'%' IDENTIFIED BY 'x'"),
+        &format!("GRANT SELECT ON `{}`.* TO '{stranger}'@'%'", t.schema),
+    ])
+    .await;
+    // The minute's scan finds both, exactly.
+    app.clock.advance(61_000);
+    jobs::run_db_provisioning(&app.state).await;
+    let found = details(&app, "database.drift_found").await;
+    assert_eq!(found.len(), 1);
+    let findings = found[0]["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().any(|f| f["kind"] == "ExtraPrivilege"
+            && f["subject"] == account.as_str()
+            && f["detail"] == format!("UPDATE on {}.customer_contacts granted by hand", t.schema)),
+        "{findings:?}"
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["kind"] == "UnknownAccount" && f["subject"] == format!("{stranger}@%")),
+        "{findings:?}"
+    );
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    gatehouse::server::audit::alerts::scan(&app.state).await.unwrap();
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM alerts WHERE rule = 'db_drift'").await,
+        1
+    );
+    // The same drift is not recorded again.
+    assert_eq!(scan().await["findings"].as_array().unwrap().len(), 2);
+    assert_eq!(app.audit_count("database.drift_found", "failure").await, 1);
+
+    // Correction on: Gatehouse's own drift is undone, the stranger only reported.
+    app.clock.advance(6 * 60_000);
+    let r = app
+        .call(
+            &maya,
+            "set_db_drift_correction",
+            &[("id", &target.to_string()), ("on", "on")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "needs a fresh code");
+    let r = app
+        .call(
+            &maya,
+            "set_db_drift_correction",
+            &[
+                ("id", &target.to_string()),
+                ("on", "on"),
+                ("code", &app.code(&maya_key)),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let v = scan().await;
+    assert_eq!(v["corrected"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["findings"].as_array().unwrap().len(), 1, "{v}");
+    assert!(v["findings"][0].as_str().unwrap().starts_with(&stranger), "{v}");
+    let corrected = details(&app, "database.drift_corrected").await;
+    assert_eq!(corrected[0]["corrected"][0]["subject"], account.as_str());
+    let jonas = app.sign_in(JONAS, "quiet meadow lantern 7", &jonas_key).await;
+    let pw = password(&app, &jonas, &jonas_key, target).await;
+    let mut c = t.login(&account, &pw).await.unwrap();
+    let refused = sqlx::query("UPDATE customer_contacts SET email = 'x@example.com'")
+        .execute(&mut c)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("1142"),
+        "the hand-made UPDATE is gone: {refused}"
+    );
+    c.close().await.unwrap();
     app.verify_chain().await;
     app.cleanup().await;
     t.drop().await;

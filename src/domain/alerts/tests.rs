@@ -204,6 +204,16 @@ fn an_unconfirmed_database_revocation_alerts_and_names_the_employee() {
         .target("user", 9)
         .seal(7, 1, GENESIS_HASH);
     assert!(evaluate(&receipt, Counts::default(), &t).is_empty());
+    let drift = NewEvent::new(Action::DbDriftFound, Outcome::Failure, Actor::default())
+        .details(json!({ "target": "prod", "findings": [{}, {}] }))
+        .seal(8, 1, GENESIS_HASH);
+    let a = evaluate(&drift, Counts::default(), &t);
+    assert_eq!(rules(&a), vec![Rule::DbDrift]);
+    assert!(
+        a[0].summary.starts_with("2 difference(s) on database target prod"),
+        "{}",
+        a[0].summary
+    );
 }
 
 #[test]

@@ -217,3 +217,84 @@ fn the_connectors_missing_privileges_are_named_per_flavour() {
     let superuser = lines(&["GRANT SUPER, CREATE USER, PROCESS, SELECT, UPDATE ON *.* TO `g`@`%` WITH GRANT OPTION"]);
     assert!(missing_privileges(true, &superuser).is_empty(), "SUPER may kill");
 }
+
+fn held(grantee: &str, host: &str, privilege: &str, schema: &str, table: Option<&str>) -> HeldPrivilege {
+    HeldPrivilege {
+        grantee: grantee.into(),
+        host: host.into(),
+        privilege: privilege.into(),
+        scope: Scope {
+            schema: schema.into(),
+            table: table.map(Into::into),
+            column: None,
+        },
+    }
+}
+
+#[test]
+fn drift_names_hand_made_grants_open_accounts_stray_roles_and_unknown_accounts() {
+    let n = names();
+    let support = check_mapping(&n, "support", "SELECT", "app", "customers", "").unwrap();
+    let pii = check_mapping(&n, "support-pii", "SELECT", "app", "customer_contacts", "").unwrap();
+    let intended = Intended {
+        connector: "gatehouse".into(),
+        mappings: vec![support.clone(), pii],
+        accounts: [
+            ("gh_7".to_string(), AccountState::due(roles(&["gh_support"]))),
+            ("gh_8".to_string(), AccountState::due(roles(&[]))),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    let clean = Observed {
+        privileges: vec![
+            held("gh_support", "", "SELECT", "app", Some("customers")),
+            held("gh_support_pii", "", "SELECT", "app", Some("customer_contacts")),
+            held("gatehouse", "10.0.1.%", "SELECT", "app", None),
+        ],
+        global: roles(&["root"]),
+        accounts: vec![("gh_7".into(), false), ("gh_8".into(), true)],
+        role_edges: vec![
+            ("gh_7".into(), "%".into(), "gh_7_roles".into()),
+            ("gh_7_roles".into(), "".into(), "gh_support".into()),
+            ("gatehouse".into(), "10.0.1.%".into(), "gh_support".into()),
+        ],
+    };
+    assert_eq!(drift(&n, &intended, &clean), vec![], "as intended: nothing to report");
+
+    let mut o = clean.clone();
+    o.privileges.push(held("gh_7", "%", "UPDATE", "app", Some("orders")));
+    o.privileges.push(held("bob", "%", "SELECT", "app", None));
+    o.privileges.push(held("bob", "%", "SELECT", "other", None));
+    o.privileges.retain(|p| p.grantee != "gh_support");
+    o.accounts[1].1 = false;
+    o.accounts.push(("gh_99".into(), false));
+    o.role_edges
+        .push(("gh_8_roles".into(), "".into(), "gh_support_pii".into()));
+    o.global.insert("gh_support".into());
+    let found = drift(&n, &intended, &o);
+    let kinds: Vec<(DriftKind, &str)> = found.iter().map(|f| (f.kind, f.subject.as_str())).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (DriftKind::ExtraPrivilege, "gh_7"),
+            (DriftKind::ExtraPrivilege, "gh_support"),
+            (DriftKind::MissingPrivilege, "gh_support"),
+            (DriftKind::UnlockedWithoutGrant, "gh_8"),
+            (DriftKind::ExtraRole, "gh_8_roles"),
+            (DriftKind::UnknownAccount, "bob@%"),
+            (DriftKind::UnknownGhAccount, "gh_99"),
+        ],
+        "{found:#?}"
+    );
+    let extra = &found[0];
+    assert_eq!(extra.detail, "UPDATE on app.orders granted by hand");
+    assert_eq!(
+        extra.fix,
+        Some(Fix::Revoke(held("gh_7", "%", "UPDATE", "app", Some("orders"))))
+    );
+    assert_eq!(found[2].fix, Some(Fix::Grant(support)));
+    assert_eq!(found[3].fix, Some(Fix::Lock("gh_8".into())));
+    assert_eq!(found[5].fix, None, "someone else's account is reported, never changed");
+    assert_eq!(drift(&n, &intended, &o), found, "the same drift reads the same");
+}

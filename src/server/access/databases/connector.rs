@@ -3,7 +3,7 @@
 //! BY`). MariaDB and MySQL 8 differ in where they keep role edges and lock
 //! states and in how a default role is set; everything else is shared.
 
-use crate::domain::databases::{quote, Mapping, ReadBack};
+use crate::domain::databases::{quote, Fix, HeldPrivilege, Mapping, Names, Observed, ReadBack, Scope};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{
     mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode},
@@ -245,6 +245,186 @@ impl Session {
         let rows = timed!(sqlx::query(sql).bind(grantee).fetch_all(&mut self.conn))?;
         rows.iter().map(|r| Ok(text(r)?)).collect()
     }
+}
+
+/// `mysql.db` privilege columns and the privilege each stands for.
+const DB_COLUMNS: [(&str, &str); 20] = [
+    ("Select_priv", "SELECT"),
+    ("Insert_priv", "INSERT"),
+    ("Update_priv", "UPDATE"),
+    ("Delete_priv", "DELETE"),
+    ("Create_priv", "CREATE"),
+    ("Drop_priv", "DROP"),
+    ("Grant_priv", "GRANT OPTION"),
+    ("References_priv", "REFERENCES"),
+    ("Index_priv", "INDEX"),
+    ("Alter_priv", "ALTER"),
+    ("Create_tmp_table_priv", "CREATE TEMPORARY TABLES"),
+    ("Lock_tables_priv", "LOCK TABLES"),
+    ("Create_view_priv", "CREATE VIEW"),
+    ("Show_view_priv", "SHOW VIEW"),
+    ("Create_routine_priv", "CREATE ROUTINE"),
+    ("Alter_routine_priv", "ALTER ROUTINE"),
+    ("Execute_priv", "EXECUTE"),
+    ("Event_priv", "EVENT"),
+    ("Trigger_priv", "TRIGGER"),
+    ("Delete_history_priv", "DELETE HISTORY"),
+];
+
+/// `'user'@'host'`, or a MariaDB role (host '') by its name.
+fn grantee(user: &str, host: &str) -> String {
+    if host.is_empty() {
+        quote(user)
+    } else {
+        let lit = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "''"));
+        format!("{}@{}", lit(user), lit(host))
+    }
+}
+
+impl Session {
+    /// Reads what a drift scan compares: every schema, table and column
+    /// privilege; Gatehouse's names holding global privileges; Gatehouse's
+    /// accounts and their lock; every grant of one of Gatehouse's roles.
+    pub async fn observe(&mut self, names: &Names) -> Result<Observed, TargetError> {
+        let mut o = Observed::default();
+        let rows = timed!((&mut self.conn).fetch_all("SELECT * FROM mysql.db"))?;
+        for r in &rows {
+            let (user, host, schema) = (col(r, "User")?, col(r, "Host")?, col(r, "Db")?);
+            for (column, privilege) in DB_COLUMNS {
+                if r.try_column(column).is_ok() && col(r, column)? == "Y" {
+                    o.privileges.push(HeldPrivilege {
+                        grantee: user.clone(),
+                        host: host.clone(),
+                        privilege: privilege.into(),
+                        scope: Scope {
+                            schema: schema.clone(),
+                            table: None,
+                            column: None,
+                        },
+                    });
+                }
+            }
+        }
+        let rows =
+            timed!((&mut self.conn).fetch_all("SELECT User, Host, Db, Table_name, Table_priv FROM mysql.tables_priv"))?;
+        for r in &rows {
+            for p in col(r, "Table_priv")?.split(',').filter(|p| !p.is_empty()) {
+                o.privileges.push(HeldPrivilege {
+                    grantee: col(r, "User")?,
+                    host: col(r, "Host")?,
+                    privilege: p.to_ascii_uppercase(),
+                    scope: Scope {
+                        schema: col(r, "Db")?,
+                        table: Some(col(r, "Table_name")?),
+                        column: None,
+                    },
+                });
+            }
+        }
+        let rows = timed!((&mut self.conn)
+            .fetch_all("SELECT User, Host, Db, Table_name, Column_name, Column_priv FROM mysql.columns_priv"))?;
+        for r in &rows {
+            for p in col(r, "Column_priv")?.split(',').filter(|p| !p.is_empty()) {
+                o.privileges.push(HeldPrivilege {
+                    grantee: col(r, "User")?,
+                    host: col(r, "Host")?,
+                    privilege: p.to_ascii_uppercase(),
+                    scope: Scope {
+                        schema: col(r, "Db")?,
+                        table: Some(col(r, "Table_name")?),
+                        column: Some(col(r, "Column_name")?),
+                    },
+                });
+            }
+        }
+        o.privileges.sort();
+        o.privileges.dedup();
+        let prefix = names.prefix();
+        let len = prefix.len() as i64;
+        let (global_sql, accounts_sql, edges_sql) = match self.flavour {
+            Flavour::MariaDb => (
+                "SELECT User FROM mysql.global_priv WHERE LEFT(User, ?) = ? \
+                 AND CAST(COALESCE(JSON_VALUE(Priv, '$.access'), 0) AS UNSIGNED) <> 0",
+                "SELECT User, CAST(COALESCE(JSON_VALUE(Priv, '$.account_locked'), 0) AS SIGNED) FROM mysql.global_priv \
+                 WHERE LEFT(User, ?) = ? AND Host = '%'",
+                "SELECT User, Host, Role FROM mysql.roles_mapping WHERE LEFT(Role, ?) = ?",
+            ),
+            Flavour::MySql => (
+                "SELECT User FROM mysql.user WHERE LEFT(User, ?) = ? AND (Select_priv = 'Y' OR Insert_priv = 'Y' \
+                 OR Update_priv = 'Y' OR Delete_priv = 'Y' OR Create_priv = 'Y' OR Drop_priv = 'Y' OR Grant_priv = 'Y' \
+                 OR Super_priv = 'Y' OR Alter_priv = 'Y')",
+                "SELECT User, IF(account_locked = 'Y', 1, 0) FROM mysql.user WHERE LEFT(User, ?) = ? AND Host = '%'",
+                "SELECT TO_USER, TO_HOST, FROM_USER FROM mysql.role_edges WHERE LEFT(FROM_USER, ?) = ?",
+            ),
+        };
+        let rows = timed!(sqlx::query(global_sql).bind(len).bind(prefix).fetch_all(&mut self.conn))?;
+        for r in &rows {
+            o.global.insert(text(r)?);
+        }
+        let rows = timed!(sqlx::query(accounts_sql)
+            .bind(len)
+            .bind(prefix)
+            .fetch_all(&mut self.conn))?;
+        for r in &rows {
+            let name = text(r)?;
+            if names.account_user(&name).is_some() {
+                o.accounts.push((name, r.try_get::<i64, _>(1)? != 0));
+            }
+        }
+        let rows = timed!(sqlx::query(edges_sql).bind(len).bind(prefix).fetch_all(&mut self.conn))?;
+        for r in &rows {
+            o.role_edges.push((at(r, 0)?, at(r, 1)?, at(r, 2)?));
+        }
+        Ok(o)
+    }
+
+    /// Undoes one finding.
+    pub async fn apply(&mut self, fix: &Fix, names: &Names) -> Result<(), TargetError> {
+        match fix {
+            Fix::Revoke(p) => {
+                let object = match &p.scope.table {
+                    Some(t) => format!("{}.{}", quote(&p.scope.schema), quote(t)),
+                    None => format!("{}.*", quote(&p.scope.schema)),
+                };
+                let what = match &p.scope.column {
+                    Some(c) => format!("{} ({})", p.privilege, quote(c)),
+                    None => p.privilege.clone(),
+                };
+                // Only names from the grant tables' own list reach here.
+                if !p.privilege.chars().all(|c| c.is_ascii_uppercase() || c == ' ') {
+                    return Err(TargetError::Sql(format!("unexpected privilege {:?}", p.privilege)));
+                }
+                self.exec(&format!(
+                    "REVOKE {what} ON {object} FROM {}",
+                    grantee(&p.grantee, &p.host)
+                ))
+                .await
+            }
+            Fix::Grant(m) => match names.role(&m.role) {
+                Some(role) => self.ensure_role(&role, std::slice::from_ref(m)).await,
+                None => Ok(()),
+            },
+            Fix::Lock(a) => self.set_locked(a, true).await,
+            Fix::RevokeRole { grantee: g, host, role } => {
+                self.exec(&format!("REVOKE {} FROM {}", quote(role), grantee(g, host)))
+                    .await
+            }
+        }
+    }
+}
+
+fn col(r: &sqlx::mysql::MySqlRow, name: &str) -> Result<String, sqlx::Error> {
+    r.try_get::<String, _>(name).or_else(|_| {
+        r.try_get::<Vec<u8>, _>(name)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    })
+}
+
+fn at(r: &sqlx::mysql::MySqlRow, i: usize) -> Result<String, sqlx::Error> {
+    r.try_get::<String, _>(i).or_else(|_| {
+        r.try_get::<Vec<u8>, _>(i)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    })
 }
 
 /// A text column that MySQL may hand over as binary (`mysql.*` tables use

@@ -4,9 +4,11 @@
 //! employee's own view of their accounts and passwords.
 
 mod connector;
+mod drift;
 mod reconcile;
 mod targets;
 
+pub use drift::{due as scan_due, scan_now as scan_drift, set_correction as set_drift_correction};
 pub use reconcile::pass as reconcile;
 pub use targets::{list, map, register, reseal, test, unmap, MappingInput, TargetInput};
 

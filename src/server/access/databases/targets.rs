@@ -240,7 +240,7 @@ pub async fn mappings(st: &AppState, target: Option<i64>) -> Result<Vec<(i64, i6
 pub async fn list(st: &AppState) -> Result<Vec<TargetView>, AppError> {
     let names = &st.config.db_names;
     let rows = sqlx::query(
-        "SELECT t.id, t.name, t.host, t.port, t.tls, t.username, \
+        "SELECT t.id, t.name, t.host, t.port, t.tls, t.username, t.auto_correct, \
          (SELECT COUNT(*) FROM db_accounts a WHERE a.target_id = t.id AND a.status = 'pending') AS pending \
          FROM db_targets t ORDER BY t.name",
     )
@@ -258,6 +258,7 @@ pub async fn list(st: &AppState) -> Result<Vec<TargetView>, AppError> {
             tls: r.try_get::<i64, _>("tls")? != 0,
             username: text(&r, "username")?,
             pending: r.try_get("pending")?,
+            auto_correct: r.try_get::<i64, _>("auto_correct")? != 0,
             mappings: all
                 .iter()
                 .filter(|(_, t, _)| *t == id)
