@@ -30,6 +30,7 @@ pub const PAGES: &[&str] = &[
     "/grants",
     "/offboarding",
     "/service-accounts",
+    "/targets",
     "/audit",
     "/audit/reports",
     "/audit/elevations",
@@ -50,7 +51,7 @@ pub fn page_permissions(path: &str) -> &'static [Permission] {
     match path {
         "/admin" | "/employees" | "/employees/new" | "/offboarding" => MANAGE,
         "/roles" | "/grants" => ACCESS,
-        "/service-accounts" => &[Permission::AccessGrant],
+        "/service-accounts" | "/targets" => &[Permission::AccessGrant],
         "/audit" | "/audit/reports" | "/audit/elevations" => &[Permission::AuditRead],
         p if p.starts_with("/audit/elevations/") => &[Permission::AuditRead],
         p if p.starts_with("/employees/") => MANAGE,
@@ -104,6 +105,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/grants") view={Lazy::<LazyGrants>::new()} />
                     <Route path=path!("/offboarding") view={Lazy::<LazyOffboarding>::new()} />
                     <Route path=path!("/service-accounts") view={Lazy::<LazyServiceAccounts>::new()} />
+                    <Route path=path!("/targets") view={Lazy::<LazyTargets>::new()} />
                     <Route path=path!("/audit") view={Lazy::<LazyAudit>::new()} />
                     <Route path=path!("/audit/reports") view={Lazy::<LazyAuditReports>::new()} />
                     <Route path=path!("/audit/elevations") view={Lazy::<LazyElevations>::new()} />
@@ -147,6 +149,7 @@ later!(
     LazyGrants => GrantsPage,
     LazyOffboarding => OffboardingPage,
     LazyServiceAccounts => ServiceAccountsPage,
+    LazyTargets => TargetsPage,
     LazyAudit => AuditPage,
     LazyAuditReports => AuditReportsPage,
     LazyElevations => ElevationsPage,

@@ -61,3 +61,6 @@ CREATE TABLE db_accounts (
     CONSTRAINT db_accounts_target_fk FOREIGN KEY (target_id) REFERENCES db_targets(id),
     CONSTRAINT db_accounts_user_fk FOREIGN KEY (user_id) REFERENCES users(id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- Reconciliation and drift scans run on the server holding this lease.
+INSERT INTO job_leases (name, holder, expires_at) VALUES ('db_provisioning', '', 0);

@@ -55,3 +55,6 @@ CREATE TABLE db_accounts (
     updated_at      INTEGER NOT NULL,
     PRIMARY KEY (target_id, user_id)
 );
+
+-- Reconciliation and drift scans run on the server holding this lease.
+INSERT INTO job_leases (name, holder, expires_at) VALUES ('db_provisioning', '', 0);

@@ -89,6 +89,7 @@ const ADMINISTRATION: &[Link] = &[
     link("/employees", "Employees", MANAGE),
     link("/roles", "Roles", ROLES),
     link("/service-accounts", "Service accounts", GRANT),
+    link("/targets", "Database targets", GRANT),
 ];
 
 /// The auditors' screens.

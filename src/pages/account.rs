@@ -224,6 +224,7 @@ pub fn MyAccessPage() -> impl IntoView {
                                 </h2>
                                 <crate::pages::GrantTable grants=a.grants revoke=None approve=None show_user=false />
                             </section>
+                            <DbAccounts />
                         }
                             .into_any()
                     }
@@ -231,5 +232,83 @@ pub fn MyAccessPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// The employee's own database accounts: where, under which name, whether
+/// they are open, and a new password (shown once) while they are.
+#[component]
+fn DbAccounts() -> impl IntoView {
+    use crate::components::{class::*, FormError};
+    let reveal = ServerAction::<crate::api::NewDbPassword>::new();
+    let data = Resource::new(move || reveal.version().get(), |_| crate::api::my_db_accounts());
+    view! {
+        <Suspense>
+            {move || Suspend::new(async move {
+                let accounts = data.await.unwrap_or_default();
+                (!accounts.is_empty())
+                    .then(|| {
+                        view! {
+                            <section class="mt-6 rounded-lg border border-slate-200 bg-white p-4" aria-labelledby="my-db-h">
+                                <h2 id="my-db-h" class="mb-2 font-semibold">"Database accounts"</h2>
+                                <FormError action=reveal />
+                                {move || {
+                                    reveal.value().get().and_then(|r| r.ok()).map(|pw| {
+                                        view! {
+                                            <div role="status" class="mb-3 rounded-md border border-green-200 bg-green-50 p-3 text-sm">
+                                                <p class="mb-2 font-semibold">
+                                                    "Your new database password. Copy it now: it is shown only once, and it stops "
+                                                    "working when this access ends."
+                                                </p>
+                                                <input id="db-password" readonly class=INPUT value=pw aria-label="New database password" />
+                                            </div>
+                                        }
+                                    })
+                                }}
+                                <ul class="divide-y divide-slate-100 text-sm">
+                                    {accounts
+                                        .into_iter()
+                                        .map(|a| view! { <DbAccountItem a reveal /> })
+                                        .collect_view()}
+                                </ul>
+                            </section>
+                        }
+                    })
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn DbAccountItem(a: crate::dto::DbAccountView, reveal: ServerAction<crate::api::NewDbPassword>) -> impl IntoView {
+    use crate::components::{class::*, Badge, StepUpCode};
+    let state = if a.open {
+        "open"
+    } else if a.provisioned {
+        "locked: no database access is due"
+    } else {
+        "not provisioned yet"
+    };
+    let tid = a.target_id;
+    view! {
+        <li class="flex flex-wrap items-end justify-between gap-2 py-2" data-db-account=a.account.clone()>
+            <span>
+                <strong>{a.target.clone()}</strong> " · "
+                <span class="font-mono">{format!("{}@{}:{}", a.account, a.host, a.port)}</span>
+                {if a.tls { " · TLS" } else { "" }} " · " <Badge text=state.to_string() />
+                {(!a.roles.is_empty()).then(|| format!(" · {}", a.roles.join(", ")))}
+            </span>
+            {a
+                .open
+                .then(|| {
+                    view! {
+                        <ActionForm action=reveal attr:class="flex items-end gap-2">
+                            <input type="hidden" name="target" value=tid.to_string() />
+                            <StepUpCode id=format!("db-code-{tid}") />
+                            <button type="submit" class=SMALL_BUTTON>"New password"</button>
+                        </ActionForm>
+                    }
+                })}
+        </li>
     }
 }

@@ -9,7 +9,7 @@ mod sign_in;
 pub use account::{ActivityPage, HomePage, MyAccessPage, NotFound, SecurityPage};
 pub use admin::{
     DashboardPage, DirectoryPage, EmployeePage, GrantTable, GrantsPage, OffboardingPage, OnboardPage, PermissionTable,
-    RolesPage, ServiceAccountsPage,
+    RolesPage, ServiceAccountsPage, TargetsPage,
 };
 pub use audit::{AuditPage, AuditReportsPage, ElevationsPage, TicketPage};
 pub use requests::{NotificationsPage, RequestsPage};

@@ -147,6 +147,7 @@ const PAGES: &[(&str, Who)] = &[
     ("/grants", ADMIN),
     ("/offboarding", ADMIN),
     ("/service-accounts", ADMIN),
+    ("/targets", ADMIN),
     ("/audit", AUDIT),
     ("/audit/reports", AUDIT),
     ("/audit/elevations", AUDIT),

@@ -31,6 +31,7 @@ const PAGES: &[(&str, Option<&str>)] = &[
     ("/grants", None),
     ("/offboarding", None),
     ("/service-accounts", Some("/service-accounts")),
+    ("/targets", Some("/targets")),
     ("/requests", Some("/requests")),
     ("/access", Some("/access")),
     ("/activity", Some("/activity")),

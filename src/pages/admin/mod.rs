@@ -1,6 +1,6 @@
 //! Administrator screens: the least-privilege overview, the employee
 //! directory and onboarding, an employee's page, roles, grants, the
-//! offboarding report and service accounts. The server checks every
+//! offboarding report, service accounts and database targets. The server checks every
 //! permission; these screens only show what it returns.
 
 mod dashboard;
@@ -11,6 +11,7 @@ mod offboarding;
 mod role_changes;
 mod roles;
 mod service_accounts;
+mod targets;
 
 pub use dashboard::DashboardPage;
 pub use directory::{DirectoryPage, OnboardPage};
@@ -19,6 +20,7 @@ pub use grants::{GrantTable, GrantsPage, PermissionTable};
 pub use offboarding::OffboardingPage;
 pub use roles::RolesPage;
 pub use service_accounts::ServiceAccountsPage;
+pub use targets::TargetsPage;
 
 use crate::components::capital;
 
