@@ -33,6 +33,11 @@ CREATE TABLE db_role_privileges (
     column_name VARCHAR(64)  NOT NULL,
     created_by  BIGINT       NOT NULL,
     created_at  BIGINT       NOT NULL,
+    -- 'proposed' while it waits for a second administrator (once two
+    -- exist), then 'active': only active privileges reach the target.
+    state       VARCHAR(16)  NOT NULL DEFAULT 'active',
+    approved_by BIGINT,
+    approved_at BIGINT,
     UNIQUE KEY db_role_privileges_one (target_id, role_key, privilege, schema_name, table_name, column_name),
     KEY db_role_privileges_role (role_key),
     CONSTRAINT db_role_privileges_target_fk FOREIGN KEY (target_id) REFERENCES db_targets(id),

@@ -31,6 +31,11 @@ CREATE TABLE db_role_privileges (
     column_name TEXT    NOT NULL,
     created_by  INTEGER NOT NULL REFERENCES users(id),
     created_at  INTEGER NOT NULL,
+    -- 'proposed' while it waits for a second administrator (once two
+    -- exist), then 'active': only active privileges reach the target.
+    state       TEXT    NOT NULL DEFAULT 'active',
+    approved_by INTEGER,
+    approved_at INTEGER,
     UNIQUE (target_id, role_key, privilege, schema_name, table_name, column_name)
 );
 CREATE INDEX db_role_privileges_role ON db_role_privileges(role_key);

@@ -40,6 +40,7 @@ api! {
 
 api! {
     /// Step-up: a role's database privileges reach production data.
+    /// Returns whether it waits for a second administrator.
     "map_db_privilege" needs [AccessGrant] (st, ctx, session, _)
     pub async fn map_db_privilege(
         target: i64,
@@ -49,10 +50,19 @@ api! {
         #[server(default)] table: String,
         #[server(default)] column: String,
         #[server(default)] code: String,
-    ) -> Result<i64, AppError> {
+    ) -> Result<bool, AppError> {
         mfa::step_up(&st, &ctx, &session, &code, "map database privilege").await?;
         let input = databases::MappingInput { target, role, privilege, schema, table, column };
         databases::map(&st, &ctx, input).await
+    }
+}
+
+api! {
+    /// By an administrator other than the one who proposed it.
+    "approve_db_privilege" needs [AccessGrant] (st, ctx, session, _)
+    pub async fn approve_db_privilege(id: i64, #[server(default)] code: String) -> Result<(), AppError> {
+        mfa::step_up(&st, &ctx, &session, &code, "approve database privilege").await?;
+        databases::approve_mapping(&st, &ctx, id).await
     }
 }
 

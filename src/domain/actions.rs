@@ -97,6 +97,7 @@ actions! {
     BreakglassReviewed = "elevation.breakglass_reviewed";
     // Database targets and the accounts provisioned there.
     DbTargetRegistered = "database.target_registered";
+    DbPrivilegeProposed = "database.privilege_proposed";
     DbPrivilegeMapped = "database.privilege_mapped";
     DbPrivilegeUnmapped = "database.privilege_unmapped";
     DbAccessProvisioned = "database.access_provisioned";

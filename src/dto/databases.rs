@@ -29,6 +29,8 @@ pub struct MappingView {
     pub schema: String,
     pub table: Option<String>,
     pub column: Option<String>,
+    /// Proposed, waiting for a second administrator: not on the target yet.
+    pub waiting: bool,
 }
 
 /// What a drift scan found, and what it undid.

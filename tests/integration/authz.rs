@@ -97,6 +97,7 @@ const FUNCTIONS: &[(&str, Form, Who)] = &[
         ADMIN,
     ),
     ("unmap_db_privilege", &[("id", "999999")], ADMIN),
+    ("approve_db_privilege", &[("id", "999999")], ADMIN),
     ("scan_db_drift", &[("id", "999999")], ADMIN),
     ("set_db_drift_correction", &[("id", "999999")], ADMIN),
     ("my_db_accounts", &[], ANY),

@@ -18,8 +18,10 @@ const WHY: &str = "customer 1042 asks to correct the delivery address";
 on_both!(
     an_approved_elevation_opens_the_database_and_its_expiry_kills_the_held_connection,
     offboarding_locks_the_account_and_kills_its_connections,
+    scim_deactivation_locks_the_account_and_kills_its_connections,
     a_target_that_fails_during_a_revocation_keeps_it_pending_alerts_and_completes_later,
     drift_scans_report_hand_made_grants_and_unknown_accounts_and_correct_their_own,
+    a_database_privilege_waits_for_a_second_administrator_once_two_exist,
 );
 
 /// A target database with the company's tables, a connector account with
@@ -399,14 +401,56 @@ async fn an_approved_elevation_opens_the_database_and_its_expiry_kills_the_held_
     // Nothing left to do: another pass changes nothing.
     jobs::run_db_provisioning(&app.state).await;
     assert_eq!(details(&app, "database.revocation_receipt").await.len(), 1);
+
+    // A new window opens the account with a new unknown password: the
+    // earlier window's password does not work in it.
+    let r = app
+        .call(
+            &jonas,
+            "request_elevation",
+            &[
+                ("role", "support-pii"),
+                ("duration", "1h"),
+                ("justification", WHY),
+                ("ticket", "SUP-1043"),
+            ],
+        )
+        .await;
+    let id = r.text().await.unwrap();
+    let maya = app.sign_in(ADMIN, PW, &maya_key).await;
+    let r = app
+        .call(&maya, "decide_elevation", &[("id", &id), ("decision", "approve")])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    jobs::run_db_provisioning(&app.state).await;
+    assert_eq!(my_account(&app, &jonas).await["open"], true);
+    let err = t.login(&account, &pw).await.unwrap_err().to_string();
+    assert!(err.contains("Access denied"), "{err}");
     app.verify_chain().await;
     app.cleanup().await;
     t.drop().await;
 }
 
 async fn offboarding_locks_the_account_and_kills_its_connections(b: Backend) {
+    ended_by(b, false).await
+}
+
+async fn scim_deactivation_locks_the_account_and_kills_its_connections(b: Backend) {
+    ended_by(b, true).await
+}
+
+/// Jonas, holding a live connection, is offboarded by an administrator or
+/// deactivated by the identity provider (SCIM): the next pass locks his
+/// account and kills the connection, and the receipt names it.
+async fn ended_by(b: Backend, scim: bool) {
     let t = Target::create().await;
     let (app, maya, maya_key, target) = with_target(&b, &t).await;
+    let idp_token = if scim {
+        let id = service_account(&app, &maya, "okta-scim", &["scim"]).await;
+        Some(api_token(&app, &maya, id, "").await)
+    } else {
+        None
+    };
     let (jonas, jonas_key, jonas_id) = elevated(&app, &maya, &maya_key, &t).await;
     jobs::run_db_provisioning(&app.state).await;
     app.clock.advance(60_000);
@@ -414,22 +458,44 @@ async fn offboarding_locks_the_account_and_kills_its_connections(b: Backend) {
     let account = format!("{}{jonas_id}", t.prefix);
     let mut held = t.login(&account, &pw).await.unwrap();
     let held_id = connection_id(&mut held).await;
-    app.clock.advance(6 * 60_000);
-    let r = app
-        .call(
-            &maya,
-            "offboard_employee",
-            &[
-                ("user_id", &jonas_id.to_string()),
-                ("confirm_email", JONAS),
-                ("code", &app.code(&maya_key)),
-            ],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    match idp_token {
+        Some(token) => {
+            let r = client()
+                .patch(app.url(&format!("/scim/v2/Users/{jonas_id}")))
+                .bearer_auth(token)
+                .header("content-type", "application/scim+json")
+                .body(
+                    serde_json::json!({
+                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{ "op": "replace", "path": "active", "value": false }],
+                    })
+                    .to_string(),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        }
+        None => {
+            app.clock.advance(6 * 60_000);
+            let r = app
+                .call(
+                    &maya,
+                    "offboard_employee",
+                    &[
+                        ("user_id", &jonas_id.to_string()),
+                        ("confirm_email", JONAS),
+                        ("code", &app.code(&maya_key)),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        }
+    }
     jobs::run_db_provisioning(&app.state).await;
     assert!(sqlx::query("SELECT 1").execute(&mut held).await.is_err());
-    assert!(t.login(&account, &pw).await.is_err());
+    let err = t.login(&account, &pw).await.unwrap_err().to_string();
+    assert!(err.contains("locked") || err.contains("4151"), "{err}");
     let r = &details(&app, "database.revocation_receipt").await[0];
     assert!(
         r["connections_killed"]
@@ -438,6 +504,7 @@ async fn offboarding_locks_the_account_and_kills_its_connections(b: Backend) {
             .contains(&Value::from(held_id)),
         "{r}"
     );
+    assert_eq!(r["read_back"]["locked"], true);
     app.verify_chain().await;
     app.cleanup().await;
     t.drop().await;
@@ -593,6 +660,69 @@ async fn drift_scans_report_hand_made_grants_and_unknown_accounts_and_correct_th
         refused.to_string().contains("1142"),
         "the hand-made UPDATE is gone: {refused}"
     );
+    c.close().await.unwrap();
+    app.verify_chain().await;
+    app.cleanup().await;
+    t.drop().await;
+}
+
+async fn a_database_privilege_waits_for_a_second_administrator_once_two_exist(b: Backend) {
+    let t = Target::create().await;
+    let (app, maya, _, target) = with_target(&b, &t).await;
+    let (lena, _, _) = app
+        .employee(
+            &maya,
+            "Lena Fischer",
+            "lena.fischer@sunridge-solar.example",
+            "engineering",
+            &["admin"],
+        )
+        .await;
+    let (jonas, jonas_key, jonas_id) = app
+        .employee(&maya, "Jonas Becker", JONAS, "support", &["support"])
+        .await;
+    // Two administrators now: Maya's proposal waits, and reaches nothing.
+    let r = app
+        .call(
+            &maya,
+            "map_db_privilege",
+            &[
+                ("target", &target.to_string()),
+                ("role", "support"),
+                ("privilege", "SELECT"),
+                ("schema", &t.schema),
+                ("table", "customers"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    assert_eq!(r.text().await.unwrap(), "true", "waits");
+    assert_eq!(app.audit_count("database.privilege_proposed", "success").await, 1);
+    jobs::run_db_provisioning(&app.state).await;
+    assert_ne!(my_account(&app, &jonas).await["open"], true);
+    let id: i64 = app
+        .count("SELECT id FROM db_role_privileges WHERE state = 'proposed'")
+        .await;
+    let r = app
+        .call(&maya, "approve_db_privilege", &[("id", &id.to_string())])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "not by the proposer");
+    assert!(error_message(&r.text().await.unwrap()).contains("Another administrator"));
+    let r = app
+        .call(&lena, "approve_db_privilege", &[("id", &id.to_string())])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let approved = details(&app, "database.privilege_mapped").await;
+    assert_eq!(approved.last().unwrap()["proposed_by"], app.user_id(ADMIN).await);
+    // Jonas's standing support role now opens his account.
+    jobs::run_db_provisioning(&app.state).await;
+    assert_eq!(my_account(&app, &jonas).await["open"], true);
+    let pw = password(&app, &jonas, &jonas_key, target).await;
+    let mut c = t.login(&format!("{}{jonas_id}", t.prefix), &pw).await.unwrap();
+    sqlx::query("SELECT name FROM customers")
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
     c.close().await.unwrap();
     app.verify_chain().await;
     app.cleanup().await;

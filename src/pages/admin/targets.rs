@@ -11,11 +11,18 @@ pub fn TargetsPage() -> impl IntoView {
     let register = ServerAction::<RegisterDbTarget>::new();
     let map = ServerAction::<MapDbPrivilege>::new();
     let unmap = ServerAction::<UnmapDbPrivilege>::new();
+    let approve = ServerAction::<ApproveDbPrivilege>::new();
     let test = ServerAction::<TestDbTarget>::new();
     let scan = ServerAction::<ScanDbDrift>::new();
     let correction = ServerAction::<SetDbDriftCorrection>::new();
     let data = Resource::new(
-        move || register.version().get() + map.version().get() + unmap.version().get() + correction.version().get(),
+        move || {
+            register.version().get()
+                + map.version().get()
+                + unmap.version().get()
+                + approve.version().get()
+                + correction.version().get()
+        },
         |_| db_targets(),
     );
     let roles = Resource::new(|| (), |_| catalogue());
@@ -27,10 +34,27 @@ pub fn TargetsPage() -> impl IntoView {
         </p>
         <FormError action=map />
         <FormError action=unmap />
+        <FormError action=approve />
         <FormError action=test />
         <FormError action=scan />
         <FormError action=correction />
-        <Done action=map message="Privilege added; the role's database role holds it now." />
+        {move || {
+            map.value()
+                .get()
+                .and_then(|r| r.ok())
+                .map(|waits| {
+                    view! {
+                        <p role="status" class=NOTICE_OK>
+                            {if waits {
+                                "Privilege proposed: it waits for a second administrator before it reaches the target."
+                            } else {
+                                "Privilege added: the role's database role holds it now."
+                            }}
+                        </p>
+                    }
+                })
+        }}
+        <Done action=approve message="Privilege approved: the role's database role holds it now." />
         <Done action=correction message="Drift correction changed." />
         {move || test.value().get().and_then(|r| r.ok()).map(|r| view! { <Report report=r /> })}
         {move || scan.value().get().and_then(|r| r.ok()).map(|d| view! { <Drift drift=d /> })}
@@ -46,7 +70,7 @@ pub fn TargetsPage() -> impl IntoView {
                     Ok(list) if list.is_empty() => view! { <p class="mb-6">"No database targets yet."</p> }.into_any(),
                     Ok(list) => {
                         list.into_iter()
-                            .map(|t| view! { <TargetCard t roles=roles.clone() map unmap test scan correction /> })
+                            .map(|t| view! { <TargetCard t roles=roles.clone() map unmap approve test scan correction /> })
                             .collect_view()
                             .into_any()
                     }
@@ -109,6 +133,7 @@ fn TargetCard(
     roles: Vec<(String, String)>,
     map: ServerAction<MapDbPrivilege>,
     unmap: ServerAction<UnmapDbPrivilege>,
+    approve: ServerAction<ApproveDbPrivilege>,
     test: ServerAction<TestDbTarget>,
     scan: ServerAction<ScanDbDrift>,
     correction: ServerAction<SetDbDriftCorrection>,
@@ -159,12 +184,29 @@ fn TargetCard(
                                 <tr class="border-t border-slate-100" data-mapping=m.id.to_string()>
                                     <td class=TD>{m.role.clone()}</td>
                                     <td class=TD><span class="font-mono">{m.db_role.clone()}</span></td>
-                                    <td class=TD>{m.privilege.clone()}</td>
+                                    <td class=TD>
+                                        {m.privilege.clone()}
+                                        {m.waiting.then(|| view! { " " <Badge text="waiting for a second administrator".to_string() /> })}
+                                    </td>
                                     <td class=TD><span class="font-mono">{on}</span></td>
                                     <td class=TD>
+                                        {m
+                                            .waiting
+                                            .then(|| {
+                                                view! {
+                                                    <ActionForm action=approve attr:class="mb-1 flex items-end gap-2">
+                                                        <input type="hidden" name="id" value=m.id.to_string() />
+                                                        <StepUpCode id=format!("approve-code-{}", m.id) />
+                                                        <button type="submit" class=SMALL_BUTTON>"Approve"</button>
+                                                    </ActionForm>
+                                                }
+                                            })}
                                         <ActionForm action=unmap attr:class="flex items-end gap-2">
                                             <input type="hidden" name="id" value=m.id.to_string() />
-                                            <button type="submit" class=SMALL_DANGER>"Remove"</button>
+                                            <StepUpCode id=format!("unmap-code-{}", m.id) />
+                                            <button type="submit" class=SMALL_DANGER>
+                                                {if m.waiting { "Withdraw" } else { "Remove" }}
+                                            </button>
                                         </ActionForm>
                                     </td>
                                 </tr>

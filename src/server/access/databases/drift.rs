@@ -72,11 +72,7 @@ fn describe(f: &Finding) -> String {
 }
 
 async fn intended(st: &AppState, t: &Target) -> Result<(Intended, Vec<String>), sqlx::Error> {
-    let mappings = targets::mappings(st, Some(t.id))
-        .await?
-        .into_iter()
-        .map(|(_, _, m)| m)
-        .collect();
+    let mappings = super::mappings::active(st, Some(t.id)).await?;
     let rows = sqlx::query("SELECT account, roles, locked, status FROM db_accounts WHERE target_id = ?")
         .bind(t.id)
         .fetch_all(st.db.pool())

@@ -5,12 +5,14 @@
 
 mod connector;
 mod drift;
+mod mappings;
 mod reconcile;
 mod targets;
 
 pub use drift::{due as scan_due, scan_now as scan_drift, set_correction as set_drift_correction};
+pub use mappings::{approve as approve_mapping, map, unmap, MappingInput};
 pub use reconcile::pass as reconcile;
-pub use targets::{list, map, register, reseal, test, unmap, MappingInput, TargetInput};
+pub use targets::{list, register, reseal, test, TargetInput};
 
 use crate::domain::actions::Action;
 use crate::domain::audit::{NewEvent, Outcome};

@@ -45,7 +45,7 @@ async fn candidates(st: &AppState, target: i64, now: Millis) -> Result<Vec<Candi
         "SELECT u.id, a.user_id AS known, a.roles, a.locked, a.attempts, a.pending_since, a.alerted \
          FROM users u LEFT JOIN db_accounts a ON a.user_id = u.id AND a.target_id = ? \
          WHERE (a.user_id IS NULL AND EXISTS (SELECT 1 FROM grants g JOIN db_role_privileges m \
-                ON m.role_key = g.role AND m.target_id = ? WHERE g.user_id = u.id AND g.revoked_at IS NULL \
+                ON m.role_key = g.role AND m.target_id = ? AND m.state = 'active' WHERE g.user_id = u.id AND g.revoked_at IS NULL \
                 AND (g.expires_at IS NULL OR g.expires_at > ?))) \
             OR (a.user_id IS NOT NULL AND a.next_attempt_at <= ? AND (a.applied_version <> u.access_version \
                 OR a.next_change_at <= ? OR a.status = 'pending')) \
@@ -93,11 +93,7 @@ async fn reconcile_target(st: &AppState, target: &Target) -> Result<usize, AppEr
     if due_now.is_empty() {
         return Ok(0);
     }
-    let mappings: Vec<Mapping> = targets::mappings(st, Some(target.id))
-        .await?
-        .into_iter()
-        .map(|(_, _, m)| m)
-        .collect();
+    let mappings: Vec<Mapping> = super::mappings::active(st, Some(target.id)).await?;
     let mut session = match Session::open(&target.endpoint).await {
         Ok(s) => Some(s),
         Err(e) => {
@@ -513,11 +509,7 @@ async fn pending(
 /// A target that failed: the employee's change stays pending.
 async fn failed(st: &AppState, target: &Target, c: &Candidate, e: &TargetError) -> Result<(), AppError> {
     tracing::warn!(target_id = target.id, user_id = c.user_id, error = %e, "database target change failed; retrying");
-    let mappings: Vec<Mapping> = targets::mappings(st, Some(target.id))
-        .await?
-        .into_iter()
-        .map(|(_, _, m)| m)
-        .collect();
+    let mappings: Vec<Mapping> = super::mappings::active(st, Some(target.id)).await?;
     let (due, _, _) = due(st, &mappings, c.user_id, st.clock.now()).await?;
     let account = st.config.db_names.account(c.user_id);
     let mut events = Vec::new();

@@ -4,7 +4,7 @@
 use super::connector::{Endpoint, Session, TargetError};
 use crate::domain::actions::Action;
 use crate::domain::audit::{NewEvent, Outcome};
-use crate::domain::databases::{self as rules, Mapping, Privilege, Scope};
+use crate::domain::databases as rules;
 use crate::dto::{ConnectionReport, MappingView, TargetView};
 use crate::errors::AppError;
 use crate::server::{
@@ -204,39 +204,6 @@ pub async fn load(st: &AppState, id: i64) -> Result<Option<Target>, AppError> {
     }))
 }
 
-/// The mappings of a target (all targets with `None`).
-pub async fn mappings(st: &AppState, target: Option<i64>) -> Result<Vec<(i64, i64, Mapping)>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, target_id, role_key, privilege, schema_name, table_name, column_name FROM db_role_privileges \
-         WHERE (? IS NULL OR target_id = ?) ORDER BY role_key, schema_name, table_name, column_name, privilege",
-    )
-    .bind(target)
-    .bind(target)
-    .fetch_all(st.db.pool())
-    .await?;
-    let mut out = Vec::new();
-    for r in rows {
-        let opt = |c: &str| -> Result<Option<String>, sqlx::Error> { Ok(Some(text(&r, c)?).filter(|s| !s.is_empty())) };
-        let Some(privilege) = Privilege::parse(&text(&r, "privilege")?) else {
-            continue;
-        };
-        out.push((
-            r.try_get("id")?,
-            r.try_get("target_id")?,
-            Mapping {
-                role: text(&r, "role_key")?,
-                privilege,
-                scope: Scope {
-                    schema: text(&r, "schema_name")?,
-                    table: opt("table_name")?,
-                    column: opt("column_name")?,
-                },
-            },
-        ));
-    }
-    Ok(out)
-}
-
 pub async fn list(st: &AppState) -> Result<Vec<TargetView>, AppError> {
     let names = &st.config.db_names;
     let rows = sqlx::query(
@@ -246,7 +213,7 @@ pub async fn list(st: &AppState) -> Result<Vec<TargetView>, AppError> {
     )
     .fetch_all(st.db.pool())
     .await?;
-    let all = mappings(st, None).await?;
+    let all = super::mappings::all(st, None).await?;
     let mut out = Vec::new();
     for r in rows {
         let id: i64 = r.try_get("id")?;
@@ -261,173 +228,21 @@ pub async fn list(st: &AppState) -> Result<Vec<TargetView>, AppError> {
             auto_correct: r.try_get::<i64, _>("auto_correct")? != 0,
             mappings: all
                 .iter()
-                .filter(|(_, t, _)| *t == id)
-                .map(|(mid, _, m)| MappingView {
-                    id: *mid,
-                    db_role: names.role(&m.role).unwrap_or_default(),
-                    role: m.role.clone(),
-                    privilege: m.privilege.sql().into(),
-                    schema: m.scope.schema.clone(),
-                    table: m.scope.table.clone(),
-                    column: m.scope.column.clone(),
+                .filter(|s| s.target_id == id)
+                .map(|s| MappingView {
+                    id: s.id,
+                    db_role: names.role(&s.mapping.role).unwrap_or_default(),
+                    role: s.mapping.role.clone(),
+                    privilege: s.mapping.privilege.sql().into(),
+                    schema: s.mapping.scope.schema.clone(),
+                    table: s.mapping.scope.table.clone(),
+                    column: s.mapping.scope.column.clone(),
+                    waiting: s.waiting,
                 })
                 .collect(),
         });
     }
     Ok(out)
-}
-
-/// What an administrator chose for a mapping.
-pub struct MappingInput {
-    pub target: i64,
-    pub role: String,
-    pub privilege: String,
-    pub schema: String,
-    pub table: String,
-    pub column: String,
-}
-
-/// Adds a privilege to a role on a target, after checking that the
-/// target's catalogue holds what it names, and grants it to the role's
-/// database role there at once.
-pub async fn map(st: &AppState, ctx: &RequestCtx, i: MappingInput) -> Result<i64, AppError> {
-    let by = ctx.actor().user_id.ok_or(AppError::Forbidden)?;
-    let m = rules::check_mapping(
-        &st.config.db_names,
-        &i.role,
-        &i.privilege,
-        &i.schema,
-        &i.table,
-        &i.column,
-    )
-    .map_err(|e| AppError::Validation(e.to_string()))?;
-    let known = crate::server::access::roles::catalogue(st.db.pool())
-        .await?
-        .iter()
-        .any(|r| r.key == m.role);
-    if !known {
-        return Err(AppError::Validation(format!("There is no role {}.", m.role)));
-    }
-    let target = load(st, i.target).await?.ok_or(AppError::NotFound)?;
-    let mut s = Session::open(&target.endpoint).await.map_err(unreachable)?;
-    if !s.exists(&m).await.map_err(unreachable)? {
-        s.close().await;
-        return Err(AppError::Validation(format!(
-            "{} has no {} (checked in its catalogue).",
-            target.name,
-            describe(&m.scope)
-        )));
-    }
-    let role = st.config.db_names.role(&m.role).ok_or(AppError::NotFound)?;
-    let granted = s
-        .ensure_role(&role, std::slice::from_ref(&m))
-        .await
-        .map_err(unreachable);
-    s.close().await;
-    granted?;
-    let now = st.clock.now();
-    let mut tx = st.db.begin_write().await?;
-    let (table, column) = (
-        m.scope.table.clone().unwrap_or_default(),
-        m.scope.column.clone().unwrap_or_default(),
-    );
-    let held: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM db_role_privileges WHERE target_id = ? AND role_key = ? AND privilege = ? AND schema_name = ? \
-         AND table_name = ? AND column_name = ?",
-    )
-    .bind(target.id)
-    .bind(&m.role)
-    .bind(m.privilege.sql())
-    .bind(&m.scope.schema)
-    .bind(&table)
-    .bind(&column)
-    .fetch_one(tx.conn())
-    .await?;
-    if held > 0 {
-        return Err(AppError::Conflict(
-            "The role already carries that privilege there.".into(),
-        ));
-    }
-    sqlx::query(
-        "INSERT INTO db_role_privileges (target_id, role_key, privilege, schema_name, table_name, column_name, created_by, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(target.id)
-    .bind(&m.role)
-    .bind(m.privilege.sql())
-    .bind(&m.scope.schema)
-    .bind(&table)
-    .bind(&column)
-    .bind(by)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
-    let id: i64 = sqlx::query_scalar(
-        "SELECT id FROM db_role_privileges WHERE target_id = ? AND role_key = ? AND privilege = ? AND schema_name = ? \
-         AND table_name = ? AND column_name = ?",
-    )
-    .bind(target.id)
-    .bind(&m.role)
-    .bind(m.privilege.sql())
-    .bind(&m.scope.schema)
-    .bind(&table)
-    .bind(&column)
-    .fetch_one(tx.conn())
-    .await?;
-    audit::append(
-        &mut tx,
-        now,
-        vec![NewEvent::new(Action::DbPrivilegeMapped, Outcome::Success, ctx.actor())
-            .target("db_target", target.id)
-            .details(json!({"role": m.role, "db_role": role, "grant": m.grant_clause()}))],
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(id)
-}
-
-/// Takes a privilege from a role on a target: revoked from the database
-/// role there first, then forgotten.
-pub async fn unmap(st: &AppState, ctx: &RequestCtx, id: i64) -> Result<(), AppError> {
-    let Some((_, target_id, m)) = mappings(st, None).await?.into_iter().find(|(mid, _, _)| *mid == id) else {
-        return Err(AppError::NotFound);
-    };
-    let target = load(st, target_id).await?.ok_or(AppError::NotFound)?;
-    let role = st.config.db_names.role(&m.role).ok_or(AppError::NotFound)?;
-    let mut s = Session::open(&target.endpoint).await.map_err(unreachable)?;
-    let revoked = s.revoke_privilege(&role, &m).await;
-    s.close().await;
-    match revoked {
-        // 1141/1147: the role never held it (granted by hand, or gone).
-        Err(TargetError::Sql(e)) if e.contains("1141") || e.contains("1147") => {}
-        r => r.map_err(unreachable)?,
-    }
-    let now = st.clock.now();
-    let mut tx = st.db.begin_write().await?;
-    sqlx::query("DELETE FROM db_role_privileges WHERE id = ?")
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
-    audit::append(
-        &mut tx,
-        now,
-        vec![
-            NewEvent::new(Action::DbPrivilegeUnmapped, Outcome::Success, ctx.actor())
-                .target("db_target", target.id)
-                .details(json!({"role": m.role, "db_role": role, "revoked": m.grant_clause()})),
-        ],
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-fn describe(s: &Scope) -> String {
-    match (&s.table, &s.column) {
-        (None, _) => format!("schema {}", s.schema),
-        (Some(t), None) => format!("table {}.{t}", s.schema),
-        (Some(t), Some(c)) => format!("column {}.{t}.{c}", s.schema),
-    }
 }
 
 /// Seals every connector password again under the master key's current
