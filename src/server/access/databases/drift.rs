@@ -62,8 +62,8 @@ pub async fn scan_now(st: &AppState, ctx: &RequestCtx, id: i64) -> Result<DriftV
     let correct = row.try_get::<i64, _>("auto_correct")? != 0;
     let (findings, corrected) = scan(st, &t, correct, ctx.actor()).await?;
     Ok(DriftView {
-        findings: findings.iter().map(|f| describe(f)).collect(),
-        corrected: corrected.iter().map(|f| describe(f)).collect(),
+        findings: findings.iter().map(describe).collect(),
+        corrected: corrected.iter().map(describe).collect(),
     })
 }
 
