@@ -60,6 +60,22 @@ macro_rules! timed {
     };
 }
 
+/// A failure of a statement that holds a password, reduced to the server's
+/// error code: some server messages quote the statement near an error.
+fn code_only(e: TargetError, what: &str) -> TargetError {
+    match e {
+        TargetError::Sql(m) => {
+            let code: String = m
+                .split(": ")
+                .find(|part| part.starts_with(|c: char| c.is_ascii_digit()))
+                .map(|part| part.chars().take_while(|c| *c != ':').collect())
+                .unwrap_or_else(|| "no error code".into());
+            TargetError::Sql(format!("{what} failed: {}", code.trim()))
+        }
+        timeout => timeout,
+    }
+}
+
 /// `'name'@'%'`: an account; names are Gatehouse's own (see `Names`),
 /// quoted as string literals all the same.
 pub fn account(name: &str) -> String {
@@ -158,7 +174,8 @@ impl Session {
             "CREATE USER IF NOT EXISTS {} IDENTIFIED BY '{password}' ACCOUNT LOCK",
             account(name)
         ))
-        .await?;
+        .await
+        .map_err(|e| code_only(e, "creating the account"))?;
         self.exec(&format!("CREATE ROLE IF NOT EXISTS {}", quote(personal)))
             .await?;
         self.exec(&format!("GRANT {} TO {}", quote(personal), account(name)))
@@ -430,8 +447,31 @@ fn at(r: &sqlx::mysql::MySqlRow, i: usize) -> Result<String, sqlx::Error> {
 /// A text column that MySQL may hand over as binary (`mysql.*` tables use
 /// binary collations).
 fn text(r: &sqlx::mysql::MySqlRow) -> Result<String, sqlx::Error> {
-    r.try_get::<String, _>(0).or_else(|_| {
-        r.try_get::<Vec<u8>, _>(0)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-    })
+    at(r, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_of_statements_with_passwords_keep_only_the_error_code() {
+        let e = TargetError::Sql(
+            "error returned from database: 1064 (42000): You have an error in your SQL syntax near 'Xs3cret'' at line 1"
+                .into(),
+        );
+        let kept = code_only(e, "setting the password").to_string();
+        assert_eq!(kept, "setting the password failed: 1064 (42000)");
+        assert!(!kept.contains("Xs3cret"));
+        let io = TargetError::Sql("pool timed out while waiting for an open connection".into());
+        assert_eq!(code_only(io, "x").to_string(), "x failed: no error code");
+    }
+
+    #[test]
+    fn accounts_and_grantees_are_quoted_as_literals() {
+        assert_eq!(account("gh_12"), "'gh_12'@'%'");
+        assert_eq!(account("a'b\\c"), "'a''b\\\\c'@'%'");
+        assert_eq!(grantee("gh_support", ""), "`gh_support`");
+        assert_eq!(grantee("bob", "10.0.%"), "'bob'@'10.0.%'");
+    }
 }
