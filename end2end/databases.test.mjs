@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { startServer, launch, newPage, hydrated, freshCode } from './helpers.mjs';
+import { startServer, launch, hydrated, freshCode, enrolDemoPerson } from './helpers.mjs';
 
 const TAG = randomBytes(4).toString('hex');
 const SCHEMA = `ghe2e_${TAG}`;
@@ -56,22 +56,8 @@ after(async () => {
   root(`DROP USER IF EXISTS '${CONNECTOR}'@'%'; DROP DATABASE IF EXISTS ${SCHEMA};`);
 });
 
-async function signIn(role) {
-  const person = { ...server.people.find((p) => p.role === role), used: new Set() };
-  const page = await newPage(browser);
-  await page.goto(`${server.base}/signin`);
-  await hydrated(page);
-  await page.getByLabel('Email').fill(person.email);
-  await page.getByLabel('Password').fill(person.password);
-  await page.getByRole('button', { name: 'Continue' }).click();
-  await page.waitForURL(`${server.base}/mfa/enrol`);
-  await page.locator('#totp-key').waitFor();
-  person.key = (await page.locator('#totp-key').textContent()).replace(/\s+/g, '');
-  await page.getByLabel('6-digit code').fill(await freshCode(person.key, person.used));
-  await page.getByRole('button', { name: 'Confirm and continue' }).click();
-  await page.locator('#recovery-codes li').first().waitFor();
-  person.page = page;
-  return person;
+function signIn(role) {
+  return enrolDemoPerson(server, browser, role);
 }
 
 test('an administrator registers a target and maps a role; an approved elevation gives the employee a working database password', async () => {

@@ -7,7 +7,7 @@
 // refused (the test waits for the real end instant).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, newPage, hydrated, freshCode } from './helpers.mjs';
+import { startServer, launch, hydrated, freshCode, enrolDemoPerson } from './helpers.mjs';
 
 let server, browser;
 const WHY = 'customer 1042 asks to correct the delivery address';
@@ -23,22 +23,8 @@ after(async () => {
 });
 
 /** Signs a demo person in for the first time, enrolling TOTP with otplib. */
-async function signIn(role) {
-  const person = { ...server.people.find((p) => p.role === role), used: new Set() };
-  const page = await newPage(browser);
-  await page.goto(`${server.base}/signin`);
-  await hydrated(page);
-  await page.getByLabel('Email').fill(person.email);
-  await page.getByLabel('Password').fill(person.password);
-  await page.getByRole('button', { name: 'Continue' }).click();
-  await page.waitForURL(`${server.base}/mfa/enrol`);
-  await page.locator('#totp-key').waitFor();
-  person.key = (await page.locator('#totp-key').textContent()).replace(/\s+/g, '');
-  await page.getByLabel('6-digit code').fill(await freshCode(person.key, person.used));
-  await page.getByRole('button', { name: 'Confirm and continue' }).click();
-  await page.locator('#recovery-codes li').first().waitFor();
-  person.page = page;
-  return person;
+function signIn(role) {
+  return enrolDemoPerson(server, browser, role);
 }
 
 test('scoped PII access is approved with a code and answered for its customer only; break-glass alerts the auditor and is reviewed', async () => {

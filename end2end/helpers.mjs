@@ -126,6 +126,29 @@ export async function enrolTotp(page, server, used) {
   return key;
 }
 
+/**
+ * Signs a demo person (of `role`) in for the first time in a new page,
+ * enrolling TOTP with otplib; returns the person with `key`, `used` (time
+ * steps spent) and `page`.
+ */
+export async function enrolDemoPerson(server, browser, role) {
+  const person = { ...server.people.find((p) => p.role === role), used: new Set() };
+  const page = await newPage(browser);
+  await page.goto(`${server.base}/signin`);
+  await hydrated(page);
+  await page.getByLabel('Email').fill(person.email);
+  await page.getByLabel('Password').fill(person.password);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.waitForURL(`${server.base}/mfa/enrol`);
+  await page.locator('#totp-key').waitFor();
+  person.key = (await page.locator('#totp-key').textContent()).replace(/\s+/g, '');
+  await page.getByLabel('6-digit code').fill(await freshCode(person.key, person.used));
+  await page.getByRole('button', { name: 'Confirm and continue' }).click();
+  await page.locator('#recovery-codes li').first().waitFor();
+  person.page = page;
+  return person;
+}
+
 /** The current TOTP code, waiting for a fresh time step if `notStep` is the current one. */
 export async function freshCode(key, usedSteps) {
   for (;;) {

@@ -79,7 +79,7 @@ fn code_only(e: TargetError, what: &str) -> TargetError {
 /// `'name'@'%'`: an account; names are Gatehouse's own (see `Names`),
 /// quoted as string literals all the same.
 pub fn account(name: &str) -> String {
-    format!("'{}'@'%'", name.replace('\\', "\\\\").replace('\'', "''"))
+    grantee(name, "%")
 }
 
 pub struct Session {
@@ -260,7 +260,7 @@ impl Session {
             Flavour::MySql => "SELECT FROM_USER FROM mysql.role_edges WHERE TO_USER = ? AND TO_HOST = '%'",
         };
         let rows = timed!(sqlx::query(sql).bind(grantee).fetch_all(&mut self.conn))?;
-        rows.iter().map(|r| Ok(text(r)?)).collect()
+        rows.iter().map(|r| Ok(col(r, 0)?)).collect()
     }
 }
 
@@ -376,21 +376,21 @@ impl Session {
         };
         let rows = timed!(sqlx::query(global_sql).bind(len).bind(prefix).fetch_all(&mut self.conn))?;
         for r in &rows {
-            o.global.insert(text(r)?);
+            o.global.insert(col(r, 0)?);
         }
         let rows = timed!(sqlx::query(accounts_sql)
             .bind(len)
             .bind(prefix)
             .fetch_all(&mut self.conn))?;
         for r in &rows {
-            let name = text(r)?;
+            let name = col(r, 0)?;
             if names.account_user(&name).is_some() {
                 o.accounts.push((name, r.try_get::<i64, _>(1)? != 0));
             }
         }
         let rows = timed!(sqlx::query(edges_sql).bind(len).bind(prefix).fetch_all(&mut self.conn))?;
         for r in &rows {
-            o.role_edges.push((at(r, 0)?, at(r, 1)?, at(r, 2)?));
+            o.role_edges.push((col(r, 0)?, col(r, 1)?, col(r, 2)?));
         }
         Ok(o)
     }
@@ -430,24 +430,16 @@ impl Session {
     }
 }
 
-fn col(r: &sqlx::mysql::MySqlRow, name: &str) -> Result<String, sqlx::Error> {
-    r.try_get::<String, _>(name).or_else(|_| {
-        r.try_get::<Vec<u8>, _>(name)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-    })
-}
-
-fn at(r: &sqlx::mysql::MySqlRow, i: usize) -> Result<String, sqlx::Error> {
+/// A text column that MySQL may hand over as binary (`mysql.*` tables use
+/// binary collations), by name or position.
+fn col<I: sqlx::ColumnIndex<sqlx::mysql::MySqlRow> + Copy>(
+    r: &sqlx::mysql::MySqlRow,
+    i: I,
+) -> Result<String, sqlx::Error> {
     r.try_get::<String, _>(i).or_else(|_| {
         r.try_get::<Vec<u8>, _>(i)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
     })
-}
-
-/// A text column that MySQL may hand over as binary (`mysql.*` tables use
-/// binary collations).
-fn text(r: &sqlx::mysql::MySqlRow) -> Result<String, sqlx::Error> {
-    at(r, 0)
 }
 
 #[cfg(test)]

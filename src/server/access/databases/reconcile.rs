@@ -98,7 +98,7 @@ async fn reconcile_target(st: &AppState, target: &Target) -> Result<usize, AppEr
         Ok(s) => Some(s),
         Err(e) => {
             for c in &due_now {
-                failed(st, target, c, &e).await?;
+                failed(st, target, &mappings, c, &e).await?;
             }
             return Ok(0);
         }
@@ -108,7 +108,7 @@ async fn reconcile_target(st: &AppState, target: &Target) -> Result<usize, AppEr
         let s = session.as_mut().expect("open");
         match reconcile_one(st, target, s, &mappings, c).await {
             Ok(()) => n += 1,
-            Err(Failure::Target(e)) => failed(st, target, c, &e).await?,
+            Err(Failure::Target(e)) => failed(st, target, &mappings, c, &e).await?,
             Err(Failure::App(e)) => return Err(e),
         }
     }
@@ -507,10 +507,15 @@ async fn pending(
 }
 
 /// A target that failed: the employee's change stays pending.
-async fn failed(st: &AppState, target: &Target, c: &Candidate, e: &TargetError) -> Result<(), AppError> {
+async fn failed(
+    st: &AppState,
+    target: &Target,
+    mappings: &[Mapping],
+    c: &Candidate,
+    e: &TargetError,
+) -> Result<(), AppError> {
     tracing::warn!(target_id = target.id, user_id = c.user_id, error = %e, "database target change failed; retrying");
-    let mappings: Vec<Mapping> = super::mappings::active(st, Some(target.id)).await?;
-    let (due, _, _) = due(st, &mappings, c.user_id, st.clock.now()).await?;
+    let (due, _, _) = due(st, mappings, c.user_id, st.clock.now()).await?;
     let account = st.config.db_names.account(c.user_id);
     let mut events = Vec::new();
     let mut tx = st.db.begin_write().await?;
