@@ -101,22 +101,20 @@ pub async fn register(st: &AppState, ctx: &RequestCtx, input: TargetInput) -> Re
     }
     // The id seals the password, so the row is written first with an
     // empty secret and sealed in the same transaction.
-    sqlx::query(
-        "INSERT INTO db_targets (name, host, port, tls, username, secret_enc, created_by, created_at) \
-         VALUES (?, ?, ?, ?, ?, '', ?, ?)",
-    )
-    .bind(&name)
-    .bind(&host)
-    .bind(port as i64)
-    .bind(input.tls as i64)
-    .bind(&username)
-    .bind(by)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
-    let id: i64 = sqlx::query_scalar("SELECT id FROM db_targets WHERE name = ?")
-        .bind(&name)
-        .fetch_one(tx.conn())
+    let id = tx
+        .insert_returning_id(
+            sqlx::query(
+                "INSERT INTO db_targets (name, host, port, tls, username, secret_enc, created_by, created_at) \
+                 VALUES (?, ?, ?, ?, ?, '', ?, ?)",
+            )
+            .bind(&name)
+            .bind(&host)
+            .bind(port as i64)
+            .bind(input.tls as i64)
+            .bind(&username)
+            .bind(by)
+            .bind(now),
+        )
         .await?;
     use secrecy::ExposeSecret;
     let sealed = st.key.seal(&sealing(id), endpoint.password.expose_secret().as_bytes());
