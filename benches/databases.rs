@@ -144,6 +144,7 @@ async fn main() {
             host: "127.0.0.1".into(),
             port: "3306".into(),
             tls: false,
+            tls_ca: String::new(),
             username: connector.clone(),
             password: CONNECTOR_PW.into(),
         },
@@ -239,6 +240,34 @@ async fn main() {
         assert!(v.findings.is_empty(), "{:?}", v.findings);
     }
     report(&format!("drift scan over {} accounts", DRIFT_ACCOUNTS + ROUNDS), scans);
+
+    // A burst: the 1,000 grants end at one instant.
+    let ends = st.clock.now() + 300;
+    sqlx::query("UPDATE grants SET expires_at = ? WHERE reason = 'bench' AND revoked_at IS NULL AND expires_at > ?")
+        .bind(ends)
+        .bind(ends)
+        .execute(st.db.pool())
+        .await
+        .unwrap();
+    let locked = "SELECT COUNT(*) FROM db_accounts WHERE status = 'provisioned' AND locked = 1";
+    let receipts = "SELECT COUNT(*) FROM audit_events WHERE action = 'database.revocation_receipt'";
+    let before = count(&st, receipts).await;
+    let mut first = None;
+    while count(&st, receipts).await < before + DRIFT_ACCOUNTS as i64 {
+        if first.is_none() && count(&st, receipts).await > before {
+            first = Some(st.clock.now() - ends);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let all = st.clock.now() - ends;
+    assert!(count(&st, locked).await >= DRIFT_ACCOUNTS as i64);
+    println!(
+        "burst of {DRIFT_ACCOUNTS} expiries at one instant ({} connections per target): first receipt {} ms, \
+         all confirmed {} ms after the instant",
+        databases::WORKERS,
+        first.unwrap_or(all),
+        all
+    );
 
     // Cleanup: every account and role with the bench's prefix, the connector, the schema.
     let mut c = MySqlConnection::connect(ROOT).await.unwrap();

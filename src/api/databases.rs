@@ -1,6 +1,10 @@
 //! Database targets, the privileges roles carry there, and each
 //! employee's database accounts.
 
+// Server functions take a form's fields, however many it has (the
+// attribute does not reach the browser's side of `#[server]`).
+#![allow(clippy::too_many_arguments)]
+
 use crate::dto::*;
 use crate::errors::AppError;
 #[cfg(feature = "ssr")]
@@ -21,12 +25,13 @@ api! {
         host: String,
         #[server(default)] port: String,
         #[server(default)] tls: Option<String>,
+        #[server(default)] tls_ca: String,
         username: String,
         password: String,
         #[server(default)] code: String,
     ) -> Result<i64, AppError> {
         mfa::step_up(&st, &ctx, &session, &code, "register database target").await?;
-        let input = databases::TargetInput { name, host, port, tls: tls.is_some(), username, password };
+        let input = databases::TargetInput { name, host, port, tls: tls.is_some(), tls_ca, username, password };
         databases::register(&st, &ctx, input).await
     }
 }

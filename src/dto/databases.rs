@@ -10,6 +10,9 @@ pub struct TargetView {
     pub host: String,
     pub port: u16,
     pub tls: bool,
+    /// The server's certificate is verified against a CA given at
+    /// registration rather than public roots.
+    pub private_ca: bool,
     /// The connector's user name (its password is never shown again).
     pub username: String,
     pub mappings: Vec<MappingView>,

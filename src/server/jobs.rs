@@ -86,33 +86,74 @@ async fn access_jobs(st: AppState, every: Duration, mut stop: tokio::sync::watch
 /// Reconciles database accounts with grants every `every` (half a second
 /// in production, so a database follows an elevation's end within two
 /// seconds), on the server holding the `db_provisioning` lease: one writer
-/// per target.
-pub fn spawn_db_provisioning(st: AppState, every: Duration) {
+/// per target. Each target's work (reconciliation, then its drift scan
+/// when a minute old) runs in a task of its own, and a target whose last
+/// task is still running is skipped, so a slow or unreachable target never
+/// delays the others.
+pub fn spawn_db_provisioning(st: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+    /// Frees a target for the next tick when its task ends (or is aborted).
+    struct Busy(Arc<Mutex<HashSet<i64>>>, i64);
+    impl Drop for Busy {
+        fn drop(&mut self) {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.1);
+        }
+    }
+    let busy: Arc<Mutex<HashSet<i64>>> = Arc::default();
     tokio::spawn(async move {
+        // Aborting the job (a test, a shutdown) aborts the targets' tasks.
+        let mut tasks = tokio::task::JoinSet::new();
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if leads(&st, "db_provisioning").await {
-                run_db_provisioning(&st).await;
+            while tasks.try_join_next().is_some() {}
+            if !leads(&st, "db_provisioning").await {
+                continue;
+            }
+            let ids = match databases::target_ids(&st).await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot list database targets");
+                    continue;
+                }
+            };
+            for id in ids {
+                if !busy.lock().unwrap_or_else(|p| p.into_inner()).insert(id) {
+                    continue;
+                }
+                let (st, guard) = (st.clone(), Busy(busy.clone(), id));
+                tasks.spawn(async move {
+                    let _guard = guard;
+                    let r = databases::reconcile_one(&st, id).await;
+                    ran(&st, "db_provisioning", "database reconciliation", r);
+                    let r = databases::scan_due_one(&st, id).await;
+                    ran(&st, "db_drift", "database drift scan", r);
+                });
             }
         }
-    });
+    })
+}
+
+/// Logs and counts a job's outcome (job lag and failures in /metrics).
+fn ran<T, E: std::fmt::Display>(st: &AppState, job: &'static str, what: &str, r: Result<T, E>) {
+    if let Err(e) = &r {
+        tracing::error!(error = %e, job, "{what} failed");
+    }
+    metrics::global().job_ran(job, st.clock.now(), r.is_ok());
 }
 
 /// One pass of database reconciliation, and the drift scans that are a
 /// minute old, here and now (tests, tools).
 pub async fn run_db_provisioning(st: &AppState) {
-    let r = databases::reconcile(st).await;
-    if let Err(e) = &r {
-        tracing::error!(error = %e, "database reconciliation failed");
-    }
-    metrics::global().job_ran("db_provisioning", st.clock.now(), r.is_ok());
-    let r = databases::scan_due(st).await;
-    if let Err(e) = &r {
-        tracing::error!(error = %e, "database drift scan failed");
-    }
-    metrics::global().job_ran("db_drift", st.clock.now(), r.is_ok());
+    ran(
+        st,
+        "db_provisioning",
+        "database reconciliation",
+        databases::reconcile(st).await,
+    );
+    ran(st, "db_drift", "database drift scan", databases::scan_due(st).await);
 }
 
 /// Whether this server holds (took or renewed) `lease` now.
@@ -139,13 +180,6 @@ async fn pass(st: &AppState, lease: Option<&str>) {
             None => true,
         }
     };
-    // Each job's outcome is logged and counted (job lag and failures in /metrics).
-    fn ran<E: std::fmt::Display>(st: &AppState, job: &'static str, what: &str, r: Result<impl Sized, E>) {
-        if let Err(e) = &r {
-            tracing::error!(error = %e, job, "{what} failed");
-        }
-        metrics::global().job_ran(job, st.clock.now(), r.is_ok());
-    }
     // Every server counts its own anonymous refusals in memory: each folds
     // its own, lease or not.
     let folded = st.anonymous.fold(&st.db, st.clock.now(), false).await;

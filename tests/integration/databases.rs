@@ -10,6 +10,8 @@ use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use sqlx::{mysql::MySqlConnectOptions, ConnectOptions, Connection, MySqlConnection, Row};
 
+mod tls;
+
 const ADMIN: &str = "maya.okafor@sunridge-solar.example";
 const PW: &str = "violet harbour lantern 42";
 const JONAS: &str = "jonas.becker@sunridge-solar.example";
@@ -22,6 +24,7 @@ on_both!(
     a_target_that_fails_during_a_revocation_keeps_it_pending_alerts_and_completes_later,
     drift_scans_report_hand_made_grants_and_unknown_accounts_and_correct_their_own,
     a_database_privilege_waits_for_a_second_administrator_once_two_exist,
+    a_burst_of_ends_is_confirmed_in_one_pass_and_an_unanswering_target_holds_up_no_other,
 );
 
 /// A target database with the company's tables, a connector account with
@@ -402,6 +405,9 @@ async fn an_approved_elevation_opens_the_database_and_its_expiry_kills_the_held_
     jobs::run_db_provisioning(&app.state).await;
     assert_eq!(details(&app, "database.revocation_receipt").await.len(), 1);
 
+    // Someone drops the personal role by hand; the next window makes it
+    // again (and sets it as the default role), so the account works.
+    t.root_exec(&[&format!("DROP ROLE `{account}_roles`")]).await;
     // A new window opens the account with a new unknown password: the
     // earlier window's password does not work in it.
     let r = app
@@ -426,6 +432,15 @@ async fn an_approved_elevation_opens_the_database_and_its_expiry_kills_the_held_
     assert_eq!(my_account(&app, &jonas).await["open"], true);
     let err = t.login(&account, &pw).await.unwrap_err().to_string();
     assert!(err.contains("Access denied"), "{err}");
+    app.clock.advance(60_000);
+    let pw = password(&app, &jonas, &jonas_key, target).await;
+    let mut c = t.login(&account, &pw).await.expect("the new window's password works");
+    let email: String = sqlx::query_scalar("SELECT email FROM customer_contacts WHERE id = 1042")
+        .fetch_one(&mut c)
+        .await
+        .expect("the personal role was made again");
+    assert_eq!(email, "ada@example.com");
+    c.close().await.unwrap();
     app.verify_chain().await;
     app.cleanup().await;
     t.drop().await;
@@ -724,6 +739,169 @@ async fn a_database_privilege_waits_for_a_second_administrator_once_two_exist(b:
         .await
         .unwrap();
     c.close().await.unwrap();
+    app.verify_chain().await;
+    app.cleanup().await;
+    t.drop().await;
+}
+
+/// Employees holding `support-pii` for an hour, made directly (many at once).
+async fn holders(app: &TestApp, n: usize) -> Vec<i64> {
+    use gatehouse::server::{access::grants, identity::accounts as users};
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let now = app.state.clock.now();
+        let mut tx = app.state.db.begin_write().await.unwrap();
+        let email = format!("holder{i}@sunridge-solar.example");
+        let user = users::NewUser {
+            email: &email,
+            display_name: "Holder",
+            department: "support",
+            password_hash: None,
+            status: "active",
+            provisioned_by: users::Provisioning::Gatehouse,
+        };
+        let id = users::insert(&mut tx, user, now).await.unwrap();
+        let grant = grants::NewGrant {
+            user_id: id,
+            role: "support-pii",
+            granted_by: None,
+            reason: "standing access under review",
+            starts_at: now,
+            expires_at: Some(now + 3_600_000),
+            pending: false,
+            customers: &[],
+        };
+        grants::insert(&mut tx, grant, now).await.unwrap();
+        tx.commit().await.unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
+/// Twelve grants end at one instant: the job ends all twelve accounts and
+/// kills each held connection, its receipts naming them; meanwhile a target
+/// that accepts connections but never answers (registered first, so it
+/// comes first) is left pending without holding the other up.
+async fn a_burst_of_ends_is_confirmed_in_one_pass_and_an_unanswering_target_holds_up_no_other(b: Backend) {
+    let t = Target::create().await;
+    // The first target (lower id, so first in every pass) is later pointed
+    // at a listener that accepts connections and never says a word.
+    let (app, maya, _, silent) = with_target(&b, &t).await;
+    let people = holders(&app, 12).await;
+    jobs::run_db_provisioning(&app.state).await;
+    let open = |target: i64| {
+        format!("SELECT COUNT(*) FROM db_accounts WHERE target_id = {target} AND status = 'provisioned' AND locked = 0")
+    };
+    assert_eq!(app.count(&open(silent)).await, 12, "all twelve opened in one pass");
+    // The second target: the same server under another name.
+    let r = app
+        .call(
+            &maya,
+            "register_db_target",
+            &[
+                ("name", "replica"),
+                ("host", "127.0.0.1"),
+                ("port", "3306"),
+                ("username", &t.connector),
+                ("password", CONNECTOR_PW),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let good: i64 = r.json().await.unwrap();
+    let r = app
+        .call(
+            &maya,
+            "map_db_privilege",
+            &[
+                ("target", &good.to_string()),
+                ("role", "support-pii"),
+                ("privilege", "SELECT"),
+                ("schema", &t.schema),
+                ("table", "customer_contacts"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    jobs::run_db_provisioning(&app.state).await;
+    assert_eq!(app.count(&open(good)).await, 12);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mute = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    sqlx::query("UPDATE db_targets SET port = ? WHERE id = ?")
+        .bind(port as i64)
+        .bind(silent)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let mut held = Vec::new();
+    for id in &people {
+        let account = format!("{}{id}", t.prefix);
+        t.root_exec(&[&format!("ALTER USER '{account}'@'%' IDENTIFIED BY 'held pw 1'")])
+            .await;
+        let mut c = t.login(&account, "held pw 1").await.unwrap();
+        held.push((connection_id(&mut c).await, c));
+    }
+
+    // The hour ends for all twelve at once, with the job running as in production.
+    app.clock.advance(3_600_000);
+    let job = jobs::spawn_db_provisioning(app.state.clone(), std::time::Duration::from_millis(100));
+    let receipts = format!(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'database.revocation_receipt' AND details LIKE '%\"target_id\":{good}%'"
+    );
+    let pending_silent = format!("SELECT COUNT(*) FROM db_accounts WHERE target_id = {silent} AND status = 'pending'");
+    while app.count(&receipts).await < 12 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        app.count(&pending_silent).await,
+        0,
+        "the good target's receipts came in while the silent one was still waiting for an answer"
+    );
+    for (id, c) in &mut held {
+        assert!(
+            sqlx::query("SELECT 1").execute(&mut *c).await.is_err(),
+            "connection {id} killed"
+        );
+    }
+    let all = details(&app, "database.revocation_receipt").await;
+    let killed: Vec<u64> = all
+        .iter()
+        .filter(|r| r["target_id"] == good)
+        .flat_map(|r| {
+            r["connections_killed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+        })
+        .collect();
+    for (id, _) in &held {
+        assert!(killed.contains(id), "receipt names connection {id}: {killed:?}");
+    }
+    // The silent target times out: its changes are left pending, each recorded.
+    while app.count(&pending_silent).await < 12 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    job.abort();
+    mute.abort();
+    let pending = details(&app, "database.change_pending").await;
+    assert_eq!(
+        pending.iter().filter(|p| p["target_id"] == silent).count(),
+        12,
+        "{pending:?}"
+    );
+    assert!(
+        pending
+            .iter()
+            .all(|p| p["error"].as_str().unwrap_or("").contains("did not answer")),
+        "{pending:?}"
+    );
     app.verify_chain().await;
     app.cleanup().await;
     t.drop().await;

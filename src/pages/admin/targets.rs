@@ -145,7 +145,11 @@ fn TargetCard(
             <h2 class="font-semibold">{t.name.clone()}</h2>
             <p class="mb-2 text-sm text-slate-600">
                 <span class="font-mono">{format!("{}:{}", t.host, t.port)}</span>
-                {if t.tls { " · TLS, certificate verified" } else { " · no TLS" }} " · connector "
+                {match (t.tls, t.private_ca) {
+                    (true, true) => " · TLS, certificate verified against the target's CA",
+                    (true, false) => " · TLS, certificate verified",
+                    _ => " · no TLS",
+                }} " · connector "
                 <span class="font-mono">{t.username.clone()}</span>
                 {(t.pending > 0).then(|| view! { " · " <Badge text=format!("{} pending", t.pending) /> })}
             </p>
@@ -289,6 +293,15 @@ fn RegisterForm(register: ServerAction<RegisterDbTarget>) -> impl IntoView {
                 <div class="mb-4 flex items-center gap-2">
                     <input type="checkbox" id="tls" name="tls" value="on" />
                     <label for="tls" class="text-sm">"TLS (the server's certificate is verified)"</label>
+                </div>
+                <div class="mb-4">
+                    <label for="tls_ca" class="mb-1 block text-sm font-medium text-slate-700">"CA certificate (optional)"</label>
+                    <textarea id="tls_ca" name="tls_ca" rows="3" class=INPUT aria-describedby="tls-ca-hint"
+                        placeholder="-----BEGIN CERTIFICATE-----"></textarea>
+                    <p id="tls-ca-hint" class="mt-1 text-xs text-slate-500">
+                        "PEM of the authority that signed the server's certificate when it is a private one "
+                        "(Amazon RDS, a company CA); empty to trust public roots only"
+                    </p>
                 </div>
                 <Field label="Connector user name" name="username" autocomplete="off" />
                 <Field label="Connector password" name="password" kind="password" autocomplete="new-password" />

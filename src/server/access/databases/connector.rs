@@ -20,6 +20,10 @@ pub struct Endpoint {
     pub host: String,
     pub port: u16,
     pub tls: bool,
+    /// The certificate authority (PEM) that signed the server's
+    /// certificate, when it is a private one (Amazon RDS, a company CA);
+    /// otherwise the server's certificate must chain to a public root.
+    pub tls_ca: Option<String>,
     pub username: String,
     /// Never logged, never shown.
     pub password: SecretString,
@@ -38,13 +42,28 @@ pub enum TargetError {
     Timeout(u64),
     #[error("{0}")]
     Sql(String),
+    /// The connection broke (I/O, TLS, protocol): nothing more goes over it.
+    #[error("the connection to the target was lost: {0}")]
+    Lost(String),
+}
+
+impl TargetError {
+    /// Whether the connection is of no further use.
+    pub fn ends_session(&self) -> bool {
+        matches!(self, TargetError::Timeout(_) | TargetError::Lost(_))
+    }
 }
 
 impl From<sqlx::Error> for TargetError {
     fn from(e: sqlx::Error) -> Self {
         // sqlx's message holds the server's error or the I/O failure; the
         // statement is not part of it.
-        TargetError::Sql(e.to_string())
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => {
+                TargetError::Lost(e.to_string())
+            }
+            e => TargetError::Sql(e.to_string()),
+        }
     }
 }
 
@@ -90,7 +109,7 @@ pub struct Session {
 
 impl Session {
     pub async fn open(e: &Endpoint) -> Result<Self, TargetError> {
-        let opts = MySqlConnectOptions::new()
+        let mut opts = MySqlConnectOptions::new()
             .host(&e.host)
             .port(e.port)
             .username(&e.username)
@@ -101,6 +120,9 @@ impl Session {
                 MySqlSslMode::Disabled
             })
             .disable_statement_logging();
+        if let (true, Some(ca)) = (e.tls, &e.tls_ca) {
+            opts = opts.ssl_ca_from_pem(ca.clone().into_bytes());
+        }
         let mut conn = timed!(opts.connect())?;
         let version: String = timed!(sqlx::query_scalar("SELECT VERSION()").fetch_one(&mut conn))?;
         let flavour = if version.to_ascii_lowercase().contains("mariadb") {
@@ -176,6 +198,12 @@ impl Session {
         ))
         .await
         .map_err(|e| code_only(e, "creating the account"))?;
+        self.ensure_personal(name, personal).await
+    }
+
+    /// The account's personal role exists, is the account's, and is its
+    /// default role (again, if someone dropped it by hand).
+    pub async fn ensure_personal(&mut self, name: &str, personal: &str) -> Result<(), TargetError> {
         self.exec(&format!("CREATE ROLE IF NOT EXISTS {}", quote(personal)))
             .await?;
         self.exec(&format!("GRANT {} TO {}", quote(personal), account(name)))
@@ -457,6 +485,23 @@ mod tests {
         assert!(!kept.contains("Xs3cret"));
         let io = TargetError::Sql("pool timed out while waiting for an open connection".into());
         assert_eq!(code_only(io, "x").to_string(), "x failed: no error code");
+    }
+
+    #[test]
+    fn a_broken_connection_ends_the_session_and_a_refused_statement_does_not() {
+        let lost = TargetError::from(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert!(matches!(lost, TargetError::Lost(_)), "{lost:?}");
+        assert!(lost.ends_session());
+        assert!(TargetError::Timeout(5).ends_session());
+        let protocol = TargetError::from(sqlx::Error::Protocol("x".into()));
+        assert!(
+            protocol.ends_session(),
+            "a protocol error leaves the connection unusable"
+        );
+        assert!(!TargetError::Sql("1142 (42000): UPDATE command denied".into()).ends_session());
+        assert!(!TargetError::from(sqlx::Error::RowNotFound).ends_session());
     }
 
     #[test]

@@ -25,30 +25,41 @@ pub const EVERY: crate::domain::Millis = 60_000;
 
 /// Scans every target whose last scan is a minute old.
 pub async fn due(st: &AppState) -> Result<usize, AppError> {
-    let now = st.clock.now();
-    let rows = sqlx::query("SELECT id, auto_correct FROM db_targets WHERE drift_checked_at <= ? ORDER BY id")
-        .bind(now - EVERY)
-        .fetch_all(st.db.pool())
-        .await?;
     let mut n = 0;
-    for r in rows {
-        let Some(t) = targets::load(st, r.try_get("id")?).await? else {
-            continue;
-        };
-        match scan(st, &t, r.try_get::<i64, _>("auto_correct")? != 0, Actor::default()).await {
-            Ok(_) => n += 1,
-            Err(e) => {
-                // Tried again in a minute, not at every pass.
-                tracing::warn!(target_id = t.id, error = %e, "drift scan failed");
-                sqlx::query("UPDATE db_targets SET drift_checked_at = ? WHERE id = ?")
-                    .bind(now)
-                    .bind(t.id)
-                    .execute(st.db.pool())
-                    .await?;
-            }
-        }
+    for id in super::target_ids(st).await? {
+        n += due_one(st, id).await?;
     }
     Ok(n)
+}
+
+/// Scans target `id` if its last scan is a minute old; 1 if it did.
+pub async fn due_one(st: &AppState, id: i64) -> Result<usize, AppError> {
+    let now = st.clock.now();
+    let Some(auto_correct) =
+        sqlx::query_scalar::<_, i64>("SELECT auto_correct FROM db_targets WHERE id = ? AND drift_checked_at <= ?")
+            .bind(id)
+            .bind(now - EVERY)
+            .fetch_optional(st.db.pool())
+            .await?
+    else {
+        return Ok(0);
+    };
+    let Some(t) = targets::load(st, id).await? else {
+        return Ok(0);
+    };
+    match scan(st, &t, auto_correct != 0, Actor::default()).await {
+        Ok(_) => Ok(1),
+        Err(e) => {
+            // Tried again in a minute, not at every pass.
+            tracing::warn!(target_id = t.id, error = %e, "drift scan failed");
+            sqlx::query("UPDATE db_targets SET drift_checked_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(t.id)
+                .execute(st.db.pool())
+                .await?;
+            Ok(0)
+        }
+    }
 }
 
 /// A scan asked for by an administrator.

@@ -9,9 +9,11 @@ mod mappings;
 mod reconcile;
 mod targets;
 
-pub use drift::{due as scan_due, scan_now as scan_drift, set_correction as set_drift_correction};
+pub use drift::{
+    due as scan_due, due_one as scan_due_one, scan_now as scan_drift, set_correction as set_drift_correction,
+};
 pub use mappings::{approve as approve_mapping, map, unmap, MappingInput};
-pub use reconcile::pass as reconcile;
+pub use reconcile::{pass as reconcile, pass_one as reconcile_one, WORKERS};
 pub use targets::{list, register, reseal, test, TargetInput};
 
 use crate::domain::actions::Action;
@@ -25,6 +27,13 @@ use crate::server::{
 };
 use serde_json::json;
 use sqlx::Row;
+
+/// Every target's id (the job starts one task per target).
+pub async fn target_ids(st: &AppState) -> Result<Vec<i64>, AppError> {
+    Ok(sqlx::query_scalar("SELECT id FROM db_targets ORDER BY id")
+        .fetch_all(st.db.pool())
+        .await?)
+}
 
 /// The employee's accounts, one per target where something was ever due.
 pub async fn mine(st: &AppState, user_id: i64) -> Result<Vec<DbAccountView>, AppError> {

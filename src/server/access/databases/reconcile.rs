@@ -22,14 +22,27 @@ use sqlx::Row;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-/// One pass over every target; returns how many accounts were reconciled.
+/// One pass over every target, the targets at once (a slow or unreachable
+/// target does not hold the others up); returns how many accounts were
+/// reconciled.
 pub async fn pass(st: &AppState) -> Result<usize, AppError> {
-    let mut done = 0;
-    for target in targets::all(st).await? {
-        done += reconcile_target(st, &target).await?;
-    }
-    Ok(done)
+    let targets = targets::all(st).await?;
+    let done = futures::future::join_all(targets.iter().map(|t| reconcile_target(st, t))).await;
+    done.into_iter().sum()
 }
+
+/// One pass over one target (the job runs each target in its own task).
+pub async fn pass_one(st: &AppState, id: i64) -> Result<usize, AppError> {
+    match targets::load(st, id).await? {
+        Some(t) => reconcile_target(st, &t).await,
+        None => Ok(0),
+    }
+}
+
+/// Connections one target is reconciled over at once: a burst of changes
+/// (a department offboarded, many elevations ending at one instant) is
+/// spread over them, and a target is never flooded.
+pub const WORKERS: usize = 8;
 
 struct Candidate {
     user_id: i64,
@@ -94,26 +107,51 @@ async fn reconcile_target(st: &AppState, target: &Target) -> Result<usize, AppEr
         return Ok(0);
     }
     let mappings: Vec<Mapping> = super::mappings::active(st, Some(target.id)).await?;
+    let workers = due_now.len().min(WORKERS);
+    let mut shares: Vec<Vec<&Candidate>> = vec![Vec::new(); workers];
+    for (i, c) in due_now.iter().enumerate() {
+        shares[i % workers].push(c);
+    }
+    let done = futures::future::join_all(shares.iter().map(|share| work(st, target, &mappings, share))).await;
+    done.into_iter().sum()
+}
+
+/// One worker's share of a target's candidates, over one connection. Once
+/// the connection is lost (or the target stops answering), the rest of
+/// the share is left pending at once instead of each waiting for its own
+/// timeout.
+async fn work(st: &AppState, target: &Target, mappings: &[Mapping], share: &[&Candidate]) -> Result<usize, AppError> {
     let mut session = match Session::open(&target.endpoint).await {
-        Ok(s) => Some(s),
+        Ok(s) => s,
         Err(e) => {
-            for c in &due_now {
-                failed(st, target, &mappings, c, &e).await?;
+            for c in share {
+                failed(st, target, mappings, c, &e).await?;
             }
             return Ok(0);
         }
     };
-    let mut n = 0;
-    for c in &due_now {
-        let s = session.as_mut().expect("open");
-        match reconcile_one(st, target, s, &mappings, c).await {
+    let (mut n, mut lost) = (0, None::<TargetError>);
+    for c in share {
+        if let Some(e) = &lost {
+            failed(st, target, mappings, c, e).await?;
+            continue;
+        }
+        match reconcile_one(st, target, &mut session, mappings, c).await {
             Ok(()) => n += 1,
-            Err(Failure::Target(e)) => failed(st, target, &mappings, c, &e).await?,
-            Err(Failure::App(e)) => return Err(e),
+            Err(Failure::Target(e)) => {
+                failed(st, target, mappings, c, &e).await?;
+                if e.ends_session() {
+                    lost = Some(e);
+                }
+            }
+            Err(Failure::App(e)) => {
+                session.close().await;
+                return Err(e);
+            }
         }
     }
-    if let Some(s) = session.take() {
-        s.close().await;
+    if lost.is_none() {
+        session.close().await;
     }
     Ok(n)
 }
@@ -188,6 +226,9 @@ async fn reconcile_one(
         None => AccountState::due(BTreeSet::new()),
     };
     let plan = rules::plan(&actual, &due);
+    if before.is_some() && !plan.grant.is_empty() {
+        s.ensure_personal(&account, &personal).await?;
+    }
     for role in &plan.grant {
         let carried: Vec<Mapping> = mappings
             .iter()

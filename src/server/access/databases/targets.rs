@@ -22,6 +22,8 @@ pub struct TargetInput {
     pub host: String,
     pub port: String,
     pub tls: bool,
+    /// A private certificate authority (PEM), or empty for public roots.
+    pub tls_ca: String,
     pub username: String,
     pub password: String,
 }
@@ -67,6 +69,20 @@ fn check(st: &AppState, i: &TargetInput) -> Result<(String, String, u16, String)
     if i.password.is_empty() || i.password.len() > 200 {
         return bad("Enter the connector account's password.");
     }
+    let ca = i.tls_ca.trim();
+    if !ca.is_empty() && !i.tls {
+        return bad("A CA certificate is used only with TLS: turn TLS on, or leave the certificate empty.");
+    }
+    if !ca.is_empty()
+        && (ca.len() > 65_536
+            || !ca.starts_with("-----BEGIN CERTIFICATE-----")
+            || !ca.ends_with("-----END CERTIFICATE-----")
+            || ca.chars().any(|c| c.is_control() && c != '\n' && c != '\r'))
+    {
+        return bad(
+            "The CA certificate must be one or more PEM certificates (-----BEGIN CERTIFICATE----- …), up to 64 KiB.",
+        );
+    }
     Ok((name.to_owned(), host, port, user.to_owned()))
 }
 
@@ -79,6 +95,7 @@ pub async fn register(st: &AppState, ctx: &RequestCtx, input: TargetInput) -> Re
         host: host.clone(),
         port,
         tls: input.tls,
+        tls_ca: Some(input.tls_ca.trim().to_owned()).filter(|c| !c.is_empty()),
         username: username.clone(),
         password: SecretString::from(input.password),
     };
@@ -104,13 +121,14 @@ pub async fn register(st: &AppState, ctx: &RequestCtx, input: TargetInput) -> Re
     let id = tx
         .insert_returning_id(
             sqlx::query(
-                "INSERT INTO db_targets (name, host, port, tls, username, secret_enc, created_by, created_at) \
-                 VALUES (?, ?, ?, ?, ?, '', ?, ?)",
+                "INSERT INTO db_targets (name, host, port, tls, tls_ca, username, secret_enc, created_by, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, '', ?, ?)",
             )
             .bind(&name)
             .bind(&host)
             .bind(port as i64)
             .bind(input.tls as i64)
+            .bind(&endpoint.tls_ca)
             .bind(&username)
             .bind(by)
             .bind(now),
@@ -128,7 +146,11 @@ pub async fn register(st: &AppState, ctx: &RequestCtx, input: TargetInput) -> Re
         now,
         vec![NewEvent::new(Action::DbTargetRegistered, Outcome::Success, ctx.actor())
             .target("db_target", id)
-            .details(json!({"name": name, "host": host, "port": port, "tls": input.tls, "connector": username, "server": report.server}))],
+            .details(json!({
+                "name": name, "host": host, "port": port, "tls": input.tls, "connector": username, "server": report.server,
+                // The CA's fingerprint, so the trail shows which authority was trusted.
+                "tls_ca_sha256": endpoint.tls_ca.as_deref().map(|c| crate::server::platform::crypto::sha256_hex(c.as_bytes())),
+            }))],
     )
     .await?;
     tx.commit().await?;
@@ -177,10 +199,11 @@ pub async fn all(st: &AppState) -> Result<Vec<Target>, AppError> {
 }
 
 pub async fn load(st: &AppState, id: i64) -> Result<Option<Target>, AppError> {
-    let Some(r) = sqlx::query("SELECT id, name, host, port, tls, username, secret_enc FROM db_targets WHERE id = ?")
-        .bind(id)
-        .fetch_optional(st.db.pool())
-        .await?
+    let Some(r) =
+        sqlx::query("SELECT id, name, host, port, tls, tls_ca, username, secret_enc FROM db_targets WHERE id = ?")
+            .bind(id)
+            .fetch_optional(st.db.pool())
+            .await?
     else {
         return Ok(None);
     };
@@ -196,6 +219,7 @@ pub async fn load(st: &AppState, id: i64) -> Result<Option<Target>, AppError> {
             host: text(&r, "host")?,
             port: r.try_get::<i64, _>("port")? as u16,
             tls: r.try_get::<i64, _>("tls")? != 0,
+            tls_ca: crate::server::platform::db::opt_text(&r, "tls_ca")?.filter(|c| !c.is_empty()),
             username: text(&r, "username")?,
             password: SecretString::from(password),
         },
@@ -205,7 +229,7 @@ pub async fn load(st: &AppState, id: i64) -> Result<Option<Target>, AppError> {
 pub async fn list(st: &AppState) -> Result<Vec<TargetView>, AppError> {
     let names = &st.config.db_names;
     let rows = sqlx::query(
-        "SELECT t.id, t.name, t.host, t.port, t.tls, t.username, t.auto_correct, \
+        "SELECT t.id, t.name, t.host, t.port, t.tls, t.tls_ca, t.username, t.auto_correct, \
          (SELECT COUNT(*) FROM db_accounts a WHERE a.target_id = t.id AND a.status = 'pending') AS pending \
          FROM db_targets t ORDER BY t.name",
     )
@@ -221,6 +245,7 @@ pub async fn list(st: &AppState) -> Result<Vec<TargetView>, AppError> {
             host: text(&r, "host")?,
             port: r.try_get::<i64, _>("port")? as u16,
             tls: r.try_get::<i64, _>("tls")? != 0,
+            private_ca: crate::server::platform::db::opt_text(&r, "tls_ca")?.is_some_and(|c| !c.is_empty()),
             username: text(&r, "username")?,
             pending: r.try_get("pending")?,
             auto_correct: r.try_get::<i64, _>("auto_correct")? != 0,
