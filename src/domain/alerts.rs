@@ -209,6 +209,20 @@ fn details(e: &Event) -> Value {
     serde_json::from_str(&e.details).unwrap_or(Value::Null)
 }
 
+/// The open alert this event closes by itself: a revocation receipt that
+/// confirms the last unconfirmed end of an employee's database access
+/// (`closes_alert` in its details) closes their `db_revocation` alert,
+/// which stays open until then.
+pub fn closes(e: &Event) -> Option<(Rule, i64)> {
+    if Action::parse(&e.action) != Some(Action::DbRevocationReceipt) || e.target_type.as_deref() != Some("user") {
+        return None;
+    }
+    if details(e).get("closes_alert").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    Some((Rule::DbRevocation, e.target_id.as_deref()?.parse().ok()?))
+}
+
 /// The employee whose access to customer data this event records, and the
 /// customer: allowed checks and reported accesses.
 pub fn customer_access(e: &Event) -> Option<(i64, String)> {

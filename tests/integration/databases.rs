@@ -577,6 +577,21 @@ async fn a_target_that_fails_during_a_revocation_keeps_it_pending_alerts_and_com
     assert!(t.login(&account, &pw).await.is_err());
     assert_eq!(app.audit_count("database.revocation_receipt", "success").await, 1);
     assert_eq!(
+        details(&app, "database.revocation_receipt").await[0]["closes_alert"],
+        true
+    );
+    // Confirmed: the alert closes by itself, naming the receipt.
+    gatehouse::server::audit::alerts::scan(&app.state).await.unwrap();
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM alerts WHERE rule = 'db_revocation' AND acknowledged_at IS NOT NULL \
+             AND acknowledged_by IS NULL AND ack_comment LIKE 'Closed by Gatehouse: the end of access was confirmed%'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(app.audit_count("alert.acknowledged", "success").await, 1);
+    assert_eq!(
         app.count("SELECT COUNT(*) FROM db_accounts WHERE status = 'provisioned' AND locked = 1")
             .await,
         1

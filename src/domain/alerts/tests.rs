@@ -204,6 +204,17 @@ fn an_unconfirmed_database_revocation_alerts_and_names_the_employee() {
         .target("user", 9)
         .seal(7, 1, GENESIS_HASH);
     assert!(evaluate(&receipt, Counts::default(), &t).is_empty());
+    assert_eq!(closes(&receipt), None, "an ordinary receipt closes nothing");
+    let confirming = NewEvent::new(Action::DbRevocationReceipt, Outcome::Success, Actor::default())
+        .target("user", 9)
+        .details(json!({ "closes_alert": true }))
+        .seal(7, 1, GENESIS_HASH);
+    assert_eq!(closes(&confirming), Some((Rule::DbRevocation, 9)));
+    let unconfirmed = NewEvent::new(Action::DbRevocationUnconfirmed, Outcome::Failure, Actor::default())
+        .target("user", 9)
+        .details(json!({ "closes_alert": true }))
+        .seal(7, 1, GENESIS_HASH);
+    assert_eq!(closes(&unconfirmed), None, "only a receipt closes");
     let drift = NewEvent::new(Action::DbDriftFound, Outcome::Failure, Actor::default())
         .details(json!({ "target": "prod", "findings": [{}, {}] }))
         .seal(8, 1, GENESIS_HASH);

@@ -114,7 +114,7 @@ pub fn AlertsPanel() -> impl IntoView {
                                                                     " · "
                                                                     {a.summary.clone()}
                                                                     " · acknowledged by "
-                                                                    {a.acknowledged_by.clone().unwrap_or_default()}
+                                                                    {a.acknowledged_by.clone().unwrap_or_else(|| "Gatehouse".into())}
                                                                     " at "
                                                                     {a.acknowledged_at.clone().unwrap_or_default()}
                                                                     ": "

@@ -82,7 +82,11 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
     // an error half-way makes the next run rebuild them.
     windows.begin();
     let mut raised = Vec::new();
+    let mut closing = Vec::new();
     for e in &events {
+        if let Some((rule, employee)) = alerts::closes(e) {
+            closing.push((e.seq, rule, employee));
+        }
         let mut counts = Counts::default();
         if let Some((employee, customer)) = alerts::customer_access(e) {
             (counts.distinct_customers, counts.customer_is_new) = windows.observe(employee, &customer, e.at);
@@ -179,6 +183,10 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
     for o in open.values() {
         store_matches(&mut tx, o).await?;
     }
+    for (seq, rule, employee) in closing {
+        let at = at_of.get(&seq).copied().unwrap_or(now);
+        events_out.extend(close(&mut tx, rule, employee, seq, at).await?);
+    }
     sqlx::query("UPDATE alert_cursor SET last_seq = ? WHERE id = 1")
         .bind(newest)
         .execute(tx.conn())
@@ -189,6 +197,43 @@ async fn scan_batch(st: &AppState) -> Result<(usize, usize), sqlx::Error> {
         tracing::warn!(rule = rule.id(), employee_id = ?employee_id, summary = %summary, "anomaly alert raised");
     }
     Ok((events.len(), new_alerts.len()))
+}
+
+/// Closes the open alert of `rule` about `employee` raised before event
+/// `seq`, which ended its cause (no one acknowledges it: Gatehouse does,
+/// naming the event); the event recording that, if one was open.
+async fn close(
+    tx: &mut WriteTx,
+    rule: Rule,
+    employee: i64,
+    seq: i64,
+    at: i64,
+) -> Result<Option<NewEvent>, sqlx::Error> {
+    let Some(o) = open_alert(tx, rule, Some(employee)).await? else {
+        return Ok(None);
+    };
+    if o.last_seq >= seq {
+        return Ok(None);
+    }
+    let comment = format!("Closed by Gatehouse: the end of access was confirmed (event {seq}).");
+    sqlx::query("UPDATE alerts SET acknowledged_at = ?, ack_comment = ? WHERE id = ? AND acknowledged_at IS NULL")
+        .bind(at)
+        .bind(&comment)
+        .bind(o.id)
+        .execute(tx.conn())
+        .await?;
+    Ok(Some(
+        NewEvent::new(Action::AlertAcknowledged, Outcome::Success, Default::default())
+            .target("alert", o.id)
+            .reason(comment)
+            .details(json!({
+                "alert_id": o.id,
+                "rule": rule.id(),
+                "closed_by_event": seq,
+                "before": { "acknowledged": false },
+                "after": { "acknowledged": true },
+            })),
+    ))
 }
 
 /// An open alert as this pass found it and what the pass adds to it.

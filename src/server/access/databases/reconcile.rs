@@ -44,6 +44,12 @@ pub async fn pass_one(st: &AppState, id: i64) -> Result<usize, AppError> {
 /// spread over them, and a target is never flooded.
 pub const WORKERS: usize = 8;
 
+/// The workers' writes take turns (across targets too): on MySQL,
+/// concurrent transactions that each update a missing account row and
+/// then insert it deadlock on the index gap they both locked. Only the
+/// server holding the lease reconciles, so turns in this process suffice.
+static WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Candidate {
     user_id: i64,
     /// The last confirmed state, if any.
@@ -283,6 +289,7 @@ async fn reconcile_one(
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let took_ms = started.elapsed().as_millis() as i64;
+    let _turn = WRITES.lock().await;
     record(
         st,
         target,
@@ -446,7 +453,18 @@ async fn record(st: &AppState, target: &Target, c: &Candidate, d: Done<'_>) -> R
                     }))),
             );
         }
-        if d.ending {
+        // A revocation that raised the alert is confirmed here, even if
+        // nothing was left to do; the alert closes with the last one.
+        if d.ending || c.alerted {
+            let closes_alert = c.alerted
+                && sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM db_accounts WHERE user_id = ? AND target_id <> ? AND alerted = 1",
+                )
+                .bind(c.user_id)
+                .bind(target.id)
+                .fetch_one(tx.conn())
+                .await?
+                    == 0;
             events.push(
                 NewEvent::new(Action::DbRevocationReceipt, Outcome::Success, system())
                     .target("user", c.user_id)
@@ -457,6 +475,7 @@ async fn record(st: &AppState, target: &Target, c: &Candidate, d: Done<'_>) -> R
                         "read_back": read_back,
                         "confirmed_at": now,
                         "took_ms": d.took_ms,
+                        "closes_alert": closes_alert,
                     }))),
             );
         }
@@ -557,6 +576,7 @@ async fn failed(
 ) -> Result<(), AppError> {
     tracing::warn!(target_id = target.id, user_id = c.user_id, error = %e, "database target change failed; retrying");
     let (due, _, _) = due(st, mappings, c.user_id, st.clock.now()).await?;
+    let _turn = WRITES.lock().await;
     let account = st.config.db_names.account(c.user_id);
     let mut events = Vec::new();
     let mut tx = st.db.begin_write().await?;
