@@ -23,6 +23,7 @@ pub mod password;
 pub mod permissions;
 pub mod recovery;
 pub mod reports;
+pub mod reviews;
 pub mod roles;
 pub mod scim;
 pub mod service;
