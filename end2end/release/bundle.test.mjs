@@ -85,6 +85,14 @@ test('the optimised bundle hydrates: set up, enrol, sign in with TOTP, use the m
   await page.getByRole('heading', { name: 'Sign-in activity' }).waitFor();
   await page.getByRole('button', { name: 'Maya Okafor' }).click();
   await menu.waitFor({ state: 'visible' });
+  // The database targets screen (lazy too) hydrates from a full load, and
+  // its user menu still opens (a click handled by the wasm).
+  await page.goto(`${server.base}/targets`);
+  await hydrated(page);
+  await page.getByRole('heading', { name: 'Database targets' }).waitFor();
+  await page.getByLabel('CA certificate (optional)').waitFor();
+  await page.getByRole('button', { name: 'Maya Okafor' }).click();
+  await menu.waitFor({ state: 'visible' });
   const screens = seen.filter((r) => /^\/pkg\/split_.*\.wasm$/.test(r.path));
   assert.ok(screens.length >= 2, `lazy screens loaded: ${screens.map((s) => s.path).join(' ')}`);
   assert.deepEqual(page.problems, []);

@@ -111,7 +111,9 @@ impl Undecided {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Undecided::Revoke, Undecided::KeepAndFlag].into_iter().find(|u| u.as_str() == s)
+        [Undecided::Revoke, Undecided::KeepAndFlag]
+            .into_iter()
+            .find(|u| u.as_str() == s)
     }
 }
 
@@ -285,7 +287,9 @@ pub enum Decision {
     Keep,
     Revoke,
     /// Keep until then, and end by itself.
-    Convert { expires_at: Millis },
+    Convert {
+        expires_at: Millis,
+    },
 }
 
 impl Decision {

@@ -67,8 +67,23 @@ async fn the_master_key_rotates_and_sign_in_still_works(b: Backend) {
     assert!(said(&out).contains("GATEHOUSE_MASTER_KEY_PREVIOUS"), "{}", said(&out));
     assert_eq!(sealed_secret(&app, id).await, before, "nothing written");
 
+    // A database target's connector password, sealed like every secret.
+    let connector_pw = b"connector pass 7Hq2";
+    let target: i64 = 41;
+    sqlx::query(
+        "INSERT INTO db_targets (id, name, host, port, tls, username, secret_enc, created_by, created_at) \
+         VALUES (?, 'production', '127.0.0.1', 3306, 0, 'gh_connector', ?, ?, 0)",
+    )
+    .bind(target)
+    .bind(old.seal(&format!("db-target:{target}"), connector_pw))
+    .bind(id)
+    .execute(app.state.db.pool())
+    .await
+    .unwrap();
+
     let printed = gatehouse(&app, &[]).run(&["rotate-master-key"]);
     assert!(printed.contains("1 account secrets"), "{printed}");
+    assert!(printed.contains("1 database connector passwords"), "{printed}");
     assert!(printed.contains("1 audit signing keys"), "{printed}");
     let new_key = key_file(&app, "master.key").unwrap();
     assert_ne!(new_key, old_key);
@@ -83,6 +98,15 @@ async fn the_master_key_rotates_and_sign_in_still_works(b: Backend) {
     );
     let new = MasterKey::from_base64(&new_key).unwrap();
     assert_eq!(new.open(&format!("totp:{id}"), &after), Some(plain));
+    let row = sqlx::query("SELECT secret_enc FROM db_targets WHERE id = ?")
+        .bind(target)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    let connector = gatehouse::server::platform::db::text(&row, "secret_enc").unwrap();
+    let context = format!("db-target:{target}");
+    assert_eq!(old.open(&context, &connector), None, "the connector password too");
+    assert_eq!(new.open(&context, &connector).as_deref(), Some(&connector_pw[..]));
 
     // Recorded, without key material.
     let row = sqlx::query("SELECT details FROM audit_events WHERE action = 'system.master_key_rotated'")

@@ -36,7 +36,10 @@ fn scopes_are_stored_and_read_back_and_pick_their_grants() {
     assert!(!Scope::Critical.takes(&support) && Scope::Critical.takes(&pii));
     let roles = Scope::Roles(vec!["support-pii".into()]);
     assert!(!roles.takes(&support) && roles.takes(&pii));
-    assert!(Scope::Department("support".into()).takes(&support), "departments match without case");
+    assert!(
+        Scope::Department("support".into()).takes(&support),
+        "departments match without case"
+    );
     assert!(!Scope::Department("sales".into()).takes(&support));
     assert!(!Scope::ServiceTokens.takes(&support), "tokens are not grants");
 }
@@ -46,14 +49,52 @@ fn only_access_in_force_that_outlives_the_deadline_is_standing() {
     let due = NOW + 14 * DAY;
     let g = grant("support", false);
     assert!(is_standing(&g, NOW, due));
-    assert!(is_standing(&GrantFacts { expires_at: Some(due + 1), ..g.clone() }, NOW, due));
+    assert!(is_standing(
+        &GrantFacts {
+            expires_at: Some(due + 1),
+            ..g.clone()
+        },
+        NOW,
+        due
+    ));
     assert!(
-        !is_standing(&GrantFacts { expires_at: Some(due), ..g.clone() }, NOW, due),
+        !is_standing(
+            &GrantFacts {
+                expires_at: Some(due),
+                ..g.clone()
+            },
+            NOW,
+            due
+        ),
         "ends by itself by the deadline"
     );
-    assert!(!is_standing(&GrantFacts { revoked: true, ..g.clone() }, NOW, due));
-    assert!(!is_standing(&GrantFacts { pending: true, ..g.clone() }, NOW, due));
-    assert!(!is_standing(&GrantFacts { starts_at: NOW + 1, ..g }, NOW, due), "not started");
+    assert!(!is_standing(
+        &GrantFacts {
+            revoked: true,
+            ..g.clone()
+        },
+        NOW,
+        due
+    ));
+    assert!(!is_standing(
+        &GrantFacts {
+            pending: true,
+            ..g.clone()
+        },
+        NOW,
+        due
+    ));
+    assert!(
+        !is_standing(
+            &GrantFacts {
+                starts_at: NOW + 1,
+                ..g
+            },
+            NOW,
+            due
+        ),
+        "not started"
+    );
 }
 
 fn campaign() -> NewCampaign {
@@ -71,32 +112,59 @@ fn campaign() -> NewCampaign {
 fn campaigns_need_a_name_a_deadline_within_90_days_and_a_sane_recurrence() {
     assert_eq!(check_campaign(&campaign()), Ok(()));
     assert_eq!(
-        check_campaign(&NewCampaign { name: " ".into(), ..campaign() }),
+        check_campaign(&NewCampaign {
+            name: " ".into(),
+            ..campaign()
+        }),
         Err(CampaignError::Name)
     );
     assert_eq!(
-        check_campaign(&NewCampaign { due_at: NOW + DAY - 1, ..campaign() }),
-        Err(CampaignError::Due)
-    );
-    assert_eq!(check_campaign(&NewCampaign { due_at: NOW + DAY, ..campaign() }), Ok(()));
-    assert_eq!(
-        check_campaign(&NewCampaign { due_at: NOW + 91 * DAY, ..campaign() }),
+        check_campaign(&NewCampaign {
+            due_at: NOW + DAY - 1,
+            ..campaign()
+        }),
         Err(CampaignError::Due)
     );
     assert_eq!(
-        check_campaign(&NewCampaign { every_months: Some(0), ..campaign() }),
+        check_campaign(&NewCampaign {
+            due_at: NOW + DAY,
+            ..campaign()
+        }),
+        Ok(())
+    );
+    assert_eq!(
+        check_campaign(&NewCampaign {
+            due_at: NOW + 91 * DAY,
+            ..campaign()
+        }),
+        Err(CampaignError::Due)
+    );
+    assert_eq!(
+        check_campaign(&NewCampaign {
+            every_months: Some(0),
+            ..campaign()
+        }),
         Err(CampaignError::Recurrence)
     );
     assert_eq!(
-        check_campaign(&NewCampaign { every_months: Some(13), ..campaign() }),
+        check_campaign(&NewCampaign {
+            every_months: Some(13),
+            ..campaign()
+        }),
         Err(CampaignError::Recurrence)
     );
     assert_eq!(
-        check_campaign(&NewCampaign { scope: Scope::Roles(vec![]), ..campaign() }),
+        check_campaign(&NewCampaign {
+            scope: Scope::Roles(vec![]),
+            ..campaign()
+        }),
         Err(CampaignError::NoRoles)
     );
     let d = DeadlineRule::default();
-    assert_eq!((d.for_item(true), d.for_item(false)), (Undecided::Revoke, Undecided::KeepAndFlag));
+    assert_eq!(
+        (d.for_item(true), d.for_item(false)),
+        (Undecided::Revoke, Undecided::KeepAndFlag)
+    );
     assert_eq!(Undecided::parse("keep_and_flag"), Some(Undecided::KeepAndFlag));
     assert_eq!(Undecided::parse("ignore"), None);
 }
@@ -120,7 +188,11 @@ fn a_recurring_campaign_starts_again_whole_calendar_months_later_and_runs_as_lon
 #[test]
 fn owners_review_then_administrators_and_never_the_holder() {
     assert_eq!(reviewers(7, &[3, 7], &[1]), Reviewers::People(vec![3]));
-    assert_eq!(reviewers(7, &[7], &[1, 7]), Reviewers::Administrators, "the only owner is the holder");
+    assert_eq!(
+        reviewers(7, &[7], &[1, 7]),
+        Reviewers::Administrators,
+        "the only owner is the holder"
+    );
     assert_eq!(reviewers(7, &[], &[1]), Reviewers::Administrators);
     assert_eq!(
         reviewers(1, &[], &[1]),
@@ -129,11 +201,17 @@ fn owners_review_then_administrators_and_never_the_holder() {
     );
     let admins = Reviewers::Administrators;
     assert!(admins.includes(1, true, 7));
-    assert!(!admins.includes(7, true, 7), "an administrator does not review their own item");
+    assert!(
+        !admins.includes(7, true, 7),
+        "an administrator does not review their own item"
+    );
     assert!(!admins.includes(2, false, 7), "nor does a non-administrator");
     let owners = Reviewers::People(vec![3]);
     assert!(owners.includes(3, false, 7));
-    assert!(!owners.includes(1, true, 7), "administrators do not take over an owner's item");
+    assert!(
+        !owners.includes(1, true, 7),
+        "administrators do not take over an owner's item"
+    );
     assert!(!Reviewers::NoIndependentReviewer.includes(1, true, 7));
 }
 
@@ -158,25 +236,43 @@ fn decisions_are_checked_self_review_refused_revoke_final_critical_keep_explaine
     assert_eq!(check_decision(&deciding(&r, Decision::Keep, "")), Ok(()));
     assert_eq!(check_decision(&deciding(&r, Decision::Revoke, "")), Ok(()));
     assert_eq!(
-        check_decision(&Deciding { reviewer: 7, ..deciding(&r, Decision::Keep, "") }),
+        check_decision(&Deciding {
+            reviewer: 7,
+            ..deciding(&r, Decision::Keep, "")
+        }),
         Err(DecisionError::OwnAccess),
         "not even when listed as an owner"
     );
     assert_eq!(
-        check_decision(&Deciding { reviewer: 4, ..deciding(&r, Decision::Keep, "") }),
+        check_decision(&Deciding {
+            reviewer: 4,
+            ..deciding(&r, Decision::Keep, "")
+        }),
         Err(DecisionError::NotReviewer)
     );
     assert_eq!(
-        check_decision(&Deciding { open: false, ..deciding(&r, Decision::Keep, "") }),
+        check_decision(&Deciding {
+            open: false,
+            ..deciding(&r, Decision::Keep, "")
+        }),
         Err(DecisionError::Closed)
     );
     // Keep and convert may change; a revoke may not.
-    let after_keep = Deciding { current: Some(Decision::Keep), ..deciding(&r, Decision::Revoke, "") };
+    let after_keep = Deciding {
+        current: Some(Decision::Keep),
+        ..deciding(&r, Decision::Revoke, "")
+    };
     assert_eq!(check_decision(&after_keep), Ok(()));
-    let after_revoke = Deciding { current: Some(Decision::Revoke), ..deciding(&r, Decision::Keep, "") };
+    let after_revoke = Deciding {
+        current: Some(Decision::Revoke),
+        ..deciding(&r, Decision::Keep, "")
+    };
     assert_eq!(check_decision(&after_revoke), Err(DecisionError::RevokeFinal));
     // Critical access is kept only with a reason.
-    let critical = |comment| Deciding { critical: true, ..deciding(&r, Decision::Keep, comment) };
+    let critical = |comment| Deciding {
+        critical: true,
+        ..deciding(&r, Decision::Keep, comment)
+    };
     assert_eq!(check_decision(&critical("  ok ")), Err(DecisionError::CommentNeeded));
     assert_eq!(check_decision(&critical("on call for the Q1 migration")), Ok(()));
     let long = "x".repeat(1_001);
@@ -188,7 +284,10 @@ fn decisions_are_checked_self_review_refused_revoke_final_critical_keep_explaine
     let convert = |at| deciding(&r, Decision::Convert { expires_at: at }, "");
     assert_eq!(check_decision(&convert(NOW)), Err(DecisionError::Expiry));
     assert_eq!(check_decision(&convert(NOW + 30 * DAY)), Ok(()));
-    assert_eq!(check_decision(&convert(NOW + CONVERT_WITHIN + 1)), Err(DecisionError::Expiry));
+    assert_eq!(
+        check_decision(&convert(NOW + CONVERT_WITHIN + 1)),
+        Err(DecisionError::Expiry)
+    );
 }
 
 #[test]
@@ -196,14 +295,23 @@ fn at_close_decisions_stand_and_undecided_items_follow_the_rule_unless_the_last_
     let owners = Reviewers::People(vec![3]);
     let nobody = Reviewers::NoIndependentReviewer;
     let rule = DeadlineRule::default();
-    assert_eq!(at_close(Some(Decision::Keep), true, &owners, &rule, false), Closing::Kept);
+    assert_eq!(
+        at_close(Some(Decision::Keep), true, &owners, &rule, false),
+        Closing::Kept
+    );
     assert_eq!(
         at_close(Some(Decision::Revoke), true, &owners, &rule, false),
         Closing::AlreadyRevoked
     );
     let until = NOW + 30 * DAY;
     assert_eq!(
-        at_close(Some(Decision::Convert { expires_at: until }), false, &owners, &rule, false),
+        at_close(
+            Some(Decision::Convert { expires_at: until }),
+            false,
+            &owners,
+            &rule,
+            false
+        ),
         Closing::Convert { expires_at: until }
     );
     // Undecided: critical revoked, the rest kept and flagged.
@@ -222,9 +330,15 @@ fn at_close_decisions_stand_and_undecided_items_follow_the_rule_unless_the_last_
         Closing::KeptFlagged(vec![Flag::Undecided, Flag::NoIndependentReviewer])
     );
     // A campaign may revoke the rest too, or keep critical items.
-    let strict = DeadlineRule { critical: Undecided::Revoke, other: Undecided::Revoke };
+    let strict = DeadlineRule {
+        critical: Undecided::Revoke,
+        other: Undecided::Revoke,
+    };
     assert_eq!(at_close(None, false, &owners, &strict, false), Closing::Revoke);
-    let lenient = DeadlineRule { critical: Undecided::KeepAndFlag, other: Undecided::KeepAndFlag };
+    let lenient = DeadlineRule {
+        critical: Undecided::KeepAndFlag,
+        other: Undecided::KeepAndFlag,
+    };
     assert_eq!(
         at_close(None, true, &owners, &lenient, false),
         Closing::KeptFlagged(vec![Flag::Undecided])
@@ -242,7 +356,11 @@ fn reminders_fall_a_week_and_a_day_before_and_on_the_day_each_once() {
     assert_eq!(at(Reminder::DayBefore), due - DAY);
     assert_eq!(at(Reminder::OnTheDay), due - 10 * HOUR, "midnight UTC of the due day");
     assert_eq!(Reminder::OnTheDay.at(due, 120), due - 12 * HOUR, "midnight in UTC+2");
-    assert_eq!(Reminder::OnTheDay.at(due, -660), due - 10 * HOUR - DAY + 11 * HOUR, "midnight in UTC-11");
+    assert_eq!(
+        Reminder::OnTheDay.at(due, -660),
+        due - 10 * HOUR - DAY + 11 * HOUR,
+        "midnight in UTC-11"
+    );
 
     let due_at = |now| reminder_due(NOW, due, now, 0, None);
     assert_eq!(due_at(NOW), None);
@@ -260,7 +378,11 @@ fn reminders_fall_a_week_and_a_day_before_and_on_the_day_each_once() {
         reminder_due(NOW, due, due - HOUR, 0, Some(Reminder::DayBefore)),
         Some(Reminder::OnTheDay)
     );
-    assert_eq!(due_at(due - HOUR), Some(Reminder::OnTheDay), "a late job sends only the latest");
+    assert_eq!(
+        due_at(due - HOUR),
+        Some(Reminder::OnTheDay),
+        "a late job sends only the latest"
+    );
     assert_eq!(due_at(due), None, "nothing once the deadline has passed");
     // Created six days before the deadline: no week reminder.
     let late_start = due - 6 * DAY;
