@@ -134,6 +134,19 @@ impl Target {
     }
 }
 
+/// Gives `role` SELECT on `schema.table` at `target`, as `who`.
+async fn map(app: &TestApp, who: &Client, target: i64, role: &str, schema: &str, table: &str) -> reqwest::Response {
+    let target = target.to_string();
+    let form = [
+        ("target", target.as_str()),
+        ("role", role),
+        ("privilege", "SELECT"),
+        ("schema", schema),
+        ("table", table),
+    ];
+    app.call(who, "map_db_privilege", &form).await
+}
+
 /// An app with a registered target and `support-pii` carrying SELECT on
 /// the contacts table; the administrator's client and key.
 async fn with_target(b: &Backend, t: &Target) -> (TestApp, Client, String, i64) {
@@ -210,27 +223,10 @@ async fn with_target(b: &Backend, t: &Target) -> (TestApp, Client, String, i64) 
         .unwrap();
     assert_eq!(report["missing"], serde_json::json!([]), "{report}");
 
-    let map = |table: &'static str| {
-        let (app, maya, t) = (&app, &maya, &t);
-        async move {
-            app.call(
-                maya,
-                "map_db_privilege",
-                &[
-                    ("target", &target.to_string()),
-                    ("role", "support-pii"),
-                    ("privilege", "SELECT"),
-                    ("schema", &t.schema),
-                    ("table", table),
-                ],
-            )
-            .await
-        }
-    };
-    let r = map("no_such_table").await;
+    let r = map(&app, &maya, target, "support-pii", &t.schema, "no_such_table").await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(error_message(&r.text().await.unwrap()).contains("checked in its catalogue"));
-    let r = map("customer_contacts").await;
+    let r = map(&app, &maya, target, "support-pii", &t.schema, "customer_contacts").await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     (app, maya, maya_key, target)
 }
@@ -712,19 +708,7 @@ async fn a_database_privilege_waits_for_a_second_administrator_once_two_exist(b:
         .employee(&maya, "Jonas Becker", JONAS, "support", &["support"])
         .await;
     // Two administrators now: Maya's proposal waits, and reaches nothing.
-    let r = app
-        .call(
-            &maya,
-            "map_db_privilege",
-            &[
-                ("target", &target.to_string()),
-                ("role", "support"),
-                ("privilege", "SELECT"),
-                ("schema", &t.schema),
-                ("table", "customers"),
-            ],
-        )
-        .await;
+    let r = map(&app, &maya, target, "support", &t.schema, "customers").await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     assert_eq!(r.text().await.unwrap(), "true", "waits");
     assert_eq!(app.audit_count("database.privilege_proposed", "success").await, 1);
@@ -824,19 +808,7 @@ async fn a_burst_of_ends_is_confirmed_in_one_pass_and_an_unanswering_target_hold
         .await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let good: i64 = r.json().await.unwrap();
-    let r = app
-        .call(
-            &maya,
-            "map_db_privilege",
-            &[
-                ("target", &good.to_string()),
-                ("role", "support-pii"),
-                ("privilege", "SELECT"),
-                ("schema", &t.schema),
-                ("table", "customer_contacts"),
-            ],
-        )
-        .await;
+    let r = map(&app, &maya, good, "support-pii", &t.schema, "customer_contacts").await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     jobs::run_db_provisioning(&app.state).await;
     assert_eq!(app.count(&open(good)).await, 12);

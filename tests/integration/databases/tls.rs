@@ -261,19 +261,7 @@ async fn a_target_behind_a_private_ca_is_verified_and_reconciled_over_tls() {
     assert_eq!(report["missing"], serde_json::json!([]), "{report}");
 
     // Reconciled over TLS: an employee's account is opened there.
-    let r = app
-        .call(
-            &maya,
-            "map_db_privilege",
-            &[
-                ("target", &target.to_string()),
-                ("role", "support-pii"),
-                ("privilege", "SELECT"),
-                ("schema", "app"),
-                ("table", "customer_contacts"),
-            ],
-        )
-        .await;
+    let r = super::map(&app, &maya, target, "support-pii", "app", "customer_contacts").await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let people = holders(&app, 1).await;
     jobs::run_db_provisioning(&app.state).await;
