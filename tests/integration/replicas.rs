@@ -95,6 +95,10 @@ async fn three_servers_on_one_database_act_as_one_when_one_is_killed() {
             ("GATEHOUSE_MASTER_KEY", KEY.to_owned()),
             ("GATEHOUSE_LISTEN", format!("127.0.0.1:{}", ports[i])),
             ("GATEHOUSE_ALERT_CUSTOMERS_PER_HOUR", "50".to_owned()),
+            // Company daytime whenever the test runs: the servers use the
+            // real clock, and at company night every access would also raise
+            // an after-hours alert (a run after 20:00 UTC failed on it).
+            ("GATEHOUSE_COMPANY_UTC_OFFSET_MINUTES", daytime_offset()),
             ("GATEHOUSE_ALERT_WEBHOOK_URL", hook.clone()),
             ("GATEHOUSE_ALERT_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1".to_owned()),
             ("GATEHOUSE_ALERT_WEBHOOK_SECRET", "webhook-secret-0123456789".to_owned()),
@@ -504,4 +508,22 @@ async fn a_server_skips_the_expiries_another_holds_and_waits_for_none() {
     assert_eq!(grants::sweep_expired(&other.state).await.unwrap(), 0);
     assert_eq!(app.audit_count("grant.expired", "success").await, 3);
     app.cleanup().await;
+}
+
+/// The company's offset from UTC (minutes) that puts both 10:00 UTC (when
+/// the loaded events say they happened) and now well inside company hours
+/// (07:00 to 20:00): their midpoint becomes 13:30, each at most six hours
+/// from it.
+fn daytime_offset() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let now = ((secs / 60) % 1_440) as i64;
+    let ten = 600;
+    let mut d = (now - ten).rem_euclid(1_440);
+    if d > 720 {
+        d -= 1_440;
+    }
+    (810 - (ten + d / 2)).to_string()
 }
