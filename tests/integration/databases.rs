@@ -134,6 +134,41 @@ impl Target {
     }
 }
 
+/// Registers `name` at `host`:3306 with the test's connector and
+/// `password`, as `who`; `tls` asks for TLS.
+async fn register(
+    app: &TestApp,
+    who: &Client,
+    t: &Target,
+    name: &str,
+    host: &str,
+    password: &str,
+    tls: bool,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("name", name),
+        ("host", host),
+        ("port", "3306"),
+        ("username", t.connector.as_str()),
+        ("password", password),
+    ];
+    if tls {
+        form.push(("tls", "on"));
+    }
+    app.call(who, "register_db_target", &form).await
+}
+
+/// "Test connection" on `target` names no privilege the connector lacks.
+async fn connector_lacks_nothing(app: &TestApp, who: &Client, target: i64) {
+    let report: Value = app
+        .call(who, "test_db_target", &[("id", &target.to_string())])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["missing"], serde_json::json!([]), "{report}");
+}
+
 /// Gives `role` SELECT on `schema.table` at `target`, as `who`.
 async fn map(app: &TestApp, who: &Client, target: i64, role: &str, schema: &str, table: &str) -> reqwest::Response {
     let target = target.to_string();
@@ -154,50 +189,21 @@ async fn with_target(b: &Backend, t: &Target) -> (TestApp, Client, String, i64) 
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let app = TestApp::spawn_with(b, &vars).await;
     let (maya, maya_key, _) = app.first_admin(ADMIN, PW).await;
-    let register = |host: &'static str, password: &'static str| {
-        let (app, maya, t) = (&app, &maya, &t);
-        async move {
-            app.call(
-                maya,
-                "register_db_target",
-                &[
-                    ("name", "production"),
-                    ("host", host),
-                    ("port", "3306"),
-                    ("username", &t.connector),
-                    ("password", password),
-                ],
-            )
-            .await
-        }
-    };
-    let r = register("db.example.com", CONNECTOR_PW).await;
+    let r = register(&app, &maya, t, "production", "db.example.com", CONNECTOR_PW, false).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "not on the allow-list");
     assert!(error_message(&r.text().await.unwrap()).contains("GATEHOUSE_DB_TARGET_ALLOWED_HOSTS"));
-    let r = register("127.0.0.1", "wrong password").await;
+    let r = register(&app, &maya, t, "production", "127.0.0.1", "wrong password", false).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "refused by the target");
     let body = r.text().await.unwrap();
     assert!(error_message(&body).contains("Access denied"), "{body}");
     assert!(!body.contains("wrong password"));
     // TLS on: the server here offers none, so the connection is refused
     // rather than made in clear.
-    let r = app
-        .call(
-            &maya,
-            "register_db_target",
-            &[
-                ("name", "production"),
-                ("host", "127.0.0.1"),
-                ("tls", "on"),
-                ("username", &t.connector),
-                ("password", CONNECTOR_PW),
-            ],
-        )
-        .await;
+    let r = register(&app, &maya, t, "production", "127.0.0.1", CONNECTOR_PW, true).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(error_message(&r.text().await.unwrap()).contains("TLS"));
     assert_eq!(app.count("SELECT COUNT(*) FROM db_targets").await, 0, "nothing stored");
-    let r = register("127.0.0.1", CONNECTOR_PW).await;
+    let r = register(&app, &maya, t, "production", "127.0.0.1", CONNECTOR_PW, false).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let target: i64 = r.json().await.unwrap();
     // The password is sealed: not stored, logged or audited in clear.
@@ -215,13 +221,7 @@ async fn with_target(b: &Backend, t: &Target) -> (TestApp, Client, String, i64) 
         .await,
         0
     );
-    let report: Value = app
-        .call(&maya, "test_db_target", &[("id", &target.to_string())])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(report["missing"], serde_json::json!([]), "{report}");
+    connector_lacks_nothing(&app, &maya, target).await;
 
     let r = map(&app, &maya, target, "support-pii", &t.schema, "no_such_table").await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -793,19 +793,7 @@ async fn a_burst_of_ends_is_confirmed_in_one_pass_and_an_unanswering_target_hold
     };
     assert_eq!(app.count(&open(silent)).await, 12, "all twelve opened in one pass");
     // The second target: the same server under another name.
-    let r = app
-        .call(
-            &maya,
-            "register_db_target",
-            &[
-                ("name", "replica"),
-                ("host", "127.0.0.1"),
-                ("port", "3306"),
-                ("username", &t.connector),
-                ("password", CONNECTOR_PW),
-            ],
-        )
-        .await;
+    let r = register(&app, &maya, &t, "replica", "127.0.0.1", CONNECTOR_PW, false).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let good: i64 = r.json().await.unwrap();
     let r = map(&app, &maya, good, "support-pii", &t.schema, "customer_contacts").await;

@@ -252,13 +252,7 @@ async fn a_target_behind_a_private_ca_is_verified_and_reconciled_over_tls() {
     assert_eq!(registered[0]["tls_ca_sha256"], fingerprint.as_str());
     let targets: serde_json::Value = app.call(&maya, "db_targets", &[]).await.json().await.unwrap();
     assert_eq!(targets[0]["private_ca"], true, "{targets}");
-    let report: serde_json::Value = app
-        .call(&maya, "test_db_target", &[("id", &target.to_string())])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(report["missing"], serde_json::json!([]), "{report}");
+    super::connector_lacks_nothing(&app, &maya, target).await;
 
     // Reconciled over TLS: an employee's account is opened there.
     let r = super::map(&app, &maya, target, "support-pii", "app", "customer_contacts").await;
