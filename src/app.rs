@@ -36,11 +36,22 @@ pub const PAGES: &[&str] = &[
     "/audit/elevations",
     "/requests",
     "/notifications",
+    "/reviews",
+    "/reviews/campaigns",
 ];
 
 /// Is `path` one of the app's pages (fixed, or an employee's page)?
 pub fn is_page(path: &str) -> bool {
-    PAGES.contains(&path) || path.starts_with("/employees/") || path.starts_with("/audit/elevations/")
+    PAGES.contains(&path)
+        || path.starts_with("/employees/")
+        || path.starts_with("/audit/elevations/")
+        || campaign_page(path)
+}
+
+/// `/reviews/<number>`: one access review campaign.
+fn campaign_page(path: &str) -> bool {
+    path.strip_prefix("/reviews/")
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The permissions a page needs (any one of them); empty for pages every
@@ -55,6 +66,9 @@ pub fn page_permissions(path: &str) -> &'static [Permission] {
         "/audit" | "/audit/reports" | "/audit/elevations" => &[Permission::AuditRead],
         p if p.starts_with("/audit/elevations/") => &[Permission::AuditRead],
         p if p.starts_with("/employees/") => MANAGE,
+        "/reviews" => &[],
+        "/reviews/campaigns" => &[Permission::AccessGrant, Permission::AuditRead],
+        p if campaign_page(p) => &[Permission::AccessGrant, Permission::AuditRead],
         _ => &[],
     }
 }
@@ -112,6 +126,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/audit/elevations/:id") view={Lazy::<LazyTicket>::new()} />
                     <Route path=path!("/requests") view={Lazy::<LazyRequests>::new()} />
                     <Route path=path!("/notifications") view={Lazy::<LazyNotifications>::new()} />
+                    <Route path=path!("/reviews") view={Lazy::<LazyReviews>::new()} />
+                    <Route path=path!("/reviews/campaigns") view={Lazy::<LazyCampaigns>::new()} />
+                    <Route path=path!("/reviews/:id") view={Lazy::<LazyCampaign>::new()} />
                 </Routes>
             </Shell>
         </Router>
@@ -159,6 +176,9 @@ later!(
     LazyActivity => ActivityPage,
     LazySecurity => SecurityPage,
     LazyMyAccess => MyAccessPage,
+    LazyReviews => ReviewsPage,
+    LazyCampaigns => CampaignsPage,
+    LazyCampaign => CampaignPage,
 );
 
 #[cfg(test)]
@@ -183,5 +203,16 @@ mod tests {
             assert!(page_permissions(p).is_empty(), "{p}");
         }
         assert!(!is_page("/api/me"));
+        // Reviewers are anyone; campaigns are for administrators and auditors.
+        assert!(page_permissions("/reviews").is_empty());
+        for p in ["/reviews/campaigns", "/reviews/12"] {
+            assert!(is_page(p), "{p}");
+            assert_eq!(
+                page_permissions(p),
+                &[Permission::AccessGrant, Permission::AuditRead],
+                "{p}"
+            );
+        }
+        assert!(!is_page("/reviews/12/report.csv"));
     }
 }

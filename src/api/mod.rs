@@ -53,6 +53,7 @@ mod audit;
 mod databases;
 mod elevation;
 mod people;
+mod reviews;
 
 pub use access::*;
 pub use account::*;
@@ -60,6 +61,7 @@ pub use audit::*;
 pub use databases::*;
 pub use elevation::*;
 pub use people::*;
+pub use reviews::*;
 
 /// What `api!` runs on the server.
 #[cfg(feature = "ssr")]

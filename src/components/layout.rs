@@ -90,6 +90,7 @@ const ADMINISTRATION: &[Link] = &[
     link("/roles", "Roles", ROLES),
     link("/service-accounts", "Service accounts", GRANT),
     link("/targets", "Database targets", GRANT),
+    link("/reviews/campaigns", "Access reviews", GRANT),
 ];
 
 /// The auditors' screens.
@@ -97,6 +98,7 @@ const AUDIT_TRAIL: &[Link] = &[
     link("/audit", "Audit trail", AUDIT),
     link("/audit/reports", "Reports", AUDIT),
     link("/audit/elevations", "Elevations and tickets", AUDIT),
+    link("/reviews/campaigns", "Access reviews", AUDIT),
 ];
 
 /// The signed-in employee's own pages, in the menu under their name.
@@ -128,6 +130,9 @@ fn SignedInNav(
             </A>
             <A href="/requests" attr:class=class::NAV_LINK>
                 "Requests"
+            </A>
+            <A href="/reviews" attr:class=class::NAV_LINK>
+                "Reviews"
             </A>
             {(!administration.is_empty())
                 .then(|| {

@@ -48,6 +48,7 @@ actions! {
     GrantRejected = "grant.rejected";
     GrantRevoked = "grant.revoked";
     GrantExpired = "grant.expired";
+    GrantShortened = "grant.shortened";
     GrantCreate = "grant.create";
     GrantApprove = "grant.approve";
     GrantRevoke = "grant.revoke";
@@ -95,6 +96,14 @@ actions! {
     BreakglassActivated = "elevation.breakglass_activated";
     BreakglassReview = "elevation.breakglass_review";
     BreakglassReviewed = "elevation.breakglass_reviewed";
+    // Access reviews.
+    ReviewStarted = "review.campaign_started";
+    ReviewClosed = "review.campaign_closed";
+    ReviewDecided = "review.decided";
+    ReviewDecide = "review.decide";
+    ReviewReassigned = "review.reassigned";
+    ReviewItemClosed = "review.item_closed";
+    RoleOwnersSet = "review.role_owners_set";
     // Database targets and the accounts provisioned there.
     DbTargetRegistered = "database.target_registered";
     DbPrivilegeProposed = "database.privilege_proposed";

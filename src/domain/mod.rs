@@ -12,6 +12,8 @@ pub mod checkpoint;
 pub mod databases;
 pub mod device;
 pub mod elevation;
+#[cfg(feature = "ssr")]
+pub mod evidence;
 pub mod floods;
 pub mod grants;
 pub mod lockout;

@@ -6,7 +6,10 @@
 //! and flagged as the campaign said. These are the rules; the access area
 //! loads the facts, calls them and writes the outcome.
 
-use super::{Millis, HOUR};
+use super::{
+    permissions::{Permission, PermissionSet},
+    Millis, HOUR,
+};
 use serde::{Deserialize, Serialize};
 
 pub const DAY: Millis = 24 * HOUR;
@@ -270,6 +273,34 @@ pub fn reviewers(holder: i64, owners: &[i64], administrators: &[i64]) -> Reviewe
 }
 
 impl Reviewers {
+    /// Stored form: `administrators`, `none`, or `people:1,2`.
+    pub fn to_stored(&self) -> String {
+        match self {
+            Reviewers::People(p) => {
+                let ids: Vec<String> = p.iter().map(i64::to_string).collect();
+                format!("people:{}", ids.join(","))
+            }
+            Reviewers::Administrators => "administrators".into(),
+            Reviewers::NoIndependentReviewer => "none".into(),
+        }
+    }
+
+    /// The stored form read back; anything unreadable is nobody's to decide
+    /// (it is flagged and left to the deadline rule, never widened).
+    pub fn parse(s: &str) -> Self {
+        match s.split_once(':') {
+            None if s == "administrators" => Reviewers::Administrators,
+            Some(("people", list)) => {
+                let ids: Option<Vec<i64>> = list.split(',').map(|i| i.parse().ok()).collect();
+                match ids {
+                    Some(ids) if !ids.is_empty() => Reviewers::People(ids),
+                    _ => Reviewers::NoIndependentReviewer,
+                }
+            }
+            _ => Reviewers::NoIndependentReviewer,
+        }
+    }
+
     /// Whether `who` may decide the item of `holder`.
     pub fn includes(&self, who: i64, is_administrator: bool, holder: i64) -> bool {
         who != holder
@@ -279,6 +310,14 @@ impl Reviewers {
                 Reviewers::NoIndependentReviewer => false,
             }
     }
+}
+
+/// Whether an employee with these permissions may take part in deciding:
+/// never an auditor (auditors read campaigns; they do not decide), unless
+/// they also hold `access:grant`.
+pub fn may_decide(perms: PermissionSet) -> bool {
+    perms.contains(Permission::AccessGrant)
+        || !(perms.contains(Permission::AuditRead) || perms.contains(Permission::AuditExport))
 }
 
 /// A reviewer's decision on an item.
@@ -293,6 +332,23 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// A decision as stored (`decision`, `decision_expires_at`).
+    pub fn parse(s: &str, expires_at: Option<Millis>) -> Option<Self> {
+        match (s, expires_at) {
+            ("keep", _) => Some(Decision::Keep),
+            ("revoke", _) => Some(Decision::Revoke),
+            ("convert", Some(e)) => Some(Decision::Convert { expires_at: e }),
+            _ => None,
+        }
+    }
+
+    pub fn expires_at(&self) -> Option<Millis> {
+        match self {
+            Decision::Convert { expires_at } => Some(*expires_at),
+            _ => None,
+        }
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Decision::Keep => "keep",
@@ -398,6 +454,26 @@ pub enum Closing {
     Convert { expires_at: Millis },
     /// Kept, and flagged for the report.
     KeptFlagged(Vec<Flag>),
+}
+
+impl Closing {
+    /// The outcome as stored and reported.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Closing::Kept => "kept",
+            Closing::AlreadyRevoked | Closing::Revoke => "revoked",
+            Closing::Convert { .. } => "converted",
+            Closing::KeptFlagged(_) => "kept_flagged",
+        }
+    }
+
+    /// The flags as stored: comma-separated, in order.
+    pub fn flags(&self) -> String {
+        match self {
+            Closing::KeptFlagged(f) => f.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(","),
+            _ => String::new(),
+        }
+    }
 }
 
 /// An item's outcome at close: decisions stand (a conversion takes effect

@@ -8,6 +8,7 @@ mod audit;
 mod databases;
 mod elevation;
 mod people;
+mod reviews;
 
 pub use crate::domain::{
     audit::Outcome,
@@ -20,3 +21,4 @@ pub use audit::*;
 pub use databases::*;
 pub use elevation::*;
 pub use people::*;
+pub use reviews::*;

@@ -4,6 +4,7 @@ mod account;
 mod admin;
 mod audit;
 mod requests;
+mod reviews;
 mod sign_in;
 
 pub use account::{ActivityPage, HomePage, MyAccessPage, NotFound, SecurityPage};
@@ -13,4 +14,5 @@ pub use admin::{
 };
 pub use audit::{AuditPage, AuditReportsPage, ElevationsPage, TicketPage};
 pub use requests::{NotificationsPage, RequestsPage};
+pub use reviews::{CampaignPage, CampaignsPage, ReviewsPage};
 pub use sign_in::{EnrolPage, InvitePage, MfaPage, RecoveryCodesPage, RecoverySignInPage, SetupPage, SignInPage};

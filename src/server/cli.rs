@@ -35,7 +35,8 @@ Commands:
                               verify the audit chain and signed checkpoints of the
                               configured (or given) database
   audit verify BUNDLE [--public-key HEX[,HEX...]]
-                              verify an exported bundle offline (no database needed)
+                              verify an exported bundle, or an access review's
+                              evidence bundle, offline (no database needed)
 
 Configuration comes from GATEHOUSE_* environment variables; see README.md.";
 
@@ -226,6 +227,9 @@ fn verify_bundle(path: &str, key: Option<&str>) -> Result<(), String> {
         None => None,
     };
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open {path}: {e}"))?;
+    if is_review_evidence(&file) {
+        return verify_evidence(path, trusted.as_deref());
+    }
     // A read error becomes an unreadable line, so it is reported, not skipped.
     let lines = std::io::BufReader::new(file)
         .lines()
@@ -252,6 +256,44 @@ fn verify_bundle(path: &str, key: Option<&str>) -> Result<(), String> {
             Ok(())
         }
         Err(e) => Err(format!("bundle REJECTED: {e}")),
+    }
+}
+
+/// Whether the file starts with an access review's evidence header.
+fn is_review_evidence(file: &std::fs::File) -> bool {
+    use std::io::BufRead;
+    let mut first = String::new();
+    let _ = std::io::BufReader::new(file).read_line(&mut first);
+    serde_json::from_str::<serde_json::Value>(&first)
+        .ok()
+        .and_then(|v| v.get("format").and_then(|f| f.as_str()).map(str::to_owned))
+        .is_some_and(|f| f == crate::domain::evidence::FORMAT)
+}
+
+/// Checks an access review's evidence bundle offline.
+fn verify_evidence(path: &str, trusted: Option<&[ed25519_dalek::VerifyingKey]>) -> Result<(), String> {
+    use crate::domain::evidence;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    match evidence::verify(text.lines(), trusted) {
+        Ok(r) => {
+            println!(
+                "OK: access review {}: {} audit events each proven under checkpoint {} ({} events); the report \
+                    matches the SHA-256 recorded at its close ({}); signed with key {}",
+                r.campaign_id,
+                r.events,
+                r.checkpoint,
+                r.tree_size,
+                r.report_sha256,
+                r.key_ids.join(", ")
+            );
+            if trusted.is_none() {
+                println!(
+                    "Compare the key id with the key published at /api/v1/audit/public-key, or pass --public-key HEX."
+                );
+            }
+            Ok(())
+        }
+        Err(e) => Err(format!("evidence REJECTED: {e}")),
     }
 }
 

@@ -17,7 +17,7 @@
 //! (`leases::CLAIM`).
 
 use super::{
-    access::{databases, elevation, grants, notify, people},
+    access::{databases, elevation, grants, notify, people, reviews},
     audit::{alerts, checkpoints},
     identity::{self, sessions},
     platform::{leases, metrics},
@@ -199,6 +199,8 @@ async fn pass(st: &AppState, lease: Option<&str>) {
         people::sweep_scheduled(st).await,
     );
     ran(st, "reminders", "elevation reminder job", notify::remind(st).await);
+    // Access reviews: each campaign's close is claimed, each recurrence unique.
+    ran(st, "access_reviews", "access review job", reviews::run_due(st).await);
     // Work with one writer runs only while this server holds the lease.
     if go().await {
         ran(st, "alert_judging", "anomaly alert job", alerts::scan(st).await);

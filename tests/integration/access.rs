@@ -38,16 +38,6 @@ async fn grants_of(app: &TestApp, email: &str) -> Vec<(String, Option<String>)> 
         .collect()
 }
 
-async fn last_details(app: &TestApp, action: &str) -> serde_json::Value {
-    let row = sqlx::query("SELECT details FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1")
-        .bind(action)
-        .fetch_one(app.state.db.pool())
-        .await
-        .unwrap();
-    let d: String = gatehouse::server::platform::db::text(&row, "details").unwrap();
-    serde_json::from_str(&d).unwrap()
-}
-
 async fn onboarding_by_single_use_invitation(b: Backend) {
     let app = TestApp::spawn(&b).await;
     let (admin, admin_key) = admin(&app).await;

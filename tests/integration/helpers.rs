@@ -762,3 +762,14 @@ pub mod load {
         acked
     }
 }
+
+/// The details of the latest audit event of this action.
+pub async fn last_details(app: &TestApp, action: &str) -> serde_json::Value {
+    let row = sqlx::query("SELECT details FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1")
+        .bind(action)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    let d: String = gatehouse::server::platform::db::text(&row, "details").unwrap();
+    serde_json::from_str(&d).unwrap()
+}

@@ -44,6 +44,7 @@ mod owner_race;
 mod pages;
 mod races;
 mod replicas;
+mod reviews;
 mod role_changes;
 mod rotation;
 mod scim;

@@ -392,3 +392,55 @@ fn reminders_fall_a_week_and_a_day_before_and_on_the_day_each_once() {
         Some(Reminder::DayBefore)
     );
 }
+
+#[test]
+fn reviewers_are_stored_and_read_back_and_anything_unreadable_is_nobodys() {
+    for r in [
+        Reviewers::People(vec![4, 17]),
+        Reviewers::Administrators,
+        Reviewers::NoIndependentReviewer,
+    ] {
+        assert_eq!(Reviewers::parse(&r.to_stored()), r);
+    }
+    assert_eq!(Reviewers::People(vec![4, 17]).to_stored(), "people:4,17");
+    // Never widened: garbage is nobody's to decide, not the administrators'.
+    for bad in ["", "people:", "people:4,x", "admins", "people:4;17", "Administrators"] {
+        assert_eq!(Reviewers::parse(bad), Reviewers::NoIndependentReviewer, "{bad}");
+    }
+}
+
+#[test]
+fn decisions_are_read_back_with_their_expiry() {
+    assert_eq!(Decision::parse("keep", None), Some(Decision::Keep));
+    assert_eq!(Decision::parse("revoke", Some(5)), Some(Decision::Revoke));
+    assert_eq!(
+        Decision::parse("convert", Some(NOW)),
+        Some(Decision::Convert { expires_at: NOW })
+    );
+    // A conversion without its end is not a decision anyone made.
+    assert_eq!(Decision::parse("convert", None), None);
+    assert_eq!(Decision::parse("approve", None), None);
+    assert_eq!(Decision::Convert { expires_at: NOW }.expires_at(), Some(NOW));
+    assert_eq!(Decision::Keep.expires_at(), None);
+}
+
+#[test]
+fn closing_outcomes_are_stored_with_their_flags_in_order() {
+    let flagged = Closing::KeptFlagged(vec![Flag::NoIndependentReviewer, Flag::LastAdministrator]);
+    assert_eq!(flagged.as_str(), "kept_flagged");
+    assert_eq!(flagged.flags(), "no independent reviewer,last administrator");
+    assert_eq!(Closing::Revoke.as_str(), "revoked");
+    assert_eq!(Closing::AlreadyRevoked.as_str(), "revoked");
+    assert_eq!(Closing::Convert { expires_at: NOW }.as_str(), "converted");
+    assert_eq!(Closing::Kept.flags(), "");
+}
+
+#[test]
+fn auditors_never_decide_unless_they_also_grant_access() {
+    use crate::domain::permissions::{Permission as P, PermissionSet};
+    assert!(!may_decide(PermissionSet::of(&[P::AuditRead, P::AuditExport])));
+    assert!(!may_decide(PermissionSet::of(&[P::AuditRead])));
+    assert!(may_decide(PermissionSet::of(&[P::DeployProd])));
+    assert!(may_decide(PermissionSet::default()));
+    assert!(may_decide(PermissionSet::of(&[P::AccessGrant, P::AuditRead])));
+}

@@ -103,6 +103,18 @@ pub async fn deny(st: &AppState, ctx: &RequestCtx, perms: &[Permission], operati
     Ok(())
 }
 
+/// The signed-in employee with what they hold, for calls open to everyone
+/// signed in whose body decides by rule (an access review's reviewers).
+pub async fn signed_in(st: &AppState, ctx: &RequestCtx) -> Result<Principal, AppError> {
+    let auth = ctx.full()?.clone();
+    let perms = held(st, auth.user_id, ctx.access_version).await?;
+    Ok(Principal {
+        user_id: auth.user_id,
+        auth,
+        perms,
+    })
+}
+
 /// Records a refused change, then returns the error.
 pub async fn refuse(st: &AppState, event: NewEvent, err: AppError) -> Result<AppError, AppError> {
     let reason = err.to_string();

@@ -14,6 +14,7 @@ pub mod elevation;
 pub mod grants;
 pub mod notify;
 pub mod people;
+pub mod reviews;
 pub mod role_changes;
 pub mod roles;
 pub mod service_accounts;

@@ -417,3 +417,27 @@ pub async fn authenticate(
     }
     Ok(principal)
 }
+
+/// Revokes one token inside the caller's transaction (an access review);
+/// returns its service account, or `None` if it was already revoked.
+pub async fn end_token_in(
+    tx: &mut WriteTx,
+    token_id: i64,
+    by: Option<i64>,
+    now: Millis,
+) -> Result<Option<i64>, sqlx::Error> {
+    let row = sqlx::query("SELECT account_id FROM api_tokens WHERE id = ? AND revoked_at IS NULL")
+        .bind(token_id)
+        .fetch_optional(tx.conn())
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let changed =
+        sqlx::query("UPDATE api_tokens SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(now)
+            .bind(by)
+            .bind(token_id)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+    (changed == 1).then(|| row.try_get("account_id")).transpose()
+}

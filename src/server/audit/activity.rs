@@ -37,6 +37,7 @@ fn describe(action: Option<Action>, outcome: Outcome, details: &serde_json::Valu
         (A::GrantRejected, _) => "Role grant rejected",
         (A::GrantRevoked, _) => "Role revoked",
         (A::GrantExpired, _) => "Role expired",
+        (A::GrantShortened, _) => "Role made time-boxed by an access review",
         (A::GrantCreate, _) => "Role grant refused",
         (A::GrantRevoke, _) => "Revocation refused",
         (A::Onboarded, _) => "Employee onboarded",

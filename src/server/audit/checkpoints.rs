@@ -318,31 +318,44 @@ pub async fn proof(db: &Db, cp: &Checkpoint, seq: i64) -> Result<Option<Proof>, 
     if seq < 1 || seq > cp.tree_size {
         return Ok(None);
     }
+    Ok(proofs(db, cp, &[seq]).await?.pop())
+}
+
+/// The audit paths of several events under `cp`'s root, reading the
+/// hashes of events 1..=`cp.tree_size` once. Events it does not cover are
+/// left out.
+pub async fn proofs(db: &Db, cp: &Checkpoint, seqs: &[i64]) -> Result<Vec<Proof>, sqlx::Error> {
     let mut leaves = Vec::with_capacity(cp.tree_size as usize);
-    let mut event_hash = String::new();
+    let mut hashes = std::collections::HashMap::new();
+    let wanted: std::collections::HashSet<i64> = seqs.iter().copied().collect();
     {
         let mut rows = sqlx::query("SELECT seq, hash FROM audit_events WHERE seq <= ? ORDER BY seq")
             .bind(cp.tree_size)
             .fetch(db.pool());
         while let Some(row) = rows.try_next().await? {
             let h = text(&row, "hash")?;
-            if row.try_get::<i64, _>("seq")? == seq {
-                event_hash.clone_from(&h);
-            }
+            let seq: i64 = row.try_get("seq")?;
             leaves.push(merkle::leaf_from_hex(&h).unwrap_or([0; 32]));
+            if wanted.contains(&seq) {
+                hashes.insert(seq, h);
+            }
         }
     }
-    let index = (seq - 1) as usize;
-    let Some(path) = merkle::inclusion_proof(&leaves, index) else {
-        return Ok(None);
-    };
-    Ok(Some(Proof {
-        seq,
-        leaf_index: index as u64,
-        leaf_hash: leaves[index],
-        event_hash,
-        path,
-    }))
+    let mut out = Vec::with_capacity(seqs.len());
+    for &seq in seqs.iter().filter(|s| (1..=cp.tree_size).contains(*s)) {
+        let index = (seq - 1) as usize;
+        let Some(path) = merkle::inclusion_proof(&leaves, index) else {
+            continue;
+        };
+        out.push(Proof {
+            seq,
+            leaf_index: index as u64,
+            leaf_hash: leaves[index],
+            event_hash: hashes.get(&seq).cloned().unwrap_or_default(),
+            path,
+        });
+    }
+    Ok(out)
 }
 
 /// The Merkle frontier over events `1..=size`: from the stored frontier of

@@ -76,6 +76,8 @@ pub fn router(st: AppState) -> Router {
         .route("/audit/export.csv", get(api_v1::audit_csv))
         .route("/audit/export.bundle", get(api_v1::audit_bundle))
         .route("/audit/report.csv", get(api_v1::audit_report_csv))
+        .route("/reviews/{id}/report.csv", get(api_v1::review_report_csv))
+        .route("/reviews/{id}/evidence.jsonl", get(api_v1::review_evidence))
         .route("/api/v1/audit/public-key", get(api_v1::public_key))
         .route("/api/v1/audit/checkpoints", get(api_v1::checkpoints))
         .route("/api/v1/audit/proofs/{seq}", get(api_v1::proof))

@@ -3,8 +3,8 @@
 //! after) commit together; a change refused by a rule is recorded as denied.
 
 use super::{
-    active_admin_ids, end_in, insert, load_record, lock_administrators, open_grants, removes_admin_power, GrantRecord,
-    NewGrant,
+    active_admin_ids, end_in, ended_event, insert, load_record, lock_administrators, open_grants, removes_admin_power,
+    GrantRecord, NewGrant,
 };
 use crate::domain::actions::Action;
 use crate::domain::{
@@ -266,31 +266,13 @@ pub async fn revoke(
     if !end_in(&mut tx, grant_id, Some(p.user_id), &reason, now).await? {
         return Err(AppError::Conflict("This grant has already ended.".into()));
     }
-    let before = active_keys(&held, now);
-    let after = active_keys(
-        &held.iter().filter(|g| g.id != grant_id).cloned().collect::<Vec<_>>(),
-        now,
-    );
     let action = if rec.grant.pending {
         Action::GrantRejected
     } else {
         Action::GrantRevoked
     };
-    audit::append(
-        &mut tx,
-        now,
-        vec![NewEvent::new(action, Outcome::Success, ctx.actor())
-            .target("user", rec.grant.user_id)
-            .reason(reason)
-            .details(json!({
-                "grant_id": grant_id,
-                "role": rec.grant.role,
-                "granted_by": rec.granted_by,
-                "before": { "roles": before },
-                "after": { "roles": after },
-            }))],
-    )
-    .await?;
+    let event = ended_event(action, ctx.actor(), &rec, &held, &reason, now);
+    audit::append(&mut tx, now, vec![event]).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -298,3 +298,111 @@ pub async fn revoke_all_in(
     audit::append(tx, now, events).await?;
     Ok(open.into_iter().map(|g| (g.id, g.role)).collect())
 }
+
+/// What became of a grant an access review ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Ended,
+    /// It had ended already (revoked, or expired).
+    AlreadyEnded,
+    /// It is the last active administrator's power: the rule wins, the grant stays.
+    LastAdministrator,
+}
+
+/// Ends a grant for an access review, inside the caller's transaction
+/// (which called `lock_administrators` first), unless that would remove
+/// the last active administrator; records `grant.revoked` as any
+/// revocation does, so the cache, database accounts and sessions follow.
+pub async fn end_reviewed_in(
+    tx: &mut WriteTx,
+    actor: Actor,
+    by: Option<i64>,
+    grant_id: i64,
+    reason: &str,
+    now: Millis,
+) -> Result<Ending, AppError> {
+    let rec = load_record(tx, grant_id).await?;
+    if rec.grant.revoked_at.is_some() || rec.grant.expires_at.is_some_and(|e| e <= now) {
+        return Ok(Ending::AlreadyEnded);
+    }
+    let (removes_power, admins) = removes_admin_power(tx, &rec.grant, now).await?;
+    if crate::domain::grants::is_last_admin(rec.grant.user_id, removes_power, admins) {
+        return Ok(Ending::LastAdministrator);
+    }
+    let held = open_grants(tx.conn(), rec.grant.user_id).await?;
+    if !end_in(tx, grant_id, by, reason, now).await? {
+        return Ok(Ending::AlreadyEnded);
+    }
+    let event = ended_event(Action::GrantRevoked, actor, &rec, &held, reason, now);
+    audit::append(tx, now, vec![event]).await?;
+    Ok(Ending::Ended)
+}
+
+/// Makes a standing grant end at `expires_at` (an access review's
+/// conversion to time-boxed access), inside the caller's transaction, and
+/// records it: `None` when the grant has ended, `Some(false)` when it
+/// already ends sooner.
+pub async fn shorten_in(
+    tx: &mut WriteTx,
+    actor: Actor,
+    grant_id: i64,
+    expires_at: Millis,
+    reason: &str,
+    now: Millis,
+) -> Result<Option<bool>, AppError> {
+    let rec = load_record(tx, grant_id).await?;
+    if rec.grant.revoked_at.is_some() || rec.grant.expires_at.is_some_and(|e| e <= now) {
+        return Ok(None);
+    }
+    if rec.grant.expires_at.is_some_and(|e| e <= expires_at) || expires_at <= now {
+        return Ok(Some(false));
+    }
+    sqlx::query("UPDATE grants SET expires_at = ? WHERE id = ? AND revoked_at IS NULL")
+        .bind(expires_at)
+        .bind(grant_id)
+        .execute(tx.conn())
+        .await?;
+    let event = NewEvent::new(Action::GrantShortened, Outcome::Success, actor)
+        .target("user", rec.grant.user_id)
+        .reason(reason.to_owned())
+        .details(json!({
+            "grant_id": grant_id,
+            "role": rec.grant.role,
+            "before": { "expires_at": rec.grant.expires_at },
+            "after": { "expires_at": expires_at },
+        }));
+    audit::append(tx, now, vec![event]).await?;
+    Ok(Some(true))
+}
+
+/// The audit event of an ended grant (revoked, or a pending one rejected),
+/// with the holder's active roles before and after.
+pub(super) fn ended_event(
+    action: Action,
+    actor: Actor,
+    rec: &GrantRecord,
+    held: &[Grant],
+    reason: &str,
+    now: Millis,
+) -> NewEvent {
+    let keys = |keep: &dyn Fn(&Grant) -> bool| {
+        let mut v: Vec<String> = held
+            .iter()
+            .filter(|g| keep(g) && g.is_active(now))
+            .map(|g| g.role.clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    NewEvent::new(action, Outcome::Success, actor)
+        .target("user", rec.grant.user_id)
+        .reason(reason.to_owned())
+        .details(json!({
+            "grant_id": rec.grant.id,
+            "role": rec.grant.role,
+            "granted_by": rec.granted_by,
+            "before": { "roles": keys(&|_| true) },
+            "after": { "roles": keys(&|g| g.id != rec.grant.id) },
+        }))
+}

@@ -7,12 +7,14 @@ mod checks;
 mod events;
 mod exports;
 mod openapi;
+mod reviews;
 
 pub use checkpoints::{checkpoints, proof, public_key};
 pub use checks::access_check;
 pub use events::{audit_events, EVENTS_BODY_LIMIT, MAX_BATCH};
 pub use exports::{audit_bundle, audit_csv, audit_report_csv};
 pub use openapi::openapi;
+pub use reviews::{review_evidence, review_report_csv};
 
 use super::{authenticate_service as authenticate, error::ApiError};
 use crate::domain::permissions::Permission;
