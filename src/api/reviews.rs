@@ -17,7 +17,16 @@ fn scope(kind: &str, roles: Vec<String>, department: String) -> Result<crate::do
     use crate::domain::reviews::Scope;
     Ok(match kind {
         "all" => Scope::AllStanding,
-        "roles" => Scope::Roles(roles.into_iter().filter(|r| !r.trim().is_empty()).collect()),
+        // One field each, or keys separated by commas in one field.
+        "roles" => Scope::Roles(
+            roles
+                .iter()
+                .flat_map(|r| r.split(','))
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
         "critical" => Scope::Critical,
         "department" if !department.trim().is_empty() => Scope::Department(department.trim().to_owned()),
         "department" => return Err(AppError::Validation("Name the department to review.".into())),

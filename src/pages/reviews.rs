@@ -286,7 +286,7 @@ pub fn CampaignsPage() -> impl IntoView {
                     <option value="department">"One department"</option>
                     <option value="tokens">"Service-account tokens"</option>
                 </select>
-                <Optional label="Role key (for grants of a chosen role)" id="scope-role" name="roles[]" />
+                <Optional label="Role keys, separated by commas (for grants of chosen roles)" id="scope-roles" name="roles[]" />
                 <Optional label="Department (for one department)" id="scope-department" name="department" />
                 <Field label="Due in (days, 1 to 90)" name="due_in_days" kind="number" />
                 <label for="critical-rule" class="mb-1 block text-sm font-medium text-slate-700">

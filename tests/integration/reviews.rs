@@ -270,21 +270,18 @@ async fn reviewers_decide_their_items_and_nobody_reviews_their_own_access(b: Bac
     let app = TestApp::spawn(&b).await;
     let co = company(&app).await;
     // Priya owns the support role's reviews; Jonas owns the engineer role's.
-    let owners = |role: &'static str, id: i64| {
+    let owners = |role: &'static str, ids: String| {
         let (app, admin) = (&app, co.admin.clone());
         async move {
             ok(app
-                .call(
-                    &admin,
-                    "set_role_owners",
-                    &[("role", role), ("owners", &id.to_string())],
-                )
+                .call(&admin, "set_role_owners", &[("role", role), ("owners", &ids)])
                 .await)
             .await;
         }
     };
-    owners("support", co.priya.1).await;
-    owners("engineer", co.jonas.1).await;
+    // Two owners for support: each finds the item, first or second named.
+    owners("support", format!("{}, {}", co.lena.1, co.priya.1)).await;
+    owners("engineer", co.jonas.1.to_string()).await;
     // An auditor is never an owner.
     let auditor_id = app.user_id(AUDITOR).await;
     let r = app
@@ -307,6 +304,9 @@ async fn reviewers_decide_their_items_and_nobody_reviews_their_own_access(b: Bac
         .map(|i| i["role"].as_str().unwrap())
         .collect();
     assert_eq!(mine, ["support"]);
+    let lenas = ok(app.call(&co.lena.0, "my_reviews", &[]).await).await;
+    assert_eq!(lenas.as_array().unwrap().len(), 1);
+    assert_eq!(lenas[0]["role"], "support");
     // Jonas reviews Priya's engineer grant; nobody reviews their own.
     let priya_eng = item(&all, "Priya Raman", "engineer");
     let jonas_sup = item(&all, "Jonas Becker", "support");

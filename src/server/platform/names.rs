@@ -13,6 +13,25 @@ pub async fn names<'e>(ex: impl Executor<'e, Database = Any>) -> Result<HashMap<
         .collect()
 }
 
+/// Display names of these user ids only.
+pub async fn names_of(pool: &sqlx::AnyPool, ids: &[i64]) -> Result<HashMap<i64, String>, sqlx::Error> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT id, display_name FROM users WHERE id IN ({})",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(pool).await? {
+            out.insert(r.try_get("id")?, text(&r, "display_name")?);
+        }
+    }
+    Ok(out)
+}
+
 pub fn opt_name(names: &HashMap<i64, String>, id: Option<i64>) -> Option<String> {
     id.map(|i| names.get(&i).cloned().unwrap_or_else(|| format!("user {i}")))
 }

@@ -1,7 +1,7 @@
 //! What the review screens show: campaigns with their progress, and the
 //! items a reviewer has to decide.
 
-use super::{campaign, campaigns, holder, items, Campaign, Item};
+use super::{campaign, campaigns, holder, items, items_for, Campaign, Item};
 use crate::domain::{
     permissions::Permission,
     reviews::{Reviewers, Scope, DAY},
@@ -12,7 +12,7 @@ use crate::errors::AppError;
 use crate::server::{
     access::authz::Principal,
     platform::{
-        names::{names, opt_name},
+        names::{names, names_of, opt_name},
         time::format_time,
     },
     state::AppState,
@@ -136,23 +136,40 @@ fn item_view(c: &Campaign, i: &Item, names: &HashMap<i64, String>, now: Millis) 
 /// converted and still open to change), grouped by campaign and holder.
 pub async fn mine(st: &AppState, p: &Principal) -> Result<Vec<ReviewItemView>, AppError> {
     let now = st.clock.now();
-    let names = names(st.db.pool()).await?;
     let admin = p.perms.contains(Permission::AccessGrant);
-    let mut out = Vec::new();
     let open: Vec<Campaign> = campaigns(st.db.pool())
         .await?
         .into_iter()
         .filter(|c| c.closed_at.is_none())
         .collect();
+    let mut found = Vec::new();
     for c in open.iter().rev() {
-        let mut mine: Vec<Item> = items(st.db.pool(), c.id)
+        let mut mine: Vec<Item> = items_for(st.db.pool(), c.id, p.user_id, admin)
             .await?
             .into_iter()
             .filter(|i| i.decision != Some(crate::domain::reviews::Decision::Revoke))
             .filter(|i| i.reviewers.includes(p.user_id, admin, holder(i)))
             .collect();
         mine.sort_by_key(|i| (i.holder_id, i.id));
-        out.extend(mine.iter().map(|i| item_view(c, i, &names, now)));
+        found.push((c, mine));
     }
-    Ok(out)
+    // Only the names these items show.
+    let mut ids: Vec<i64> = found
+        .iter()
+        .flat_map(|(_, items)| items.iter())
+        .flat_map(|i| [i.holder_id, i.granted_by, i.decided_by])
+        .flatten()
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let names = names_of(st.db.pool(), &ids).await?;
+    Ok(found
+        .into_iter()
+        .flat_map(|(c, items)| {
+            items
+                .into_iter()
+                .map(|i| item_view(c, &i, &names, now))
+                .collect::<Vec<_>>()
+        })
+        .collect())
 }
