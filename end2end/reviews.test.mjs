@@ -65,6 +65,7 @@ test('a role owner decides, Close now revokes the undecided critical grant, and 
   await page.locator('#scope-kind').selectOption('roles');
   await page.locator('#scope-roles').fill('support, billing-pii');
   await page.getByLabel('Due in (days, 1 to 90)').fill('14');
+  await page.getByLabel('Your authenticator code').fill(await freshCode(admin.key, admin.used));
   await page.getByRole('button', { name: 'Start campaign' }).click();
   const card = page.locator('section[data-campaign]').first();
   await card.waitFor();

@@ -1,7 +1,7 @@
 //! Access reviews: campaigns (administrators start and close them,
 //! auditors read them) and the decisions of reviewers (role owners and
 //! administrators; whether an item is theirs is the rules' question).
-// A campaign's form has eight fields; each is an argument of the server function.
+// A campaign's form has nine fields; each is an argument of the server function.
 #![allow(clippy::too_many_arguments)]
 
 use crate::dto::*;
@@ -42,8 +42,9 @@ fn undecided(s: &str) -> Result<crate::domain::reviews::Undecided, AppError> {
 }
 
 api! {
-    /// Starts a campaign now; returns its id.
-    "start_review" needs [AccessGrant] (st, ctx, _, p)
+    /// Starts a campaign now; returns its id. Step-up: at its deadline a
+    /// campaign may revoke access nobody vouched for.
+    "start_review" needs [AccessGrant] (st, ctx, session, p)
     pub async fn start_review(
         name: String,
         scope_kind: String,
@@ -53,7 +54,9 @@ api! {
         #[server(default)] critical_rule: String,
         #[server(default)] other_rule: String,
         #[server(default)] every_months: String,
+        #[server(default)] code: String,
     ) -> Result<i64, AppError> {
+        mfa::step_up(&st, &ctx, &session, &code, "start access review").await?;
         let defaults = crate::domain::reviews::DeadlineRule::default();
         let rule = crate::domain::reviews::DeadlineRule {
             critical: if critical_rule.is_empty() { defaults.critical } else { undecided(&critical_rule)? },

@@ -303,6 +303,9 @@ pub fn CampaignsPage() -> impl IntoView {
                     <option value="revoke">"Revoke"</option>
                 </select>
                 <Optional label="Repeat every (months, optional)" id="every-months" name="every_months" kind="number" />
+                <div class="mb-4">
+                    <StepUpCode id="start-code" />
+                </div>
                 <button type="submit" class=BUTTON>"Start campaign"</button>
             </ActionForm>
         </section>

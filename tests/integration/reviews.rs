@@ -246,6 +246,15 @@ async fn a_campaign_snapshots_standing_access_in_its_scope_with_usage_facts(b: B
         )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Starting one needs a fresh second factor.
+    app.clock.advance(6 * 60_000);
+    let form = [("name", "late"), ("scope_kind", "all"), ("due_in_days", "14")];
+    let r = app.call(&co.admin, "start_review", &form).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let code = app.code(&co.admin_key);
+    let mut with_code = form.to_vec();
+    with_code.push(("code", &code));
+    ok(app.call(&co.admin, "start_review", &with_code).await).await;
     assert_eq!(items(&app, &co.auditor, all).await.len(), 6);
     let r = app
         .call(&co.jonas.0, "review_campaign", &[("id", &all.to_string())])
@@ -261,7 +270,7 @@ async fn a_campaign_snapshots_standing_access_in_its_scope_with_usage_facts(b: B
     assert!(page.text().await.unwrap().contains("Q4 access review"));
     let mine = app.get(&co.jonas.0, "/reviews").await;
     assert_eq!(mine.status(), StatusCode::OK);
-    assert_eq!(app.audit_count("review.campaign_started", "success").await, 5);
+    assert_eq!(app.audit_count("review.campaign_started", "success").await, 6);
     app.verify_chain().await;
     app.cleanup().await;
 }
@@ -386,6 +395,40 @@ async fn reviewers_decide_their_items_and_nobody_reviews_their_own_access(b: Bac
         )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "never to the holder");
+    // In bulk: the administrator keeps two items in one submit, each its
+    // own decision and event (Lena's sales item is Priya's now, not hers).
+    let ada = item(&all, "Ada Auditor", "auditor")["id"].to_string();
+    let decided = app.audit_count("review.decided", "success").await;
+    let n = ok(app
+        .call(
+            &co.admin,
+            "decide_review",
+            &[
+                ("items[]", &ada),
+                ("items[]", &pii["id"].to_string()),
+                ("decision", "keep"),
+                ("comment", "quarterly check"),
+            ],
+        )
+        .await)
+    .await;
+    assert_eq!(n, 2);
+    assert_eq!(app.audit_count("review.decided", "success").await, decided + 2);
+    let now = items(&app, &co.admin, id).await;
+    assert_eq!(item(&now, "Ada Auditor", "auditor")["decided_by"], "Maya Okafor");
+    assert_eq!(item(&now, "Lena Fischer", "billing-pii")["comment"], "quarterly check");
+    let r = app
+        .call(
+            &co.admin,
+            "decide_review",
+            &[
+                ("items[]", &ada),
+                ("items[]", &sales["id"].to_string()),
+                ("decision", "keep"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "one item is not hers");
     app.verify_chain().await;
     app.cleanup().await;
 }
