@@ -3,7 +3,7 @@
 //! runs `run_due`; each campaign is claimed by a conditional update, and a
 //! recurrence is unique per parent, so each happens once.
 
-use super::{administrators, campaign, decide::end_token_as, items, report, scope_of, Campaign, Item};
+use super::{administrators, campaign, decide::end_token_as, items, open_campaigns, report, scope_of, Campaign, Item};
 use crate::domain::actions::Action;
 use crate::domain::{
     audit::{Actor, NewEvent, Outcome},
@@ -241,16 +241,12 @@ async fn start_recurrences(st: &AppState, now: Millis) -> Result<usize, AppError
 /// deadline and on the day. The campaign's `reminded` mark is claimed by a
 /// conditional update, so a reminder goes out once.
 async fn remind(st: &AppState, now: Millis) -> Result<(), AppError> {
-    let rows =
-        sqlx::query("SELECT id FROM review_campaigns WHERE closed_at IS NULL AND due_at > ? ORDER BY id LIMIT 200")
-            .bind(now)
-            .fetch_all(st.db.pool())
-            .await?;
     let offset = st.config.alerts.utc_offset_minutes;
-    for r in &rows {
-        let Some(c) = campaign(st.db.pool(), r.try_get("id")?).await? else {
-            continue;
-        };
+    for c in open_campaigns(st.db.pool())
+        .await?
+        .into_iter()
+        .filter(|c| c.due_at > now)
+    {
         let last = c
             .reminded
             .as_deref()

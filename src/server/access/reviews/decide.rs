@@ -17,6 +17,7 @@ use crate::server::{
         roles, service_accounts,
     },
     audit,
+    identity::accounts,
     platform::{db::WriteTx, request::RequestCtx},
     state::AppState,
 };
@@ -217,15 +218,11 @@ pub async fn reassign(st: &AppState, ctx: &RequestCtx, item_id: i64, to: i64) ->
     Ok(())
 }
 
+/// Whether the employee exists and is active.
 async fn active(st: &AppState, user_id: i64) -> Result<bool, sqlx::Error> {
-    let row = sqlx::query("SELECT status FROM users WHERE id = ?")
-        .bind(user_id)
-        .fetch_optional(st.db.pool())
-        .await?;
-    Ok(match row {
-        Some(r) => crate::server::platform::db::text(&r, "status")? == "active",
-        None => false,
-    })
+    Ok(accounts::by_id(st.db.pool(), user_id)
+        .await?
+        .is_some_and(|u| u.status == "active"))
 }
 
 /// Names the employees who review a role's grants (empty: administrators do).

@@ -94,6 +94,13 @@ pub async fn campaigns(pool: &sqlx::AnyPool) -> Result<Vec<Campaign>, sqlx::Erro
     rows.iter().map(campaign_from_row).collect()
 }
 
+/// Every open campaign, oldest first.
+pub async fn open_campaigns(pool: &sqlx::AnyPool) -> Result<Vec<Campaign>, sqlx::Error> {
+    let sql = format!("SELECT {CAMPAIGN_COLS} FROM review_campaigns WHERE closed_at IS NULL ORDER BY id");
+    let rows = sqlx::query(&sql).fetch_all(pool).await?;
+    rows.iter().map(campaign_from_row).collect()
+}
+
 /// One item of a campaign's snapshot, with its decision and outcome.
 #[derive(Debug, Clone)]
 pub struct Item {

@@ -26,6 +26,14 @@ fn time(t: Option<i64>) -> String {
     t.map(format_time).unwrap_or_default()
 }
 
+/// Who holds an item: the employee, or the service account of a token.
+pub(super) fn holder_name(i: &Item, names: &HashMap<i64, String>) -> String {
+    match i.holder_id {
+        Some(_) => opt_name(names, i.holder_id).unwrap_or_default(),
+        None => format!("service account {}", i.role),
+    }
+}
+
 pub(super) fn reviewers_text(r: &Reviewers, names: &HashMap<i64, String>) -> String {
     match r {
         Reviewers::People(p) => p
@@ -42,10 +50,7 @@ pub(super) fn reviewers_text(r: &Reviewers, names: &HashMap<i64, String>) -> Str
 pub(super) fn render(c: &Campaign, items: &[Item], names: &HashMap<i64, String>) -> String {
     let mut out = String::from(HEADER);
     for i in items {
-        let holder = match i.holder_id {
-            Some(_) => opt_name(names, i.holder_id).unwrap_or_default(),
-            None => format!("service account {}", i.role),
-        };
+        let holder = holder_name(i, names);
         let cells = [
             c.id.to_string(),
             i.id.to_string(),

@@ -1,7 +1,7 @@
 //! What the review screens show: campaigns with their progress, and the
 //! items a reviewer has to decide.
 
-use super::{campaign, campaigns, holder, items, items_for, Campaign, Item};
+use super::{campaign, campaigns, holder, items, items_for, open_campaigns, Campaign, Item};
 use crate::domain::{
     permissions::Permission,
     reviews::{Reviewers, Scope, DAY},
@@ -102,10 +102,7 @@ fn item_view(c: &Campaign, i: &Item, names: &HashMap<i64, String>, now: Millis) 
         campaign: c.name.clone(),
         due_at: format_time(c.due_at),
         kind: i.kind.clone(),
-        holder: match i.holder_id {
-            Some(_) => opt_name(names, i.holder_id).unwrap_or_default(),
-            None => format!("service account {}", i.role),
-        },
+        holder: super::report::holder_name(i, names),
         holder_id: i.holder_id,
         role: i.role.clone(),
         permissions: i
@@ -137,13 +134,9 @@ fn item_view(c: &Campaign, i: &Item, names: &HashMap<i64, String>, now: Millis) 
 pub async fn mine(st: &AppState, p: &Principal) -> Result<Vec<ReviewItemView>, AppError> {
     let now = st.clock.now();
     let admin = p.perms.contains(Permission::AccessGrant);
-    let open: Vec<Campaign> = campaigns(st.db.pool())
-        .await?
-        .into_iter()
-        .filter(|c| c.closed_at.is_none())
-        .collect();
+    let open = open_campaigns(st.db.pool()).await?;
     let mut found = Vec::new();
-    for c in open.iter().rev() {
+    for c in open.iter() {
         let mut mine: Vec<Item> = items_for(st.db.pool(), c.id, p.user_id, admin)
             .await?
             .into_iter()
