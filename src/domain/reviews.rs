@@ -198,6 +198,22 @@ pub fn next_run(starts_at: Millis, due_at: Millis, months: u32) -> (Millis, Mill
     (next, next + (due_at - starts_at))
 }
 
+/// How late a recurrence may start and keep its calendar deadline.
+pub const LATE_START: Millis = HOUR;
+
+/// The next campaign of a recurring one as it is started at `now`: `None`
+/// before its day. Started more than `LATE_START` after its day (Gatehouse
+/// was down), it runs its full length from `now`, so its reviewers are
+/// never left a shorter window, or none, before its deadline rule acts.
+pub fn recurrence_due(starts_at: Millis, due_at: Millis, months: u32, now: Millis) -> Option<(Millis, Millis)> {
+    let (start, due) = next_run(starts_at, due_at, months);
+    match now - start {
+        late if late < 0 => None,
+        late if late > LATE_START => Some((now, now + (due - start))),
+        _ => Some((start, due)),
+    }
+}
+
 /// `at` moved by whole calendar months (UTC), the day clamped to the month.
 pub fn add_months(at: Millis, months: u32) -> Millis {
     let days = at.div_euclid(DAY);

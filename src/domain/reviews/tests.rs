@@ -444,3 +444,24 @@ fn auditors_never_decide_unless_they_also_grant_access() {
     assert!(may_decide(PermissionSet::default()));
     assert!(may_decide(PermissionSet::of(&[P::AccessGrant, P::AuditRead])));
 }
+
+#[test]
+fn a_late_recurrence_keeps_its_full_length() {
+    let (start, due) = next_run(NOW, NOW + 14 * DAY, 1);
+    assert_eq!(
+        recurrence_due(NOW, NOW + 14 * DAY, 1, start - 1),
+        None,
+        "not before its day"
+    );
+    assert_eq!(recurrence_due(NOW, NOW + 14 * DAY, 1, start), Some((start, due)));
+    assert_eq!(
+        recurrence_due(NOW, NOW + 14 * DAY, 1, start + LATE_START),
+        Some((start, due))
+    );
+    // Gatehouse was down for three weeks: the successor still gets 14 days.
+    let late = start + 21 * DAY;
+    assert_eq!(
+        recurrence_due(NOW, NOW + 14 * DAY, 1, late),
+        Some((late, late + 14 * DAY))
+    );
+}

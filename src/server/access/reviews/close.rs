@@ -203,10 +203,9 @@ async fn start_recurrences(st: &AppState, now: Millis) -> Result<usize, AppError
         let (Some(months), Some(scope)) = (parent.every_months, scope_of(&parent)) else {
             continue;
         };
-        let (starts_at, due_at) = rules::next_run(parent.starts_at, parent.due_at, months);
-        if starts_at > now {
+        let Some((starts_at, due_at)) = rules::recurrence_due(parent.starts_at, parent.due_at, months, now) else {
             continue;
-        }
+        };
         let next = NewCampaign {
             name: parent.name.clone(),
             scope,
