@@ -230,6 +230,8 @@ fn verify_bundle(path: &str, key: Option<&str>) -> Result<(), String> {
     if is_review_evidence(&file) {
         return verify_evidence(path, trusted.as_deref());
     }
+    // The check read the first line: start again from the top.
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {path}: {e}"))?;
     // A read error becomes an unreadable line, so it is reported, not skipped.
     let lines = std::io::BufReader::new(file)
         .lines()
