@@ -50,6 +50,8 @@ test('a role owner decides, Close now revokes the undecided critical grant, and 
   // carries customers' PII, held by the sales employee.
   const people = JSON.parse((await call(page, 'list_employees', [])).text);
   const id = (email) => people.find((p) => p.email === email).id;
+  const ownerName = people.find((p) => p.email === owner.email).name;
+  const auditorName = people.find((p) => p.email === auditor.email).name;
   let r = await call(page, 'save_role', [['key', 'billing-pii'], ['name', 'Billing with PII'], ['permissions[]', 'customers:read_pii']]);
   assert.equal(r.status, 200, r.text);
   r = await call(page, 'grant_role', [['user_id', String(id(sales.email))], ['role', 'billing-pii'], ['reason', 'chargebacks']]);
@@ -57,13 +59,27 @@ test('a role owner decides, Close now revokes the undecided critical grant, and 
 
   // The engineer owns the support role's reviews; the campaign covers it
   // and the critical role.
-  await page.getByLabel('Role key', { exact: true }).fill('support');
-  await page.getByLabel(/^Owners/).fill(String(id(owner.email)));
+  // Chosen by name, not by number: the auditor is not offered as an owner.
+  await page.reload();
+  await hydrated(page);
+  await page.locator('#owners-role').selectOption('support');
+  const offered = page.locator('label', { has: page.locator('input[name="owners[]"]') });
+  assert.equal(await offered.filter({ hasText: auditor.email }).count(), 0);
+  await offered.filter({ hasText: owner.email }).locator('input').check();
   await page.getByRole('button', { name: 'Save owners' }).click();
   await page.getByText('Owners saved.').waitFor();
+  const owners = page.locator('table[aria-label="Role owners"] tr[data-role="support"]');
+  await page.waitForFunction((name) => document.querySelector('table[aria-label="Role owners"] tr[data-role="support"]')?.textContent.includes(name), ownerName);
+  // Choosing the role again shows its owner ticked.
+  await page.locator('#owners-role').selectOption('sales');
+  assert.equal(await offered.filter({ hasText: owner.email }).locator('input').isChecked(), false);
+  await page.locator('#owners-role').selectOption('support');
+  assert.equal(await offered.filter({ hasText: owner.email }).locator('input').isChecked(), true);
+  assert.match(await owners.textContent(), new RegExp(ownerName));
   await page.getByLabel('Name', { exact: true }).fill('Q4 support and PII review');
   await page.locator('#scope-kind').selectOption('roles');
-  await page.locator('#scope-roles').fill('support, billing-pii');
+  await page.locator('input[name="roles[]"][value="support"]').check();
+  await page.locator('input[name="roles[]"][value="billing-pii"]').check();
   await page.getByLabel('Due in (days, 1 to 90)').fill('14');
   await page.getByLabel('Your authenticator code').fill(await freshCode(admin.key, admin.used));
   await page.getByRole('button', { name: 'Start campaign' }).click();
@@ -79,7 +95,10 @@ test('a role owner decides, Close now revokes the undecided critical grant, and 
   const items = op.locator('li[data-item]');
   await items.first().waitFor();
   assert.equal(await items.count(), 3);
-  const row = (name) => op.locator('li[data-item]', { hasText: name });
+  // Grouped by person, under their names.
+  assert.equal(await op.locator('[data-holder]').count(), 3);
+  const row = (name) => op.locator(`[data-holder="${name}"] li[data-item]`);
+  assert.match(await op.locator('[data-holder="Leila Farahani"] h3').textContent(), /1 to review/);
   await row('Leila Farahani').getByRole('button', { name: 'Keep' }).click();
   await op.getByText('Decision recorded.').waitFor();
   await row('Jonas Becker').getByLabel(/^Comment on/).fill('moved to sales');
@@ -91,6 +110,17 @@ test('a role owner decides, Close now revokes the undecided critical grant, and 
   await page.goto(`${server.base}/reviews/${campaign}`);
   await hydrated(page);
   assert.match(await page.locator('body').textContent(), /2 of 4 decided/);
+  // Reassign Aisha Bello's item to the owner, chosen by name.
+  // (Each row's list offers everyone but its holder.)
+  const aisha = page.locator('tr[data-item]').filter({ has: page.locator('td:first-child', { hasText: 'Aisha Bello' }) });
+  const to = page.getByLabel('Reassign Aisha Bello · support to');
+  assert.equal(await to.locator('option', { hasText: 'Aisha Bello' }).count(), 0, 'never to the holder');
+  assert.equal(await to.locator('option', { hasText: auditorName }).count(), 0, 'never to an auditor');
+  assert.ok((await to.locator('option').count()) > 1);
+  await to.selectOption({ label: ownerName });
+  await aisha.getByRole('button', { name: 'Reassign' }).click();
+  await page.getByText('Item reassigned.').waitFor();
+  await page.waitForFunction((name) => [...document.querySelectorAll('tr[data-item]')].some((r) => r.querySelector('td').textContent.includes('Aisha Bello') && r.querySelectorAll('td')[2].textContent.startsWith(name)), ownerName);
   await page.getByLabel('Your authenticator code').fill(await freshCode(admin.key, admin.used));
   await page.getByRole('button', { name: 'Close now' }).click();
   await page.getByText('Download the evidence bundle').waitFor();

@@ -6,7 +6,7 @@ use crate::dto::*;
 use crate::errors::AppError;
 #[cfg(feature = "ssr")]
 use crate::server::{
-    access::{grants, people, role_changes, roles, service_accounts},
+    access::{grants, people, reviews, role_changes, roles, service_accounts},
     identity::mfa,
     platform::time::format_time,
 };
@@ -16,11 +16,15 @@ api! {
     pub async fn catalogue() -> Result<CatalogueView, AppError> {
         let holders = roles::holders(&st).await?;
         let roles = roles::catalogue(st.db.pool()).await?;
+        let mut owners = reviews::owners_by_role(st.db.pool()).await?;
         Ok(CatalogueView {
             permissions: P::ALL.iter().map(|p| roles::permission_info(*p)).collect(),
             roles: roles
                 .iter()
-                .map(|r| roles::role_info(r, holders.get(&r.key).copied().unwrap_or(0)))
+                .map(|r| RoleInfo {
+                    reviewers: owners.remove(&r.key).unwrap_or_default().into_iter().map(|o| o.name).collect(),
+                    ..roles::role_info(r, holders.get(&r.key).copied().unwrap_or(0))
+                })
                 .collect(),
         })
     }

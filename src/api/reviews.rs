@@ -85,9 +85,9 @@ api! {
 }
 
 api! {
-    "review_campaign" needs [AccessGrant, AuditRead] (st, _, _, _)
-    pub async fn review_campaign(id: i64) -> Result<(CampaignView, Vec<ReviewItemView>), AppError> {
-        reviews::campaign_detail(&st, id).await
+    "review_campaign" needs [AccessGrant, AuditRead] (st, _, _, p)
+    pub async fn review_campaign(id: i64) -> Result<CampaignDetail, AppError> {
+        reviews::campaign_detail(&st, &p, id).await
     }
 }
 
@@ -109,16 +109,18 @@ api! {
 }
 
 api! {
-    /// Names the employees who review a role's grants, by employee number
-    /// separated by commas or spaces (none: administrators do).
+    /// Every role with its owners, and the employees who may own one.
+    "review_setup" needs [AccessGrant] (st, _, _, _)
+    pub async fn review_setup() -> Result<ReviewSetupView, AppError> {
+        reviews::setup(&st).await
+    }
+}
+
+api! {
+    /// Names the employees (by id) who review a role's grants; none:
+    /// administrators do.
     "set_role_owners" needs [AccessGrant] (st, ctx, _, p)
-    pub async fn set_role_owners(role: String, #[server(default)] owners: String) -> Result<(), AppError> {
-        let owners = owners
-            .split([',', ' '])
-            .filter(|o| !o.is_empty())
-            .map(|o| o.parse::<i64>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| AppError::Validation("Give the owners as employee numbers, separated by commas.".into()))?;
+    pub async fn set_role_owners(role: String, #[server(default)] owners: Vec<i64>) -> Result<(), AppError> {
         reviews::set_owners(&st, &ctx, &p, &role, &owners).await
     }
 }

@@ -25,6 +25,10 @@ pub struct RoleInfo {
     pub critical: bool,
     /// Employees holding it now (active or pending grants).
     pub holders: i64,
+    /// The role owners who review its grants in access reviews (empty:
+    /// administrators do).
+    #[serde(default)]
+    pub reviewers: Vec<String>,
 }
 
 /// A change to a role that waits for a second administrator.

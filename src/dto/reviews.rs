@@ -52,3 +52,36 @@ pub struct ReviewItemView {
     pub outcome: Option<String>,
     pub flags: Option<String>,
 }
+
+/// An employee who may be given review items: active, and not an auditor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewerChoice {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+}
+
+/// One campaign with its items and, for administrators of an open
+/// campaign, who its items can be reassigned to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignDetail {
+    pub campaign: CampaignView,
+    pub items: Vec<ReviewItemView>,
+    pub reassign_to: Vec<ReviewerChoice>,
+}
+
+/// A role and the employees who review its grants (none: administrators).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleOwnersView {
+    pub role: String,
+    pub name: String,
+    pub owners: Vec<ReviewerChoice>,
+}
+
+/// What the role owners form offers: every role with its owners, and who
+/// may own one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewSetupView {
+    pub roles: Vec<RoleOwnersView>,
+    pub people: Vec<ReviewerChoice>,
+}

@@ -138,6 +138,7 @@ const FUNCTIONS: &[(&str, Form, Who)] = &[
     ("review_campaign", &[("id", "999999")], ADMIN_OR_AUDIT),
     ("close_review", &[("id", "999999")], ADMIN),
     ("reassign_review_item", &[("id", "999999"), ("to", "1")], ADMIN),
+    ("review_setup", &[], ADMIN),
     ("set_role_owners", &[("role", "nope")], ADMIN),
     ("my_reviews", &[], ANY),
     ("decide_review", &[("items[]", "999999"), ("decision", "keep")], ANY),

@@ -90,7 +90,7 @@ async fn start(app: &TestApp, admin: &Client, form: &[(&str, &str)]) -> i64 {
 
 async fn items(app: &TestApp, c: &Client, id: i64) -> Vec<Value> {
     let v = ok(app.call(c, "review_campaign", &[("id", &id.to_string())]).await).await;
-    v[1].as_array().unwrap().clone()
+    v["items"].as_array().unwrap().clone()
 }
 
 fn item<'a>(items: &'a [Value], holder: &str, role: &str) -> &'a Value {
@@ -279,28 +279,57 @@ async fn reviewers_decide_their_items_and_nobody_reviews_their_own_access(b: Bac
     let app = TestApp::spawn(&b).await;
     let co = company(&app).await;
     // Priya owns the support role's reviews; Jonas owns the engineer role's.
-    let owners = |role: &'static str, ids: String| {
+    let owners = |role: &'static str, ids: Vec<i64>| {
         let (app, admin) = (&app, co.admin.clone());
         async move {
-            ok(app
-                .call(&admin, "set_role_owners", &[("role", role), ("owners", &ids)])
-                .await)
-            .await;
+            let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+            let mut form = vec![("role", role)];
+            form.extend(ids.iter().map(|i| ("owners[]", i.as_str())));
+            app.call(&admin, "set_role_owners", &form).await
         }
     };
     // Two owners for support: each finds the item, first or second named.
-    owners("support", format!("{}, {}", co.lena.1, co.priya.1)).await;
-    owners("engineer", co.jonas.1.to_string()).await;
-    // An auditor is never an owner.
+    ok(owners("support", vec![co.lena.1, co.priya.1]).await).await;
+    ok(owners("engineer", vec![co.jonas.1]).await).await;
+    // An auditor is never an owner, and the form does not offer one.
     let auditor_id = app.user_id(AUDITOR).await;
-    let r = app
-        .call(
-            &co.admin,
-            "set_role_owners",
-            &[("role", "sales"), ("owners", &auditor_id.to_string())],
-        )
-        .await;
+    let r = owners("sales", vec![auditor_id]).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let setup = ok(app.call(&co.admin, "review_setup", &[]).await).await;
+    let offered: Vec<i64> = setup["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    assert!(offered.contains(&co.priya.1) && offered.contains(&co.jonas.1));
+    assert!(!offered.contains(&auditor_id), "{offered:?}");
+    let support = setup["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role"] == "support")
+        .unwrap();
+    let names: Vec<&str> = support["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Lena Fischer", "Priya Raman"]);
+    // The roles page shows who reviews each role.
+    let cat = ok(app.call(&co.admin, "catalogue", &[]).await).await;
+    let reviewers = |key: &str| {
+        cat["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key)
+            .unwrap()["reviewers"]
+            .clone()
+    };
+    assert_eq!(reviewers("support"), serde_json::json!(["Lena Fischer", "Priya Raman"]));
+    assert_eq!(reviewers("sales"), serde_json::json!([]));
     let id = start(&app, &co.admin, &[("scope_kind", "all")]).await;
     let all = items(&app, &co.admin, id).await;
 
@@ -395,6 +424,21 @@ async fn reviewers_decide_their_items_and_nobody_reviews_their_own_access(b: Bac
         )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "never to the holder");
+    // The campaign offers administrators who to reassign to (not the
+    // auditor), and offers the auditor nobody.
+    let detail = ok(app.call(&co.admin, "review_campaign", &[("id", &id.to_string())]).await).await;
+    let to: Vec<i64> = detail["reassign_to"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    assert!(to.contains(&co.priya.1) && !to.contains(&auditor_id), "{to:?}");
+    let seen = ok(app
+        .call(&co.auditor, "review_campaign", &[("id", &id.to_string())])
+        .await)
+    .await;
+    assert_eq!(seen["reassign_to"], serde_json::json!([]));
     // In bulk: the administrator keeps two items in one submit, each its
     // own decision and event (Lena's sales item is Priya's now, not hers).
     let ada = item(&all, "Ada Auditor", "auditor")["id"].to_string();

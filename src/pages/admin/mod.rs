@@ -25,7 +25,7 @@ pub use targets::TargetsPage;
 use crate::components::capital;
 
 /// The departments, for a select.
-fn departments() -> Vec<(String, String)> {
+pub(super) fn departments() -> Vec<(String, String)> {
     crate::domain::grants::DEPARTMENTS
         .iter()
         .map(|d| (d.to_string(), capital(d)))

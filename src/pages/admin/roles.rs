@@ -57,6 +57,9 @@ pub fn RolesPage() -> impl IntoView {
                                                 "Holders"
                                             </th>
                                             <th scope="col" class=TH>
+                                                "Access reviews by"
+                                            </th>
+                                            <th scope="col" class=TH>
                                                 <span class="sr-only">"Actions"</span>
                                             </th>
                                         </tr>
@@ -106,6 +109,13 @@ pub fn RolesPage() -> impl IntoView {
                                                                 .unwrap_or_else(|| "standing".into())}
                                                         </td>
                                                         <td class=TD>{r.holders}</td>
+                                                        <td class=TD>
+                                                            {if r.reviewers.is_empty() {
+                                                                "administrators".to_owned()
+                                                            } else {
+                                                                r.reviewers.join(", ")
+                                                            }}
+                                                        </td>
                                                         <td class=TD>
                                                             {
                                                                 let key = r.key.clone();

@@ -118,6 +118,7 @@ pub fn role_info(r: &RoleDef, holders: i64) -> RoleInfo {
         builtin: r.builtin,
         critical: r.permissions.has_critical(),
         holders,
+        reviewers: Vec::new(),
     }
 }
 

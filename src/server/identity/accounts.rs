@@ -93,6 +93,19 @@ pub async fn active<'e>(ex: impl Executor<'e, Database = Any>, id: i64) -> Resul
     }
 }
 
+/// Every active account as (id, name, email), by name.
+pub async fn active_people<'e>(
+    ex: impl Executor<'e, Database = Any>,
+) -> Result<Vec<(i64, String, String)>, sqlx::Error> {
+    let rows =
+        sqlx::query("SELECT id, display_name, email FROM users WHERE status = 'active' ORDER BY display_name, id")
+            .fetch_all(ex)
+            .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, text(r, "display_name")?, text(r, "email")?)))
+        .collect()
+}
+
 pub async fn count<'e>(ex: impl Executor<'e, Database = Any>) -> Result<i64, sqlx::Error> {
     sqlx::query("SELECT COUNT(*) AS n FROM users")
         .fetch_one(ex)

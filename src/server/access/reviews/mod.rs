@@ -9,6 +9,7 @@
 mod close;
 mod decide;
 mod evidence;
+mod people;
 mod report;
 mod start;
 mod views;
@@ -16,6 +17,7 @@ mod views;
 pub use close::{close_now, run_due};
 pub use decide::{decide, reassign, set_owners};
 pub use evidence::evidence;
+pub use people::{owners_by_role, reviewer_choices, setup};
 pub use report::{report_csv, Report};
 pub use start::{start, CampaignInput};
 pub use views::{campaign_detail, campaign_list, mine};

@@ -7,7 +7,7 @@ use crate::domain::{
     reviews::{Reviewers, Scope, DAY},
     Millis,
 };
-use crate::dto::{CampaignView, ReviewItemView};
+use crate::dto::{CampaignDetail, CampaignView, ReviewItemView};
 use crate::errors::AppError;
 use crate::server::{
     access::authz::Principal,
@@ -84,14 +84,24 @@ pub async fn campaign_list(st: &AppState) -> Result<Vec<CampaignView>, AppError>
     Ok(out)
 }
 
-/// One campaign with all its items.
-pub async fn campaign_detail(st: &AppState, id: i64) -> Result<(CampaignView, Vec<ReviewItemView>), AppError> {
+/// One campaign with all its items; for an administrator (`p` holds
+/// `access:grant`) of an open campaign, who its items can be reassigned to.
+pub async fn campaign_detail(st: &AppState, p: &Principal, id: i64) -> Result<CampaignDetail, AppError> {
     let c = campaign(st.db.pool(), id).await?.ok_or(AppError::NotFound)?;
     let items = items(st.db.pool(), id).await?;
     let names = names(st.db.pool()).await?;
     let now = st.clock.now();
     let views = items.iter().map(|i| item_view(&c, i, &names, now)).collect();
-    Ok((campaign_view(&c, &items, &names), views))
+    let reassign_to = if c.closed_at.is_none() && p.perms.contains(Permission::AccessGrant) {
+        super::reviewer_choices(st).await?
+    } else {
+        Vec::new()
+    };
+    Ok(CampaignDetail {
+        campaign: campaign_view(&c, &items, &names),
+        items: views,
+        reassign_to,
+    })
 }
 
 fn item_view(c: &Campaign, i: &Item, names: &HashMap<i64, String>, now: Millis) -> ReviewItemView {
