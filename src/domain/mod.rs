@@ -21,6 +21,7 @@ pub mod merkle;
 pub mod network;
 pub mod notify;
 pub mod offboarding;
+pub mod passkeys;
 pub mod password;
 pub mod permissions;
 pub mod recovery;
