@@ -52,6 +52,7 @@ mod account;
 mod audit;
 mod databases;
 mod elevation;
+mod passkeys;
 mod people;
 mod reviews;
 
@@ -60,6 +61,7 @@ pub use account::*;
 pub use audit::*;
 pub use databases::*;
 pub use elevation::*;
+pub use passkeys::*;
 pub use people::*;
 pub use reviews::*;
 

@@ -38,6 +38,9 @@ actions! {
     Enrolled = "mfa.enrolled";
     EnrolRefused = "mfa.enrol";
     RecoveryCodesRegenerated = "mfa.recovery_codes_regenerated";
+    PasskeyRegistered = "passkey.registered";
+    PasskeyRegister = "passkey.register";
+    PasskeyRemoved = "passkey.removed";
     // Setup.
     SetupTokenIssued = "setup.token_issued";
     FirstAdmin = "setup.first_admin";

@@ -62,3 +62,12 @@ pub struct MyAccessView {
     pub permissions: Vec<PermissionSource>,
     pub grants: Vec<GrantInfo>,
 }
+
+/// One of the signed-in employee's passkeys, on `/security`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyView {
+    pub id: i64,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}

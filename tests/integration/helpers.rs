@@ -108,6 +108,16 @@ impl TestApp {
         Self::spawn_on(backend, listener, extra).await
     }
 
+    /// Reached as `http://localhost:PORT` (GATEHOUSE_PUBLIC_URL): a domain
+    /// name, as passkeys need.
+    pub async fn spawn_localhost(backend: &Backend, extra: &[(&str, &str)]) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let public = format!("http://localhost:{}", listener.local_addr().unwrap().port());
+        let mut vars = vec![("GATEHOUSE_PUBLIC_URL", public.as_str())];
+        vars.extend_from_slice(extra);
+        Self::spawn_on(backend, listener, &vars).await
+    }
+
     /// With single sign-on through a real OpenID provider (npm
     /// oidc-provider) started for this app.
     pub async fn spawn_with_sso(backend: &Backend, extra: &[(&str, &str)]) -> (Self, OidcProvider) {

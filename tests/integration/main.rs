@@ -42,6 +42,7 @@ mod notifications;
 mod operations;
 mod owner_race;
 mod pages;
+mod passkeys;
 mod races;
 mod replicas;
 mod reviews;

@@ -69,6 +69,8 @@ pub struct Config {
     pub db_target_hosts: Vec<String>,
     /// Names of database roles and accounts (GATEHOUSE_DB_ACCOUNT_PREFIX, `gh_`).
     pub db_names: crate::domain::databases::Names,
+    /// Passkeys' relying party (from the public URL), or why they are off.
+    pub passkeys: Result<Passkeys, String>,
 }
 
 #[derive(Clone)]
@@ -137,6 +139,7 @@ impl fmt::Debug for Config {
             .field("notify_webhook", &self.notify_webhook.as_ref().map(|_| "[redacted]"))
             .field("smtp_from", &self.smtp.as_ref().map(|s| s.from.as_str()))
             .field("invitations_by_email", &self.invitations_by_email)
+            .field("passkeys", &self.passkeys.as_ref().map(|p| p.rp_id.as_str()))
             .field(
                 "migrate_database_url",
                 &self.migrate_database_url.as_ref().map(|_| "[redacted]"),
@@ -214,6 +217,8 @@ impl Config {
                 variable: "GATEHOUSE_PUBLIC_URL",
                 problem: format!("must be an http(s) URL such as https://gatehouse.example.com, got {public_raw:?}"),
             })?;
+
+        let passkeys = passkeys::relying_party(&public_url);
 
         let trusted_proxies = var("GATEHOUSE_TRUSTED_PROXIES")
             .unwrap_or_default()
@@ -485,6 +490,7 @@ impl Config {
             }
         };
         Ok(Self {
+            passkeys,
             database_url,
             data_dir,
             master_key,
@@ -574,7 +580,9 @@ fn allow_listed_url(
     Ok(url)
 }
 
+mod passkeys;
 mod serving;
+pub use passkeys::Passkeys;
 pub use serving::{Serving, TlsFiles};
 
 #[cfg(test)]

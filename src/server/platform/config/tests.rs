@@ -294,3 +294,19 @@ fn a_migrating_account_is_for_mysql_and_never_shown() {
         assert!(!e.to_string().contains("ddl-secret"));
     }
 }
+
+#[test]
+fn passkeys_need_a_domain_name() {
+    // The default public URL is an IP address: passkeys are off, and say why.
+    let why = cfg(&[]).unwrap().passkeys.unwrap_err();
+    assert!(
+        why.contains("IP address") && why.contains("GATEHOUSE_PUBLIC_URL"),
+        "{why}"
+    );
+    let c = cfg(&[("GATEHOUSE_PUBLIC_URL", "https://Gatehouse.Example.com/app?x=1")]).unwrap();
+    let pk = c.passkeys.unwrap();
+    assert_eq!(pk.rp_id, "gatehouse.example.com");
+    assert_eq!(pk.origin.as_str(), "https://gatehouse.example.com/");
+    let c = cfg(&[("GATEHOUSE_PUBLIC_URL", "http://localhost:3000")]).unwrap();
+    assert_eq!(c.passkeys.unwrap().rp_id, "localhost");
+}
