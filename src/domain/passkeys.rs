@@ -21,10 +21,10 @@ impl std::fmt::Display for RpIdError {
         match self {
             RpIdError::IpAddress(h) => write!(
                 f,
-                "passkeys are off: the public URL's host {h} is an IP address, and browsers refuse passkeys \
+                "Passkeys are off: the public URL's host {h} is an IP address, and browsers refuse passkeys \
                  for IP-address origins; set GATEHOUSE_PUBLIC_URL to a domain name (localhost works for testing)"
             ),
-            RpIdError::NoHost => write!(f, "passkeys are off: the public URL has no host"),
+            RpIdError::NoHost => write!(f, "Passkeys are off: the public URL has no host"),
         }
     }
 }

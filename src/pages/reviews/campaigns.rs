@@ -125,6 +125,14 @@ pub fn CampaignsPage() -> impl IntoView {
     }
 }
 
+/// What happens to undecided items at the deadline, for a select.
+fn rule_options() -> Vec<(String, String)> {
+    vec![
+        ("revoke".into(), "Revoke".into()),
+        ("keep_and_flag".into(), "Keep and flag".into()),
+    ]
+}
+
 /// What a new campaign reviews, when it is due, and what happens to what
 /// nobody decided.
 #[component]
@@ -160,20 +168,13 @@ fn StartForm(start: ServerAction<StartReview>, roles: Vec<RoleOwnersView>) -> im
                 </fieldset>
                 <Select label="Department (for one department)" name="department" options=crate::pages::admin::departments() />
                 <Field label="Due in (days, 1 to 90)" name="due_in_days" kind="number" />
-                <label for="critical-rule" class="mb-1 block text-sm font-medium text-slate-700">
-                    "Undecided critical items at the deadline"
-                </label>
-                <select id="critical-rule" name="critical_rule" class=INPUT>
-                    <option value="revoke">"Revoke"</option>
-                    <option value="keep_and_flag">"Keep and flag"</option>
-                </select>
-                <label for="other-rule" class="mb-1 mt-2 block text-sm font-medium text-slate-700">
-                    "Other undecided items at the deadline"
-                </label>
-                <select id="other-rule" name="other_rule" class=INPUT>
-                    <option value="keep_and_flag">"Keep and flag"</option>
-                    <option value="revoke">"Revoke"</option>
-                </select>
+                <Select label="Undecided critical items at the deadline" name="critical_rule" options=rule_options() />
+                <Select
+                    label="Other undecided items at the deadline"
+                    name="other_rule"
+                    options=rule_options()
+                    selected="keep_and_flag".to_owned()
+                />
                 <Optional label="Repeat every (months, optional)" id="every-months" name="every_months" kind="number" />
                 <div class="mb-4">
                     <StepUpCode id="start-code" />

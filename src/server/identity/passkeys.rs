@@ -53,17 +53,10 @@ pub fn webauthn(st: &AppState) -> Result<Webauthn, AppError> {
         .config
         .passkeys
         .as_ref()
-        .map_err(|why| AppError::Conflict(capitalised(why)))?;
+        .map_err(|why| AppError::Conflict(why.clone()))?;
     WebauthnBuilder::new(&rp.rp_id, &rp.origin)
         .and_then(|b| b.rp_name("Gatehouse").build())
         .map_err(|e| crate::errors::internal(format_args!("WebAuthn relying party {}: {e:?}", rp.rp_id)))
-}
-
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
 }
 
 fn credential_hash(cred_id: &[u8]) -> String {
