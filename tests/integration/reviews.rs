@@ -473,6 +473,39 @@ async fn reviewers_decide_their_items_and_nobody_reviews_their_own_access(b: Bac
         )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "one item is not hers");
+    // A suspended owner reviews nothing, and is not shown as reviewing.
+    let code = app.code(&co.admin_key);
+    ok(app
+        .call(
+            &co.admin,
+            "suspend_employee",
+            &[
+                ("user_id", &co.lena.1.to_string()),
+                ("reason", "leave"),
+                ("code", &code),
+            ],
+        )
+        .await)
+    .await;
+    let setup = ok(app.call(&co.admin, "review_setup", &[]).await).await;
+    let support = setup["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role"] == "support")
+        .unwrap()
+        .clone();
+    assert_eq!(support["owners"].as_array().unwrap().len(), 1);
+    assert_eq!(support["owners"][0]["name"], "Priya Raman");
+    let cat = ok(app.call(&co.admin, "catalogue", &[]).await).await;
+    let support = cat["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "support")
+        .unwrap()
+        .clone();
+    assert_eq!(support["reviewers"], serde_json::json!(["Priya Raman"]));
     app.verify_chain().await;
     app.cleanup().await;
 }

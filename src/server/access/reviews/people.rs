@@ -26,11 +26,13 @@ pub async fn reviewer_choices(st: &AppState) -> Result<Vec<ReviewerChoice>, AppE
     Ok(out)
 }
 
-/// Each role's owners, by role key, in the order they were named (by id).
+/// Each role's active owners, by role key, by name: those a campaign
+/// started now would give its items to (a suspended or offboarded owner
+/// reviews nothing, so is not shown as reviewing).
 pub async fn owners_by_role(pool: &sqlx::AnyPool) -> Result<HashMap<String, Vec<ReviewerChoice>>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT o.role_key, u.id, u.display_name, u.email FROM role_owners o JOIN users u ON u.id = o.user_id \
-         ORDER BY o.role_key, u.display_name, u.id",
+         WHERE u.status = 'active' ORDER BY o.role_key, u.display_name, u.id",
     )
     .fetch_all(pool)
     .await?;
