@@ -32,9 +32,11 @@ export async function freePort() {
  * (`gatehouse seed-demo`) and returns its people as `people`
  * ([{ email, role, password }]).
  */
-export async function startServer({ port: chosen, env = {}, seed = false } = {}) {
+export async function startServer({ port: chosen, env = {}, seed = false, localhost = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-'));
   const port = chosen || await freePort();
+  // Passkeys need a domain name: browsers refuse WebAuthn on IP addresses.
+  const host = localhost ? 'localhost' : '127.0.0.1';
   const bin = process.env.GATEHOUSE_BIN || 'target/debug/gatehouse';
   const serverEnv = {
     ...process.env,
@@ -43,6 +45,7 @@ export async function startServer({ port: chosen, env = {}, seed = false } = {})
     GATEHOUSE_LISTEN: `127.0.0.1:${port}`,
     LEPTOS_SITE_ROOT: 'target/site',
     RUST_LOG: 'warn',
+    ...(localhost ? { GATEHOUSE_PUBLIC_URL: `http://localhost:${port}` } : {}),
     ...env,
   };
   let people = [];
@@ -65,7 +68,7 @@ export async function startServer({ port: chosen, env = {}, seed = false } = {})
     child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}\n${log}`)));
   });
   return {
-    base: `http://127.0.0.1:${port}`,
+    base: `http://${host}:${port}`,
     dir,
     setupUrl,
     people,
@@ -147,6 +150,24 @@ export async function enrolDemoPerson(server, browser, role) {
   await page.locator('#recovery-codes li').first().waitFor();
   person.page = page;
   return person;
+}
+
+/**
+ * Gives `page` a virtual authenticator (Chromium's DevTools WebAuthn
+ * domain): a platform authenticator with resident keys and user
+ * verification that answers without a prompt. Returns the DevTools
+ * session and the authenticator's id.
+ */
+export async function virtualAuthenticator(page, { isUserVerified = true } = {}) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true,
+      isUserVerified, automaticPresenceSimulation: true,
+    },
+  });
+  return { cdp, authenticatorId };
 }
 
 /** The current TOTP code, waiting for a fresh time step if `notStep` is the current one. */

@@ -19,6 +19,7 @@ pub const PAGES: &[&str] = &[
     "/mfa",
     "/mfa/recovery",
     "/mfa/enrol",
+    "/mfa/passkey",
     "/mfa/recovery-codes",
     "/activity",
     "/security",
@@ -82,6 +83,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <HashedStylesheet id="leptos" options=options.clone() />
                 <HydrationScripts options />
+                <script src="/passkeys.js" defer></script>
                 <MetaTags />
             </head>
             <body class="h-full text-slate-900 antialiased">
@@ -106,6 +108,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/mfa") view=MfaPage />
                     <Route path=path!("/mfa/recovery") view=RecoverySignInPage />
                     <Route path=path!("/mfa/enrol") view=EnrolPage ssr=SsrMode::Async />
+                    <Route path=path!("/mfa/passkey") view=PasskeySetupPage />
                     <Route path=path!("/mfa/recovery-codes") view=RecoveryCodesPage ssr=SsrMode::Async />
                     <Route path=path!("/activity") view={Lazy::<LazyActivity>::new()} />
                     <Route path=path!("/security") view={Lazy::<LazySecurity>::new()} />

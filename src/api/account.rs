@@ -65,9 +65,9 @@ api! {
 api! {
     "verify_code" (st, ctx, session)
     pub async fn verify_code(code: String) -> Result<(), AppError> {
-        signin::verify_code(&st, &ctx, &session, &code).await?;
+        let stage = signin::verify_code(&st, &ctx, &session, &code).await?;
         crate::api::server::remember_device(&st, &ctx);
-        leptos_axum::redirect("/");
+        leptos_axum::redirect(if stage == Stage::NeedsPasskey { "/mfa/passkey" } else { "/" });
         Ok(())
     }
 }
@@ -75,9 +75,9 @@ api! {
 api! {
     "use_recovery_code" (st, ctx, session)
     pub async fn use_recovery_code(code: String) -> Result<(), AppError> {
-        signin::use_recovery_code(&st, &ctx, &session, &code).await?;
+        let (_, stage) = signin::use_recovery_code(&st, &ctx, &session, &code).await?;
         crate::api::server::remember_device(&st, &ctx);
-        leptos_axum::redirect("/");
+        leptos_axum::redirect(if stage == Stage::NeedsPasskey { "/mfa/passkey" } else { "/" });
         Ok(())
     }
 }

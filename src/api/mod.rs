@@ -75,7 +75,8 @@ pub(crate) mod server {
             authz::{self, Principal},
             elevation,
         },
-        platform::request::RequestCtx,
+        identity::signin,
+        platform::request::{RequestCtx, Stage},
         state::AppState,
     };
     use leptos::prelude::*;
@@ -119,6 +120,7 @@ pub(crate) mod server {
                     auth: None,
                     access_version: None,
                     device_cookie: None,
+                    passkey_required: false,
                 });
             let session = parts
                 .extensions
@@ -144,6 +146,20 @@ pub(crate) mod server {
     {
         let result = async {
             let mut call = Call::current()?;
+            if let Some(auth) = call.ctx.auth.clone() {
+                call.ctx.passkey_required =
+                    authz::passkey_required(&call.st, auth.user_id, call.ctx.access_version).await?;
+                // Signed in without a passkey the access now requires:
+                // nothing but signing out (and the recovery codes just
+                // made) until one is used.
+                let exempt = matches!(endpoint, "sign_out" | "sign_out_everywhere" | "take_recovery_codes");
+                if call.ctx.passkey_required && auth.stage == Stage::Full && auth.passkey_at.is_none() && !exempt {
+                    signin::passkey_now(&call.st, &call.ctx, &call.session).await?;
+                    return Err(AppError::Unauthorized(
+                        "Your access requires a passkey: reload the page and confirm with it.".into(),
+                    ));
+                }
+            }
             call.principal = match guard {
                 Guard::None => None,
                 Guard::Any(perms) => Some(authz::require_any(&call.st, &call.ctx, perms, endpoint).await?),

@@ -200,12 +200,50 @@ pub fn InvitationSent(invited: crate::dto::Invited) -> impl IntoView {
     }
 }
 
+/// A button that confirms the enclosing form's action with a passkey
+/// instead of a code (`public/passkeys.js`): the passkey makes the
+/// session's second factor fresh, then the form is sent, through the
+/// submit button `submit` selects when it has several.
+#[component]
+pub fn PasskeyStepUp(
+    /// Unique on the page.
+    #[prop(into)]
+    id: String,
+    /// What it confirms, as recorded with the passkey's use.
+    #[prop(into)]
+    purpose: String,
+    #[prop(into, default = "Use a passkey instead".into())] label: String,
+    #[prop(into, optional)] submit: Option<String>,
+) -> impl IntoView {
+    let error = format!("{id}-error");
+    view! {
+        <div>
+            <button
+                type="button"
+                id=id
+                data-passkey="step-up"
+                data-purpose=purpose
+                data-passkey-error=error.clone()
+                data-passkey-submit=submit
+                class="text-sm text-indigo-700 underline hover:text-indigo-900"
+            >
+                {label}
+            </button>
+            <p id=error role="alert" class="text-sm text-red-700"></p>
+        </div>
+    }
+}
+
 /// The authenticator code a powerful action asks for when the signed-in
 /// employee's last one is more than 5 minutes old (the server decides;
-/// left empty while the last one is fresh).
+/// left empty while the last one is fresh), or a passkey instead.
 #[component]
-pub fn StepUpCode(#[prop(into)] id: String) -> impl IntoView {
+pub fn StepUpCode(
+    #[prop(into)] id: String,
+    #[prop(into, default = "step-up".into())] purpose: String,
+) -> impl IntoView {
     let hint = format!("{id}-hint");
+    let passkey = format!("{id}-passkey");
     view! {
         <div>
             <label for=id.clone() class="mb-1 block text-sm font-medium text-slate-700">
@@ -220,6 +258,7 @@ pub fn StepUpCode(#[prop(into)] id: String) -> impl IntoView {
                 aria-describedby=hint.clone()
             />
             <p id=hint class="mt-1 text-xs text-slate-500">"Needed when your last code is over 5 minutes old."</p>
+            <PasskeyStepUp id=passkey purpose />
         </div>
     }
 }

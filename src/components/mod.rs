@@ -5,5 +5,7 @@ pub mod class;
 mod form;
 mod layout;
 
-pub use form::{capital, Badge, Card, Done, Field, FormError, InvitationSent, LoadError, Select, StepUpCode, Submit};
+pub use form::{
+    capital, Badge, Card, Done, Field, FormError, InvitationSent, LoadError, PasskeyStepUp, Select, StepUpCode, Submit,
+};
 pub use layout::{use_me, Me, Shell};

@@ -41,6 +41,8 @@ actions! {
     PasskeyRegistered = "passkey.registered";
     PasskeyRegister = "passkey.register";
     PasskeyRemoved = "passkey.removed";
+    PasskeyUsed = "passkey.used";
+    PasskeyUse = "passkey.use";
     // Setup.
     SetupTokenIssued = "setup.token_issued";
     FirstAdmin = "setup.first_admin";

@@ -30,10 +30,13 @@ pub enum Rule {
     DbRevocation,
     /// A database target differs from what Gatehouse intends.
     DbDrift,
+    /// A passkey's signature counter went backwards: the authenticator
+    /// may have been cloned.
+    PasskeyClone,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 7] = [
+    pub const ALL: [Rule; 8] = [
         Rule::ManyCustomers,
         Rule::AfterHours,
         Rule::PiiDenied,
@@ -41,6 +44,7 @@ impl Rule {
         Rule::Breakglass,
         Rule::DbRevocation,
         Rule::DbDrift,
+        Rule::PasskeyClone,
     ];
 
     pub fn id(self) -> &'static str {
@@ -52,6 +56,7 @@ impl Rule {
             Rule::Breakglass => "breakglass",
             Rule::DbRevocation => "db_revocation",
             Rule::DbDrift => "db_drift",
+            Rule::PasskeyClone => "passkey_clone",
         }
     }
 
@@ -343,6 +348,20 @@ pub fn evaluate(e: &Event, counts: Counts, t: &Thresholds) -> Vec<Alert> {
             summary: format!(
                 "{findings} difference(s) on database target {} (event {})",
                 d.get("target").and_then(Value::as_str).unwrap_or("?"),
+                e.seq
+            ),
+        });
+    }
+    if action == Some(Action::PasskeyUse)
+        && e.outcome == Outcome::Denied
+        && d.get("possible_clone").and_then(Value::as_bool) == Some(true)
+    {
+        out.push(Alert {
+            rule: Rule::PasskeyClone,
+            employee_id: e.target_id.as_deref().and_then(|t| t.parse().ok()),
+            summary: format!(
+                "passkey {} presented a signature counter that went backwards: possibly cloned (event {})",
+                d.get("passkey_id").and_then(Value::as_i64).unwrap_or_default(),
                 e.seq
             ),
         });

@@ -71,3 +71,15 @@ pub struct PasskeyView {
     pub created_at: String,
     pub last_used_at: Option<String>,
 }
+
+/// What the sign-in and security pages offer about passkeys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyInfo {
+    /// Passkeys work on this server (its public URL is a domain name).
+    pub on: bool,
+    /// The employee of this session (signed in, or at the second step of
+    /// sign-in) has at least one.
+    pub registered: bool,
+    /// Their access requires one (`GATEHOUSE_REQUIRE_PASSKEY`).
+    pub required: bool,
+}

@@ -65,6 +65,10 @@ pub struct Invited {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DashboardView {
+    /// Administrators must use a passkey (GATEHOUSE_REQUIRE_PASSKEY).
+    pub passkeys_required: bool,
+    /// Administrators without the passkey their access requires (id, name).
+    pub lacking_passkey: Vec<(i64, String)>,
     pub employees: i64,
     pub without_mfa: i64,
     pub critical_standing: i64,

@@ -1,7 +1,7 @@
 //! Pages for a signed-in person: overview, own activity, security.
 
-use crate::api::RegenerateRecoveryCodes;
-use crate::components::{use_me, Field, FormError, LoadError, Submit};
+use crate::api::{RegenerateRecoveryCodes, RemovePasskey};
+use crate::components::{use_me, Field, FormError, LoadError, StepUpCode, Submit};
 use leptos::prelude::*;
 
 #[component]
@@ -166,12 +166,100 @@ pub fn SecurityPage() -> impl IntoView {
                 <Submit label="Generate new recovery codes" pending=action.pending() />
             </ActionForm>
         </section>
+        <Passkeys />
         <section class="max-w-md rounded-lg border border-slate-200 bg-white p-4">
             <h2 class="mb-2 font-semibold">"Sessions"</h2>
             <p class="text-sm text-slate-600">
                 "Use “Sign out everywhere” in your account menu to end every session of your account, on every device."
             </p>
         </section>
+    }
+}
+
+/// The employee's passkeys: each with when it was added and last used,
+/// removal after a fresh second factor, and adding one.
+#[component]
+fn Passkeys() -> impl IntoView {
+    let remove = ServerAction::<RemovePasskey>::new();
+    let status = Resource::new(|| (), |_| crate::api::passkey_status());
+    let mine = Resource::new(move || remove.version().get(), |_| crate::api::my_passkeys());
+    view! {
+        <section class="mb-6 max-w-md rounded-lg border border-slate-200 bg-white p-4" aria-labelledby="passkeys-h">
+            <h2 id="passkeys-h" class="mb-2 font-semibold">
+                "Passkeys and security keys"
+            </h2>
+            <p class="mb-4 text-sm text-slate-600">
+                "A passkey signs you in and confirms powerful actions without a code, and cannot be phished."
+            </p>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match (status.await, mine.await) {
+                        (Ok(s), _) if !s.on => {
+                            view! {
+                                <p class="text-sm text-slate-600">
+                                    "Passkeys are off on this server: its address is not a domain name."
+                                </p>
+                            }
+                                .into_any()
+                        }
+                        (Ok(s), Ok(list)) => {
+                            view! {
+                                {s.required.then(|| view! {
+                                    <p class="mb-3 text-sm font-medium text-amber-800">
+                                        "Your access requires a passkey to sign in and to confirm actions."
+                                    </p>
+                                })}
+                                <FormError action=remove />
+                                <ul id="passkeys" class="mb-4 divide-y divide-slate-100">
+                                    {list.into_iter().map(|p| view! { <PasskeyItem p remove /> }).collect_view()}
+                                </ul>
+                                <form>
+                                    <Field
+                                        label="Name a new passkey"
+                                        name="passkey_name"
+                                        autocomplete="off"
+                                        hint="For example \"Work laptop\" or \"Blue security key\"."
+                                    />
+                                    <button
+                                        type="button"
+                                        id="passkey-add"
+                                        data-passkey="register"
+                                        data-passkey-error="passkey-add-error"
+                                        class="rounded-md bg-indigo-600 px-4 py-2 text-sm font-semibold text-white hover:bg-indigo-700"
+                                    >
+                                        "Add a passkey"
+                                    </button>
+                                    <p id="passkey-add-error" role="alert" class="mt-2 text-sm text-red-700"></p>
+                                </form>
+                            }
+                                .into_any()
+                        }
+                        (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn PasskeyItem(p: crate::dto::PasskeyView, remove: ServerAction<RemovePasskey>) -> impl IntoView {
+    let code_id = format!("passkey-code-{}", p.id);
+    view! {
+        <li class="passkey py-3">
+            <p class="font-medium">{p.name.clone()}</p>
+            <p class="text-xs text-slate-500">
+                "Added " {p.created_at.clone()} " · "
+                {p.last_used_at.clone().map(|t| format!("last used {t}")).unwrap_or_else(|| "never used".into())}
+            </p>
+            <ActionForm action=remove attr:class="mt-2 flex flex-wrap items-end gap-2">
+                <input type="hidden" name="id" value=p.id.to_string() />
+                <StepUpCode id=code_id purpose="remove passkey" />
+                <button type="submit" class="remove rounded-md border border-red-300 px-3 py-1 text-sm text-red-800">
+                    "Remove"
+                </button>
+            </ActionForm>
+        </li>
     }
 }
 

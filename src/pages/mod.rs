@@ -15,4 +15,6 @@ pub use admin::{
 pub use audit::{AuditPage, AuditReportsPage, ElevationsPage, TicketPage};
 pub use requests::{NotificationsPage, RequestsPage};
 pub use reviews::{CampaignPage, CampaignsPage, ReviewsPage};
-pub use sign_in::{EnrolPage, InvitePage, MfaPage, RecoveryCodesPage, RecoverySignInPage, SetupPage, SignInPage};
+pub use sign_in::{
+    EnrolPage, InvitePage, MfaPage, PasskeySetupPage, RecoveryCodesPage, RecoverySignInPage, SetupPage, SignInPage,
+};

@@ -67,8 +67,14 @@ pub fn SignInPage() -> impl IntoView {
                 <Submit label="Continue" pending=action.pending() />
             </ActionForm>
             <p class="mt-4 text-xs text-slate-500">
-                "After your password you will be asked for a code from your authenticator app."
+                "After your password you will be asked for your passkey or a code from your authenticator app."
             </p>
+            <PasskeyButton
+                when=Passkeys::On
+                id="passkey-signin"
+                label="Sign in with a passkey"
+                hint="A passkey on this device or a security key signs you in without a password."
+            />
         </Card>
     }
 }
@@ -134,11 +140,64 @@ pub fn SetupPage() -> impl IntoView {
     }
 }
 
+/// When a passkey button shows.
+#[derive(Clone, Copy, PartialEq)]
+enum Passkeys {
+    /// Passkeys work on this server.
+    On,
+    /// The employee of this session has one.
+    Registered,
+}
+
+/// A button that signs in with a passkey (`public/passkeys.js`), shown
+/// when `when` holds; its errors show beneath it.
+#[component]
+fn PasskeyButton(when: Passkeys, id: &'static str, label: &'static str, hint: &'static str) -> impl IntoView {
+    let status = Resource::new(|| (), |_| crate::api::passkey_status());
+    let error = format!("{id}-error");
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                let error = error.clone();
+                Suspend::new(async move {
+                let show = match status.await {
+                    Ok(s) => if when == Passkeys::On { s.on } else { s.on && s.registered },
+                    Err(_) => false,
+                };
+                show.then(|| {
+                    view! {
+                        <div class="mt-6 border-t border-slate-200 pt-4">
+                            <button
+                                type="button"
+                                id=id
+                                data-passkey="sign-in"
+                                data-passkey-error=error.clone()
+                                class=LINK_BUTTON
+                            >
+                                {label}
+                            </button>
+                            <p class="mt-2 text-xs text-slate-500">{hint}</p>
+                            <p id=error.clone() role="alert" class="mt-2 text-sm text-red-700"></p>
+                        </div>
+                    }
+                })
+            })
+            }}
+        </Suspense>
+    }
+}
+
 #[component]
 pub fn MfaPage() -> impl IntoView {
     let action = ServerAction::<VerifyCode>::new();
     view! {
-        <Card title="Enter your authenticator code">
+        <Card title="Confirm it is you">
+            <PasskeyButton
+                when=Passkeys::Registered
+                id="passkey-second"
+                label="Use your passkey"
+                hint="Your passkey or security key confirms it is you. Or enter a code from your authenticator app:"
+            />
             <FormError action />
             <ActionForm action=action>
                 <Field
@@ -181,6 +240,40 @@ pub fn RecoverySignInPage() -> impl IntoView {
                     "Use your authenticator app instead"
                 </a>
             </p>
+        </Card>
+    }
+}
+
+/// A first passkey, when the employee's access requires one and they
+/// have none: the authenticator code got them this far, the passkey they
+/// add here completes the sign-in.
+#[component]
+pub fn PasskeySetupPage() -> impl IntoView {
+    view! {
+        <Card title="Add a passkey to go on">
+            <p class="mb-4 text-sm text-slate-700">
+                "Your access requires a passkey: authenticator codes can be phished, passkeys cannot. Add one now "
+                "(this device's, or a security key); you will then sign in with it."
+            </p>
+            <form>
+                <Field
+                    label="Name the passkey"
+                    name="passkey_name"
+                    autocomplete="off"
+                    autofocus=true
+                    hint="For example \"Work laptop\" or \"Blue security key\"."
+                />
+                <button
+                    type="button"
+                    id="passkey-add"
+                    data-passkey="register"
+                    data-passkey-error="passkey-add-error"
+                    class=LINK_BUTTON
+                >
+                    "Add a passkey"
+                </button>
+                <p id="passkey-add-error" role="alert" class="mt-2 text-sm text-red-700"></p>
+            </form>
         </Card>
     }
 }

@@ -147,6 +147,7 @@ const FUNCTIONS: &[(&str, Form, Who)] = &[
     ("register_passkey", &[("name", "x"), ("credential", "{}")], ANY),
     ("my_passkeys", &[], ANY),
     ("remove_passkey", &[("id", "999999")], ANY),
+    ("passkey_step_up", &[("purpose", "x"), ("credential", "{}")], ANY),
     ("my_notifications", &[], ANY),
     ("mark_notifications_read", &[], ANY),
     ("cancel_elevation", &[("id", "999999")], ANY),

@@ -42,6 +42,7 @@ mod notifications;
 mod operations;
 mod owner_race;
 mod pages;
+mod passkey_use;
 mod passkeys;
 mod races;
 mod replicas;

@@ -64,8 +64,8 @@ fn text(s: &str, out: &mut Vec<u8>) {
 
 // ---------------------------------------------------------------- the software authenticator
 
-const UP: u8 = 0x01;
-const UV: u8 = 0x04;
+pub const UP: u8 = 0x01;
+pub const UV: u8 = 0x04;
 const AT: u8 = 0x40;
 
 /// One credential on a software authenticator (a passkey). Its private
@@ -73,6 +73,12 @@ const AT: u8 = 0x40;
 pub struct SoftKey {
     key: EcKey<Private>,
     pub cred_id: Vec<u8>,
+    /// The user handle it was made for (what a discoverable credential
+    /// answers with).
+    user_handle: std::cell::RefCell<Option<String>>,
+    /// Its signature counter; `None` for a synced passkey, whose counter
+    /// stays 0.
+    pub counter: std::cell::Cell<Option<u32>>,
 }
 
 impl SoftKey {
@@ -83,6 +89,8 @@ impl SoftKey {
         SoftKey {
             key: EcKey::generate(&group).unwrap(),
             cred_id,
+            user_handle: Default::default(),
+            counter: std::cell::Cell::new(Some(0)),
         }
     }
 
@@ -113,6 +121,7 @@ impl SoftKey {
     pub fn create(&self, options: &Value, origin: &str, flags: u8) -> String {
         let pk = &options["publicKey"];
         let rp_id = pk["rp"]["id"].as_str().unwrap();
+        *self.user_handle.borrow_mut() = pk["user"]["id"].as_str().map(str::to_owned);
         let mut auth = sha256(rp_id.as_bytes()).to_vec();
         auth.push(flags | AT);
         auth.extend(0u32.to_be_bytes()); // signature counter
@@ -149,13 +158,55 @@ impl SoftKey {
     }
 }
 
+impl SoftKey {
+    /// `navigator.credentials.get()` on this authenticator, for the
+    /// server's `options` as seen from `origin`, with `flags`: the counter
+    /// goes up by one (unless it is a synced passkey's), and the assertion
+    /// is signed (ES256 over authenticatorData and the client data's hash).
+    pub fn get(&self, options: &Value, origin: &str, flags: u8) -> String {
+        let pk = &options["publicKey"];
+        let rp_id = pk["rpId"].as_str().unwrap();
+        let counter = self.counter.get().map(|c| c + 1);
+        self.counter.set(counter);
+        let mut auth = sha256(rp_id.as_bytes()).to_vec();
+        auth.push(flags);
+        auth.extend(counter.unwrap_or(0).to_be_bytes());
+        let client_data = json!({
+            "type": "webauthn.get",
+            "challenge": pk["challenge"],
+            "origin": origin,
+            "crossOrigin": false,
+        })
+        .to_string();
+        let mut signed = auth.clone();
+        signed.extend(sha256(client_data.as_bytes()));
+        let sig = openssl::ecdsa::EcdsaSig::sign(&sha256(&signed), &self.key)
+            .unwrap()
+            .to_der()
+            .unwrap();
+        json!({
+            "id": B64.encode(&self.cred_id),
+            "rawId": B64.encode(&self.cred_id),
+            "type": "public-key",
+            "extensions": {},
+            "response": {
+                "authenticatorData": B64.encode(&auth),
+                "clientDataJSON": B64.encode(client_data.as_bytes()),
+                "signature": B64.encode(&sig),
+                "userHandle": self.user_handle.borrow().clone(),
+            },
+        })
+        .to_string()
+    }
+}
+
 // ---------------------------------------------------------------- helpers
 
-fn origin(app: &TestApp) -> String {
+pub fn origin(app: &TestApp) -> String {
     format!("http://localhost:{}", app.addr.port())
 }
 
-async fn options(app: &TestApp, c: &Client) -> Value {
+pub async fn options(app: &TestApp, c: &Client) -> Value {
     let r = app.call(c, "passkey_registration_options", &[]).await;
     let status = r.status();
     let body = r.text().await.unwrap();
@@ -164,12 +215,12 @@ async fn options(app: &TestApp, c: &Client) -> Value {
     serde_json::from_str(&json).unwrap()
 }
 
-async fn register(app: &TestApp, c: &Client, name: &str, credential: &str) -> reqwest::Response {
+pub async fn register(app: &TestApp, c: &Client, name: &str, credential: &str) -> reqwest::Response {
     app.call(c, "register_passkey", &[("name", name), ("credential", credential)])
         .await
 }
 
-async fn mine(app: &TestApp, c: &Client) -> Vec<Value> {
+pub async fn mine(app: &TestApp, c: &Client) -> Vec<Value> {
     let r = app.call(c, "my_passkeys", &[]).await;
     assert_eq!(r.status(), StatusCode::OK);
     r.json::<Value>().await.unwrap().as_array().unwrap().clone()

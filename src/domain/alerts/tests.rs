@@ -323,3 +323,21 @@ fn an_open_alert_calls_again_only_as_its_count_crosses_a_power_of_ten() {
     assert!(!renotify(1_000, 9_999), "nothing past 1,000");
     assert!(!renotify(7, 7));
 }
+
+#[test]
+fn a_passkey_counter_going_backwards_raises_an_alert_and_an_ordinary_refusal_does_not() {
+    let t = Thresholds::default();
+    let clone = NewEvent::new(Action::PasskeyUse, Outcome::Denied, Actor::default())
+        .target("user", 4)
+        .details(json!({ "passkey_id": 12, "possible_clone": true }))
+        .seal(9, 1, GENESIS_HASH);
+    let a = evaluate(&clone, Counts::default(), &t);
+    assert_eq!(rules(&a), vec![Rule::PasskeyClone]);
+    assert_eq!(a[0].employee_id, Some(4));
+    assert!(a[0].summary.starts_with("passkey 12 presented"), "{}", a[0].summary);
+    let refused = NewEvent::new(Action::PasskeyUse, Outcome::Failure, Actor::default())
+        .target("user", 4)
+        .details(json!({ "passkey_id": 12 }))
+        .seal(10, 1, GENESIS_HASH);
+    assert!(evaluate(&refused, Counts::default(), &t).is_empty());
+}

@@ -53,7 +53,9 @@ pub fn DashboardPage() -> impl IntoView {
                             ("suspended", "Suspended accounts", d.suspended, "/employees?status=suspended", false),
                             ("employees", "Active and invited employees", d.employees, "/employees", false),
                         ];
+                        let lacking = d.lacking_passkey.clone();
                         view! {
+                            {d.passkeys_required.then(|| view! { <LackingPasskey lacking /> })}
                             <ul class="grid gap-4 sm:grid-cols-2 lg:grid-cols-4">
                                 {tiles
                                     .into_iter()
@@ -84,5 +86,39 @@ pub fn DashboardPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// Administrators without the passkey their access requires.
+#[component]
+fn LackingPasskey(lacking: Vec<(i64, String)>) -> impl IntoView {
+    view! {
+        <section id="lacking-passkey" class="mb-6 rounded-lg border border-slate-200 bg-white p-4">
+            <h2 class="mb-1 font-semibold">"Passkeys required for administrators"</h2>
+            {if lacking.is_empty() {
+                view! { <p class="text-sm text-slate-600">"Every administrator has a passkey."</p> }.into_any()
+            } else {
+                view! {
+                    <p class="mb-2 text-sm text-amber-800">
+                        "Without a passkey, these administrators can sign in only to add one:"
+                    </p>
+                    <ul class="list-disc pl-5 text-sm">
+                        {lacking
+                            .into_iter()
+                            .map(|(id, name)| {
+                                view! {
+                                    <li>
+                                        <a class="text-indigo-700 underline" href=format!("/employees/{id}")>
+                                            {name}
+                                        </a>
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ul>
+                }
+                    .into_any()
+            }}
+        </section>
     }
 }

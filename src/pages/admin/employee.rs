@@ -3,7 +3,9 @@
 
 use super::{GrantTable, PermissionTable};
 use crate::api::*;
-use crate::components::{capital, class::*, Badge, Done, FormError, InvitationSent, LoadError, Select, StepUpCode};
+use crate::components::{
+    capital, class::*, Badge, Done, FormError, InvitationSent, LoadError, PasskeyStepUp, Select, StepUpCode,
+};
 use crate::dto::*;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -439,6 +441,7 @@ fn EmployeeView(
                                             "Required: your last code is more than 5 minutes old."
                                         }}
                                     </p>
+                                    <PasskeyStepUp id="offboard-passkey" purpose="offboarding" />
                                 </div>
                                 <div class="mb-4">
                                     <label for="offboard-at" class="mb-1 block text-sm font-medium text-slate-700">

@@ -2,7 +2,7 @@
 
 use super::role_changes::RoleChanges;
 use crate::api::*;
-use crate::components::{class::*, Badge, Done, Field, FormError, LoadError, StepUpCode};
+use crate::components::{class::*, Badge, Done, Field, FormError, LoadError, PasskeyStepUp, StepUpCode};
 use leptos::prelude::*;
 
 // ---------------------------------------------------------------- roles
@@ -326,6 +326,10 @@ fn PolicyPanel() -> impl IntoView {
                                                                 inputmode="numeric"
                                                                 autocomplete="one-time-code"
                                                                 class="w-full rounded border border-slate-300 px-2 py-1"
+                                                            />
+                                                            <PasskeyStepUp
+                                                                id=format!("pol-p-{key}")
+                                                                purpose="change approval policy"
                                                             />
                                                         </div>
                                                         <button

@@ -3,7 +3,7 @@
 use super::line;
 use crate::api::{BreakGlass, DecideElevation, ReviewBreakglass, RevokeElevation};
 use crate::components::class::CARD;
-use crate::components::{FormError, LoadError};
+use crate::components::{FormError, LoadError, PasskeyStepUp};
 use crate::domain::permissions::Permission;
 use crate::dto::{ElevationView, Profile, RequestState};
 use crate::errors::AppError;
@@ -91,10 +91,14 @@ pub(super) fn BreakGlassPanel(
                                         <input
                                             id="glass-code"
                                             name="code"
-                                            required
                                             inputmode="numeric"
                                             autocomplete="one-time-code"
                                             class="w-full rounded border border-slate-300 px-2 py-1"
+                                        />
+                                        <PasskeyStepUp
+                                            id="glass-passkey"
+                                            purpose="break glass"
+                                            label="Break the glass with a passkey"
                                         />
                                     </div>
                                     <button
@@ -257,6 +261,12 @@ fn QueueItem(
                                 autocomplete="one-time-code"
                                 class="w-28 rounded border border-slate-300 px-2 py-1"
                             />
+                            <PasskeyStepUp
+                                id=format!("approve-passkey-{id}")
+                                purpose="decide elevation"
+                                label="Approve with a passkey"
+                                submit="button.approve"
+                            />
                         </div>
                         <div>
                             <label for=format!("reason-{id}") class="block text-xs">
@@ -304,6 +314,7 @@ fn QueueItem(
                                 autocomplete="one-time-code"
                                 class="w-28 rounded border border-slate-300 px-2 py-1"
                             />
+                            <PasskeyStepUp id=format!("revoke-passkey-{id}") purpose="revoke elevation" />
                         </div>
                         <div>
                             <label for=format!("rreason-{id}") class="block text-xs">

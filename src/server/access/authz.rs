@@ -48,6 +48,32 @@ pub async fn held(st: &AppState, user_id: i64, version: Option<i64>) -> Result<P
         .permissions(now))
 }
 
+/// Whether `user_id` is the emergency administrator
+/// (`GATEHOUSE_SSO_BREAKGLASS_EMAIL`), who keeps their authenticator code
+/// when passkeys are required.
+pub async fn emergency_administrator(st: &AppState, user_id: i64) -> Result<bool, AppError> {
+    let Some(email) = st.sso.as_ref().and_then(|s| s.breakglass.as_deref()) else {
+        return Ok(false);
+    };
+    let user = crate::server::identity::accounts::by_id(st.db.pool(), user_id).await?;
+    Ok(user.is_some_and(|u| u.email.eq_ignore_ascii_case(email)))
+}
+
+/// Whether `user_id`'s access requires a passkey
+/// (`GATEHOUSE_REQUIRE_PASSKEY=administrators`): administrator power, as
+/// the permissions define it, unless they are the emergency administrator.
+pub async fn passkey_required(st: &AppState, user_id: i64, version: Option<i64>) -> Result<bool, AppError> {
+    let policy = st.config.require_passkey;
+    if !policy.administrators {
+        return Ok(false);
+    }
+    let perms = held(st, user_id, version).await?;
+    if !policy.requires(perms, false) {
+        return Ok(false);
+    }
+    Ok(!emergency_administrator(st, user_id).await?)
+}
+
 /// The signed-in employee and what they may do.
 #[derive(Debug, Clone)]
 pub struct Principal {

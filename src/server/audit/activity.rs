@@ -10,6 +10,7 @@ fn describe(action: Option<Action>, outcome: Outcome, details: &serde_json::Valu
     use Action as A;
     use Outcome::Success;
     let replay = details.get("replay").and_then(|v| v.as_bool()).unwrap_or(false);
+    let by_passkey = details.get("method").and_then(|v| v.as_str()) == Some("passkey");
     let Some(action) = action else { return "Account event" };
     match (action, outcome) {
         (A::SignIn, Success) => "Signed in",
@@ -17,6 +18,7 @@ fn describe(action: Option<Action>, outcome: Outcome, details: &serde_json::Valu
         (A::PasswordAccepted, _) => "Password accepted",
         (A::SignInCode, _) if replay => "Reused authenticator code refused",
         (A::SignInCode, _) => "Wrong authenticator code",
+        (A::StepUp, Success) if by_passkey => "Confirmed with a passkey",
         (A::StepUp, Success) => "Confirmed with authenticator code",
         (A::StepUp, _) if replay => "Reused authenticator code refused",
         (A::StepUp, _) => "Wrong authenticator code",
@@ -33,6 +35,9 @@ fn describe(action: Option<Action>, outcome: Outcome, details: &serde_json::Valu
         (A::PasskeyRegistered, _) => "Passkey added",
         (A::PasskeyRegister, _) => "Passkey refused at registration",
         (A::PasskeyRemoved, _) => "Passkey removed",
+        (A::PasskeyUsed, _) => "Passkey used",
+        (A::PasskeyUse, Outcome::Denied) => "Passkey refused: its signature counter went backwards (possible clone)",
+        (A::PasskeyUse, _) => "Passkey refused",
         (A::FirstAdmin, _) => "Gatehouse set up, account created",
         (A::GrantCreated, _) => "Role granted",
         (A::GrantRequested, _) => "Role granted, awaiting a second administrator",

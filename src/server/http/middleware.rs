@@ -3,10 +3,10 @@
 
 use super::router::BODY_LIMIT;
 use crate::domain::network;
-use crate::errors::RequestId;
+use crate::errors::{AppError, RequestId};
 use crate::server::{
     access::authz,
-    identity::{accounts, device, sessions},
+    identity::{accounts, device, sessions, signin},
     platform::{
         crypto,
         request::{AuthState, RequestCtx, Stage, AUTH_KEY},
@@ -200,6 +200,7 @@ fn is_static(path: &str) -> bool {
     path.starts_with("/pkg/")
         || path == "/favicon.ico"
         || path == "/robots.txt"
+        || path == "/passkeys.js"
         || path == "/healthz"
         || path == "/readyz"
 }
@@ -254,6 +255,7 @@ pub async fn auth_layer(State(st): State<AppState>, mut req: Request, next: Next
         auth: None,
         access_version: None,
         device_cookie,
+        passkey_required: false,
     };
     match load_auth(&st, &session, &ctx).await {
         Ok(Some((auth, version))) => {
@@ -270,6 +272,10 @@ pub async fn auth_layer(State(st): State<AppState>, mut req: Request, next: Next
 
     // HEAD is answered by the GET route (headers only): gated the same way.
     if matches!(*req.method(), Method::GET | Method::HEAD) {
+        if let Err(e) = passkey_gate(&st, &session, &mut ctx, &path).await {
+            tracing::error!(request_id = %request_id, error = %e, "passkey policy check failed");
+            return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &request_id);
+        }
         if let Some(to) = page_redirect(&path, ctx.auth.as_ref()) {
             return Redirect::to(to).into_response();
         }
@@ -341,6 +347,31 @@ async fn load_auth(st: &AppState, session: &Session, ctx: &RequestCtx) -> Result
     Ok(Some((auth, user.access_version)))
 }
 
+/// A page request of a signed-in employee whose access requires a passkey
+/// not used in this session (`GATEHOUSE_REQUIRE_PASSKEY`): the session
+/// goes back to the second step of sign-in, or to adding a passkey, and
+/// the page is gated as such. The recovery codes just made stay visible.
+async fn passkey_gate(st: &AppState, session: &Session, ctx: &mut RequestCtx, path: &str) -> Result<(), AppError> {
+    let Some(auth) = ctx.auth.clone() else {
+        return Ok(());
+    };
+    let candidate = auth.stage == Stage::Full && auth.passkey_at.is_none() && st.config.require_passkey.administrators;
+    if !candidate || !crate::app::is_page(path) || path == "/mfa/recovery-codes" {
+        return Ok(());
+    }
+    if !authz::passkey_required(st, auth.user_id, ctx.access_version).await? {
+        return Ok(());
+    }
+    ctx.passkey_required = true;
+    let stage = signin::passkey_now(st, ctx, session).await?;
+    ctx.auth = Some(AuthState {
+        stage,
+        mfa_at: None,
+        ..auth
+    });
+    Ok(())
+}
+
 /// Where a page request must go instead, given the sign-in stage.
 pub fn page_redirect(path: &str, auth: Option<&AuthState>) -> Option<&'static str> {
     // Unknown paths are not gated: they get the 404 page.
@@ -354,8 +385,10 @@ pub fn page_redirect(path: &str, auth: Option<&AuthState>) -> Option<&'static st
         (_, _) if public => None,
         ("/mfa" | "/mfa/recovery", Some(Stage::NeedsCode)) => None,
         ("/mfa/enrol", Some(Stage::NeedsEnrolment)) => None,
+        ("/mfa/passkey", Some(Stage::NeedsPasskey)) => None,
         (_, Some(Stage::NeedsCode)) => Some("/mfa"),
         (_, Some(Stage::NeedsEnrolment)) => Some("/mfa/enrol"),
+        (_, Some(Stage::NeedsPasskey)) => Some("/mfa/passkey"),
         ("/mfa" | "/mfa/recovery" | "/mfa/enrol", Some(Stage::Full)) => Some("/"),
         (_, Some(Stage::Full)) => None,
         (_, None) => Some("/signin"),
@@ -412,6 +445,7 @@ mod tests {
             created_at: 0,
             last_seen: 0,
             mfa_at: None,
+            passkey_at: None,
         }
     }
 

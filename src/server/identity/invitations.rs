@@ -118,6 +118,7 @@ pub async fn accept_invitation(
             created_at: now,
             last_seen: now,
             mfa_at: None,
+            passkey_at: None,
         },
     )
     .await

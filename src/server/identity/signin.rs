@@ -6,12 +6,13 @@
 use super::{
     accounts,
     mfa::{check_totp, recovery_codes},
-    sessions, sso,
+    passkeys, sessions, sso,
     throttle::{self, clear_account_failures, fail_attempt, subjects},
 };
 use crate::domain::actions::Action;
 use crate::domain::{
     audit::{NewEvent, Outcome},
+    passkeys::{self as rules, Factor, FactorRefusal},
     recovery,
     validation::Email,
 };
@@ -125,43 +126,183 @@ pub async fn sign_in(
             created_at: now,
             last_seen: now,
             mfa_at: None,
+            passkey_at: None,
         },
     )
     .await?;
     Ok(stage)
 }
 
-/// Second step of sign-in with an authenticator code.
-pub async fn verify_code(st: &AppState, ctx: &RequestCtx, session: &Session, code: &str) -> Result<(), AppError> {
+/// Where a code at the second step leads when the employee's access
+/// requires a passkey (`ctx.passkey_required`): refused when they have one
+/// (they must use it), or on to registering one when they have none.
+async fn code_allowed(st: &AppState, ctx: &RequestCtx, user_id: i64, method: &str) -> Result<Stage, AppError> {
+    let Err(refusal) = rules::second_factor(Factor::Totp, ctx.passkey_required) else {
+        return Ok(Stage::Full);
+    };
+    if passkeys::of_user(st.db.pool(), user_id).await?.is_empty() {
+        return Ok(Stage::NeedsPasskey);
+    }
+    st.recorder
+        .record(
+            st.clock.now(),
+            NewEvent::new(Action::SignIn, Outcome::Denied, ctx.actor_for(Some(user_id)))
+                .target("user", user_id)
+                .reason(format!("{method} refused: the access requires a passkey")),
+        )
+        .await?;
+    Err(AppError::Refused(refusal.to_string()))
+}
+
+/// Second step of sign-in with an authenticator code. Returns the stage
+/// reached: signed in, or (passkey required, none registered) registering
+/// a passkey.
+pub async fn verify_code(st: &AppState, ctx: &RequestCtx, session: &Session, code: &str) -> Result<Stage, AppError> {
     let auth = ctx.at_stage(Stage::NeedsCode)?.clone();
     let user = accounts::active(st.db.pool(), auth.user_id).await?;
+    let next = code_allowed(st, ctx, user.id, "authenticator code").await?;
     let now = st.clock.now();
-    let ok = NewEvent::new(Action::SignIn, Outcome::Success, ctx.actor_for(Some(user.id)))
-        .target("user", user.id)
-        .details(json!({ "method": "password+totp" }));
+    let ok = if next == Stage::Full {
+        NewEvent::new(Action::SignIn, Outcome::Success, ctx.actor_for(Some(user.id)))
+            .target("user", user.id)
+            .details(json!({ "method": "password+totp" }))
+    } else {
+        NewEvent::new(Action::SignInCode, Outcome::Success, ctx.actor_for(Some(user.id)))
+            .target("user", user.id)
+            .details(json!({ "next": "passkey registration" }))
+    };
     check_totp(st, ctx, &user, code, Action::SignInCode, vec![ok]).await?;
     sessions::rotate(session).await?;
     sessions::set_auth(
         session,
         &AuthState {
-            stage: Stage::Full,
-            mfa_at: Some(now),
+            stage: next,
+            mfa_at: (next == Stage::Full).then_some(now),
             last_seen: now,
             ..auth
         },
     )
-    .await
+    .await?;
+    Ok(next)
 }
 
-/// Second step of sign-in with a recovery code (each works once).
+/// The second step of sign-in with a passkey (after the password or single
+/// sign-on), or, with no session, passwordless sign-in with a discoverable
+/// passkey that verified its user (it then counts as both factors).
+pub async fn passkey(st: &AppState, ctx: &RequestCtx, session: &Session, credential: &str) -> Result<(), AppError> {
+    let now = st.clock.now();
+    let (auth, method) = match &ctx.auth {
+        Some(a) if a.stage == Stage::NeedsCode => (Some(a.clone()), "password+passkey"),
+        None => (None, "passkey"),
+        Some(_) => return Err(AppError::Conflict("You are already signed in.".into())),
+    };
+    let purpose = if auth.is_some() {
+        "sign-in"
+    } else {
+        "passwordless sign-in"
+    };
+    let used = passkeys::assertion::finish(st, ctx, session, credential, purpose, |u| {
+        if auth.is_none() {
+            if !rules::passwordless(u.user_verified) {
+                return Err(AppError::Unauthorized(FactorRefusal::UserNotVerified.to_string()));
+            }
+            if let Some(sso) = &st.sso {
+                if !crate::domain::sso::password_allowed(sso.required, sso.breakglass.as_deref(), &u.user.email) {
+                    return Err(AppError::Refused(
+                        "Sign in with your company account (single sign-on).".into(),
+                    ));
+                }
+            }
+        }
+        Ok(vec![NewEvent::new(
+            Action::SignIn,
+            Outcome::Success,
+            ctx.actor_for(Some(u.user.id)),
+        )
+        .target("user", u.user.id)
+        .details(json!({ "method": method, "user_verified": u.user_verified }))])
+    })
+    .await?;
+    sessions::rotate(session).await?;
+    let auth = match auth {
+        Some(a) => AuthState {
+            stage: Stage::Full,
+            mfa_at: Some(now),
+            passkey_at: Some(now),
+            last_seen: now,
+            ..a
+        },
+        None => AuthState {
+            user_id: used.user.id,
+            stage: Stage::Full,
+            created_at: now,
+            last_seen: now,
+            mfa_at: Some(now),
+            passkey_at: Some(now),
+        },
+    };
+    sessions::set_auth(session, &auth).await
+}
+
+/// A signed-in session of an employee whose access now requires a passkey
+/// and who has not used one in it (the session began before the policy or
+/// the power, or by single sign-on trusted without Gatehouse's factor):
+/// back to the second step of sign-in, or to registering a passkey.
+/// Returns the stage the session is now at.
+pub async fn passkey_now(st: &AppState, ctx: &RequestCtx, session: &Session) -> Result<Stage, AppError> {
+    let auth = ctx.full()?.clone();
+    let none = passkeys::of_user(st.db.pool(), auth.user_id).await?.is_empty();
+    let stage = if none { Stage::NeedsPasskey } else { Stage::NeedsCode };
+    st.recorder
+        .record(
+            st.clock.now(),
+            NewEvent::new(Action::StepUp, Outcome::Denied, ctx.actor())
+                .target("user", auth.user_id)
+                .reason("session without a passkey; the access requires one"),
+        )
+        .await?;
+    sessions::set_auth(
+        session,
+        &AuthState {
+            stage,
+            mfa_at: None,
+            ..auth
+        },
+    )
+    .await?;
+    Ok(stage)
+}
+
+/// After registering a first passkey at `Stage::NeedsPasskey`: the new
+/// passkey, not the code that came before it, completes the sign-in.
+pub async fn registered_first_passkey(ctx: &RequestCtx, session: &Session) -> Result<bool, AppError> {
+    match &ctx.auth {
+        Some(a) if a.stage == Stage::NeedsPasskey => {
+            sessions::set_auth(
+                session,
+                &AuthState {
+                    stage: Stage::NeedsCode,
+                    ..a.clone()
+                },
+            )
+            .await?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Second step of sign-in with a recovery code (each works once). Returns
+/// the codes left and the stage reached (as for `verify_code`).
 pub async fn use_recovery_code(
     st: &AppState,
     ctx: &RequestCtx,
     session: &Session,
     code: &str,
-) -> Result<usize, AppError> {
+) -> Result<(usize, Stage), AppError> {
     let auth = ctx.at_stage(Stage::NeedsCode)?.clone();
     let user = accounts::active(st.db.pool(), auth.user_id).await?;
+    let next = code_allowed(st, ctx, user.id, "recovery code").await?;
     let normalised = recovery::normalise(code);
     if normalised.is_empty() {
         return Err(AppError::Validation("Enter one of your recovery codes.".into()));
@@ -203,14 +344,17 @@ pub async fn use_recovery_code(
     audit::append(
         &mut tx,
         now,
-        vec![
+        [
             NewEvent::new(Action::RecoveryCode, Outcome::Success, ctx.actor_for(Some(user.id)))
                 .target("user", user.id)
                 .details(json!({ "remaining": remaining })),
             NewEvent::new(Action::SignIn, Outcome::Success, ctx.actor_for(Some(user.id)))
                 .target("user", user.id)
                 .details(json!({ "method": "password+recovery_code" })),
-        ],
+        ]
+        .into_iter()
+        .take(if next == Stage::Full { 2 } else { 1 })
+        .collect(),
     )
     .await?;
     tx.commit().await?;
@@ -219,14 +363,14 @@ pub async fn use_recovery_code(
     sessions::set_auth(
         session,
         &AuthState {
-            stage: Stage::Full,
+            stage: next,
             mfa_at: None,
             last_seen: now,
             ..auth
         },
     )
     .await?;
-    Ok(remaining)
+    Ok((remaining, next))
 }
 
 // ---------------------------------------------------------------- sign-out and expiry

@@ -71,6 +71,8 @@ pub struct Config {
     pub db_names: crate::domain::databases::Names,
     /// Passkeys' relying party (from the public URL), or why they are off.
     pub passkeys: Result<Passkeys, String>,
+    /// Who must sign in and step up with a passkey (GATEHOUSE_REQUIRE_PASSKEY).
+    pub require_passkey: crate::domain::passkeys::Policy,
 }
 
 #[derive(Clone)]
@@ -219,6 +221,13 @@ impl Config {
             })?;
 
         let passkeys = passkeys::relying_party(&public_url);
+        let require_passkey =
+            passkeys::policy(var("GATEHOUSE_REQUIRE_PASSKEY").as_deref(), &passkeys).map_err(|problem| {
+                ConfigError {
+                    variable: "GATEHOUSE_REQUIRE_PASSKEY",
+                    problem,
+                }
+            })?;
 
         let trusted_proxies = var("GATEHOUSE_TRUSTED_PROXIES")
             .unwrap_or_default()
@@ -491,6 +500,7 @@ impl Config {
         };
         Ok(Self {
             passkeys,
+            require_passkey,
             database_url,
             data_dir,
             master_key,

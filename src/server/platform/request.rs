@@ -17,6 +17,9 @@ pub enum Stage {
     NeedsCode,
     /// Password checked; the account has no TOTP yet and must enrol.
     NeedsEnrolment,
+    /// Authenticator code accepted, but the employee's access requires a
+    /// passkey and they have none yet: they may only register one.
+    NeedsPasskey,
     /// Fully signed in.
     Full,
 }
@@ -27,8 +30,13 @@ pub struct AuthState {
     pub stage: Stage,
     pub created_at: Millis,
     pub last_seen: Millis,
-    /// When a TOTP code was last entered in this session (for step-up).
+    /// When a second factor (a TOTP code or a passkey) was last given in
+    /// this session (for step-up).
     pub mfa_at: Option<Millis>,
+    /// When a passkey was last used in this session: step-up under the
+    /// passkey policy, and break-glass, count only a passkey.
+    #[serde(default)]
+    pub passkey_at: Option<Millis>,
 }
 
 /// Who is asking, set on every request by the auth layer.
@@ -45,6 +53,10 @@ pub struct RequestCtx {
     /// The device cookie's value, if the browser sent one (see
     /// `identity::device`).
     pub device_cookie: Option<String>,
+    /// Whether the signed-in employee's access requires a passkey
+    /// (`GATEHOUSE_REQUIRE_PASSKEY`): set by `api::server::serve` before a
+    /// server function's body runs, false elsewhere.
+    pub passkey_required: bool,
 }
 
 impl RequestCtx {

@@ -11,7 +11,10 @@ use crate::domain::{
 };
 use crate::errors::AppError;
 use crate::server::{
-    access::{authz::Principal, grants, notify},
+    access::{
+        authz::{self, Principal},
+        grants, notify,
+    },
     audit,
     identity::{accounts, mfa},
     platform::request::RequestCtx,
@@ -54,7 +57,9 @@ pub async fn break_glass(
         }
         Err(e) => return Err(e.into()),
     };
-    mfa::confirm_code(st, ctx, session, code, "break glass").await?;
+    let emergency = authz::emergency_administrator(st, user_id).await?;
+    let passkey_required = ctx.passkey_required || st.config.require_passkey.requires_for_breakglass(emergency);
+    mfa::confirm_code(st, ctx, session, code, "break glass", passkey_required).await?;
     let now = st.clock.now();
     let to = notify::admins_and_auditors(st, user_id, now).await?;
     let mut tx = st.db.begin_write().await?;

@@ -18,7 +18,7 @@ use crate::server::{
         roles as role_store,
     },
     audit::activity,
-    identity::{accounts, invitations},
+    identity::{accounts, invitations, passkeys},
     platform::{
         db::{opt_text, text},
         names,
@@ -281,19 +281,41 @@ pub async fn grant_list(st: &AppState, filter: &str) -> Result<Vec<GrantInfo>, A
     Ok(out)
 }
 
+/// Administrators whose access requires a passkey
+/// (`GATEHOUSE_REQUIRE_PASSKEY=administrators`) and who have none: they
+/// can sign in only to add one. Names, with ids.
+async fn lacking_passkey(st: &AppState, admin_ids: &[i64], all: &[Person]) -> Result<Vec<(i64, String)>, AppError> {
+    let mut out = Vec::new();
+    if !st.config.require_passkey.administrators {
+        return Ok(out);
+    }
+    for &id in admin_ids {
+        if passkeys::of_user(st.db.pool(), id).await?.is_empty() && !authz::emergency_administrator(st, id).await? {
+            let name = all
+                .iter()
+                .find(|p| p.id == id)
+                .map(|p| p.name.clone())
+                .unwrap_or_default();
+            out.push((id, name));
+        }
+    }
+    Ok(out)
+}
+
 pub async fn dashboard(st: &AppState) -> Result<DashboardView, AppError> {
     let now = st.clock.now();
     let all = people(st, None).await?;
+    let admin_ids = grants::active_admin_ids(&mut *st.db.pool().acquire().await?, now).await?;
     let live = |p: &&Person| matches!(p.status, Status::Active | Status::Invited);
     let count = |f: &dyn Fn(&Person) -> bool| all.iter().filter(|p| f(p)).count() as i64;
     Ok(DashboardView {
+        passkeys_required: st.config.require_passkey.administrators,
+        lacking_passkey: lacking_passkey(st, &admin_ids, &all).await?,
         employees: all.iter().filter(live).count() as i64,
         without_mfa: count(&|p| matches!(p.status, Status::Active | Status::Invited) && !p.mfa),
         critical_standing: grant_list(st, "critical").await?.len() as i64,
         expiring_soon: grant_list(st, "expiring").await?.len() as i64,
-        admins: grants::active_admin_ids(&mut *st.db.pool().acquire().await?, now)
-            .await?
-            .len() as i64,
+        admins: admin_ids.len() as i64,
         offboarding: offboarding_report(st)
             .await?
             .iter()

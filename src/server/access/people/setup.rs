@@ -189,6 +189,7 @@ pub async fn complete_setup(
             created_at: now,
             last_seen: now,
             mfa_at: None,
+            passkey_at: None,
         },
     )
     .await

@@ -8,7 +8,7 @@ pub mod recovery_codes;
 mod verify;
 
 pub use enrolment::{confirm_enrolment, enrolment, regenerate_recovery_codes, take_stashed_codes, Enrolment};
-pub use verify::{check_totp, confirm_code, step_up};
+pub use verify::{check_totp, confirm_code, passkey_step_up, step_up};
 
 use crate::domain::{recovery, totp as rules};
 use crate::server::platform::crypto;

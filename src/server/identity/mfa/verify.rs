@@ -7,12 +7,14 @@ use crate::domain::{
     session_policy::step_up_fresh,
     totp::{self, TotpError},
     validation::OtpCode,
+    Millis, MINUTE,
 };
 use crate::errors::AppError;
 use crate::server::{
     audit,
     identity::{
         accounts::{self, UserRow},
+        passkeys,
         sessions::set_auth,
         throttle::{self, clear_account_failures, fail_attempt, subjects, Attempt},
     },
@@ -92,8 +94,14 @@ async fn replayed(
 
 // ---------------------------------------------------------------- step-up
 
-/// Sensitive actions need an authenticator code entered within the last
-/// five minutes: either the session has one that fresh, or `code` is one.
+/// How recently a passkey must have been used for an action that always
+/// asks for a new second factor (breaking the glass).
+const PASSKEY_JUST_USED: Millis = MINUTE;
+
+/// Sensitive actions need a second factor given within the last five
+/// minutes: either the session has one that fresh, or `code` is an
+/// authenticator code. When the employee's access requires a passkey
+/// (`ctx.passkey_required`) only a passkey counts, and a code is refused.
 pub async fn step_up(
     st: &AppState,
     ctx: &RequestCtx,
@@ -102,42 +110,98 @@ pub async fn step_up(
     purpose: &str,
 ) -> Result<(), AppError> {
     let auth = ctx.full()?;
-    if step_up_fresh(auth.mfa_at, st.clock.now()) {
+    let last = if ctx.passkey_required {
+        auth.passkey_at
+    } else {
+        auth.mfa_at
+    };
+    if step_up_fresh(last, st.clock.now()) {
         return Ok(());
+    }
+    if ctx.passkey_required {
+        return Err(AppError::Unauthorized(PASSKEY_NEEDED.into()));
     }
     if code.trim().is_empty() {
         return Err(AppError::Unauthorized(
-            "Enter a code from your authenticator app to confirm: your last one is more than 5 minutes old.".into(),
+            "Enter a code from your authenticator app (or use your passkey) to confirm: your last one is more \
+             than 5 minutes old."
+                .into(),
         ));
     }
-    confirm_code(st, ctx, session, code, purpose).await
+    confirm_code(st, ctx, session, code, purpose, false).await
 }
 
-/// Checks a new authenticator code whatever the age of the last one (an
-/// action that always needs one, such as breaking the glass).
+const PASSKEY_NEEDED: &str = "Confirm with your passkey: your access requires one, and an authenticator code alone \
+                              no longer counts.";
+
+/// Checks a new second factor whatever the age of the last one (an action
+/// that always needs one, such as breaking the glass): an authenticator
+/// code, or a passkey used in this session within the last minute. With
+/// `passkey_required` only the passkey counts.
 pub async fn confirm_code(
     st: &AppState,
     ctx: &RequestCtx,
     session: &Session,
     code: &str,
     purpose: &str,
+    passkey_required: bool,
 ) -> Result<(), AppError> {
     let auth = ctx.full()?.clone();
     let now = st.clock.now();
+    let passkey_just_used = auth.passkey_at.is_some_and(|t| t <= now && now - t < PASSKEY_JUST_USED);
+    if code.trim().is_empty() && passkey_just_used {
+        return Ok(());
+    }
+    if passkey_required {
+        return Err(AppError::Unauthorized(PASSKEY_NEEDED.into()));
+    }
     if code.trim().is_empty() {
         return Err(AppError::Unauthorized(
-            "Enter a code from your authenticator app to confirm.".into(),
+            "Enter a code from your authenticator app (or use your passkey) to confirm.".into(),
         ));
     }
     let user = accounts::active(st.db.pool(), auth.user_id).await?;
     let ok = NewEvent::new(Action::StepUp, Outcome::Success, ctx.actor())
         .target("user", user.id)
-        .details(json!({ "for": purpose }));
+        .details(json!({ "for": purpose, "method": "totp" }));
     check_totp(st, ctx, &user, code, Action::StepUp, vec![ok]).await?;
     set_auth(
         session,
         &AuthState {
             mfa_at: Some(now),
+            last_seen: now,
+            ..auth
+        },
+    )
+    .await
+}
+
+/// Step-up with a passkey: the answer to `passkeys::assertion::options`
+/// makes this session's second factor fresh (for `purpose`).
+pub async fn passkey_step_up(
+    st: &AppState,
+    ctx: &RequestCtx,
+    session: &Session,
+    credential: &str,
+    purpose: &str,
+) -> Result<(), AppError> {
+    let auth = ctx.full()?.clone();
+    let purpose = purpose.trim();
+    if purpose.is_empty() || purpose.chars().count() > 60 || purpose.chars().any(char::is_control) {
+        return Err(AppError::Validation("Say what the passkey confirms.".into()));
+    }
+    let now = st.clock.now();
+    passkeys::assertion::finish(st, ctx, session, credential, purpose, |u| {
+        Ok(vec![NewEvent::new(Action::StepUp, Outcome::Success, ctx.actor())
+            .target("user", u.user.id)
+            .details(json!({ "for": purpose, "method": "passkey" }))])
+    })
+    .await?;
+    set_auth(
+        session,
+        &AuthState {
+            mfa_at: Some(now),
+            passkey_at: Some(now),
             last_seen: now,
             ..auth
         },

@@ -492,7 +492,7 @@ async fn complete(
             "linked_now": link,
             "amr": amr,
             "provider_mfa_trusted": trusted,
-            "next": match stage { Stage::Full => "signed in", Stage::NeedsCode => "totp", Stage::NeedsEnrolment => "enrolment" },
+            "next": match stage { Stage::Full => "signed in", Stage::NeedsCode => "totp", Stage::NeedsEnrolment => "enrolment", Stage::NeedsPasskey => "passkey registration" },
         }))];
     if activated {
         events.push(
@@ -511,6 +511,7 @@ async fn complete(
         created_at: now,
         last_seen: now,
         mfa_at: None,
+        passkey_at: None,
     };
     sessions::set_auth(session, &auth).await?;
     session
@@ -521,6 +522,7 @@ async fn complete(
         Stage::Full => "/",
         Stage::NeedsCode => "/mfa",
         Stage::NeedsEnrolment => "/mfa/enrol",
+        Stage::NeedsPasskey => "/mfa/passkey",
     }))
 }
 

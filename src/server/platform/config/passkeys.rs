@@ -1,8 +1,8 @@
-//! Passkeys' settings: the relying party from `GATEHOUSE_PUBLIC_URL`.
-//! (`GATEHOUSE_REQUIRE_PASSKEY`, whose rules are `domain::passkeys::Policy`,
-//! is read once sign-in and step-up enforce it.)
+//! Passkeys' settings: the relying party from `GATEHOUSE_PUBLIC_URL`, and
+//! who must use one (`GATEHOUSE_REQUIRE_PASSKEY`, whose rules are
+//! `domain::passkeys::Policy`).
 
-use crate::domain::passkeys::rp_id;
+use crate::domain::passkeys::{rp_id, Policy};
 
 /// The relying party passkeys are bound to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,4 +22,15 @@ pub fn relying_party(public_url: &url::Url) -> Result<Passkeys, String> {
     origin.set_query(None);
     origin.set_fragment(None);
     Ok(Passkeys { rp_id: id, origin })
+}
+
+/// Reads `GATEHOUSE_REQUIRE_PASSKEY`. Requiring passkeys while they are off
+/// (an IP address as the public host) would lock administrators out: an
+/// error at start, with the reason.
+pub fn policy(raw: Option<&str>, rp: &Result<Passkeys, String>) -> Result<Policy, String> {
+    let policy = Policy::parse(raw.unwrap_or_default())?;
+    match rp {
+        Err(why) if policy != Policy::default() => Err(why.clone()),
+        _ => Ok(policy),
+    }
 }

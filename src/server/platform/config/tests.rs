@@ -310,3 +310,20 @@ fn passkeys_need_a_domain_name() {
     let c = cfg(&[("GATEHOUSE_PUBLIC_URL", "http://localhost:3000")]).unwrap();
     assert_eq!(c.passkeys.unwrap().rp_id, "localhost");
 }
+
+#[test]
+fn the_passkey_policy_is_read_and_refused_where_passkeys_are_off() {
+    use crate::domain::passkeys::Policy;
+    let domain = ("GATEHOUSE_PUBLIC_URL", "https://gatehouse.example.com");
+    assert_eq!(cfg(&[domain]).unwrap().require_passkey, Policy::default());
+    let c = cfg(&[domain, ("GATEHOUSE_REQUIRE_PASSKEY", "administrators, breakglass")]).unwrap();
+    assert!(c.require_passkey.administrators && c.require_passkey.breakglass);
+    let e = cfg(&[domain, ("GATEHOUSE_REQUIRE_PASSKEY", "admins")]).unwrap_err();
+    assert_eq!(e.variable, "GATEHOUSE_REQUIRE_PASSKEY");
+    assert!(e.problem.contains("unknown group"), "{}", e.problem);
+    // Required on an IP address, where no browser would use one: an
+    // error at start rather than administrators locked out.
+    let e = cfg(&[("GATEHOUSE_REQUIRE_PASSKEY", "administrators")]).unwrap_err();
+    assert_eq!(e.variable, "GATEHOUSE_REQUIRE_PASSKEY");
+    assert!(e.problem.contains("IP address"), "{}", e.problem);
+}

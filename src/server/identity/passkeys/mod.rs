@@ -15,7 +15,7 @@ use crate::server::{
     platform::{
         crypto::{random_bytes, sha256_hex},
         db::text,
-        request::RequestCtx,
+        request::{AuthState, RequestCtx, Stage},
     },
     state::AppState,
 };
@@ -27,6 +27,8 @@ use tower_sessions::Session;
 use webauthn_rs::prelude::{
     Passkey, PasskeyRegistration, RegisterPublicKeyCredential, Uuid, Webauthn, WebauthnBuilder,
 };
+
+pub mod assertion;
 
 /// At most this many passkeys per employee.
 pub const MAX_PER_EMPLOYEE: usize = 10;
@@ -87,6 +89,15 @@ pub async fn of_user(pool: &sqlx::AnyPool, user_id: i64) -> Result<Vec<Stored>, 
     rows.iter().map(from_row).collect()
 }
 
+/// Who may register a passkey: a signed-in employee, or one whose access
+/// requires a passkey and who has none yet (see `Stage::NeedsPasskey`).
+fn registrant(ctx: &RequestCtx) -> Result<&AuthState, AppError> {
+    match &ctx.auth {
+        Some(a) if a.stage == Stage::NeedsPasskey => Ok(a),
+        _ => ctx.full(),
+    }
+}
+
 /// A registration waiting for the authenticator's answer, in the session.
 #[derive(Serialize, Deserialize)]
 struct Pending {
@@ -100,7 +111,7 @@ struct Pending {
 /// for `navigator.credentials.create()` (JSON), its state kept in the
 /// session. Credentials already registered are excluded.
 pub async fn registration_options(st: &AppState, ctx: &RequestCtx, session: &Session) -> Result<String, AppError> {
-    let auth = ctx.full()?;
+    let auth = registrant(ctx)?;
     let w = webauthn(st)?;
     let user = accounts::active(st.db.pool(), auth.user_id).await?;
     let existing = of_user(st.db.pool(), user.id).await?;
@@ -149,7 +160,7 @@ pub async fn register(
     name: &str,
     credential: &str,
 ) -> Result<i64, AppError> {
-    let auth = ctx.full()?;
+    let auth = registrant(ctx)?;
     let w = webauthn(st)?;
     let name = rules::name(name).map_err(|m| AppError::Validation(m.into()))?;
     let now = st.clock.now();
