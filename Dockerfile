@@ -4,8 +4,9 @@
 #
 # The runtime stage holds only the server binary, the hash file beside it
 # (the browser bundle's content-hashed names), the site directory, CA
-# certificates and the C libraries the binary links (glibc, libgcc_s: the
-# distroless "cc" image); it runs as a non-root user, and its root
+# certificates and the C libraries the binary links (glibc, libgcc_s, and
+# OpenSSL's libssl3, which webauthn-rs uses for passkeys: the distroless
+# "cc" image, which carries all three); it runs as a non-root user, and its root
 # filesystem can be read-only. end2end/deploy/test_layout.py assembles this
 # layout from the COPY lines below and starts it.
 

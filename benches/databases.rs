@@ -35,9 +35,11 @@ fn ctx(user_id: i64) -> RequestCtx {
             created_at: 0,
             last_seen: 0,
             mfa_at: None,
+            passkey_at: None,
         }),
         access_version: None,
         device_cookie: None,
+        passkey_required: false,
     }
 }
 

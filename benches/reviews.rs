@@ -39,6 +39,7 @@ fn auth(user_id: i64) -> AuthState {
         created_at: 0,
         last_seen: 0,
         mfa_at: None,
+        passkey_at: None,
     }
 }
 
@@ -51,6 +52,7 @@ fn ctx(user_id: i64) -> RequestCtx {
         auth: Some(auth(user_id)),
         access_version: None,
         device_cookie: None,
+        passkey_required: false,
     }
 }
 

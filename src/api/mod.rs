@@ -150,9 +150,12 @@ pub(crate) mod server {
                 call.ctx.passkey_required =
                     authz::passkey_required(&call.st, auth.user_id, call.ctx.access_version).await?;
                 // Signed in without a passkey the access now requires:
-                // nothing but signing out (and the recovery codes just
-                // made) until one is used.
-                let exempt = matches!(endpoint, "sign_out" | "sign_out_everywhere" | "take_recovery_codes");
+                // nothing but signing out, the header's profile and the
+                // recovery codes just made until one is used.
+                let exempt = matches!(
+                    endpoint,
+                    "sign_out" | "sign_out_everywhere" | "take_recovery_codes" | "me"
+                );
                 if call.ctx.passkey_required && auth.stage == Stage::Full && auth.passkey_at.is_none() && !exempt {
                     signin::passkey_now(&call.st, &call.ctx, &call.session).await?;
                     return Err(AppError::Unauthorized(

@@ -10,8 +10,13 @@
 //! count), so a root over millions of events needs memory for about 64
 //! hashes. Whole aligned subtrees can be pushed in place of their leaves,
 //! which is how an export names the events outside its range.
+//!
+//! `proofs` builds inclusion and consistency proofs from stored subtree
+//! roots, for trees too large to read leaf by leaf.
 
 use sha2::{Digest, Sha256};
+
+pub mod proofs;
 
 pub type Hash = [u8; 32];
 

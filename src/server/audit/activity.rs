@@ -11,14 +11,17 @@ fn describe(action: Option<Action>, outcome: Outcome, details: &serde_json::Valu
     use Outcome::Success;
     let replay = details.get("replay").and_then(|v| v.as_bool()).unwrap_or(false);
     let by_passkey = details.get("method").and_then(|v| v.as_str()) == Some("passkey");
+    let asked_passkey = details.get("passkey_required").and_then(|v| v.as_bool()) == Some(true);
     let Some(action) = action else { return "Account event" };
     match (action, outcome) {
         (A::SignIn, Success) => "Signed in",
         (A::SignIn, _) => "Sign-in failed",
         (A::PasswordAccepted, _) => "Password accepted",
+        (A::SignInCode, Success) => "Authenticator code accepted; a passkey is to be added next",
         (A::SignInCode, _) if replay => "Reused authenticator code refused",
         (A::SignInCode, _) => "Wrong authenticator code",
         (A::StepUp, Success) if by_passkey => "Confirmed with a passkey",
+        (A::StepUp, _) if asked_passkey => "Asked to confirm with a passkey: your access requires one",
         (A::StepUp, Success) => "Confirmed with authenticator code",
         (A::StepUp, _) if replay => "Reused authenticator code refused",
         (A::StepUp, _) => "Wrong authenticator code",

@@ -258,7 +258,8 @@ pub async fn passkey_now(st: &AppState, ctx: &RequestCtx, session: &Session) -> 
             st.clock.now(),
             NewEvent::new(Action::StepUp, Outcome::Denied, ctx.actor())
                 .target("user", auth.user_id)
-                .reason("session without a passkey; the access requires one"),
+                .reason("session without a passkey; the access requires one")
+                .details(json!({ "passkey_required": true })),
         )
         .await?;
     sessions::set_auth(

@@ -193,13 +193,30 @@ where
     if rules::counter(stored_counter(&stored), result.counter()) == Counter::PossibleClone {
         return possible_clone(st, ctx, &stored, purpose).await;
     }
-    let user = accounts::active(st.db.pool(), stored.user_id).await?;
+    let user = match accounts::active(st.db.pool(), stored.user_id).await {
+        Ok(u) => u,
+        Err(e) => {
+            let event = refused(Some(stored.user_id), "account not active".into(), about);
+            st.recorder.record(now, event).await?;
+            return Err(e);
+        }
+    };
     let used = Used {
         user,
         passkey_id: stored.id,
         user_verified: result.user_verified(),
     };
-    let mut events = events(&used)?;
+    // What the passkey was to unlock may still be refused (a policy): the
+    // use is then recorded as refused, with the reason.
+    let mut events = match events(&used) {
+        Ok(events) => events,
+        Err(e) => {
+            st.recorder
+                .record(now, refused(Some(stored.user_id), e.to_string(), about))
+                .await?;
+            return Err(e);
+        }
+    };
     events.insert(
         0,
         NewEvent::new(

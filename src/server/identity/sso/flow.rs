@@ -492,7 +492,12 @@ async fn complete(
             "linked_now": link,
             "amr": amr,
             "provider_mfa_trusted": trusted,
-            "next": match stage { Stage::Full => "signed in", Stage::NeedsCode => "totp", Stage::NeedsEnrolment => "enrolment", Stage::NeedsPasskey => "passkey registration" },
+            "next": match stage {
+                Stage::Full => "signed in",
+                Stage::NeedsCode => "totp",
+                Stage::NeedsEnrolment => "enrolment",
+                Stage::NeedsPasskey => "passkey registration",
+            },
         }))];
     if activated {
         events.push(
