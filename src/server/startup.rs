@@ -151,6 +151,14 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         http::tls::spawn_redirect(redirect, st.config.public_url.clone());
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // Passkeys off (an IP address as the public host): said once, at start.
+    match &st.config.passkeys {
+        Ok(rp) => tracing::info!(rp_id = %rp.rp_id, "passkeys are on"),
+        Err(why) => {
+            tracing::warn!("{why}");
+            println!("{why}.");
+        }
+    }
     tracing::info!(%addr, scheme, "Gatehouse is listening");
     println!("Gatehouse is running at {scheme}://{addr}");
     // On SIGTERM or Ctrl-C: stop accepting, let requests in flight (and

@@ -98,7 +98,7 @@ pub(super) fn BreakGlassPanel(
                                         <PasskeyStepUp
                                             id="glass-passkey"
                                             purpose="break glass"
-                                            label="Break the glass with a passkey"
+                                            label="Confirm with a passkey instead"
                                         />
                                     </div>
                                     <button

@@ -485,20 +485,28 @@ async fn complete(
         user_id: Some(user_id),
         ..ctx.actor()
     };
-    let mut events = vec![NewEvent::new(if stage == Stage::Full { Action::SignIn } else { Action::Sso }, Outcome::Success, actor.clone())
-        .target("user", user_id)
-        .details(json!({
-            "method": "sso",
-            "linked_now": link,
-            "amr": amr,
-            "provider_mfa_trusted": trusted,
-            "next": match stage {
-                Stage::Full => "signed in",
-                Stage::NeedsCode => "totp",
-                Stage::NeedsEnrolment => "enrolment",
-                Stage::NeedsPasskey => "passkey registration",
-            },
-        }))];
+    let mut events = vec![NewEvent::new(
+        if stage == Stage::Full {
+            Action::SignIn
+        } else {
+            Action::Sso
+        },
+        Outcome::Success,
+        actor.clone(),
+    )
+    .target("user", user_id)
+    .details(json!({
+        "method": "sso",
+        "linked_now": link,
+        "amr": amr,
+        "provider_mfa_trusted": trusted,
+        "next": match stage {
+            Stage::Full => "signed in",
+            Stage::NeedsCode => "totp",
+            Stage::NeedsEnrolment => "enrolment",
+            Stage::NeedsPasskey => "passkey registration",
+        },
+    }))];
     if activated {
         events.push(
             NewEvent::new(Action::Activated, Outcome::Success, actor)
