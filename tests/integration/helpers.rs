@@ -121,14 +121,26 @@ impl TestApp {
     /// With single sign-on through a real OpenID provider (npm
     /// oidc-provider) started for this app.
     pub async fn spawn_with_sso(backend: &Backend, extra: &[(&str, &str)]) -> (Self, OidcProvider) {
+        Self::spawn_with_sso_at(backend, extra, false).await
+    }
+
+    /// `spawn_with_sso`, reached as `http://localhost:PORT` (passkeys on).
+    pub async fn spawn_with_sso_at(backend: &Backend, extra: &[(&str, &str)], localhost: bool) -> (Self, OidcProvider) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let base = if localhost {
+            format!("http://localhost:{}", listener.local_addr().unwrap().port())
+        } else {
+            format!("http://{}", listener.local_addr().unwrap())
+        };
         let provider = OidcProvider::start(&format!("{base}/auth/oidc/callback"));
         let mut vars = vec![
             ("GATEHOUSE_OIDC_ISSUER", provider.issuer.as_str()),
             ("GATEHOUSE_OIDC_CLIENT_ID", "gatehouse"),
             ("GATEHOUSE_OIDC_CLIENT_SECRET", OidcProvider::SECRET),
         ];
+        if localhost {
+            vars.push(("GATEHOUSE_PUBLIC_URL", base.as_str()));
+        }
         vars.extend_from_slice(extra);
         (Self::spawn_on(backend, listener, &vars).await, provider)
     }

@@ -18,6 +18,7 @@ const OUTAGE: &str = "payments API down, need prod database to fix stuck orders"
 on_both!(
     a_passkey_signs_in_after_the_password_or_alone_and_a_clone_is_refused_and_alerted,
     the_policy_holds_administrators_and_break_glass_to_a_passkey,
+    the_emergency_administrator_keeps_the_code,
 );
 
 async fn use_options(app: &TestApp, c: &Client) -> Value {
@@ -296,5 +297,37 @@ async fn the_policy_holds_administrators_and_break_glass_to_a_passkey(b: Backend
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     assert_eq!(app.count("SELECT COUNT(*) FROM elevation_requests").await, 1);
     app.verify_chain().await;
+    app.cleanup().await;
+}
+
+async fn the_emergency_administrator_keeps_the_code(b: Backend) {
+    let vars = [
+        ("GATEHOUSE_REQUIRE_PASSKEY", "administrators,breakglass"),
+        ("GATEHOUSE_SSO_BREAKGLASS_EMAIL", ADMIN),
+    ];
+    let (app, _provider) = TestApp::spawn_with_sso_at(&b, &vars, true).await;
+    let (maya, key, _) = app.first_admin(ADMIN, PW).await;
+    // The emergency administrator (GATEHOUSE_SSO_BREAKGLASS_EMAIL): password
+    // and code, no passkey, for sign-in and step-up alike.
+    assert_eq!(me(&app, &maya).await, StatusCode::OK);
+    let c = app.sign_in(ADMIN, PW, &key).await;
+    assert_eq!(me(&app, &c).await, StatusCode::OK);
+    let dash: Value = app.call(&c, "dashboard", &[]).await.json().await.unwrap();
+    assert_eq!(
+        dash["lacking_passkey"],
+        serde_json::json!([]),
+        "not lacking: not required"
+    );
+    // Any other administrator is held to a passkey.
+    let (lukas, _, _) = app
+        .employee(
+            &c,
+            "Lukas Meyer",
+            "lukas.meyer@sunridge-solar.example",
+            "administration",
+            &["admin"],
+        )
+        .await;
+    assert_eq!(me(&app, &lukas).await, StatusCode::UNAUTHORIZED);
     app.cleanup().await;
 }
