@@ -58,32 +58,24 @@
     (pk.allowCredentials || []).forEach((c) => (c.id = fromB64(c.id)));
     return { publicKey: pk };
   }
-  function created(cred) {
+  // The answer as JSON, binary fields in base64url: the attestation
+  // (registration) or the signature (use).
+  function answer(cred) {
     const r = cred.response;
+    const response = { clientDataJSON: toB64(r.clientDataJSON) };
+    if (r.attestationObject) {
+      response.attestationObject = toB64(r.attestationObject);
+      response.transports = r.getTransports ? r.getTransports() : undefined;
+    } else {
+      response.authenticatorData = toB64(r.authenticatorData);
+      response.signature = toB64(r.signature);
+      response.userHandle = r.userHandle ? toB64(r.userHandle) : null;
+    }
     return JSON.stringify({
       id: cred.id,
       rawId: toB64(cred.rawId),
       type: cred.type,
-      response: {
-        attestationObject: toB64(r.attestationObject),
-        clientDataJSON: toB64(r.clientDataJSON),
-        transports: r.getTransports ? r.getTransports() : undefined,
-      },
-      extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
-    });
-  }
-  function asserted(cred) {
-    const r = cred.response;
-    return JSON.stringify({
-      id: cred.id,
-      rawId: toB64(cred.rawId),
-      type: cred.type,
-      response: {
-        authenticatorData: toB64(r.authenticatorData),
-        clientDataJSON: toB64(r.clientDataJSON),
-        signature: toB64(r.signature),
-        userHandle: r.userHandle ? toB64(r.userHandle) : null,
-      },
+      response,
       extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
     });
   }
@@ -108,7 +100,7 @@
     } catch (e) {
       throw new Error(browserError(e));
     }
-    const r = await call("register_passkey", { name, credential: created(cred) });
+    const r = await call("register_passkey", { name, credential: answer(cred) });
     location.assign(r.redirect || location.pathname);
   }
 
@@ -121,13 +113,13 @@
       throw new Error(browserError(e));
     }
     if (btn.dataset.passkey === "sign-in") {
-      const r = await call("passkey_sign_in", { credential: asserted(cred) });
+      const r = await call("passkey_sign_in", { credential: answer(cred) });
       location.assign(typeof r.body === "string" && r.body.startsWith("/") ? r.body : "/");
       return;
     }
     // Step-up: the session's second factor is now fresh; the form the
     // button sits in is sent (its code field may stay empty).
-    await call("passkey_step_up", { purpose: btn.dataset.purpose || "step-up", credential: asserted(cred) });
+    await call("passkey_step_up", { purpose: btn.dataset.purpose || "step-up", credential: answer(cred) });
     const form = btn.closest("form");
     const submitter = form && btn.dataset.passkeySubmit && form.querySelector(btn.dataset.passkeySubmit);
     if (form) form.requestSubmit(submitter || undefined);

@@ -200,6 +200,38 @@ pub fn InvitationSent(invited: crate::dto::Invited) -> impl IntoView {
     }
 }
 
+/// The form that adds a passkey (`public/passkeys.js` does the WebAuthn
+/// call, then reloads or goes where the server says): its name, and the
+/// button.
+#[component]
+pub fn AddPasskey(
+    label: &'static str,
+    #[prop(default = false)] autofocus: bool,
+    button_class: &'static str,
+) -> impl IntoView {
+    view! {
+        <form>
+            <Field
+                label=label
+                name="passkey_name"
+                autocomplete="off"
+                autofocus=autofocus
+                hint="For example \"Work laptop\" or \"Blue security key\"."
+            />
+            <button
+                type="button"
+                id="passkey-add"
+                data-passkey="register"
+                data-passkey-error="passkey-add-error"
+                class=button_class
+            >
+                "Add a passkey"
+            </button>
+            <p id="passkey-add-error" role="alert" class="mt-2 text-sm text-red-700"></p>
+        </form>
+    }
+}
+
 /// A button that confirms the enclosing form's action with a passkey
 /// instead of a code (`public/passkeys.js`): the passkey makes the
 /// session's second factor fresh, then the form is sent, through the

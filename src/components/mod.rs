@@ -6,6 +6,7 @@ mod form;
 mod layout;
 
 pub use form::{
-    capital, Badge, Card, Done, Field, FormError, InvitationSent, LoadError, PasskeyStepUp, Select, StepUpCode, Submit,
+    capital, AddPasskey, Badge, Card, Done, Field, FormError, InvitationSent, LoadError, PasskeyStepUp, Select,
+    StepUpCode, Submit,
 };
 pub use layout::{use_me, Me, Shell};

@@ -1,7 +1,7 @@
 //! Pages for a signed-in person: overview, own activity, security.
 
 use crate::api::{RegenerateRecoveryCodes, RemovePasskey};
-use crate::components::{use_me, Field, FormError, LoadError, StepUpCode, Submit};
+use crate::components::{use_me, AddPasskey, Field, FormError, LoadError, StepUpCode, Submit};
 use leptos::prelude::*;
 
 #[component]
@@ -213,24 +213,10 @@ fn Passkeys() -> impl IntoView {
                                 <ul id="passkeys" class="mb-4 divide-y divide-slate-100">
                                     {list.into_iter().map(|p| view! { <PasskeyItem p remove /> }).collect_view()}
                                 </ul>
-                                <form>
-                                    <Field
-                                        label="Name a new passkey"
-                                        name="passkey_name"
-                                        autocomplete="off"
-                                        hint="For example \"Work laptop\" or \"Blue security key\"."
-                                    />
-                                    <button
-                                        type="button"
-                                        id="passkey-add"
-                                        data-passkey="register"
-                                        data-passkey-error="passkey-add-error"
-                                        class="rounded-md bg-indigo-600 px-4 py-2 text-sm font-semibold text-white hover:bg-indigo-700"
-                                    >
-                                        "Add a passkey"
-                                    </button>
-                                    <p id="passkey-add-error" role="alert" class="mt-2 text-sm text-red-700"></p>
-                                </form>
+                                <AddPasskey
+                                    label="Name a new passkey"
+                                    button_class="rounded-md bg-indigo-600 px-4 py-2 text-sm font-semibold text-white hover:bg-indigo-700"
+                                />
                             }
                                 .into_any()
                         }

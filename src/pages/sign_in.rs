@@ -1,7 +1,7 @@
 //! First-administrator setup, sign-in, MFA enrolment and MFA code entry.
 
 use crate::api::{CompleteSetup, ConfirmEnrolment, SignIn, UseRecoveryCode, VerifyCode};
-use crate::components::{Card, Field, FormError, LoadError, Submit};
+use crate::components::{AddPasskey, Card, Field, FormError, LoadError, Submit};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -255,25 +255,7 @@ pub fn PasskeySetupPage() -> impl IntoView {
                 "Your access requires a passkey: authenticator codes can be phished, passkeys cannot. Add one now "
                 "(this device's, or a security key); you will then sign in with it."
             </p>
-            <form>
-                <Field
-                    label="Name the passkey"
-                    name="passkey_name"
-                    autocomplete="off"
-                    autofocus=true
-                    hint="For example \"Work laptop\" or \"Blue security key\"."
-                />
-                <button
-                    type="button"
-                    id="passkey-add"
-                    data-passkey="register"
-                    data-passkey-error="passkey-add-error"
-                    class=LINK_BUTTON
-                >
-                    "Add a passkey"
-                </button>
-                <p id="passkey-add-error" role="alert" class="mt-2 text-sm text-red-700"></p>
-            </form>
+            <AddPasskey label="Name the passkey" autofocus=true button_class=LINK_BUTTON />
         </Card>
     }
 }

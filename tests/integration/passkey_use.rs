@@ -30,11 +30,15 @@ async fn use_options(app: &TestApp, c: &Client) -> Value {
     serde_json::from_str(&json).unwrap()
 }
 
+/// Sends an authenticator's answer to sign `c` in.
+async fn send(app: &TestApp, c: &Client, answer: &str) -> reqwest::Response {
+    app.call(c, "passkey_sign_in", &[("credential", answer)]).await
+}
+
 /// Signs in (or finishes signing in) `c` with `k`; the response.
 async fn passkey_sign_in(app: &TestApp, c: &Client, k: &SoftKey, flags: u8) -> reqwest::Response {
     let o = use_options(app, c).await;
-    let answer = k.get(&o, &origin(app), flags);
-    app.call(c, "passkey_sign_in", &[("credential", &answer)]).await
+    send(app, c, &k.get(&o, &origin(app), flags)).await
 }
 
 /// 200 when `c` is fully signed in (a call that needs it).
@@ -68,13 +72,7 @@ async fn a_passkey_signs_in_after_the_password_or_alone_and_a_clone_is_refused_a
     assert_eq!(o["publicKey"]["userVerification"], "required");
     assert_eq!(o["publicKey"]["allowCredentials"][0]["id"], B64.encode(&laptop.cred_id));
     assert_eq!(me(&app, &c).await, StatusCode::UNAUTHORIZED);
-    let r = app
-        .call(
-            &c,
-            "passkey_sign_in",
-            &[("credential", &laptop.get(&o, &origin(&app), UP | UV))],
-        )
-        .await;
+    let r = send(&app, &c, &laptop.get(&o, &origin(&app), UP | UV)).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     assert_eq!(me(&app, &c).await, StatusCode::OK);
     assert_eq!(last_details(&app, "auth.signin").await["method"], "password+passkey");
@@ -98,13 +96,7 @@ async fn a_passkey_signs_in_after_the_password_or_alone_and_a_clone_is_refused_a
             .is_none_or(|a| a.is_empty()),
         "{o}"
     );
-    let r = app
-        .call(
-            &d,
-            "passkey_sign_in",
-            &[("credential", &laptop.get(&o, &origin(&app), UP | UV))],
-        )
-        .await;
+    let r = send(&app, &d, &laptop.get(&o, &origin(&app), UP | UV)).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     assert_eq!(me(&app, &d).await, StatusCode::OK);
     assert_eq!(last_details(&app, "auth.signin").await["method"], "passkey");
@@ -116,9 +108,9 @@ async fn a_passkey_signs_in_after_the_password_or_alone_and_a_clone_is_refused_a
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let o = use_options(&app, &e).await;
     let phished = laptop.get(&o, &format!("http://127.0.0.1:{}", app.addr.port()), UP | UV);
-    let r = app.call(&e, "passkey_sign_in", &[("credential", &phished)]).await;
+    let r = send(&app, &e, &phished).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let r = app.call(&e, "passkey_sign_in", &[("credential", &phished)]).await;
+    let r = send(&app, &e, &phished).await;
     assert_eq!(r.status(), StatusCode::CONFLICT, "the ceremony is spent");
     assert_eq!(me(&app, &e).await, StatusCode::UNAUTHORIZED);
     assert_eq!(app.audit_count("passkey.use", "failure").await, 2);
