@@ -91,15 +91,28 @@ impl Frontier {
         Ok(())
     }
 
+    /// Like `push_leaf`, and tells `done` of every perfect subtree the
+    /// leaf completes, as (first leaf, leaf count, root), smallest first
+    /// (the leaf itself included): how a store of interior nodes is kept.
+    pub fn push_leaf_reporting(&mut self, leaf: Hash, done: impl FnMut(u64, u64, &Hash)) {
+        self.push_reporting(1, leaf, done);
+    }
+
     fn push_aligned(&mut self, len: u64, root: Hash) {
+        self.push_reporting(len, root, |_, _, _| {});
+    }
+
+    fn push_reporting(&mut self, len: u64, root: Hash, mut done: impl FnMut(u64, u64, &Hash)) {
         self.size += len;
         let mut node = (len, root);
+        done(self.size - len, len, &root);
         while let Some(&(top_len, top)) = self.nodes.last() {
             if top_len != node.0 {
                 break;
             }
             self.nodes.pop();
             node = (top_len * 2, node_hash(&top, &node.1));
+            done(self.size - node.0, node.0, &node.1);
         }
         self.nodes.push(node);
     }
@@ -112,6 +125,18 @@ impl Frontier {
             size: nodes.iter().map(|(n, _)| n).sum(),
             nodes,
         })
+    }
+
+    /// The subtrees as (first leaf, leaf count, root), left to right.
+    pub fn positioned(&self) -> Vec<(u64, u64, Hash)> {
+        let mut at = 0;
+        self.nodes
+            .iter()
+            .map(|&(len, h)| {
+                at += len;
+                (at - len, len, h)
+            })
+            .collect()
     }
 
     /// The RFC 6962 root of the leaves covered so far.
@@ -342,6 +367,31 @@ mod tests {
         );
         assert!(Frontier::from_nodes(vec![(1, ls[0]), (2, ls[1])]).is_none());
         assert!(Frontier::from_nodes(vec![(3, ls[0])]).is_none());
+    }
+
+    #[test]
+    fn pushing_reports_every_perfect_subtree_once_with_its_root() {
+        let ls = leaves(37);
+        let mut f = Frontier::new();
+        let mut seen = Vec::new();
+        for l in &ls {
+            f.push_leaf_reporting(*l, |at, len, h| seen.push((at, len, *h)));
+        }
+        // Every aligned perfect subtree inside 37 leaves, and nothing else.
+        let mut expected = Vec::new();
+        for bits in 0..6 {
+            let len = 1u64 << bits;
+            for at in (0..37u64).step_by(len as usize).filter(|at| at + len <= 37) {
+                expected.push((at, len, root(&ls[at as usize..(at + len) as usize])));
+            }
+        }
+        seen.sort_by_key(|(at, len, _)| (*len, *at));
+        assert_eq!(seen, expected);
+        assert_eq!(f.root(), root(&ls));
+        assert_eq!(
+            f.positioned(),
+            vec![(0, 32, root(&ls[..32])), (32, 4, root(&ls[32..36])), (36, 1, ls[36])]
+        );
     }
 
     #[test]

@@ -272,12 +272,17 @@ async fn every_role_against_every_function_and_page(b: Backend) {
             }
         }
         // Routes outside the server functions and pages.
+        let size = app
+            .count("SELECT COALESCE(MAX(tree_size), 1) FROM audit_checkpoints")
+            .await;
+        let consistency = format!("/api/v1/audit/consistency?from={size}&to={size}");
         for (path, operation) in [
             ("/audit/export.csv", "audit_export_csv"),
             ("/audit/export.bundle", "audit_export_bundle"),
             ("/audit/report.csv?kind=denied", "audit_report_csv"),
             ("/api/v1/audit/checkpoints", "audit_checkpoints"),
             ("/api/v1/audit/proofs/1", "audit_proof"),
+            (consistency.as_str(), "audit_consistency"),
         ] {
             let denied_before = app.audit_count("authz.denied", "denied").await;
             let r = app.get(&c, path).await;

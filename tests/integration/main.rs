@@ -32,6 +32,7 @@ mod auth_flows;
 mod authz;
 mod checkpoints;
 mod cli;
+mod consistency;
 mod databases;
 mod durability;
 mod elevation;

@@ -5,6 +5,8 @@
 //! and the RFC's check of a consistency proof (2.1.4.2).
 
 use super::{node_hash, Hash};
+use std::collections::{BTreeSet, HashMap};
+use std::convert::Infallible;
 
 /// Roots of perfect subtrees: `root(start, len)` for `len` a power of two
 /// and `start` a multiple of `len`, inside the tree being proved.
@@ -152,6 +154,81 @@ pub fn verify_consistency(first: u64, second: u64, first_root: &Hash, second_roo
     &fr == first_root && &sr == second_root && sn == 0
 }
 
+/// A proof to build: what a server is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// The audit path of leaf `index` in the tree of `size` leaves.
+    Inclusion { index: u64, size: u64 },
+    /// The proof that the tree of `second` leaves extends that of `first`.
+    Consistency { first: u64, second: u64 },
+}
+
+impl Ask {
+    pub fn run<S: Subtrees>(self, s: &mut S) -> Result<Vec<Hash>, ProofError<S::Error>> {
+        match self {
+            Ask::Inclusion { index, size } => inclusion(s, index, size),
+            Ask::Consistency { first, second } => consistency(s, first, second),
+        }
+    }
+
+    /// The subtrees its proof reads, as (first leaf, leaf count): a store
+    /// fetches them together, then the proof runs on `Known`. (Which
+    /// subtrees a proof reads never depends on their roots.)
+    pub fn wanted(self) -> Result<BTreeSet<(u64, u64)>, ProofError<Infallible>> {
+        let mut w = Wanted(BTreeSet::new());
+        self.run(&mut w)?;
+        Ok(w.0)
+    }
+}
+
+/// Records what is read, answering zeros.
+struct Wanted(BTreeSet<(u64, u64)>);
+
+impl Subtrees for Wanted {
+    type Error = Infallible;
+    fn root(&mut self, start: u64, len: u64) -> Result<Hash, Infallible> {
+        self.0.insert((start, len));
+        Ok([0; 32])
+    }
+}
+
+/// Subtree roots already fetched, by (first leaf, leaf count).
+#[derive(Debug, Default, Clone)]
+pub struct Known(pub HashMap<(u64, u64), Hash>);
+
+/// A subtree a proof needed that was not fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the root of leaves {0}..{0}+{1} is not at hand")]
+pub struct Missing(pub u64, pub u64);
+
+impl Subtrees for Known {
+    type Error = Missing;
+    fn root(&mut self, start: u64, len: u64) -> Result<Hash, Missing> {
+        self.0.get(&(start, len)).copied().ok_or(Missing(start, len))
+    }
+}
+
+/// Heights of the interior nodes a store keeps: multiples of this.
+pub const STRIDE: u32 = 4;
+
+/// Where the root of the perfect subtree `start..start+len` comes from in
+/// a store that keeps nodes of heights 0 (the leaves), STRIDE, 2*STRIDE,
+/// ...: (height, first index at that height, how many), at most
+/// 2^(STRIDE-1) nodes whose root over them (`super::root`) is the answer.
+pub fn stored_parts(start: u64, len: u64) -> (u32, u64, u64) {
+    debug_assert!(len.is_power_of_two() && start.is_multiple_of(len));
+    let h = len.trailing_zeros();
+    let stored = h - h % STRIDE;
+    (stored, start >> stored, 1 << (h - stored))
+}
+
+/// Whether a store keeps the node of this perfect subtree (height a
+/// positive multiple of STRIDE; the leaves are kept elsewhere).
+pub fn kept(len: u64) -> bool {
+    let h = len.trailing_zeros();
+    len.is_power_of_two() && h > 0 && h.is_multiple_of(STRIDE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{inclusion_proof, leaf_hash, root, verify_inclusion};
@@ -237,6 +314,55 @@ mod tests {
         assert_eq!(inclusion(&mut src, 70, 70), Err(ProofError::Index(70, 70)));
         assert_eq!(consistency(&mut src, 0, 3), Err(ProofError::Sizes(0, 3)));
         assert_eq!(consistency(&mut src, 4, 3), Err(ProofError::Sizes(4, 3)));
+    }
+
+    #[test]
+    fn proofs_run_on_the_subtrees_they_said_they_want() {
+        let all = leaves(50);
+        for ask in [
+            Ask::Inclusion { index: 7, size: 50 },
+            Ask::Consistency { first: 13, second: 50 },
+            Ask::Consistency { first: 32, second: 50 },
+        ] {
+            let mut known = Known::default();
+            for (start, len) in ask.wanted().unwrap() {
+                known
+                    .0
+                    .insert((start, len), root(&all[start as usize..(start + len) as usize]));
+            }
+            let mut direct = Leaves { leaves: &all, asked: 0 };
+            assert_eq!(ask.run(&mut known).unwrap(), ask.run(&mut direct).unwrap(), "{ask:?}");
+            // One subtree fewer and the proof cannot be made.
+            let some = *known.0.keys().next().unwrap();
+            known.0.remove(&some);
+            assert_eq!(ask.run(&mut known), Err(ProofError::Source(Missing(some.0, some.1))));
+        }
+        assert!(Ask::Inclusion { index: 3, size: 3 }.wanted().is_err());
+    }
+
+    #[test]
+    fn a_store_of_every_fourth_height_answers_any_subtree_with_few_nodes() {
+        assert_eq!(stored_parts(5, 1), (0, 5, 1));
+        assert_eq!(stored_parts(8, 8), (0, 8, 8));
+        assert_eq!(stored_parts(16, 16), (4, 1, 1));
+        assert_eq!(stored_parts(64, 64), (4, 4, 4));
+        assert_eq!(stored_parts(1 << 22, 1 << 22), (20, 4, 4));
+        // The parts cover the subtree exactly, and each is kept.
+        let all = leaves(256);
+        for bits in 0..=8 {
+            let len = 1u64 << bits;
+            for start in (0..256).step_by(len as usize) {
+                let (h, first, n) = stored_parts(start, len);
+                assert!(n <= 8 && (first << h) == start && (n << h) == len);
+                assert!(h == 0 || kept(1 << h));
+                let parts: Vec<Hash> = (first..first + n)
+                    .map(|i| root(&all[(i << h) as usize..((i + 1) << h) as usize]))
+                    .collect();
+                assert_eq!(root(&parts), root(&all[start as usize..(start + len) as usize]));
+            }
+        }
+        assert!(kept(16) && kept(256) && kept(1 << 20));
+        assert!(!kept(1) && !kept(8) && !kept(32) && !kept(48));
     }
 
     #[test]

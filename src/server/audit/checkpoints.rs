@@ -6,7 +6,7 @@ use super::{log, native};
 use crate::domain::{
     audit::{EventRef, Verifier, GENESIS_HASH},
     checkpoint::Checkpoint,
-    merkle::{self, Frontier, Hash},
+    merkle::{self, proofs::Ask, Frontier, Hash},
     Millis, MINUTE,
 };
 use crate::server::{
@@ -15,6 +15,7 @@ use crate::server::{
 };
 use futures::TryStreamExt;
 use sqlx::Row;
+use std::collections::HashMap;
 
 /// A checkpoint is signed at least this often while new events arrive.
 pub const INTERVAL: Millis = MINUTE;
@@ -59,19 +60,29 @@ pub async fn list<'e>(
     rows.iter().map(|r| from_row(r).map(|(c, _)| c)).collect()
 }
 
-pub async fn by_number(db: &Db, number: i64) -> Result<Option<Checkpoint>, sqlx::Error> {
-    let sql = format!("SELECT {CP_COLS} FROM audit_checkpoints WHERE number = ?");
-    Ok(sqlx::query(&sql)
-        .bind(number)
+/// The first checkpoint whose `column` (number or tree_size) is `value`,
+/// with its stored frontier text.
+async fn one_where(db: &Db, column: &str, value: i64) -> Result<Option<(Checkpoint, String)>, sqlx::Error> {
+    let sql = format!("SELECT {CP_COLS} FROM audit_checkpoints WHERE {column} = ? ORDER BY number LIMIT 1");
+    sqlx::query(&sql)
+        .bind(value)
         .fetch_optional(db.pool())
         .await?
         .as_ref()
         .map(from_row)
-        .transpose()?
-        .map(|(c, _)| c))
+        .transpose()
 }
 
-fn frontier_text(f: &Frontier) -> String {
+pub async fn by_number(db: &Db, number: i64) -> Result<Option<Checkpoint>, sqlx::Error> {
+    Ok(one_where(db, "number", number).await?.map(|(c, _)| c))
+}
+
+/// The checkpoint that signed a tree of exactly `size` events.
+pub async fn at_size(db: &Db, size: i64) -> Result<Option<Checkpoint>, sqlx::Error> {
+    Ok(one_where(db, "tree_size", size).await?.map(|(c, _)| c))
+}
+
+pub(super) fn frontier_text(f: &Frontier) -> String {
     f.nodes()
         .iter()
         .map(|(n, h)| format!("{n}:{}", hex::encode(h)))
@@ -79,7 +90,7 @@ fn frontier_text(f: &Frontier) -> String {
         .join(",")
 }
 
-fn parse_frontier(s: &str) -> Option<Frontier> {
+pub(super) fn parse_frontier(s: &str) -> Option<Frontier> {
     if s.is_empty() {
         return Some(Frontier::new());
     }
@@ -312,8 +323,8 @@ pub struct Proof {
     pub path: Vec<Hash>,
 }
 
-/// Reads the hashes of events 1..=`cp.tree_size` and builds the audit path
-/// of event `seq`. `None` when the checkpoint does not cover `seq`.
+/// The audit path of event `seq` under `cp`'s root. `None` when the
+/// checkpoint does not cover `seq`.
 pub async fn proof(db: &Db, cp: &Checkpoint, seq: i64) -> Result<Option<Proof>, sqlx::Error> {
     if seq < 1 || seq > cp.tree_size {
         return Ok(None);
@@ -321,95 +332,151 @@ pub async fn proof(db: &Db, cp: &Checkpoint, seq: i64) -> Result<Option<Proof>, 
     Ok(proofs(db, cp, &[seq]).await?.pop())
 }
 
-/// The audit paths of several events under `cp`'s root, reading the
-/// hashes of events 1..=`cp.tree_size` once. Events it does not cover are
-/// left out.
+/// The frontier stored with a checkpoint: the roots along its tree's
+/// right edge, which proofs against it need and need not read.
+async fn stored_frontier(db: &Db, number: i64) -> Result<Option<Frontier>, sqlx::Error> {
+    Ok(one_where(db, "number", number)
+        .await?
+        .and_then(|(_, f)| parse_frontier(&f)))
+}
+
+fn signed_root(cp: &Checkpoint) -> Option<Hash> {
+    let mut r = [0u8; 32];
+    hex::decode_to_slice(&cp.root, &mut r).ok().map(|_| r)
+}
+
+/// A proof built from stored nodes that does not reach its checkpoint's
+/// signed root: the store or the events were changed. Logged loudly; the
+/// caller answers an internal error.
+fn disagrees(number: i64, what: &str) -> sqlx::Error {
+    tracing::error!(
+        checkpoint = number,
+        what,
+        "AUDIT TREE DISAGREES WITH A SIGNED CHECKPOINT"
+    );
+    sqlx::Error::Protocol(format!("the stored Merkle tree disagrees with checkpoint {number}"))
+}
+
+/// The audit paths of several events under `cp`'s root, from O(log n)
+/// stored subtree roots each (fetched together). Events it does not cover
+/// are left out. Each path is checked against the signed root first.
 pub async fn proofs(db: &Db, cp: &Checkpoint, seqs: &[i64]) -> Result<Vec<Proof>, sqlx::Error> {
-    let mut leaves = Vec::with_capacity(cp.tree_size as usize);
-    let mut hashes = std::collections::HashMap::new();
-    let wanted: std::collections::HashSet<i64> = seqs.iter().copied().collect();
+    let seqs: Vec<i64> = seqs
+        .iter()
+        .copied()
+        .filter(|s| (1..=cp.tree_size).contains(s))
+        .collect();
+    let mut known = merkle::proofs::Known::default();
+    if let Some(f) = stored_frontier(db, cp.number)
+        .await?
+        .filter(|f| f.size() as i64 == cp.tree_size)
     {
-        let mut rows = sqlx::query("SELECT seq, hash FROM audit_events WHERE seq <= ? ORDER BY seq")
-            .bind(cp.tree_size)
-            .fetch(db.pool());
-        while let Some(row) = rows.try_next().await? {
-            let h = text(&row, "hash")?;
-            let seq: i64 = row.try_get("seq")?;
-            leaves.push(merkle::leaf_from_hex(&h).unwrap_or([0; 32]));
-            if wanted.contains(&seq) {
-                hashes.insert(seq, h);
-            }
-        }
+        super::tree::seed(&mut known, &f);
     }
+    let asks: Vec<Ask> = seqs
+        .iter()
+        .map(|&s| Ask::Inclusion {
+            index: s as u64 - 1,
+            size: cp.tree_size as u64,
+        })
+        .collect();
+    let paths = super::tree::prove(db, &mut known, &asks).await?;
+    let hashes = event_hashes(db, &seqs).await?;
+    let root = signed_root(cp);
     let mut out = Vec::with_capacity(seqs.len());
-    for &seq in seqs.iter().filter(|s| (1..=cp.tree_size).contains(*s)) {
-        let index = (seq - 1) as usize;
-        let Some(path) = merkle::inclusion_proof(&leaves, index) else {
-            continue;
+    for (&seq, path) in seqs.iter().zip(paths) {
+        let (Some(path), Some(event_hash)) = (path, hashes.get(&seq)) else {
+            return Err(disagrees(cp.number, "an event or a node is missing"));
         };
+        let leaf = merkle::leaf_from_hex(event_hash).unwrap_or([0; 32]);
+        let index = seq as u64 - 1;
+        if !root.is_some_and(|r| merkle::verify_inclusion(&leaf, index, cp.tree_size as u64, &path, &r)) {
+            return Err(disagrees(cp.number, "inclusion proof"));
+        }
         out.push(Proof {
             seq,
-            leaf_index: index as u64,
-            leaf_hash: leaves[index],
-            event_hash: hashes.get(&seq).cloned().unwrap_or_default(),
+            leaf_index: index,
+            leaf_hash: leaf,
+            event_hash: event_hash.clone(),
             path,
         });
     }
     Ok(out)
 }
 
-/// The Merkle frontier over events `1..=size`: from the stored frontier of
-/// the latest checkpoint at or before `size`, plus the hashes after it.
-pub async fn frontier_at(db: &Db, size: i64) -> Result<Frontier, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT tree_size, frontier FROM audit_checkpoints WHERE tree_size <= ? ORDER BY \
-        tree_size DESC, number DESC LIMIT 1",
-    )
-    .bind(size)
-    .fetch_optional(db.pool())
-    .await?;
-    let (mut frontier, from) = match row {
-        Some(r) => match parse_frontier(&text(&r, "frontier")?) {
-            Some(f) => (f, r.try_get::<i64, _>("tree_size")?),
-            None => (Frontier::new(), 0),
-        },
-        None => (Frontier::new(), 0),
+async fn event_hashes(db: &Db, seqs: &[i64]) -> Result<HashMap<i64, String>, sqlx::Error> {
+    let mut out = HashMap::with_capacity(seqs.len());
+    for chunk in seqs.chunks(500) {
+        let sql = format!(
+            "SELECT seq, hash FROM audit_events WHERE seq IN ({})",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for s in chunk {
+            q = q.bind(*s);
+        }
+        for r in q.fetch_all(db.pool()).await? {
+            out.insert(r.try_get("seq")?, text(&r, "hash")?);
+        }
+    }
+    Ok(out)
+}
+
+/// The RFC 9162 consistency proof that `to`'s tree extends `from`'s
+/// (`from` no larger), from O(log n) stored subtree roots, checked
+/// against both signed roots before it is returned.
+pub async fn consistency(db: &Db, from: &Checkpoint, to: &Checkpoint) -> Result<Vec<Hash>, sqlx::Error> {
+    let mut known = merkle::proofs::Known::default();
+    for cp in [from, to] {
+        if let Some(f) = stored_frontier(db, cp.number)
+            .await?
+            .filter(|f| f.size() as i64 == cp.tree_size)
+        {
+            super::tree::seed(&mut known, &f);
+        }
+    }
+    let ask = Ask::Consistency {
+        first: from.tree_size as u64,
+        second: to.tree_size as u64,
     };
-    if frontier.size() as i64 != from {
-        frontier = Frontier::new();
+    let Some(Some(proof)) = super::tree::prove(db, &mut known, &[ask]).await?.pop() else {
+        return Err(disagrees(to.number, "no consistency proof"));
+    };
+    let ok = match (signed_root(from), signed_root(to)) {
+        (Some(a), Some(b)) => {
+            merkle::proofs::verify_consistency(from.tree_size as u64, to.tree_size as u64, &a, &b, &proof)
+        }
+        _ => false,
+    };
+    if !ok {
+        return Err(disagrees(to.number, "consistency proof"));
     }
-    let start = frontier.size() as i64;
-    let mut rows = sqlx::query("SELECT hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq")
-        .bind(start)
-        .bind(size)
-        .fetch(db.pool());
-    while let Some(row) = rows.try_next().await? {
-        frontier.push_leaf(merkle::leaf_from_hex(&text(&row, "hash")?).unwrap_or([0; 32]));
-    }
-    Ok(frontier)
+    Ok(proof)
+}
+
+/// The Merkle frontier over events `1..=size`: the roots of its aligned
+/// perfect subtrees, O(log n) stored rows.
+pub async fn frontier_at(db: &Db, size: i64) -> Result<Frontier, sqlx::Error> {
+    let ranges = merkle::aligned_ranges(0, size.max(0) as u64);
+    let roots = super::tree::roots(db, &ranges).await?;
+    Ok(Frontier::from_nodes(ranges.iter().map(|r| r.1).zip(roots).collect()).unwrap_or_default())
 }
 
 /// Roots of the aligned subtrees covering events `after+1..=upto`, as
 /// (first event, event count, root).
 pub async fn subtrees(db: &Db, after: i64, upto: i64) -> Result<Vec<(i64, u64, Hash)>, sqlx::Error> {
-    let mut out = Vec::new();
-    for (at, len) in merkle::aligned_ranges(after as u64, upto as u64) {
-        // Streamed: a subtree may span millions of events.
-        let mut f = Frontier::new();
-        let mut rows = sqlx::query("SELECT hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq")
-            .bind(at as i64)
-            .bind((at + len) as i64)
-            .fetch(db.pool());
-        while let Some(row) = rows.try_next().await? {
-            f.push_leaf(merkle::leaf_from_hex(&text(&row, "hash")?).unwrap_or([0; 32]));
-        }
-        out.push((at as i64 + 1, len, f.root()));
-    }
-    Ok(out)
+    let ranges = merkle::aligned_ranges(after as u64, upto as u64);
+    let roots = super::tree::roots(db, &ranges).await?;
+    Ok(ranges
+        .iter()
+        .zip(roots)
+        .map(|(&(at, len), root)| (at as i64 + 1, len, root))
+        .collect())
 }
 
-/// The job: signs when a checkpoint is due. Failures are logged loudly; a
-/// chain that does not verify is an incident, not a retry.
+/// The job: signs when a checkpoint is due, then extends the stored tree
+/// to it. Failures are logged loudly; a chain that does not verify is an
+/// incident, not a retry.
 /// Whether the pass ended without an error (a checkpoint signed or none due).
 pub async fn sign_due(st: &AppState) -> bool {
     match sign(st, false).await {
@@ -421,6 +488,19 @@ pub async fn sign_due(st: &AppState) -> bool {
         }
         Err(e) => {
             tracing::error!(error = %e, "signing an audit checkpoint failed");
+            return false;
+        }
+    }
+    // The stored tree follows the checkpoints (and fills in an older trail).
+    match super::tree::extend(&st.db).await {
+        Ok(0) => {}
+        Ok(added) => tracing::debug!(added, "audit tree extended"),
+        Err(e @ super::tree::TreeError::Mismatch { .. }) => {
+            tracing::error!(problem = %e, "AUDIT CHAIN CHANGED AFTER SIGNING: stored tree not extended");
+            return false;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "extending the stored audit tree failed");
             return false;
         }
     }

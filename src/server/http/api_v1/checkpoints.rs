@@ -238,3 +238,83 @@ pub async fn proof(
                         /api/v1/audit/public-key.",
     }))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ConsistencyQuery {
+    /// The tree size of the older signed checkpoint.
+    #[param(minimum = 1)]
+    pub from: i64,
+    /// The tree size of the newer signed checkpoint (at least `from`).
+    #[param(minimum = 1)]
+    pub to: i64,
+}
+
+/// A consistency proof between two signed checkpoints, and how to check it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsistencyProof {
+    /// The older checkpoint (tree size `from`).
+    pub from: SignedCheckpoint,
+    /// The newer checkpoint (tree size `to`).
+    pub to: SignedCheckpoint,
+    /// RFC 9162 section 2.1.4.1 proof nodes (hex), empty when the sizes are equal.
+    pub proof: Vec<String>,
+    pub how_to_verify: &'static str,
+}
+
+/// GET /api/v1/audit/consistency?from=N&to=M: the RFC 9162 proof that the
+/// tree of the checkpoint with M events extends the one with N (audit:read).
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/consistency",
+    tag = "audit",
+    summary = "A consistency proof between two signed checkpoints",
+    description = "A signed-in employee with audit:read. from and to are the tree sizes of two signed checkpoints \\
+                   (from <= to); the proof shows the newer tree extends the older one without rewriting it.",
+    params(ConsistencyQuery),
+    responses((status = 200, description = "The proof, with both checkpoints", body = ConsistencyProof), ApiError),
+    security(("session" = []))
+)]
+pub async fn consistency(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    query: Result<Query<ConsistencyQuery>, QueryRejection>,
+) -> Result<Json<ConsistencyProof>, ApiError> {
+    signed_in_with(
+        &st,
+        &ctx,
+        Permission::AuditRead,
+        "audit_consistency",
+        "read the audit trail",
+    )
+    .await?;
+    let Ok(Query(q)) = query else {
+        return Err(ApiError::bad_request(
+            "Name two tree sizes as whole numbers: ?from=N&to=M.",
+        ));
+    };
+    if q.from < 1 || q.from > q.to {
+        return Err(ApiError::unprocessable(
+            "from and to are tree sizes of signed checkpoints, with 1 <= from <= to.",
+        ));
+    }
+    let mut found = Vec::with_capacity(2);
+    for size in [q.from, q.to] {
+        found.push(
+            checkpoints::at_size(&st.db, size)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("No signed checkpoint covers exactly {size} events.")))?,
+        );
+    }
+    let (from, to) = (&found[0], &found[1]);
+    let proof = checkpoints::consistency(&st.db, from, to).await?;
+    Ok(Json(ConsistencyProof {
+        from: SignedCheckpoint::from(from),
+        to: SignedCheckpoint::from(to),
+        proof: proof.iter().map(hex::encode).collect(),
+        how_to_verify: "RFC 9162 section 2.1.4.2 with first = from.tree_size, second = to.tree_size, first_hash = \
+                        from.root, second_hash = to.root and consistency_path = proof; check both checkpoints' \
+                        signatures (Ed25519 over signed_message) with the keys at /api/v1/audit/public-key.",
+    }))
+}

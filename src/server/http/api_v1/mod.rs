@@ -9,7 +9,7 @@ mod exports;
 mod openapi;
 mod reviews;
 
-pub use checkpoints::{checkpoints, proof, public_key};
+pub use checkpoints::{checkpoints, consistency, proof, public_key};
 pub use checks::access_check;
 pub use events::{audit_events, EVENTS_BODY_LIMIT, MAX_BATCH};
 pub use exports::{audit_bundle, audit_csv, audit_report_csv};

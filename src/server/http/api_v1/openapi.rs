@@ -19,6 +19,7 @@ use utoipa::{
         checkpoints::public_key,
         checkpoints::checkpoints,
         checkpoints::proof,
+        checkpoints::consistency,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security),
