@@ -246,6 +246,26 @@ async fn metrics_on_their_own_listener_name_nobody() {
     assert!(after.contains("gatehouse_job_last_success_timestamp_seconds{job=\"checkpoint_signing\"}"));
     let head = app.count("SELECT last_seq FROM audit_head WHERE id = 1").await;
     assert_eq!(sample(&after, "gatehouse_audit_head_sequence"), head as f64);
+    // The job signed a checkpoint and extended the stored tree to it; one
+    // signed outside the job leaves the tree behind until its next pass.
+    assert_eq!(sample(&after, "gatehouse_audit_tree_lag_events"), 0.0, "{after}");
+    let r = app
+        .call(
+            &client(),
+            "sign_in",
+            &[("email", JONAS), ("password", "wrong password 2")],
+        )
+        .await;
+    assert!(r.status().is_client_error());
+    let signed = gatehouse::server::audit::checkpoints::sign(&app.state, true)
+        .await
+        .unwrap()
+        .unwrap();
+    let lag = sample(&scrape().await, "gatehouse_audit_tree_lag_events");
+    let stored = gatehouse::server::audit::tree::stored_size(&app.state.db)
+        .await
+        .unwrap();
+    assert!(lag >= 1.0 && lag == (signed.tree_size - stored) as f64, "{lag}");
     assert!(
         sample(&after, "gatehouse_sessions_active") >= 1.0,
         "the administrator's session"

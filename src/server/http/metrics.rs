@@ -107,6 +107,19 @@ async fn database_figures(db: &Db, now: i64, out: &mut String) -> Result<(), sql
         );
     }
 
+    let signed: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(tree_size), 0) FROM audit_checkpoints")
+        .fetch_one(pool)
+        .await?;
+    if let Ok(stored) = crate::server::audit::tree::stored_size(db).await {
+        metrics::header(
+            out,
+            "gatehouse_audit_tree_lag_events",
+            "gauge",
+            "Events signed by the latest checkpoint that the stored Merkle tree does not reach yet.",
+        );
+        let _ = writeln!(out, "gatehouse_audit_tree_lag_events {}", (signed - stored).max(0));
+    }
+
     let sessions: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE user_id IS NOT NULL AND expires_at > ?")
             .bind(now)
