@@ -262,6 +262,11 @@ test('an auditor filters the trail by customer, opens an event and verifies the 
   // checkpoint's signature here, with Node's own SHA-256 and Ed25519.
   await ap.getByRole('button', { name: 'Sign a checkpoint now' }).click();
   await ap.locator('#latest-checkpoint[data-number]').waitFor();
+  // Each recent checkpoint with its witnesses: none here.
+  const newest = await ap.locator('#latest-checkpoint').getAttribute('data-number');
+  await ap.locator(`#recent-checkpoints tbody tr[data-number="${newest}"]`).waitFor();
+  assert.match(await ap.locator('#recent-checkpoints tbody tr').first().textContent(), /no witness/);
+  assert.match(await ap.locator('#checkpoint-witnesses').textContent(), /Co-signed by no witness yet/);
   const seq = Number(await items.first().getAttribute('data-seq'));
   const { proof, keys } = await ap.evaluate(async (s) => ({
     proof: await (await fetch(`/api/v1/audit/proofs/${s}`)).json(),

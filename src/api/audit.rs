@@ -93,6 +93,15 @@ api! {
 }
 
 api! {
+    /// The ten newest signed checkpoints with the witnesses that co-signed
+    /// each (audit:read).
+    "audit_recent_checkpoints" needs [AuditRead] (st, _, _, _)
+    pub async fn audit_recent_checkpoints() -> Result<Vec<CheckpointView>, AppError> {
+        console::recent_checkpoints(&st).await
+    }
+}
+
+api! {
     /// Signs a checkpoint now over every event so far (audit:read: it changes
     /// no record, it attests to them).
     "audit_sign_checkpoint" needs [AuditRead] (st, _, _, _)

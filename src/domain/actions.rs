@@ -135,6 +135,9 @@ actions! {
     // The trail itself.
     Exported = "audit.exported";
     AuditKeyRotated = "audit.key_rotated";
+    WitnessAdded = "audit.witness_added";
+    WitnessRetired = "audit.witness_retired";
+    Cosign = "audit.cosign";
     MasterKeyRotated = "system.master_key_rotated";
     AlertRaised = "alert.raised";
     AlertAcknowledged = "alert.acknowledged";

@@ -15,6 +15,7 @@ use super::{
     audit::{ChainError, Event, Verifier},
     checkpoint::{self, Checkpoint, CheckpointError, RootChecker, SubtreeError},
     merkle::{Frontier, Hash},
+    witness::{self, Cosignature},
 };
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,9 @@ pub enum Line {
         root: String,
     },
     Checkpoint(Checkpoint),
+    /// A witness's co-signature of one of the bundle's checkpoints (among
+    /// them, before the events).
+    Cosignature(Cosignature),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +72,17 @@ pub struct Report {
     /// The checkpoint whose signed root covers the last event.
     pub covered_by: i64,
     pub key_ids: Vec<String>,
+    /// Verified co-signatures: checkpoint number, witness public key (hex,
+    /// lower case), witness name.
+    pub cosigned: Vec<(i64, String, String)>,
+}
+
+impl Report {
+    /// Whether `key` co-signed a checkpoint that covers the last event.
+    pub fn witnessed_by(&self, key: &VerifyingKey) -> bool {
+        let key = hex::encode(key.as_bytes());
+        self.cosigned.iter().any(|(n, k, _)| *n >= self.covered_by && *k == key)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +103,11 @@ pub enum BundleError {
     Uncovered {
         last_seq: i64,
     },
+    /// A co-signature that does not verify, or names no checkpoint here.
+    BadCosignature {
+        checkpoint: i64,
+        witness: String,
+    },
 }
 
 impl fmt::Display for BundleError {
@@ -99,6 +119,10 @@ impl fmt::Display for BundleError {
             Self::UntrustedKey { key_id } => {
                 write!(f, "the bundle is signed with key {key_id}, not the public key given")
             }
+            Self::BadCosignature { checkpoint, witness } => write!(
+                f,
+                "the co-signature of checkpoint {checkpoint} by witness {witness} does not verify"
+            ),
             Self::Uncovered { last_seq } => write!(
                 f,
                 "no signed checkpoint covers event {last_seq}: the range cannot be proven"
@@ -162,6 +186,8 @@ where
     // Checkpoints come first (they are few), then the events, streamed
     // through the chain and root checks one at a time, then the subtrees.
     let mut checkpoints = Vec::new();
+    let mut cosignatures: Vec<Cosignature> = Vec::new();
+    let mut cosigned = Vec::new();
     let mut walk: Option<(Verifier, RootChecker)> = None;
     let mut last = header.first_seq - 1;
     let mut covered = None;
@@ -173,9 +199,16 @@ where
                 }
                 checkpoints.push(c);
             }
+            Line::Cosignature(c) => {
+                if walk.is_some() {
+                    return Err(malformed(i, "a co-signature after the events".into()));
+                }
+                cosignatures.push(c);
+            }
             Line::Event(e) => {
                 if walk.is_none() {
                     checkpoint::check_list(&keys, &checkpoints, None).map_err(BundleError::Checkpoint)?;
+                    cosigned = check_cosignatures(&checkpoints, std::mem::take(&mut cosignatures))?;
                     covered = checkpoints
                         .iter()
                         .filter(|c| c.tree_size >= header.last_seq)
@@ -242,7 +275,26 @@ where
         checkpoints: matched,
         covered_by,
         key_ids: keys.iter().map(checkpoint::key_id).collect(),
+        cosigned,
     })
+}
+
+/// Each co-signature must verify against its checkpoint in the bundle.
+fn check_cosignatures(cps: &[Checkpoint], list: Vec<Cosignature>) -> Result<Vec<(i64, String, String)>, BundleError> {
+    list.into_iter()
+        .map(|c| {
+            let cp = cps.iter().find(|cp| cp.number == c.checkpoint);
+            match (cp, checkpoint::public_key_from_hex(&c.public_key)) {
+                (Some(cp), Some(k)) if witness::cosignature_valid(&k, cp, &c.signature) => {
+                    Ok((c.checkpoint, hex::encode(k.as_bytes()), c.witness))
+                }
+                _ => Err(BundleError::BadCosignature {
+                    checkpoint: c.checkpoint,
+                    witness: c.witness.chars().take(64).collect(),
+                }),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -34,6 +34,8 @@ pub mod session_policy;
 pub mod sso;
 pub mod totp;
 pub mod validation;
+#[cfg(feature = "ssr")]
+pub mod witness;
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;

@@ -15,16 +15,20 @@ pub enum Scope {
     EventsWrite,
     /// Provisioning and deprovisioning employees through /scim/v2.
     Scim,
+    /// A witness: reads signed checkpoints and proofs (/api/v1/audit/...)
+    /// and posts co-signatures of the ones it accepted.
+    AuditWitness,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::AccessCheck, Scope::EventsWrite, Scope::Scim];
+    pub const ALL: [Scope; 4] = [Scope::AccessCheck, Scope::EventsWrite, Scope::Scim, Scope::AuditWitness];
 
     pub fn id(self) -> &'static str {
         match self {
             Scope::AccessCheck => "access:check",
             Scope::EventsWrite => "events:write",
             Scope::Scim => "scim",
+            Scope::AuditWitness => "audit:witness",
         }
     }
 

@@ -47,6 +47,12 @@ pub struct CheckpointView {
     pub root: String,
     pub at: String,
     pub key_id: String,
+    /// Names of the active witnesses that co-signed it.
+    pub cosigned_by: Vec<String>,
+    /// Co-signatures a checkpoint needs to be final (0: none asked).
+    pub quorum: u32,
+    /// The newest checkpoint with a quorum of co-signatures.
+    pub last_final: Option<i64>,
 }
 
 /// One access to customer data in an auditor report.

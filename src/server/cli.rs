@@ -4,7 +4,7 @@ use super::{
     access::service_accounts,
     audit, backup, identity,
     platform::{clock::Clock, config::Config, db::Db, telemetry},
-    rotation, seed, startup,
+    rotation, seed, startup, witness,
 };
 use crate::domain::audit::Actor;
 
@@ -34,9 +34,21 @@ Commands:
   audit verify [--database URL]
                               verify the audit chain and signed checkpoints of the
                               configured (or given) database
-  audit verify BUNDLE [--public-key HEX[,HEX...]]
+  audit verify BUNDLE [--public-key HEX[,HEX...]] [--witness-key HEX[,HEX...]]
                               verify an exported bundle, or an access review's
-                              evidence bundle, offline (no database needed)
+                              evidence bundle, offline (no database needed);
+                              each witness key must have co-signed a checkpoint
+                              covering the bundle's last event
+  audit witness-add NAME PUBLIC_KEY SERVICE_ACCOUNT
+                              register a witness's Ed25519 key (hex), posting
+                              through SERVICE_ACCOUNT (scope audit:witness)
+  audit witness-retire NAME   the witness may co-sign no more; its co-signatures
+                              stop counting towards GATEHOUSE_WITNESS_QUORUM
+  witness --url URL --state DIR (--token T | --token-file F) [--once] [--interval SECONDS]
+                              witness another Gatehouse: check each signed
+                              checkpoint extends the last one accepted, co-sign
+                              it; exit 3 on a fork, a rollback or a rewrite.
+                              Needs no configuration or database
 
 Configuration comes from GATEHOUSE_* environment variables; see README.md.";
 
@@ -60,6 +72,18 @@ pub async fn run(args: Vec<String>) -> i32 {
     if matches!(args.as_slice(), ["--version" | "-V" | "version"]) {
         println!("{}", version());
         return 0;
+    }
+    if let ["witness", rest @ ..] = args.as_slice() {
+        return match witness_options(rest) {
+            Ok(opts) => {
+                telemetry::init(false);
+                witness::run(opts).await
+            }
+            Err(e) => {
+                eprintln!("gatehouse witness: {e}\n\n{USAGE}");
+                2
+            }
+        };
     }
     let mut config = match Config::from_env() {
         Ok(c) => c,
@@ -85,8 +109,15 @@ pub async fn run(args: Vec<String>) -> i32 {
             config.database_url = (*url).to_owned();
             verify(config).await
         }
-        ["audit", "verify", file] if !file.starts_with("--") => verify_bundle(file, None),
-        ["audit", "verify", file, "--public-key", key] if !file.starts_with("--") => verify_bundle(file, Some(key)),
+        ["audit", "verify", file, rest @ ..] if !file.starts_with("--") => match bundle_keys(rest) {
+            Some((keys, witnesses)) => verify_bundle(file, keys, witnesses),
+            None => {
+                eprintln!("{USAGE}");
+                return 2;
+            }
+        },
+        ["audit", "witness-add", name, key, account] => witness_add(config, name, key, account).await,
+        ["audit", "witness-retire", name] => witness_retire(config, name).await,
         _ => {
             eprintln!("{USAGE}");
             return 2;
@@ -209,25 +240,122 @@ async fn unlock(config: Config, email: &str) -> Result<(), String> {
     }
 }
 
-/// Checks an export bundle offline: no database, no configuration needed.
-fn verify_bundle(path: &str, key: Option<&str>) -> Result<(), String> {
-    use crate::domain::{bundle, checkpoint};
-    use std::io::BufRead;
-    // After a key rotation: every published key, oldest first, by commas.
-    let trusted = match key {
-        Some(k) => Some(
-            k.split(',')
-                .map(checkpoint::public_key_from_hex)
-                .collect::<Option<Vec<_>>>()
-                .ok_or(
-                    "--public-key must be the 64 hex digits of an Ed25519 public key (several, oldest first, \
-                    separated by commas)",
-                )?,
-        ),
-        None => None,
+/// `--public-key` and `--witness-key`, each at most once, in any order.
+fn bundle_keys<'a>(rest: &[&'a str]) -> Option<(Option<&'a str>, Option<&'a str>)> {
+    let (mut keys, mut witnesses) = (None, None);
+    for pair in rest.chunks(2) {
+        match pair {
+            ["--public-key", k] if keys.is_none() => keys = Some(*k),
+            ["--witness-key", k] if witnesses.is_none() => witnesses = Some(*k),
+            _ => return None,
+        }
+    }
+    Some((keys, witnesses))
+}
+
+/// Ed25519 public keys, hex, separated by commas.
+fn key_list(list: Option<&str>, option: &str) -> Result<Option<Vec<ed25519_dalek::VerifyingKey>>, String> {
+    list.map(|k| {
+        k.split(',')
+            .map(crate::domain::checkpoint::public_key_from_hex)
+            .collect::<Option<Vec<_>>>()
+            .ok_or(format!(
+                "{option} must be the 64 hex digits of an Ed25519 public key (several separated by commas)"
+            ))
+    })
+    .transpose()
+}
+
+/// `gatehouse witness` options.
+fn witness_options(rest: &[&str]) -> Result<witness::Options, String> {
+    let (mut url, mut state, mut token, mut once, mut interval) = (None, None, None, false, 60u64);
+    let mut it = rest.iter();
+    while let Some(&arg) = it.next() {
+        let mut value = || it.next().copied().ok_or(format!("{arg} needs a value"));
+        match arg {
+            "--url" => url = Some(value()?.to_owned()),
+            "--state" => state = Some(std::path::PathBuf::from(value()?)),
+            "--token" => token = Some(value()?.to_owned()),
+            "--token-file" => {
+                let path = value()?;
+                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+                token = Some(text.trim().to_owned());
+            }
+            "--once" => once = true,
+            "--interval" => {
+                interval = value()?
+                    .parse()
+                    .ok()
+                    .filter(|s| (1..=86_400).contains(s))
+                    .ok_or("--interval is a number of seconds from 1 to 86400")?
+            }
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    let url = url.ok_or("--url is required")?;
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err("--url must be an http(s) address".into());
+    }
+    Ok(witness::Options {
+        url,
+        state: state.ok_or("--state is required")?,
+        token: token.ok_or("--token or --token-file is required")?,
+        once,
+        interval: std::time::Duration::from_secs(interval),
+    })
+}
+
+async fn witness_add(config: Config, name: &str, key: &str, account: &str) -> Result<(), String> {
+    let st = startup::state(config, Clock::system())
+        .await
+        .map_err(|e| e.to_string())?;
+    let actor = Actor {
+        user_agent: Some("gatehouse audit witness-add (command line)".into()),
+        ..Default::default()
     };
+    let account_id = service_accounts::account_id(&st, account)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or(format!("there is no service account named {account}"))?;
+    audit::witnesses::add(&st.db, st.clock.now(), actor, name, key, account_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("witness {name} registered; it posts through service account {account}");
+    Ok(())
+}
+
+async fn witness_retire(config: Config, name: &str) -> Result<(), String> {
+    let st = startup::state(config, Clock::system())
+        .await
+        .map_err(|e| e.to_string())?;
+    let actor = Actor {
+        user_agent: Some("gatehouse audit witness-retire (command line)".into()),
+        ..Default::default()
+    };
+    audit::witnesses::retire(&st.db, st.clock.now(), actor, name)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("witness {name} retired");
+    Ok(())
+}
+
+/// Checks an export bundle offline: no database, no configuration needed.
+/// `key`: every published key after a rotation, oldest first, by commas;
+/// `witness_keys`: witnesses that must have co-signed.
+fn verify_bundle(path: &str, key: Option<&str>, witness_keys: Option<&str>) -> Result<(), String> {
+    use crate::domain::bundle;
+    use std::io::BufRead;
+    let trusted = key_list(key, "--public-key")?;
+    let witnesses = key_list(witness_keys, "--witness-key")?.unwrap_or_default();
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open {path}: {e}"))?;
     if is_review_evidence(&file) {
+        if !witnesses.is_empty() {
+            return Err(
+                "an access review's evidence bundle carries no co-signatures: --witness-key applies to \
+                        audit export bundles"
+                    .into(),
+            );
+        }
         return verify_evidence(path, trusted.as_deref());
     }
     // The check read the first line: start again from the top.
@@ -238,6 +366,20 @@ fn verify_bundle(path: &str, key: Option<&str>) -> Result<(), String> {
         .map(|l| l.unwrap_or_else(|_| "\u{0}".into()));
     let started = std::time::Instant::now();
     match bundle::verify(lines, trusted.as_deref()) {
+        Ok(r) if !witnesses.iter().all(|w| r.witnessed_by(w)) => {
+            let missing: Vec<String> = witnesses
+                .iter()
+                .filter(|w| !r.witnessed_by(w))
+                .map(|w| hex::encode(w.as_bytes()))
+                .collect();
+            Err(format!(
+                "bundle REJECTED: no co-signature by witness key {} of a checkpoint covering event {} (checkpoint {} \
+                 or later)",
+                missing.join(", "),
+                r.last_seq,
+                r.covered_by
+            ))
+        }
         Ok(r) => {
             println!(
                 "OK: events {} to {} ({} events) verified; {} signed checkpoints match; the last event is covered \
@@ -250,6 +392,9 @@ fn verify_bundle(path: &str, key: Option<&str>) -> Result<(), String> {
                 r.key_ids.join(", "),
                 started.elapsed().as_millis()
             );
+            for (n, key, name) in &r.cosigned {
+                println!("checkpoint {n} co-signed by witness {name} (key {key})");
+            }
             if trusted.is_none() {
                 println!(
                     "Compare the key id with the key published at /api/v1/audit/public-key, or pass --public-key HEX."

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 /// The areas, lowest first: each may use the ones before it, none after.
 const AREAS: [&str; 5] = ["platform", "audit", "identity", "access", "http"];
 /// Outside the areas: the composition root and the state every request reaches.
-const ROOT: [&str; 7] = ["state", "startup", "jobs", "cli", "seed", "backup", "rotation"];
+const ROOT: [&str; 8] = [
+    "state", "startup", "jobs", "cli", "seed", "backup", "rotation", "witness",
+];
 
 fn server_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src/server")

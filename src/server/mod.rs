@@ -6,7 +6,8 @@
 //! Each area's `mod.rs` is its public surface. Outside the areas: `state`
 //! (what every request can reach), `startup` (building and serving),
 //! `jobs` (every background job), `cli`, `seed`, `backup` (SQLite
-//! backup and restore) and `rotation` (rotating the keys).
+//! backup and restore), `rotation` (rotating the keys) and `witness`
+//! (`gatehouse witness`, a client of another Gatehouse).
 
 pub mod access;
 pub mod audit;
@@ -22,3 +23,4 @@ pub mod rotation;
 pub mod seed;
 pub mod startup;
 pub mod state;
+pub mod witness;

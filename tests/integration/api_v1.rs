@@ -384,9 +384,11 @@ async fn bad_requests_are_refused_and_write_nothing(b: Backend) {
         "/api/v1/audit/public-key",
         "/api/v1/audit/checkpoints",
         "/api/v1/audit/proofs/{seq}",
+        "/api/v1/audit/consistency",
     ] {
         assert!(doc["paths"][path]["get"].is_object(), "{path} documented");
     }
+    assert!(doc["paths"]["/api/v1/audit/cosignatures"]["post"].is_object());
     assert_eq!(
         doc["components"]["schemas"]["AccessCheck"]["properties"]["permission"]["enum"]
             .as_array()

@@ -104,6 +104,7 @@ const FUNCTIONS: &[(&str, Form, Who)] = &[
     ("audit_browse", &[], AUDIT),
     ("audit_verify", &[], AUDIT),
     ("audit_latest_checkpoint", &[], AUDIT),
+    ("audit_recent_checkpoints", &[], AUDIT),
     ("audit_report", &[("kind", "denied")], AUDIT),
     ("alerts", &[], ADMIN_OR_AUDIT),
     (

@@ -55,3 +55,4 @@ mod sso;
 mod step_up;
 mod storage;
 mod tls;
+mod witnesses;

@@ -203,6 +203,13 @@ pub fn ServiceAccountsPage() -> impl IntoView {
                             " — the identity provider creates, changes and deactivates employees (/scim/v2)"
                         </label>
                     </div>
+                    <div class="flex items-center gap-2">
+                        <input type="checkbox" id="scope-witness" name="scopes[]" value="audit:witness" />
+                        <label for="scope-witness" class="text-sm">
+                            <span class="font-mono">"audit:witness"</span>
+                            " — an independent witness reads signed checkpoints and proofs and co-signs them"
+                        </label>
+                    </div>
                 </fieldset>
                 <button type="submit" class=BUTTON>
                     "Create service account"

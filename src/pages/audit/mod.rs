@@ -10,7 +10,7 @@ pub use elevations::{ElevationsPage, TicketPage};
 pub use reports::AuditReportsPage;
 
 use crate::api::{AuditSignCheckpoint, AuditVerify};
-use crate::components::class::{BUTTON, INPUT};
+use crate::components::class::{BUTTON, INPUT, TD, TH};
 use crate::components::{FormError, LoadError};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -126,6 +126,7 @@ pub fn AuditPage() -> impl IntoView {
                                     ". Root "
                                     <span class="break-all font-mono">{c.root.clone()}</span>
                                 </p>
+                                <Witnessed c=c.clone() />
                             }
                                 .into_any()
                         }
@@ -179,6 +180,7 @@ pub fn AuditPage() -> impl IntoView {
                     </button>
                 </ActionForm>
             </div>
+            <RecentCheckpoints version=sign.version() />
         </section>
         <form
             method="get"
@@ -367,4 +369,88 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Which witnesses co-signed the latest checkpoint, and, with a quorum
+/// configured, whether it is final.
+#[component]
+fn Witnessed(c: crate::dto::CheckpointView) -> impl IntoView {
+    let by = if c.cosigned_by.is_empty() {
+        "Co-signed by no witness yet.".to_owned()
+    } else {
+        format!("Co-signed by witnesses: {}.", c.cosigned_by.join(", "))
+    };
+    let finality = match (c.quorum, c.last_final) {
+        (0, _) => String::new(),
+        (q, Some(n)) if n >= c.number => format!(" Final: co-signed by at least {q} witnesses."),
+        (q, Some(n)) => format!(" Not final yet (needs {q} witnesses); the newest final checkpoint is number {n}."),
+        (q, None) => format!(" Not final yet (needs {q} witnesses); no checkpoint is final yet."),
+    };
+    let is_final = c.last_final.is_some_and(|n| n >= c.number);
+    view! {
+        <p
+            id="checkpoint-witnesses"
+            class="mb-2 text-sm"
+            data-final=is_final.to_string()
+            data-cosigners=c.cosigned_by.len().to_string()
+        >
+            {by}
+            {finality}
+        </p>
+    }
+}
+
+/// The newest checkpoints, each with the witnesses that co-signed it.
+#[component]
+fn RecentCheckpoints(version: RwSignal<usize>) -> impl IntoView {
+    let recent = Resource::new(move || version.get(), |_| crate::api::audit_recent_checkpoints());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match recent.await {
+                    Ok(list) if list.is_empty() => ().into_any(),
+                    Ok(list) => {
+                        view! {
+                            <table id="recent-checkpoints" class="mt-4 w-full text-sm">
+                                <caption class="mb-1 text-left font-medium">"Recent checkpoints and their witnesses"</caption>
+                                <thead>
+                                    <tr>
+                                        <th scope="col" class=TH>"Number"</th>
+                                        <th scope="col" class=TH>"Events"</th>
+                                        <th scope="col" class=TH>"Signed"</th>
+                                        <th scope="col" class=TH>"Co-signed by"</th>
+                                        <th scope="col" class=TH>"Final"</th>
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {list
+                                        .into_iter()
+                                        .map(|c| {
+                                            let is_final = c.last_final.is_some_and(|n| n >= c.number);
+                                            let by = if c.cosigned_by.is_empty() {
+                                                "no witness".to_owned()
+                                            } else {
+                                                c.cosigned_by.join(", ")
+                                            };
+                                            view! {
+                                                <tr data-number=c.number.to_string() data-final=is_final.to_string()>
+                                                    <td class=TD>{c.number}</td>
+                                                    <td class=TD>{c.tree_size}</td>
+                                                    <td class=TD>{c.at.clone()}</td>
+                                                    <td class=TD>{by}</td>
+                                                    <td class=TD>{if is_final { "yes" } else { "not yet" }}</td>
+                                                </tr>
+                                            }
+                                        })
+                                        .collect_view()}
+                                </tbody>
+                            </table>
+                        }
+                            .into_any()
+                    }
+                    Err(e) => view! { <LoadError error=e /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
 }

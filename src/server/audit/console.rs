@@ -2,7 +2,7 @@
 //! browsing (newest first, stable while events are appended) and a
 //! verification run on demand. Read-only.
 
-use super::{checkpoints, log, verify::verify_signed};
+use super::{checkpoints, log, verify::verify_signed, witnesses};
 use crate::dto::{AuditEventView, AuditPage, CheckpointView, ReportPage, ReportRowView, VerifyView};
 use crate::errors::AppError;
 use crate::server::{
@@ -203,25 +203,61 @@ pub async fn verify_now(st: &AppState) -> Result<VerifyView, AppError> {
     })
 }
 
-fn checkpoint_view(cp: crate::domain::checkpoint::Checkpoint) -> CheckpointView {
-    CheckpointView {
-        number: cp.number,
-        tree_size: cp.tree_size,
-        root: cp.root,
-        at: format_time(cp.at),
-        key_id: cp.key_id,
-    }
+/// Checkpoints with the active witnesses that co-signed each and, when a
+/// quorum is configured, the newest final checkpoint; in the given order.
+async fn checkpoint_views(
+    st: &AppState,
+    cps: Vec<crate::domain::checkpoint::Checkpoint>,
+) -> Result<Vec<CheckpointView>, AppError> {
+    let (Some(low), Some(high)) = (cps.iter().map(|c| c.number).min(), cps.iter().map(|c| c.number).max()) else {
+        return Ok(Vec::new());
+    };
+    let quorum = st.config.witness_quorum;
+    let cosigned = witnesses::cosignatures(&st.db, low, high, true).await?;
+    let last_final = if quorum == 0 {
+        Some(high)
+    } else {
+        witnesses::last_final(&st.db, quorum).await?
+    };
+    Ok(cps
+        .into_iter()
+        .map(|cp| CheckpointView {
+            cosigned_by: cosigned
+                .iter()
+                .filter(|c| c.checkpoint == cp.number)
+                .map(|c| c.witness.clone())
+                .collect(),
+            number: cp.number,
+            tree_size: cp.tree_size,
+            root: cp.root,
+            at: format_time(cp.at),
+            key_id: cp.key_id,
+            quorum,
+            last_final,
+        })
+        .collect())
 }
 
 pub async fn latest_checkpoint(st: &AppState) -> Result<Option<CheckpointView>, AppError> {
-    Ok(checkpoints::latest(st.db.pool()).await?.map(checkpoint_view))
+    let latest = checkpoints::latest(st.db.pool()).await?;
+    Ok(checkpoint_views(st, latest.into_iter().collect()).await?.pop())
+}
+
+/// The ten newest checkpoints, newest first, with their witnesses.
+pub async fn recent_checkpoints(st: &AppState) -> Result<Vec<CheckpointView>, AppError> {
+    let Some(latest) = checkpoints::latest(st.db.pool()).await? else {
+        return Ok(Vec::new());
+    };
+    let mut cps = checkpoints::list(st.db.pool(), (latest.number - 10).max(0), 10).await?;
+    cps.reverse();
+    checkpoint_views(st, cps).await
 }
 
 /// Signs now when events arrived since the latest checkpoint; answers the
 /// latest checkpoint either way.
 pub async fn sign_checkpoint(st: &AppState) -> Result<Option<CheckpointView>, AppError> {
     match checkpoints::sign(st, true).await {
-        Ok(Some(cp)) => Ok(Some(checkpoint_view(cp))),
+        Ok(Some(cp)) => Ok(checkpoint_views(st, vec![cp]).await?.pop()),
         Ok(None) => latest_checkpoint(st).await,
         Err(checkpoints::SignError::Broken { after, problem }) => {
             tracing::error!(after, problem = %problem, "AUDIT CHAIN DOES NOT VERIFY: checkpoint not signed");

@@ -17,6 +17,7 @@ mod native;
 mod recorder;
 pub mod tree;
 mod verify;
+pub mod witnesses;
 
 pub use anonymous::AnonymousTally;
 pub use keys::{

@@ -82,6 +82,7 @@ pub fn router(st: AppState) -> Router {
         .route("/api/v1/audit/checkpoints", get(api_v1::checkpoints))
         .route("/api/v1/audit/proofs/{seq}", get(api_v1::proof))
         .route("/api/v1/audit/consistency", get(api_v1::consistency))
+        .route("/api/v1/audit/cosignatures", axum::routing::post(api_v1::cosignatures))
         .route("/scim/v2/Users", get(scim::list_users).post(scim::create_user))
         .route(
             "/scim/v2/Users/{id}",

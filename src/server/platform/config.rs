@@ -57,6 +57,10 @@ pub struct Config {
     /// Offboarding revokes the API tokens the person created
     /// (GATEHOUSE_OFFBOARD_REVOKE_TOKENS, on by default).
     pub offboard_revoke_tokens: bool,
+    /// Co-signatures by distinct registered witnesses a checkpoint needs to
+    /// count as final in the console (GATEHOUSE_WITNESS_QUORUM; 0, the
+    /// default, asks for none).
+    pub witness_quorum: u32,
     /// Invitation links go to the invitee's address, never to the page
     /// (GATEHOUSE_INVITATIONS_BY_EMAIL, on by default when SMTP is set).
     pub invitations_by_email: bool,
@@ -240,34 +244,6 @@ impl Config {
                 problem,
             })?;
 
-        let minutes = |name: &'static str, default: i64, max: i64| -> Result<i64, ConfigError> {
-            match var(name) {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (1..=max).contains(n))
-                    .ok_or_else(|| ConfigError {
-                        variable: name,
-                        problem: format!("must be a whole number from 1 to {max}, got {v:?}"),
-                    }),
-            }
-        };
-        let idle = minutes("GATEHOUSE_SESSION_IDLE_MINUTES", 30, 24 * 60)? * MINUTE;
-        let absolute = minutes("GATEHOUSE_SESSION_ABSOLUTE_HOURS", 12, 24 * 30)? * HOUR;
-
-        let log_json = match var("GATEHOUSE_LOG_FORMAT").as_deref() {
-            None | Some("text") => false,
-            Some("json") => true,
-            Some(other) => {
-                return Err(ConfigError {
-                    variable: "GATEHOUSE_LOG_FORMAT",
-                    problem: format!("must be text or json, got {other:?}"),
-                })
-            }
-        };
-
-        let site_root = PathBuf::from(var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()));
         let number = |name: &'static str, default: i64, min: i64, max: i64| -> Result<i64, ConfigError> {
             match var(name) {
                 None => Ok(default),
@@ -281,6 +257,21 @@ impl Config {
                     }),
             }
         };
+        let idle = number("GATEHOUSE_SESSION_IDLE_MINUTES", 30, 1, 24 * 60)? * MINUTE;
+        let absolute = number("GATEHOUSE_SESSION_ABSOLUTE_HOURS", 12, 1, 24 * 30)? * HOUR;
+
+        let log_json = match var("GATEHOUSE_LOG_FORMAT").as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "GATEHOUSE_LOG_FORMAT",
+                    problem: format!("must be text or json, got {other:?}"),
+                })
+            }
+        };
+
+        let site_root = PathBuf::from(var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()));
         let defaults = crate::domain::alerts::Thresholds::default();
         let (night_from, night_until) = match var("GATEHOUSE_ALERT_NIGHT") {
             None => (defaults.night_from, defaults.night_until),
@@ -519,6 +510,7 @@ impl Config {
             notify_webhook,
             smtp,
             offboard_revoke_tokens,
+            witness_quorum: number("GATEHOUSE_WITNESS_QUORUM", 0, 0, 100)? as u32,
             invitations_by_email,
             migrate_database_url,
             db_target_hosts: var("GATEHOUSE_DB_TARGET_ALLOWED_HOSTS")

@@ -1,9 +1,9 @@
 //! Signed checkpoints, public keys and inclusion proofs, for auditors' tools.
 
-use super::signed_in_with;
-use crate::domain::{checkpoint::Checkpoint, permissions::Permission, Millis};
+use super::reader;
+use crate::domain::{checkpoint::Checkpoint, witness::Cosignature, Millis};
 use crate::server::{
-    audit::{self, checkpoints},
+    audit::{self, checkpoints, witnesses},
     http::error::ApiError,
     platform::request::RequestCtx,
     state::AppState,
@@ -13,6 +13,7 @@ use axum::{
         rejection::{PathRejection, QueryRejection},
         Path, Query, State,
     },
+    http::HeaderMap,
     Extension, Json,
 };
 use serde::{Deserialize, Serialize};
@@ -120,6 +121,32 @@ pub struct CheckpointQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CheckpointList {
     pub checkpoints: Vec<SignedCheckpoint>,
+    /// Witnesses' co-signatures of the listed checkpoints (see
+    /// docs/audit-chain.md, "Witnesses"), retired witnesses' included.
+    pub cosignatures: Vec<WitnessCosignature>,
+}
+
+/// A witness's Ed25519 signature over the checkpoint's co-signed message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WitnessCosignature {
+    /// The checkpoint's number.
+    pub checkpoint: i64,
+    pub witness: String,
+    /// The witness's public key (hex).
+    pub public_key: String,
+    /// Hex.
+    pub signature: String,
+}
+
+impl From<Cosignature> for WitnessCosignature {
+    fn from(c: Cosignature) -> Self {
+        Self {
+            checkpoint: c.checkpoint,
+            witness: c.witness,
+            public_key: c.public_key,
+            signature: c.signature,
+        }
+    }
 }
 
 /// GET /api/v1/audit/checkpoints?after=N&limit=M: signed checkpoints in
@@ -129,25 +156,20 @@ pub struct CheckpointList {
     path = "/api/v1/audit/checkpoints",
     tag = "audit",
     summary = "Signed checkpoints in order",
-    description = "A signed-in employee with audit:read. Each names tree_size, the RFC 6962 Merkle root over events \\
-                   1..tree_size, the head hash, the digest of the previous checkpoint, and signs signed_message.",
+    description = "A signed-in employee with audit:read, or a token with audit:witness. Each names tree_size, \\
+                   the RFC 6962 Merkle root over events 1..tree_size, the head hash, the digest of the previous \\
+                   checkpoint, and signs signed_message.",
     params(CheckpointQuery),
     responses((status = 200, description = "The checkpoints", body = CheckpointList), ApiError),
-    security(("session" = []))
+    security(("session" = []), ("bearer" = []))
 )]
 pub async fn checkpoints(
     State(st): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
     query: Result<Query<CheckpointQuery>, QueryRejection>,
 ) -> Result<Json<CheckpointList>, ApiError> {
-    signed_in_with(
-        &st,
-        &ctx,
-        Permission::AuditRead,
-        "audit_checkpoints",
-        "read the audit trail",
-    )
-    .await?;
+    reader(&st, &ctx, &headers, "audit_checkpoints").await?;
     let Ok(Query(q)) = query else {
         return Err(ApiError::bad_request("Use after and limit, both whole numbers."));
     };
@@ -156,8 +178,13 @@ pub async fn checkpoints(
         return Err(ApiError::unprocessable("limit must be between 1 and 1000."));
     }
     let list = checkpoints::list(st.db.pool(), q.after.unwrap_or(0).max(0), limit).await?;
+    let cosignatures = match (list.first(), list.last()) {
+        (Some(a), Some(b)) => witnesses::cosignatures(&st.db, a.number, b.number, false).await?,
+        _ => Vec::new(),
+    };
     Ok(Json(CheckpointList {
         checkpoints: list.iter().map(SignedCheckpoint::from).collect(),
+        cosignatures: cosignatures.into_iter().map(WitnessCosignature::from).collect(),
     }))
 }
 
@@ -192,22 +219,23 @@ pub struct InclusionProof {
     path = "/api/v1/audit/proofs/{seq}",
     tag = "audit",
     summary = "An inclusion proof of one event under a signed checkpoint",
-    description = "A signed-in employee with audit:read. RFC 6962 inclusion proof that event seq is under the \\
-                   root of a checkpoint (default the latest), with the checkpoint.",
+    description = "A signed-in employee with audit:read, or a token with audit:witness. RFC 6962 inclusion \\
+                   proof that event seq is under the root of a checkpoint (default the latest), with the checkpoint.",
     params(("seq" = i64, Path, minimum = 1, description = "The event's number"), ProofQuery),
     responses(
         (status = 200, description = "The proof", body = InclusionProof),
         ApiError
     ),
-    security(("session" = []))
+    security(("session" = []), ("bearer" = []))
 )]
 pub async fn proof(
     State(st): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
     path: Result<Path<i64>, PathRejection>,
     query: Result<Query<ProofQuery>, QueryRejection>,
 ) -> Result<Json<InclusionProof>, ApiError> {
-    signed_in_with(&st, &ctx, Permission::AuditRead, "audit_proof", "read the audit trail").await?;
+    reader(&st, &ctx, &headers, "audit_proof").await?;
     let (Ok(Path(seq)), Ok(Query(q))) = (path, query) else {
         return Err(ApiError::bad_request(
             "Name an event by its number, and optionally ?checkpoint=N.",
@@ -270,25 +298,20 @@ pub struct ConsistencyProof {
     path = "/api/v1/audit/consistency",
     tag = "audit",
     summary = "A consistency proof between two signed checkpoints",
-    description = "A signed-in employee with audit:read. from and to are the tree sizes of two signed checkpoints \\
-                   (from <= to); the proof shows the newer tree extends the older one without rewriting it.",
+    description = "A signed-in employee with audit:read, or a token with audit:witness. from and to are the \\
+                   tree sizes of two signed checkpoints (from <= to); the proof shows the newer tree extends the \\
+                   older one without rewriting it.",
     params(ConsistencyQuery),
     responses((status = 200, description = "The proof, with both checkpoints", body = ConsistencyProof), ApiError),
-    security(("session" = []))
+    security(("session" = []), ("bearer" = []))
 )]
 pub async fn consistency(
     State(st): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
     query: Result<Query<ConsistencyQuery>, QueryRejection>,
 ) -> Result<Json<ConsistencyProof>, ApiError> {
-    signed_in_with(
-        &st,
-        &ctx,
-        Permission::AuditRead,
-        "audit_consistency",
-        "read the audit trail",
-    )
-    .await?;
+    reader(&st, &ctx, &headers, "audit_consistency").await?;
     let Ok(Query(q)) = query else {
         return Err(ApiError::bad_request(
             "Name two tree sizes as whole numbers: ?from=N&to=M.",

@@ -8,7 +8,7 @@ use crate::domain::{
     permissions::Permission,
 };
 use crate::server::{
-    audit::{self, checkpoints, console},
+    audit::{self, checkpoints, console, witnesses},
     http::error::ApiError,
     platform::{request::RequestCtx, time::parse_utc},
     state::AppState,
@@ -285,9 +285,17 @@ pub async fn audit_bundle(
                 .collect(),
             prefix: prefix.nodes().iter().map(|(n, h)| (*n, hex::encode(h))).collect(),
         };
+        let cosigned = match (cps.first(), cps.last()) {
+            (Some(a), Some(b)) => witnesses::cosignatures(&st.db, a.number, b.number, false).await?,
+            _ => Vec::new(),
+        };
         let mut head = serde_json::to_string(&header).map_err(ApiError::internal)? + "\n";
-        for c in cps {
-            head.push_str(&serde_json::to_string(&Line::Checkpoint(c)).map_err(ApiError::internal)?);
+        let lines = cps
+            .into_iter()
+            .map(Line::Checkpoint)
+            .chain(cosigned.into_iter().map(Line::Cosignature));
+        for line in lines {
+            head.push_str(&serde_json::to_string(&line).map_err(ApiError::internal)?);
             head.push('\n');
         }
         let mut tail = String::new();

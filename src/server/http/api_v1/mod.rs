@@ -8,6 +8,7 @@ mod events;
 mod exports;
 mod openapi;
 mod reviews;
+mod witness;
 
 pub use checkpoints::{checkpoints, consistency, proof, public_key};
 pub use checks::access_check;
@@ -15,6 +16,7 @@ pub use events::{audit_events, EVENTS_BODY_LIMIT, MAX_BATCH};
 pub use exports::{audit_bundle, audit_csv, audit_report_csv};
 pub use openapi::openapi;
 pub use reviews::{review_evidence, review_report_csv};
+pub use witness::cosignatures;
 
 use super::{authenticate_service as authenticate, error::ApiError};
 use crate::domain::permissions::Permission;
@@ -36,6 +38,21 @@ async fn signed_in_with(
         Err(AppError::Forbidden) => Err(ApiError::forbidden(format!("You don't have permission to {what}."))),
         Err(e) => Err(ApiError::internal(e)),
     }
+}
+
+/// The signed trail's readers: a signed-in employee with audit:read (no
+/// Authorization header), or a witness's token with audit:witness.
+async fn reader(
+    st: &AppState,
+    ctx: &RequestCtx,
+    headers: &axum::http::HeaderMap,
+    operation: &str,
+) -> Result<(), ApiError> {
+    if headers.contains_key(axum::http::header::AUTHORIZATION) {
+        authenticate(st, ctx, headers, crate::domain::service::Scope::AuditWitness).await?;
+        return Ok(());
+    }
+    signed_in_with(st, ctx, Permission::AuditRead, operation, "read the audit trail").await
 }
 
 /// Printable text of at most `max` characters.

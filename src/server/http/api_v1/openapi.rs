@@ -1,7 +1,7 @@
 //! `GET /api/v1/openapi.json`: the API's description, generated from the
 //! handlers' request and response types and the statuses each can answer.
 
-use super::{checkpoints, checks, events};
+use super::{checkpoints, checks, events, witness};
 use crate::server::http::error::ErrorBody;
 use axum::{http::header, response::IntoResponse, Json};
 use utoipa::{
@@ -20,6 +20,7 @@ use utoipa::{
         checkpoints::checkpoints,
         checkpoints::proof,
         checkpoints::consistency,
+        witness::cosignatures,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security),
