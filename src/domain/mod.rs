@@ -31,6 +31,8 @@ pub mod roles;
 pub mod scim;
 pub mod service;
 pub mod session_policy;
+#[cfg(feature = "ssr")]
+pub mod siem;
 pub mod sso;
 pub mod totp;
 pub mod validation;

@@ -1,0 +1,251 @@
+use super::*;
+use crate::domain::actions::Action;
+use crate::domain::audit::Actor;
+use serde_json::Value;
+
+/// The class definitions extracted from OCSF 1.2.0 (docs/ocsf/1.2.0).
+fn class_schema(uid: u64) -> Value {
+    let text = match uid {
+        3001 => include_str!("../../../docs/ocsf/1.2.0/3001_account_change.json"),
+        3002 => include_str!("../../../docs/ocsf/1.2.0/3002_authentication.json"),
+        3004 => include_str!("../../../docs/ocsf/1.2.0/3004_entity_management.json"),
+        6003 => include_str!("../../../docs/ocsf/1.2.0/6003_api_activity.json"),
+        other => panic!("class {other} is not one Gatehouse emits"),
+    };
+    serde_json::from_str(text).unwrap()
+}
+
+fn object_schema(name: &str) -> Option<Value> {
+    let text = match name {
+        "metadata" => include_str!("../../../docs/ocsf/1.2.0/objects/metadata.json"),
+        "product" => include_str!("../../../docs/ocsf/1.2.0/objects/product.json"),
+        "actor" => include_str!("../../../docs/ocsf/1.2.0/objects/actor.json"),
+        "user" => include_str!("../../../docs/ocsf/1.2.0/objects/user.json"),
+        "session" => include_str!("../../../docs/ocsf/1.2.0/objects/session.json"),
+        "api" => include_str!("../../../docs/ocsf/1.2.0/objects/api.json"),
+        "service" => include_str!("../../../docs/ocsf/1.2.0/objects/service.json"),
+        "network_endpoint" => include_str!("../../../docs/ocsf/1.2.0/objects/network_endpoint.json"),
+        "managed_entity" => include_str!("../../../docs/ocsf/1.2.0/objects/managed_entity.json"),
+        "http_request" => include_str!("../../../docs/ocsf/1.2.0/objects/http_request.json"),
+        // `unmapped` is a free-form object by definition.
+        "object" => return None,
+        _ => panic!("object {name} is emitted but not extracted into docs/ocsf/1.2.0/objects"),
+    };
+    Some(serde_json::from_str(text).unwrap())
+}
+
+/// Checks `value` against a resolved definition: every attribute defined,
+/// every required one present, scalar types and enumerations respected,
+/// `at_least_one` constraints met, objects checked the same way.
+pub fn conforms(value: &Value, schema: &Value, path: &str) -> Result<(), String> {
+    let attrs = schema["attributes"].as_object().unwrap();
+    let obj = value.as_object().ok_or(format!("{path}: not an object"))?;
+    for (name, def) in attrs {
+        if def["requirement"] == "required" && !obj.contains_key(name) {
+            return Err(format!("{path}.{name}: required and missing"));
+        }
+    }
+    if let Some(any) = schema["constraints"]["at_least_one"].as_array() {
+        if !any.iter().any(|a| obj.contains_key(a.as_str().unwrap())) {
+            return Err(format!("{path}: needs one of {any:?}"));
+        }
+    }
+    for (name, v) in obj {
+        let def = attrs
+            .get(name)
+            .ok_or(format!("{path}.{name}: not an attribute of {}", schema["name"]))?;
+        let at = format!("{path}.{name}");
+        let items: Vec<&Value> = if def["is_array"] == true {
+            v.as_array().ok_or(format!("{at}: must be an array"))?.iter().collect()
+        } else {
+            vec![v]
+        };
+        for item in items {
+            match def["type"].as_str().unwrap() {
+                "object_t" => {
+                    if let Some(s) = object_schema(def["object_type"].as_str().unwrap()) {
+                        conforms(item, &s, &at)?;
+                    } else if !item.is_object() {
+                        return Err(format!("{at}: must be an object"));
+                    }
+                }
+                "integer_t" | "long_t" | "timestamp_t" | "port_t" => {
+                    if !item.is_i64() && !item.is_u64() {
+                        return Err(format!("{at}: must be an integer"));
+                    }
+                }
+                "boolean_t" => {
+                    if !item.is_boolean() {
+                        return Err(format!("{at}: must be a boolean"));
+                    }
+                }
+                "json_t" => {}
+                _ => {
+                    if !item.is_string() {
+                        return Err(format!("{at}: must be a string"));
+                    }
+                }
+            }
+            if let Some(allowed) = def["enum"].as_array() {
+                if !allowed.contains(item) {
+                    return Err(format!("{at}: {item} is not one of {allowed:?}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn event(action: &str, outcome: Outcome, actor: Actor, target: Option<(&str, &str)>) -> Event {
+    let mut e = crate::domain::audit::NewEvent::new(Action::SignIn, outcome, actor);
+    e.action = action.into();
+    if let Some((kind, id)) = target {
+        e = e.target(kind, id);
+    }
+    e.reason("because")
+        .details(json!({"n": 1}))
+        .seal(42, 1_700_000_000_123, &"0".repeat(64))
+}
+
+fn person() -> Actor {
+    Actor {
+        user_id: Some(7),
+        session: Some("ab12".into()),
+        ip: Some("10.1.2.3".into()),
+        user_agent: Some("curl/8".into()),
+    }
+}
+
+#[test]
+fn every_action_in_every_shape_is_a_record_of_its_ocsf_class_and_nothing_more() {
+    let names = Names {
+        actor: Some("ada@example.com".into()),
+        target: Some("bob@example.com".into()),
+    };
+    for action in Action::ALL {
+        for outcome in [Outcome::Success, Outcome::Denied, Outcome::Failure] {
+            for actor in [person(), Actor::default()] {
+                for target in [None, Some(("user", "9")), Some(("role", "3"))] {
+                    let e = event(action.id(), outcome, actor.clone(), target);
+                    for names in [&names, &Names::default()] {
+                        let r = record(&e, names, "1.0.0");
+                        let class = r["class_uid"].as_u64().unwrap();
+                        conforms(&r, &class_schema(class), action.id())
+                            .unwrap_or_else(|problem| panic!("{problem} in {r:#}"));
+                        assert_eq!(r["class_uid"], json!(classify(action.id()).0.uid()));
+                        assert_eq!(r["type_uid"], json!(class * 100 + r["activity_id"].as_u64().unwrap()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_checker_refuses_what_the_class_does_not_define() {
+    let e = event("auth.signin", Outcome::Success, person(), None);
+    let schema = class_schema(3002);
+    let mut r = record(&e, &Names::default(), "1");
+    assert!(conforms(&r, &schema, "r").is_ok());
+    r["customer"] = json!("c1");
+    assert!(conforms(&r, &schema, "r").unwrap_err().contains("customer"));
+    let mut r = record(&e, &Names::default(), "1");
+    r.as_object_mut().unwrap().remove("user");
+    assert!(conforms(&r, &schema, "r").unwrap_err().contains("user"));
+    let mut r = record(&e, &Names::default(), "1");
+    r["activity_id"] = json!(7);
+    assert!(conforms(&r, &schema, "r").is_err());
+    let mut r = record(&e, &Names::default(), "1");
+    r["user"]["shoe_size"] = json!(9);
+    assert!(conforms(&r, &schema, "r").unwrap_err().contains("shoe_size"));
+}
+
+#[test]
+fn records_keep_the_chains_sequence_number_hash_and_stored_event() {
+    let e = event("access.check", Outcome::Denied, person(), Some(("customer", "c-1")));
+    let r = record(&e, &Names::default(), "1.2.3");
+    assert_eq!(r["metadata"]["sequence"], json!(42));
+    assert_eq!(r["metadata"]["uid"], json!(e.hash));
+    assert_eq!(r["metadata"]["version"], json!("1.2.0"));
+    assert_eq!(r["metadata"]["product"]["version"], json!("1.2.3"));
+    assert_eq!(r["time"], json!(1_700_000_000_123i64));
+    let g = &r["unmapped"]["gatehouse"];
+    assert_eq!(g["seq"], json!(42));
+    assert_eq!(g["hash"], json!(e.hash));
+    assert_eq!(g["prev_hash"], json!("0".repeat(64)));
+    assert_eq!(g["outcome"], json!("denied"));
+    assert_eq!(g["details"], json!({"n": 1}));
+    assert_eq!(r["status_id"], json!(2));
+    assert_eq!(r["status_detail"], json!("because"));
+    assert_eq!(r["src_endpoint"]["ip"], json!("10.1.2.3"));
+}
+
+#[test]
+fn actions_land_in_the_classes_a_security_team_looks_in() {
+    assert_eq!(classify("auth.signin"), (Class::Authentication, 1));
+    assert_eq!(classify("auth.signout"), (Class::Authentication, 2));
+    assert_eq!(classify("mfa.step_up"), (Class::Authentication, 1));
+    assert_eq!(classify("auth.lockout"), (Class::AccountChange, 9));
+    assert_eq!(classify("mfa.enrolled"), (Class::AccountChange, 10));
+    assert_eq!(classify("passkey.removed"), (Class::AccountChange, 11));
+    assert_eq!(classify("employee.offboarded"), (Class::AccountChange, 5));
+    assert_eq!(classify("grant.created"), (Class::EntityManagement, 1));
+    assert_eq!(classify("grant.revoked"), (Class::EntityManagement, 4));
+    assert_eq!(classify("role.updated"), (Class::EntityManagement, 3));
+    assert_eq!(classify("elevation.extension_requested"), (Class::EntityManagement, 1));
+    assert_eq!(classify("access.check"), (Class::ApiActivity, 2));
+    assert_eq!(classify("data.access"), (Class::ApiActivity, 2));
+    assert_eq!(classify("authz.denied"), (Class::ApiActivity, 99));
+}
+
+#[test]
+fn the_person_signing_in_is_the_user_and_a_system_job_is_the_actor() {
+    let e = event("auth.signin", Outcome::Success, person(), None);
+    let names = Names {
+        actor: Some("ada@example.com".into()),
+        target: None,
+    };
+    let r = record(&e, &names, "1");
+    assert_eq!(r["user"], json!({"uid": "7", "type_id": 1, "name": "ada@example.com"}));
+    assert_eq!(r["session"]["uid"], json!("ab12"));
+    let e = event(
+        "grant.expired",
+        Outcome::Success,
+        Actor::default(),
+        Some(("grant", "5")),
+    );
+    let r = record(&e, &Names::default(), "1");
+    assert_eq!(r["actor"], json!({"app_name": "gatehouse"}));
+    assert_eq!(r["entity"], json!({"type": "grant", "uid": "5"}));
+    let e = event("employee.offboarded", Outcome::Success, person(), Some(("user", "9")));
+    let r = record(&e, &Names::default(), "1");
+    assert_eq!(r["user"]["uid"], json!("9"));
+    assert_eq!(r["actor"]["user"]["uid"], json!("7"));
+}
+
+#[test]
+fn a_syslog_write_counts_once_the_connection_stayed_open_long_enough() {
+    let mut w = Window::default();
+    w.wrote(10, 1_000);
+    w.wrote(20, 1_500);
+    assert_eq!(w.open_at(1_999), None);
+    assert_eq!(w.open_at(2_000), Some(10));
+    assert_eq!(w.open_at(2_400), None);
+    assert_eq!(w.open_at(2_500), Some(20));
+    assert!(w.is_empty());
+    w.wrote(30, 3_000);
+    w.lost();
+    assert_eq!(w.open_at(10_000), None);
+    w.wrote(40, 3_000);
+    w.wrote(50, 3_100);
+    assert_eq!(w.open_at(9_000), Some(50));
+}
+
+#[test]
+fn retries_back_off_to_thirty_seconds() {
+    assert_eq!(retry_after(0), 250);
+    assert_eq!(retry_after(1), 500);
+    assert_eq!(retry_after(3), 2_000);
+    assert_eq!(retry_after(7), 30_000);
+    assert_eq!(retry_after(40), 30_000);
+}
