@@ -3,7 +3,8 @@
 // employee, whose open browser session is refused on its next request.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createHash, createPublicKey, verify } from 'node:crypto';
@@ -14,11 +15,13 @@ const ADMIN_PW = 'violet harbour lantern 42';
 const EMP = 'jonas.becker@sunridge-solar.example';
 const EMP_PW = 'quiet meadow lantern 7';
 let server, browser;
+// The trail is also streamed to a JSON-lines file, a SIEM sink.
+const siemFile = join(mkdtempSync(join(tmpdir(), 'gatehouse-siem-')), 'audit.jsonl');
 const admin = { key: null, used: new Set(), page: null };
 const emp = { key: null, used: new Set(), page: null, link: null, id: null };
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ env: { GATEHOUSE_SIEM_SINKS: `archive=file://${siemFile}` } });
   browser = await launch();
 });
 
@@ -343,4 +346,29 @@ test('an auditor filters the trail by customer, opens an event and verifies the 
   assert.ok((await rows.count()) >= 2);
   assert.match(await ap.locator('#report').textContent(), /customer-api/);
   assert.deepEqual(ap.problems.filter((p) => /Content Security Policy|Refused|panicked/.test(p)), []);
+});
+
+test('the administrator sees the SIEM sink caught up with the trail it received', async () => {
+  const page = admin.page;
+  const row = page.locator('#siem tr[data-sink="archive"]');
+  let backlog = '';
+  for (let i = 0; i < 20 && backlog !== '0'; i++) {
+    if (i) await page.waitForTimeout(500);
+    await page.goto(`${server.base}/admin`);
+    await hydrated(page);
+    await row.waitFor();
+    backlog = (await row.locator('[data-field="backlog"]').textContent()).trim();
+  }
+  assert.equal(backlog, '0');
+  assert.match(await row.textContent(), /archive\s*file/);
+  assert.equal((await row.locator('[data-field="lag"]').textContent()).trim(), 'none');
+  assert.equal((await row.locator('[data-field="error"]').textContent()).trim(), 'none');
+  const delivered = Number(await row.locator('[data-field="delivered"]').textContent());
+  // The file holds every event up to there, in order, as OCSF records
+  // carrying the chain's sequence numbers and hashes.
+  const records = readFileSync(siemFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const seqs = records.map((r) => r.metadata.sequence);
+  assert.deepEqual(seqs.slice(0, delivered), Array.from({ length: delivered }, (_, i) => i + 1));
+  assert.ok(records.every((r) => [3001, 3002, 3004, 6003].includes(r.class_uid) && /^[0-9a-f]{64}$/.test(r.metadata.uid)));
+  assert.ok(records.some((r) => r.class_uid === 3002 && r.unmapped.gatehouse.action === 'auth.signin'));
 });

@@ -8,7 +8,7 @@
 use crate::dto::*;
 use crate::errors::AppError;
 #[cfg(feature = "ssr")]
-use crate::server::audit::{alerts, console};
+use crate::server::audit::{alerts, console, siem};
 
 api! {
     "audit_browse" needs [AuditRead] (st, _, _, _)
@@ -50,6 +50,14 @@ api! {
     "alerts" needs [AuditRead, EmployeesManage] (st, _, _, _)
     pub async fn alerts() -> Result<Vec<AlertView>, AppError> {
         alerts::list(&st).await
+    }
+}
+
+api! {
+    /// Each SIEM sink's cursor, backlog, lag and last error.
+    "siem_sinks" needs [AuditRead, EmployeesManage] (st, _, _, _)
+    pub async fn siem_sinks() -> Result<Vec<SiemSinkView>, AppError> {
+        siem::views(&st).await
     }
 }
 

@@ -334,5 +334,19 @@ pub fn retry_after(failures: u32) -> Millis {
     (250i64 << failures.min(7)).min(30_000)
 }
 
+/// A sink's lag as an operator reads it: "" when nothing waits, then
+/// seconds, minutes or hours, rounded down.
+pub fn describe_lag(ms: Millis) -> String {
+    match ms {
+        ..=0 => String::new(),
+        1..=999 => "under 1 s".to_owned(),
+        1_000..=119_999 => format!("{} s", ms / 1_000),
+        120_000..=7_199_999 => format!("{} min", ms / 60_000),
+        _ => format!("{} h", ms / 3_600_000),
+    }
+}
+
+#[cfg(test)]
+mod conforms;
 #[cfg(test)]
 mod tests;

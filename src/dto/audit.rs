@@ -93,3 +93,21 @@ pub struct AlertView {
     pub acknowledged_at: Option<String>,
     pub comment: Option<String>,
 }
+
+/// Where one SIEM sink stands (`GATEHOUSE_SIEM_SINKS`), for /admin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiemSinkView {
+    pub name: String,
+    /// `syslog+tcp`, `syslog+tls`, `file` or `hec`.
+    pub kind: String,
+    /// The last audit event the sink acknowledged.
+    pub delivered_seq: i64,
+    /// Events committed and not yet acknowledged.
+    pub backlog: i64,
+    /// How long the oldest unacknowledged event has waited ("" when none).
+    pub lag: String,
+    /// Failed deliveries in a row (0 after a success).
+    pub failures: i64,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+}

@@ -18,7 +18,7 @@
 
 use super::{
     access::{databases, elevation, grants, notify, people, reviews},
-    audit::{alerts, checkpoints},
+    audit::{alerts, checkpoints, siem},
     identity::{self, sessions},
     platform::{leases, metrics},
     state::AppState,
@@ -131,6 +131,36 @@ pub fn spawn_db_provisioning(st: AppState, every: Duration) -> tokio::task::Join
                     let r = databases::scan_due_one(&st, id).await;
                     ran(&st, "db_drift", "database drift scan", r);
                 });
+            }
+        }
+    })
+}
+
+/// Streams the audit trail to the configured SIEM sinks, on the server
+/// holding the `siem` lease (renewed every two seconds): each sink in a task
+/// of its own (`audit::siem::stream`), all aborted when the lease is lost,
+/// so two servers never stream one sink at once for longer than a lease.
+pub fn spawn_siem(st: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if st.config.siem.is_empty() {
+            return;
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if !leads(&st, "siem").await {
+                // Aborted and awaited, so the set is empty for the next lead.
+                tasks.shutdown().await;
+                continue;
+            }
+            // A sink task that ended (it panicked) is restarted.
+            while tasks.try_join_next().is_some() {}
+            if tasks.is_empty() {
+                for sink in st.config.siem.iter().cloned() {
+                    tasks.spawn(siem::stream(st.clone(), sink));
+                }
             }
         }
     })

@@ -119,6 +119,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     announce_setup(&st).await?;
     jobs::spawn_janitor(st.clone(), Duration::from_secs(30));
     jobs::spawn_db_provisioning(st.clone(), Duration::from_millis(500));
+    jobs::spawn_siem(st.clone());
     let (stop_jobs, jobs_stop) = tokio::sync::watch::channel(false);
     let access_jobs = jobs::spawn_stoppable_access_jobs(st.clone(), Duration::from_secs(2), jobs_stop);
     let app = http::router(st.clone());

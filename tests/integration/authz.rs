@@ -107,6 +107,7 @@ const FUNCTIONS: &[(&str, Form, Who)] = &[
     ("audit_recent_checkpoints", &[], AUDIT),
     ("audit_report", &[("kind", "denied")], AUDIT),
     ("alerts", &[], ADMIN_OR_AUDIT),
+    ("siem_sinks", &[], ADMIN_OR_AUDIT),
     (
         "acknowledge_alert",
         &[("id", "999999"), ("comment", "nothing here")],

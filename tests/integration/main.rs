@@ -51,6 +51,7 @@ mod reviews;
 mod role_changes;
 mod rotation;
 mod scim;
+mod siem;
 mod sso;
 mod step_up;
 mod storage;

@@ -21,7 +21,7 @@ fn openssl(args: &[&str]) {
 
 /// A certificate for localhost and 127.0.0.1 issued by a CA of its own:
 /// (the CA's certificate, the server's certificate, its key).
-fn certificate(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+pub(crate) fn certificate(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     let p = |ext: &str| dir.join(format!("{name}.{ext}"));
     let s = |ext: &str| p(ext).display().to_string();
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];

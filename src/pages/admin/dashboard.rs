@@ -13,6 +13,7 @@ pub fn DashboardPage() -> impl IntoView {
         <h1 class="mb-2 text-2xl font-semibold">"Least-privilege overview"</h1>
         <p class="mb-6 text-sm text-slate-600">"Each number links to the list behind it."</p>
         <crate::pages::audit::AlertsPanel />
+        <super::siem::SiemPanel />
         <Suspense fallback=|| {
             view! { <p>"Loading…"</p> }
         }>

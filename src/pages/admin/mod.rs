@@ -1,7 +1,8 @@
 //! Administrator screens: the least-privilege overview, the employee
 //! directory and onboarding, an employee's page, roles, grants, the
-//! offboarding report, service accounts and database targets. The server checks every
-//! permission; these screens only show what it returns.
+//! offboarding report, service accounts, database targets and the SIEM
+//! sinks' standing. The server checks every permission; these screens only
+//! show what it returns.
 
 mod dashboard;
 mod directory;
@@ -11,6 +12,7 @@ mod offboarding;
 mod role_changes;
 mod roles;
 mod service_accounts;
+mod siem;
 mod targets;
 
 pub use dashboard::DashboardPage;

@@ -15,6 +15,7 @@ mod keys;
 mod log;
 mod native;
 mod recorder;
+pub mod siem;
 pub mod tree;
 mod verify;
 pub mod witnesses;

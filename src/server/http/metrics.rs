@@ -56,11 +56,50 @@ async fn scrape(State(st): State<AppState>) -> Response {
     if let Err(e) = database_figures(&st.db, now, &mut out).await {
         tracing::warn!(error = %e, "metrics: database figures unavailable");
     }
+    match crate::server::audit::siem::status(&st).await {
+        Ok(sinks) => siem_figures(&sinks, &mut out),
+        Err(e) => tracing::warn!(error = %e, "metrics: SIEM sink figures unavailable"),
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         out,
     )
         .into_response()
+}
+
+type Sink = crate::server::audit::siem::Status;
+
+/// Each SIEM sink's cursor, backlog, lag and failures in a row.
+fn siem_figures(sinks: &[Sink], out: &mut String) {
+    let mut gauge = |name: &str, help: &str, value: &dyn Fn(&Sink) -> f64| {
+        if sinks.is_empty() {
+            return;
+        }
+        metrics::header(out, name, "gauge", help);
+        for s in sinks {
+            let _ = writeln!(out, "{name}{{sink=\"{}\",kind=\"{}\"}} {}", s.name, s.kind, value(s));
+        }
+    };
+    gauge(
+        "gatehouse_siem_delivered_sequence",
+        "Last audit event the sink acknowledged.",
+        &|s| s.delivered_seq as f64,
+    );
+    gauge(
+        "gatehouse_siem_backlog_events",
+        "Audit events committed and not yet acknowledged by the sink.",
+        &|s| s.backlog as f64,
+    );
+    gauge(
+        "gatehouse_siem_lag_seconds",
+        "Age of the oldest audit event the sink has not acknowledged (0 when none).",
+        &|s| s.lag_ms as f64 / 1000.0,
+    );
+    gauge(
+        "gatehouse_siem_failures",
+        "Failed deliveries to the sink in a row (0 after a success).",
+        &|s| s.failures as f64,
+    );
 }
 
 async fn database_figures(db: &Db, now: i64, out: &mut String) -> Result<(), sqlx::Error> {

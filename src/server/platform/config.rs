@@ -30,6 +30,8 @@ pub struct Config {
     /// `gatehouse rotate-master-key` has sealed them again.
     pub master_key_previous: Option<SecretString>,
     pub listen: SocketAddr,
+    /// Where the audit trail is streamed (`GATEHOUSE_SIEM_SINKS`).
+    pub siem: Vec<siem::Sink>,
     /// How the server is served: TLS, the metrics and redirect listeners,
     /// the browser bundle's hash file, the shutdown grace period.
     pub serving: Serving,
@@ -138,6 +140,10 @@ impl fmt::Debug for Config {
                 &self.master_key_previous.as_ref().map(|_| "[redacted]"),
             )
             .field("listen", &self.listen)
+            .field(
+                "siem",
+                &self.siem.iter().map(|s| (&s.name, s.target.kind())).collect::<Vec<_>>(),
+            )
             .field("public_url", &self.public_url.as_str())
             .field("session", &self.session)
             .field("webhook", &self.webhook.as_ref().map(|w| w.url.as_str()))
@@ -497,6 +503,7 @@ impl Config {
             master_key,
             master_key_previous,
             listen,
+            siem: siem::sinks(var(siem::VARIABLE).as_deref(), &get)?,
             serving,
             public_url,
             trusted_proxies,
@@ -539,51 +546,11 @@ impl Config {
     }
 }
 
-/// `true` or `false`, or `default` when unset.
-fn boolean(variable: &'static str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
-    match value.as_deref() {
-        None => Ok(default),
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
-        Some(other) => Err(ConfigError {
-            variable,
-            problem: format!("must be true or false, got {other:?}"),
-        }),
-    }
-}
-
-/// A webhook URL from `variable`: https (http only for loopback addresses)
-/// to a host listed in `hosts_variable` (comma-separated). Problems never
-/// echo the URL, which may carry the webhook's secret.
-fn allow_listed_url(
-    raw: &str,
-    variable: &'static str,
-    hosts_variable: &'static str,
-    var: &impl Fn(&'static str) -> Option<String>,
-) -> Result<url::Url, ConfigError> {
-    let bad = |problem: String| ConfigError { variable, problem };
-    let url = url::Url::parse(raw).map_err(|_| bad("must be a URL".into()))?;
-    let host = url
-        .host_str()
-        .unwrap_or_default()
-        .trim_matches(['[', ']'])
-        .to_ascii_lowercase();
-    if !crate::domain::sso::url_allowed(url.scheme(), &host) {
-        return Err(bad("must be https (http only for loopback addresses)".into()));
-    }
-    let allowed = var(hosts_variable).unwrap_or_default();
-    if !allowed
-        .split(',')
-        .map(|h| h.trim().to_ascii_lowercase())
-        .any(|h| !h.is_empty() && h == host)
-    {
-        return Err(bad(format!("host {host:?} is not in {hosts_variable}")));
-    }
-    Ok(url)
-}
-
+mod checks;
 mod passkeys;
 mod serving;
+pub mod siem;
+use checks::{allow_listed_url, boolean};
 pub use passkeys::Passkeys;
 pub use serving::{Serving, TlsFiles};
 

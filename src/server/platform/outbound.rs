@@ -1,4 +1,5 @@
-//! The one outbound HTTP client, for webhooks (alerts, notifications).
+//! The one outbound HTTP client, for webhooks (alerts, notifications) and
+//! SIEM collectors (Splunk HEC).
 //! Redirects are never followed: the host allow-list is checked once, at
 //! start, against the configured URL. A failure is reported by its kind
 //! only, never with the URL (it can carry a secret) or the reply.
@@ -11,9 +12,14 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// A client for one delivery run (a client is not shared between runs: its
 /// pooled connections belong to the runtime that made them).
 pub fn webhook_client() -> Result<reqwest::Client, String> {
+    client(TIMEOUT)
+}
+
+/// The same client with another answer deadline (larger batches).
+pub fn client(timeout: Duration) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(TIMEOUT)
+        .timeout(timeout)
         .build()
         .map_err(|_| "could not build the HTTP client".to_owned())
 }
