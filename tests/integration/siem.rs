@@ -358,7 +358,12 @@ async fn hec_gets_every_event_once_the_collector_answers_and_the_backlog_shows_m
 async fn the_file_sink_rotates_and_keeps_every_event_in_order(b: Backend) {
     let dir = tempdir::Dir::new();
     let path = dir.0.join("audit.jsonl");
-    let sinks = format!("disk=file://{}?rotate_bytes=4000&keep=3", path.display());
+    let missing = dir.0.join("no-such-directory").join("audit.jsonl");
+    let sinks = format!(
+        "disk=file://{}?rotate_bytes=4000&keep=3, lost=file://{}",
+        path.display(),
+        missing.display()
+    );
     let app = TestApp::spawn_with(&b, &[("GATEHOUSE_SIEM_SINKS", &sinks)]).await;
     let streamer = jobs::spawn_siem(app.state.clone());
     let mut firsts = Vec::new();
@@ -393,6 +398,12 @@ async fn the_file_sink_rotates_and_keeps_every_event_in_order(b: Backend) {
         seqs.windows(2).all(|w| w[1] == w[0] + 1),
         "a file receives each event once: {seqs:?}"
     );
+    // A file that cannot be written: the reason, shown on /admin, names no path.
+    let lost = siem::status(&app.state).await.unwrap().remove(1);
+    let error = lost.last_error.clone().unwrap_or_default();
+    assert!(error.starts_with("cannot write the file"), "{lost:?}");
+    assert!(!error.contains("no-such-directory") && !error.contains('/'), "{error}");
+    assert_eq!(lost.delivered_seq, 0);
     streamer.abort();
 }
 

@@ -2,7 +2,8 @@
 //! syslog (RFC 5424 over TCP with RFC 6587 octet counting, or RFC 5425 TLS)
 //! has no acknowledgement (`Sent::Written`, confirmed by the stream's
 //! `Window`); a file is received once synced, an HEC batch once answered 2xx
-//! (`Sent::Received`). Errors say what failed, never a token or a reply body.
+//! (`Sent::Received`). Errors say what failed, never a token, a reply body
+//! or a path (they are shown on /admin).
 
 use crate::server::platform::config::siem::Target;
 use crate::server::platform::outbound;
@@ -95,7 +96,7 @@ impl Conn {
                 }
                 self.append(path, *rotate_bytes, *keep, &out)
                     .await
-                    .map_err(|e| format!("cannot write {}: {}", path.display(), e.kind()))?;
+                    .map_err(|e| format!("cannot write the file: {}", e.kind()))?;
                 Ok(Sent::Received)
             }
             Target::Hec { url, token } => {
@@ -185,13 +186,11 @@ fn client_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String>
     let mut roots = rustls::RootCertStore::empty();
     match ca {
         Some(ca) => {
-            for cert in
-                CertificateDer::pem_file_iter(ca).map_err(|_| format!("cannot read CA file {}", ca.display()))?
-            {
-                let cert = cert.map_err(|_| format!("{}: not a PEM certificate", ca.display()))?;
+            for cert in CertificateDer::pem_file_iter(ca).map_err(|_| "cannot read the CA file".to_owned())? {
+                let cert = cert.map_err(|_| "the CA file is not PEM certificates".to_owned())?;
                 roots
                     .add(cert)
-                    .map_err(|_| format!("{}: not a usable CA certificate", ca.display()))?;
+                    .map_err(|_| "the CA file holds a certificate that is not a usable CA".to_owned())?;
             }
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
