@@ -270,6 +270,33 @@ test('an auditor filters the trail by customer, opens an event and verifies the 
   await ap.locator(`#recent-checkpoints tbody tr[data-number="${newest}"]`).waitFor();
   assert.match(await ap.locator('#recent-checkpoints tbody tr').first().textContent(), /no witness/);
   assert.match(await ap.locator('#checkpoint-witnesses').textContent(), /Co-signed by no witness yet/);
+  // A witness on "another machine" (its own state directory, only the URL
+  // and a token) checks and co-signs; the console names it.
+  const cli = (args) => {
+    const r = spawnSync(process.env.GATEHOUSE_BIN || 'target/debug/gatehouse', args, {
+      encoding: 'utf8',
+      env: { ...process.env, GATEHOUSE_DATA_DIR: server.dir, GATEHOUSE_DATABASE_URL: `sqlite://${server.dir}/gatehouse.db`, RUST_LOG: 'info' },
+    });
+    return { code: r.status, stdout: r.stdout, out: r.stdout + r.stderr };
+  };
+  const minted = cli(['service-token', 'ledger-witness', 'audit:witness']);
+  assert.equal(minted.code, 0, minted.out);
+  const witnessArgs = ['witness', '--url', server.base, '--state', join(server.dir, 'witness'), '--token', minted.stdout.trim(), '--once'];
+  const first = cli(witnessArgs);
+  assert.equal(first.code, 1, first.out);
+  const publicKey = first.out.match(/witness public key: ([0-9a-f]{64})/)[1];
+  const added = cli(['audit', 'witness-add', 'ledger', publicKey, 'ledger-witness']);
+  assert.equal(added.code, 0, added.out);
+  const cosigned = cli(witnessArgs);
+  assert.equal(cosigned.code, 0, cosigned.out);
+  await ap.reload();
+  await hydrated(ap);
+  // (The latest checkpoint may be newer by now: the row of the one signed
+  // above is checked.)
+  const row = ap.locator(`#recent-checkpoints tbody tr[data-number="${newest}"]`);
+  await row.waitFor();
+  assert.match(await row.textContent(), /ledger/);
+  assert.doesNotMatch(await row.textContent(), /no witness/);
   const seq = Number(await items.first().getAttribute('data-seq'));
   const { proof, keys } = await ap.evaluate(async (s) => ({
     proof: await (await fetch(`/api/v1/audit/proofs/${s}`)).json(),
