@@ -146,6 +146,7 @@ pub fn spawn_siem(st: AppState) -> tokio::task::JoinHandle<()> {
             return;
         }
         let mut tasks = tokio::task::JoinSet::new();
+        let shared = siem::Shared::default();
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -159,7 +160,7 @@ pub fn spawn_siem(st: AppState) -> tokio::task::JoinHandle<()> {
             while tasks.try_join_next().is_some() {}
             if tasks.is_empty() {
                 for sink in st.config.siem.iter().cloned() {
-                    tasks.spawn(siem::stream(st.clone(), sink));
+                    tasks.spawn(siem::stream(st.clone(), sink, shared.clone()));
                 }
             }
         }

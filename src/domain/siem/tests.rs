@@ -103,6 +103,14 @@ fn actions_land_in_the_classes_a_security_team_looks_in() {
     assert_eq!(classify("access.check"), (Class::ApiActivity, 2));
     assert_eq!(classify("data.access"), (Class::ApiActivity, 2));
     assert_eq!(classify("authz.denied"), (Class::ApiActivity, 99));
+    // Verbs a heuristic on the name got wrong: chosen per action now.
+    assert_eq!(classify("database.target_registered"), (Class::EntityManagement, 1));
+    assert_eq!(classify("review.campaign_started"), (Class::EntityManagement, 1));
+    assert_eq!(classify("audit.witness_added"), (Class::EntityManagement, 1));
+    assert_eq!(classify("audit.witness_retired"), (Class::EntityManagement, 4));
+    assert_eq!(classify("database.privilege_unmapped"), (Class::EntityManagement, 4));
+    // A name this version does not know.
+    assert_eq!(classify("test.created"), (Class::EntityManagement, 99));
 }
 
 #[test]

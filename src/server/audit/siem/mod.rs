@@ -17,11 +17,45 @@ use crate::server::platform::names;
 use crate::server::platform::time::format_time;
 use crate::server::state::AppState;
 use sqlx::Row;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use transport::{Conn, Item, Sent};
 
 /// Events per batch: one read, one write to the sink, one cursor update.
 const BATCH: i64 = 500;
+/// Records kept for the other sinks: sinks near the head read and map each
+/// event once between them.
+const SHARED: usize = 8 * BATCH as usize;
+
+/// Recent records, by sequence number, shared by every sink's task. Events
+/// never change once committed, and sequence numbers are committed in
+/// order, so a cached record is the record.
+#[derive(Default, Clone)]
+pub struct Shared(Arc<Mutex<BTreeMap<i64, Arc<Item>>>>);
+
+impl Shared {
+    /// The cached records after `from`, as long as they run without a gap.
+    fn after(&self, from: i64) -> Vec<Arc<Item>> {
+        let cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        (from + 1..)
+            .zip(cache.range(from + 1..).take(BATCH as usize))
+            .take_while(|(want, (seq, _))| *want == **seq)
+            .map(|(_, (_, item))| item.clone())
+            .collect()
+    }
+
+    fn keep(&self, items: &[Arc<Item>]) {
+        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for item in items {
+            cache.insert(item.seq, item.clone());
+        }
+        while cache.len() > SHARED {
+            cache.pop_first();
+        }
+    }
+}
+
 /// How often an idle sink looks for new events.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -113,7 +147,7 @@ pub async fn views(st: &AppState) -> Result<Vec<SiemSinkView>, AppError> {
 }
 
 /// Streams to `sink` until the task is aborted (the lease lost, shutdown).
-pub async fn stream(st: AppState, sink: Sink) {
+pub async fn stream(st: AppState, sink: Sink, shared: Shared) {
     let host = st.config.public_url.host_str().unwrap_or("gatehouse").to_owned();
     let mut conn = Conn::default();
     let mut window = Window::default();
@@ -129,7 +163,7 @@ pub async fn stream(st: AppState, sink: Sink) {
                 Some(s) => s,
                 None => cursor(&st.db, &sink.name, st.clock.now()).await.map_err(db_error)?,
             };
-            let items = batch(&st, from).await.map_err(db_error)?;
+            let items = batch(&st, &shared, from).await.map_err(db_error)?;
             if let Some(last) = items.last().map(|i| i.seq) {
                 match conn.send(&sink.target, &host, &items).await? {
                     Sent::Received => advance(&st.db, &sink.name, last, st.clock.now())
@@ -176,13 +210,27 @@ fn db_error(e: sqlx::Error) -> String {
     "the database was unavailable".to_owned()
 }
 
-/// The next events after `from`, as records.
-async fn batch(st: &AppState, from: i64) -> Result<Vec<Item>, sqlx::Error> {
+/// The next events after `from`, as records: from the shared records as far
+/// as they reach, the rest read, mapped and shared.
+async fn batch(st: &AppState, shared: &Shared, from: i64) -> Result<Vec<Arc<Item>>, sqlx::Error> {
+    let mut items = shared.after(from);
+    let last = items.last().map_or(from, |i| i.seq);
+    let wanted = BATCH - items.len() as i64;
+    if wanted > 0 {
+        let read: Vec<Arc<Item>> = read(st, last, wanted).await?.into_iter().map(Arc::new).collect();
+        shared.keep(&read);
+        items.extend(read);
+    }
+    Ok(items)
+}
+
+/// Up to `limit` events after `from`, read and mapped.
+async fn read(st: &AppState, from: i64, limit: i64) -> Result<Vec<Item>, sqlx::Error> {
     let sql = format!(
         "SELECT {} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?",
         super::COLUMNS
     );
-    let rows = sqlx::query(&sql).bind(from).bind(BATCH).fetch_all(st.db.pool()).await?;
+    let rows = sqlx::query(&sql).bind(from).bind(limit).fetch_all(st.db.pool()).await?;
     let events = rows.iter().map(super::event_from_row).collect::<Result<Vec<_>, _>>()?;
     let mut ids: Vec<i64> = events.iter().filter_map(|e| e.actor.user_id).collect();
     ids.extend(events.iter().filter_map(target_user));
@@ -203,8 +251,8 @@ async fn batch(st: &AppState, from: i64) -> Result<Vec<Item>, sqlx::Error> {
                 hash: e.hash.clone(),
                 at: e.at,
                 class_uid: record["class_uid"].as_u64().unwrap_or_default(),
+                json: record.to_string(),
                 failed: e.outcome != crate::domain::audit::Outcome::Success,
-                record,
             }
         })
         .collect())
@@ -246,6 +294,9 @@ async fn cursor(db: &Db, sink: &str, now: i64) -> Result<i64, sqlx::Error> {
 /// Moves the cursor forward to `seq` (never back: a stalled server that
 /// lost the lease cannot undo another's progress) and clears the failures.
 async fn advance(db: &Db, sink: &str, seq: i64, now: i64) -> Result<(), sqlx::Error> {
+    // Through the write lock, in turn with appends (on SQLite, a write
+    // beside it would wait in SQLite's busy handler, which sleeps).
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE siem_cursors SET delivered_seq = ?, delivered_at = ?, failures = 0 WHERE sink = ? AND delivered_seq < ?",
     )
@@ -253,17 +304,48 @@ async fn advance(db: &Db, sink: &str, seq: i64, now: i64) -> Result<(), sqlx::Er
     .bind(now)
     .bind(sink)
     .bind(seq)
-    .execute(db.pool())
+    .execute(tx.conn())
     .await?;
-    Ok(())
+    tx.commit().await
 }
 
 async fn failed(db: &Db, sink: &str, problem: &str, now: i64) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE siem_cursors SET failures = failures + 1, last_error = ?, last_error_at = ? WHERE sink = ?")
         .bind(problem)
         .bind(now)
         .bind(sink)
-        .execute(db.pool())
+        .execute(tx.conn())
         .await?;
-    Ok(())
+    tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(seq: i64) -> Arc<Item> {
+        Arc::new(Item {
+            seq,
+            hash: String::new(),
+            at: 0,
+            class_uid: 3004,
+            failed: false,
+            json: format!("{{\"seq\":{seq}}}"),
+        })
+    }
+
+    #[test]
+    fn shared_records_run_without_gaps_and_the_oldest_go_first() {
+        let shared = Shared::default();
+        shared.keep(&[item(1), item(2), item(3), item(5)]);
+        let seqs = |v: Vec<Arc<Item>>| v.iter().map(|i| i.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(shared.after(0)), [1, 2, 3], "stops before the gap at 4");
+        assert_eq!(seqs(shared.after(3)), Vec::<i64>::new());
+        assert_eq!(seqs(shared.after(4)), [5]);
+        let many: Vec<_> = (6..6 + SHARED as i64).map(item).collect();
+        shared.keep(&many);
+        assert_eq!(seqs(shared.after(0)), Vec::<i64>::new(), "the oldest were dropped");
+        assert_eq!(shared.after(5).len(), BATCH as usize, "a batch at most");
+    }
 }

@@ -9,6 +9,7 @@ use crate::server::platform::config::siem::Target;
 use crate::server::platform::outbound;
 use secrecy::ExposeSecret;
 use serde_json::Value;
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,14 +24,16 @@ pub enum Sent {
     Received,
 }
 
-/// One record with what syslog's header needs.
+/// One record, serialised once for every sink, with what syslog's header
+/// and HEC's envelope need.
 pub struct Item {
     pub seq: i64,
     pub hash: String,
     pub at: i64,
     pub class_uid: u64,
     pub failed: bool,
-    pub record: Value,
+    /// The OCSF record as JSON.
+    pub json: String,
 }
 
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -64,7 +67,7 @@ impl Conn {
         }
     }
 
-    pub async fn send(&mut self, target: &Target, host: &str, items: &[Item]) -> Result<Sent, String> {
+    pub async fn send(&mut self, target: &Target, host: &str, items: &[Arc<Item>]) -> Result<Sent, String> {
         match target {
             Target::Syslog { host: to, port, tls } => {
                 if self.stream.is_none() {
@@ -91,7 +94,7 @@ impl Conn {
             } => {
                 let mut out = Vec::with_capacity(items.len() * 1024);
                 for item in items {
-                    serde_json::to_writer(&mut out, &item.record).expect("a JSON value serialises");
+                    out.extend_from_slice(item.json.as_bytes());
                     out.push(b'\n');
                 }
                 self.append(path, *rotate_bytes, *keep, &out)
@@ -103,19 +106,19 @@ impl Conn {
                 if self.http.is_none() {
                     self.http = Some(outbound::client(SEND)?);
                 }
-                let mut body = Vec::with_capacity(items.len() * 1200);
+                let host = Value::from(host).to_string();
+                let mut body = String::with_capacity(items.len() * 1200);
                 for item in items {
-                    let event = serde_json::json!({
-                        "time": item.at as f64 / 1000.0,
-                        "host": host,
-                        "source": "gatehouse",
-                        "sourcetype": format!("ocsf:{}", item.class_uid),
-                        "event": item.record,
-                    });
-                    serde_json::to_writer(&mut body, &event).expect("a JSON value serialises");
-                    body.push(b'\n');
+                    // {"time", "host", "source", "sourcetype", "event"}: the
+                    // record is already JSON, so the envelope is written around it.
+                    let _ = writeln!(
+                        body,
+                        "{{\"time\":{},\"host\":{host},\"source\":\"gatehouse\",\"sourcetype\":\"ocsf:{}\",\"event\":{}}}",
+                        item.at as f64 / 1000.0,
+                        item.class_uid,
+                        item.json
+                    );
                 }
-                let body = String::from_utf8(body).expect("serde_json writes UTF-8");
                 let client = self.http.as_ref().expect("built above");
                 let auth = [("authorization", format!("Splunk {}", token.expose_secret()))];
                 outbound::post_json(client, url.as_str(), &auth, body)
@@ -221,7 +224,7 @@ pub fn frame(out: &mut Vec<u8>, item: &Item, host: &str) {
         item.hash
     )
     .into_bytes();
-    serde_json::to_writer(&mut msg, &item.record).expect("a JSON value serialises");
+    msg.extend_from_slice(item.json.as_bytes());
     out.extend_from_slice(format!("{} ", msg.len()).as_bytes());
     out.extend_from_slice(&msg);
 }
@@ -246,7 +249,7 @@ mod tests {
             at: 1_700_000_000_123,
             class_uid: 3002,
             failed: true,
-            record: serde_json::json!({"é": 1}),
+            json: r#"{"é":1}"#.to_owned(),
         };
         let mut out = Vec::new();
         frame(&mut out, &item, "gate house.example");
