@@ -74,7 +74,8 @@ pub struct Status {
     pub last_error_at: Option<i64>,
 }
 
-/// Every configured sink's standing: two reads in all, however many sinks.
+/// Every configured sink's standing: two reads for all sinks with a cursor,
+/// and one more for each sink that has not streamed yet.
 pub async fn status(st: &AppState) -> Result<Vec<Status>, sqlx::Error> {
     let pool = st.db.pool();
     let head: i64 = sqlx::query_scalar("SELECT last_seq FROM audit_head WHERE id = 1")
