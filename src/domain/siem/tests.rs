@@ -157,6 +157,32 @@ fn a_syslog_write_counts_once_the_connection_stayed_open_long_enough() {
 }
 
 #[test]
+fn a_busy_sink_stores_its_cursor_at_most_every_quarter_second_and_at_once_when_caught_up() {
+    let mut p = Progress::default();
+    assert_eq!(p.due(0, true), None, "nothing acknowledged, nothing to store");
+    p.acknowledged(500);
+    assert_eq!(p.due(1_000, false), Some(500), "the first store does not wait");
+    p.acknowledged(1_000);
+    assert_eq!(p.due(1_100, false), None, "busy: waits out STORE_EVERY");
+    p.acknowledged(1_500);
+    assert_eq!(p.due(1_249, false), None);
+    assert_eq!(
+        p.due(1_250, false),
+        Some(1_500),
+        "everything acknowledged, in one store"
+    );
+    assert_eq!(p.due(1_600, false), None, "stored: nothing pending");
+    assert!(!p.time_to_store(1_499, false) && p.time_to_store(1_499, true));
+    assert!(p.time_to_store(1_500, false), "busy: STORE_EVERY after the last store");
+    p.acknowledged(1_700);
+    assert_eq!(p.due(1_300, true), Some(1_700), "caught up: stores at once");
+    p.acknowledged(1_800);
+    p.acknowledged(1_750);
+    assert_eq!(p.take(), Some(1_800), "never backwards");
+    assert_eq!(p.take(), None);
+}
+
+#[test]
 fn retries_back_off_to_thirty_seconds() {
     assert_eq!(retry_after(0), 250);
     assert_eq!(retry_after(1), 500);

@@ -71,10 +71,10 @@ type Sink = crate::server::audit::siem::Status;
 
 /// Each SIEM sink's cursor, backlog, lag and failures in a row.
 fn siem_figures(sinks: &[Sink], out: &mut String) {
+    if sinks.is_empty() {
+        return;
+    }
     let mut gauge = |name: &str, help: &str, value: &dyn Fn(&Sink) -> f64| {
-        if sinks.is_empty() {
-            return;
-        }
         metrics::header(out, name, "gauge", help);
         for s in sinks {
             let _ = writeln!(out, "{name}{{sink=\"{}\",kind=\"{}\"}} {}", s.name, s.kind, value(s));
@@ -82,7 +82,7 @@ fn siem_figures(sinks: &[Sink], out: &mut String) {
     };
     gauge(
         "gatehouse_siem_delivered_sequence",
-        "Last audit event the sink acknowledged.",
+        "Last audit event the sink acknowledged, as stored in its cursor.",
         &|s| s.delivered_seq as f64,
     );
     gauge(

@@ -4,11 +4,13 @@
 //! here). Each sink streams in a task of its own, on the server holding the
 //! `siem` lease (`jobs::spawn_siem`): a sink that is down or slow delays
 //! nobody, and appends never wait for a sink. After a failure the sink
-//! backs off (`domain::siem::retry_after`) and resends from its cursor.
+//! backs off (`domain::siem::retry_after`) and resends from its cursor. A
+//! busy sink stores its cursor at most every `siem::STORE_EVERY`, so a
+//! crash resends at most that much.
 
 mod transport;
 
-use crate::domain::siem::{self, Names, Window};
+use crate::domain::siem::{self, Names, Progress, Window};
 use crate::dto::SiemSinkView;
 use crate::errors::AppError;
 use crate::server::platform::config::siem::Sink;
@@ -22,7 +24,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use transport::{Conn, Item, Sent};
 
-/// Events per batch: one read, one write to the sink, one cursor update.
+/// Events per batch: one read and one write to the sink (the cursor is
+/// stored at most every `siem::STORE_EVERY` while batches come full).
 const BATCH: i64 = 500;
 /// Records kept for the other sinks: sinks near the head read and map each
 /// event once between them.
@@ -152,6 +155,11 @@ pub async fn stream(st: AppState, sink: Sink, shared: Shared) {
     let host = st.config.public_url.host_str().unwrap_or("gatehouse").to_owned();
     let mut conn = Conn::default();
     let mut window = Window::default();
+    // Acknowledged progress, stored in the cursor at most every
+    // `siem::STORE_EVERY` while the sink is busy.
+    let mut progress = Progress::default();
+    // The last event written to a file sink and not yet synced.
+    let mut unsynced: Option<i64> = None;
     let mut failures: u32 = 0;
     let mut sent: Option<i64> = None;
     // The syslog window is about the network, not the trail's clock: it
@@ -167,9 +175,8 @@ pub async fn stream(st: AppState, sink: Sink, shared: Shared) {
             let items = batch(&st, &shared, from).await.map_err(db_error)?;
             if let Some(last) = items.last().map(|i| i.seq) {
                 match conn.send(&sink.target, &host, &items).await? {
-                    Sent::Received => advance(&st.db, &sink.name, last, st.clock.now())
-                        .await
-                        .map_err(db_error)?,
+                    Sent::Received => progress.acknowledged(last),
+                    Sent::Unsynced => unsynced = Some(last),
                     Sent::Written => window.wrote(last, elapsed()),
                 }
                 sent = Some(last);
@@ -179,12 +186,22 @@ pub async fn stream(st: AppState, sink: Sink, shared: Shared) {
                     return Err("the syslog receiver closed the connection".to_owned());
                 }
                 if let Some(seq) = window.open_at(elapsed()) {
-                    advance(&st.db, &sink.name, seq, st.clock.now())
-                        .await
-                        .map_err(db_error)?;
+                    progress.acknowledged(seq);
                 }
             }
-            Ok::<bool, String>(items.len() as i64 == BATCH)
+            let full = items.len() as i64 == BATCH;
+            if progress.time_to_store(elapsed(), !full) {
+                if let Some(seq) = unsynced.take() {
+                    conn.sync().await?;
+                    progress.acknowledged(seq);
+                }
+            }
+            if let Some(seq) = progress.due(elapsed(), !full) {
+                advance(&st.db, &sink.name, seq, st.clock.now())
+                    .await
+                    .map_err(db_error)?;
+            }
+            Ok::<bool, String>(full)
         };
         match step.await {
             Ok(full) => {
@@ -195,8 +212,12 @@ pub async fn stream(st: AppState, sink: Sink, shared: Shared) {
             }
             Err(problem) => {
                 tracing::warn!(sink = %sink.name, problem = %problem, "SIEM sink delivery failed; resending from its cursor");
+                if let Some(seq) = progress.take() {
+                    let _ = advance(&st.db, &sink.name, seq, st.clock.now()).await;
+                }
                 conn.reset();
                 window.lost();
+                unsynced = None;
                 sent = None;
                 let _ = failed(&st.db, &sink.name, &problem, st.clock.now()).await;
                 tokio::time::sleep(Duration::from_millis(siem::retry_after(failures) as u64)).await;
@@ -251,7 +272,7 @@ async fn read(st: &AppState, from: i64, limit: i64) -> Result<Vec<Item>, sqlx::E
                 seq: e.seq,
                 hash: e.hash.clone(),
                 at: e.at,
-                class_uid: record["class_uid"].as_u64().unwrap_or_default(),
+                class_uid: siem::classify(&e.action).0.uid().into(),
                 json: record.to_string(),
                 failed: e.outcome != crate::domain::audit::Outcome::Success,
             }

@@ -1,8 +1,9 @@
 //! How records reach each kind of sink, and what counts as received:
 //! syslog (RFC 5424 over TCP with RFC 6587 octet counting, or RFC 5425 TLS)
 //! has no acknowledgement (`Sent::Written`, confirmed by the stream's
-//! `Window`); a file is received once synced, an HEC batch once answered 2xx
-//! (`Sent::Received`). Errors say what failed, never a token, a reply body
+//! `Window`); a file is received once synced (`Sent::Unsynced`, then
+//! `Conn::sync`, which the stream calls as often as it stores its cursor);
+//! an HEC batch once answered 2xx (`Sent::Received`). Errors say what failed, never a token, a reply body
 //! or a path (they are shown on /admin).
 
 use crate::server::platform::config::siem::Target;
@@ -20,7 +21,10 @@ const CONNECT: Duration = Duration::from_secs(5);
 const SEND: Duration = Duration::from_secs(10);
 
 pub enum Sent {
+    /// Written to a syslog connection: received once it stayed open.
     Written,
+    /// Written to the file: received once synced.
+    Unsynced,
     Received,
 }
 
@@ -100,7 +104,7 @@ impl Conn {
                 self.append(path, *rotate_bytes, *keep, &out)
                     .await
                     .map_err(|e| format!("cannot write the file: {}", e.kind()))?;
-                Ok(Sent::Received)
+                Ok(Sent::Unsynced)
             }
             Target::Hec { url, token } => {
                 if self.http.is_none() {
@@ -129,12 +133,22 @@ impl Conn {
         }
     }
 
+    /// Puts what was written to the file on disk.
+    pub async fn sync(&mut self) -> Result<(), String> {
+        let Some(f) = self.file.as_mut() else { return Ok(()) };
+        f.sync_data()
+            .await
+            .map_err(|e| format!("cannot write the file: {}", e.kind()))
+    }
+
     /// Appends `bytes`, rotating first when the file would pass
-    /// `rotate_bytes`, and syncs: the batch is on disk when this returns.
+    /// `rotate_bytes` (the file rotated away is synced first).
     async fn append(&mut self, path: &Path, rotate_bytes: u64, keep: u32, bytes: &[u8]) -> std::io::Result<()> {
         let size = tokio::fs::metadata(path).await.map(|m| m.len()).unwrap_or(0);
         if size > 0 && size + bytes.len() as u64 > rotate_bytes {
-            self.file = None;
+            if let Some(f) = self.file.take() {
+                f.sync_data().await?;
+            }
             rotate(path, keep).await?;
         }
         if self.file.is_none() {
@@ -146,7 +160,8 @@ impl Conn {
         }
         let f = self.file.as_mut().expect("opened above");
         f.write_all(bytes).await?;
-        f.sync_data().await
+        // tokio's File hands writes to a blocking thread: wait for it.
+        f.flush().await
     }
 }
 
