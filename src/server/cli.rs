@@ -452,17 +452,20 @@ async fn verify(config: Config) -> Result<(), String> {
     let report = audit::verify_signed(&st.db, &st.audit_keys.current().public)
         .await
         .map_err(|e| e.to_string())?;
-    match report.problem() {
-        None => {
-            println!(
-                "OK: {} events verified, head at event {}, {} signed checkpoints match ({} ms)",
-                report.checked,
-                report.head_seq,
-                report.checkpoints,
-                started.elapsed().as_millis()
-            );
-            Ok(())
-        }
-        Some(e) => Err(format!("audit chain BROKEN after {} good events: {e}", report.checked)),
+    if let Some(e) = report.problem() {
+        return Err(format!("audit chain BROKEN after {} good events: {e}", report.checked));
     }
+    // The chain is sound: the stored tree proofs are built from must be its.
+    let nodes = audit::tree::check(&st.db)
+        .await
+        .map_err(|e| format!("audit chain sound, but its stored Merkle tree is DAMAGED (proofs are refused): {e}"))?;
+    println!(
+        "OK: {} events verified, head at event {}, {} signed checkpoints match, {} stored tree nodes match ({} ms)",
+        report.checked,
+        report.head_seq,
+        report.checkpoints,
+        nodes,
+        started.elapsed().as_millis()
+    );
+    Ok(())
 }

@@ -276,7 +276,7 @@ async fn checkpoints_are_signed_chained_and_prove_inclusion(b: Backend) {
 }
 
 /// Runs `gatehouse audit verify --database URL` with the app's master key.
-fn cli_verify(app: &TestApp) -> (bool, String) {
+pub(crate) fn cli_verify(app: &TestApp) -> (bool, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .args(["audit", "verify", "--database", &app.state.config.database_url])
         .env("GATEHOUSE_DATA_DIR", &app._dir.0)

@@ -3,7 +3,7 @@
 //! by an implementation of RFC 9162 section 2.1.4.2 (and 2.1.3.2 for
 //! inclusion) written from the RFC for this test, not Gatehouse's.
 
-use crate::checkpoints::{append_n, auditor};
+use crate::checkpoints::{append_n, auditor, cli_verify};
 use crate::helpers::*;
 use gatehouse::domain::checkpoint::Checkpoint;
 use gatehouse::server::audit::{checkpoints, tree};
@@ -16,6 +16,7 @@ on_both!(
     every_pair_of_small_trees_is_proved_consistent,
     large_trees_are_proved_over_http_from_the_stored_tree,
     the_store_fills_an_older_trail_and_refuses_a_changed_one,
+    verification_finds_a_damaged_store,
 );
 
 type H = [u8; 32];
@@ -383,6 +384,97 @@ async fn the_store_fills_an_older_trail_and_refuses_a_changed_one(b: Backend) {
     assert!(matches!(err, tree::TreeError::Mismatch { size: 600, .. }), "{err}");
     assert_eq!(tree::stored_size(&app.state.db).await.unwrap(), 560);
     assert!(!checkpoints::sign_due(&app.state).await, "the job reports the failure");
+}
+
+/// `gatehouse audit verify` checks the stored tree against the events:
+/// a node changed, removed or added, or a frontier changed, is named.
+async fn verification_finds_a_damaged_store(b: Backend) {
+    let app = TestApp::spawn(&b).await;
+    append_n(&app, 300).await;
+    checkpoints::sign(&app.state, true).await.unwrap().unwrap();
+    assert_eq!(tree::extend(&app.state.db).await.unwrap(), 300);
+    // 18 nodes of height 4 and 1 of height 8.
+    assert_eq!(tree::check(&app.state.db).await.unwrap(), 19);
+    let (ok, out) = cli_verify(&app);
+    assert!(ok && out.contains("19 stored tree nodes match"), "{out}");
+    let seen = gatehouse::server::audit::console::verify_now(&app.state).await.unwrap();
+    assert!(
+        seen.ok && seen.message.contains("19 stored tree nodes match"),
+        "{}",
+        seen.message
+    );
+
+    drop_tree_triggers(&app).await;
+    let sql = |q: &'static str| sqlx::query(q).execute(app.state.db.pool());
+    let named = |e: tree::TreeError| match e {
+        tree::TreeError::Node { height, idx } => (height, idx),
+        other => panic!("{other}"),
+    };
+    sqlx::query("UPDATE audit_tree_nodes SET hash = ? WHERE height = 4 AND idx = 7")
+        .bind("ab".repeat(32))
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(named(tree::check(&app.state.db).await.unwrap_err()), (4, 7), "changed");
+    let (ok, out) = cli_verify(&app);
+    assert!(
+        !ok && out.contains("DAMAGED") && out.contains("height 4, index 7"),
+        "{out}"
+    );
+    let seen = gatehouse::server::audit::console::verify_now(&app.state).await.unwrap();
+    assert!(
+        !seen.ok && seen.message.contains("height 4, index 7"),
+        "{}",
+        seen.message
+    );
+    sql("DELETE FROM audit_tree_nodes WHERE height = 4 AND idx = 7")
+        .await
+        .unwrap();
+    assert_eq!(named(tree::check(&app.state.db).await.unwrap_err()), (4, 7), "missing");
+    sql("DELETE FROM audit_tree_nodes WHERE height = 8").await.unwrap();
+    assert_eq!(
+        named(tree::check(&app.state.db).await.unwrap_err()),
+        (4, 7),
+        "the first named"
+    );
+    sql("INSERT INTO audit_tree_nodes (height, idx, hash) SELECT height, 7, hash FROM audit_tree_nodes WHERE height = 4 AND idx = 6")
+        .await
+        .unwrap();
+    assert_eq!(named(tree::check(&app.state.db).await.unwrap_err()), (4, 7), "a copy");
+    sql("DELETE FROM audit_tree_nodes WHERE height = 4 AND idx = 7")
+        .await
+        .unwrap();
+    sql("INSERT INTO audit_tree_nodes (height, idx, hash) SELECT 8, 0, hash FROM audit_tree_nodes WHERE height = 4 AND idx = 0")
+        .await
+        .unwrap();
+    sql("INSERT INTO audit_tree_nodes (height, idx, hash) SELECT 12, 0, hash FROM audit_tree_nodes WHERE height = 4 AND idx = 0")
+        .await
+        .unwrap();
+    assert_eq!(
+        named(tree::check(&app.state.db).await.unwrap_err()),
+        (4, 7),
+        "a gap before extras"
+    );
+
+    // A store rebuilt from the events matches again; a frontier changed does not.
+    sql("DELETE FROM audit_tree_nodes").await.unwrap();
+    sql("UPDATE audit_tree_state SET size = 0, frontier = '' WHERE id = 1")
+        .await
+        .unwrap();
+    tree::extend(&app.state.db).await.unwrap();
+    assert_eq!(tree::check(&app.state.db).await.unwrap(), 19);
+    sql("INSERT INTO audit_tree_nodes (height, idx, hash) SELECT 12, 0, hash FROM audit_tree_nodes WHERE height = 8")
+        .await
+        .unwrap();
+    assert_eq!(named(tree::check(&app.state.db).await.unwrap_err()), (12, 0), "extra");
+    sql("DELETE FROM audit_tree_nodes WHERE height = 12").await.unwrap();
+    sql("UPDATE audit_tree_state SET frontier = substr(frontier, 2) WHERE id = 1")
+        .await
+        .unwrap();
+    assert!(matches!(
+        tree::check(&app.state.db).await.unwrap_err(),
+        tree::TreeError::Damaged
+    ));
 }
 
 async fn rows(app: &TestApp, sql: &str) -> Vec<(i64, i64, String)> {

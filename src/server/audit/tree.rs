@@ -37,9 +37,12 @@ pub enum TreeError {
     /// was changed after signing. Nothing is stored.
     #[error("events 1 to {size} no longer hash to the root signed by checkpoint {checkpoint}")]
     Mismatch { checkpoint: i64, size: i64 },
-    /// The stored frontier cannot be read.
+    /// The stored frontier cannot be read, or does not match the events.
     #[error("the stored Merkle tree state is damaged")]
     Damaged,
+    /// A stored node is missing, extra or not the root of its events.
+    #[error("the stored Merkle tree node at height {height}, index {idx} does not match the events")]
+    Node { height: u32, idx: u64 },
 }
 
 /// Where the store stands: every stored node lies within leaves 0..size.
@@ -82,21 +85,7 @@ pub async fn extend(db: &Db) -> Result<i64, TreeError> {
         let Some((number, target, signed_root)) = next_target(db, size).await? else {
             return Ok(added);
         };
-        let mut nodes = Vec::new();
-        {
-            let mut rows = sqlx::query("SELECT hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq")
-                .bind(size)
-                .bind(target)
-                .fetch(db.pool());
-            while let Some(row) = rows.try_next().await? {
-                let leaf = merkle::leaf_from_hex(&text(&row, "hash")?).unwrap_or([0; 32]);
-                frontier.push_leaf_reporting(leaf, |at, len, h| {
-                    if proofs::kept(len) {
-                        nodes.push((len.trailing_zeros(), at / len, *h));
-                    }
-                });
-            }
-        }
+        let nodes = grow(db, &mut frontier, size, target).await?;
         if frontier.size() as i64 != target || hex::encode(frontier.root()) != signed_root {
             return Err(TreeError::Mismatch {
                 checkpoint: number,
@@ -129,6 +118,73 @@ pub async fn extend(db: &Db) -> Result<i64, TreeError> {
         tx.commit().await?;
         added += target - size;
     }
+}
+
+/// Adds events `from+1..=to` to `frontier`; the nodes the store keeps
+/// among the subtrees that completes, as (height, index, root).
+async fn grow(db: &Db, frontier: &mut Frontier, from: i64, to: i64) -> Result<Vec<(u32, u64, Hash)>, sqlx::Error> {
+    let mut nodes = Vec::new();
+    let mut rows = sqlx::query("SELECT hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq")
+        .bind(from)
+        .bind(to)
+        .fetch(db.pool());
+    while let Some(row) = rows.try_next().await? {
+        let leaf = merkle::leaf_from_hex(&text(&row, "hash")?).unwrap_or([0; 32]);
+        frontier.push_leaf_reporting(leaf, |at, len, h| {
+            if proofs::kept(len) {
+                nodes.push((len.trailing_zeros(), at / len, *h));
+            }
+        });
+    }
+    Ok(nodes)
+}
+
+/// Checks the store against the events (`gatehouse audit verify`): every
+/// node it should hold, present with the root its events hash to, nothing
+/// else, and its frontier. Proofs from a damaged store are refused when
+/// served; this says where it is damaged. Returns the nodes checked.
+pub async fn check(db: &Db) -> Result<u64, TreeError> {
+    // The store's state and nodes from one snapshot; events never change
+    // (and a changed one shows here as a node that does not match).
+    let mut tx = db.pool().begin().await?;
+    let row = sqlx::query("SELECT size, frontier FROM audit_tree_state WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await?;
+    let size: i64 = row.try_get("size")?;
+    let stored_frontier = text(&row, "frontier")?;
+    let mut frontier = Frontier::new();
+    let mut expected = grow(db, &mut frontier, 0, size).await?;
+    if frontier.size() as i64 != size || frontier_text(&frontier) != stored_frontier {
+        return Err(TreeError::Damaged);
+    }
+    expected.sort_unstable_by_key(|&(h, idx, _)| (h, idx));
+    let mut expected = expected.into_iter();
+    let mut checked = 0;
+    {
+        let mut rows =
+            sqlx::query("SELECT height, idx, hash FROM audit_tree_nodes ORDER BY height, idx").fetch(&mut *tx);
+        while let Some(r) = rows.try_next().await? {
+            let (height, idx): (i64, i64) = (r.try_get("height")?, r.try_get("idx")?);
+            let got = (height as u32, idx as u64);
+            let Some((h, i, root)) = expected.next() else {
+                return Err(TreeError::Node {
+                    height: got.0,
+                    idx: got.1,
+                });
+            };
+            // A node missing, or one extra: the first out of place is named.
+            let (height, idx) = (h, i).min(got);
+            if (h, i) != got || text(&r, "hash")? != hex::encode(root) {
+                return Err(TreeError::Node { height, idx });
+            }
+            checked += 1;
+        }
+    }
+    if let Some((height, idx, _)) = expected.next() {
+        return Err(TreeError::Node { height, idx });
+    }
+    tx.rollback().await?;
+    Ok(checked)
 }
 
 /// How far the store goes (for metrics and tests).
