@@ -475,6 +475,15 @@ async fn event_batches_are_stored_whole_once(b: Backend) {
         post_events(&app, &t, None, &json!({ "events": [] })).await.0,
         StatusCode::UNPROCESSABLE_ENTITY
     );
+    let r = client()
+        .post(app.url("/api/v1/audit-events"))
+        .bearer_auth(&t)
+        .header("content-type", "text/plain")
+        .body(batch.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "not said to be JSON");
     assert_eq!(
         app.count("SELECT COUNT(*) FROM audit_events").await,
         before + 1,

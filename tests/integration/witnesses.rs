@@ -237,6 +237,15 @@ async fn cosignatures_are_checked_before_they_are_stored(b: Backend) {
     let r = post(&other, body(cp.number, &public, &good)).await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("audit:witness"));
+    let r = client()
+        .post(app.url("/api/v1/audit/cosignatures"))
+        .bearer_auth(&tok)
+        .header("content-type", "text/plain")
+        .body(body(cp.number, &public, &good).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "not said to be JSON");
     // Witness tokens read proofs; other tokens do not; sessions still do.
     assert_eq!(get(&app, &tok, "/api/v1/audit/proofs/2").await.status(), StatusCode::OK);
     assert_eq!(

@@ -124,14 +124,21 @@ pub async fn cosign(
     public_key: &str,
     signature: &str,
 ) -> Result<bool, CosignError> {
-    let found = sqlx::query(
-        "SELECT id, name FROM audit_witnesses WHERE public_key = ? AND service_account_id = ? AND retired_at IS NULL",
-    )
-    .bind(public_key.to_ascii_lowercase())
-    .bind(service_account_id)
-    .fetch_optional(db.pool())
-    .await?;
-    let checked = match (&found, checkpoints::by_number(db, number).await?) {
+    // Checkpoints never change once signed; the witness is read, locked, in
+    // the transaction that stores its co-signature: one retired meanwhile
+    // cannot co-sign.
+    let checkpoint = checkpoints::by_number(db, number).await?;
+    let mut tx = db.begin_write().await?;
+    let sql = format!(
+        "SELECT id, name FROM audit_witnesses WHERE public_key = ? AND service_account_id = ? AND retired_at IS NULL{}",
+        tx.for_update()
+    );
+    let found = sqlx::query(&sql)
+        .bind(public_key.to_ascii_lowercase())
+        .bind(service_account_id)
+        .fetch_optional(tx.conn())
+        .await?;
+    let checked = match (&found, checkpoint) {
         (None, _) => Err(CosignError::UnknownWitness),
         (Some(_), None) => Err(CosignError::NoCheckpoint(number)),
         (Some(_), Some(cp)) => {
@@ -143,7 +150,6 @@ pub async fn cosign(
             }
         }
     };
-    let mut tx = db.begin_write().await?;
     if let Err(e) = checked {
         let event = NewEvent::new(Action::Cosign, Outcome::Denied, actor)
             .target("audit_checkpoint", number)

@@ -16,7 +16,7 @@ use crate::server::{
 };
 use axum::{
     extract::State,
-    http::{header, HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode},
     Extension, Json,
 };
 use serde::{Deserialize, Serialize};
@@ -194,13 +194,7 @@ pub async fn audit_events(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Stored>), ApiError> {
     let service = authenticate(&st, &ctx, &headers, Scope::EventsWrite).await?;
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
-    if !is_json {
-        return Err(ApiError::not_json());
-    }
+    super::require_json(&headers)?;
     let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
         None => None,
         Some(Ok(k)) if !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| b.is_ascii_graphic()) => Some(k.to_owned()),

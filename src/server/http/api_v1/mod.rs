@@ -59,3 +59,16 @@ async fn reader(
 fn printable(s: &str, max: usize) -> bool {
     !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
 }
+
+/// 415 unless the request says its body is JSON.
+fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::not_json())
+    }
+}

@@ -11,7 +11,7 @@ use crate::server::{
 };
 use axum::{
     extract::State,
-    http::{header, HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode},
     Extension, Json,
 };
 use serde::{Deserialize, Serialize};
@@ -68,13 +68,7 @@ pub async fn cosignatures(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<CosignatureStored>), ApiError> {
     let service = authenticate(&st, &ctx, &headers, Scope::AuditWitness).await?;
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
-    if !is_json {
-        return Err(ApiError::not_json());
-    }
+    super::require_json(&headers)?;
     let Json(new) = Json::<NewCosignature>::from_bytes(&body)?;
     if new.checkpoint < 1 {
         return Err(ApiError::unprocessable("checkpoint: a checkpoint number, 1 or more"));

@@ -16,6 +16,15 @@ pub(super) fn boolean(variable: &'static str, value: Option<String>, default: bo
     }
 }
 
+/// The URL's host as compared with allow-lists: lower case, an IPv6
+/// address without its brackets.
+pub(super) fn bare_host(url: &url::Url) -> String {
+    url.host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_ascii_lowercase()
+}
+
 /// A webhook URL from `variable`: https (http only for loopback addresses)
 /// to a host listed in `hosts_variable` (comma-separated). Problems never
 /// echo the URL, which may carry the webhook's secret.
@@ -27,11 +36,7 @@ pub(super) fn allow_listed_url(
 ) -> Result<url::Url, ConfigError> {
     let bad = |problem: String| ConfigError { variable, problem };
     let url = url::Url::parse(raw).map_err(|_| bad("must be a URL".into()))?;
-    let host = url
-        .host_str()
-        .unwrap_or_default()
-        .trim_matches(['[', ']'])
-        .to_ascii_lowercase();
+    let host = bare_host(&url);
     if !crate::domain::sso::url_allowed(url.scheme(), &host) {
         return Err(bad("must be https (http only for loopback addresses)".into()));
     }

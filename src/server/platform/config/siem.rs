@@ -127,13 +127,8 @@ fn target(name: &str, raw: &str, get: &dyn Fn(&str) -> Option<String>) -> Result
             })
         }
         "hec+https" | "hec+http" => {
-            let host = url
-                .host_str()
-                .unwrap_or_default()
-                .trim_matches(['[', ']'])
-                .to_ascii_lowercase();
             let scheme = url.scheme().trim_start_matches("hec+");
-            if !crate::domain::sso::url_allowed(scheme, &host) {
+            if !crate::domain::sso::url_allowed(scheme, &super::checks::bare_host(&url)) {
                 return Err("must be hec+https (hec+http only to a loopback address)".into());
             }
             let variable = format!("GATEHOUSE_SIEM_{}_TOKEN", name.to_ascii_uppercase().replace('-', "_"));
