@@ -1,7 +1,8 @@
 //! The server's layout, checked (docs/architecture.md): areas import each
 //! other one way and only through what their `mod.rs` exposes, nothing in
 //! `server` imports the browser's API or pages, the types `AppState` holds
-//! do not import it, and each table is written by one module.
+//! do not import it, each table is written by one module, and writes take
+//! the write lock.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -264,4 +265,29 @@ fn each_table_is_written_by_one_module() {
     ] {
         assert!(writers.contains_key(table), "no writer found for {table}: {writers:?}");
     }
+}
+
+/// Writes take the write lock (`Db::begin_write`, or `Db::write` for one
+/// statement): a statement executed on the read pool, outside `platform/db`,
+/// is a write that would wait in SQLite's sleeping busy handler.
+#[test]
+fn statements_are_not_executed_on_the_read_pool() {
+    let mut found = Vec::new();
+    for (rel, text) in sources() {
+        if rel == "platform/db.rs" {
+            continue;
+        }
+        let code = code(&text);
+        for (at, _) in code.match_indices(".execute(") {
+            let arg: String = code[at + ".execute(".len()..]
+                .chars()
+                .take_while(|c| *c != ')')
+                .collect();
+            if arg.contains("pool") {
+                let line = code[..at].lines().count();
+                found.push(format!("{rel}:{line}: .execute({arg})"));
+            }
+        }
+    }
+    assert!(found.is_empty(), "writes on the read pool:\n{}", found.join("\n"));
 }

@@ -217,10 +217,12 @@ pub async fn unread(st: &AppState, user_id: i64) -> Result<i64, sqlx::Error> {
 }
 
 pub async fn mark_read(st: &AppState, user_id: i64) -> Result<(), AppError> {
-    sqlx::query("UPDATE notifications SET read_at = ? WHERE user_id = ? AND read_at IS NULL")
-        .bind(st.clock.now())
-        .bind(user_id)
-        .execute(st.db.pool())
+    st.db
+        .write(
+            sqlx::query("UPDATE notifications SET read_at = ? WHERE user_id = ? AND read_at IS NULL")
+                .bind(st.clock.now())
+                .bind(user_id),
+        )
         .await?;
     Ok(())
 }
@@ -299,16 +301,19 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
         // Claimed first (its next attempt moved past the claim), so another
         // server sending at the same moment skips it; a server that dies
         // while sending leaves it to the others once the claim has passed.
-        let claimed = sqlx::query(
-            "UPDATE notification_outbox SET next_attempt_at = ? WHERE id = ? AND next_attempt_at = ? \
+        let claimed = st
+            .db
+            .write(
+                sqlx::query(
+                    "UPDATE notification_outbox SET next_attempt_at = ? WHERE id = ? AND next_attempt_at = ? \
              AND delivered_at IS NULL AND gave_up_at IS NULL",
-        )
-        .bind(st.clock.now() + leases::CLAIM)
-        .bind(id)
-        .bind(r.try_get::<i64, _>("next_attempt_at")?)
-        .execute(st.db.pool())
-        .await?
-        .rows_affected();
+                )
+                .bind(st.clock.now() + leases::CLAIM)
+                .bind(id)
+                .bind(r.try_get::<i64, _>("next_attempt_at")?),
+            )
+            .await?
+            .rows_affected();
         if claimed != 1 {
             continue;
         }
@@ -323,10 +328,14 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
         let now = st.clock.now();
         match result {
             Ok(()) => {
-                sqlx::query("UPDATE notification_outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?")
-                    .bind(now)
-                    .bind(id)
-                    .execute(st.db.pool())
+                st.db
+                    .write(
+                        sqlx::query(
+                            "UPDATE notification_outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?",
+                        )
+                        .bind(now)
+                        .bind(id),
+                    )
                     .await?;
                 delivered += 1;
                 if channel == INVITATION {
@@ -337,12 +346,13 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
                 let next = notify::next_attempt(attempts + 1, now);
                 let attempts = attempts + 1;
                 tracing::warn!(outbox_id = id, channel = %channel, %problem, attempts, max = MAX_ATTEMPTS, "notification delivery failed");
-                sqlx::query("UPDATE notification_outbox SET attempts = attempts + 1, next_attempt_at = ?, gave_up_at = ? WHERE id = ?")
-                    .bind(next.unwrap_or(now))
-                    .bind(next.is_none().then_some(now))
-                    .bind(id)
-                    .execute(st.db.pool())
-                    .await?;
+                let q = sqlx::query(
+                    "UPDATE notification_outbox SET attempts = attempts + 1, next_attempt_at = ?, gave_up_at = ? WHERE id = ?",
+                )
+                .bind(next.unwrap_or(now))
+                .bind(next.is_none().then_some(now))
+                .bind(id);
+                st.db.write(q).await?;
                 if channel == INVITATION && next.is_none() {
                     forget_body(st, id).await?;
                 }
@@ -354,9 +364,8 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
 
 /// Drops a sent (or given-up) invitation's text, which holds its link.
 async fn forget_body(st: &AppState, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE notification_outbox SET body = '' WHERE id = ?")
-        .bind(id)
-        .execute(st.db.pool())
+    st.db
+        .write(sqlx::query("UPDATE notification_outbox SET body = '' WHERE id = ?").bind(id))
         .await?;
     Ok(())
 }

@@ -409,10 +409,12 @@ pub async fn authenticate(
     // "Last used", to the minute: one write per token per minute at most.
     let last: Option<i64> = row.try_get("last_used_at")?;
     if last.is_none_or(|l| now - l >= 60_000) {
-        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(token_id)
-            .execute(st.db.pool())
+        st.db
+            .write(
+                sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+                    .bind(now)
+                    .bind(token_id),
+            )
             .await?;
     }
     Ok(principal)

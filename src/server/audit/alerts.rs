@@ -504,18 +504,21 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
         let count: i64 = r.try_get("occurrences")?;
         // Claimed first, as it was read: another server sending the same
         // call skips it, also after this one has sent it and let go.
-        let claimed = sqlx::query(
-            "UPDATE alerts SET webhook_claimed_until = ? WHERE id = ? AND webhook_claimed_until = ? \
+        let claimed = st
+            .db
+            .write(
+                sqlx::query(
+                    "UPDATE alerts SET webhook_claimed_until = ? WHERE id = ? AND webhook_claimed_until = ? \
              AND webhook_sent_count = ? AND webhook_attempts = ?",
-        )
-        .bind(st.clock.now() + leases::CLAIM)
-        .bind(id)
-        .bind(r.try_get::<i64, _>("webhook_claimed_until")?)
-        .bind(r.try_get::<i64, _>("webhook_sent_count")?)
-        .bind(r.try_get::<i64, _>("webhook_attempts")?)
-        .execute(st.db.pool())
-        .await?
-        .rows_affected();
+                )
+                .bind(st.clock.now() + leases::CLAIM)
+                .bind(id)
+                .bind(r.try_get::<i64, _>("webhook_claimed_until")?)
+                .bind(r.try_get::<i64, _>("webhook_sent_count")?)
+                .bind(r.try_get::<i64, _>("webhook_attempts")?),
+            )
+            .await?
+            .rows_affected();
         if claimed != 1 {
             continue;
         }
@@ -541,24 +544,25 @@ pub async fn deliver(st: &AppState) -> Result<usize, sqlx::Error> {
         let sent = outbound::post_json(&client, hook.url.as_str(), &headers, body).await;
         match sent {
             Ok(()) => {
-                sqlx::query(
-                    "UPDATE alerts SET webhook_delivered_at = ?, webhook_sent_count = ?, \
+                st.db
+                    .write(
+                        sqlx::query(
+                            "UPDATE alerts SET webhook_delivered_at = ?, webhook_sent_count = ?, \
                      webhook_attempts = webhook_attempts + 1, webhook_claimed_until = 0 WHERE id = ?",
-                )
-                .bind(now)
-                .bind(count)
-                .bind(id)
-                .execute(st.db.pool())
-                .await?;
+                        )
+                        .bind(now)
+                        .bind(count)
+                        .bind(id),
+                    )
+                    .await?;
                 delivered += 1;
             }
             Err(why) => {
                 tracing::warn!(alert_id = id, problem = %why, "alert webhook delivery failed");
-                sqlx::query(
+                st.db.write(sqlx::query(
                     "UPDATE alerts SET webhook_attempts = webhook_attempts + 1, webhook_claimed_until = 0 WHERE id = ?",
                 )
-                .bind(id)
-                .execute(st.db.pool())
+                .bind(id))
                 .await?;
             }
         }

@@ -79,7 +79,7 @@ impl SessionStore for DbSessionStore {
         let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
         // Ids are 128 random bits; on the astronomically unlikely collision, draw again.
         for _ in 0..3 {
-            let inserted = sqlx::query(
+            let insert = sqlx::query(
                 "INSERT INTO sessions (id_hash, user_id, data, created_at, last_seen, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
             )
             .bind(id_hash(&record.id))
@@ -87,9 +87,8 @@ impl SessionStore for DbSessionStore {
             .bind(&data)
             .bind(ix.created_at)
             .bind(ix.last_seen)
-            .bind(self.lifetimes.expires_at(ix.created_at, ix.last_seen))
-            .execute(self.db.pool())
-            .await;
+            .bind(self.lifetimes.expires_at(ix.created_at, ix.last_seen));
+            let inserted = self.db.write(insert).await;
             match inserted {
                 Ok(_) => return Ok(()),
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => record.id = Id::default(),
@@ -105,13 +104,17 @@ impl SessionStore for DbSessionStore {
         let now = self.clock.now();
         let ix = indexed(record, now);
         let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
-        sqlx::query("UPDATE sessions SET user_id = ?, data = ?, last_seen = ?, expires_at = ? WHERE id_hash = ?")
-            .bind(ix.user_id)
-            .bind(&data)
-            .bind(ix.last_seen)
-            .bind(self.lifetimes.expires_at(ix.created_at, ix.last_seen))
-            .bind(id_hash(&record.id))
-            .execute(self.db.pool())
+        self.db
+            .write(
+                sqlx::query(
+                    "UPDATE sessions SET user_id = ?, data = ?, last_seen = ?, expires_at = ? WHERE id_hash = ?",
+                )
+                .bind(ix.user_id)
+                .bind(&data)
+                .bind(ix.last_seen)
+                .bind(self.lifetimes.expires_at(ix.created_at, ix.last_seen))
+                .bind(id_hash(&record.id)),
+            )
             .await
             .map_err(backend)?;
         Ok(())
@@ -136,9 +139,8 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
-            .bind(id_hash(id))
-            .execute(self.db.pool())
+        self.db
+            .write(sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash(id)))
             .await
             .map_err(backend)?;
         Ok(())

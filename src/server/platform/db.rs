@@ -258,11 +258,25 @@ impl Db {
         pending_migrations(&self.pool, migrator).await
     }
 
-    /// The pool, for reads and for single statements that change nothing
-    /// else. A change that must be atomic with others, or that records an
-    /// audit event, goes through `begin_write` instead.
+    /// The pool, for reads. Writes go through `begin_write` (or `write`,
+    /// for one statement), in turn with every other writer.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// One statement that writes, on its own, in turn with the other
+    /// writers (`begin_write`). On SQLite a write on a pooled connection
+    /// waits in SQLite's busy handler, which sleeps between tries, while
+    /// writers through the lock take turns: under steady appends it can
+    /// wait until it times out (lease renewals and sessions included).
+    pub async fn write<'q>(
+        &self,
+        q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        let done = q.execute(tx.conn()).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Closes every connection (tests drop databases they made).

@@ -28,16 +28,18 @@ pub fn holder() -> &'static str {
 /// held. Renewing before each step of a pass keeps a stalled holder from
 /// acting on a lease another server has taken since.
 pub async fn hold(db: &Db, lease: &str, holder: &str, now: Millis) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE job_leases SET holder = ?, expires_at = ? WHERE name = ? AND (holder = ? OR expires_at < ?)",
-    )
-    .bind(holder)
-    .bind(now + TTL)
-    .bind(lease)
-    .bind(holder)
-    .bind(now)
-    .execute(db.pool())
-    .await?;
+    let done = db
+        .write(
+            sqlx::query(
+                "UPDATE job_leases SET holder = ?, expires_at = ? WHERE name = ? AND (holder = ? OR expires_at < ?)",
+            )
+            .bind(holder)
+            .bind(now + TTL)
+            .bind(lease)
+            .bind(holder)
+            .bind(now),
+        )
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -56,10 +58,11 @@ pub async fn any_held(db: &Db, now: Millis) -> Result<bool, sqlx::Error> {
 /// Gives `lease` up at once (a server stopping cleanly), so another takes
 /// over without waiting for it to expire.
 pub async fn release(db: &Db, lease: &str, holder: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE job_leases SET expires_at = 0 WHERE name = ? AND holder = ?")
-        .bind(lease)
-        .bind(holder)
-        .execute(db.pool())
-        .await?;
+    db.write(
+        sqlx::query("UPDATE job_leases SET expires_at = 0 WHERE name = ? AND holder = ?")
+            .bind(lease)
+            .bind(holder),
+    )
+    .await?;
     Ok(())
 }

@@ -52,10 +52,12 @@ pub async fn due_one(st: &AppState, id: i64) -> Result<usize, AppError> {
         Err(e) => {
             // Tried again in a minute, not at every pass.
             tracing::warn!(target_id = t.id, error = %e, "drift scan failed");
-            sqlx::query("UPDATE db_targets SET drift_checked_at = ? WHERE id = ?")
-                .bind(now)
-                .bind(t.id)
-                .execute(st.db.pool())
+            st.db
+                .write(
+                    sqlx::query("UPDATE db_targets SET drift_checked_at = ? WHERE id = ?")
+                        .bind(now)
+                        .bind(t.id),
+                )
                 .await?;
             Ok(0)
         }

@@ -109,18 +109,18 @@ pub async fn start(State(st): State<AppState>, Extension(ctx): Extension<Request
     let binding = crypto::random_token(32);
     let now = st.clock.now();
     let stored = async {
-        sqlx::query("DELETE FROM oidc_logins WHERE created_at < ?")
-            .bind(now - sso::STATE_LIFETIME * 6)
-            .execute(st.db.pool())
+        st.db
+            .write(sqlx::query("DELETE FROM oidc_logins WHERE created_at < ?").bind(now - sso::STATE_LIFETIME * 6))
             .await?;
-        sqlx::query("INSERT INTO oidc_logins (state_hash, binding_hash, nonce, verifier_enc, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(crypto::sha256_hex(state.secret().as_bytes()))
-            .bind(crypto::sha256_hex(binding.as_bytes()))
-            .bind(nonce.secret())
-            .bind(st.key.seal("oidc:pkce", verifier.secret().as_bytes()))
-            .bind(now)
-            .execute(st.db.pool())
-            .await
+        let insert = sqlx::query(
+            "INSERT INTO oidc_logins (state_hash, binding_hash, nonce, verifier_enc, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(crypto::sha256_hex(state.secret().as_bytes()))
+        .bind(crypto::sha256_hex(binding.as_bytes()))
+        .bind(nonce.secret())
+        .bind(st.key.seal("oidc:pkce", verifier.secret().as_bytes()))
+        .bind(now);
+        st.db.write(insert).await
     };
     if let Err(e) = stored.await {
         return internal(&st, &ctx, e);
@@ -270,10 +270,13 @@ pub async fn callback(
         )
         .await;
     }
-    match sqlx::query("UPDATE oidc_logins SET used_at = ? WHERE state_hash = ? AND used_at IS NULL")
-        .bind(now)
-        .bind(&state_hash)
-        .execute(st.db.pool())
+    match st
+        .db
+        .write(
+            sqlx::query("UPDATE oidc_logins SET used_at = ? WHERE state_hash = ? AND used_at IS NULL")
+                .bind(now)
+                .bind(&state_hash),
+        )
         .await
     {
         Ok(r) if r.rows_affected() == 1 => {}
