@@ -269,6 +269,8 @@ impl Db {
     /// waits in SQLite's busy handler, which sleeps between tries, while
     /// writers through the lock take turns: under steady appends it can
     /// wait until it times out (lease renewals and sessions included).
+    /// Never call it while this task holds a `WriteTx`: on SQLite the lock
+    /// is not reentrant, so it would wait for itself.
     pub async fn write<'q>(
         &self,
         q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
